@@ -1,0 +1,118 @@
+# breakwater: build, test and run the local control plane.
+#
+#   make            build bin/breakwater
+#   make deps       install what a fresh Debian machine lacks (quiet when nothing)
+#   make check      clang-format check, gcc and clang builds
+#   make test       every test; ends with "N passed, N failed"
+#   make cluster-up / cluster-down / cluster-status / cluster-clean
+#
+# Flags come from pkg-config; CC=clang works as well as gcc.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS := libcurl openssl yaml-0.1 jansson libwebsockets
+CLANG_FORMAT ?= clang-format
+
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wvla
+BW_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -Ilib \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+BW_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# One object folder per toolchain and mode, so gcc, clang and sanitizer
+# builds never mix objects.
+BUILD ?= build/$(notdir $(CC))
+
+LIB_SRC := $(wildcard lib/*.c)
+OPERATOR_SRC := $(wildcard operator/*.c)
+WEBHOOK_SRC := $(wildcard webhook/*.c)
+BIN_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(OPERATOR_SRC)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+objects = $(patsubst %.c,$(1)/%.o,$(2))
+
+.PHONY: all build check format format-check deps clang-build asan-build \
+	test test-unit unit-bins cluster-up cluster-down cluster-status cluster-clean \
+	install-bin clean
+
+all: build
+build: bin/breakwater
+
+bin/breakwater: $(call objects,$(BUILD),$(BIN_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BW_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Sanitizer build of the binary and of the unit tests: what `make test` runs.
+ASAN_BUILD := build/asan
+$(ASAN_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BW_CFLAGS) -O1 -g $(SANITIZE) -MMD -MP -c -o $@ $<
+
+$(ASAN_BUILD)/breakwater: $(call objects,$(ASAN_BUILD),$(BIN_SRC))
+	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
+
+# Each unit test links the lib/ objects (not operator/main.c).
+$(ASAN_BUILD)/tests/unit/%: $(ASAN_BUILD)/tests/unit/%.o $(call objects,$(ASAN_BUILD),$(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC)))
+	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
+
+asan-build: $(ASAN_BUILD)/breakwater
+unit-bins: $(patsubst %.c,$(ASAN_BUILD)/%,$(UNIT_SRC))
+
+clang-build:
+	$(MAKE) CC=clang BUILD=build/clang build/clang/breakwater
+
+build/clang/breakwater: $(call objects,build/clang,$(BIN_SRC))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
+
+FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] tests/unit/*.[ch] bench/*.[ch])
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) && echo "clang-format: clean"
+
+check: format-check
+	$(MAKE) CC=gcc BUILD=build/gcc build
+	$(MAKE) clang-build
+
+deps:
+	@tests/install-deps.sh
+
+test: deps build asan-build unit-bins
+	@tests/run.sh
+
+test-unit: deps build asan-build unit-bins
+	@tests/run.sh unit cli
+
+cluster-up:
+	@tests/cluster/cluster.sh up
+
+cluster-down:
+	@tests/cluster/cluster.sh down
+
+cluster-status:
+	@tests/cluster/cluster.sh status
+
+cluster-clean:
+	@tests/cluster/cluster.sh clean
+
+install-bin: bin/breakwater
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 bin/breakwater $(DESTDIR)$(BINDIR)/breakwater
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# The local control plane: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kwok as separate processes on free 127.0.0.1 ports,
+# with all state in one folder (default: .cluster at the top of the checkout).
+#
+#   tests/cluster/cluster.sh up        build if needed, start, wait until usable
+#   tests/cluster/cluster.sh down      stop exactly the processes `up` started
+#   tests/cluster/cluster.sh status    print what runs; exit 1 unless all of it does
+#   tests/cluster/cluster.sh restart COMPONENT   stop and start one component
+#   tests/cluster/cluster.sh clean     down, then remove the state (not the binary cache)
+#
+# Environment: BREAKWATER_CLUSTER_DIR (state folder), BREAKWATER_CACHE (binary
+# cache), BREAKWATER_NODES (fake nodes, default 2).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+state=${BREAKWATER_CLUSTER_DIR:-$top/.cluster}
+nodes=${BREAKWATER_NODES:-2}
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+service_cidr=10.96.0.0/16
+
+say() { printf 'cluster: %s\n' "$*"; }
+die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
+
+# --- processes ------------------------------------------------------------
+
+pid_of() { cat "$state/run/$1.pid" 2>/dev/null || true; }
+
+# A pid file is trusted only while its process still names our state folder,
+# so a recycled pid is never signalled.
+is_ours() {
+	local pid=$1
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$state/"
+}
+
+running() { is_ours "$(pid_of "$1")"; }
+
+start() {
+	local name=$1
+	shift
+	# fd 9 is the state lock: the daemons must not hold it.
+	setsid "$state/bin/$name" "$@" >>"$state/logs/$name.log" 2>&1 </dev/null 9>&- &
+	echo $! >"$state/run/$name.pid"
+}
+
+stop() {
+	local name=$1 pid i
+	pid=$(pid_of "$name")
+	if is_ours "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for i in $(seq 1 100); do
+			is_ours "$pid" || break
+			sleep 0.1
+		done
+		if is_ours "$pid"; then
+			say "$name (pid $pid) ignored SIGTERM for 10s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			sleep 0.2
+		fi
+	fi
+	rm -f "$state/run/$name.pid"
+}
+
+# --- ports ----------------------------------------------------------------
+
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+
+# Ports are remembered in run/ports.env so a restarted cluster keeps its
+# addresses (and etcd its peer URL) while they stay free.
+choose_ports() {
+	local var port
+	[ -f "$state/run/ports.env" ] && . "$state/run/ports.env"
+	: >"$state/run/ports.env.tmp"
+	for var in ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT; do
+		port=${!var:-}
+		if [ -z "$port" ] || ! port_free "$port"; then
+			while :; do
+				port=$((20000 + RANDOM % 20000))
+				port_free "$port" && ! grep -q "=$port\$" "$state/run/ports.env.tmp" && break
+			done
+		fi
+		printf -v "$var" '%s' "$port"
+		echo "$var=$port" >>"$state/run/ports.env.tmp"
+	done
+	mv "$state/run/ports.env.tmp" "$state/run/ports.env"
+}
+
+# --- certificates -----------------------------------------------------------
+
+# client_cert NAME CN [O]: a client certificate signed by the cluster CA.
+client_cert() {
+	local name=$1 cn=$2 org=${3:-} subj
+	subj="/CN=$cn"
+	[ -n "$org" ] && subj="/O=$org$subj"
+	[ -f "$state/pki/$name.crt" ] && return 0
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$subj" \
+		-keyout "$state/pki/$name.key" -out "$state/pki/$name.csr" 2>/dev/null
+	openssl x509 -req -in "$state/pki/$name.csr" -CA "$state/pki/ca.crt" -CAkey "$state/pki/ca.key" \
+		-CAcreateserial -days 3650 -out "$state/pki/$name.crt" \
+		-extfile <(printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n') 2>/dev/null
+	rm -f "$state/pki/$name.csr"
+}
+
+make_pki() {
+	local pki=$state/pki
+	mkdir -p "$pki"
+	chmod 700 "$pki"
+	if [ ! -f "$pki/ca.crt" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj "/CN=breakwater-local-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+	fi
+	if [ ! -f "$pki/apiserver.crt" ]; then
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
+			-keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null
+		openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+			-CAcreateserial -days 3650 -out "$pki/apiserver.crt" -extfile <(
+				printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,'
+				printf 'DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n'
+				printf 'extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n'
+			) 2>/dev/null
+		rm -f "$pki/apiserver.csr"
+	fi
+	if [ ! -f "$pki/sa.key" ]; then
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
+		openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+	fi
+	client_cert admin admin system:masters
+	client_cert controller-manager system:kube-controller-manager
+	client_cert scheduler system:kube-scheduler
+	client_cert kwok kwok system:masters
+}
+
+b64() { base64 -w0 <"$1"; }
+
+# kubeconfig NAME USER_CERT: a kubeconfig with everything embedded.
+kubeconfig() {
+	local file=$1 cert=$2
+	cat >"$file.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: breakwater-local
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority-data: $(b64 "$state/pki/ca.crt")
+users:
+- name: $cert
+  user:
+    client-certificate-data: $(b64 "$state/pki/$cert.crt")
+    client-key-data: $(b64 "$state/pki/$cert.key")
+contexts:
+- name: breakwater-local
+  context:
+    cluster: breakwater-local
+    user: $cert
+    namespace: default
+current-context: breakwater-local
+EOF
+	chmod 600 "$file.tmp"
+	mv "$file.tmp" "$file"
+}
+
+# --- waiting ----------------------------------------------------------------
+
+kubectl() { "$state/bin/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
+
+# wait_for WHAT SECONDS COMMAND...: retries COMMAND every half second.
+wait_for() {
+	local what=$1 seconds=$2 deadline
+	shift 2
+	deadline=$((SECONDS + seconds))
+	until "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $deadline ]; then
+			say "timed out after ${seconds}s waiting for $what"
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+apiserver_ready() {
+	curl -sf --max-time 2 --cacert "$state/pki/ca.crt" --cert "$state/pki/admin.crt" \
+		--key "$state/pki/admin.key" "https://127.0.0.1:$API_PORT/readyz" | grep -q '^ok'
+}
+
+check_alive() {
+	local name=$1
+	running "$name" && return 0
+	say "$name exited; last lines of $state/logs/$name.log:"
+	tail -n 25 "$state/logs/$name.log" >&2
+	return 1
+}
+
+# --- components -------------------------------------------------------------
+
+start_etcd() {
+	start etcd --name breakwater --data-dir "$state/etcd" \
+		--listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+		--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-cluster "breakwater=http://127.0.0.1:$ETCD_PEER_PORT" \
+		--log-level warn
+	wait_for "etcd" 30 curl -sf --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" || { check_alive etcd; return 1; }
+}
+
+start_kube_apiserver() {
+	start kube-apiserver \
+		--etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+		--bind-address 127.0.0.1 --secure-port "$API_PORT" \
+		--tls-cert-file "$state/pki/apiserver.crt" --tls-private-key-file "$state/pki/apiserver.key" \
+		--client-ca-file "$state/pki/ca.crt" \
+		--service-account-issuer https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file "$state/pki/sa.pub" \
+		--service-account-signing-key-file "$state/pki/sa.key" \
+		--service-cluster-ip-range "$service_cidr" \
+		--authorization-mode RBAC \
+		--enable-admission-plugins NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,ResourceQuota,LimitRanger \
+		--allow-privileged=true \
+		--profiling=false
+	wait_for "kube-apiserver /readyz" 90 apiserver_ready || { check_alive kube-apiserver; return 1; }
+}
+
+start_kube_controller_manager() {
+	start kube-controller-manager \
+		--kubeconfig "$state/controller-manager.kubeconfig" \
+		--authentication-kubeconfig "$state/controller-manager.kubeconfig" \
+		--authorization-kubeconfig "$state/controller-manager.kubeconfig" \
+		--bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+		--service-account-private-key-file "$state/pki/sa.key" \
+		--root-ca-file "$state/pki/ca.crt" \
+		--cluster-signing-cert-file "$state/pki/ca.crt" --cluster-signing-key-file "$state/pki/ca.key" \
+		--use-service-account-credentials=true \
+		--service-cluster-ip-range "$service_cidr" \
+		--leader-elect=false --profiling=false
+}
+
+start_kube_scheduler() {
+	start kube-scheduler \
+		--kubeconfig "$state/scheduler.kubeconfig" \
+		--authentication-kubeconfig "$state/scheduler.kubeconfig" \
+		--authorization-kubeconfig "$state/scheduler.kubeconfig" \
+		--bind-address 127.0.0.1 --secure-port "$SCHED_PORT" \
+		--leader-elect=false --profiling=false
+}
+
+start_kwok() {
+	start kwok --kubeconfig "$state/kwok.kubeconfig" \
+		--config "$here/kwok.yaml" \
+		--manage-all-nodes=false \
+		--manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+		--server-address "127.0.0.1:$KWOK_PORT" \
+		--cidr 10.244.0.1/16 --node-ip 10.240.0.1
+}
+
+start_component() {
+	case $1 in
+	etcd) start_etcd ;;
+	kube-apiserver) start_kube_apiserver ;;
+	kube-controller-manager) start_kube_controller_manager ;;
+	kube-scheduler) start_kube_scheduler ;;
+	kwok) start_kwok ;;
+	*) die "unknown component '$1' (one of: ${components[*]})" ;;
+	esac
+}
+
+fake_nodes() {
+	local i
+	for ((i = 0; i < nodes; i++)); do
+		cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {type: kwok, kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "250"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "250"}
+---
+EOF
+	done
+}
+
+# --- commands ---------------------------------------------------------------
+
+all_running() {
+	local c
+	for c in "${components[@]}"; do running "$c" || return 1; done
+}
+
+cmd_up() {
+	local t0=$SECONDS c
+	mkdir -p "$state/run" "$state/logs"
+	exec 9>"$state/run/lock"
+	if ! flock -n 9; then
+		say "another cluster.sh is working on $state; waiting for it"
+		flock -w 3600 9 || die "timed out waiting for another cluster.sh on $state"
+	fi
+	if all_running; then
+		say "already running (kubeconfig: $state/kubeconfig)"
+		return 0
+	fi
+	# Whatever survives from a partial start is stopped, so every process is ours.
+	for c in "${components[@]}"; do stop "$c"; done
+	"$here/build.sh" "$state"
+	choose_ports
+	. "$state/run/ports.env"
+	make_pki
+	kubeconfig "$state/kubeconfig" admin
+	kubeconfig "$state/controller-manager.kubeconfig" controller-manager
+	kubeconfig "$state/scheduler.kubeconfig" scheduler
+	kubeconfig "$state/kwok.kubeconfig" kwok
+	for c in "${components[@]}"; do
+		say "starting $c"
+		if ! start_component "$c"; then
+			say "start failed; stopping what was started"
+			cmd_down_unlocked
+			return 1
+		fi
+	done
+	fake_nodes | kubectl apply -f - >/dev/null
+	wait_for "fake nodes Ready" 60 kubectl wait --for=condition=Ready node --all --timeout=2s || {
+		for c in "${components[@]}"; do check_alive "$c" || true; done
+		return 1
+	}
+	wait_for "the default service account" 60 kubectl get serviceaccount default -n default || return 1
+	for c in "${components[@]}"; do check_alive "$c" || return 1; done
+	say "up in $((SECONDS - t0))s: https://127.0.0.1:$API_PORT, $nodes fake nodes"
+	say "kubeconfig: $state/kubeconfig   kubectl: $state/bin/kubectl   logs: $state/logs/"
+}
+
+cmd_down_unlocked() {
+	local i
+	for ((i = ${#components[@]} - 1; i >= 0; i--)); do
+		running "${components[i]}" && say "stopping ${components[i]}"
+		stop "${components[i]}"
+	done
+}
+
+cmd_down() {
+	[ -d "$state/run" ] || { say "not running"; return 0; }
+	exec 9>"$state/run/lock"
+	flock -w 120 9 || die "timed out waiting for another cluster.sh on $state"
+	cmd_down_unlocked
+	say "stopped"
+}
+
+cmd_status() {
+	local c rc=0
+	for c in "${components[@]}"; do
+		if running "$c"; then
+			printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"
+		else
+			printf '%-24s stopped\n' "$c"
+			rc=1
+		fi
+	done
+	return $rc
+}
+
+# Restarting one component keeps its data and port: tests use it to prove that
+# clients survive an API server restart.
+cmd_restart() {
+	local c=${1:-}
+	[ -n "$c" ] || die "restart needs a component (one of: ${components[*]})"
+	. "$state/run/ports.env"
+	stop "$c"
+	start_component "$c"
+	say "$c restarted (pid $(pid_of "$c"))"
+}
+
+cmd_clean() {
+	cmd_down
+	rm -rf "$state"
+	say "removed $state"
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+restart) cmd_restart "${2:-}" ;;
+clean) cmd_clean ;;
+*)
+	sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d' >&2
+	exit 2
+	;;
+esac
