@@ -38,10 +38,10 @@ eventually() {
 	done
 }
 
-# A namespace of the test's own, deleted when the test exits.
-test_namespace() {
-	local ns="bw-test-$1-$$"
+# use_namespace NAME: sets $ns to a namespace of the test's own, deleted when
+# the test exits (call it in the test's shell, not in $(...)).
+use_namespace() {
+	ns="bw-test-$1-$$"
 	kubectl create namespace "$ns" >/dev/null
-	trap "kubectl delete namespace $ns --wait=false >/dev/null 2>&1" EXIT
-	echo "$ns"
+	trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
 }

@@ -37,13 +37,31 @@ is_ours() {
 
 running() { is_ours "$(pid_of "$1")"; }
 
+# Each component runs under a small supervisor that restarts it a second after
+# it exits, as a kubelet or systemd would: kube-controller-manager, for one,
+# exits when the API server goes away while it starts. The supervisor forwards
+# SIGTERM to the component and waits for it.
+supervise='
+name=$1; shift
+trap "kill -TERM \$child 2>/dev/null; wait \$child; exit 0" TERM INT
+while :; do
+	"$@" & child=$!
+	wait $child
+	echo "cluster.sh: $name exited with status $?; restarting it in 1s"
+	sleep 1
+done'
+
 start() {
 	local name=$1
 	shift
 	# fd 9 is the state lock: the daemons must not hold it.
-	setsid "$state/bin/$name" "$@" >>"$state/logs/$name.log" 2>&1 </dev/null 9>&- &
+	setsid bash -c "$supervise" "supervise-$name" "$name" "$state/bin/$name" "$@" \
+		>>"$state/logs/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$state/run/$name.pid"
 }
+
+# A process that has exited but is not yet reaped has an empty cmdline.
+group_alive() { ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'; }
 
 stop() {
 	local name=$1 pid i
@@ -51,12 +69,12 @@ stop() {
 	if is_ours "$pid"; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for i in $(seq 1 100); do
-			is_ours "$pid" || break
+			group_alive "$pid" || break
 			sleep 0.1
 		done
-		if is_ours "$pid"; then
+		if group_alive "$pid"; then
 			say "$name (pid $pid) ignored SIGTERM for 10s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
+			kill -KILL -- "-$pid" 2>/dev/null || true
 			sleep 0.2
 		fi
 	fi
@@ -237,6 +255,8 @@ start_kube_controller_manager() {
 		--use-service-account-credentials=true \
 		--service-cluster-ip-range "$service_cidr" \
 		--leader-elect=false --profiling=false
+	wait_for "kube-controller-manager /healthz" 60 \
+		curl -skf --max-time 1 "https://127.0.0.1:$KCM_PORT/healthz" || { check_alive kube-controller-manager; return 1; }
 }
 
 start_kube_scheduler() {
@@ -246,6 +266,8 @@ start_kube_scheduler() {
 		--authorization-kubeconfig "$state/scheduler.kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$SCHED_PORT" \
 		--leader-elect=false --profiling=false
+	wait_for "kube-scheduler /healthz" 60 \
+		curl -skf --max-time 1 "https://127.0.0.1:$SCHED_PORT/healthz" || { check_alive kube-scheduler; return 1; }
 }
 
 start_kwok() {

@@ -3,7 +3,7 @@
 # stores an object, rejects one that breaks its schema, and is deleted.
 . "$(dirname "$0")/../lib.sh"
 
-ns=$(test_namespace crd)
+use_namespace crd
 crd=widgets.test.breakwater.io
 trap 'kubectl delete crd $crd --ignore-not-found >/dev/null 2>&1; kubectl delete namespace $ns --wait=false >/dev/null 2>&1' EXIT
 

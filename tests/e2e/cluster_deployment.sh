@@ -4,7 +4,7 @@
 # "never-ready" image whose pods never become Ready.
 . "$(dirname "$0")/../lib.sh"
 
-ns=$(test_namespace deploy)
+use_namespace deploy
 
 version=$(kubectl version -o json)
 check_eq "kubectl reports its real version" v1.37.2 "$(jq -r .clientVersion.gitVersion <<<"$version")"

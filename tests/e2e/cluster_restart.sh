@@ -15,7 +15,10 @@ pids=$(cat "$state"/run/*.pid)
 
 check "'down' succeeds" "$cluster" down
 left=""
-for pid in $pids; do kill -0 "$pid" 2>/dev/null && left+=" $pid"; done
+for pid in $pids; do
+	# zombies (exited, not yet reaped) do not count
+	ps -o stat= -g "$pid" 2>/dev/null | grep -qv '^Z' && left+=" $pid"
+done
 check_eq "no process started by 'up' is left" "" "$left"
 # "[x]yz" matches "xyz" but not the pgrep command line that holds the pattern.
 check "no process names the state folder any more" bash -c "! pgrep -f -- '[${state:0:1}]${state:1}/' >/dev/null"

@@ -4,7 +4,7 @@
 # patch lands on the pod.
 . "$(dirname "$0")/../lib.sh"
 
-ns=$(test_namespace webhook)
+use_namespace webhook
 work=$(mktemp -d)
 hook=bw-test-fixture-$$
 cleanup() {
