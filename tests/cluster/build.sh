@@ -70,9 +70,9 @@ build() {
 command -v go >/dev/null || { say "go is not installed (expected at /usr/local/go/bin)" >&2; exit 1; }
 mkdir -p "$state/bin" "$state/logs"
 
-kube=$(build "$here/k8s" kube "$(k8s_ldflags)" 25)
-etcd=$(build "$here/etcd" etcd "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$etcd_version" 5)
-kwok=$(build "$here/kwok" kwok "-s -w" 8)
+kube=$(build "$here/k8s" kube "$(k8s_ldflags)" 6)
+etcd=$(build "$here/etcd" etcd "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$etcd_version" 1)
+kwok=$(build "$here/kwok" kwok "-s -w" 2)
 
 for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 	ln -sfn "$kube" "$state/bin/$name"
