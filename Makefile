@@ -35,11 +35,15 @@ OPERATOR_SRC := $(wildcard operator/*.c)
 WEBHOOK_SRC := $(wildcard webhook/*.c)
 BIN_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(OPERATOR_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+# What a test program links: everything but main().
+TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
 
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit unit-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit unit-bins integration-bins fuzz-bins fuzz cluster-up cluster-down cluster-status cluster-clean \
 	install-bin clean
 
 all: build
@@ -62,12 +66,28 @@ $(ASAN_BUILD)/%.o: %.c
 $(ASAN_BUILD)/breakwater: $(call objects,$(ASAN_BUILD),$(BIN_SRC))
 	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
 
-# Each unit test links the lib/ objects (not operator/main.c).
-$(ASAN_BUILD)/tests/unit/%: $(ASAN_BUILD)/tests/unit/%.o $(call objects,$(ASAN_BUILD),$(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC)))
+# Each test program links every object but main().
+$(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/tests/%.o $(call objects,$(ASAN_BUILD),$(TESTED_SRC))
 	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
 
 asan-build: $(ASAN_BUILD)/breakwater
 unit-bins: $(patsubst %.c,$(ASAN_BUILD)/%,$(UNIT_SRC))
+integration-bins: $(patsubst %.c,$(ASAN_BUILD)/%,$(INTEGRATION_SRC))
+
+# libFuzzer targets, one per parser of outside input (clang only).
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -g -O1
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(BW_CFLAGS) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
+$(FUZZ_BUILD)/tests/fuzz/%: $(FUZZ_BUILD)/tests/fuzz/%.o $(call objects,$(FUZZ_BUILD),$(TESTED_SRC))
+	clang $(FUZZ_FLAGS) -o $@ $^ $(BW_LIBS)
+fuzz-bins: $(patsubst %.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+
+# make fuzz FUZZ_SECONDS=600: a longer run of every fuzz target.
+FUZZ_SECONDS ?= 60
+fuzz: fuzz-bins
+	@BREAKWATER_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
 
 clang-build:
 	$(MAKE) CC=clang BUILD=build/clang build/clang/breakwater
@@ -75,7 +95,8 @@ clang-build:
 build/clang/breakwater: $(call objects,build/clang,$(BIN_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
 
-FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] tests/unit/*.[ch] bench/*.[ch])
+FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] tests/unit/*.[ch] \
+	tests/integration/*.[ch] tests/fuzz/*.[ch] bench/*.[ch])
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
@@ -90,11 +111,15 @@ check: format-check
 deps:
 	@tests/install-deps.sh
 
-test: deps build asan-build unit-bins
+TEST_BINS := build asan-build unit-bins integration-bins fuzz-bins
+
+test: deps
+	@$(MAKE) -s $(TEST_BINS)
 	@tests/run.sh
 
-test-unit: deps build asan-build unit-bins
-	@tests/run.sh unit cli
+test-unit: deps
+	@$(MAKE) -s build asan-build unit-bins fuzz-bins
+	@tests/run.sh unit cli fuzz
 
 cluster-up:
 	@tests/cluster/cluster.sh up

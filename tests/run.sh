@@ -2,20 +2,22 @@
 # The test runner: runs the suites named (default: all of them) and ends with
 # one line "N passed, N failed".
 #
-#   tests/run.sh [unit] [cli] [e2e]
+#   tests/run.sh [unit] [cli] [fuzz] [integration] [e2e]
 #
 # A test program prints "ok - NAME" or "not ok - NAME" lines (TAP-like); the
 # runner counts them. A program that exits non-zero without reporting a
 # failure counts as one failure, so a crash is never a pass.
 #
-# The e2e suite needs the local control plane: it is started if it is not
-# running, and stopped again afterwards unless BREAKWATER_KEEP_CLUSTER=1.
+# The integration and e2e suites need the local control plane: it is started
+# if it is not running, and stopped at the end unless BREAKWATER_KEEP_CLUSTER=1.
+# The fuzz suite replays each target's corpus (tests/fuzz/corpus/NAME/) and
+# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit cli e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit cli fuzz integration e2e)
 
 passed=0
 failed=0
@@ -64,35 +66,71 @@ suite_cli() {
 	done
 }
 
-suite_e2e() {
-	local t started=0
-	if ! tests/cluster/cluster.sh status >/dev/null 2>&1; then
-		echo "starting the local control plane (tests/cluster/cluster.sh up)"
-		if ! tests/cluster/cluster.sh up; then
-			echo "not ok - the local control plane did not start"
-			failed=$((failed + 1))
-			failures+=("cluster-up")
-			return
-		fi
-		started=1
+suite_fuzz() {
+	local t name corpus scratch
+	for t in build/fuzz/tests/fuzz/fuzz_*; do
+		[ -x "$t" ] || continue
+		name=${t##*/}
+		corpus=tests/fuzz/corpus/$name
+		scratch=$logs/fuzz-$name
+		rm -rf "$scratch"
+		mkdir -p "$scratch" "$corpus"
+		# New inputs go to the scratch folder, so the checked-in corpus stays as it is.
+		run_program "fuzz/$name" bash -c "'$t' -max_total_time=${BREAKWATER_FUZZ_SECONDS:-10} \
+			-artifact_prefix='$scratch/' -print_final_stats=1 '$scratch' '$corpus' \
+			&& echo 'ok - $name: no crash, leak or sanitizer report'"
+	done
+}
+
+cluster_started=0
+need_cluster() {
+	[ "$cluster_started" -ne 0 ] && return 0
+	if tests/cluster/cluster.sh status >/dev/null 2>&1; then
+		cluster_started=-1
+		return 0
 	fi
+	echo "starting the local control plane (tests/cluster/cluster.sh up)"
+	if ! tests/cluster/cluster.sh up; then
+		echo "not ok - the local control plane did not start"
+		failed=$((failed + 1))
+		failures+=("cluster-up")
+		return 1
+	fi
+	cluster_started=1
+}
+
+suite_integration() {
+	local t
+	need_cluster || return
+	for t in build/asan/tests/integration/test_*; do
+		[ -x "$t" ] || continue
+		KUBECONFIG=$top/.cluster/kubeconfig BREAKWATER_CLUSTER_DIR=$top/.cluster \
+			ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+			run_program "integration/${t##*/}" "$t"
+	done
+}
+
+suite_e2e() {
+	local t
+	need_cluster || return
 	for t in tests/e2e/*.sh; do
 		[ -f "$t" ] && run_program "e2e/${t##*/}" bash "$t"
 	done
-	if [ "$started" -eq 1 ] && [ "${BREAKWATER_KEEP_CLUSTER:-0}" != 1 ]; then
-		tests/cluster/cluster.sh down >/dev/null
-	fi
 }
 
 for s in "${suites[@]}"; do
 	case $s in
-	unit | cli | e2e) "suite_$s" ;;
+	unit | cli | fuzz | integration | e2e) "suite_$s" ;;
 	*)
-		echo "run.sh: unknown suite '$s' (unit, cli, e2e)" >&2
+		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, e2e)" >&2
 		exit 2
 		;;
 	esac
 done
+
+if [ "$cluster_started" -eq 1 ] && [ "${BREAKWATER_KEEP_CLUSTER:-0}" != 1 ]; then
+	tests/cluster/cluster.sh down >/dev/null
+fi
 
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
 echo "$passed passed, $failed failed" | tee "$logs/summary"
