@@ -1,0 +1,966 @@
+/*
+ * The Kubernetes API client over libcurl: see client.h.
+ *
+ * One curl share handle holds the connection cache, DNS cache and TLS
+ * sessions for all threads; each request borrows an easy handle from a small
+ * pool (handles keep their buffers between requests) and sets it up afresh.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "client.h"
+#include "log.h"
+#include "version.h"
+
+const struct bw_resource bw_res_configmaps = {"", "v1", "configmaps", "ConfigMap", 1};
+const struct bw_resource bw_res_secrets = {"", "v1", "secrets", "Secret", 1};
+const struct bw_resource bw_res_pods = {"", "v1", "pods", "Pod", 1};
+const struct bw_resource bw_res_services = {"", "v1", "services", "Service", 1};
+const struct bw_resource bw_res_events = {"", "v1", "events", "Event", 1};
+const struct bw_resource bw_res_namespaces = {"", "v1", "namespaces", "Namespace", 0};
+const struct bw_resource bw_res_deployments = {"apps", "v1", "deployments", "Deployment", 1};
+const struct bw_resource bw_res_ingresses = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
+const struct bw_resource bw_res_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
+const struct bw_resource bw_res_crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+					"CustomResourceDefinition", 0};
+const struct bw_resource bw_res_mutating_webhooks = {"admissionregistration.k8s.io", "v1",
+						     "mutatingwebhookconfigurations",
+						     "MutatingWebhookConfiguration", 0};
+const struct bw_resource bw_res_validating_webhooks = {"admissionregistration.k8s.io", "v1",
+						       "validatingwebhookconfigurations",
+						       "ValidatingWebhookConfiguration", 0};
+
+#define POOL_MAX	  16
+#define TOKEN_MAX_BYTES	  (1024 * 1024)
+#define ERROR_BODY_MAX	  (64 * 1024)
+#define RETRY_AFTER_MAX_S 10
+
+struct bw_client {
+	char *server;
+	char *namespace;
+	char *ca_pem, *cert_pem, *key_pem;
+	int insecure;
+	char user_agent[128];
+	long timeout_ms, connect_timeout_ms;
+	size_t max_body_bytes;
+	int max_retries;
+
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	pthread_mutex_t pool_lock;
+	CURL *pool[POOL_MAX];
+	int pool_len;
+
+	/* The bearer token, re-read from token_file when the file changes
+	 * (service-account tokens rotate). */
+	pthread_mutex_t token_lock;
+	char *token;
+	char *token_file;
+	struct timespec token_mtime;
+	off_t token_size;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_init_result;
+
+static void global_init(void)
+{
+	global_init_result = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userp)
+{
+	struct bw_client *client = userp;
+
+	(void)handle;
+	(void)access;
+	pthread_mutex_lock(&client->share_locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userp)
+{
+	struct bw_client *client = userp;
+
+	(void)handle;
+	pthread_mutex_unlock(&client->share_locks[data]);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Reads a small file (the token) into a NUL-terminated, whitespace-trimmed string. */
+static int read_token_file(const char *path, char **out, struct stat *st, struct bw_error *err)
+{
+	FILE *f = NULL;
+	char *buf = NULL;
+	size_t n;
+	int ret = 0;
+
+	f = fopen(path, "r");
+	if (!f) {
+		ret = bw_error_set(err, BW_EIO, "cannot read token file %s: %s", path,
+				   strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(f), st) != 0 || st->st_size > TOKEN_MAX_BYTES) {
+		ret = bw_error_set(err, BW_ETOOBIG, "token file %s is larger than %d bytes", path,
+				   TOKEN_MAX_BYTES);
+		goto out;
+	}
+	buf = malloc((size_t)st->st_size + 1);
+	if (!buf) {
+		ret = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
+		goto out;
+	}
+	n = fread(buf, 1, (size_t)st->st_size, f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	*out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+/* Refreshes the token from its file when the file changed; called per request. */
+static void refresh_token(struct bw_client *client)
+{
+	struct stat st;
+	struct bw_error err;
+	char *fresh = NULL;
+
+	if (!client->token_file || stat(client->token_file, &st) != 0)
+		return;
+	if (st.st_mtim.tv_sec == client->token_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == client->token_mtime.tv_nsec && st.st_size == client->token_size)
+		return;
+	if (read_token_file(client->token_file, &fresh, &st, &err) != 0) {
+		bw_log_warn("client", "%s; keeping the previous token", err.message);
+		return;
+	}
+	free(client->token);
+	client->token = fresh;
+	client->token_mtime = st.st_mtim;
+	client->token_size = st.st_size;
+}
+
+int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
+		  const struct bw_client_options *opts, struct bw_error *err)
+{
+	struct bw_client *client = NULL;
+	int ret = 0;
+
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_init_result != 0)
+		return bw_error_set(err, BW_EIO, "curl_global_init failed");
+	if (!cfg || !cfg->server)
+		return bw_error_set(err, BW_EINVAL, "no API server address in the configuration");
+
+	client = calloc(1, sizeof(*client));
+	if (!client)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&client->share_locks[i], NULL);
+	pthread_mutex_init(&client->pool_lock, NULL);
+	pthread_mutex_init(&client->token_lock, NULL);
+
+	client->server = strdup(cfg->server);
+	client->namespace = strdup(cfg->namespace ? cfg->namespace : "default");
+	client->ca_pem = dup_or_null(cfg->ca_pem);
+	client->cert_pem = dup_or_null(cfg->cert_pem);
+	client->key_pem = dup_or_null(cfg->key_pem);
+	client->token = dup_or_null(cfg->token);
+	client->token_file = dup_or_null(cfg->token_file);
+	client->insecure = cfg->insecure_skip_tls_verify;
+	if (!client->server || !client->namespace || (cfg->ca_pem && !client->ca_pem) ||
+	    (cfg->cert_pem && !client->cert_pem) || (cfg->key_pem && !client->key_pem) ||
+	    (cfg->token && !client->token) || (cfg->token_file && !client->token_file)) {
+		ret = bw_error_set(err, BW_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (client->token_file) {
+		struct stat st;
+
+		if (stat(client->token_file, &st) == 0) {
+			client->token_mtime = st.st_mtim;
+			client->token_size = st.st_size;
+		}
+	}
+
+	client->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+	client->connect_timeout_ms =
+	    opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
+	client->max_body_bytes =
+	    opts && opts->max_body_bytes > 0 ? opts->max_body_bytes : 64 * 1024 * 1024;
+	client->max_retries = opts && opts->max_retries > 0 ? opts->max_retries : 3;
+	snprintf(client->user_agent, sizeof(client->user_agent), "%s",
+		 opts && opts->user_agent ? opts->user_agent : "breakwater/" BW_VERSION);
+
+	client->share = curl_share_init();
+	if (!client->share) {
+		ret = bw_error_set(err, BW_ENOMEM, "curl_share_init failed");
+		goto out;
+	}
+	curl_share_setopt(client->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(client->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(client->share, CURLSHOPT_USERDATA, client);
+	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	*out = client;
+	client = NULL;
+out:
+	bw_client_free(client);
+	return ret;
+}
+
+void bw_client_free(struct bw_client *client)
+{
+	if (!client)
+		return;
+	for (int i = 0; i < client->pool_len; i++)
+		curl_easy_cleanup(client->pool[i]);
+	if (client->share)
+		curl_share_cleanup(client->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&client->share_locks[i]);
+	pthread_mutex_destroy(&client->pool_lock);
+	pthread_mutex_destroy(&client->token_lock);
+	free(client->server);
+	free(client->namespace);
+	free(client->ca_pem);
+	free(client->cert_pem);
+	free(client->key_pem);
+	free(client->token);
+	free(client->token_file);
+	free(client);
+}
+
+const char *bw_client_namespace(const struct bw_client *client)
+{
+	return client->namespace;
+}
+
+/* --- paths and queries --- */
+
+static int check_segment(const char *what, const char *s, struct bw_error *err)
+{
+	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strpbrk(s, "/?#% \t\r\n"))
+		return bw_error_set(err, BW_EINVAL, "invalid %s \"%s\"", what, s);
+	return 0;
+}
+
+int bw_client_path(char *buf, size_t size, const struct bw_resource *res, const char *ns,
+		   const char *name, const char *subresource, struct bw_error *err)
+{
+	size_t n;
+	int ret;
+
+	if (res->group[0])
+		n = (size_t)snprintf(buf, size, "/apis/%s/%s", res->group, res->version);
+	else
+		n = (size_t)snprintf(buf, size, "/api/%s", res->version);
+	if (res->namespaced && ns && *ns) {
+		if ((ret = check_segment("namespace", ns, err)) != 0)
+			return ret;
+		if (n < size)
+			n += (size_t)snprintf(buf + n, size - n, "/namespaces/%s", ns);
+	}
+	if (n < size)
+		n += (size_t)snprintf(buf + n, size - n, "/%s", res->resource);
+	if (name) {
+		if ((ret = check_segment("name", name, err)) != 0)
+			return ret;
+		if (n < size)
+			n += (size_t)snprintf(buf + n, size - n, "/%s", name);
+	}
+	if (subresource && n < size)
+		n += (size_t)snprintf(buf + n, size - n, "/%s", subresource);
+	if (n >= size)
+		return bw_error_set(err, BW_ETOOBIG, "request path longer than %zu bytes", size);
+	return 0;
+}
+
+int bw_query_escape(char *buf, size_t size, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+
+		if (n + (plain ? 1 : 3) >= size)
+			return BW_ETOOBIG;
+		if (plain) {
+			buf[n++] = (char)c;
+		} else {
+			buf[n++] = '%';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 15];
+		}
+	}
+	if (n >= size)
+		return BW_ETOOBIG;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Appends "&key=escaped(value)" (no '&' when the query is empty). */
+static int query_add(char *query, size_t size, const char *key, const char *value,
+		     struct bw_error *err)
+{
+	char escaped[2048];
+	size_t n = strlen(query);
+	int w;
+
+	if (!value)
+		return 0;
+	if (bw_query_escape(escaped, sizeof(escaped), value) != 0)
+		return bw_error_set(err, BW_ETOOBIG, "query parameter %s is too long", key);
+	w = snprintf(query + n, size - n, "%s%s=%s", n ? "&" : "", key, escaped);
+	if (w < 0 || (size_t)w >= size - n)
+		return bw_error_set(err, BW_ETOOBIG, "query string too long");
+	return 0;
+}
+
+/* --- errors --- */
+
+static int code_for_status(long status)
+{
+	switch (status) {
+	case 401:
+	case 403:
+		return BW_EDENIED;
+	case 404:
+		return BW_ENOTFOUND;
+	case 409:
+		return BW_ECONFLICT;
+	case 410:
+		return BW_EGONE;
+	case 429:
+		return BW_ERETRY;
+	}
+	return status >= 500 ? BW_ERETRY : BW_EHTTP;
+}
+
+int bw_client_status_error(long http_status, const char *body, size_t len, struct bw_error *err)
+{
+	int code = code_for_status(http_status);
+	json_t *status = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *reason = NULL, *message = NULL;
+
+	if (json_is_object(status)) {
+		reason = json_string_value(json_object_get(status, "reason"));
+		message = json_string_value(json_object_get(status, "message"));
+	}
+	if (err) {
+		bw_error_set(err, code, "%s (HTTP %ld%s%s)",
+			     message && *message ? message : "the API server refused the request",
+			     http_status, reason ? " " : "", reason ? reason : "");
+		err->http_status = http_status;
+		snprintf(err->reason, sizeof(err->reason), "%s", reason ? reason : "");
+	}
+	json_decref(status);
+	return code;
+}
+
+static int code_for_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return BW_ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return BW_ERETRY;
+	default:
+		return BW_EIO;
+	}
+}
+
+/* --- easy handles --- */
+
+static CURL *acquire_handle(struct bw_client *client)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&client->pool_lock);
+	if (client->pool_len > 0)
+		h = client->pool[--client->pool_len];
+	pthread_mutex_unlock(&client->pool_lock);
+	return h ? h : curl_easy_init();
+}
+
+static void release_handle(struct bw_client *client, CURL *h)
+{
+	curl_easy_reset(h);
+	pthread_mutex_lock(&client->pool_lock);
+	if (client->pool_len < POOL_MAX) {
+		client->pool[client->pool_len++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&client->pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+/* A body being received: collected up to cap, or streamed. */
+struct body {
+	char *data;
+	size_t len, cap, max;
+	int too_big;
+	/* streaming */
+	CURL *handle;
+	bw_stream_fn on_data;
+	bw_stream_tick_fn on_tick;
+	void *ctx;
+	int stream_code;
+	int stopped;
+};
+
+static int body_append(struct body *b, const char *data, size_t n)
+{
+	if (b->len + n > b->max) {
+		b->too_big = 1;
+		return -1;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *grown;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		grown = realloc(b->data, cap);
+		if (!grown)
+			return -1;
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct body *b = userp;
+	size_t n = size * nmemb;
+
+	if (b->on_data) {
+		long status = 0;
+
+		curl_easy_getinfo(b->handle, CURLINFO_RESPONSE_CODE, &status);
+		if (status < 400) {
+			int rc = b->on_data(data, n, b->ctx);
+
+			if (rc != 0) {
+				b->stream_code = rc;
+				return 0;
+			}
+			if (b->on_tick && b->on_tick(b->ctx)) {
+				b->stopped = 1;
+				return 0;
+			}
+			return n;
+		}
+		/* an error status: keep its Status body, capped */
+		b->max = ERROR_BODY_MAX;
+	}
+	return body_append(b, data, n) == 0 ? n : 0;
+}
+
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct body *b = userp;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (b->on_tick && b->on_tick(b->ctx)) {
+		b->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Retry-After in seconds from the response headers, or -1. */
+static long retry_after_seconds(CURL *h)
+{
+	struct curl_header *hdr = NULL;
+	long seconds;
+	char *end;
+
+	if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK)
+		return -1;
+	seconds = strtol(hdr->value, &end, 10);
+	return end != hdr->value && seconds >= 0 ? seconds : -1;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+struct attempt {
+	long status;
+	long retry_after;
+};
+
+/* One HTTP exchange. Fills b with the body, a->status with the status. */
+static int perform(struct bw_client *client, const struct bw_request *req, struct body *b,
+		   long timeout_ms, struct attempt *a, struct bw_error *err)
+{
+	char url[4096];
+	struct curl_slist *headers = NULL;
+	char content_type[128];
+	CURL *h = NULL;
+	CURLcode rc;
+	int ret = 0, n;
+
+	n = snprintf(url, sizeof(url), "%s%s%s%s", client->server, req->path,
+		     req->query && *req->query ? "?" : "", req->query ? req->query : "");
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return bw_error_set(err, BW_ETOOBIG, "request URL longer than %zu bytes",
+				    sizeof(url));
+	h = acquire_handle(client);
+	if (!h)
+		return bw_error_set(err, BW_ENOMEM, "curl_easy_init failed");
+	b->handle = h;
+
+	headers = curl_slist_append(headers, "Accept: application/json");
+	if (req->body) {
+		snprintf(content_type, sizeof(content_type), "Content-Type: %s",
+			 req->content_type ? req->content_type : "application/json");
+		headers = curl_slist_append(headers, content_type);
+	}
+	pthread_mutex_lock(&client->token_lock);
+	refresh_token(client);
+	if (client->token) {
+		char *line = malloc(strlen(client->token) + 32);
+
+		if (line) {
+			sprintf(line, "Authorization: Bearer %s", client->token);
+			headers = curl_slist_append(headers, line);
+			free(line);
+		}
+	}
+	pthread_mutex_unlock(&client->token_lock);
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_SHARE, client->share);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, client->user_agent);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, client->connect_timeout_ms);
+	if (timeout_ms > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	} else if (strcmp(req->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+	}
+	if (client->ca_pem) {
+		struct curl_blob blob = {client->ca_pem, strlen(client->ca_pem), CURL_BLOB_NOCOPY};
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (client->cert_pem && client->key_pem) {
+		struct curl_blob cert = {client->cert_pem, strlen(client->cert_pem),
+					 CURL_BLOB_NOCOPY};
+		struct curl_blob key = {client->key_pem, strlen(client->key_pem), CURL_BLOB_NOCOPY};
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	if (client->insecure) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	if (b->on_tick) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, b);
+	}
+
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+	a->retry_after = rc == CURLE_OK ? retry_after_seconds(h) : -1;
+	if (rc != CURLE_OK) {
+		if (b->stream_code)
+			ret = b->stream_code;
+		else if (b->stopped)
+			ret = bw_error_set(err, BW_ESTOPPED, "%s %s: stopped", req->method,
+					   req->path);
+		else if (b->too_big)
+			ret = bw_error_set(err, BW_ETOOBIG,
+					   "%s %s: response body larger than %zu bytes",
+					   req->method, req->path, b->max);
+		else
+			ret = bw_error_set(err, code_for_curl(rc), "%s %s%s: %s", req->method,
+					   client->server, req->path, curl_easy_strerror(rc));
+	}
+	curl_slist_free_all(headers);
+	release_handle(client, h);
+	return ret;
+}
+
+static long retry_delay_ms(int attempt, long retry_after)
+{
+	long ms = 100L << (attempt < 6 ? attempt : 6);
+
+	if (retry_after >= 0)
+		ms = (retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000;
+	/* up to 50% jitter so many clients do not retry in step */
+	return ms + (long)(rand() % (ms / 2 + 1));
+}
+
+static int do_request(struct bw_client *client, const struct bw_request *req, struct body *b,
+		      long timeout_ms, struct bw_response *resp, struct bw_error *err)
+{
+	int idempotent = strcmp(req->method, "GET") == 0;
+	struct attempt a;
+	int ret;
+
+	bw_error_clear(err);
+	for (int attempt = 0;; attempt++) {
+		memset(&a, 0, sizeof(a));
+		b->len = 0;
+		if (b->data)
+			b->data[0] = '\0';
+		ret = perform(client, req, b, timeout_ms, &a, err);
+		if (ret == 0 && a.status >= 400)
+			ret = bw_client_status_error(a.status, b->data, b->len, err);
+		else if (ret == 0)
+			bw_error_clear(err);
+		/* 429 means the server did not act on the request: retrying any
+		 * method is safe. Other failures are retried for reads only. */
+		if (ret != BW_ERETRY || attempt >= client->max_retries || b->on_data ||
+		    !(idempotent || a.status == 429))
+			break;
+		bw_log_debug("client", "%s %s: %s; retrying", req->method, req->path,
+			     err ? err->message : "");
+		sleep_ms(retry_delay_ms(attempt, a.retry_after));
+	}
+	if (ret != 0 && err && ret != BW_ESTOPPED)
+		bw_error_prefix(err, "%s %s", req->method, req->path);
+	if (resp) {
+		resp->status = a.status;
+		resp->body = b->data;
+		resp->len = b->len;
+		b->data = NULL;
+	}
+	return ret;
+}
+
+int bw_client_do(struct bw_client *client, const struct bw_request *req, struct bw_response *resp,
+		 struct bw_error *err)
+{
+	struct body b = {.max = client->max_body_bytes};
+	int ret;
+
+	if (resp)
+		memset(resp, 0, sizeof(*resp));
+	ret = do_request(client, req, &b,
+			 req->timeout_ms > 0 ? req->timeout_ms : client->timeout_ms, resp, err);
+	free(b.data);
+	return ret;
+}
+
+void bw_response_release(struct bw_response *resp)
+{
+	if (!resp)
+		return;
+	free(resp->body);
+	memset(resp, 0, sizeof(*resp));
+}
+
+int bw_client_stream(struct bw_client *client, const char *path, const char *query,
+		     bw_stream_fn on_data, bw_stream_tick_fn on_tick, void *ctx,
+		     struct bw_error *err)
+{
+	struct bw_request req = {.method = "GET", .path = path, .query = query};
+	struct body b = {.max = ERROR_BODY_MAX, .on_data = on_data, .on_tick = on_tick, .ctx = ctx};
+	int ret;
+
+	ret = do_request(client, &req, &b, 0, NULL, err);
+	free(b.data);
+	return ret;
+}
+
+/* --- typed requests --- */
+
+/* Runs req and parses the JSON body into *out (when out is not NULL). */
+static int request_json(struct bw_client *client, struct bw_request *req, json_t **out,
+			struct bw_error *err)
+{
+	struct bw_response resp;
+	json_error_t jerr;
+	int ret;
+
+	if (out)
+		*out = NULL;
+	ret = bw_client_do(client, req, &resp, err);
+	if (ret == 0 && out) {
+		*out = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
+		if (!*out)
+			ret = bw_error_set(err, BW_EPARSE, "%s %s: response is not JSON: %s",
+					   req->method, req->path, jerr.text);
+	}
+	bw_response_release(&resp);
+	return ret;
+}
+
+static int request_with_body(struct bw_client *client, const char *method, const char *path,
+			     const char *query, const char *content_type, const json_t *body,
+			     json_t **out, struct bw_error *err)
+{
+	struct bw_request req = {
+	    .method = method, .path = path, .query = query, .content_type = content_type};
+	char *text = json_dumps(body, JSON_COMPACT);
+	int ret;
+
+	if (!text)
+		return bw_error_set(err, BW_EINVAL, "%s %s: the body cannot be serialised", method,
+				    path);
+	req.body = text;
+	req.body_len = strlen(text);
+	ret = request_json(client, &req, out, err);
+	free(text);
+	return ret;
+}
+
+int bw_client_get(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		  const char *name, const char *subresource, json_t **out, struct bw_error *err)
+{
+	char path[1024];
+	struct bw_request req = {.method = "GET", .path = path};
+	int ret;
+
+	if ((ret = bw_client_path(path, sizeof(path), res, ns, name, subresource, err)) != 0)
+		return ret;
+	return request_json(client, &req, out, err);
+}
+
+static int list_query(char *query, size_t size, const struct bw_list_options *opts,
+		      const char *continue_token, struct bw_error *err)
+{
+	char limit[32];
+	int ret = 0;
+
+	query[0] = '\0';
+	if (!opts)
+		return 0;
+	snprintf(limit, sizeof(limit), "%ld", opts->limit);
+	if ((ret = query_add(query, size, "labelSelector", opts->label_selector, err)) ||
+	    (ret = query_add(query, size, "fieldSelector", opts->field_selector, err)) ||
+	    (ret = query_add(query, size, "limit", opts->limit > 0 ? limit : NULL, err)) ||
+	    (ret = query_add(query, size, "continue", continue_token, err)) ||
+	    (ret = query_add(query, size, "resourceVersion", opts->resource_version, err)))
+		return ret;
+	return 0;
+}
+
+int bw_client_list_page(struct bw_client *client, const struct bw_resource *res, const char *ns,
+			const struct bw_list_options *opts, json_t **out, struct bw_error *err)
+{
+	char path[1024], query[8192];
+	struct bw_request req = {.method = "GET", .path = path, .query = query};
+	int ret;
+
+	if ((ret = bw_client_path(path, sizeof(path), res, ns, NULL, NULL, err)) != 0)
+		return ret;
+	if ((ret = list_query(query, sizeof(query), opts, opts ? opts->continue_token : NULL,
+			      err)) != 0)
+		return ret;
+	return request_json(client, &req, out, err);
+}
+
+int bw_client_list(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		   const struct bw_list_options *opts, json_t **items, char **resource_version,
+		   struct bw_error *err)
+{
+	struct bw_list_options page_opts = {0};
+	json_t *all = json_array(), *page = NULL;
+	char *token = NULL, *rv = NULL;
+	int restarted = 0, ret = 0;
+
+	*items = NULL;
+	if (resource_version)
+		*resource_version = NULL;
+	if (!all)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	if (opts)
+		page_opts = *opts;
+	for (;;) {
+		json_t *meta, *page_items;
+		const char *next;
+
+		page_opts.continue_token = token;
+		ret = bw_client_list_page(client, res, ns, &page_opts, &page, err);
+		if (ret == BW_EGONE && token && !restarted) {
+			/* the continue token expired: start again from a fresh snapshot */
+			bw_log_info("client", "list of %s: continue token expired; relisting",
+				    res->resource);
+			restarted = 1;
+			free(token);
+			token = NULL;
+			json_array_clear(all);
+			continue;
+		}
+		if (ret != 0)
+			goto out;
+		page_items = json_object_get(page, "items");
+		if (json_is_array(page_items) && json_array_extend(all, page_items) != 0) {
+			ret = bw_error_set(err, BW_ENOMEM, "out of memory");
+			goto out;
+		}
+		meta = json_object_get(page, "metadata");
+		free(rv);
+		rv = dup_or_null(json_string_value(json_object_get(meta, "resourceVersion")));
+		next = json_string_value(json_object_get(meta, "continue"));
+		free(token);
+		token = next && *next ? strdup(next) : NULL;
+		json_decref(page);
+		page = NULL;
+		if (!token)
+			break;
+	}
+	*items = all;
+	all = NULL;
+	if (resource_version) {
+		*resource_version = rv;
+		rv = NULL;
+	}
+out:
+	json_decref(page);
+	json_decref(all);
+	free(token);
+	free(rv);
+	return ret;
+}
+
+int bw_client_create(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		     const json_t *obj, json_t **out, struct bw_error *err)
+{
+	char path[1024];
+	int ret;
+
+	if ((ret = bw_client_path(path, sizeof(path), res, ns, NULL, NULL, err)) != 0)
+		return ret;
+	return request_with_body(client, "POST", path, NULL, NULL, obj, out, err);
+}
+
+int bw_client_update(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		     const char *name, const char *subresource, const json_t *obj, json_t **out,
+		     struct bw_error *err)
+{
+	char path[1024];
+	int ret;
+
+	if ((ret = bw_client_path(path, sizeof(path), res, ns, name, subresource, err)) != 0)
+		return ret;
+	return request_with_body(client, "PUT", path, NULL, NULL, obj, out, err);
+}
+
+static const char *patch_content_type(enum bw_patch_type type)
+{
+	switch (type) {
+	case BW_PATCH_MERGE:
+		return "application/merge-patch+json";
+	case BW_PATCH_JSON:
+		return "application/json-patch+json";
+	case BW_PATCH_STRATEGIC:
+		return "application/strategic-merge-patch+json";
+	case BW_PATCH_APPLY:
+		return "application/apply-patch+yaml";
+	}
+	return "application/merge-patch+json";
+}
+
+int bw_client_patch(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		    const char *name, const char *subresource, enum bw_patch_type type,
+		    const json_t *patch, const struct bw_patch_options *opts, json_t **out,
+		    struct bw_error *err)
+{
+	char path[1024], query[512] = "";
+	int ret;
+
+	if ((ret = bw_client_path(path, sizeof(path), res, ns, name, subresource, err)) != 0)
+		return ret;
+	if (type == BW_PATCH_APPLY && !(opts && opts->field_manager))
+		return bw_error_set(err, BW_EINVAL, "server-side apply needs a field manager");
+	if (opts &&
+	    ((ret = query_add(query, sizeof(query), "fieldManager", opts->field_manager, err)) ||
+	     (ret = query_add(query, sizeof(query), "force",
+			      opts->force && type == BW_PATCH_APPLY ? "true" : NULL, err))))
+		return ret;
+	return request_with_body(client, "PATCH", path, query, patch_content_type(type), patch, out,
+				 err);
+}
+
+int bw_client_delete(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		     const char *name, const struct bw_delete_options *opts, struct bw_error *err)
+{
+	char path[1024];
+	json_t *body = NULL, *pre = NULL;
+	int ret;
+
+	if ((ret = bw_client_path(path, sizeof(path), res, ns, name, NULL, err)) != 0)
+		return ret;
+	body = json_pack("{s:s, s:s}", "apiVersion", "v1", "kind", "DeleteOptions");
+	if (!body)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	if (opts && opts->propagation_policy)
+		json_object_set_new(body, "propagationPolicy",
+				    json_string(opts->propagation_policy));
+	if (opts && opts->set_grace_period)
+		json_object_set_new(body, "gracePeriodSeconds",
+				    json_integer(opts->grace_period_seconds));
+	if (opts && (opts->precondition_uid || opts->precondition_resource_version)) {
+		pre = json_object();
+		if (opts->precondition_uid)
+			json_object_set_new(pre, "uid", json_string(opts->precondition_uid));
+		if (opts->precondition_resource_version)
+			json_object_set_new(pre, "resourceVersion",
+					    json_string(opts->precondition_resource_version));
+		json_object_set_new(body, "preconditions", pre);
+	}
+	ret = request_with_body(client, "DELETE", path, NULL, NULL, body, NULL, err);
+	json_decref(body);
+	return ret;
+}

@@ -1,0 +1,88 @@
+/*
+ * The reflector: keeps a caller's view of one resource type in step with the
+ * API server, as client-go's reflector does. It lists (in pages), hands the
+ * complete list to replace(), then watches from the list's resourceVersion
+ * and hands each event to event(). It
+ *  - asks for bookmarks, and resumes a broken watch from the last
+ *    resourceVersion it saw (event or bookmark), so nothing is missed and
+ *    nothing repeated;
+ *  - relists when the server answers 410 Gone (the version was compacted);
+ *  - backs off 800 ms .. 30 s with jitter after failures;
+ *  - restarts a watch that has been silent (no event, no bookmark) for
+ *    stall_timeout_ms;
+ *  - refuses a single event larger than max_event_bytes (and relists).
+ *
+ * Ownership: bw_reflector_new() copies the options' strings; the client and
+ * the handlers' ctx are borrowed and must outlive the reflector. Objects
+ * passed to handlers are borrowed for the call (json_incref to keep one).
+ * Thread-safety: run() blocks in the calling thread; start() runs it in a
+ * thread of its own. stop(), stats() and the getters may be called from any
+ * thread. Handlers are called from the reflector's thread only, one at a time.
+ */
+#ifndef BW_REFLECTOR_H
+#define BW_REFLECTOR_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "client.h"
+#include "watch.h"
+
+struct bw_reflector_handlers {
+	/* A complete list (a JSON array, borrowed) at resource_version; after
+	 * the first list and after each relist. Return 0, or a negative code
+	 * to have the list retried after a backoff. */
+	int (*replace)(json_t *items, const char *resource_version, void *ctx);
+	/* One ADDED, MODIFIED or DELETED event. */
+	void (*event)(enum bw_watch_type type, json_t *object, void *ctx);
+	void *ctx;
+};
+
+struct bw_reflector_options {
+	const struct bw_resource *resource;
+	const char *namespace;	    /* NULL or "": all namespaces */
+	const char *label_selector; /* or NULL */
+	const char *field_selector; /* or NULL */
+	long page_size;		    /* list page size; default 500 */
+	long stall_timeout_ms;	    /* default 90000: bookmarks come about every minute */
+	long watch_timeout_s;	    /* server-side watch timeout; default 300-600 at random */
+	long backoff_initial_ms;    /* default 800 */
+	long backoff_max_ms;	    /* default 30000 */
+	size_t max_event_bytes;	    /* default 16 MiB */
+};
+
+struct bw_reflector_stats {
+	uint64_t lists;		 /* complete lists handed to replace() */
+	uint64_t watches;	 /* watch requests started */
+	uint64_t watch_restarts; /* watches that ended in an error or a stall */
+	uint64_t relists_gone;	 /* relists caused by 410 Gone */
+	uint64_t stalls;	 /* watches restarted for silence */
+	uint64_t events;	 /* events handed to event() */
+	uint64_t bookmarks;
+};
+
+struct bw_reflector;
+
+int bw_reflector_new(struct bw_reflector **out, struct bw_client *client,
+		     const struct bw_reflector_options *opts,
+		     const struct bw_reflector_handlers *handlers, struct bw_error *err);
+/* Stops (if started), joins and frees. */
+void bw_reflector_free(struct bw_reflector *r);
+
+/* Runs until bw_reflector_stop(), then returns 0. Failures (a resource the
+ * server does not have yet, an unreachable server) are logged and retried
+ * after a backoff. */
+int bw_reflector_run(struct bw_reflector *r);
+int bw_reflector_start(struct bw_reflector *r, struct bw_error *err);
+void bw_reflector_stop(struct bw_reflector *r);
+
+/* True once replace() has been called at least once. */
+int bw_reflector_has_synced(const struct bw_reflector *r);
+
+/* The last resourceVersion seen, copied into buf ("" before the first list). */
+void bw_reflector_last_version(struct bw_reflector *r, char *buf, size_t size);
+
+void bw_reflector_stats(struct bw_reflector *r, struct bw_reflector_stats *out);
+
+#endif

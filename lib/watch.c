@@ -1,0 +1,119 @@
+/* Watch stream framing and events: see watch.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "watch.h"
+
+void bw_line_reader_init(struct bw_line_reader *r, size_t max_line)
+{
+	memset(r, 0, sizeof(*r));
+	r->max_line = max_line;
+}
+
+void bw_line_reader_release(struct bw_line_reader *r)
+{
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+static int emit(const char *line, size_t len, bw_line_fn fn, void *ctx)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len ? fn(line, len, ctx) : 0;
+}
+
+static int keep(struct bw_line_reader *r, const char *data, size_t len, struct bw_error *err)
+{
+	if (r->len + len > r->max_line)
+		return bw_error_set(err, BW_ETOOBIG,
+				    "a watch event is larger than the %zu-byte cap", r->max_line);
+	if (r->len + len > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		char *grown;
+
+		while (cap < r->len + len)
+			cap *= 2;
+		if (cap > r->max_line)
+			cap = r->max_line;
+		grown = realloc(r->buf, cap);
+		if (!grown)
+			return bw_error_set(err, BW_ENOMEM,
+					    "out of memory buffering a watch event");
+		r->buf = grown;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, data, len);
+	r->len += len;
+	return 0;
+}
+
+int bw_line_reader_feed(struct bw_line_reader *r, const char *data, size_t len, bw_line_fn fn,
+			void *ctx, struct bw_error *err)
+{
+	const char *end = data + len, *nl;
+	int ret;
+
+	while (data < end && (nl = memchr(data, '\n', (size_t)(end - data))) != NULL) {
+		size_t part = (size_t)(nl - data);
+
+		if (r->len == 0) {
+			/* the common case: a whole line inside this chunk, no copy */
+			if (part > r->max_line)
+				return bw_error_set(err, BW_ETOOBIG,
+						    "a watch event is larger than the %zu-byte cap",
+						    r->max_line);
+			ret = emit(data, part, fn, ctx);
+		} else {
+			if ((ret = keep(r, data, part, err)) != 0)
+				return ret;
+			ret = emit(r->buf, r->len, fn, ctx);
+			r->len = 0;
+		}
+		if (ret != 0)
+			return ret;
+		data = nl + 1;
+	}
+	return data < end ? keep(r, data, (size_t)(end - data), err) : 0;
+}
+
+static const char *type_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
+
+const char *bw_watch_type_name(enum bw_watch_type type)
+{
+	return (unsigned)type < sizeof(type_names) / sizeof(type_names[0]) ? type_names[type]
+									   : "UNKNOWN";
+}
+
+int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type, json_t **object,
+			 struct bw_error *err)
+{
+	json_error_t jerr;
+	json_t *event, *obj;
+	const char *name;
+	int ret = 0;
+
+	*object = NULL;
+	event = json_loadb(line, len, 0, &jerr);
+	if (!event)
+		return bw_error_set(err, BW_EPARSE, "watch event is not JSON: %s at column %d",
+				    jerr.text, jerr.column);
+	name = json_string_value(json_object_get(event, "type"));
+	obj = json_object_get(event, "object");
+	if (!name || !json_is_object(obj)) {
+		ret = bw_error_set(err, BW_EPARSE,
+				   "watch event without a \"type\" string and an \"object\"");
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
+		if (strcmp(name, type_names[i]) == 0) {
+			*type = (enum bw_watch_type)i;
+			*object = json_incref(obj);
+			goto out;
+		}
+	}
+	ret = bw_error_set(err, BW_EPARSE, "unknown watch event type \"%.64s\"", name);
+out:
+	json_decref(event);
+	return ret;
+}

@@ -1,0 +1,55 @@
+/*
+ * Watch streams: the API server sends one JSON event per line,
+ * {"type":"ADDED","object":{...}}. This module splits a byte stream into
+ * lines under a size cap and parses events; the reflector (reflector.h)
+ * drives the stream.
+ *
+ * Ownership: a struct bw_line_reader is the caller's; _release frees its
+ * buffer. Parsed objects are new references for the caller.
+ * Thread-safety: none; one reader per stream.
+ */
+#ifndef BW_WATCH_H
+#define BW_WATCH_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "error.h"
+
+struct bw_line_reader {
+	char *buf;
+	size_t len, cap;
+	size_t max_line;
+};
+
+/* Lines longer than max_line bytes are refused (BW_ETOOBIG). */
+void bw_line_reader_init(struct bw_line_reader *r, size_t max_line);
+void bw_line_reader_release(struct bw_line_reader *r);
+
+/* Called with each complete line, without its "\n" (or "\r\n"); empty lines
+ * are skipped. Return 0 to go on, nonzero to stop (feed returns it). */
+typedef int (*bw_line_fn)(const char *line, size_t len, void *ctx);
+
+/* Feeds a chunk; calls fn for each line it completes. A partial line is kept
+ * for the next chunk. BW_ETOOBIG (err says how big) when a line is over the cap. */
+int bw_line_reader_feed(struct bw_line_reader *r, const char *data, size_t len, bw_line_fn fn,
+			void *ctx, struct bw_error *err);
+
+enum bw_watch_type {
+	BW_WATCH_ADDED,
+	BW_WATCH_MODIFIED,
+	BW_WATCH_DELETED,
+	BW_WATCH_BOOKMARK,
+	BW_WATCH_ERROR,
+};
+
+const char *bw_watch_type_name(enum bw_watch_type type);
+
+/* Parses one event line: *type and *object (a new reference). For ERROR
+ * the object is the Status. BW_EPARSE, naming what is wrong, for a line that
+ * is not a watch event. */
+int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type, json_t **object,
+			 struct bw_error *err);
+
+#endif

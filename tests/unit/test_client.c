@@ -1,0 +1,122 @@
+/* The client's pure parts: paths, query escaping, Status errors. */
+#include <string.h>
+
+#include "check.h"
+#include "client.h"
+
+static const struct bw_resource widgets = {"test.breakwater.io", "v1", "widgets", "Widget", 1};
+
+static const struct {
+	const struct bw_resource *res;
+	const char *ns, *name, *sub;
+	const char *path;
+	int ret;
+} paths[] = {
+    {&bw_res_configmaps, "default", "x", NULL, "/api/v1/namespaces/default/configmaps/x", 0},
+    {&bw_res_configmaps, NULL, NULL, NULL, "/api/v1/configmaps", 0},
+    {&bw_res_configmaps, "", NULL, NULL, "/api/v1/configmaps", 0},
+    {&bw_res_deployments, "shop", "orders", "scale",
+     "/apis/apps/v1/namespaces/shop/deployments/orders/scale", 0},
+    {&bw_res_namespaces, "ignored", "shop", NULL, "/api/v1/namespaces/shop", 0},
+    {&bw_res_crds, NULL, "services.breakwater.io", NULL,
+     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/services.breakwater.io", 0},
+    {&widgets, "a", "w", "status", "/apis/test.breakwater.io/v1/namespaces/a/widgets/w/status", 0},
+    {&bw_res_configmaps, "default", "a/b", NULL, NULL, BW_EINVAL},
+    {&bw_res_configmaps, "default", "..", NULL, NULL, BW_EINVAL},
+    {&bw_res_configmaps, "default", "", NULL, NULL, BW_EINVAL},
+    {&bw_res_configmaps, "de?fault", "x", NULL, NULL, BW_EINVAL},
+};
+
+static void test_paths(void)
+{
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct bw_error err = {0};
+		char buf[256] = "";
+		int ret = bw_client_path(buf, sizeof(buf), paths[i].res, paths[i].ns, paths[i].name,
+					 paths[i].sub, &err);
+
+		CHECK_INT(paths[i].ret, ret, "path %zu: result", i);
+		if (ret == 0)
+			CHECK_STR(paths[i].path, buf, "path %zu", i);
+		else
+			CHECK(strstr(err.message, "invalid") != NULL, "path %zu: message %s", i,
+			      err.message);
+	}
+
+	char small[16];
+	struct bw_error err;
+	CHECK_INT(
+	    BW_ETOOBIG,
+	    bw_client_path(small, sizeof(small), &bw_res_deployments, "shop", "orders", NULL, &err),
+	    "a path longer than the buffer is refused");
+}
+
+static void test_escape(void)
+{
+	char buf[64];
+
+	CHECK_INT(0, bw_query_escape(buf, sizeof(buf), "app in (a,b),tier!=db"), "escape");
+	CHECK_STR("app%20in%20%28a%2Cb%29%2Ctier%21%3Ddb", buf, "selector escaped");
+	CHECK_INT(0, bw_query_escape(buf, sizeof(buf), "a-b_c.d~e"), "unreserved");
+	CHECK_STR("a-b_c.d~e", buf, "unreserved characters are kept");
+	CHECK_INT(BW_ETOOBIG, bw_query_escape(buf, 4, "////"), "too long for the buffer");
+}
+
+static const struct {
+	long status;
+	const char *body;
+	int code;
+	const char *reason;
+	const char *message_part;
+} statuses[] = {
+    {404,
+     "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"configmaps \\\"x\\\" not "
+     "found\",\"reason\":\"NotFound\",\"code\":404}",
+     BW_ENOTFOUND, "NotFound", "configmaps \"x\" not found"},
+    {409,
+     "{\"kind\":\"Status\",\"message\":\"the object has been modified\",\"reason\":\"Conflict\"}",
+     BW_ECONFLICT, "Conflict", "has been modified"},
+    {410, "{\"kind\":\"Status\",\"reason\":\"Expired\",\"message\":\"too old\"}", BW_EGONE,
+     "Expired", "too old"},
+    {429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\"}", BW_ERETRY, "TooManyRequests",
+     "HTTP 429"},
+    {503, "service unavailable", BW_ERETRY, "", "HTTP 503"},
+    {500, NULL, BW_ERETRY, "", "HTTP 500"},
+    {403, "{\"kind\":\"Status\",\"reason\":\"Forbidden\",\"message\":\"forbidden\"}", BW_EDENIED,
+     "Forbidden", "forbidden"},
+    {401, "{}", BW_EDENIED, "", "HTTP 401"},
+    {422,
+     "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"message\":\"spec.replicas: Invalid "
+     "value\"}",
+     BW_EHTTP, "Invalid", "spec.replicas"},
+    {400, "{\"kind\":\"Status\",\"reason\":\"BadRequest\"}", BW_EHTTP, "BadRequest", "HTTP 400"},
+};
+
+static void test_status_errors(void)
+{
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		struct bw_error err;
+		const char *body = statuses[i].body;
+		int code =
+		    bw_client_status_error(statuses[i].status, body, body ? strlen(body) : 0, &err);
+
+		CHECK_INT(statuses[i].code, code, "HTTP %ld: code %s", statuses[i].status,
+			  bw_code_name(code));
+		CHECK_INT(statuses[i].status, err.http_status, "HTTP %ld: status kept",
+			  statuses[i].status);
+		CHECK_STR(statuses[i].reason, err.reason, "HTTP %ld: reason", statuses[i].status);
+		CHECK(strstr(err.message, statuses[i].message_part) != NULL,
+		      "HTTP %ld: message \"%s\" has \"%s\"", statuses[i].status, err.message,
+		      statuses[i].message_part);
+	}
+	CHECK(bw_code_is_transient(BW_ERETRY) && !bw_code_is_transient(BW_ECONFLICT),
+	      "429/5xx are transient, conflicts are not");
+}
+
+int main(void)
+{
+	test_paths();
+	test_escape();
+	test_status_errors();
+	return check_exit();
+}

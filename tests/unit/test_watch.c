@@ -1,0 +1,171 @@
+/* Watch stream framing and event parsing: split lines, CRLF, oversized lines. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "watch.h"
+
+struct collected {
+	char lines[16][256];
+	int n;
+	int stop_after;
+};
+
+static int collect(const char *line, size_t len, void *ctx)
+{
+	struct collected *c = ctx;
+
+	if (c->n < 16 && len < 256) {
+		memcpy(c->lines[c->n], line, len);
+		c->lines[c->n][len] = '\0';
+	}
+	c->n++;
+	return c->stop_after && c->n >= c->stop_after ? 42 : 0;
+}
+
+/* Feeds text in chunks of `chunk` bytes. */
+static int feed_chunked(struct bw_line_reader *r, const char *text, size_t chunk,
+			struct collected *c, struct bw_error *err)
+{
+	size_t len = strlen(text);
+	int ret = 0;
+
+	for (size_t off = 0; off < len && ret == 0; off += chunk) {
+		size_t n = len - off < chunk ? len - off : chunk;
+
+		ret = bw_line_reader_feed(r, text + off, n, collect, c, err);
+	}
+	return ret;
+}
+
+static void test_framing(void)
+{
+	static const char *stream = "{\"a\":1}\n{\"b\":2}\r\n\n{\"c\":3}\n{\"partial\"";
+	static const size_t chunks[] = {1, 2, 3, 7, 64};
+
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		struct bw_line_reader r;
+		struct collected c = {0};
+		struct bw_error err;
+		int ret;
+
+		bw_line_reader_init(&r, 1024);
+		ret = feed_chunked(&r, stream, chunks[i], &c, &err);
+		CHECK_INT(0, ret, "chunks of %zu: no error", chunks[i]);
+		CHECK_INT(3, c.n, "chunks of %zu: three lines, the empty one skipped", chunks[i]);
+		CHECK_STR("{\"a\":1}", c.lines[0], "chunks of %zu: first line", chunks[i]);
+		CHECK_STR("{\"b\":2}", c.lines[1], "chunks of %zu: CRLF stripped", chunks[i]);
+		CHECK_STR("{\"c\":3}", c.lines[2], "chunks of %zu: third line", chunks[i]);
+		CHECK_INT(10, r.len, "chunks of %zu: the partial line is kept", chunks[i]);
+		ret = bw_line_reader_feed(&r, "}\n", 2, collect, &c, &err);
+		CHECK_STR("{\"partial\"}", c.lines[3], "chunks of %zu: completed by the next chunk",
+			  chunks[i]);
+		bw_line_reader_release(&r);
+	}
+}
+
+static void test_oversized(void)
+{
+	struct bw_line_reader r;
+	struct collected c = {0};
+	struct bw_error err;
+	char big[200];
+	int ret;
+
+	memset(big, 'x', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+
+	bw_line_reader_init(&r, 100);
+	ret = feed_chunked(&r, big, 10, &c, &err);
+	CHECK_INT(BW_ETOOBIG, ret, "a line over the cap split across chunks is refused");
+	CHECK(strstr(err.message, "100-byte cap") != NULL, "the message names the cap: %s",
+	      err.message);
+	bw_line_reader_release(&r);
+
+	bw_line_reader_init(&r, 100);
+	memset(&c, 0, sizeof(c));
+	big[150] = '\n';
+	ret = bw_line_reader_feed(&r, big, strlen(big), collect, &c, &err);
+	CHECK_INT(BW_ETOOBIG, ret, "a line over the cap inside one chunk is refused");
+	CHECK_INT(0, c.n, "nothing was delivered");
+	bw_line_reader_release(&r);
+
+	bw_line_reader_init(&r, 100);
+	memset(&c, 0, sizeof(c));
+	memset(big, 'y', 100);
+	big[100] = '\n';
+	big[101] = '\0';
+	ret = bw_line_reader_feed(&r, big, 101, collect, &c, &err);
+	CHECK_INT(0, ret, "a line of exactly the cap is accepted");
+	CHECK_INT(1, c.n, "and delivered");
+	bw_line_reader_release(&r);
+}
+
+static void test_stop(void)
+{
+	struct bw_line_reader r;
+	struct collected c = {.stop_after = 2};
+	struct bw_error err;
+
+	bw_line_reader_init(&r, 100);
+	CHECK_INT(42, bw_line_reader_feed(&r, "a\nb\nc\n", 6, collect, &c, &err),
+		  "the callback's nonzero return stops the feed");
+	CHECK_INT(2, c.n, "no line after the stop");
+	bw_line_reader_release(&r);
+}
+
+static const struct {
+	const char *line;
+	int ret;
+	enum bw_watch_type type;
+	const char *name;
+} events[] = {
+    {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}", 0, BW_WATCH_ADDED, "a"},
+    {"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}", 0, BW_WATCH_MODIFIED,
+     "b"},
+    {"{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"c\"}}}", 0, BW_WATCH_DELETED, "c"},
+    {"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}", 0,
+     BW_WATCH_BOOKMARK, NULL},
+    {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}", 0, BW_WATCH_ERROR, NULL},
+    {"{\"type\":\"EXPLODED\",\"object\":{}}", BW_EPARSE, 0, NULL},
+    {"{\"type\":\"ADDED\"}", BW_EPARSE, 0, NULL},
+    {"{\"type\":\"ADDED\",\"object\":[]}", BW_EPARSE, 0, NULL},
+    {"not json", BW_EPARSE, 0, NULL},
+    {"[1,2]", BW_EPARSE, 0, NULL},
+};
+
+static void test_events(void)
+{
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		enum bw_watch_type type = BW_WATCH_ERROR;
+		struct bw_error err = {0};
+		json_t *obj = NULL;
+		int ret;
+
+		ret =
+		    bw_watch_event_parse(events[i].line, strlen(events[i].line), &type, &obj, &err);
+		CHECK_INT(events[i].ret, ret, "event %zu: %s", i, events[i].line);
+		if (ret == 0) {
+			CHECK_INT(events[i].type, type, "event %zu: type %s", i,
+				  bw_watch_type_name(type));
+			if (events[i].name)
+				CHECK_STR(events[i].name,
+					  json_string_value(json_object_get(
+					      json_object_get(obj, "metadata"), "name")),
+					  "event %zu: object name", i);
+		} else {
+			CHECK(obj == NULL && err.message[0], "event %zu: no object, a message: %s",
+			      i, err.message);
+		}
+		json_decref(obj);
+	}
+}
+
+int main(void)
+{
+	test_framing();
+	test_oversized();
+	test_stop();
+	test_events();
+	return check_exit();
+}
