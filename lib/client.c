@@ -631,8 +631,8 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 					   "%s %s: response body larger than %zu bytes",
 					   req->method, req->path, b->max);
 		else
-			ret = bw_error_set(err, code_for_curl(rc), "%s %s%s: %s", req->method,
-					   client->server, req->path, curl_easy_strerror(rc));
+			ret = bw_error_set(err, code_for_curl(rc), "%s: %s", client->server,
+					   curl_easy_strerror(rc));
 	}
 	curl_slist_free_all(headers);
 	release_handle(client, h);

@@ -55,7 +55,8 @@ int bw_reflector_new(struct bw_reflector **out, struct bw_client *client,
 	pthread_condattr_t attr;
 
 	*out = NULL;
-	if (!opts || !opts->resource || !handlers || !handlers->replace || !handlers->event)
+	if (!opts || !opts->resource || !handlers || !handlers->list_begin ||
+	    !handlers->list_item || !handlers->list_end || !handlers->event)
 		return bw_error_set(err, BW_EINVAL, "a reflector needs a resource and handlers");
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -171,32 +172,91 @@ static const char *where(const struct bw_reflector *r)
 	return r->res->resource;
 }
 
-static int list_and_replace(struct bw_reflector *r)
+/* Lists every page, handing each object over; restarts once from the
+ * beginning when a continue token expires (410), as client-go's pager does. */
+static int list_pages(struct bw_reflector *r, char **rv, struct bw_error *err)
 {
 	struct bw_list_options opts = {
 	    .label_selector = r->label_selector,
 	    .field_selector = r->field_selector,
 	    .limit = r->page_size,
 	};
+	char *token = NULL;
+	json_t *page = NULL;
+	int restarted = 0, ret = 0;
+	size_t count = 0;
+
+	for (;;) {
+		json_t *meta, *items, *item;
+		const char *next;
+		size_t i;
+
+		opts.continue_token = token;
+		ret = bw_client_list_page(r->client, r->res, r->ns, &opts, &page, err);
+		if (ret == BW_EGONE && token && !restarted) {
+			bw_log_info("reflector", "list %s: continue token expired; listing again",
+				    where(r));
+			r->handlers.list_end(0, NULL, r->handlers.ctx);
+			if ((ret = r->handlers.list_begin(r->handlers.ctx)) != 0)
+				goto out;
+			restarted = 1;
+			free(token);
+			token = NULL;
+			count = 0;
+			continue;
+		}
+		if (ret != 0)
+			goto out;
+		items = json_object_get(page, "items");
+		json_array_foreach(items, i, item)
+		{
+			if ((ret = r->handlers.list_item(item, r->handlers.ctx)) != 0) {
+				bw_error_set(err, ret, "the list handler refused an object");
+				goto out;
+			}
+			count++;
+		}
+		meta = json_object_get(page, "metadata");
+		free(*rv);
+		*rv = json_string_value(json_object_get(meta, "resourceVersion"))
+			  ? strdup(json_string_value(json_object_get(meta, "resourceVersion")))
+			  : NULL;
+		next = json_string_value(json_object_get(meta, "continue"));
+		free(token);
+		token = next && *next ? strdup(next) : NULL;
+		json_decref(page);
+		page = NULL;
+		if (!token)
+			break;
+	}
+	bw_log_debug("reflector", "listed %zu %s at resourceVersion %s", count, where(r),
+		     *rv ? *rv : "?");
+out:
+	json_decref(page);
+	free(token);
+	return ret;
+}
+
+static int list_and_replace(struct bw_reflector *r)
+{
 	struct bw_error err;
-	json_t *items = NULL;
 	char *rv = NULL;
 	int ret;
 
-	ret = bw_client_list(r->client, r->res, r->ns, &opts, &items, &rv, &err);
+	if ((ret = r->handlers.list_begin(r->handlers.ctx)) != 0)
+		return ret;
+	ret = list_pages(r, &rv, &err);
 	if (ret != 0) {
 		bw_log_warn("reflector", "list %s: %s", where(r), err.message);
-		return ret;
+		r->handlers.list_end(0, NULL, r->handlers.ctx);
+		goto out;
 	}
-	ret = r->handlers.replace(items, rv ? rv : "", r->handlers.ctx);
-	if (ret == 0) {
-		set_last_version(r, rv);
-		atomic_store(&r->synced, 1);
-		COUNT(r, lists);
-		bw_log_debug("reflector", "listed %zu %s at resourceVersion %s",
-			     json_array_size(items), where(r), rv ? rv : "?");
-	}
-	json_decref(items);
+	if ((ret = r->handlers.list_end(1, rv ? rv : "", r->handlers.ctx)) != 0)
+		goto out;
+	set_last_version(r, rv);
+	atomic_store(&r->synced, 1);
+	COUNT(r, lists);
+out:
 	free(rv);
 	return ret;
 }

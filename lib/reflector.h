@@ -29,12 +29,20 @@
 #include "client.h"
 #include "watch.h"
 
+/* A list arrives in pages (limit/continue) and is handed over one object at
+ * a time, so a relist of 10,000 objects never holds more than one page of
+ * JSON: list_begin(), list_item() for each object, then list_end(). */
 struct bw_reflector_handlers {
-	/* A complete list (a JSON array, borrowed) at resource_version; after
-	 * the first list and after each relist. Return 0, or a negative code
-	 * to have the list retried after a backoff. */
-	int (*replace)(json_t *items, const char *resource_version, void *ctx);
-	/* One ADDED, MODIFIED or DELETED event. */
+	/* A list starts. Return 0, or a negative code to retry after a backoff. */
+	int (*list_begin)(void *ctx);
+	/* One object of the list (borrowed). Nonzero aborts the list. */
+	int (*list_item)(json_t *object, void *ctx);
+	/* The list is complete (complete = 1; resource_version is the list's)
+	 * or abandoned (complete = 0: a failure, or restarted because its
+	 * continue token expired). Return nonzero when a complete list could
+	 * not be taken in: it is retried after a backoff. */
+	int (*list_end)(int complete, const char *resource_version, void *ctx);
+	/* One ADDED, MODIFIED or DELETED event (object borrowed). */
 	void (*event)(enum bw_watch_type type, json_t *object, void *ctx);
 	void *ctx;
 };
@@ -77,7 +85,7 @@ int bw_reflector_run(struct bw_reflector *r);
 int bw_reflector_start(struct bw_reflector *r, struct bw_error *err);
 void bw_reflector_stop(struct bw_reflector *r);
 
-/* True once replace() has been called at least once. */
+/* True once a complete list has been taken in. */
 int bw_reflector_has_synced(const struct bw_reflector *r);
 
 /* The last resourceVersion seen, copied into buf ("" before the first list). */

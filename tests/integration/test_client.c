@@ -1,0 +1,342 @@
+/*
+ * The client against the real API server: CRUD and every patch type on a
+ * ConfigMap, conflicts and preconditions, a CRD-backed object with status and
+ * scale subresources, a Deployment's scale, and paging through 1,200 objects.
+ */
+#include <pthread.h>
+
+#include "itest.h"
+
+static char ns[128];
+
+static const char *str_at(json_t *obj, const char *a, const char *b)
+{
+	return json_string_value(json_object_get(json_object_get(obj, a), b));
+}
+
+static void test_configmap_crud(struct bw_client *c)
+{
+	struct bw_error err;
+	json_t *cm = itest_configmap("crud", "crud", "one"), *got = NULL, *stale = NULL, *patch;
+	char rv[64];
+	int ret;
+
+	ret = bw_client_create(c, &bw_res_configmaps, ns, cm, &got, &err);
+	CHECK_INT(0, ret, "create a ConfigMap (%s)", ret ? err.message : "ok");
+	CHECK_STR("one", str_at(got, "data", "value"), "create returns the stored object");
+	json_decref(got);
+
+	ret = bw_client_create(c, &bw_res_configmaps, ns, cm, NULL, &err);
+	CHECK_INT(BW_ECONFLICT, ret, "creating it again is a conflict");
+	CHECK_STR("AlreadyExists", err.reason, "with reason AlreadyExists");
+	CHECK_INT(409, err.http_status, "and HTTP 409");
+
+	ret = bw_client_get(c, &bw_res_configmaps, ns, "crud", NULL, &got, &err);
+	CHECK_INT(0, ret, "get it");
+	snprintf(rv, sizeof(rv), "%s", str_at(got, "metadata", "resourceVersion"));
+	stale = json_deep_copy(got);
+
+	json_object_set_new(json_object_get(got, "data"), "value", json_string("two"));
+	ret = bw_client_update(c, &bw_res_configmaps, ns, "crud", NULL, got, NULL, &err);
+	CHECK_INT(0, ret, "update it with its resourceVersion (%s)", ret ? err.message : "ok");
+	json_decref(got);
+
+	json_object_set_new(json_object_get(stale, "data"), "value", json_string("stale"));
+	ret = bw_client_update(c, &bw_res_configmaps, ns, "crud", NULL, stale, NULL, &err);
+	CHECK_INT(BW_ECONFLICT, ret, "an update with a stale resourceVersion is a conflict");
+	CHECK(strstr(err.message, "modified") != NULL, "the message says why: %s", err.message);
+	json_decref(stale);
+
+	patch = json_pack("{s:{s:s}}", "data", "merged", "yes");
+	ret = bw_client_patch(c, &bw_res_configmaps, ns, "crud", NULL, BW_PATCH_MERGE, patch, NULL,
+			      &got, &err);
+	CHECK_INT(0, ret, "merge patch");
+	CHECK_STR("yes", str_at(got, "data", "merged"), "merge patch applied");
+	CHECK_STR("two", str_at(got, "data", "value"), "merge patch kept the other keys");
+	json_decref(patch);
+	json_decref(got);
+
+	patch = json_pack("[{s:s, s:s, s:s}]", "op", "replace", "path", "/data/value", "value",
+			  "three");
+	ret = bw_client_patch(c, &bw_res_configmaps, ns, "crud", NULL, BW_PATCH_JSON, patch, NULL,
+			      &got, &err);
+	CHECK_INT(0, ret, "JSON patch");
+	CHECK_STR("three", str_at(got, "data", "value"), "JSON patch applied");
+	json_decref(patch);
+	json_decref(got);
+
+	patch =
+	    json_pack("[{s:s, s:s, s:s}]", "op", "test", "path", "/data/value", "value", "nope");
+	ret = bw_client_patch(c, &bw_res_configmaps, ns, "crud", NULL, BW_PATCH_JSON, patch, NULL,
+			      NULL, &err);
+	CHECK(ret != 0 && err.http_status >= 400, "a failing JSON patch test op is refused (%ld)",
+	      err.http_status);
+	json_decref(patch);
+
+	patch =
+	    json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+		      "metadata", "name", "crud", "namespace", ns, "data", "applied", "by-ssa");
+	{
+		struct bw_patch_options po = {.field_manager = "breakwater-itest", .force = 1};
+
+		ret = bw_client_patch(c, &bw_res_configmaps, ns, "crud", NULL, BW_PATCH_APPLY,
+				      patch, &po, &got, &err);
+		CHECK_INT(0, ret, "server-side apply (%s)", ret ? err.message : "ok");
+		CHECK_STR("by-ssa", str_at(got, "data", "applied"), "server-side apply applied");
+		json_decref(got);
+		ret = bw_client_patch(c, &bw_res_configmaps, ns, "crud", NULL, BW_PATCH_APPLY,
+				      patch, NULL, NULL, &err);
+		CHECK_INT(BW_EINVAL, ret, "server-side apply without a field manager is refused");
+	}
+	json_decref(patch);
+
+	{
+		struct bw_delete_options dopt = {.precondition_uid = "not-the-uid"};
+
+		ret = bw_client_delete(c, &bw_res_configmaps, ns, "crud", &dopt, &err);
+		CHECK_INT(BW_ECONFLICT, ret, "delete with a wrong uid precondition is a conflict");
+		dopt.precondition_uid = NULL;
+		dopt.propagation_policy = "Background";
+		ret = bw_client_delete(c, &bw_res_configmaps, ns, "crud", &dopt, &err);
+		CHECK_INT(0, ret, "delete with propagation policy (%s)", ret ? err.message : "ok");
+	}
+	ret = bw_client_get(c, &bw_res_configmaps, ns, "crud", NULL, &got, &err);
+	CHECK_INT(BW_ENOTFOUND, ret, "get after delete is not found");
+	CHECK_STR("NotFound", err.reason, "with reason NotFound");
+	CHECK(strstr(err.message, "crud") != NULL, "the message names the object: %s", err.message);
+	ret = bw_client_delete(c, &bw_res_configmaps, ns, "crud", NULL, &err);
+	CHECK_INT(BW_ENOTFOUND, ret, "deleting it again is not found");
+	(void)rv;
+	json_decref(cm);
+}
+
+static const struct bw_resource gadgets = {"itest.breakwater.io", "v1", "gadgets", "Gadget", 1};
+
+static int crd_established(void *ctx)
+{
+	struct bw_client *c = ctx;
+	json_t *crd = NULL, *cond;
+	size_t i;
+	int ok = 0;
+
+	if (bw_client_get(c, &bw_res_crds, NULL, "gadgets.itest.breakwater.io", NULL, &crd, NULL))
+		return 0;
+	json_array_foreach(json_object_get(json_object_get(crd, "status"), "conditions"), i, cond)
+	{
+		if (strcmp(json_string_value(json_object_get(cond, "type")), "Established") == 0 &&
+		    strcmp(json_string_value(json_object_get(cond, "status")), "True") == 0)
+			ok = 1;
+	}
+	json_decref(crd);
+	return ok;
+}
+
+static int gadget_created(void *ctx)
+{
+	struct bw_client *c = ctx;
+	json_t *g =
+	    json_pack("{s:s, s:s, s:{s:s}, s:{s:i}}", "apiVersion", "itest.breakwater.io/v1",
+		      "kind", "Gadget", "metadata", "name", "g1", "spec", "replicas", 2);
+	int ret = bw_client_create(c, &gadgets, ns, g, NULL, NULL);
+
+	json_decref(g);
+	return ret == 0;
+}
+
+static void test_custom_resource(struct bw_client *c)
+{
+	struct bw_error err;
+	json_t *crd, *got = NULL, *scale;
+	int ret;
+
+	crd = json_loads(
+	    "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+	    "\"metadata\":{\"name\":\"gadgets.itest.breakwater.io\"},"
+	    "\"spec\":{\"group\":\"itest.breakwater.io\",\"scope\":\"Namespaced\","
+	    "\"names\":{\"plural\":\"gadgets\",\"singular\":\"gadget\",\"kind\":\"Gadget\"},"
+	    "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
+	    "\"subresources\":{\"status\":{},\"scale\":{\"specReplicasPath\":\".spec.replicas\","
+	    "\"statusReplicasPath\":\".status.replicas\"}},"
+	    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{"
+	    "\"spec\":{\"type\":\"object\",\"properties\":{\"replicas\":{\"type\":\"integer\"}}},"
+	    "\"status\":{\"type\":\"object\",\"properties\":{\"replicas\":{\"type\":\"integer\"},"
+	    "\"phase\":{\"type\":\"string\"}}}}}}}]}}",
+	    0, NULL);
+	ret = bw_client_create(c, &bw_res_crds, NULL, crd, NULL, &err);
+	if (ret == BW_ECONFLICT)
+		ret = 0; /* left over from an earlier run */
+	CHECK_INT(0, ret, "create a CRD (%s)", ret ? err.message : "ok");
+	json_decref(crd);
+	CHECK(itest_eventually(30000, crd_established, c), "the CRD becomes Established");
+	CHECK(itest_eventually(10000, gadget_created, c), "create a custom object");
+
+	ret = bw_client_get(c, &gadgets, ns, "g1", NULL, &got, &err);
+	CHECK_INT(0, ret, "get the custom object");
+	json_object_set_new(got, "status", json_pack("{s:i, s:s}", "replicas", 2, "phase", "Up"));
+	ret = bw_client_update(c, &gadgets, ns, "g1", "status", got, NULL, &err);
+	CHECK_INT(0, ret, "update its status subresource (%s)", ret ? err.message : "ok");
+	json_decref(got);
+
+	ret = bw_client_get(c, &gadgets, ns, "g1", "scale", &scale, &err);
+	CHECK_INT(0, ret, "get its scale subresource");
+	CHECK_INT(2,
+		  json_integer_value(json_object_get(json_object_get(scale, "spec"), "replicas")),
+		  "scale.spec.replicas reads spec.replicas");
+	json_object_set_new(json_object_get(scale, "spec"), "replicas", json_integer(5));
+	ret = bw_client_update(c, &gadgets, ns, "g1", "scale", scale, NULL, &err);
+	CHECK_INT(0, ret, "update its scale subresource (%s)", ret ? err.message : "ok");
+	json_decref(scale);
+	ret = bw_client_get(c, &gadgets, ns, "g1", NULL, &got, &err);
+	CHECK_INT(5, json_integer_value(json_object_get(json_object_get(got, "spec"), "replicas")),
+		  "the scale update reached spec.replicas");
+	CHECK_STR("Up", str_at(got, "status", "phase"), "the status update is stored");
+	json_decref(got);
+
+	ret = bw_client_delete(c, &bw_res_crds, NULL, "gadgets.itest.breakwater.io", NULL, &err);
+	CHECK_INT(0, ret, "delete the CRD (%s)", ret ? err.message : "ok");
+}
+
+static void test_deployment_scale(struct bw_client *c)
+{
+	struct bw_error err;
+	json_t *d, *scale = NULL, *patch;
+	int ret;
+
+	d = json_loads("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+		       "\"web\"},\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":"
+		       "\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+		       "\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":\"nginx:1.27\"}]}}}}",
+		       0, NULL);
+	ret = bw_client_create(c, &bw_res_deployments, ns, d, NULL, &err);
+	CHECK_INT(0, ret, "create a Deployment (%s)", ret ? err.message : "ok");
+	json_decref(d);
+	patch = json_pack("{s:{s:i}}", "spec", "replicas", 3);
+	ret = bw_client_patch(c, &bw_res_deployments, ns, "web", "scale", BW_PATCH_MERGE, patch,
+			      NULL, NULL, &err);
+	CHECK_INT(0, ret, "merge-patch the Deployment's scale (%s)", ret ? err.message : "ok");
+	json_decref(patch);
+	ret = bw_client_get(c, &bw_res_deployments, ns, "web", "scale", &scale, &err);
+	CHECK_INT(3,
+		  json_integer_value(json_object_get(json_object_get(scale, "spec"), "replicas")),
+		  "the Deployment's scale reads 3");
+	CHECK_STR("app=web", str_at(scale, "status", "selector"), "scale carries the selector");
+	json_decref(scale);
+}
+
+/* Creates configmaps [from, to) named page-NNNN. */
+struct creator {
+	struct bw_client *c;
+	int from, to, failed;
+};
+
+static void *create_range(void *arg)
+{
+	struct creator *cr = arg;
+	char name[32];
+
+	for (int i = cr->from; i < cr->to; i++) {
+		json_t *cm;
+
+		snprintf(name, sizeof(name), "page-%04d", i);
+		cm = itest_configmap(name, "paging", "x");
+		if (bw_client_create(cr->c, &bw_res_configmaps, ns, cm, NULL, NULL) != 0)
+			cr->failed++;
+		json_decref(cm);
+	}
+	return NULL;
+}
+
+static void test_paging(struct bw_client *c)
+{
+	struct bw_list_options opts = {.label_selector = "itest=paging", .limit = 500};
+	struct creator cr[4];
+	pthread_t th[4];
+	struct bw_error err;
+	json_t *page = NULL, *items = NULL;
+	char *rv = NULL, *token = NULL;
+	int failed = 0, pages = 0, ret;
+	size_t total = 0;
+
+	for (int i = 0; i < 4; i++) {
+		cr[i] = (struct creator){c, i * 300, (i + 1) * 300, 0};
+		pthread_create(&th[i], NULL, create_range, &cr[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		failed += cr[i].failed;
+	}
+	CHECK_INT(0, failed, "1,200 ConfigMaps created from 4 threads sharing one client");
+
+	do {
+		const char *next;
+
+		opts.continue_token = token;
+		ret = bw_client_list_page(c, &bw_res_configmaps, ns, &opts, &page, &err);
+		if (ret != 0)
+			break;
+		pages++;
+		total += json_array_size(json_object_get(page, "items"));
+		next = str_at(page, "metadata", "continue");
+		free(token);
+		token = next && *next ? strdup(next) : NULL;
+		json_decref(page);
+	} while (token);
+	CHECK_INT(0, ret, "page through with limit 500");
+	CHECK_INT(3, pages, "1,200 objects come in 3 pages of at most 500");
+	CHECK_INT(1200, total, "the pages hold all 1,200");
+
+	ret = bw_client_list(c, &bw_res_configmaps, ns, &opts, &items, &rv, &err);
+	CHECK_INT(0, ret, "bw_client_list follows continue tokens");
+	CHECK_INT(1200, json_array_size(items), "and returns all 1,200 in one array");
+	CHECK(rv && *rv, "with the list's resourceVersion (%s)", rv ? rv : "none");
+	json_decref(items);
+	free(rv);
+
+	opts.label_selector = "itest=nothing-has-this";
+	ret = bw_client_list(c, &bw_res_configmaps, ns, &opts, &items, NULL, &err);
+	CHECK(ret == 0 && json_array_size(items) == 0, "a selector matching nothing lists nothing");
+	json_decref(items);
+
+	opts.label_selector = NULL;
+	opts.field_selector = "metadata.name=page-0042";
+	ret = bw_client_list(c, &bw_res_configmaps, ns, &opts, &items, NULL, &err);
+	CHECK(ret == 0 && json_array_size(items) == 1, "a field selector picks one object");
+	json_decref(items);
+}
+
+static void test_errors(struct bw_client *c)
+{
+	struct bw_error err;
+	json_t *bad = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+				"metadata", "name", "Not_A_Valid_Name");
+	int ret = bw_client_create(c, &bw_res_configmaps, ns, bad, NULL, &err);
+
+	CHECK_INT(BW_EHTTP, ret, "an invalid object is refused");
+	CHECK_INT(422, err.http_status, "with HTTP 422");
+	CHECK_STR("Invalid", err.reason, "and reason Invalid");
+	CHECK(strstr(err.message, "metadata.name") != NULL, "naming the field: %s", err.message);
+	json_decref(bad);
+
+	ret = bw_client_get(c, &gadgets, ns, "x", NULL, NULL, &err);
+	CHECK_INT(BW_ENOTFOUND, ret, "a resource the server does not serve is not found");
+}
+
+int main(void)
+{
+	struct bw_client *c;
+
+	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
+	c = itest_client();
+	if (itest_namespace(c, "client", ns, sizeof(ns)) != 0) {
+		printf("not ok - create a test namespace\n");
+		return 1;
+	}
+	test_configmap_crud(c);
+	test_custom_resource(c);
+	test_deployment_scale(c);
+	test_paging(c);
+	test_errors(c);
+	itest_delete_namespace(c, ns);
+	bw_client_free(c);
+	return check_exit();
+}

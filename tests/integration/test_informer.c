@@ -1,0 +1,320 @@
+/*
+ * The informer against the real API server:
+ *  - it syncs, and sees adds, updates and deletes;
+ *  - its watch survives the API server being restarted (etcd data kept):
+ *    objects created before, and right after, the restart are each seen
+ *    added exactly once, and an update and a delete made after it are seen
+ *    once each;
+ *  - a watch whose resourceVersion was compacted away gets 410 and relists,
+ *    and the relist reports exactly what changed meanwhile.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "informer.h"
+#include "itest.h"
+
+static char ns[128];
+
+/* The projection: name, namespace and resourceVersion are kept by the store;
+ * the item holds the ConfigMap's data.value. */
+struct cm_item {
+	const char *value;
+};
+
+static void *project_configmap(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const char *value =
+	    json_string_value(json_object_get(json_object_get(obj, "data"), "value"));
+	struct cm_item *item;
+
+	(void)arg;
+	bw_store_pack_reserve_str(pack, value ? value : "");
+	item = bw_store_pack_alloc(pack, sizeof(*item));
+	if (item)
+		item->value = bw_store_pack_str(pack, value ? value : "");
+	return item;
+}
+
+/* Counts events per object name, so a test can say "exactly once". */
+#define MAX_NAMES 64
+struct tally {
+	pthread_mutex_t lock;
+	char names[MAX_NAMES][64];
+	int adds[MAX_NAMES], updates[MAX_NAMES], deletes[MAX_NAMES];
+	int n;
+};
+
+static int *slot(struct tally *t, const char *name, int kind)
+{
+	int i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->names[i], name) == 0)
+			break;
+	if (i == t->n && t->n < MAX_NAMES)
+		snprintf(t->names[t->n++], sizeof(t->names[0]), "%s", name);
+	if (i >= MAX_NAMES)
+		i = MAX_NAMES - 1;
+	return kind == 0 ? &t->adds[i] : kind == 1 ? &t->updates[i] : &t->deletes[i];
+}
+
+static int count_of(struct tally *t, const char *name, int kind)
+{
+	int v;
+
+	pthread_mutex_lock(&t->lock);
+	v = *slot(t, name, kind);
+	pthread_mutex_unlock(&t->lock);
+	return v;
+}
+
+static void bump(struct tally *t, const void *item, int kind)
+{
+	pthread_mutex_lock(&t->lock);
+	(*slot(t, bw_store_item_name(item), kind))++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void on_add(const void *item, void *ctx)
+{
+	bump(ctx, item, 0);
+}
+
+static void on_update(const void *old_item, const void *new_item, void *ctx)
+{
+	(void)old_item;
+	bump(ctx, new_item, 1);
+}
+
+static void on_delete(const void *old_item, void *ctx)
+{
+	bump(ctx, old_item, 2);
+}
+
+static struct bw_informer *start_informer(struct bw_client *c, const struct bw_resource *res,
+					  struct tally *t, long backoff_max_ms)
+{
+	struct bw_informer_options opts = {
+	    .watch = {.resource = res,
+		      .namespace = ns,
+		      .label_selector = "itest=informer",
+		      .backoff_max_ms = backoff_max_ms},
+	    .project = project_configmap,
+	};
+	struct bw_informer_handlers h = {on_add, on_update, on_delete, t};
+	struct bw_informer *inf = NULL;
+	struct bw_error err;
+
+	if (bw_informer_new(&inf, c, &opts, &err) || bw_informer_add_handlers(inf, &h, &err) ||
+	    bw_informer_start(inf, &err)) {
+		printf("not ok - start an informer: %s\n", err.message);
+		exit(1);
+	}
+	return inf;
+}
+
+static int create_cm(struct bw_client *c, const char *name, const char *value)
+{
+	json_t *cm = itest_configmap(name, "informer", value);
+	struct bw_error err;
+	int ret = bw_client_create(c, &bw_res_configmaps, ns, cm, NULL, &err);
+
+	if (ret)
+		printf("# create %s: %s\n", name, err.message);
+	json_decref(cm);
+	return ret;
+}
+
+static int update_cm(struct bw_client *c, const char *name, const char *value)
+{
+	json_t *patch = json_pack("{s:{s:s}}", "data", "value", value);
+	int ret = bw_client_patch(c, &bw_res_configmaps, ns, name, NULL, BW_PATCH_MERGE, patch,
+				  NULL, NULL, NULL);
+
+	json_decref(patch);
+	return ret;
+}
+
+struct wait_value {
+	struct bw_informer *inf;
+	const char *name, *value; /* value NULL: wait until absent */
+};
+
+static int has_value(void *ctx)
+{
+	struct wait_value *w = ctx;
+	const struct cm_item *item = bw_store_get(bw_informer_store(w->inf), ns, w->name);
+	int ok = w->value ? item && strcmp(item->value, w->value) == 0 : item == NULL;
+
+	bw_store_item_put(item);
+	return ok;
+}
+
+static int wait_value(struct bw_informer *inf, const char *name, const char *value)
+{
+	struct wait_value w = {inf, name, value};
+
+	return itest_eventually(30000, has_value, &w);
+}
+
+static void test_basic(struct bw_client *c)
+{
+	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct bw_informer *inf;
+
+	create_cm(c, "pre-existing", "1");
+	inf = start_informer(c, &bw_res_configmaps, &t, 0);
+	CHECK_INT(0, bw_informer_wait_synced(inf, 10000), "the informer syncs");
+	CHECK_INT(1, count_of(&t, "pre-existing", 0), "the initial list is an add");
+
+	create_cm(c, "fresh", "1");
+	CHECK(wait_value(inf, "fresh", "1"), "a created object reaches the store");
+	update_cm(c, "fresh", "2");
+	CHECK(wait_value(inf, "fresh", "2"), "an update reaches the store");
+	bw_client_delete(c, &bw_res_configmaps, ns, "fresh", NULL, NULL);
+	CHECK(wait_value(inf, "fresh", NULL), "a delete reaches the store");
+	CHECK_INT(1, count_of(&t, "fresh", 0), "one add event");
+	CHECK_INT(1, count_of(&t, "fresh", 1), "one update event");
+	CHECK_INT(1, count_of(&t, "fresh", 2), "one delete event");
+	CHECK_INT(1, bw_store_count(bw_informer_store(inf)), "the store holds what the server has");
+	bw_informer_free(inf);
+	bw_client_delete(c, &bw_res_configmaps, ns, "pre-existing", NULL, NULL);
+}
+
+static void test_apiserver_restart(struct bw_client *c)
+{
+	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct bw_reflector_stats st;
+	struct bw_informer *inf;
+	char name[32];
+	int ok = 1;
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "before-%d", i);
+		ok &= create_cm(c, name, "1") == 0;
+	}
+	/* a short backoff cap keeps the test quick; the default is 30 s */
+	inf = start_informer(c, &bw_res_configmaps, &t, 2000);
+	CHECK_INT(0, bw_informer_wait_synced(inf, 10000), "synced before the restart");
+	CHECK(ok, "10 objects created before the restart");
+
+	CHECK_INT(0, itest_cluster("restart kube-apiserver"), "the API server is restarted");
+	/* Written as soon as the server answers: most likely before the
+	 * informer's backed-off watch is back, so only a resumed watch or a
+	 * relist can deliver them. */
+	ok = 1;
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "after-%d", i);
+		ok &= create_cm(c, name, "1") == 0;
+	}
+	ok &= update_cm(c, "before-3", "2") == 0;
+	ok &= bw_client_delete(c, &bw_res_configmaps, ns, "before-4", NULL, NULL) == 0;
+	CHECK(ok, "10 creates, an update and a delete right after the restart");
+
+	CHECK(wait_value(inf, "after-9", "1"), "objects created after the restart are seen");
+	CHECK(wait_value(inf, "before-3", "2"), "the update is seen");
+	CHECK(wait_value(inf, "before-4", NULL), "the delete is seen");
+	itest_sleep_ms(1500); /* room for a duplicate to show up, if there were one */
+
+	ok = 1;
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "before-%d", i);
+		if (count_of(&t, name, 0) != 1) {
+			printf("# %s: %d adds\n", name, count_of(&t, name, 0));
+			ok = 0;
+		}
+		snprintf(name, sizeof(name), "after-%d", i);
+		if (count_of(&t, name, 0) != 1) {
+			printf("# %s: %d adds\n", name, count_of(&t, name, 0));
+			ok = 0;
+		}
+	}
+	CHECK(ok, "every object was added exactly once: none missed, none repeated");
+	CHECK_INT(1, count_of(&t, "before-3", 1), "the update was seen exactly once");
+	CHECK_INT(0, count_of(&t, "before-5", 1), "an untouched object saw no update");
+	CHECK_INT(1, count_of(&t, "before-4", 2), "the delete was seen exactly once");
+	CHECK_INT(19, bw_store_count(bw_informer_store(inf)), "the store holds the 19 objects");
+	bw_informer_stats(inf, &st);
+	CHECK(st.watches >= 2, "the watch was re-established (%llu watches, %llu lists)",
+	      (unsigned long long)st.watches, (unsigned long long)st.lists);
+	bw_informer_free(inf);
+}
+
+static const struct bw_resource podtemplates = {"", "v1", "podtemplates", "PodTemplate", 1};
+
+static int create_podtemplate(struct bw_client *c, const char *name)
+{
+	json_t *pt = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:{s:[{s:s, s:s}]}}}", "apiVersion",
+			       "v1", "kind", "PodTemplate", "metadata", "name", name, "labels",
+			       "itest", "informer", "template", "spec", "containers", "name", "c",
+			       "image", "registry.local/x:1");
+	struct bw_error err;
+	int ret = bw_client_create(c, &podtemplates, ns, pt, NULL, &err);
+
+	if (ret)
+		printf("# create podtemplate %s: %s\n", name, err.message);
+	json_decref(pt);
+	return ret;
+}
+
+static int relisted_after_gone(void *ctx)
+{
+	struct bw_reflector_stats st;
+
+	bw_informer_stats(ctx, &st);
+	return st.relists_gone >= 1 && st.lists >= 2;
+}
+
+/* Pod templates are served without the API server's watch cache in the local
+ * cluster (--watch-cache-sizes podtemplates#0), so a watch goes to etcd and
+ * a compacted resourceVersion is answered with 410 Gone. */
+static void test_compacted(struct bw_client *c)
+{
+	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct bw_reflector_stats st;
+	struct bw_informer *inf;
+
+	create_podtemplate(c, "kept");
+	create_podtemplate(c, "doomed");
+	inf = start_informer(c, &podtemplates, &t, 2000);
+	CHECK_INT(0, bw_informer_wait_synced(inf, 10000), "a pod-template informer syncs");
+
+	/* History moves on (a write the informer does not watch), then, with
+	 * the API server down and the watch broken, it is compacted past the
+	 * informer's resourceVersion. */
+	create_cm(c, "revision-bump", "1");
+	CHECK_INT(0, itest_cluster("stop kube-apiserver"), "the API server is stopped");
+	CHECK_INT(0, itest_cluster("compact"), "etcd is compacted");
+	CHECK_INT(0, itest_cluster("start kube-apiserver"), "the API server is started");
+	create_podtemplate(c, "born-later");
+	bw_client_delete(c, &podtemplates, ns, "doomed", NULL, NULL);
+
+	CHECK(itest_eventually(30000, relisted_after_gone, inf), "the watch got 410 and relisted");
+	CHECK(wait_value(inf, "doomed", NULL), "the relist removed the object deleted meanwhile");
+	CHECK_INT(1, count_of(&t, "doomed", 2), "and told the handlers once");
+	CHECK_INT(1, count_of(&t, "born-later", 0), "the object created meanwhile was added once");
+	CHECK_INT(1, count_of(&t, "kept", 0), "the untouched object was not added again");
+	CHECK_INT(0, count_of(&t, "kept", 1), "nor updated");
+	bw_informer_stats(inf, &st);
+	printf("# pod templates: %llu lists, %llu relists on 410, %llu watches\n",
+	       (unsigned long long)st.lists, (unsigned long long)st.relists_gone,
+	       (unsigned long long)st.watches);
+	bw_informer_free(inf);
+}
+
+int main(void)
+{
+	struct bw_client *c;
+
+	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
+	c = itest_client();
+	if (itest_namespace(c, "informer", ns, sizeof(ns)) != 0)
+		return 1;
+	test_basic(c);
+	test_apiserver_restart(c);
+	test_compacted(c);
+	itest_delete_namespace(c, ns);
+	bw_client_free(c);
+	return check_exit();
+}
