@@ -37,7 +37,8 @@ static inline struct bw_client *itest_client(void)
 }
 
 /* Creates namespace name-<pid> into buf. */
-static inline int itest_namespace(struct bw_client *client, const char *name, char *buf, size_t size)
+static inline int itest_namespace(struct bw_client *client, const char *name, char *buf,
+				  size_t size)
 {
 	struct bw_error err;
 	json_t *ns;
