@@ -146,8 +146,8 @@ static void observe(struct bw_leader *le, const char *holder, const char *renew)
 	}
 }
 
-static json_t *lease_spec(struct bw_leader *le, const char *holder, long duration_s,
-			  const char *acquire, const char *renew, long transitions)
+static json_t *lease_spec(const char *holder, long duration_s, const char *acquire,
+			  const char *renew, long transitions)
 {
 	return json_pack("{s:s, s:I, s:s, s:s, s:I}", "holderIdentity", holder,
 			 "leaseDurationSeconds", (json_int_t)duration_s, "acquireTime", acquire,
@@ -170,7 +170,7 @@ static int try_acquire_or_renew(struct bw_leader *le)
 		fresh = json_pack(
 		    "{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "coordination.k8s.io/v1", "kind",
 		    "Lease", "metadata", "name", le->name, "namespace", le->ns, "spec",
-		    lease_spec(le, le->identity, le->lease_duration_ms / 1000, now, now, 0));
+		    lease_spec(le->identity, le->lease_duration_ms / 1000, now, now, 0));
 		ret = bw_client_create(le->client, &bw_res_leases, le->ns, fresh, NULL, &err);
 		json_decref(fresh);
 		if (ret == 0) {
@@ -202,7 +202,7 @@ static int try_acquire_or_renew(struct bw_leader *le)
 		transitions++;
 	}
 	json_object_set_new(lease, "spec",
-			    lease_spec(le, le->identity, le->lease_duration_ms / 1000,
+			    lease_spec(le->identity, le->lease_duration_ms / 1000,
 				       acquire ? acquire : now, now, transitions));
 	ret =
 	    bw_client_update(le->client, &bw_res_leases, le->ns, le->name, NULL, lease, NULL, &err);
@@ -237,7 +237,7 @@ static void release(struct bw_leader *le)
 	micro_time(now, sizeof(now));
 	json_object_set_new(
 	    lease, "spec",
-	    lease_spec(le, "", 1, now, now,
+	    lease_spec("", 1, now, now,
 		       (long)json_integer_value(json_object_get(spec, "leaseTransitions"))));
 	if (bw_client_update(le->client, &bw_res_leases, le->ns, le->name, NULL, lease, NULL,
 			     &err) == 0)
