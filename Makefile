@@ -43,7 +43,7 @@ TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit unit-bins integration-bins fuzz-bins fuzz cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit unit-bins integration-bins fuzz-bins fuzz bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install-bin clean
 
 all: build
@@ -83,6 +83,17 @@ $(FUZZ_BUILD)/%.o: %.c
 $(FUZZ_BUILD)/tests/fuzz/%: $(FUZZ_BUILD)/tests/fuzz/%.o $(call objects,$(FUZZ_BUILD),$(TESTED_SRC))
 	clang $(FUZZ_FLAGS) -o $@ $^ $(BW_LIBS)
 fuzz-bins: $(patsubst %.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+
+# Benchmarks: optimised builds, run against the local control plane.
+BENCH_SRC := $(wildcard bench/*.c)
+build/bench/%: bench/%.c $(call objects,$(BUILD),$(TESTED_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(BW_CFLAGS) $(CFLAGS) -o $@ $^ $(BW_LIBS)
+bench-bins: $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
+
+bench: deps bench-bins cluster-up
+	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC)); do \
+		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
 
 # make fuzz FUZZ_SECONDS=600: a longer run of every fuzz target.
 FUZZ_SECONDS ?= 60
