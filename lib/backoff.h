@@ -1,0 +1,68 @@
+/*
+ * Exponential backoff with jitter and a cap, as client-go's wait.Backoff
+ * does it, and a monotonic clock.
+ *
+ *   struct bw_backoff b;
+ *   bw_backoff_init(&b, 800, 30000, 2.0, 1.0);   (the watch: 0.8 s .. 30 s)
+ *   for (;;) {
+ *           if (try_something() == 0) {
+ *                   bw_backoff_reset(&b);
+ *                   continue;
+ *           }
+ *           sleep_ms(bw_backoff_next_ms(&b));
+ *   }
+ *
+ * The base delay starts at initial_ms and is multiplied by factor at each
+ * step, up to max_ms. The delay returned is the base delay stretched by a
+ * random part: base * (1 + r * jitter) with r uniform in [0, 1). As in
+ * client-go, the cap bounds the base delay and the jitter comes on top, so
+ * clients stuck at the cap still spread out: with jitter 1.0 a delay at the
+ * cap lies in [max_ms, 2 * max_ms).
+ *
+ * Ownership: struct bw_backoff is a plain value owned by the caller; it holds
+ * no pointers and needs no release.
+ * Thread-safety: a struct bw_backoff is not locked; one thread uses it at a
+ * time. Its random source is inside it (a xorshift generator), so separate
+ * structs in separate threads need no locking and share no state.
+ * bw_now_ms() and bw_now_ns() may be called from any thread.
+ */
+#ifndef BW_BACKOFF_H
+#define BW_BACKOFF_H
+
+#include <stdint.h>
+
+struct bw_backoff {
+	long initial_ms; /* the first base delay */
+	long max_ms;	 /* the cap on the base delay */
+	double factor;	 /* growth per step, >= 1 */
+	double jitter;	 /* random stretch, >= 0: delay * (1 + r * jitter) */
+	long current_ms; /* the base delay the next step returns */
+	uint64_t rng;	 /* xorshift64* state, never 0 */
+};
+
+/* Sets up *b and seeds its random source from the clock and a process-wide
+ * counter, so two structs set up at the same instant still differ.
+ * Arguments out of range are clamped rather than refused: a negative
+ * initial_ms becomes 0, max_ms below initial_ms becomes initial_ms, a factor
+ * below 1 (or NaN) becomes 1, a negative (or NaN) jitter becomes 0. */
+void bw_backoff_init(struct bw_backoff *b, long initial_ms, long max_ms, double factor,
+		     double jitter);
+
+/* Reseeds the random source; the same seed gives the same delays (tests). */
+void bw_backoff_seed(struct bw_backoff *b, uint64_t seed);
+
+/* Returns the next delay in milliseconds and advances to the following step. */
+long bw_backoff_next_ms(struct bw_backoff *b);
+
+/* Goes back to the first step (call it after a success). Keeps the seed. */
+void bw_backoff_reset(struct bw_backoff *b);
+
+/* A random number in [0, 1) from b's generator (advances it). */
+double bw_backoff_rand(struct bw_backoff *b);
+
+/* CLOCK_MONOTONIC, in milliseconds and in nanoseconds: for deadlines and
+ * durations, never for wall-clock time. */
+int64_t bw_now_ms(void);
+int64_t bw_now_ns(void);
+
+#endif
