@@ -24,6 +24,10 @@ const struct bw_resource bw_res_secrets = {"", "v1", "secrets", "Secret", 1};
 const struct bw_resource bw_res_pods = {"", "v1", "pods", "Pod", 1};
 const struct bw_resource bw_res_services = {"", "v1", "services", "Service", 1};
 const struct bw_resource bw_res_events = {"", "v1", "events", "Event", 1};
+const struct bw_resource bw_res_serviceaccounts = {"", "v1", "serviceaccounts", "ServiceAccount",
+						   1};
+const struct bw_resource bw_res_rolebindings = {"rbac.authorization.k8s.io", "v1", "rolebindings",
+						"RoleBinding", 1};
 const struct bw_resource bw_res_namespaces = {"", "v1", "namespaces", "Namespace", 0};
 const struct bw_resource bw_res_deployments = {"apps", "v1", "deployments", "Deployment", 1};
 const struct bw_resource bw_res_ingresses = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};

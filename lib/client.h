@@ -35,6 +35,8 @@ extern const struct bw_resource bw_res_secrets;
 extern const struct bw_resource bw_res_pods;
 extern const struct bw_resource bw_res_services;
 extern const struct bw_resource bw_res_events;
+extern const struct bw_resource bw_res_serviceaccounts;
+extern const struct bw_resource bw_res_rolebindings;
 extern const struct bw_resource bw_res_namespaces;
 extern const struct bw_resource bw_res_deployments;
 extern const struct bw_resource bw_res_ingresses;

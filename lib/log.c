@@ -76,18 +76,20 @@ void bw_log(enum bw_log_level level, const char *module, const char *fmt, ...)
 	format_time(when, sizeof(when));
 
 	if (format_used == BW_LOG_JSON) {
+		/* json_pack refuses invalid UTF-8: such a message falls back to text */
 		json_t *line =
 		    json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", level_names[level],
 			      "module", module ? module : "", "msg", msg);
 		char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 
-		if (text)
-			fprintf(out, "%s\n", text);
-		free(text);
 		json_decref(line);
-	} else {
-		fprintf(out, "%s %-5s %s: %s\n", when, level_names[level], module ? module : "-",
-			msg);
+		if (text) {
+			fprintf(out, "%s\n", text);
+			free(text);
+			fflush(out);
+			return;
+		}
 	}
+	fprintf(out, "%s %-5s %s: %s\n", when, level_names[level], module ? module : "-", msg);
 	fflush(out);
 }

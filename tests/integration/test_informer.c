@@ -92,14 +92,15 @@ static void on_delete(const void *old_item, void *ctx)
 	bump(ctx, old_item, 2);
 }
 
-static struct bw_informer *start_informer(struct bw_client *c, const struct bw_resource *res,
-					  struct tally *t, long backoff_max_ms)
+static struct bw_informer *start_informer_stall(struct bw_client *c, const struct bw_resource *res,
+						struct tally *t, long backoff_max_ms, long stall_ms)
 {
 	struct bw_informer_options opts = {
 	    .watch = {.resource = res,
 		      .namespace = ns,
 		      .label_selector = "itest=informer",
-		      .backoff_max_ms = backoff_max_ms},
+		      .backoff_max_ms = backoff_max_ms,
+		      .stall_timeout_ms = stall_ms},
 	    .project = project_configmap,
 	};
 	struct bw_informer_handlers h = {on_add, on_update, on_delete, t};
@@ -112,6 +113,12 @@ static struct bw_informer *start_informer(struct bw_client *c, const struct bw_r
 		exit(1);
 	}
 	return inf;
+}
+
+static struct bw_informer *start_informer(struct bw_client *c, const struct bw_resource *res,
+					  struct tally *t, long backoff_max_ms)
+{
+	return start_informer_stall(c, res, t, backoff_max_ms, 0);
 }
 
 static int create_cm(struct bw_client *c, const char *name, const char *value)
@@ -241,6 +248,35 @@ static void test_apiserver_restart(struct bw_client *c)
 	bw_informer_free(inf);
 }
 
+static int stalled_twice(void *ctx)
+{
+	struct bw_reflector_stats st;
+
+	bw_informer_stats(ctx, &st);
+	return st.stalls >= 2;
+}
+
+/* A watch that stays silent (no event, no bookmark) for the stall timeout is
+ * restarted, and events still flow afterwards. */
+static void test_stall(struct bw_client *c)
+{
+	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct bw_reflector_stats st;
+	struct bw_informer *inf;
+
+	inf = start_informer_stall(c, &bw_res_configmaps, &t, 2000, 1000);
+	CHECK_INT(0, bw_informer_wait_synced(inf, 10000),
+		  "an informer with a 1 s stall timeout syncs");
+	CHECK(itest_eventually(10000, stalled_twice, inf), "its silent watch is restarted, twice");
+	create_cm(c, "after-stall", "1");
+	CHECK(wait_value(inf, "after-stall", "1"), "events still arrive after the restarts");
+	CHECK_INT(1, count_of(&t, "after-stall", 0), "exactly once");
+	bw_informer_stats(inf, &st);
+	CHECK(st.lists == 1, "restarting a stalled watch needs no relist (%llu lists)",
+	      (unsigned long long)st.lists);
+	bw_informer_free(inf);
+}
+
 static const struct bw_resource podtemplates = {"", "v1", "podtemplates", "PodTemplate", 1};
 
 static int create_podtemplate(struct bw_client *c, const char *name)
@@ -313,6 +349,7 @@ int main(void)
 		return 1;
 	test_basic(c);
 	test_apiserver_restart(c);
+	test_stall(c);
 	test_compacted(c);
 	itest_delete_namespace(c, ns);
 	bw_client_free(c);
