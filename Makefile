@@ -5,6 +5,8 @@
 #   make check      clang-format check, gcc and clang builds
 #   make test       every test; ends with "N passed, N failed"
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
+#   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
+#   make run        the operator in the foreground against it
 #
 # Flags come from pkg-config; CC=clang works as well as gcc.
 
@@ -44,7 +46,7 @@ objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
 	test test-unit unit-bins integration-bins fuzz-bins fuzz bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
-	install-bin clean
+	install run install-bin clean
 
 all: build
 build: bin/breakwater
@@ -143,6 +145,19 @@ cluster-status:
 
 cluster-clean:
 	@tests/cluster/cluster.sh clean
+
+# The CRDs (and, with the webhook, its registration) into the cluster that
+# $(KUBECONFIG) names; `make run` runs the operator against it in the foreground.
+KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
+KUBECTL ?= $(if $(wildcard .cluster/bin/kubectl),.cluster/bin/kubectl,kubectl)
+
+install: build
+	$(KUBECTL) --kubeconfig $(KUBECONFIG) apply -f crds/
+	$(KUBECTL) --kubeconfig $(KUBECONFIG) wait --for=condition=Established \
+		crd/services.breakwater.io crd/breakers.breakwater.io --timeout=60s
+
+run: install
+	bin/breakwater --kubeconfig $(KUBECONFIG) $(RUN_FLAGS)
 
 install-bin: bin/breakwater
 	install -d $(DESTDIR)$(BINDIR)

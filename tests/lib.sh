@@ -45,3 +45,57 @@ use_namespace() {
 	kubectl create namespace "$ns" >/dev/null
 	trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
 }
+
+# free_port: prints a TCP port nothing listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+
+# install_crds: applies crds/ and waits until they are served.
+install_crds() {
+	kubectl apply -f "$top/crds/" >/dev/null &&
+		kubectl wait --for=condition=Established crd/services.breakwater.io \
+			crd/breakers.breakwater.io --timeout=30s >/dev/null
+}
+
+# start_operator NS [FLAGS...]: runs the sanitizer build of bin/breakwater,
+# watching NS only, in the background; sets op_pid, op_log, op_health and
+# op_metrics (their ports), and waits for /readyz. Stopped when the test exits
+# unless stop_operator is called first.
+op_pid=
+start_operator() {
+	local ns=$1
+	shift
+	op_health=$(free_port)
+	op_metrics=$(free_port)
+	op_log=$top/build/test-logs/operator-$ns-$$.log
+	ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$KUBECONFIG" \
+		--namespace "$ns" --health-probe-bind-address "127.0.0.1:$op_health" \
+		--metrics-bind-address "127.0.0.1:$op_metrics" --log-level debug "$@" \
+		>>"$op_log" 2>&1 &
+	op_pid=$!
+	eventually 30 curl -sf "http://127.0.0.1:$op_health/readyz"
+}
+
+# stop_operator [SIGNAL]: stops it (default SIGTERM) and waits; returns its exit status.
+stop_operator() {
+	local rc=0
+	[ -n "$op_pid" ] || return 0
+	kill -"${1:-TERM}" "$op_pid" 2>/dev/null
+	wait "$op_pid" 2>/dev/null || rc=$?
+	op_pid=
+	return $rc
+}
+
+# Leak and sanitizer reports in the operator's log fail the test that ran it.
+check_operator_log() {
+	if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:' "$op_log"; then
+		not_ok "the operator ran clean under ASan/UBSan" "$(grep -m5 -A5 'ERROR\|runtime error' "$op_log")"
+	else
+		ok "the operator ran clean under ASan/UBSan"
+	fi
+}

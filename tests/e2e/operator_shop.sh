@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The example shop: `kubectl apply -f examples/shop/` and every Service
+# becomes Ready; the Deployments, Services and the registry ConfigMap hold
+# what they should; the Breakers know their clients; `kubectl get breakwater`
+# lists both kinds. A Breaker whose target does not exist says so.
+. "$(dirname "$0")/../lib.sh"
+
+install_crds || { not_ok "the CRDs are installed"; exit 1; }
+ns=shop
+kubectl delete namespace shop --wait=true --timeout=60s >/dev/null 2>&1
+trap 'stop_operator; kubectl delete namespace shop --wait=false >/dev/null 2>&1' EXIT
+kubectl create namespace shop >/dev/null
+start_operator shop
+
+get() { kubectl -n shop get "$@" 2>/dev/null; }
+
+check "the shop applies" kubectl apply -f "$top/examples/shop/"
+services=$(get bsvc -o name | wc -l)
+check_eq "four Services" 4 "$services"
+check "every Service becomes Ready" kubectl -n shop wait --for=condition=Ready bsvc --all --timeout=90s
+
+listing=$(get breakwater)
+check "kubectl get breakwater lists the Services" grep -q "service.breakwater.io/orders" <<<"$listing"
+check "and the Breakers" grep -q "breaker.breakwater.io/payments" <<<"$listing"
+table=$(get bsvc)
+check "the printer columns show image and readiness" grep -qE "^orders +registry.local/shop/orders:1.0.0 +3 +3 +RolloutComplete" <<<"$table"
+
+for s in users products orders payments; do
+	want=$(get bsvc $s -o jsonpath='{.spec.replicas}')
+	check_eq "$s: its Deployment is available with $want replicas" "$want" \
+		"$(get deployment $s -o jsonpath='{.status.availableReplicas}')"
+	check_eq "$s: its Service exposes port 8000" 8000 "$(get service $s -o jsonpath='{.spec.ports[0].port}')"
+done
+
+reg=$(get configmap breakwater-registry -o jsonpath='{.data.registry\.json}')
+check_eq "the registry lists the four Services" "orders payments products users" \
+	"$(jq -r '.services | keys | join(" ")' <<<"$reg")"
+check_eq "with orders' URL" "http://orders.shop.svc.cluster.local:8000" "$(jq -r .services.orders.url <<<"$reg")"
+check "and ready replicas" eventually 30 bash -c \
+	"'$state/bin/kubectl' -n shop get configmap breakwater-registry -o jsonpath='{.data.registry\.json}' | jq -e '.services.orders.readyReplicas == 3' >/dev/null"
+brk=$(get configmap breakwater-registry -o jsonpath='{.data.breakers\.json}')
+check_eq "breakers.json holds the payments policy" "payments 5 60 Enforce" \
+	"$(jq -r '.breakers.payments | "\(.target) \(.failureThreshold) \(.openSeconds) \(.mode)"' <<<"$brk")"
+
+check_eq "the payments Breaker knows its client" '["orders"]' "$(get brk payments -o jsonpath='{.status.clients}')"
+check_eq "and is Ready" True "$(get brk payments -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')"
+
+cat <<EOF | kubectl -n shop apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Breaker
+metadata: {name: ghost}
+spec: {target: nowhere}
+EOF
+check "a Breaker without a target Service says TargetNotFound" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n shop get brk ghost -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = TargetNotFound ]"
+check "the registry follows the new Breaker" eventually 30 bash -c \
+	"'$state/bin/kubectl' -n shop get configmap breakwater-registry -o jsonpath='{.data.breakers\.json}' | jq -e '.breakers.ghost.target == \"nowhere\"' >/dev/null"
+
+kubectl -n shop delete bsvc products >/dev/null
+check "a deleted Service leaves the registry" eventually 30 bash -c \
+	"! '$state/bin/kubectl' -n shop get configmap breakwater-registry -o jsonpath='{.data.registry\.json}' | jq -e '.services.products' >/dev/null"
+
+check "SIGTERM stops the operator cleanly" stop_operator
+check_operator_log
