@@ -5,6 +5,8 @@
 # ServiceAccount's RBAC allows what the operator does and no more.
 . "$(dirname "$0")/../lib.sh"
 
+# a namespace left terminating by an earlier run must be gone first
+kubectl delete namespace breakwater-system --wait=true --timeout=90s >/dev/null 2>&1
 trap 'kubectl delete -k "$top/manifests/base" --wait=false >/dev/null 2>&1' EXIT
 check "kustomize renders the base" bash -c "'$state/bin/kubectl' kustomize '$top/manifests/base' >/dev/null"
 check "the CRDs and the base apply" bash -c \
