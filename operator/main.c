@@ -1,11 +1,20 @@
 /*
- * bin/breakwater: the operator and its admission webhook in one process.
+ * bin/breakwater: the operator (and, later, its admission webhook) in one
+ * process. Flags choose the cluster, the namespace scope, leader election,
+ * the health and metrics endpoints and logging; see --help.
  *
- * For now it answers --version and --help; the controllers and the webhook
- * server are wired in here as they land.
+ * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the
+ * main thread with sigtimedwait(), so shutdown runs in one known place:
+ * controllers finish the keys in hand, then the lease is released (a
+ * successor takes over at once), then events are flushed.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -13,18 +22,50 @@
 #include <openssl/opensslv.h>
 #include <yaml.h>
 
+#include "client.h"
+#include "events.h"
+#include "httpd.h"
+#include "kubeconfig.h"
+#include "leader.h"
+#include "log.h"
+#include "metrics.h"
+#include "operator.h"
 #include "version.h"
+
+struct options {
+	const char *kubeconfig, *context, *namespace;
+	int leader_elect; /* -1: on in a cluster, off outside */
+	const char *lease_namespace, *lease_name;
+	const char *metrics_addr, *health_addr;
+	const char *log_level, *log_format;
+	int workers;
+};
 
 static void print_usage(FILE *out)
 {
-	fputs("usage: breakwater [--version] [--help]\n"
+	fputs("usage: breakwater [options]\n"
 	      "\n"
-	      "breakwater runs the Service and Breaker controllers and the\n"
-	      "admission webhook that injects service-registry and breaker\n"
-	      "configuration into pods.\n"
+	      "Runs the breakwater operator: Service and Breaker controllers, the\n"
+	      "service registry, and their health and metrics endpoints.\n"
 	      "\n"
-	      "  --version   print the version and the libraries it was built with\n"
-	      "  --help      print this help\n",
+	      "  --kubeconfig PATH          kubeconfig to use (default: in-cluster config,\n"
+	      "                             then $KUBECONFIG, then ~/.kube/config)\n"
+	      "  --context NAME             kubeconfig context (default: current-context)\n"
+	      "  --namespace NS             watch only this namespace (default: all)\n"
+	      "  --leader-elect[=true|false] leader election on a Lease (default: on in a\n"
+	      "                             cluster, off outside)\n"
+	      "  --leader-election-namespace NS   the Lease's namespace (default: the\n"
+	      "                             pod's namespace, or the kubeconfig's)\n"
+	      "  --leader-election-id NAME  the Lease's name (default breakwater-leader)\n"
+	      "  --metrics-bind-address A   host:port for /metrics (default 127.0.0.1:8080;\n"
+	      "                             0 disables)\n"
+	      "  --health-probe-bind-address A   host:port for /healthz and /readyz\n"
+	      "                             (default 127.0.0.1:8081; 0 disables)\n"
+	      "  --workers N                workers per controller (default 2)\n"
+	      "  --log-level LEVEL          error, warn, info, debug, trace (default info)\n"
+	      "  --log-format FORMAT        text or json (default text)\n"
+	      "  --version                  print the version and exit\n"
+	      "  --help                     print this help and exit\n",
 	      out);
 }
 
@@ -36,18 +77,353 @@ static void print_version(void)
 	       yaml_get_version_string(), JANSSON_VERSION, lws_get_library_version());
 }
 
+/* --flag value or --flag=value; returns the value or NULL. */
+static const char *flag_value(int argc, char **argv, int *i, const char *flag)
+{
+	size_t n = strlen(flag);
+
+	if (strncmp(argv[*i], flag, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*out = 1;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* 0: go on; 1: exit 0 (--help, --version); 2: usage error. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	const char *v;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			print_usage(stdout);
+			return 1;
+		} else if (strcmp(a, "--version") == 0) {
+			print_version();
+			return 1;
+		} else if (strcmp(a, "--leader-elect") == 0) {
+			o->leader_elect = 1;
+		} else if (strncmp(a, "--leader-elect=", 15) == 0) {
+			if (parse_bool(a + 15, &o->leader_elect) != 0) {
+				fprintf(
+				    stderr,
+				    "breakwater: --leader-elect takes true or false, not '%s'\n",
+				    a + 15);
+				return 2;
+			}
+		} else if ((v = flag_value(argc, argv, &i, "--kubeconfig"))) {
+			o->kubeconfig = v;
+		} else if ((v = flag_value(argc, argv, &i, "--context"))) {
+			o->context = v;
+		} else if ((v = flag_value(argc, argv, &i, "--namespace"))) {
+			o->namespace = v;
+		} else if ((v = flag_value(argc, argv, &i, "--leader-election-namespace"))) {
+			o->lease_namespace = v;
+		} else if ((v = flag_value(argc, argv, &i, "--leader-election-id"))) {
+			o->lease_name = v;
+		} else if ((v = flag_value(argc, argv, &i, "--metrics-bind-address"))) {
+			o->metrics_addr = v;
+		} else if ((v = flag_value(argc, argv, &i, "--health-probe-bind-address"))) {
+			o->health_addr = v;
+		} else if ((v = flag_value(argc, argv, &i, "--log-level"))) {
+			o->log_level = v;
+		} else if ((v = flag_value(argc, argv, &i, "--log-format"))) {
+			o->log_format = v;
+		} else if ((v = flag_value(argc, argv, &i, "--workers"))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < 1 || n > 64) {
+				fprintf(stderr, "breakwater: --workers takes 1..64, not '%s'\n", v);
+				return 2;
+			}
+			o->workers = (int)n;
+		} else {
+			fprintf(stderr, "breakwater: unknown option '%s'\n", a);
+			print_usage(stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* --- the process --- */
+
+struct app {
+	struct options opt;
+	struct bw_kube_config cfg;
+	struct bw_client *client;
+	struct bw_metrics *metrics;
+	struct bw_recorder *recorder;
+	struct bw_operator *op;
+	struct bw_leader *leader;
+	struct bw_httpd *metrics_server, *health_server;
+	volatile sig_atomic_t lost_lease;
+	int leading;
+};
+
+static double leader_gauge(void *arg)
+{
+	struct app *app = arg;
+
+	return app->leader ? bw_leader_is_leader(app->leader) : 1;
+}
+
+static void on_started_leading(void *ctx)
+{
+	struct app *app = ctx;
+	struct bw_error err;
+
+	app->leading = 1;
+	if (bw_operator_start_controllers(app->op, &err) != 0)
+		bw_log_error("main", "starting the controllers: %s", err.message);
+}
+
+static void on_stopped_leading(void *ctx)
+{
+	struct app *app = ctx;
+
+	if (app->leading)
+		app->lost_lease = 1; /* the main loop exits: another replica leads now */
+}
+
+static int respond(struct bw_http_response *resp, int status, const char *text)
+{
+	bw_httpd_response_set_status(resp, status);
+	return bw_httpd_response_set_body(resp, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static int handle_healthz(const struct bw_http_request *req, struct bw_http_response *resp,
+			  void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	return respond(resp, 200, "ok\n");
+}
+
+static int handle_readyz(const struct bw_http_request *req, struct bw_http_response *resp,
+			 void *ctx)
+{
+	struct app *app = ctx;
+
+	(void)req;
+	if (!bw_operator_synced(app->op))
+		return respond(resp, 503, "caches are not synced yet\n");
+	return respond(resp, 200, "ok\n");
+}
+
+static int handle_metrics(const struct bw_http_request *req, struct bw_http_response *resp,
+			  void *ctx)
+{
+	struct app *app = ctx;
+	struct bw_error err;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)req;
+	if (bw_operator_render_metrics(app->op, &text, &len, &err) != 0)
+		return respond(resp, 500, err.message);
+	return bw_httpd_response_take_body(resp, BW_METRICS_CONTENT_TYPE, text, len);
+}
+
+struct route {
+	const char *method, *path;
+	bw_httpd_handler_fn *handler;
+};
+
+/* "host:port" -> a server with the given routes; "0" disables. */
+static int serve(struct bw_httpd **out, const char *addr, const struct route *routes,
+		 size_t n_routes, void *ctx, struct bw_error *err)
+{
+	struct bw_httpd_options o = {0};
+	char host[256];
+	const char *colon;
+	int ret;
+
+	*out = NULL;
+	if (!addr || strcmp(addr, "0") == 0)
+		return 0;
+	colon = strrchr(addr, ':');
+	if (!colon || colon - addr >= (long)sizeof(host) || !colon[1])
+		return bw_error_set(err, BW_EINVAL, "bind address '%s' is not host:port", addr);
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	o.bind_address = *host ? host : "0.0.0.0";
+	o.port = atoi(colon + 1);
+	if ((ret = bw_httpd_new(&o, out, err)) != 0)
+		return ret;
+	for (size_t i = 0; i < n_routes; i++)
+		if ((ret = bw_httpd_add_route(*out, routes[i].method, routes[i].path,
+					      routes[i].handler, ctx, err)) != 0)
+			return ret;
+	if ((ret = bw_httpd_start(*out, err)) != 0)
+		return ret;
+	bw_log_info("main", "serving %s on %s:%d", routes[0].path, o.bind_address,
+		    bw_httpd_port(*out));
+	return 0;
+}
+
+static int setup(struct app *app, struct bw_error *err)
+{
+	struct bw_operator_options oo = {.namespace = app->opt.namespace,
+					 .workers = app->opt.workers};
+	struct bw_recorder_options ro = {.component = "breakwater"};
+	const struct route health[] = {{"GET", "/healthz", handle_healthz},
+				       {"GET", "/readyz", handle_readyz}};
+	const struct route metrics[] = {{"GET", "/metrics", handle_metrics}};
+	int in_cluster, ret;
+
+	if ((ret = bw_kubeconfig_load_default(&app->cfg, app->opt.kubeconfig, app->opt.context,
+					      err)) != 0)
+		return ret;
+	in_cluster = app->cfg.context == NULL;
+	if (app->opt.leader_elect < 0)
+		app->opt.leader_elect = in_cluster;
+	bw_log_info("main", "breakwater %s: API server %s (%s), %s", BW_VERSION, app->cfg.server,
+		    in_cluster ? "in-cluster" : app->cfg.context,
+		    app->opt.namespace ? app->opt.namespace : "all namespaces");
+	if ((ret = bw_client_new(&app->client, &app->cfg, NULL, err)) != 0)
+		return ret;
+	app->metrics = bw_metrics_new();
+	if (!app->metrics)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	if ((ret = bw_metrics_register_gauge_fn(app->metrics, "leader_election_master_status",
+						"1 while this process leads, 0 otherwise",
+						leader_gauge, app, NULL, err)) != 0 ||
+	    (ret = bw_recorder_new(&app->recorder, app->client, &ro, err)) != 0 ||
+	    (ret = bw_operator_new(&app->op, app->client, app->recorder, app->metrics, &oo, err)) !=
+		0 ||
+	    (ret = bw_operator_start_informers(app->op, err)) != 0 ||
+	    (ret = serve(&app->health_server, app->opt.health_addr, health, 2, app, err)) != 0 ||
+	    (ret = serve(&app->metrics_server, app->opt.metrics_addr, metrics, 1, app, err)) != 0)
+		return ret;
+	if (app->opt.leader_elect) {
+		char identity[256];
+		struct bw_leader_options lo = {
+		    .namespace =
+			app->opt.lease_namespace ? app->opt.lease_namespace : app->cfg.namespace,
+		    .name = app->opt.lease_name,
+		    .identity = identity,
+		    .on_started_leading = on_started_leading,
+		    .on_stopped_leading = on_stopped_leading,
+		    .ctx = app,
+		};
+
+		bw_leader_default_identity(identity, sizeof(identity));
+		if ((ret = bw_leader_new(&app->leader, app->client, &lo, err)) != 0)
+			return ret;
+		bw_log_info("main", "leader election on lease %s/%s as %s", lo.namespace, lo.name,
+			    identity);
+	}
+	return 0;
+}
+
+/* Waits for the caches, then leads (or campaigns); returns on a signal or a lost lease. */
+static int run(struct app *app, sigset_t *signals)
+{
+	struct timespec tick = {0, 200 * 1000000L};
+	struct bw_error err;
+	int synced = 0, sig;
+
+	for (;;) {
+		sig = sigtimedwait(signals, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			bw_log_info("main", "%s: shutting down",
+				    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return 0;
+		}
+		if (app->lost_lease) {
+			bw_log_error("main",
+				     "lost the lease: exiting so a restart campaigns afresh");
+			return 1;
+		}
+		if (!synced && bw_operator_synced(app->op)) {
+			synced = 1;
+			bw_log_info("main", "caches synced");
+			if (app->leader) {
+				if (bw_leader_start(app->leader, &err) != 0) {
+					bw_log_error("main", "%s", err.message);
+					return 1;
+				}
+			} else {
+				on_started_leading(app);
+			}
+		}
+	}
+}
+
+static void teardown(struct app *app)
+{
+	if (app->op)
+		bw_operator_stop(app->op); /* controllers finish their keys first */
+	if (app->leader) {
+		app->leading = 0;
+		bw_leader_free(app->leader); /* then the lease is released */
+	}
+	bw_httpd_free(app->metrics_server);
+	bw_httpd_free(app->health_server);
+	bw_operator_free(app->op);
+	bw_recorder_free(app->recorder); /* flushes pending events */
+	bw_metrics_free(app->metrics);
+	bw_client_free(app->client);
+	bw_kubeconfig_release(&app->cfg);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		print_version();
-		return 0;
+	static struct app app = {.opt = {.leader_elect = -1,
+					 .lease_name = "breakwater-leader",
+					 .metrics_addr = "127.0.0.1:8080",
+					 .health_addr = "127.0.0.1:8081",
+					 .log_level = "info",
+					 .log_format = "text",
+					 .workers = 2}};
+	enum bw_log_level level;
+	enum bw_log_format format;
+	struct bw_error err = {0};
+	sigset_t signals;
+	int rc;
+
+	rc = parse_args(argc, argv, &app.opt);
+	if (rc)
+		return rc == 1 ? 0 : 2;
+	if (bw_log_parse_level(app.opt.log_level, &level) != 0 ||
+	    bw_log_parse_format(app.opt.log_format, &format) != 0) {
+		fprintf(stderr, "breakwater: bad --log-level '%s' or --log-format '%s'\n",
+			app.opt.log_level, app.opt.log_format);
+		return 2;
 	}
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		print_usage(stdout);
-		return 0;
+	bw_log_configure(level, format, NULL);
+
+	/* before any thread starts, so every thread inherits the mask */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (setup(&app, &err) != 0) {
+		bw_log_error("main", "%s", err.message);
+		teardown(&app);
+		return 1;
 	}
-	if (argc > 1)
-		fprintf(stderr, "breakwater: unknown option '%s'\n", argv[1]);
-	print_usage(stderr);
-	return 2;
+	rc = run(&app, &signals);
+	teardown(&app);
+	bw_log_info("main", "stopped");
+	return rc;
 }

@@ -46,11 +46,12 @@ use_namespace() {
 	trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
 }
 
-# free_port: prints a TCP port nothing listens on.
+# free_port: prints a TCP port nothing listens on, below the kernel's
+# ephemeral range (32768 and up), where outgoing connections take theirs.
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 12000))
 		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
@@ -78,7 +79,10 @@ start_operator() {
 		--metrics-bind-address "127.0.0.1:$op_metrics" --log-level debug "$@" \
 		>>"$op_log" 2>&1 &
 	op_pid=$!
-	eventually 30 curl -sf "http://127.0.0.1:$op_health/readyz"
+	if ! eventually 30 curl -sf "http://127.0.0.1:$op_health/readyz"; then
+		not_ok "the operator starts and becomes ready" "$(tail -n 20 "$op_log")"
+		exit 1
+	fi
 }
 
 # stop_operator [SIGNAL]: stops it (default SIGTERM) and waits; returns its exit status.

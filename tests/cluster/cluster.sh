@@ -91,7 +91,8 @@ stop() {
 
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
-# Ports are remembered in run/ports.env so a restarted cluster keeps its
+# Ports are taken from 20000-31999, below the kernel's ephemeral range, where
+# outgoing connections take theirs. They are remembered in run/ports.env so a restarted cluster keeps its
 # addresses (and etcd its peer URL) while they stay free.
 choose_ports() {
 	local var port
@@ -101,7 +102,7 @@ choose_ports() {
 		port=${!var:-}
 		if [ -z "$port" ] || ! port_free "$port"; then
 			while :; do
-				port=$((20000 + RANDOM % 20000))
+				port=$((20000 + RANDOM % 12000))
 				port_free "$port" && ! grep -q "=$port\$" "$state/run/ports.env.tmp" && break
 			done
 		fi

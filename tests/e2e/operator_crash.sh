@@ -64,7 +64,8 @@ check "the second takes over at once (the lease was released)" eventually 8 bash
 kubectl -n "$ns" scale bsvc/orders --replicas=3 >/dev/null
 check "and reconciles" eventually 30 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get deployment orders -o jsonpath='{.spec.replicas}')\" = 3 ]"
-check "SIGTERM stops it cleanly" stop_operator
+stop_operator
+check_eq "SIGTERM stops it cleanly" 0 "$?"
 check_operator_log
 op_log=$first_log
 check_operator_log

@@ -66,5 +66,6 @@ check_eq "the RolledBack condition is gone" "" "$(cond pay RolledBack status)"
 check_eq "status.image is the new one" registry.local/shop/pay:2.0.1 "$(get bsvc pay -o jsonpath='{.status.image}')"
 check_eq "lastGoodImage is the one it replaced" registry.local/shop/pay:1.0.0 "$(get bsvc pay -o jsonpath='{.status.lastGoodImage}')"
 
-check "SIGTERM stops the operator cleanly" stop_operator
+stop_operator
+check_eq "SIGTERM stops the operator cleanly" 0 "$?"
 check_operator_log

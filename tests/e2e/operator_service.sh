@@ -126,5 +126,6 @@ check "metrics are served with controller-runtime's names" bash -c \
 	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q 'controller_runtime_reconcile_total{controller=\"service\",result=\"success\"}'"
 check "work-queue metrics are served" bash -c \
 	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q '^workqueue_depth{name=\"service\"}'"
-check "SIGTERM stops the operator cleanly" stop_operator
+stop_operator
+check_eq "SIGTERM stops the operator cleanly" 0 "$?"
 check_operator_log

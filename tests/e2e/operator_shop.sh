@@ -60,5 +60,6 @@ kubectl -n shop delete bsvc products >/dev/null
 check "a deleted Service leaves the registry" eventually 30 bash -c \
 	"! '$state/bin/kubectl' -n shop get configmap breakwater-registry -o jsonpath='{.data.registry\.json}' | jq -e '.services.products' >/dev/null"
 
-check "SIGTERM stops the operator cleanly" stop_operator
+stop_operator
+check_eq "SIGTERM stops the operator cleanly" 0 "$?"
 check_operator_log

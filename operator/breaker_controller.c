@@ -1,0 +1,141 @@
+/*
+ * The Breaker controller: a Breaker's status says which Services it protects
+ * the callers of (status.clients: the Services of its namespace whose
+ * dependsOn names the target), how many of those clients' pods carry the
+ * injected configuration (status.pods), and whether its target exists.
+ * The policy itself reaches pods through the registry ConfigMap
+ * (registry_controller.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "operator.h"
+
+static const char *str(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+static int depends_on(const json_t *svc, const char *target)
+{
+	size_t i;
+	json_t *dep;
+
+	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, dep)
+	{
+		if (json_string_value(dep) && strcmp(json_string_value(dep), target) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+		      json_string_value(*(json_t *const *)b));
+}
+
+/* Sorts an array of strings, so status does not change with cache order. */
+static json_t *sorted(json_t *array)
+{
+	size_t n = json_array_size(array);
+	json_t **v = calloc(n ? n : 1, sizeof(*v)), *out = json_array();
+
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = json_array_get(array, i);
+	if (v)
+		qsort(v, n, sizeof(*v), compare_strings);
+	for (size_t i = 0; v && i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	json_decref(array);
+	return out;
+}
+
+int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms)
+{
+	const struct bw_cached_object *item = bw_store_get_key(ctx->caches.breakers, key);
+	struct bw_store_items services = {0}, pods = {0};
+	json_t *brk = NULL, *meta, *old_status, *status = NULL, *clients, *conds;
+	const char *ns, *name, *target;
+	int target_found = 0, ret = 0;
+	long configured = 0, stale = 0, generation;
+	char msg[512];
+	struct bw_error err;
+
+	(void)requeue_after_ms;
+	brk = bw_cached_object_parse(item);
+	if (!brk)
+		goto out;
+	meta = json_object_get(brk, "metadata");
+	old_status = json_object_get(brk, "status");
+	ns = str(meta, "namespace");
+	name = str(meta, "name");
+	target = str(json_object_get(brk, "spec"), "target");
+	generation = (long)json_integer_value(json_object_get(meta, "generation"));
+	if (!ns || !name || !target || json_object_get(meta, "deletionTimestamp"))
+		goto out;
+
+	clients = json_array();
+	if ((ret = bw_store_list(ctx->caches.services, ns, &services, &err)) != 0)
+		goto out;
+	for (size_t i = 0; i < services.count; i++) {
+		const char *svc_name = bw_store_item_name(services.v[i]);
+		json_t *svc = bw_cached_object_parse(services.v[i]);
+
+		if (strcmp(svc_name, target) == 0)
+			target_found = 1;
+		if (svc && depends_on(svc, target))
+			json_array_append_new(clients, json_string(svc_name));
+		json_decref(svc);
+	}
+	clients = sorted(clients);
+
+	if ((ret = bw_store_list(ctx->caches.pods, ns, &pods, &err)) != 0) {
+		json_decref(clients);
+		goto out;
+	}
+	for (size_t i = 0; i < pods.count; i++) {
+		const struct bw_cached_pod *p = pods.v[i];
+		size_t j;
+		json_t *c;
+
+		json_array_foreach(clients, j, c)
+		{
+			if (strcmp(json_string_value(c), p->service) == 0) {
+				if (*p->injected)
+					configured++;
+				else
+					stale++;
+			}
+		}
+	}
+
+	status = json_pack("{s:I, s:o, s:{s:I, s:I}}", "observedGeneration", (json_int_t)generation,
+			   "clients", clients, "pods", "configured", (json_int_t)configured,
+			   "stale", (json_int_t)stale);
+	conds = json_array();
+	if (target_found) {
+		snprintf(msg, sizeof(msg), "protecting calls to %s from %zu client Service(s)",
+			 target, json_array_size(clients));
+		bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "True",
+				 "Configured", msg, generation);
+	} else {
+		snprintf(msg, sizeof(msg), "no Service named %s in namespace %s", target, ns);
+		bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "False",
+				 "TargetNotFound", msg, generation);
+	}
+	json_object_set_new(status, "conditions", conds);
+	ret = bw_status_update(ctx, &bw_res_bw_breakers, ns, name, old_status, status, &err);
+	if (ret != 0)
+		bw_log_warn("breaker", "%s: status: %s", key, err.message);
+out:
+	bw_store_items_release(&services);
+	bw_store_items_release(&pods);
+	bw_store_item_put(item);
+	json_decref(brk);
+	json_decref(status);
+	return ret;
+}

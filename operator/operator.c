@@ -1,0 +1,696 @@
+/*
+ * The operator's wiring: informers and what they cache, which keys their
+ * events enqueue, the controllers' queues and workers, and their metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "operator.h"
+
+const struct bw_resource bw_res_bw_services = {"breakwater.io", "v1alpha1", "services", "Service",
+					       1};
+const struct bw_resource bw_res_bw_breakers = {"breakwater.io", "v1alpha1", "breakers", "Breaker",
+					       1};
+
+enum {
+	INF_SERVICES,
+	INF_BREAKERS,
+	INF_DEPLOYMENTS,
+	INF_PODS,
+	INF_REGISTRIES,
+	INF_INGRESSES,
+	INF_N
+};
+
+static const char *const informer_names[INF_N] = {"services.breakwater.io",
+						  "breakers.breakwater.io",
+						  "deployments",
+						  "pods",
+						  "configmaps",
+						  "ingresses"};
+
+enum { Q_SERVICE, Q_BREAKER, Q_REGISTRY, Q_N };
+
+static const char *const controller_names[Q_N] = {"service", "breaker", "registry"};
+
+struct controller {
+	struct bw_operator *op;
+	int index;
+	int (*reconcile)(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
+};
+
+struct bw_operator {
+	struct bw_operator_context ctx;
+	struct bw_metrics *metrics;
+	struct bw_informer *informers[INF_N];
+	struct bw_workqueue *queues[Q_N];
+	struct controller controllers[Q_N];
+	int workers;
+	int controllers_started;
+
+	struct bw_metrics_counter *reconcile_total, *reconcile_errors;
+	struct bw_metrics_histogram *reconcile_time;
+};
+
+/* --- projections --- */
+
+/* Custom resources are kept whole but compact: the reconcilers need every
+ * field of the spec and the status they wrote. */
+static void *project_object(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	json_t *copy = json_copy((json_t *)obj), *meta = NULL, *ann;
+	struct bw_cached_object *item = NULL;
+	char *text = NULL;
+
+	(void)arg;
+	if (!copy)
+		return NULL;
+	meta = json_copy(json_object_get(copy, "metadata"));
+	if (meta) {
+		json_object_del(meta, "managedFields");
+		ann = json_copy(json_object_get(meta, "annotations"));
+		if (ann) {
+			json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+			json_object_set_new(meta, "annotations", ann);
+		}
+		json_object_set_new(copy, "metadata", meta);
+	}
+	text = json_dumps(copy, JSON_COMPACT);
+	if (!text)
+		goto out;
+	bw_store_pack_reserve_str(pack, text);
+	item = bw_store_pack_alloc(pack, sizeof(*item));
+	if (item) {
+		item->json = bw_store_pack_str(pack, text);
+		item->generation = (long)json_integer_value(
+		    json_object_get(json_object_get(obj, "metadata"), "generation"));
+	}
+out:
+	free(text);
+	json_decref(copy);
+	return item;
+}
+
+json_t *bw_cached_object_parse(const struct bw_cached_object *item)
+{
+	return item ? json_loads(item->json, 0, NULL) : NULL;
+}
+
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static const char *condition_field(const json_t *conditions, const char *type, const char *field)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(conditions, i, c)
+	{
+		const char *t = json_string_value(json_object_get(c, "type"));
+
+		if (t && strcmp(t, type) == 0)
+			return json_string_value(json_object_get(c, field));
+	}
+	return NULL;
+}
+
+static const char *controller_uid(const json_t *meta)
+{
+	size_t i;
+	json_t *ref;
+
+	json_array_foreach(json_object_get(meta, "ownerReferences"), i, ref)
+	{
+		if (json_is_true(json_object_get(ref, "controller")))
+			return json_string_value(json_object_get(ref, "uid"));
+	}
+	return NULL;
+}
+
+static const char *app_image(const json_t *deployment)
+{
+	json_t *containers = json_object_get(
+	    json_object_get(json_object_get(json_object_get(deployment, "spec"), "template"),
+			    "spec"),
+	    "containers");
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(containers, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+
+		if (name && strcmp(name, "app") == 0)
+			return json_string_value(json_object_get(c, "image"));
+	}
+	return json_string_value(json_object_get(json_array_get(containers, 0), "image"));
+}
+
+static long int_at(const json_t *obj, const char *key)
+{
+	return (long)json_integer_value(json_object_get(obj, key));
+}
+
+static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
+		     *status = json_object_get(obj, "status"),
+		     *conds = json_object_get(status, "conditions");
+	const char *image = str_or_empty(app_image(obj));
+	const char *progressing = str_or_empty(condition_field(conds, "Progressing", "reason"));
+	const char *available = str_or_empty(condition_field(conds, "Available", "status"));
+	const char *owner = str_or_empty(controller_uid(meta));
+	struct bw_cached_deployment *d;
+
+	(void)arg;
+	bw_store_pack_reserve_str(pack, image);
+	bw_store_pack_reserve_str(pack, progressing);
+	bw_store_pack_reserve_str(pack, available);
+	bw_store_pack_reserve_str(pack, owner);
+	d = bw_store_pack_alloc(pack, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->generation = int_at(meta, "generation");
+	d->observed_generation = int_at(status, "observedGeneration");
+	d->spec_replicas = json_object_get(spec, "replicas") ? int_at(spec, "replicas") : 1;
+	d->replicas = int_at(status, "replicas");
+	d->updated = int_at(status, "updatedReplicas");
+	d->ready = int_at(status, "readyReplicas");
+	d->available = int_at(status, "availableReplicas");
+	d->paused = json_is_true(json_object_get(spec, "paused"));
+	d->image = bw_store_pack_str(pack, image);
+	d->progressing = bw_store_pack_str(pack, progressing);
+	d->available_status = bw_store_pack_str(pack, available);
+	d->owner_uid = bw_store_pack_str(pack, owner);
+	return d;
+}
+
+static void *project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const char *service =
+	    json_string_value(json_object_get(json_object_get(meta, "labels"), BW_LABEL_SERVICE));
+	const char *injected = json_string_value(
+	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_INJECTED));
+	struct bw_cached_pod *p;
+
+	(void)arg;
+	if (!service || json_object_get(meta, "deletionTimestamp"))
+		return NULL;
+	bw_store_pack_reserve_str(pack, service);
+	bw_store_pack_reserve_str(pack, str_or_empty(injected));
+	p = bw_store_pack_alloc(pack, sizeof(*p));
+	if (p) {
+		p->service = bw_store_pack_str(pack, service);
+		p->injected = bw_store_pack_str(pack, str_or_empty(injected));
+	}
+	return p;
+}
+
+static void *project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *data = json_object_get(obj, "data");
+	const char *reg = str_or_empty(json_string_value(json_object_get(data, "registry.json")));
+	const char *brk = str_or_empty(json_string_value(json_object_get(data, "breakers.json")));
+	struct bw_cached_registry *r;
+
+	(void)arg;
+	bw_store_pack_reserve_str(pack, reg);
+	bw_store_pack_reserve_str(pack, brk);
+	r = bw_store_pack_alloc(pack, sizeof(*r));
+	if (r) {
+		r->registry_json = bw_store_pack_str(pack, reg);
+		r->breakers_json = bw_store_pack_str(pack, brk);
+	}
+	return r;
+}
+
+/* Ingresses are cached only to know which exist (so a removed route deletes one). */
+static void *project_key_only(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	(void)obj;
+	(void)arg;
+	return bw_store_pack_alloc(pack, 1);
+}
+
+/* --- event handlers: enqueue keys --- */
+
+static void enqueue(struct bw_workqueue *q, const char *key)
+{
+	struct bw_error err;
+
+	if (bw_workqueue_add(q, key, &err) != 0 && err.code != BW_ESTOPPED)
+		bw_log_warn("operator", "enqueue %s: %s", key, err.message);
+}
+
+static void enqueue_item(struct bw_workqueue *q, const void *item)
+{
+	char key[600];
+
+	bw_store_item_key(item, key, sizeof(key));
+	enqueue(q, key);
+}
+
+/* Every Breaker of a namespace: their clients and pods follow Services. */
+static void enqueue_breakers_of(struct bw_operator *op, const char *ns)
+{
+	struct bw_store_items items = {0};
+
+	if (bw_store_list(op->ctx.caches.breakers, ns, &items, NULL) != 0)
+		return;
+	for (size_t i = 0; i < items.count; i++)
+		enqueue_item(op->ctx.breaker_queue, items.v[i]);
+	bw_store_items_release(&items);
+}
+
+static void on_service(const void *item, void *ctx)
+{
+	struct bw_operator *op = ctx;
+	const char *ns = bw_store_item_namespace(item);
+
+	enqueue_item(op->ctx.service_queue, item);
+	enqueue(op->ctx.registry_queue, ns);
+	enqueue_breakers_of(op, ns);
+}
+
+static void on_service_update(const void *old_item, const void *new_item, void *ctx)
+{
+	(void)old_item;
+	on_service(new_item, ctx);
+}
+
+static void on_breaker(const void *item, void *ctx)
+{
+	struct bw_operator *op = ctx;
+
+	enqueue_item(op->ctx.breaker_queue, item);
+	enqueue(op->ctx.registry_queue, bw_store_item_namespace(item));
+}
+
+static void on_breaker_update(const void *old_item, const void *new_item, void *ctx)
+{
+	(void)old_item;
+	on_breaker(new_item, ctx);
+}
+
+/* A Deployment's owner Service is named after it (the operator names them so). */
+static void on_deployment(const void *item, void *ctx)
+{
+	struct bw_operator *op = ctx;
+
+	enqueue_item(op->ctx.service_queue, item);
+	enqueue(op->ctx.registry_queue, bw_store_item_namespace(item));
+}
+
+static void on_deployment_update(const void *old_item, const void *new_item, void *ctx)
+{
+	(void)old_item;
+	on_deployment(new_item, ctx);
+}
+
+static void on_pod(const void *item, void *ctx)
+{
+	enqueue_breakers_of(ctx, bw_store_item_namespace(item));
+}
+
+static void on_pod_update(const void *old_item, const void *new_item, void *ctx)
+{
+	const struct bw_cached_pod *a = old_item, *b = new_item;
+
+	if (strcmp(a->injected, b->injected) != 0)
+		on_pod(new_item, ctx);
+}
+
+static void on_registry(const void *item, void *ctx)
+{
+	struct bw_operator *op = ctx;
+
+	enqueue(op->ctx.registry_queue, bw_store_item_namespace(item));
+}
+
+static void on_registry_update(const void *old_item, const void *new_item, void *ctx)
+{
+	(void)old_item;
+	on_registry(new_item, ctx);
+}
+
+static void on_ingress(const void *item, void *ctx)
+{
+	struct bw_operator *op = ctx;
+
+	enqueue_item(op->ctx.service_queue, item);
+}
+
+static void on_ingress_update(const void *old_item, const void *new_item, void *ctx)
+{
+	(void)old_item;
+	on_ingress(new_item, ctx);
+}
+
+/* --- set-up --- */
+
+struct informer_spec {
+	const struct bw_resource *res;
+	const char *label_selector, *field_selector;
+	bw_store_project_fn *project;
+	struct bw_informer_handlers handlers;
+};
+
+static int make_informers(struct bw_operator *op, const char *ns, struct bw_error *err)
+{
+	const struct informer_spec specs[INF_N] = {
+	    [INF_SERVICES] = {&bw_res_bw_services,
+			      NULL,
+			      NULL,
+			      project_object,
+			      {on_service, on_service_update, on_service, op}},
+	    [INF_BREAKERS] = {&bw_res_bw_breakers,
+			      NULL,
+			      NULL,
+			      project_object,
+			      {on_breaker, on_breaker_update, on_breaker, op}},
+	    [INF_DEPLOYMENTS] = {&bw_res_deployments,
+				 BW_LABEL_SERVICE,
+				 NULL,
+				 project_deployment,
+				 {on_deployment, on_deployment_update, on_deployment, op}},
+	    [INF_PODS] = {&bw_res_pods,
+			  BW_LABEL_SERVICE,
+			  NULL,
+			  project_pod,
+			  {on_pod, on_pod_update, on_pod, op}},
+	    [INF_REGISTRIES] = {&bw_res_configmaps,
+				NULL,
+				"metadata.name=" BW_REGISTRY_NAME,
+				project_registry,
+				{on_registry, on_registry_update, on_registry, op}},
+	    [INF_INGRESSES] = {&bw_res_ingresses,
+			       BW_LABEL_MANAGED "=breakwater",
+			       NULL,
+			       project_key_only,
+			       {on_ingress, on_ingress_update, on_ingress, op}},
+	};
+	int ret;
+
+	for (int i = 0; i < INF_N; i++) {
+		struct bw_informer_options o = {
+		    .watch = {.resource = specs[i].res,
+			      .namespace = ns,
+			      .label_selector = specs[i].label_selector,
+			      .field_selector = specs[i].field_selector},
+		    .project = specs[i].project,
+		};
+
+		if ((ret = bw_informer_new(&op->informers[i], op->ctx.client, &o, err)) != 0 ||
+		    (ret = bw_informer_add_handlers(op->informers[i], &specs[i].handlers, err)) !=
+			0)
+			return ret;
+	}
+	op->ctx.caches.services = bw_informer_store(op->informers[INF_SERVICES]);
+	op->ctx.caches.breakers = bw_informer_store(op->informers[INF_BREAKERS]);
+	op->ctx.caches.deployments = bw_informer_store(op->informers[INF_DEPLOYMENTS]);
+	op->ctx.caches.pods = bw_informer_store(op->informers[INF_PODS]);
+	op->ctx.caches.registries = bw_informer_store(op->informers[INF_REGISTRIES]);
+	op->ctx.caches.ingresses = bw_informer_store(op->informers[INF_INGRESSES]);
+	return 0;
+}
+
+static int make_metrics(struct bw_operator *op, struct bw_error *err)
+{
+	int ret;
+
+	if ((ret = bw_metrics_register_counter(op->metrics, "controller_runtime_reconcile_total",
+					       "Total number of reconciliations per controller",
+					       BW_METRICS_LABELS("controller", "result"),
+					       &op->reconcile_total, err)) != 0 ||
+	    (ret = bw_metrics_register_counter(
+		 op->metrics, "controller_runtime_reconcile_errors_total",
+		 "Total number of reconciliation errors per controller",
+		 BW_METRICS_LABELS("controller"), &op->reconcile_errors, err)) != 0 ||
+	    (ret = bw_metrics_register_histogram(
+		 op->metrics, "controller_runtime_reconcile_time_seconds",
+		 "Length of time per reconciliation per controller",
+		 BW_METRICS_LABELS("controller"), bw_metrics_reconcile_buckets,
+		 BW_METRICS_RECONCILE_BUCKETS_N, &op->reconcile_time, err)) != 0)
+		return ret;
+	for (int i = 0; i < Q_N; i++) {
+		/* series exist from the start, as controller-runtime does */
+		bw_metrics_counter_add(op->reconcile_total, 0, controller_names[i], "success");
+		bw_metrics_counter_add(op->reconcile_total, 0, controller_names[i], "error");
+		bw_metrics_counter_add(op->reconcile_total, 0, controller_names[i],
+				       "requeue_after");
+		bw_metrics_counter_add(op->reconcile_errors, 0, controller_names[i]);
+	}
+	return 0;
+}
+
+int bw_operator_new(struct bw_operator **out, struct bw_client *client,
+		    struct bw_recorder *recorder, struct bw_metrics *metrics,
+		    const struct bw_operator_options *opts, struct bw_error *err)
+{
+	static int (*const reconcilers[Q_N])(struct bw_operator_context *, const char *, long *) = {
+	    bw_reconcile_service, bw_reconcile_breaker, bw_reconcile_registry};
+	struct bw_operator *op;
+	int ret;
+
+	*out = NULL;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	op->ctx.client = client;
+	op->ctx.recorder = recorder;
+	op->metrics = metrics;
+	op->workers = opts && opts->workers > 0 ? opts->workers : 2;
+	for (int i = 0; i < Q_N; i++) {
+		struct bw_workqueue_options qo = {.name = controller_names[i]};
+
+		if ((ret = bw_workqueue_new(&qo, &op->queues[i], err)) != 0)
+			goto fail;
+		op->controllers[i] = (struct controller){op, i, reconcilers[i]};
+	}
+	op->ctx.service_queue = op->queues[Q_SERVICE];
+	op->ctx.breaker_queue = op->queues[Q_BREAKER];
+	op->ctx.registry_queue = op->queues[Q_REGISTRY];
+	if ((ret = make_informers(op, opts ? opts->namespace : NULL, err)) != 0 ||
+	    (ret = make_metrics(op, err)) != 0)
+		goto fail;
+	*out = op;
+	return 0;
+fail:
+	bw_operator_free(op);
+	return ret;
+}
+
+int bw_operator_start_informers(struct bw_operator *op, struct bw_error *err)
+{
+	int ret;
+
+	for (int i = 0; i < INF_N; i++)
+		if ((ret = bw_informer_start(op->informers[i], err)) != 0)
+			return ret;
+	return 0;
+}
+
+int bw_operator_synced(struct bw_operator *op)
+{
+	for (int i = 0; i < INF_N; i++)
+		if (!bw_informer_has_synced(op->informers[i]))
+			return 0;
+	return 1;
+}
+
+static int run_one(const char *key, void *arg, long *requeue_after_ms)
+{
+	struct controller *c = arg;
+	struct bw_operator *op = c->op;
+	const char *name = controller_names[c->index];
+	int64_t start = bw_now_ns();
+	int ret;
+
+	ret = c->reconcile(&op->ctx, key, requeue_after_ms);
+	bw_metrics_histogram_observe(op->reconcile_time, (double)(bw_now_ns() - start) / 1e9, name);
+	if (ret != 0) {
+		bw_metrics_counter_inc(op->reconcile_total, name, "error");
+		bw_metrics_counter_inc(op->reconcile_errors, name);
+		bw_log_warn("operator", "%s %s: reconcile failed (%s); retrying with backoff", name,
+			    key, bw_code_name(ret));
+	} else {
+		bw_metrics_counter_inc(op->reconcile_total, name,
+				       *requeue_after_ms > 0 ? "requeue_after" : "success");
+	}
+	return ret;
+}
+
+int bw_operator_start_controllers(struct bw_operator *op, struct bw_error *err)
+{
+	int ret;
+
+	if (op->controllers_started)
+		return 0;
+	for (int i = 0; i < Q_N; i++)
+		if ((ret = bw_workqueue_run(op->queues[i], op->workers, run_one,
+					    &op->controllers[i], err)) != 0)
+			return ret;
+	op->controllers_started = 1;
+	bw_log_info("operator", "controllers started with %d workers each", op->workers);
+	return 0;
+}
+
+void bw_operator_stop(struct bw_operator *op)
+{
+	for (int i = 0; i < Q_N; i++)
+		if (op->queues[i])
+			bw_workqueue_shutdown(op->queues[i], BW_WORKQUEUE_NOW);
+	for (int i = 0; i < INF_N; i++)
+		if (op->informers[i])
+			bw_informer_stop(op->informers[i]);
+}
+
+void bw_operator_free(struct bw_operator *op)
+{
+	if (!op)
+		return;
+	bw_operator_stop(op);
+	for (int i = 0; i < INF_N; i++)
+		bw_informer_free(op->informers[i]);
+	for (int i = 0; i < Q_N; i++)
+		bw_workqueue_free(op->queues[i]);
+	free(op);
+}
+
+/* --- metrics that are read from the queues and informers at scrape time --- */
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = 1;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len)
+			break;
+		size_t cap = t->cap * 2 + (size_t)n + 1;
+		char *grown = realloc(t->buf, cap);
+
+		if (!grown) {
+			t->failed = 1;
+			return;
+		}
+		t->buf = grown;
+		t->cap = cap;
+	}
+	t->len += (size_t)n;
+}
+
+static void add_histogram(struct text *t, const char *metric, const char *queue,
+			  const struct bw_workqueue_histogram *h)
+{
+	for (int i = 0; i < BW_WORKQUEUE_BUCKETS; i++)
+		add(t, "%s_bucket{name=\"%s\",le=\"%g\"} %llu\n", metric, queue,
+		    bw_workqueue_bucket_bounds[i], (unsigned long long)h->buckets[i]);
+	add(t, "%s_bucket{name=\"%s\",le=\"+Inf\"} %llu\n", metric, queue,
+	    (unsigned long long)h->count);
+	add(t, "%s_sum{name=\"%s\"} %.9g\n", metric, queue, h->sum_seconds);
+	add(t, "%s_count{name=\"%s\"} %llu\n", metric, queue, (unsigned long long)h->count);
+}
+
+int bw_operator_render_metrics(struct bw_operator *op, char **out, size_t *len,
+			       struct bw_error *err)
+{
+	struct bw_workqueue_stats qs[Q_N];
+	struct bw_reflector_stats rs;
+	struct text t = {0};
+	char *base = NULL;
+	size_t base_len = 0;
+	int ret;
+
+	if ((ret = bw_metrics_render(op->metrics, &base, &base_len, err)) != 0)
+		return ret;
+	t.buf = base;
+	t.len = base_len;
+	t.cap = base_len + 1;
+	for (int i = 0; i < Q_N; i++)
+		bw_workqueue_stats(op->queues[i], &qs[i]);
+
+	add(&t,
+	    "# HELP workqueue_depth Current depth of workqueue\n# TYPE workqueue_depth gauge\n");
+	for (int i = 0; i < Q_N; i++)
+		add(&t, "workqueue_depth{name=\"%s\"} %zu\n", controller_names[i], qs[i].depth);
+	add(&t, "# HELP workqueue_adds_total Total number of adds handled by workqueue\n"
+		"# TYPE workqueue_adds_total counter\n");
+	for (int i = 0; i < Q_N; i++)
+		add(&t, "workqueue_adds_total{name=\"%s\"} %llu\n", controller_names[i],
+		    (unsigned long long)qs[i].adds_total);
+	add(&t, "# HELP workqueue_retries_total Total number of retries handled by workqueue\n"
+		"# TYPE workqueue_retries_total counter\n");
+	for (int i = 0; i < Q_N; i++)
+		add(&t, "workqueue_retries_total{name=\"%s\"} %llu\n", controller_names[i],
+		    (unsigned long long)qs[i].retries_total);
+	add(&t, "# HELP workqueue_unfinished_work_seconds How many seconds of work has been done "
+		"that is in progress and hasn't been observed by work_duration.\n"
+		"# TYPE workqueue_unfinished_work_seconds gauge\n");
+	for (int i = 0; i < Q_N; i++)
+		add(&t, "workqueue_unfinished_work_seconds{name=\"%s\"} %.9g\n",
+		    controller_names[i], qs[i].unfinished_work_seconds);
+	add(&t, "# HELP workqueue_longest_running_processor_seconds How many seconds has the "
+		"longest running processor for workqueue been running.\n"
+		"# TYPE workqueue_longest_running_processor_seconds gauge\n");
+	for (int i = 0; i < Q_N; i++)
+		add(&t, "workqueue_longest_running_processor_seconds{name=\"%s\"} %.9g\n",
+		    controller_names[i], qs[i].longest_running_processor_seconds);
+	add(&t, "# HELP workqueue_queue_duration_seconds How long in seconds an item stays in "
+		"workqueue before being requested\n# TYPE workqueue_queue_duration_seconds "
+		"histogram\n");
+	for (int i = 0; i < Q_N; i++)
+		add_histogram(&t, "workqueue_queue_duration_seconds", controller_names[i],
+			      &qs[i].queue_duration);
+	add(&t, "# HELP workqueue_work_duration_seconds How long in seconds processing an item "
+		"from workqueue takes.\n# TYPE workqueue_work_duration_seconds histogram\n");
+	for (int i = 0; i < Q_N; i++)
+		add_histogram(&t, "workqueue_work_duration_seconds", controller_names[i],
+			      &qs[i].work_duration);
+
+	add(&t, "# HELP breakwater_watch_restarts_total Watches that ended in an error or a stall "
+		"and were restarted\n# TYPE breakwater_watch_restarts_total counter\n");
+	for (int i = 0; i < INF_N; i++) {
+		bw_informer_stats(op->informers[i], &rs);
+		add(&t, "breakwater_watch_restarts_total{resource=\"%s\"} %llu\n",
+		    informer_names[i], (unsigned long long)rs.watch_restarts);
+	}
+	add(&t, "# HELP breakwater_watch_relists_total Complete lists, the first and after 410 "
+		"Gone\n# TYPE breakwater_watch_relists_total counter\n");
+	for (int i = 0; i < INF_N; i++) {
+		bw_informer_stats(op->informers[i], &rs);
+		add(&t, "breakwater_watch_relists_total{resource=\"%s\"} %llu\n", informer_names[i],
+		    (unsigned long long)rs.lists);
+	}
+	if (t.failed) {
+		free(t.buf);
+		return bw_error_set(err, BW_ENOMEM, "out of memory rendering metrics");
+	}
+	*out = t.buf;
+	*len = t.len;
+	return 0;
+}

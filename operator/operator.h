@@ -1,0 +1,126 @@
+/*
+ * The operator: shared informers feeding three controllers (Service,
+ * Breaker, and the per-namespace registry ConfigMap), each with its own work
+ * queue, started when this process leads.
+ *
+ * Ownership: bw_operator_new() borrows the client, recorder and metrics
+ * registry (they must outlive the operator) and owns its informers and
+ * queues. Items read from the caches are references (bw_store_item_put them).
+ * Thread-safety: informer handlers run on the informers' threads and only
+ * enqueue keys; reconcilers run on the queues' worker threads and read the
+ * caches, which are safe for concurrent readers. A key is never reconciled by
+ * two workers at once. start/stop/free are called from the main thread.
+ */
+#ifndef BW_OPERATOR_H
+#define BW_OPERATOR_H
+
+#include <stdint.h>
+
+#include "client.h"
+#include "events.h"
+#include "informer.h"
+#include "metrics.h"
+#include "workqueue.h"
+
+#define BW_FIELD_MANAGER       "breakwater"
+#define BW_LABEL_SERVICE       "breakwater.io/service"
+#define BW_LABEL_MANAGED       "app.kubernetes.io/managed-by"
+#define BW_REGISTRY_NAME       "breakwater-registry"
+#define BW_ANNOTATION_INJECTED "breakwater.io/injected"
+
+extern const struct bw_resource bw_res_bw_services; /* services.breakwater.io */
+extern const struct bw_resource bw_res_bw_breakers; /* breakers.breakwater.io */
+
+/* Cached custom resources: the object as compact JSON (without managedFields
+ * and the last-applied annotation), parsed again by the reconciler. */
+struct bw_cached_object {
+	const char *json;
+	long generation;
+};
+
+/* A cached Deployment: what rollouts and status need, nothing more. */
+struct bw_cached_deployment {
+	long generation, observed_generation;
+	long spec_replicas, replicas, updated, ready, available;
+	int paused;
+	const char *image;	      /* the "app" container's */
+	const char *progressing;      /* the Progressing condition's reason, or "" */
+	const char *available_status; /* "True", "False" or "" */
+	const char *owner_uid;	      /* the controller owner's uid, or "" */
+};
+
+/* A cached pod of a breakwater Service. */
+struct bw_cached_pod {
+	const char *service;  /* its breakwater.io/service label */
+	const char *injected; /* its breakwater.io/injected annotation, or "" */
+};
+
+/* A cached registry ConfigMap. */
+struct bw_cached_registry {
+	const char *registry_json;
+	const char *breakers_json;
+};
+
+struct bw_operator_options {
+	const char *namespace; /* watch one namespace; NULL: all */
+	int workers;	       /* per controller; default 2 */
+};
+
+struct bw_operator;
+
+int bw_operator_new(struct bw_operator **out, struct bw_client *client,
+		    struct bw_recorder *recorder, struct bw_metrics *metrics,
+		    const struct bw_operator_options *opts, struct bw_error *err);
+void bw_operator_free(struct bw_operator *op);
+
+/* Starts the informers (every replica keeps its caches warm). */
+int bw_operator_start_informers(struct bw_operator *op, struct bw_error *err);
+/* True once every informer has listed. */
+int bw_operator_synced(struct bw_operator *op);
+/* Starts the controllers' workers: on becoming the leader. */
+int bw_operator_start_controllers(struct bw_operator *op, struct bw_error *err);
+/* Stops the controllers (finishing the keys in hand), then the informers. */
+void bw_operator_stop(struct bw_operator *op);
+
+/* Appends the operator's own metrics (work queues, watches) in Prometheus
+ * text to the registry's; for the /metrics handler. */
+int bw_operator_render_metrics(struct bw_operator *op, char **out, size_t *len,
+			       struct bw_error *err);
+
+/* --- for the controllers --- */
+
+struct bw_operator_caches {
+	struct bw_store *services, *breakers, *deployments, *pods, *registries, *ingresses;
+};
+
+/* The shared pieces a reconciler uses. */
+struct bw_operator_context {
+	struct bw_client *client;
+	struct bw_recorder *recorder;
+	struct bw_operator_caches caches;
+	struct bw_workqueue *service_queue, *breaker_queue, *registry_queue;
+};
+
+/* Parses a cached custom resource back into JSON (a new reference), or NULL. */
+json_t *bw_cached_object_parse(const struct bw_cached_object *item);
+
+/* Reconcilers: one key each ("namespace/name", or "namespace" for the
+ * registry). Return 0, a negative BW_E* code (retried with backoff), and may
+ * ask for a requeue after *requeue_after_ms. */
+int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
+int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
+int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long *requeue_after_ms);
+
+/* Sets (or replaces) a metav1.Condition in the array conditions, keeping
+ * lastTransitionTime when the status did not change. */
+void bw_condition_set(json_t *conditions, const json_t *old_conditions, const char *type,
+		      const char *status, const char *reason, const char *message,
+		      long observed_generation);
+
+/* Writes obj's status through the status subresource when it differs from
+ * old_status (merge patch). 0, or the client's error. */
+int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
+		     const char *name, const json_t *old_status, const json_t *new_status,
+		     struct bw_error *err);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * The registry ConfigMap: see registry.h. Building follows the same pattern
+ * as render.c: jansson's stealing setters in a chain (`bad |=
+ * json_object_set_new(...)`), which release the value on every failure, and
+ * one check at the end.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "registry.h"
+#include "render.h"
+
+#define DUMP_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
+
+/* An integer field of a Breaker's spec, with its default and range. */
+struct int_field {
+	const char *parent; /* "slidingWindow", "slowCall", or NULL for spec itself */
+	const char *key;
+	json_int_t def, min, max;
+};
+
+static const struct int_field breaker_ints[] = {
+    {NULL, "failureThreshold", 5, 1, 1000},	 {NULL, "failureRateThreshold", 50, 1, 100},
+    {NULL, "minimumCalls", 20, 1, 100000},	 {"slidingWindow", "size", 100, 1, 100000},
+    {"slowCall", "durationMs", 2000, 1, 600000}, {"slowCall", "rateThreshold", 100, 1, 100},
+    {NULL, "openSeconds", 60, 1, 86400},	 {NULL, "backoffMultiplier", 2, 1, 10},
+    {NULL, "halfOpenCalls", 1, 1, 1000},
+};
+
+static const char *const breaker_modes[] = {"Enforce", "MetricsOnly", "ForcedOpen", "ForcedClosed",
+					    "Disabled"};
+static const char *const window_types[] = {"Count", "Time"};
+
+#define DEFAULT_MAX_OPEN_SECONDS 600
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		break;
+	}
+	return "null";
+}
+
+/* obj[key], with JSON null read as absent (structural schemas prune nulls). */
+static const json_t *field(const json_t *obj, const char *key)
+{
+	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+	return json_is_null(v) ? NULL : v;
+}
+
+/* An optional integer in min..max, def when absent. */
+static int get_int(const json_t *v, const char *path, json_int_t def, json_int_t min,
+		   json_int_t max, json_int_t *out, struct bw_error *err)
+{
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return bw_error_set(err, BW_EINVAL, "%s: must be an integer, got %s", path,
+				    type_name(v));
+	if (json_integer_value(v) < min || json_integer_value(v) > max)
+		return bw_error_set(err, BW_EINVAL,
+				    "%s: %" JSON_INTEGER_FORMAT
+				    " is out of range %" JSON_INTEGER_FORMAT
+				    "..%" JSON_INTEGER_FORMAT,
+				    path, json_integer_value(v), min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* An optional string among allowed[n], allowed[0] when absent. */
+static int get_enum(const json_t *v, const char *path, const char *const *allowed, size_t n,
+		    const char **out, struct bw_error *err)
+{
+	char list[160] = "";
+	size_t i, len = 0;
+
+	*out = allowed[0];
+	if (!v)
+		return 0;
+	if (json_is_string(v))
+		for (i = 0; i < n; i++)
+			if (strcmp(json_string_value(v), allowed[i]) == 0) {
+				*out = allowed[i];
+				return 0;
+			}
+	for (i = 0; i < n && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+					allowed[i]);
+	if (json_is_string(v))
+		return bw_error_set(err, BW_EINVAL, "%s: \"%s\" is not one of %s", path,
+				    json_string_value(v), list);
+	return bw_error_set(err, BW_EINVAL, "%s: must be a string (one of %s), got %s", path, list,
+			    type_name(v));
+}
+
+/* An optional object: spec.slidingWindow, spec.slowCall. */
+static int get_object(const json_t *obj, const char *key, const char *path, const json_t **out,
+		      struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+
+	*out = v;
+	if (v && !json_is_object(v))
+		return bw_error_set(err, BW_EINVAL, "%s: must be an object, got %s", path,
+				    type_name(v));
+	return 0;
+}
+
+/* Reads the Breaker's fields and fills the policy object p (its sub-objects exist). */
+static int fill_policy(const json_t *breaker, json_t *p, struct bw_error *err)
+{
+	const json_t *md = field(breaker, "metadata"), *spec = field(breaker, "spec");
+	const json_t *window, *slow, *parent, *target;
+	const char *mode, *wtype;
+	json_int_t generation, n, open_seconds = 0, max_open;
+	char path[96];
+	size_t i;
+	int rc, bad = 0;
+
+	if (!json_is_object(md) || !json_is_string(field(md, "name")) ||
+	    !json_string_length(field(md, "name")))
+		return bw_error_set(err, BW_EINVAL, "metadata.name: required");
+	if (!json_is_object(spec))
+		return bw_error_set(err, BW_EINVAL, "spec.target: required");
+	if ((rc = get_int(field(md, "generation"), "metadata.generation", 0, 0, INT64_MAX,
+			  &generation, err)))
+		return rc;
+	target = field(spec, "target");
+	if (target && !json_is_string(target))
+		return bw_error_set(err, BW_EINVAL, "spec.target: must be a string, got %s",
+				    type_name(target));
+	if (!target || !json_string_length(target))
+		return bw_error_set(err, BW_EINVAL, "spec.target: required");
+	if ((rc = get_object(spec, "slidingWindow", "spec.slidingWindow", &window, err)) ||
+	    (rc = get_object(spec, "slowCall", "spec.slowCall", &slow, err)))
+		return rc;
+
+	for (i = 0; i < sizeof(breaker_ints) / sizeof(breaker_ints[0]); i++) {
+		const struct int_field *f = &breaker_ints[i];
+
+		parent = !f->parent ? spec : strcmp(f->parent, "slowCall") == 0 ? slow : window;
+		snprintf(path, sizeof(path), "spec.%s%s%s", f->parent ? f->parent : "",
+			 f->parent ? "." : "", f->key);
+		if ((rc = get_int(field(parent, f->key), path, f->def, f->min, f->max, &n, err)))
+			return rc;
+		if (strcmp(f->key, "openSeconds") == 0)
+			open_seconds = n;
+		bad |= json_object_set_new(f->parent ? json_object_get(p, f->parent) : p, f->key,
+					   json_integer(n));
+	}
+	/* maxOpenSeconds is at least openSeconds, also when defaulted */
+	if ((rc = get_int(field(spec, "maxOpenSeconds"), "spec.maxOpenSeconds",
+			  open_seconds > DEFAULT_MAX_OPEN_SECONDS ? open_seconds
+								  : DEFAULT_MAX_OPEN_SECONDS,
+			  1, INT32_MAX, &max_open, err)))
+		return rc;
+	if (max_open < open_seconds)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.maxOpenSeconds: %" JSON_INTEGER_FORMAT
+				    " is less than spec.openSeconds (%" JSON_INTEGER_FORMAT ")",
+				    max_open, open_seconds);
+	if ((rc = get_enum(field(window, "type"), "spec.slidingWindow.type", window_types,
+			   sizeof(window_types) / sizeof(window_types[0]), &wtype, err)) ||
+	    (rc = get_enum(field(spec, "mode"), "spec.mode", breaker_modes,
+			   sizeof(breaker_modes) / sizeof(breaker_modes[0]), &mode, err)))
+		return rc;
+
+	bad |= json_object_set_new(p, "target", json_string(json_string_value(target)));
+	bad |= json_object_set_new(p, "generation", json_integer(generation));
+	bad |= json_object_set_new(p, "maxOpenSeconds", json_integer(max_open));
+	bad |= json_object_set_new(json_object_get(p, "slidingWindow"), "type", json_string(wtype));
+	bad |= json_object_set_new(p, "mode", json_string(mode));
+	if (bad)
+		return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	return 0;
+}
+
+int bw_registry_breaker_policy(const json_t *breaker, json_t **out, struct bw_error *err)
+{
+	json_t *p = NULL;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!breaker || !out) {
+		rc = bw_error_set(err, BW_EINVAL, "registry: breaker and out are required");
+		goto out;
+	}
+	p = json_object();
+	if (!p || json_object_set_new(p, "slidingWindow", json_object()) ||
+	    json_object_set_new(p, "slowCall", json_object())) {
+		rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+		goto out;
+	}
+	if ((rc = fill_policy(breaker, p, err)))
+		goto out;
+	*out = p;
+	p = NULL;
+out:
+	json_decref(p);
+	return rc;
+}
+
+/* A namespace name: a DNS label. */
+static int is_namespace(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Whether obj belongs in the namespace's registry at all. */
+static int listed(const json_t *obj, const char *namespace)
+{
+	const json_t *md = field(obj, "metadata");
+	const json_t *ns = field(md, "namespace");
+
+	/* a missing namespace is taken as the one built for (the caller lists by namespace) */
+	if (ns && (!json_is_string(ns) || strcmp(json_string_value(ns), namespace) != 0))
+		return 0;
+	return !field(md, "deletionTimestamp");
+}
+
+/* The registry.json entry of a valid Service; NULL on allocation failure. */
+static json_t *service_entry(const json_t *svc, const char *namespace, const json_t *ready)
+{
+	const json_t *spec = field(svc, "spec"), *hc = field(spec, "healthCheck");
+	const json_t *deps = field(spec, "dependsOn");
+	const char *name = json_string_value(field(field(svc, "metadata"), "name"));
+	json_int_t port =
+	    field(spec, "port") ? json_integer_value(field(spec, "port")) : BW_RENDER_DEFAULT_PORT;
+	json_int_t n = json_is_integer(ready) ? json_integer_value(ready) : 0;
+	json_t *e = json_object();
+	int bad = 0;
+
+	/* the URL bw_render_url() gives status.url, with the namespace built for */
+	bad |= json_object_set_new(e, "url",
+				   json_sprintf("http://%s.%s.svc.%s:%" JSON_INTEGER_FORMAT, name,
+						namespace, BW_RENDER_CLUSTER_DOMAIN, port));
+	bad |= json_object_set_new(e, "port", json_integer(port));
+	if (hc)
+		bad |= json_object_set_new(e, "healthPath", json_deep_copy(field(hc, "path")));
+	bad |= json_object_set_new(e, "readyReplicas", json_integer(n > 0 ? n : 0));
+	bad |= json_object_set_new(e, "image", json_deep_copy(field(spec, "image")));
+	bad |= json_object_set_new(e, "dependsOn", deps ? json_deep_copy(deps) : json_array());
+	if (bad) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
+/* Fills the "services" map from the Service objects. */
+static int add_services(json_t *map, const char *namespace, const json_t *services,
+			const json_t *ready_replicas, struct bw_error *err)
+{
+	const json_t *svc;
+	const char *name;
+	size_t i;
+
+	json_array_foreach(services, i, svc)
+	{
+		/* an invalid Service is reported by its own reconciler, not here */
+		if (!listed(svc, namespace) || bw_render_validate(svc, NULL))
+			continue;
+		name = json_string_value(field(field(svc, "metadata"), "name"));
+		if (json_object_set_new(map, name,
+					service_entry(svc, namespace, field(ready_replicas, name))))
+			return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	}
+	return 0;
+}
+
+/* Fills the "breakers" map from the Breaker objects. */
+static int add_breakers(json_t *map, const char *namespace, const json_t *breakers,
+			struct bw_error *err)
+{
+	const json_t *brk;
+	json_t *policy;
+	size_t i;
+	int rc;
+
+	json_array_foreach(breakers, i, brk)
+	{
+		if (!listed(brk, namespace))
+			continue;
+		rc = bw_registry_breaker_policy(brk, &policy, NULL);
+		if (rc == BW_EINVAL)
+			continue; /* reported by the Breaker's reconciler */
+		if (rc ||
+		    json_object_set_new(
+			map, json_string_value(field(field(brk, "metadata"), "name")), policy))
+			return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	}
+	return 0;
+}
+
+/* {"namespace": NS, KEY: map} serialised; stores the text in *text (free()). */
+static int dump(const char *namespace, const char *key, json_t *map, char **text,
+		struct bw_error *err)
+{
+	json_t *doc = json_object();
+	int bad = 0;
+
+	bad |= json_object_set_new(doc, "namespace", json_string(namespace));
+	bad |= json_object_set(doc, key, map);
+	*text = bad ? NULL : json_dumps(doc, DUMP_FLAGS);
+	json_decref(doc);
+	if (!*text)
+		return bw_error_set(err, BW_ENOMEM, "registry: out of memory serialising %s", key);
+	return 0;
+}
+
+int bw_registry_build(const char *namespace, const json_t *services, const json_t *breakers,
+		      const json_t *ready_replicas, json_t **configmap, struct bw_error *err)
+{
+	json_t *svc_map = json_object(), *brk_map = json_object(), *cm = NULL;
+	char *registry = NULL, *breakers_text = NULL;
+	size_t size;
+	int rc;
+
+	if (configmap)
+		*configmap = NULL;
+	if (!configmap || !namespace) {
+		rc = bw_error_set(err, BW_EINVAL, "registry: namespace and configmap are required");
+		goto out;
+	}
+	if (!is_namespace(namespace)) {
+		rc = bw_error_set(err, BW_EINVAL, "registry: \"%.80s\" is not a namespace name",
+				  namespace);
+		goto out;
+	}
+	if ((services && !json_is_array(services)) || (breakers && !json_is_array(breakers)) ||
+	    (ready_replicas && !json_is_object(ready_replicas))) {
+		rc = bw_error_set(err, BW_EINVAL,
+				  "registry: services and breakers must be arrays, "
+				  "ready_replicas an object");
+		goto out;
+	}
+	if (!svc_map || !brk_map) {
+		rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+		goto out;
+	}
+	if ((rc = add_services(svc_map, namespace, services, ready_replicas, err)) ||
+	    (rc = add_breakers(brk_map, namespace, breakers, err)) ||
+	    (rc = dump(namespace, "services", svc_map, &registry, err)) ||
+	    (rc = dump(namespace, "breakers", brk_map, &breakers_text, err)))
+		goto out;
+	size = strlen(BW_REGISTRY_KEY) + strlen(registry) + strlen(BW_REGISTRY_BREAKERS_KEY) +
+	       strlen(breakers_text);
+	if (size > BW_REGISTRY_MAX_BYTES) {
+		rc = bw_error_set(err, BW_ETOOBIG,
+				  "registry: ConfigMap %s/%s would hold %zu bytes, more than %d",
+				  namespace, BW_REGISTRY_NAME, size, BW_REGISTRY_MAX_BYTES);
+		goto out;
+	}
+
+	cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s}}", "apiVersion", "v1",
+		       "kind", "ConfigMap", "metadata", "name", BW_REGISTRY_NAME, "namespace",
+		       namespace, "labels", "app.kubernetes.io/managed-by", "breakwater", "data",
+		       BW_REGISTRY_KEY, registry, BW_REGISTRY_BREAKERS_KEY, breakers_text);
+	if (!cm) {
+		rc = bw_error_set(err, BW_ENOMEM, "registry: cannot build ConfigMap %s/%s",
+				  namespace, BW_REGISTRY_NAME);
+		goto out;
+	}
+	*configmap = cm;
+	rc = 0;
+out:
+	free(registry);
+	free(breakers_text);
+	json_decref(svc_map);
+	json_decref(brk_map);
+	return rc;
+}
+
+static int parse_error(struct bw_error *err, const char *name, const char *key, const char *what,
+		       const json_t *v)
+{
+	return bw_error_set(err, BW_EPARSE, "registry.json: services.%s.%s: must be %s, got %s",
+			    name, key, what, v ? type_name(v) : "nothing");
+}
+
+/* Checks one services.NAME entry of a registry.json. */
+static int check_entry(const char *name, const json_t *e, struct bw_error *err)
+{
+	static const char *const strings[] = {"healthPath", "image"};
+	static const char *const integers[] = {"port", "readyReplicas"};
+	const json_t *v, *d;
+	size_t i;
+
+	if (!json_is_object(e))
+		return bw_error_set(err, BW_EPARSE,
+				    "registry.json: services.%s: must be an object, "
+				    "got %s",
+				    name, type_name(e));
+	if (!json_is_string(v = json_object_get(e, "url")))
+		return parse_error(err, name, "url", "a string", v);
+	for (i = 0; i < 2; i++) {
+		if ((v = json_object_get(e, strings[i])) && !json_is_string(v))
+			return parse_error(err, name, strings[i], "a string", v);
+		if ((v = json_object_get(e, integers[i])) && !json_is_integer(v))
+			return parse_error(err, name, integers[i], "an integer", v);
+	}
+	if ((v = json_object_get(e, "dependsOn")) && !json_is_array(v))
+		return parse_error(err, name, "dependsOn", "an array", v);
+	json_array_foreach(v, i, d)
+	{
+		if (!json_is_string(d))
+			return bw_error_set(err, BW_EPARSE,
+					    "registry.json: services.%s.dependsOn[%zu]: must be a "
+					    "string, got %s",
+					    name, i, type_name(d));
+	}
+	return 0;
+}
+
+int bw_registry_parse(const char *registry_json, json_t **out, struct bw_error *err)
+{
+	json_t *doc = NULL, *services, *e;
+	const char *name;
+	json_error_t jerr;
+	size_t len;
+	int rc = 0;
+
+	if (out)
+		*out = NULL;
+	if (!registry_json || !out) {
+		rc = bw_error_set(err, BW_EINVAL, "registry: text and out are required");
+		goto out;
+	}
+	len = strnlen(registry_json, BW_REGISTRY_MAX_BYTES + 1);
+	if (len > BW_REGISTRY_MAX_BYTES) {
+		rc = bw_error_set(err, BW_ETOOBIG, "registry.json: more than %d bytes",
+				  BW_REGISTRY_MAX_BYTES);
+		goto out;
+	}
+	doc = json_loadb(registry_json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc) {
+		rc = bw_error_set(err, BW_EPARSE, "registry.json: line %d, column %d: %s",
+				  jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(doc)) {
+		rc = bw_error_set(err, BW_EPARSE, "registry.json: must be an object, got %s",
+				  type_name(doc));
+		goto out;
+	}
+	if (!json_is_string(json_object_get(doc, "namespace"))) {
+		rc = bw_error_set(err, BW_EPARSE, "registry.json: namespace: must be a string");
+		goto out;
+	}
+	services = json_object_get(doc, "services");
+	if (!json_is_object(services)) {
+		rc = bw_error_set(err, BW_EPARSE, "registry.json: services: must be an object");
+		goto out;
+	}
+	json_object_foreach(services, name, e)
+	{
+		if ((rc = check_entry(name, e, err)))
+			goto out;
+	}
+	*out = doc;
+	doc = NULL;
+out:
+	json_decref(doc);
+	return rc;
+}

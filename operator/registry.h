@@ -1,0 +1,89 @@
+/*
+ * The registry ConfigMap `breakwater-registry`, one per namespace: what the
+ * webhook mounts into pods at /etc/breakwater/. docs/resources.md, "The
+ * registry ConfigMap", is the reference for its two keys:
+ *
+ *   registry.json  {"namespace": NS, "services": {NAME: {url, port,
+ *                   healthPath (only with a healthCheck), readyReplicas, image
+ *                   (spec.image), dependsOn}}}
+ *   breakers.json  {"namespace": NS, "breakers": {NAME: {target, generation,
+ *                   failureThreshold, failureRateThreshold, minimumCalls,
+ *                   slidingWindow {type, size}, slowCall {durationMs,
+ *                   rateThreshold}, openSeconds, maxOpenSeconds,
+ *                   backoffMultiplier, halfOpenCalls, mode}}}
+ *
+ * Both texts are serialised with sorted keys and no whitespace
+ * (JSON_SORT_KEYS | JSON_COMPACT): the same objects always give byte-identical
+ * text whatever their order in the input, so the controller can compare the
+ * result with the stored ConfigMap and skip useless writes.
+ *
+ * These are pure functions: no I/O, no API calls, no global state.
+ * Ownership (as jansson says it): JSON and string arguments are borrowed and
+ * read during the call only. Results come back as NEW references through
+ * json_t ** out-parameters (NULL on failure); they share nothing with the
+ * arguments. Thread-safety: every function may be called from any thread.
+ */
+#ifndef BW_REGISTRY_H
+#define BW_REGISTRY_H
+
+#include <jansson.h>
+
+#include "error.h"
+
+#define BW_REGISTRY_NAME	 "breakwater-registry"
+#define BW_REGISTRY_KEY		 "registry.json"
+#define BW_REGISTRY_BREAKERS_KEY "breakers.json"
+/* The most data one ConfigMap may hold, keys and values together (the API
+ * server's limit); also the cap on the text bw_registry_parse() accepts. */
+#define BW_REGISTRY_MAX_BYTES (1024 * 1024)
+
+/*
+ * The registry entry of one Breaker (metadata.name, metadata.generation,
+ * spec): its policy with every default applied, as breakers.json holds it
+ * under the Breaker's name. Defaults: failureThreshold 5,
+ * failureRateThreshold 50, minimumCalls 20, slidingWindow {Count, 100},
+ * slowCall {2000, 100}, openSeconds 60, backoffMultiplier 2, maxOpenSeconds
+ * 600 (or openSeconds when that is larger), halfOpenCalls 1, mode Enforce;
+ * generation 0 when absent. Returns 0, or BW_EINVAL with the field named
+ * (spec.target missing, a wrong type, a value out of range, an unknown mode)
+ * and *out NULL; BW_ENOMEM.
+ */
+int bw_registry_breaker_policy(const json_t *breaker, json_t **out, struct bw_error *err);
+
+/*
+ * The whole ConfigMap for server-side apply: apiVersion v1, kind ConfigMap,
+ * metadata {name breakwater-registry, namespace, labels
+ * {app.kubernetes.io/managed-by: breakwater}}, data {registry.json,
+ * breakers.json}.
+ *
+ * services and breakers are JSON arrays of breakwater Service and Breaker
+ * objects (NULL means none); ready_replicas maps a Service name to the ready
+ * replicas of its Deployment (NULL, a missing name or a non-integer means 0).
+ * Left out: objects of another namespace (an object without
+ * metadata.namespace is taken as this one's), objects being deleted
+ * (metadata.deletionTimestamp set), and objects their own reconciler refuses
+ * as invalid (bw_render_validate(), bw_registry_breaker_policy(): it reports
+ * them in their status), so one bad object never blocks the namespace's
+ * registry. Names are unique in a namespace, as the API server keeps them.
+ *
+ * An empty namespace gives a ConfigMap with empty maps; deleting the
+ * ConfigMap when a namespace has neither Services nor Breakers is the
+ * controller's decision. Returns 0, BW_EINVAL (namespace not a DNS label,
+ * services or breakers not arrays, ready_replicas not an object), BW_ETOOBIG
+ * (more than BW_REGISTRY_MAX_BYTES of data) or BW_ENOMEM.
+ */
+int bw_registry_build(const char *namespace, const json_t *services, const json_t *breakers,
+		      const json_t *ready_replicas, json_t **configmap, struct bw_error *err);
+
+/*
+ * Reads back a registry.json text (from the ConfigMap's data): checks it is
+ * {"namespace": string, "services": {NAME: {"url": string, ...}}} with the
+ * documented types for the optional keys (port and readyReplicas integers,
+ * healthPath and image strings, dependsOn an array of strings); unknown keys
+ * are allowed. *out gets the parsed object. Returns 0, BW_EINVAL (NULL
+ * arguments), BW_ETOOBIG (more than BW_REGISTRY_MAX_BYTES) or BW_EPARSE
+ * with a message naming the line and column, or the key at fault.
+ */
+int bw_registry_parse(const char *registry_json, json_t **out, struct bw_error *err);
+
+#endif

@@ -1,0 +1,626 @@
+/*
+ * Rendering a breakwater Service into the objects the operator owns. See
+ * render.h. Every public function first reads the object into a struct
+ * spec (borrowed pointers into svc, defaults applied, everything validated),
+ * then builds the output from that struct alone.
+ *
+ * Building uses jansson's stealing setters in a chain (`bad |=
+ * json_object_set_new(...)`): they release the value on every failure, also
+ * when the container or the value is NULL after a failed allocation, so a
+ * chain never leaks and one check at its end reports BW_ENOMEM.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "render.h"
+
+#define NEED_NAMESPACE 1
+#define NEED_UID       2
+
+#define PORT_MAX      65535
+#define REPLICAS_MAX  1000
+#define DEADLINE_MAX  86400
+#define PERIOD_MAX    3600
+#define DNS_LABEL_MAX 63
+
+/* A breakwater Service, read and defaulted. Pointers borrow from the object. */
+struct spec {
+	const char *name, *ns, *uid, *image;
+	json_int_t replicas, port;
+	const json_t *env;	 /* array or NULL */
+	const json_t *resources; /* object or NULL */
+
+	int has_health;
+	const char *health_path;
+	json_int_t health_port, initial_delay, period, timeout, failure_threshold;
+
+	int has_route;
+	const char *path_prefix, *host, *class_name; /* host, class_name may be NULL */
+
+	const json_t *max_surge, *max_unavailable; /* NULL: the default */
+	json_int_t deadline;
+	int paused;
+};
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		break;
+	}
+	return "null";
+}
+
+/* obj[key], with JSON null read as absent (structural schemas prune nulls). */
+static const json_t *field(const json_t *obj, const char *key)
+{
+	const json_t *v = obj ? json_object_get(obj, key) : NULL;
+
+	return json_is_null(v) ? NULL : v;
+}
+
+static int wrong_type(struct bw_error *err, const char *path, const char *want, const json_t *v)
+{
+	return bw_error_set(err, BW_EINVAL, "%s: must be %s, got %s", path, want, type_name(v));
+}
+
+/* An optional integer in min..max, def when absent. */
+static int get_int(const json_t *obj, const char *key, const char *path, json_int_t def,
+		   json_int_t min, json_int_t max, json_int_t *out, struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+	json_int_t n;
+
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return wrong_type(err, path, "an integer", v);
+	n = json_integer_value(v);
+	if (n < min || n > max)
+		return bw_error_set(err, BW_EINVAL,
+				    "%s: %" JSON_INTEGER_FORMAT
+				    " is out of range %" JSON_INTEGER_FORMAT
+				    "..%" JSON_INTEGER_FORMAT,
+				    path, n, min, max);
+	*out = n;
+	return 0;
+}
+
+/* A string; *out is NULL when absent or "" and not required. */
+static int get_str(const json_t *obj, const char *key, const char *path, int required,
+		   const char **out, struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+
+	*out = NULL;
+	if (v && !json_is_string(v))
+		return wrong_type(err, path, "a string", v);
+	if (v && json_string_length(v) > 0)
+		*out = json_string_value(v);
+	if (!*out && required)
+		return bw_error_set(err, BW_EINVAL, v ? "%s: must not be empty" : "%s: required",
+				    path);
+	return 0;
+}
+
+static int get_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
+		    struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+
+	if (v && !json_is_boolean(v))
+		return wrong_type(err, path, "a boolean", v);
+	*out = v ? json_is_true(v) : def;
+	return 0;
+}
+
+/* An optional object or array (want is JSON_OBJECT or JSON_ARRAY). */
+static int get_typed(const json_t *obj, const char *key, const char *path, json_type want,
+		     const json_t **out, struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+
+	*out = NULL;
+	if (v && json_typeof(v) != want)
+		return wrong_type(err, path, want == JSON_OBJECT ? "an object" : "an array", v);
+	*out = v;
+	return 0;
+}
+
+/* A DNS-1035 label: what a core/v1 Service name must be. */
+static int is_dns_label(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > DNS_LABEL_MAX || s[0] < 'a' || s[0] > 'z' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/*
+ * An IntOrString of a rolling update: a non-negative integer or a percent
+ * string "N%" (at most 100% when max_percent is set). *out borrows the value
+ * (NULL when absent); *zero tells whether it is 0 or "0%".
+ */
+static int get_int_or_percent(const json_t *obj, const char *key, const char *path, int max_percent,
+			      const json_t **out, int *zero, struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+	const char *s;
+	size_t i, n;
+	long pct = 0;
+
+	*out = v;
+	if (!v)
+		return 0;
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+			return bw_error_set(err, BW_EINVAL,
+					    "%s: %" JSON_INTEGER_FORMAT " is out of range 0..%d",
+					    path, json_integer_value(v), INT32_MAX);
+		*zero = json_integer_value(v) == 0;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return wrong_type(err, path, "an integer or a percent string such as \"25%\"", v);
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n < 2 || n > 10 || s[n - 1] != '%')
+		goto bad_percent;
+	for (i = 0; i + 1 < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			goto bad_percent;
+		pct = pct * 10 + (s[i] - '0');
+	}
+	if (max_percent && pct > 100)
+		return bw_error_set(err, BW_EINVAL, "%s: \"%.100s\" is more than 100%%", path, s);
+	*zero = pct == 0;
+	return 0;
+bad_percent:
+	return bw_error_set(
+	    err, BW_EINVAL,
+	    "%s: \"%.100s\" is neither an integer nor a percent string such as \"25%%\"", path, s);
+}
+
+static int parse_health(const json_t *sp, struct spec *s, struct bw_error *err)
+{
+	const json_t *hc;
+	int rc;
+
+	if ((rc = get_typed(sp, "healthCheck", "spec.healthCheck", JSON_OBJECT, &hc, err)))
+		return rc;
+	if (!hc)
+		return 0;
+	s->has_health = 1;
+	if ((rc = get_str(hc, "path", "spec.healthCheck.path", 1, &s->health_path, err)))
+		return rc;
+	if (s->health_path[0] != '/')
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.healthCheck.path: \"%.100s\" must start with /",
+				    s->health_path);
+	if ((rc = get_int(hc, "port", "spec.healthCheck.port", s->port, 1, PORT_MAX,
+			  &s->health_port, err)) ||
+	    (rc = get_int(hc, "initialDelaySeconds", "spec.healthCheck.initialDelaySeconds", 0, 0,
+			  INT32_MAX, &s->initial_delay, err)) ||
+	    (rc = get_int(hc, "periodSeconds", "spec.healthCheck.periodSeconds", 10, 1, PERIOD_MAX,
+			  &s->period, err)) ||
+	    (rc = get_int(hc, "timeoutSeconds", "spec.healthCheck.timeoutSeconds", 1, 1, INT32_MAX,
+			  &s->timeout, err)) ||
+	    (rc = get_int(hc, "failureThreshold", "spec.healthCheck.failureThreshold", 3, 1,
+			  INT32_MAX, &s->failure_threshold, err)))
+		return rc;
+	return 0;
+}
+
+static int parse_route(const json_t *sp, struct spec *s, struct bw_error *err)
+{
+	const json_t *route;
+	size_t n;
+	int rc;
+
+	if ((rc = get_typed(sp, "route", "spec.route", JSON_OBJECT, &route, err)))
+		return rc;
+	if (!route)
+		return 0;
+	s->has_route = 1;
+	if ((rc = get_str(route, "pathPrefix", "spec.route.pathPrefix", 1, &s->path_prefix, err)))
+		return rc;
+	n = strlen(s->path_prefix);
+	if (s->path_prefix[0] != '/' || s->path_prefix[n - 1] != '/')
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.pathPrefix: \"%.100s\" must start and end with /",
+				    s->path_prefix);
+	if ((rc = get_str(route, "host", "spec.route.host", 0, &s->host, err)) ||
+	    (rc = get_str(route, "ingressClassName", "spec.route.ingressClassName", 0,
+			  &s->class_name, err)))
+		return rc;
+	return 0;
+}
+
+static int parse_rollout(const json_t *sp, struct spec *s, struct bw_error *err)
+{
+	const json_t *ro;
+	int rc, auto_rollback, surge_zero = 0, unavailable_zero = 1;
+
+	if ((rc = get_typed(sp, "rollout", "spec.rollout", JSON_OBJECT, &ro, err)) ||
+	    (rc = get_int_or_percent(ro, "maxSurge", "spec.rollout.maxSurge", 0, &s->max_surge,
+				     &surge_zero, err)) ||
+	    (rc = get_int_or_percent(ro, "maxUnavailable", "spec.rollout.maxUnavailable", 1,
+				     &s->max_unavailable, &unavailable_zero, err)) ||
+	    (rc = get_int(ro, "progressDeadlineSeconds", "spec.rollout.progressDeadlineSeconds",
+			  600, 1, DEADLINE_MAX, &s->deadline, err)) ||
+	    (rc =
+		 get_bool(ro, "autoRollback", "spec.rollout.autoRollback", 1, &auto_rollback, err)))
+		return rc;
+	if (surge_zero && unavailable_zero)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.rollout.maxUnavailable: may not be 0 when "
+				    "spec.rollout.maxSurge is 0 (the rollout could never start)");
+	return 0;
+}
+
+static int parse_depends_on(const json_t *sp, struct bw_error *err)
+{
+	const json_t *deps, *d;
+	size_t i;
+	int rc;
+
+	if ((rc = get_typed(sp, "dependsOn", "spec.dependsOn", JSON_ARRAY, &deps, err)))
+		return rc;
+	json_array_foreach(deps, i, d)
+	{
+		if (!json_is_string(d))
+			return bw_error_set(err, BW_EINVAL,
+					    "spec.dependsOn[%zu]: must be a string, got %s", i,
+					    type_name(d));
+		if (!is_dns_label(json_string_value(d)))
+			return bw_error_set(
+			    err, BW_EINVAL,
+			    "spec.dependsOn[%zu]: \"%.100s\" is not a Service name (a DNS "
+			    "label: lowercase letters, digits and '-')",
+			    i, json_string_value(d));
+	}
+	return 0;
+}
+
+/* Reads and checks svc into *s; need is a mask of NEED_* for metadata fields. */
+static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *err)
+{
+	const json_t *md, *sp;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (!json_is_object(svc))
+		return bw_error_set(err, BW_EINVAL, "the Service must be a JSON object");
+	if ((rc = get_typed(svc, "metadata", "metadata", JSON_OBJECT, &md, err)) ||
+	    (rc = get_str(md, "name", "metadata.name", 1, &s->name, err)))
+		return rc;
+	if (!is_dns_label(s->name))
+		return bw_error_set(
+		    err, BW_EINVAL,
+		    "metadata.name: \"%.100s\" is not a DNS label (at most 63 lowercase "
+		    "letters, digits and '-', starting with a letter)",
+		    s->name);
+	if ((rc = get_str(md, "namespace", "metadata.namespace", need & NEED_NAMESPACE, &s->ns,
+			  err)) ||
+	    (rc = get_str(md, "uid", "metadata.uid", need & NEED_UID, &s->uid, err)))
+		return rc;
+	if (s->ns && !is_dns_label(s->ns))
+		return bw_error_set(err, BW_EINVAL,
+				    "metadata.namespace: \"%.100s\" is not a DNS label", s->ns);
+
+	if ((rc = get_typed(svc, "spec", "spec", JSON_OBJECT, &sp, err)) ||
+	    (rc = get_str(sp, "image", "spec.image", 1, &s->image, err)) ||
+	    (rc =
+		 get_int(sp, "replicas", "spec.replicas", 1, 0, REPLICAS_MAX, &s->replicas, err)) ||
+	    (rc = get_int(sp, "port", "spec.port", BW_RENDER_DEFAULT_PORT, 1, PORT_MAX, &s->port,
+			  err)) ||
+	    (rc = get_typed(sp, "env", "spec.env", JSON_ARRAY, &s->env, err)) ||
+	    (rc = get_typed(sp, "resources", "spec.resources", JSON_OBJECT, &s->resources, err)) ||
+	    (rc = parse_health(sp, s, err)) || (rc = parse_depends_on(sp, err)) ||
+	    (rc = parse_route(sp, s, err)) || (rc = parse_rollout(sp, s, err)) ||
+	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)))
+		return rc;
+	return 0;
+}
+
+/* {app.kubernetes.io/name, app.kubernetes.io/managed-by, breakwater.io/service}. */
+static json_t *labels(const char *name)
+{
+	return json_pack("{s:s, s:s, s:s}", "app.kubernetes.io/name", name,
+			 "app.kubernetes.io/managed-by", "breakwater", BW_RENDER_LABEL_SERVICE,
+			 name);
+}
+
+static json_t *selector(const char *name)
+{
+	return json_pack("{s:s}", BW_RENDER_LABEL_SERVICE, name);
+}
+
+/* metadata of an owned object: name, namespace, labels, owner reference. */
+static json_t *owned_metadata(const struct spec *s)
+{
+	json_t *md = json_object(), *refs = json_array();
+	int bad = 0;
+
+	bad |= json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion",
+						     BW_RENDER_API_VERSION, "kind", "Service",
+						     "name", s->name, "uid", s->uid, "controller",
+						     1, "blockOwnerDeletion", 1));
+	bad |= json_object_set_new(md, "name", json_string(s->name));
+	bad |= json_object_set_new(md, "namespace", json_string(s->ns));
+	bad |= json_object_set_new(md, "labels", labels(s->name));
+	bad |= json_object_set_new(md, "ownerReferences", refs);
+	if (bad) {
+		json_decref(md);
+		return NULL;
+	}
+	return md;
+}
+
+/* The skeleton of an owned object: apiVersion, kind, metadata. */
+static json_t *owned_object(const struct spec *s, const char *api_version, const char *kind)
+{
+	json_t *obj = json_object();
+	int bad = 0;
+
+	bad |= json_object_set_new(obj, "apiVersion", json_string(api_version));
+	bad |= json_object_set_new(obj, "kind", json_string(kind));
+	bad |= json_object_set_new(obj, "metadata", owned_metadata(s));
+	if (bad) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static json_t *probe(const struct spec *s)
+{
+	return json_pack("{s:{s:s, s:I}, s:I, s:I, s:I, s:I}", "httpGet", "path", s->health_path,
+			 "port", s->health_port, "initialDelaySeconds", s->initial_delay,
+			 "periodSeconds", s->period, "timeoutSeconds", s->timeout,
+			 "failureThreshold", s->failure_threshold);
+}
+
+/* The one container, named app: everything the pods run. */
+static json_t *container(const struct spec *s, const char *image)
+{
+	json_t *c = json_object(), *ports = json_array();
+	int bad = 0;
+
+	bad |= json_array_append_new(ports, json_pack("{s:s, s:I, s:s}", "name", "http",
+						      "containerPort", s->port, "protocol", "TCP"));
+	bad |= json_object_set_new(c, "name", json_string("app"));
+	bad |= json_object_set_new(c, "image", json_string(image));
+	bad |= json_object_set_new(c, "ports", ports);
+	if (s->env)
+		bad |= json_object_set_new(c, "env", json_deep_copy(s->env));
+	if (s->resources)
+		bad |= json_object_set_new(c, "resources", json_deep_copy(s->resources));
+	if (s->has_health) {
+		bad |= json_object_set_new(c, "readinessProbe", probe(s));
+		bad |= json_object_set_new(c, "livenessProbe", probe(s));
+	}
+	if (bad) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
+}
+
+static json_t *int_or_percent(const json_t *v, const char *def_percent, json_int_t def_int)
+{
+	if (v)
+		return json_deep_copy(v);
+	return def_percent ? json_string(def_percent) : json_integer(def_int);
+}
+
+static json_t *deployment_spec(const struct spec *s, const char *image)
+{
+	json_t *sp = json_object(), *tmpl = json_object(), *tmeta = json_object();
+	json_t *pod = json_object(), *containers = json_array();
+	json_t *strategy = json_object(), *rolling = json_object();
+	int bad = 0;
+
+	bad |= json_array_append_new(containers, container(s, image));
+	bad |= json_object_set_new(pod, "containers", containers);
+	bad |= json_object_set_new(tmeta, "labels", labels(s->name));
+	bad |= json_object_set_new(tmpl, "metadata", tmeta);
+	bad |= json_object_set_new(tmpl, "spec", pod);
+
+	bad |= json_object_set_new(rolling, "maxSurge", int_or_percent(s->max_surge, "25%", 0));
+	bad |= json_object_set_new(rolling, "maxUnavailable",
+				   int_or_percent(s->max_unavailable, NULL, 0));
+	bad |= json_object_set_new(strategy, "type", json_string("RollingUpdate"));
+	bad |= json_object_set_new(strategy, "rollingUpdate", rolling);
+
+	bad |= json_object_set_new(sp, "replicas", json_integer(s->replicas));
+	bad |= json_object_set_new(sp, "selector", json_object());
+	bad |=
+	    json_object_set_new(json_object_get(sp, "selector"), "matchLabels", selector(s->name));
+	bad |= json_object_set_new(sp, "template", tmpl);
+	bad |= json_object_set_new(sp, "strategy", strategy);
+	bad |= json_object_set_new(sp, "progressDeadlineSeconds", json_integer(s->deadline));
+	bad |= json_object_set_new(sp, "paused", json_boolean(s->paused));
+	bad |= json_object_set_new(sp, "revisionHistoryLimit", json_integer(10));
+	if (bad) {
+		json_decref(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+/* Sets *out to NULL and checks the arguments every renderer takes. */
+static int start(const json_t *svc, json_t **out, struct bw_error *err)
+{
+	if (out)
+		*out = NULL;
+	if (!svc || !out)
+		return bw_error_set(err, BW_EINVAL, "render: svc and out are required");
+	return 0;
+}
+
+int bw_render_validate(const json_t *svc, struct bw_error *err)
+{
+	struct spec s;
+
+	if (!svc)
+		return bw_error_set(err, BW_EINVAL, "render: svc is required");
+	return parse(svc, 0, &s, err);
+}
+
+int bw_render_deployment(const json_t *svc, const char *image, json_t **out, struct bw_error *err)
+{
+	struct spec s;
+	json_t *d = NULL, *image_check = NULL;
+	int rc;
+
+	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)))
+		goto out;
+	if (image && *image) {
+		/* the override comes from status.lastGoodImage or the caller: check it */
+		image_check = json_string(image);
+		if (!image_check) {
+			rc = bw_error_set(err, BW_EINVAL, "image: not valid UTF-8");
+			goto out;
+		}
+		s.image = image;
+	}
+	d = owned_object(&s, "apps/v1", "Deployment");
+	if (!d || json_object_set_new(d, "spec", deployment_spec(&s, s.image))) {
+		rc = bw_error_set(err, BW_ENOMEM, "render: out of memory building Deployment %s",
+				  s.name);
+		goto out;
+	}
+	*out = d;
+	d = NULL;
+out:
+	json_decref(image_check);
+	json_decref(d);
+	return rc;
+}
+
+int bw_render_service(const json_t *svc, json_t **out, struct bw_error *err)
+{
+	struct spec s;
+	json_t *obj = NULL, *sp;
+	int rc, bad = 0;
+
+	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)))
+		goto out;
+	obj = owned_object(&s, "v1", "Service");
+	sp = json_pack("{s:s, s:[{s:s, s:I, s:s, s:s}]}", "type", "ClusterIP", "ports", "name",
+		       "http", "port", s.port, "targetPort", "http", "protocol", "TCP");
+	bad |= json_object_set_new(sp, "selector", selector(s.name));
+	bad |= json_object_set_new(obj, "spec", sp);
+	if (bad) {
+		rc = bw_error_set(err, BW_ENOMEM, "render: out of memory building Service %s",
+				  s.name);
+		goto out;
+	}
+	*out = obj;
+	obj = NULL;
+out:
+	json_decref(obj);
+	return rc;
+}
+
+int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err)
+{
+	struct spec s;
+	json_t *obj = NULL, *sp = NULL, *rule = NULL, *rules = NULL;
+	int rc, bad = 0;
+
+	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)) ||
+	    !s.has_route)
+		goto out;
+	obj = owned_object(&s, "networking.k8s.io/v1", "Ingress");
+	sp = json_object();
+	rules = json_array();
+	rule = json_pack("{s:{s:[{s:s, s:s, s:{s:{s:s, s:{s:s}}}}]}}", "http", "paths", "path",
+			 s.path_prefix, "pathType", "Prefix", "backend", "service", "name", s.name,
+			 "port", "name", "http");
+	if (s.host)
+		bad |= json_object_set_new(rule, "host", json_string(s.host));
+	bad |= json_array_append_new(rules, rule);
+	rule = NULL;
+	if (s.class_name)
+		bad |= json_object_set_new(sp, "ingressClassName", json_string(s.class_name));
+	bad |= json_object_set_new(sp, "rules", rules);
+	rules = NULL;
+	bad |= json_object_set_new(obj, "spec", sp);
+	sp = NULL;
+	if (bad) {
+		rc = bw_error_set(err, BW_ENOMEM, "render: out of memory building Ingress %s",
+				  s.name);
+		goto out;
+	}
+	*out = obj;
+	obj = NULL;
+out:
+	json_decref(obj);
+	return rc;
+}
+
+/* snprintf into buf, BW_ETOOBIG when it does not fit. */
+static int put(char *buf, size_t size, int n, const char *what, struct bw_error *err)
+{
+	if (n < 0 || (size_t)n >= size) {
+		if (size)
+			buf[0] = '\0';
+		return bw_error_set(err, BW_ETOOBIG,
+				    "render: the %s needs %d bytes, the buffer has %zu", what,
+				    n + 1, size);
+	}
+	return 0;
+}
+
+int bw_render_selector(const json_t *svc, char *buf, size_t size, struct bw_error *err)
+{
+	struct spec s;
+	int rc;
+
+	if (!svc || !buf)
+		return bw_error_set(err, BW_EINVAL, "render: svc and buf are required");
+	if ((rc = parse(svc, 0, &s, err)))
+		return rc;
+	return put(buf, size, snprintf(buf, size, "%s=%s", BW_RENDER_LABEL_SERVICE, s.name),
+		   "selector", err);
+}
+
+int bw_render_url(const json_t *svc, char *buf, size_t size, struct bw_error *err)
+{
+	struct spec s;
+	int rc;
+
+	if (!svc || !buf)
+		return bw_error_set(err, BW_EINVAL, "render: svc and buf are required");
+	if ((rc = parse(svc, NEED_NAMESPACE, &s, err)))
+		return rc;
+	return put(buf, size,
+		   snprintf(buf, size, "http://%s.%s.svc.%s:%" JSON_INTEGER_FORMAT, s.name, s.ns,
+			    BW_RENDER_CLUSTER_DOMAIN, s.port),
+		   "url", err);
+}

@@ -1,0 +1,100 @@
+/*
+ * What the operator owns for a breakwater Service, rendered as
+ * server-side-apply bodies: the Deployment, the core/v1 ClusterIP Service,
+ * the Ingress when spec.route is set, and the strings of the Service's status
+ * (selector and URL). docs/resources.md, "What the operator owns", is the
+ * reference.
+ *
+ * These are pure functions: no I/O, no API calls, no global state. Each takes
+ * the whole breakwater Service object (apiVersion, kind, metadata {name,
+ * namespace, uid, generation}, spec) as json_t, applies the documented
+ * defaults itself (the object may come from an older CRD that did not
+ * default them), and refuses an object it cannot render with BW_EINVAL and a
+ * message that starts with the field at fault ("spec.replicas: must be an
+ * integer, got a string"). Every function validates the whole spec, so the
+ * controller gets the same answer from each of them.
+ *
+ * The Deployment's pod template depends only on what the pods run (image,
+ * port, env, resources, probes): nothing that changes with the generation or
+ * with replicas/rollout settings, so those edits never restart pods.
+ *
+ * Ownership (as jansson says it): svc is borrowed and read during the call
+ * only. *out receives a NEW reference the caller releases with json_decref();
+ * it shares nothing with svc (passed-through values such as env and
+ * resources are deep copies). On failure *out is set to NULL.
+ * Thread-safety: every function may be called from any thread at once.
+ */
+#ifndef BW_RENDER_H
+#define BW_RENDER_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "error.h"
+
+/* The breakwater Service's apiVersion, used in owner references. */
+#define BW_RENDER_API_VERSION "breakwater.io/v1alpha1"
+/* The label carried by everything rendered and by the pod template. */
+#define BW_RENDER_LABEL_SERVICE "breakwater.io/service"
+/* The cluster DNS domain of the URLs (status.url, the registry). */
+#define BW_RENDER_CLUSTER_DOMAIN "cluster.local"
+/* spec.port when absent. */
+#define BW_RENDER_DEFAULT_PORT 8080
+/* Buffer sizes that always hold bw_render_selector() and bw_render_url()
+ * results (names and namespaces are DNS labels of at most 63 characters). */
+#define BW_RENDER_SELECTOR_MAX 128
+#define BW_RENDER_URL_MAX      192
+
+/*
+ * Checks a breakwater Service the way the renderers do, without rendering:
+ * metadata.name (a DNS-1035 label, since it names a core/v1 Service) and
+ * the whole spec (types, ranges, required fields). metadata.namespace and
+ * metadata.uid are not required here (only the rendered objects need them).
+ * Returns 0, or BW_EINVAL with the field named in err.
+ */
+int bw_render_validate(const json_t *svc, struct bw_error *err);
+
+/*
+ * The apps/v1 Deployment NAME. image overrides spec.image (the controller
+ * passes the image to deploy: spec.image normally, status.lastGoodImage
+ * during a rollback); NULL or "" means spec.image, which is required either
+ * way. Defaults: replicas 1, port 8080, maxSurge 25%, maxUnavailable 0,
+ * progressDeadlineSeconds 600, paused false; revisionHistoryLimit is 10.
+ * Probes are rendered only when spec.healthCheck is set. Requires
+ * metadata.name, namespace and uid. Returns 0 or BW_EINVAL / BW_ENOMEM.
+ */
+int bw_render_deployment(const json_t *svc, const char *image, json_t **out, struct bw_error *err);
+
+/*
+ * The core/v1 ClusterIP Service NAME: selector breakwater.io/service=NAME,
+ * one port named http from spec.port to the container port named http.
+ * Requires metadata.name, namespace and uid. Returns 0 or BW_EINVAL /
+ * BW_ENOMEM.
+ */
+int bw_render_service(const json_t *svc, json_t **out, struct bw_error *err);
+
+/*
+ * The networking.k8s.io/v1 Ingress NAME when spec.route is set: one rule
+ * (with the host if given), one Prefix path to the Service's port http.
+ * When spec.route is absent, sets *out to NULL and returns 0 (the
+ * controller then deletes any Ingress it owns). Requires metadata.name,
+ * namespace and uid. Returns 0 or BW_EINVAL / BW_ENOMEM.
+ */
+int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err);
+
+/*
+ * Writes "breakwater.io/service=NAME" (status.selector, for the scale
+ * subresource) into buf, NUL-terminated. Returns 0, BW_EINVAL (an invalid
+ * object) or BW_ETOOBIG (size too small; BW_RENDER_SELECTOR_MAX always fits).
+ */
+int bw_render_selector(const json_t *svc, char *buf, size_t size, struct bw_error *err);
+
+/*
+ * Writes "http://NAME.NAMESPACE.svc.cluster.local:PORT" (status.url and the
+ * registry's url) into buf, NUL-terminated. Requires metadata.namespace.
+ * Returns 0, BW_EINVAL or BW_ETOOBIG (BW_RENDER_URL_MAX always fits).
+ */
+int bw_render_url(const json_t *svc, char *buf, size_t size, struct bw_error *err);
+
+#endif

@@ -1,0 +1,85 @@
+/* Conditions and status writes, shared by the controllers. */
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "operator.h"
+
+static const json_t *find_condition(const json_t *conditions, const char *type)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(conditions, i, c)
+	{
+		const char *t = json_string_value(json_object_get(c, "type"));
+
+		if (t && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void bw_condition_set(json_t *conditions, const json_t *old_conditions, const char *type,
+		      const char *status, const char *reason, const char *message,
+		      long observed_generation)
+{
+	const json_t *old = find_condition(old_conditions, type);
+	const char *old_status = json_string_value(json_object_get(old, "status"));
+	const char *since = json_string_value(json_object_get(old, "lastTransitionTime"));
+	char now[32];
+	size_t i;
+
+	if (!old_status || strcmp(old_status, status) != 0 || !since) {
+		time_t t = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		since = now;
+	}
+	for (i = 0; i < json_array_size(conditions); i++) {
+		const char *t =
+		    json_string_value(json_object_get(json_array_get(conditions, i), "type"));
+
+		if (t && strcmp(t, type) == 0) {
+			json_array_remove(conditions, i);
+			break;
+		}
+	}
+	json_array_append_new(conditions,
+			      json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "type", type, "status",
+					status, "observedGeneration",
+					(json_int_t)observed_generation, "lastTransitionTime",
+					since, "reason", reason, "message", message));
+}
+
+int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
+		     const char *name, const json_t *old_status, const json_t *new_status,
+		     struct bw_error *err)
+{
+	json_t *patch;
+	int ret;
+
+	if (old_status && json_equal((json_t *)old_status, (json_t *)new_status))
+		return 0;
+	/* A merge patch replaces lists whole, so the conditions are exactly ours;
+	 * fields we no longer set are removed with null. */
+	patch = json_pack("{s:O}", "status", (json_t *)new_status);
+	if (old_status) {
+		const char *key;
+		json_t *value, *status = json_object_get(patch, "status");
+
+		json_object_foreach((json_t *)old_status, key, value)
+		{
+			if (!json_object_get(status, key))
+				json_object_set_new(status, key, json_null());
+		}
+	}
+	ret = bw_client_patch(ctx->client, res, ns, name, "status", BW_PATCH_MERGE, patch, NULL,
+			      NULL, err);
+	json_decref(patch);
+	if (ret == BW_ENOTFOUND)
+		return 0; /* deleted meanwhile */
+	return ret;
+}

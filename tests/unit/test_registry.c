@@ -1,0 +1,523 @@
+/*
+ * Unit tests for operator/registry.c, data-driven: each folder under
+ * tests/unit/data/registry/ is one case, run in sorted order.
+ *
+ *   services.json   optional: a JSON array of breakwater Services (absent: NULL)
+ *   breakers.json   optional: a JSON array of Breakers (absent: NULL)
+ *   ready.json      optional: {NAME: readyReplicas} (absent: NULL)
+ *   configmap.json  the expected ConfigMap; its metadata.namespace is the
+ *                   namespace built for. A data value that is a string must
+ *                   match byte for byte; one written as an object is first
+ *                   serialised with JSON_SORT_KEYS | JSON_COMPACT.
+ *
+ * Every case is also built again from reversed arrays and reordered keys,
+ * which must give byte-identical data, and its registry.json is read back
+ * with bw_registry_parse(). Table-driven cases cover breaker policy errors
+ * (each message names the field), malformed registry texts and bad
+ * arguments. Runs from the repository root.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "error.h"
+#include "../../operator/registry.h"
+
+#define DATA	   "tests/unit/data/registry"
+#define MAX_CASES  256
+#define DUMP_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
+
+static const char *const data_keys[] = {BW_REGISTRY_KEY, BW_REGISTRY_BREAKERS_KEY};
+
+/* ---- helpers shared in spirit with test_render.c ---- */
+
+static int exists(const char *dir, const char *name)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/* dir/name parsed, or NULL (with a failed CHECK when the file exists but does not parse). */
+static json_t *load(const char *dir, const char *name)
+{
+	char path[1024];
+	json_error_t jerr;
+	json_t *v;
+
+	if (!exists(dir, name))
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	v = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	CHECK(v != NULL, "%s parses", path);
+	if (!v)
+		printf("    line %d: %s\n", jerr.line, jerr.text);
+	return v;
+}
+
+static void show(const char *label, const json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	printf("      %s: %.400s%s\n", label, s ? s : "(absent)",
+	       s && strlen(s) > 400 ? "..." : "");
+	free(s);
+}
+
+/* Finds the first path where want and got differ; prints it and returns 1. */
+static int diff_at(json_t *want, json_t *got, char *path, size_t size)
+{
+	size_t len = strlen(path), i;
+	const char *key;
+	json_t *v;
+
+	if (want && got && json_typeof(want) == json_typeof(got)) {
+		if (json_is_object(want)) {
+			json_object_foreach(want, key, v)
+			{
+				snprintf(path + len, size - len, ".%s", key);
+				if (diff_at(v, json_object_get(got, key), path, size))
+					return 1;
+			}
+			json_object_foreach(got, key, v)
+			{
+				snprintf(path + len, size - len, ".%s", key);
+				if (!json_object_get(want, key))
+					return diff_at(NULL, v, path, size);
+			}
+			path[len] = '\0';
+			return 0;
+		}
+		if (json_is_array(want)) {
+			for (i = 0; i < json_array_size(want) || i < json_array_size(got); i++) {
+				snprintf(path + len, size - len, "[%zu]", i);
+				if (diff_at(json_array_get(want, i), json_array_get(got, i), path,
+					    size))
+					return 1;
+			}
+			path[len] = '\0';
+			return 0;
+		}
+		if (json_equal(want, got))
+			return 0;
+	}
+	printf("    first difference at %s\n", path[0] ? path : "(top)");
+	show("expected", want);
+	show("got     ", got);
+	return 1;
+}
+
+/* json_equal, with two NULLs equal. */
+static int same(const json_t *a, const json_t *b)
+{
+	return (!a && !b) || json_equal(a, b);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The case folders under dir, sorted; returns how many (names are malloc'd). */
+static size_t list_cases(const char *dir, char **names, size_t max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	CHECK(d != NULL, "%s is readable", dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max)
+		if (e->d_name[0] != '.')
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_names);
+	return n;
+}
+
+/* ---- the fixture cases ---- */
+
+/* The expected ConfigMap with every data value as its exact text. */
+static json_t *expected_configmap(const json_t *fixture)
+{
+	json_t *cm = json_deep_copy(fixture), *data = json_object_get(cm, "data"), *v;
+	char *text;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		v = json_object_get(data, data_keys[i]);
+		if (!v || json_is_string(v))
+			continue;
+		text = json_dumps(v, DUMP_FLAGS);
+		json_object_set_new(data, data_keys[i], json_string(text));
+		free(text);
+	}
+	return cm;
+}
+
+static const char *data_text(const json_t *cm, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(cm, "data"), key));
+}
+
+/* Compares the built ConfigMap with the expected one, data byte for byte. */
+static void check_configmap(const char *name, json_t *want, json_t *got)
+{
+	json_t *w, *g, *want_rest = json_deep_copy(want), *got_rest = json_deep_copy(got);
+	char path[512];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		const char *wt = data_text(want, data_keys[i]), *gt = data_text(got, data_keys[i]);
+
+		CHECK(wt && gt && strcmp(wt, gt) == 0, "%s: data.%s is byte-identical", name,
+		      data_keys[i]);
+		if (wt && gt && strcmp(wt, gt) != 0) {
+			w = json_loads(wt, 0, NULL);
+			g = json_loads(gt, 0, NULL);
+			snprintf(path, sizeof(path), "data.%s:", data_keys[i]);
+			if (!diff_at(w, g, path, sizeof(path)))
+				printf("    same JSON, different bytes:\n      expected: %.400s\n"
+				       "      got     : %.400s\n",
+				       wt, gt);
+			json_decref(w);
+			json_decref(g);
+		}
+		json_object_del(json_object_get(want_rest, "data"), data_keys[i]);
+		json_object_del(json_object_get(got_rest, "data"), data_keys[i]);
+	}
+	path[0] = '\0';
+	CHECK(json_equal(want_rest, got_rest), "%s: the ConfigMap around the data as expected",
+	      name);
+	if (!json_equal(want_rest, got_rest))
+		diff_at(want_rest, got_rest, path, sizeof(path));
+	json_decref(want_rest);
+	json_decref(got_rest);
+}
+
+/* A copy with object keys in reverse order, recursively (arrays keep their order). */
+static json_t *keys_reversed(const json_t *v)
+{
+	json_t *out, *child;
+	const char **keys;
+	const char *key;
+	size_t n, i;
+
+	if (!json_is_object(v))
+		return json_deep_copy(v);
+	n = json_object_size(v);
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	out = json_object();
+	i = 0;
+	json_object_foreach((json_t *)v, key, child)
+	{
+		keys[i++] = key;
+	}
+	while (i-- > 0) {
+		child = json_object_get(v, keys[i]);
+		if (json_is_array(child)) {
+			json_t *arr = json_array(), *item;
+			size_t j;
+
+			json_array_foreach(child, j, item)
+			{
+				json_array_append_new(arr, keys_reversed(item));
+			}
+			json_object_set_new(out, keys[i], arr);
+		} else {
+			json_object_set_new(out, keys[i], keys_reversed(child));
+		}
+	}
+	free(keys);
+	return out;
+}
+
+/* The array reversed, each element with its keys reversed. */
+static json_t *reordered(const json_t *arr)
+{
+	json_t *out;
+	size_t i;
+
+	if (!arr)
+		return NULL;
+	out = json_array();
+	for (i = json_array_size(arr); i-- > 0;)
+		json_array_append_new(out, keys_reversed(json_array_get(arr, i)));
+	return out;
+}
+
+static void run_case(const char *name)
+{
+	char dir[512];
+	json_t *services, *breakers, *ready, *fixture, *want = NULL, *got = NULL, *again = NULL;
+	json_t *svc2 = NULL, *brk2 = NULL, *ready2 = NULL, *parsed = NULL, *want_reg = NULL;
+	json_t *copies[3];
+	const char *ns;
+	struct bw_error err;
+	size_t i;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s", DATA, name);
+	services = load(dir, "services.json");
+	breakers = load(dir, "breakers.json");
+	ready = load(dir, "ready.json");
+	fixture = load(dir, "configmap.json");
+	CHECK(fixture != NULL, "%s: has configmap.json", name);
+	if (!fixture)
+		goto out;
+	copies[0] = json_deep_copy(services);
+	copies[1] = json_deep_copy(breakers);
+	copies[2] = json_deep_copy(ready);
+	want = expected_configmap(fixture);
+	ns = json_string_value(json_object_get(json_object_get(fixture, "metadata"), "namespace"));
+
+	bw_error_clear(&err);
+	rc = bw_registry_build(ns, services, breakers, ready, &got, &err);
+	CHECK_INT(0, rc, "%s: bw_registry_build succeeds", name);
+	if (rc)
+		printf("    error: %s\n", err.message);
+	else
+		check_configmap(name, want, got);
+
+	/* the same objects in another order give the same bytes */
+	svc2 = reordered(services);
+	brk2 = reordered(breakers);
+	ready2 = ready ? keys_reversed(ready) : NULL;
+	rc = bw_registry_build(ns, svc2, brk2, ready2, &again, &err);
+	CHECK_INT(0, rc, "%s: builds from reordered input", name);
+	for (i = 0; i < 2 && got && again; i++)
+		CHECK_STR(data_text(got, data_keys[i]), data_text(again, data_keys[i]),
+			  "%s: reordered input gives byte-identical %s", name, data_keys[i]);
+
+	/* registry.json reads back */
+	rc = bw_registry_parse(data_text(got, BW_REGISTRY_KEY), &parsed, &err);
+	CHECK_INT(0, rc, "%s: bw_registry_parse reads registry.json back", name);
+	want_reg = json_loads(data_text(want, BW_REGISTRY_KEY), 0, NULL);
+	CHECK(json_equal(want_reg, parsed), "%s: the parsed registry is what was written", name);
+
+	CHECK(same(copies[0], services) && same(copies[1], breakers) && same(copies[2], ready),
+	      "%s: the inputs are unchanged", name);
+	for (i = 0; i < 3; i++)
+		json_decref(copies[i]);
+out:
+	json_decref(services);
+	json_decref(breakers);
+	json_decref(ready);
+	json_decref(fixture);
+	json_decref(want);
+	json_decref(got);
+	json_decref(again);
+	json_decref(svc2);
+	json_decref(brk2);
+	json_decref(ready2);
+	json_decref(parsed);
+	json_decref(want_reg);
+}
+
+/* ---- table-driven cases ---- */
+
+/* Breakers bw_registry_breaker_policy() refuses, and the field each message names. */
+static const struct {
+	const char *breaker;
+	const char *field;
+} bad_breakers[] = {
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{}}", "spec.target"},
+    {"{\"metadata\":{\"name\":\"b\"}}", "spec.target"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":7}}", "spec.target"},
+    {"{\"spec\":{\"target\":\"p\"}}", "metadata.name"},
+    {"{\"metadata\":{\"name\":\"b\",\"generation\":\"1\"},\"spec\":{\"target\":\"p\"}}",
+     "metadata.generation"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"failureThreshold\":0}}",
+     "spec.failureThreshold"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"failureRateThreshold\":101}}",
+     "spec.failureRateThreshold"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"minimumCalls\":100001}}",
+     "spec.minimumCalls"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"slidingWindow\":[]}}",
+     "spec.slidingWindow"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"slidingWindow\":{\"type\":"
+     "\"Sliding\"}}}",
+     "spec.slidingWindow.type"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"slidingWindow\":{\"size\":0}}}",
+     "spec.slidingWindow.size"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"slowCall\":{\"durationMs\":"
+     "\"2s\"}}}",
+     "spec.slowCall.durationMs"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"slowCall\":{\"rateThreshold\":"
+     "0}}}",
+     "spec.slowCall.rateThreshold"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"openSeconds\":86401}}",
+     "spec.openSeconds"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"backoffMultiplier\":1.5}}",
+     "spec.backoffMultiplier"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"openSeconds\":120,"
+     "\"maxOpenSeconds\":60}}",
+     "spec.maxOpenSeconds"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"halfOpenCalls\":1001}}",
+     "spec.halfOpenCalls"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"mode\":\"enforce\"}}",
+     "spec.mode"},
+    {"{\"metadata\":{\"name\":\"b\"},\"spec\":{\"target\":\"p\",\"mode\":1}}", "spec.mode"},
+};
+
+static void test_breaker_errors(void)
+{
+	struct bw_error err;
+	json_t *brk, *out;
+	size_t i, n;
+	int rc;
+
+	for (i = 0; i < sizeof(bad_breakers) / sizeof(bad_breakers[0]); i++) {
+		brk = json_loads(bad_breakers[i].breaker, 0, NULL);
+		out = (json_t *)1;
+		bw_error_clear(&err);
+		rc = bw_registry_breaker_policy(brk, &out, &err);
+		n = strlen(bad_breakers[i].field);
+		CHECK_INT(BW_EINVAL, rc, "breaker %zu is refused", i);
+		CHECK(out == NULL, "breaker %zu: *out is NULL", i);
+		CHECK(strncmp(err.message, bad_breakers[i].field, n) == 0 && err.message[n] == ':',
+		      "breaker %zu: the message names %s", i, bad_breakers[i].field);
+		printf("    # %s\n", err.message);
+		json_decref(brk);
+	}
+	CHECK_INT(BW_EINVAL, bw_registry_breaker_policy(NULL, &out, NULL), "a NULL breaker");
+}
+
+/* registry.json texts bw_registry_parse() refuses, and what the message must contain. */
+static const struct {
+	const char *text;
+	const char *mentions;
+} bad_registries[] = {
+    {"", "line 1"},
+    {"{\"namespace\":\"shop\",", "line 1, column"},
+    {"{\"namespace\":\"shop\",\n \"services\":{}}}", "line 2"},
+    {"[]", "must be an object"},
+    {"{\"services\":{}}", "namespace"},
+    {"{\"namespace\":\"shop\"}", "services"},
+    {"{\"namespace\":\"shop\",\"services\":[]}", "services"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":[]}}", "services.a"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"port\":80}}}", "services.a.url"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"url\":\"http://a\",\"port\":\"80\"}}}",
+     "services.a.port"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"url\":\"http://a\",\"image\":1}}}",
+     "services.a.image"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"url\":\"u\",\"readyReplicas\":1.5}}}",
+     "services.a.readyReplicas"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"url\":\"u\",\"healthPath\":false}}}",
+     "services.a.healthPath"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"url\":\"u\",\"dependsOn\":\"b\"}}}",
+     "services.a.dependsOn"},
+    {"{\"namespace\":\"shop\",\"services\":{\"a\":{\"url\":\"u\",\"dependsOn\":[\"b\",2]}}}",
+     "services.a.dependsOn[1]"},
+    {"{\"namespace\":\"shop\",\"namespace\":\"x\",\"services\":{}}", "duplicate"},
+};
+
+static void test_parse(void)
+{
+	struct bw_error err;
+	json_t *out;
+	char *big;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(bad_registries) / sizeof(bad_registries[0]); i++) {
+		out = (json_t *)1;
+		bw_error_clear(&err);
+		rc = bw_registry_parse(bad_registries[i].text, &out, &err);
+		CHECK_INT(BW_EPARSE, rc, "malformed registry %zu is refused", i);
+		CHECK(out == NULL, "malformed registry %zu: *out is NULL", i);
+		CHECK(strstr(err.message, bad_registries[i].mentions) != NULL,
+		      "malformed registry %zu: the message mentions \"%s\"", i,
+		      bad_registries[i].mentions);
+		printf("    # %s\n", err.message);
+	}
+
+	/* unknown keys are allowed: a newer operator may add some */
+	rc = bw_registry_parse("{\"namespace\":\"shop\",\"version\":2,\"services\":{\"a\":{\"url\":"
+			       "\"http://a.shop.svc.cluster.local:80\",\"zone\":\"x\"}}}",
+			       &out, &err);
+	CHECK_INT(0, rc, "a registry with unknown keys parses");
+	json_decref(out);
+
+	big = malloc(BW_REGISTRY_MAX_BYTES + 2);
+	memset(big, ' ', BW_REGISTRY_MAX_BYTES + 1);
+	big[BW_REGISTRY_MAX_BYTES + 1] = '\0';
+	CHECK_INT(BW_ETOOBIG, bw_registry_parse(big, &out, &err), "a text over the cap is refused");
+	free(big);
+	CHECK_INT(BW_EINVAL, bw_registry_parse(NULL, &out, &err), "a NULL text is refused");
+}
+
+static void test_arguments(void)
+{
+	json_t *obj = json_object(), *arr = json_array(), *out = (json_t *)1;
+	struct bw_error err;
+
+	CHECK_INT(BW_EINVAL, bw_registry_build(NULL, NULL, NULL, NULL, &out, &err),
+		  "a NULL namespace is refused");
+	CHECK(out == NULL, "a refused build leaves *out NULL");
+	CHECK_INT(BW_EINVAL, bw_registry_build("", arr, arr, obj, &out, &err),
+		  "an empty namespace is refused");
+	CHECK_INT(BW_EINVAL, bw_registry_build("Shop", arr, arr, obj, &out, &err),
+		  "a namespace that is not a DNS label is refused");
+	CHECK_INT(BW_EINVAL, bw_registry_build("shop", obj, arr, obj, &out, &err),
+		  "services must be an array");
+	CHECK_INT(BW_EINVAL, bw_registry_build("shop", arr, obj, obj, &out, &err),
+		  "breakers must be an array");
+	CHECK_INT(BW_EINVAL, bw_registry_build("shop", arr, arr, arr, &out, &err),
+		  "ready_replicas must be an object");
+	CHECK_INT(BW_EINVAL, bw_registry_build("shop", arr, arr, obj, NULL, NULL),
+		  "a NULL configmap is refused");
+	json_decref(obj);
+	json_decref(arr);
+}
+
+/* A namespace whose registry would not fit in one ConfigMap. */
+static void test_size_cap(void)
+{
+	json_t *services = json_array(), *out = NULL;
+	struct bw_error err;
+	char name[32], image[300];
+	int i, rc;
+
+	memset(image, 'x', sizeof(image) - 1);
+	image[sizeof(image) - 1] = '\0';
+	memcpy(image, "registry.local/", 15);
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "svc-%d", i);
+		json_array_append_new(services,
+				      json_pack("{s:{s:s, s:s}, s:{s:s}}", "metadata", "name", name,
+						"namespace", "big", "spec", "image", image));
+	}
+	bw_error_clear(&err);
+	rc = bw_registry_build("big", services, NULL, NULL, &out, &err);
+	CHECK_INT(BW_ETOOBIG, rc, "a registry over %d bytes is BW_ETOOBIG", BW_REGISTRY_MAX_BYTES);
+	CHECK(out == NULL, "an oversized registry leaves *out NULL");
+	printf("    # %s\n", err.message);
+	json_decref(services);
+}
+
+int main(void)
+{
+	char *names[MAX_CASES];
+	size_t n, i;
+
+	n = list_cases(DATA, names, MAX_CASES);
+	for (i = 0; i < n; i++) {
+		run_case(names[i]);
+		free(names[i]);
+	}
+	CHECK(n >= 6, "at least 6 registry cases (%zu)", n);
+	test_breaker_errors();
+	test_parse();
+	test_arguments();
+	test_size_cap();
+	return check_exit();
+}
