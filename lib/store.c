@@ -19,7 +19,13 @@
  * Readers take it for reading. A reader takes its reference under the
  * rwlock, so the store's reference, dropped by a writer after it unlocks,
  * is never the last one a reader is about to increment.
+ *
+ * glibc's default rwlock lets a steady stream of readers (webhook requests,
+ * controller workers) starve the writer, which is the informer: its cache
+ * would fall behind. The rwlock prefers writers, a glibc extension, hence
+ * _GNU_SOURCE here and nowhere else.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -827,8 +833,17 @@ struct bw_store *bw_store_new(bw_store_project_fn *project, void *arg,
 		if (!s->indexes[i].name)
 			goto fail;
 	}
-	if (pthread_rwlock_init(&s->lock, NULL))
-		goto fail;
+	{
+		pthread_rwlockattr_t attr;
+		int rc_init;
+
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		rc_init = pthread_rwlock_init(&s->lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+		if (rc_init)
+			goto fail;
+	}
 	locks++;
 	if (pthread_mutex_init(&s->write_lock, NULL))
 		goto fail;
