@@ -22,6 +22,7 @@
 #include <openssl/opensslv.h>
 #include <yaml.h>
 
+#include "certs.h"
 #include "client.h"
 #include "events.h"
 #include "httpd.h"
@@ -31,6 +32,8 @@
 #include "metrics.h"
 #include "operator.h"
 #include "version.h"
+#include "../webhook/certmanager.h"
+#include "../webhook/server.h"
 
 struct options {
 	const char *kubeconfig, *context, *namespace;
@@ -39,6 +42,12 @@ struct options {
 	const char *metrics_addr, *health_addr;
 	const char *log_level, *log_format;
 	int workers;
+	int repair_pods;
+	const char *operator_namespace;
+	int webhook_port; /* 0: no webhook */
+	const char *webhook_bind, *webhook_url_host, *webhook_service, *webhook_name;
+	const char *webhook_cert_file, *webhook_key_file;
+	long webhook_cert_validity;
 };
 
 static void print_usage(FILE *out)
@@ -62,6 +71,23 @@ static void print_usage(FILE *out)
 	      "  --health-probe-bind-address A   host:port for /healthz and /readyz\n"
 	      "                             (default 127.0.0.1:8081; 0 disables)\n"
 	      "  --workers N                workers per controller (default 2)\n"
+	      "  --repair-pods              restart Services whose pods missed injection\n"
+	      "  --operator-namespace NS    where the webhook Secret and the lease live\n"
+	      "                             (default: the pod's, or the kubeconfig's)\n"
+	      "  --webhook-port N           the admission webhook's HTTPS port (default\n"
+	      "                             9443; 0 disables the webhook)\n"
+	      "  --webhook-bind-address IP  default 127.0.0.1 outside a cluster, 0.0.0.0 in\n"
+	      "  --webhook-url-host HOST    register the webhook as https://HOST:PORT\n"
+	      "                             (default outside a cluster: 127.0.0.1)\n"
+	      "  --webhook-service NS/NAME  register it as a Service instead (default in a\n"
+	      "                             cluster: OPERATOR-NAMESPACE/breakwater-webhook)\n"
+	      "  --webhook-name NAME        the webhook configurations' name (default\n"
+	      "                             breakwater, or breakwater-NS with --namespace)\n"
+	      "  --webhook-cert-file F, --webhook-key-file F\n"
+	      "                             serve these (cert-manager) and reload them when\n"
+	      "                             they change, instead of self-made certificates\n"
+	      "  --webhook-cert-validity S  lifetime of self-made serving certificates in\n"
+	      "                             seconds (default 31536000); renewed at 2/3\n"
 	      "  --log-level LEVEL          error, warn, info, debug, trace (default info)\n"
 	      "  --log-format FORMAT        text or json (default text)\n"
 	      "  --version                  print the version and exit\n"
@@ -144,6 +170,51 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->log_level = v;
 		} else if ((v = flag_value(argc, argv, &i, "--log-format"))) {
 			o->log_format = v;
+		} else if (strcmp(a, "--repair-pods") == 0) {
+			o->repair_pods = 1;
+		} else if ((v = flag_value(argc, argv, &i, "--operator-namespace"))) {
+			o->operator_namespace = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-port"))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < 0 || n > 65535) {
+				fprintf(stderr,
+					"breakwater: --webhook-port takes 0..65535, not '%s'\n", v);
+				return 2;
+			}
+			o->webhook_port = (int)n;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-bind-address"))) {
+			o->webhook_bind = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-url-host"))) {
+			o->webhook_url_host = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-service"))) {
+			if (!strchr(v, '/')) {
+				fprintf(stderr,
+					"breakwater: --webhook-service takes NAMESPACE/NAME, not "
+					"'%s'\n",
+					v);
+				return 2;
+			}
+			o->webhook_service = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-name"))) {
+			o->webhook_name = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-cert-file"))) {
+			o->webhook_cert_file = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-key-file"))) {
+			o->webhook_key_file = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-cert-validity"))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < 10) {
+				fprintf(stderr,
+					"breakwater: --webhook-cert-validity takes seconds (>= "
+					"10), not '%s'\n",
+					v);
+				return 2;
+			}
+			o->webhook_cert_validity = n;
 		} else if ((v = flag_value(argc, argv, &i, "--workers"))) {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -173,6 +244,11 @@ struct app {
 	struct bw_operator *op;
 	struct bw_leader *leader;
 	struct bw_httpd *metrics_server, *health_server;
+	struct bw_certmanager *certs;
+	struct bw_webhook *webhook;
+	char *pending_cert, *pending_key; /* the first certificate, before the server exists */
+	char webhook_url[300], webhook_name[300], secret_name[300];
+	int in_cluster;
 	volatile sig_atomic_t lost_lease;
 	int leading;
 };
@@ -281,7 +357,8 @@ static int serve(struct bw_httpd **out, const char *addr, const struct route *ro
 static int setup(struct app *app, struct bw_error *err)
 {
 	struct bw_operator_options oo = {.namespace = app->opt.namespace,
-					 .workers = app->opt.workers};
+					 .workers = app->opt.workers,
+					 .repair_pods = app->opt.repair_pods};
 	struct bw_recorder_options ro = {.component = "breakwater"};
 	const struct route health[] = {{"GET", "/healthz", handle_healthz},
 				       {"GET", "/readyz", handle_readyz}};
@@ -292,6 +369,7 @@ static int setup(struct app *app, struct bw_error *err)
 					      err)) != 0)
 		return ret;
 	in_cluster = app->cfg.context == NULL;
+	app->in_cluster = in_cluster;
 	if (app->opt.leader_elect < 0)
 		app->opt.leader_elect = in_cluster;
 	bw_log_info("main", "breakwater %s: API server %s (%s), %s", BW_VERSION, app->cfg.server,
@@ -333,6 +411,126 @@ static int setup(struct app *app, struct bw_error *err)
 	return 0;
 }
 
+/* The certificate manager hands over each new serving certificate. */
+static int on_cert(const char *cert, const char *key, void *ctx)
+{
+	struct app *app = ctx;
+	struct bw_error err;
+
+	if (app->webhook) {
+		if (bw_webhook_set_cert(app->webhook, cert, key, &err) != 0) {
+			bw_log_error("main", "webhook certificate: %s", err.message);
+			return -1;
+		}
+		bw_log_info("main", "webhook serving a new certificate");
+		return 0;
+	}
+	free(app->pending_cert);
+	bw_certs_free_secret(app->pending_key);
+	app->pending_cert = strdup(cert);
+	app->pending_key = strdup(key);
+	return app->pending_cert && app->pending_key ? 0 : -1;
+}
+
+/* The webhook starts once the caches are synced: its decisions read them. */
+static int start_webhook(struct app *app, struct bw_error *err)
+{
+	const struct bw_operator_caches *c = bw_operator_caches(app->op);
+	struct bw_webhook_caches wc = {c->services, c->breakers, c->namespaces};
+	struct bw_certmanager_options co = {0};
+	struct bw_webhook_options wo = {0};
+	const char *opns =
+	    app->opt.operator_namespace ? app->opt.operator_namespace : app->cfg.namespace;
+	char svc_ns[128] = "", svc_name[128] = "", dns1[300], dns2[300];
+	time_t next;
+	int ret;
+
+	if (app->opt.webhook_port == 0)
+		return 0;
+	if (app->opt.webhook_service) {
+		const char *slash = strchr(app->opt.webhook_service, '/');
+
+		snprintf(svc_ns, sizeof(svc_ns), "%.*s", (int)(slash - app->opt.webhook_service),
+			 app->opt.webhook_service);
+		snprintf(svc_name, sizeof(svc_name), "%s", slash + 1);
+	} else if (app->in_cluster && !app->opt.webhook_url_host) {
+		snprintf(svc_ns, sizeof(svc_ns), "%s", opns);
+		snprintf(svc_name, sizeof(svc_name), "breakwater-webhook");
+	} else {
+		snprintf(app->webhook_url, sizeof(app->webhook_url), "https://%s:%d",
+			 app->opt.webhook_url_host ? app->opt.webhook_url_host : "127.0.0.1",
+			 app->opt.webhook_port);
+	}
+	if (app->opt.webhook_name)
+		snprintf(app->webhook_name, sizeof(app->webhook_name), "%s", app->opt.webhook_name);
+	else if (app->opt.namespace)
+		snprintf(app->webhook_name, sizeof(app->webhook_name), "breakwater-%s",
+			 app->opt.namespace);
+	else
+		snprintf(app->webhook_name, sizeof(app->webhook_name), "breakwater");
+	snprintf(app->secret_name, sizeof(app->secret_name), "%.250s-webhook-tls",
+		 app->webhook_name);
+	snprintf(dns1, sizeof(dns1), "%s.%s.svc", *svc_name ? svc_name : "breakwater-webhook",
+		 *svc_ns ? svc_ns : opns);
+	snprintf(dns2, sizeof(dns2), "%.250s.cluster.local", dns1);
+
+	co.namespace = opns;
+	co.secret_name = app->secret_name;
+	co.sans[0] = "127.0.0.1";
+	co.sans[1] = "localhost";
+	co.sans[2] = dns1;
+	co.sans[3] = dns2;
+	if (app->opt.webhook_url_host && strcmp(app->opt.webhook_url_host, "127.0.0.1") != 0 &&
+	    strcmp(app->opt.webhook_url_host, "localhost") != 0)
+		co.sans[4] = app->opt.webhook_url_host;
+	co.validity_s = app->opt.webhook_cert_validity;
+	co.cert_file = app->opt.webhook_cert_file;
+	co.key_file = app->opt.webhook_key_file;
+	co.registration.name = app->webhook_name;
+	co.registration.url_base = *app->webhook_url ? app->webhook_url : NULL;
+	co.registration.service_namespace = *svc_ns ? svc_ns : NULL;
+	co.registration.service_name = *svc_name ? svc_name : NULL;
+	co.registration.service_port = 443;
+	co.registration.scope_namespace = app->opt.namespace;
+	co.registration.operator_namespace = opns;
+	co.on_cert = on_cert;
+	co.ctx = app;
+	if ((ret = bw_certmanager_new(&app->certs, app->client, &co, err)) != 0 ||
+	    (ret = bw_certmanager_sync(app->certs, &next, err)) != 0)
+		return ret;
+	wo.bind_address = app->opt.webhook_bind ? app->opt.webhook_bind
+						: (app->in_cluster ? "0.0.0.0" : "127.0.0.1");
+	wo.port = app->opt.webhook_port;
+	wo.cert_pem = app->pending_cert;
+	wo.key_pem = app->pending_key;
+	if ((ret = bw_webhook_new(&app->webhook, &wo, &wc, app->metrics, err)) != 0 ||
+	    (ret = bw_webhook_start(app->webhook, err)) != 0 ||
+	    (ret = bw_certmanager_start(app->certs, err)) != 0)
+		return ret;
+	bw_log_info("main", "admission webhook on %s:%d (%s)", wo.bind_address,
+		    bw_webhook_port(app->webhook),
+		    *app->webhook_url ? app->webhook_url : "service reference");
+	return 0;
+}
+
+/* Out of a cluster nothing else can answer at a 127.0.0.1 url: the
+ * registrations go with the process, or they would block writes. */
+static void unregister_webhook(struct app *app)
+{
+	struct bw_error err;
+
+	if (!app->webhook || !*app->webhook_url || app->opt.webhook_cert_file)
+		return;
+	if (bw_client_delete(app->client, &bw_res_mutating_webhooks, NULL, app->webhook_name, NULL,
+			     &err) != 0 &&
+	    err.code != BW_ENOTFOUND)
+		bw_log_warn("main", "removing the webhook registration: %s", err.message);
+	if (bw_client_delete(app->client, &bw_res_validating_webhooks, NULL, app->webhook_name,
+			     NULL, &err) != 0 &&
+	    err.code != BW_ENOTFOUND)
+		bw_log_warn("main", "removing the webhook registration: %s", err.message);
+}
+
 /* Waits for the caches, then leads (or campaigns); returns on a signal or a lost lease. */
 static int run(struct app *app, sigset_t *signals)
 {
@@ -355,6 +553,10 @@ static int run(struct app *app, sigset_t *signals)
 		if (!synced && bw_operator_synced(app->op)) {
 			synced = 1;
 			bw_log_info("main", "caches synced");
+			if (start_webhook(app, &err) != 0) {
+				bw_log_error("main", "admission webhook: %s", err.message);
+				return 1;
+			}
 			if (app->leader) {
 				if (bw_leader_start(app->leader, &err) != 0) {
 					bw_log_error("main", "%s", err.message);
@@ -375,6 +577,11 @@ static void teardown(struct app *app)
 		app->leading = 0;
 		bw_leader_free(app->leader); /* then the lease is released */
 	}
+	bw_certmanager_free(app->certs);
+	unregister_webhook(app);
+	bw_webhook_free(app->webhook);
+	free(app->pending_cert);
+	bw_certs_free_secret(app->pending_key);
 	bw_httpd_free(app->metrics_server);
 	bw_httpd_free(app->health_server);
 	bw_operator_free(app->op);
@@ -392,7 +599,8 @@ int main(int argc, char **argv)
 					 .health_addr = "127.0.0.1:8081",
 					 .log_level = "info",
 					 .log_format = "text",
-					 .workers = 2}};
+					 .workers = 2,
+					 .webhook_port = 9443}};
 	enum bw_log_level level;
 	enum bw_log_format format;
 	struct bw_error err = {0};

@@ -23,6 +23,7 @@ enum {
 	INF_PODS,
 	INF_REGISTRIES,
 	INF_INGRESSES,
+	INF_NAMESPACES,
 	INF_N
 };
 
@@ -31,7 +32,8 @@ static const char *const informer_names[INF_N] = {"services.breakwater.io",
 						  "deployments",
 						  "pods",
 						  "configmaps",
-						  "ingresses"};
+						  "ingresses",
+						  "namespaces"};
 
 enum { Q_SERVICE, Q_BREAKER, Q_REGISTRY, Q_N };
 
@@ -239,6 +241,24 @@ static void *project_key_only(struct bw_store_pack *pack, const json_t *obj, voi
 	return bw_store_pack_alloc(pack, 1);
 }
 
+/* Namespaces are cached for their labels: the webhook's opt-in. */
+static void *project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+	char *text = json_dumps(labels ? labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	struct bw_cached_namespace *n = NULL;
+
+	(void)arg;
+	if (!text)
+		return NULL;
+	bw_store_pack_reserve_str(pack, text);
+	n = bw_store_pack_alloc(pack, sizeof(*n));
+	if (n)
+		n->labels_json = bw_store_pack_str(pack, text);
+	free(text);
+	return n;
+}
+
 /* --- event handlers: enqueue keys --- */
 
 static void enqueue(struct bw_workqueue *q, const char *key)
@@ -314,9 +334,11 @@ static void on_deployment_update(const void *old_item, const void *new_item, voi
 	on_deployment(new_item, ctx);
 }
 
+static void on_pod_of_service(const void *item, void *ctx);
+
 static void on_pod(const void *item, void *ctx)
 {
-	enqueue_breakers_of(ctx, bw_store_item_namespace(item));
+	on_pod_of_service(item, ctx);
 }
 
 static void on_pod_update(const void *old_item, const void *new_item, void *ctx)
@@ -353,6 +375,18 @@ static void on_ingress_update(const void *old_item, const void *new_item, void *
 	on_ingress(new_item, ctx);
 }
 
+/* Pod counts in a Service's status follow its pods. */
+static void on_pod_of_service(const void *item, void *ctx)
+{
+	struct bw_operator *op = ctx;
+	const struct bw_cached_pod *p = item;
+	char key[600];
+
+	snprintf(key, sizeof(key), "%s/%s", bw_store_item_namespace(item), p->service);
+	enqueue(op->ctx.service_queue, key);
+	enqueue_breakers_of(op, bw_store_item_namespace(item));
+}
+
 /* --- set-up --- */
 
 struct informer_spec {
@@ -364,6 +398,7 @@ struct informer_spec {
 
 static int make_informers(struct bw_operator *op, const char *ns, struct bw_error *err)
 {
+	char ns_selector[300];
 	const struct informer_spec specs[INF_N] = {
 	    [INF_SERVICES] = {&bw_res_bw_services,
 			      NULL,
@@ -395,9 +430,17 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 			       NULL,
 			       project_key_only,
 			       {on_ingress, on_ingress_update, on_ingress, op}},
+	    [INF_NAMESPACES] = {&bw_res_namespaces,
+				NULL,
+				ns ? ns_selector : NULL,
+				project_namespace,
+				{NULL, NULL, NULL, NULL}},
 	};
 	int ret;
 
+	/* a namespaced operator reads only its own Namespace object */
+	if (ns)
+		snprintf(ns_selector, sizeof(ns_selector), "metadata.name=%s", ns);
 	for (int i = 0; i < INF_N; i++) {
 		struct bw_informer_options o = {
 		    .watch = {.resource = specs[i].res,
@@ -418,6 +461,7 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	op->ctx.caches.pods = bw_informer_store(op->informers[INF_PODS]);
 	op->ctx.caches.registries = bw_informer_store(op->informers[INF_REGISTRIES]);
 	op->ctx.caches.ingresses = bw_informer_store(op->informers[INF_INGRESSES]);
+	op->ctx.caches.namespaces = bw_informer_store(op->informers[INF_NAMESPACES]);
 	return 0;
 }
 
@@ -467,6 +511,7 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	op->ctx.recorder = recorder;
 	op->metrics = metrics;
 	op->workers = opts && opts->workers > 0 ? opts->workers : 2;
+	op->ctx.repair_pods = opts && opts->repair_pods;
 	for (int i = 0; i < Q_N; i++) {
 		struct bw_workqueue_options qo = {.name = controller_names[i]};
 
@@ -485,6 +530,11 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 fail:
 	bw_operator_free(op);
 	return ret;
+}
+
+const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op)
+{
+	return &op->ctx.caches;
 }
 
 int bw_operator_start_informers(struct bw_operator *op, struct bw_error *err)

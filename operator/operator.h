@@ -64,6 +64,12 @@ struct bw_cached_registry {
 struct bw_operator_options {
 	const char *namespace; /* watch one namespace; NULL: all */
 	int workers;	       /* per controller; default 2 */
+	int repair_pods;       /* restart Services whose pods missed injection */
+};
+
+/* A cached Namespace: its labels, as compact JSON ("{}" when none). */
+struct bw_cached_namespace {
+	const char *labels_json;
 };
 
 struct bw_operator;
@@ -90,7 +96,8 @@ int bw_operator_render_metrics(struct bw_operator *op, char **out, size_t *len,
 /* --- for the controllers --- */
 
 struct bw_operator_caches {
-	struct bw_store *services, *breakers, *deployments, *pods, *registries, *ingresses;
+	struct bw_store *services, *breakers, *deployments, *pods, *registries, *ingresses,
+	    *namespaces;
 };
 
 /* The shared pieces a reconciler uses. */
@@ -99,7 +106,11 @@ struct bw_operator_context {
 	struct bw_recorder *recorder;
 	struct bw_operator_caches caches;
 	struct bw_workqueue *service_queue, *breaker_queue, *registry_queue;
+	int repair_pods;
 };
+
+/* The caches, for the webhook (borrowed; valid until bw_operator_free). */
+const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op);
 
 /* Parses a cached custom resource back into JSON (a new reference), or NULL. */
 json_t *bw_cached_object_parse(const struct bw_cached_object *item);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "operator.h"
@@ -169,8 +170,47 @@ static void event(struct bw_operator_context *ctx, const json_t *svc, const char
 }
 
 /* Writes the owned objects. */
+/* Days from 1970-01-01 to a civil date (Howard Hinnant's days_from_civil). */
+static long long days_from_civil(int y, int m, int d)
+{
+	long long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+/* Seconds since the epoch of an RFC 3339 UTC time ("2026-11-26T19:00:00Z"), or -1. */
+static long long parse_utc(const char *s)
+{
+	int y, mo, d, h, mi, sec;
+
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) != 6)
+		return -1;
+	return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+static void now_utc(char *buf, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Pods restarted for repair are restarted at most this often: if the webhook
+ * is still unreachable, new pods miss injection too, and restarting them
+ * again at once would only churn. */
+#define REPAIR_INTERVAL_S 600
+
 static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *ns,
-		       const char *name, const char *image, struct bw_error *err)
+		       const char *name, const char *image, const char *restarted_at,
+		       struct bw_error *err)
 {
 	json_t *deployment = NULL, *service = NULL, *ingress = NULL;
 	const void *had_ingress;
@@ -180,6 +220,16 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	    (ret = bw_render_service(svc, &service, err)) != 0 ||
 	    (ret = bw_render_ingress(svc, &ingress, err)) != 0)
 		goto out;
+	if (restarted_at) {
+		/* as `kubectl rollout restart` does: a template change makes new pods */
+		json_t *tmeta = json_object_get(
+		    json_object_get(json_object_get(deployment, "spec"), "template"), "metadata");
+
+		if (!json_object_get(tmeta, "annotations"))
+			json_object_set_new(tmeta, "annotations", json_object());
+		json_object_set_new(json_object_get(tmeta, "annotations"),
+				    "breakwater.io/restartedAt", json_string(restarted_at));
+	}
 	if ((ret = apply(ctx, &bw_res_deployments, ns, name, deployment, err)) != 0) {
 		bw_error_prefix(err, "Deployment %s/%s", ns, name);
 		goto out;
@@ -213,6 +263,10 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	const struct bw_cached_deployment *d = NULL;
 	json_t *svc = NULL, *spec, *meta, *old_status, *status = NULL;
 	struct rollout_view v = {0};
+	struct bw_store_items pods = {0};
+	long configured = 0, stale = 0;
+	const char *restarted_at;
+	char now[32];
 	struct bw_error err = {0};
 	const char *ns, *name, *uid;
 	char msg[MSG_MAX], buf[BW_RENDER_URL_MAX > BW_RENDER_SELECTOR_MAX ? BW_RENDER_URL_MAX
@@ -288,7 +342,41 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		event(ctx, svc, "Warning", "RolledBack", msg);
 	}
 
-	ret = apply_owned(ctx, svc, ns, name, v.deploy_image, &err);
+	/* Pods created while the webhook was unreachable lack the injection. */
+	if (bw_store_list(ctx->caches.pods, ns, &pods, NULL) == 0) {
+		for (size_t i = 0; i < pods.count; i++) {
+			const struct bw_cached_pod *p = pods.v[i];
+
+			if (strcmp(p->service, name) != 0)
+				continue;
+			if (*p->injected)
+				configured++;
+			else
+				stale++;
+		}
+	}
+	restarted_at = str(old_status, "podsRestartedAt");
+	if (stale > 0 && d && d->observed_generation >= d->generation &&
+	    d->updated == d->replicas) {
+		long long last = parse_utc(restarted_at);
+
+		snprintf(msg, sizeof(msg),
+			 "%ld pod(s) were created without the registry configuration (the "
+			 "admission webhook was unreachable)%s",
+			 stale,
+			 ctx->repair_pods ? "" : "; restart them, or run with --repair-pods");
+		event(ctx, svc, "Warning", "PodsNotInjected", msg);
+		if (ctx->repair_pods &&
+		    (last < 0 || (long long)time(NULL) - last >= REPAIR_INTERVAL_S)) {
+			now_utc(now, sizeof(now));
+			restarted_at = now;
+			snprintf(msg, sizeof(msg), "restarting %ld pod(s) to inject the registry",
+				 stale);
+			event(ctx, svc, "Normal", "PodsRestarted", msg);
+		}
+	}
+
+	ret = apply_owned(ctx, svc, ns, name, v.deploy_image, restarted_at, &err);
 	if (ret != 0) {
 		snprintf(msg, sizeof(msg), "%s", err.message);
 		event(ctx, svc, "Warning", "ApplyFailed", msg);
@@ -343,6 +431,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	json_object_set_new(status, "updatedReplicas", json_integer(d ? d->updated : 0));
 	json_object_set_new(status, "readyReplicas", json_integer(d ? d->ready : 0));
 	json_object_set_new(status, "availableReplicas", json_integer(d ? d->available : 0));
+	json_object_set_new(status, "pods",
+			    json_pack("{s:I, s:I}", "configured", (json_int_t)configured, "stale",
+				      (json_int_t)stale));
+	if (restarted_at)
+		json_object_set_new(status, "podsRestartedAt", json_string(restarted_at));
 	if (bw_render_selector(svc, buf, sizeof(buf), NULL) == 0)
 		json_object_set_new(status, "selector", json_string(buf));
 	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)
@@ -353,6 +446,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	if (ret != 0)
 		bw_log_warn("service", "%s: status: %s", key, err.message);
 out:
+	bw_store_items_release(&pods);
 	bw_store_item_put(d);
 	bw_store_item_put(item);
 	json_decref(svc);

@@ -73,10 +73,12 @@ start_operator() {
 	shift
 	op_health=$(free_port)
 	op_metrics=$(free_port)
+	op_webhook=$(free_port)
 	op_log=$top/build/test-logs/operator-$ns-$$.log
 	ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$KUBECONFIG" \
 		--namespace "$ns" --health-probe-bind-address "127.0.0.1:$op_health" \
-		--metrics-bind-address "127.0.0.1:$op_metrics" --log-level debug "$@" \
+		--metrics-bind-address "127.0.0.1:$op_metrics" --webhook-port "$op_webhook" \
+		--log-level debug "$@" \
 		>>"$op_log" 2>&1 &
 	op_pid=$!
 	if ! eventually 30 curl -sf "http://127.0.0.1:$op_health/readyz"; then
@@ -93,6 +95,15 @@ stop_operator() {
 	wait "$op_pid" 2>/dev/null || rc=$?
 	op_pid=
 	return $rc
+}
+
+# cleanup_operator: for a test's EXIT trap: stops the operator, removes its
+# webhook registrations (left behind by a SIGKILL) and the test's namespace.
+cleanup_operator() {
+	stop_operator
+	kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration \
+		"breakwater-$ns" --ignore-not-found >/dev/null 2>&1
+	kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1
 }
 
 # Leak and sanitizer reports in the operator's log fail the test that ran it.

@@ -8,7 +8,7 @@
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 use_namespace rollback
-trap 'stop_operator; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
+trap cleanup_operator EXIT
 start_operator "$ns"
 
 get() { kubectl -n "$ns" get "$@" 2>/dev/null; }

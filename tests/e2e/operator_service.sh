@@ -9,7 +9,7 @@
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 use_namespace svc
-trap 'stop_operator; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
+trap cleanup_operator EXIT
 start_operator "$ns"
 check "the operator becomes ready" curl -sf "http://127.0.0.1:$op_health/readyz"
 

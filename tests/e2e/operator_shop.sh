@@ -8,7 +8,7 @@
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 ns=shop
 kubectl delete namespace shop --wait=true --timeout=60s >/dev/null 2>&1
-trap 'stop_operator; kubectl delete namespace shop --wait=false >/dev/null 2>&1' EXIT
+trap cleanup_operator EXIT
 kubectl create namespace shop >/dev/null
 start_operator shop
 

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The admission webhook end to end, on the real API server:
+#  - pods of a Service carry the registry env, volume, mount and annotation;
+#  - a pod in a namespace not opted in is untouched, one opted out too;
+#  - writes are validated: a dependsOn naming no Service is a warning, a
+#    route taken by another Service is refused;
+#  - a pod created while the webhook is down is reported, and repaired with
+#    --repair-pods;
+#  - certificates rotate during a stream of pod creations, with no failed
+#    admission.
+. "$(dirname "$0")/../lib.sh"
+
+install_crds || { not_ok "the CRDs are installed"; exit 1; }
+use_namespace webhook
+trap cleanup_operator EXIT
+# serving certificates live 165 s from a notBefore backdated 300 s for clock
+# skew, and are renewed at 2/3 of those 465 s: about every 10 s
+start_operator "$ns" --webhook-cert-validity 165
+
+get() { kubectl -n "$ns" get "$@" 2>/dev/null; }
+pod_env() { # POD VAR
+	get pod "$1" -o json | jq -r --arg v "$2" '.spec.containers[0].env // [] | map(select(.name == $v)) | map(.value) | join(",")'
+}
+
+check "the webhook registrations are written" bash -c \
+	"'$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | grep -q ."
+check_eq "pod mutation fails open" Ignore \
+	"$(kubectl get mutatingwebhookconfiguration breakwater-$ns -o jsonpath='{.webhooks[0].failurePolicy}')"
+check_eq "validation fails closed" "Fail Fail" \
+	"$(kubectl get validatingwebhookconfiguration breakwater-$ns -o jsonpath='{.webhooks[*].failurePolicy}')"
+check "kube-system is never sent to the webhook" bash -c \
+	"'$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns -o json | jq -e '.webhooks[0].namespaceSelector.matchExpressions[0].values | index(\"kube-system\")' >/dev/null"
+
+# --- validation ---
+out=$(cat <<EOF | kubectl -n "$ns" apply -f - 2>&1
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: users}
+spec: {image: "registry.local/shop/users:1.0.0", port: 8000, route: {pathPrefix: /api/users/}}
+---
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: orders}
+spec:
+  image: registry.local/shop/orders:1.0.0
+  port: 8000
+  replicas: 2
+  dependsOn: [users, payments]
+EOF
+)
+check "Services are admitted" grep -q "service.breakwater.io/orders created" <<<"$out"
+check "a dependsOn naming no Service is a warning kubectl shows" grep -qi "warning.*payments" <<<"$out"
+out=$(cat <<EOF | kubectl -n "$ns" apply -f - 2>&1
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: thief}
+spec: {image: "registry.local/shop/thief:1.0.0", route: {pathPrefix: /api/users/}}
+EOF
+)
+check "a route another Service has is refused" grep -q "denied" <<<"$out"
+check "naming the Service that has it" grep -q "users" <<<"$out"
+check "and nothing is stored" bash -c "! '$state/bin/kubectl' -n $ns get bsvc thief 2>/dev/null"
+
+# --- injection ---
+check "the Services become Ready" kubectl -n "$ns" wait --for=condition=Ready bsvc/orders bsvc/users --timeout=60s
+pod=$(get pods -l breakwater.io/service=orders -o jsonpath='{.items[0].metadata.name}')
+check "a pod of orders exists" test -n "$pod"
+check_eq "it knows its Service" orders "$(pod_env "$pod" BREAKWATER_SERVICE)"
+check_eq "and namespace" "$ns" "$(pod_env "$pod" BREAKWATER_NAMESPACE)"
+check_eq "it finds users through the registry env" "http://users.$ns.svc.cluster.local:8000" "$(pod_env "$pod" USERS_SERVICE_URL)"
+check_eq "a missing dependency gets no URL" "" "$(pod_env "$pod" PAYMENTS_SERVICE_URL)"
+check_eq "the registry file" /etc/breakwater/registry.json "$(pod_env "$pod" BREAKWATER_REGISTRY_FILE)"
+check_eq "the breakers file" /etc/breakwater/breakers.json "$(pod_env "$pod" BREAKWATER_BREAKERS_FILE)"
+check_eq "the registry ConfigMap is its volume" breakwater-registry \
+	"$(get pod "$pod" -o jsonpath='{.spec.volumes[?(@.name=="breakwater-registry")].configMap.name}')"
+check_eq "mounted read-only at /etc/breakwater/" "/etc/breakwater/ true" \
+	"$(get pod "$pod" -o jsonpath='{.spec.containers[0].volumeMounts[?(@.name=="breakwater-registry")].mountPath} {.spec.containers[0].volumeMounts[?(@.name=="breakwater-registry")].readOnly}')"
+check "it carries the injection annotation" bash -c \
+	"'$state/bin/kubectl' -n $ns get pod $pod -o jsonpath='{.metadata.annotations.breakwater\.io/injected}' | grep -q ."
+check_eq "each variable once" 1 "$(get pod "$pod" -o json | jq '[.spec.containers[0].env[] | select(.name=="USERS_SERVICE_URL")] | length')"
+
+kubectl -n "$ns" run plain --image=registry.local/plain:1 --restart=Never >/dev/null
+check_eq "a pod in a namespace not opted in is untouched" "" \
+	"$(get pod plain -o jsonpath='{.metadata.annotations.breakwater\.io/injected}')"
+kubectl label namespace "$ns" breakwater.io/inject=enabled >/dev/null
+check "once the namespace opts in, a plain pod is injected" eventually 10 bash -c \
+	"'$state/bin/kubectl' -n $ns run plain2-\$RANDOM --image=registry.local/plain:1 --restart=Never -o jsonpath='{.metadata.annotations.breakwater\.io/injected}' | grep -q ."
+kubectl -n "$ns" run optout --image=registry.local/plain:1 --restart=Never -l breakwater.io/inject=disabled >/dev/null
+check_eq "a pod labelled inject=disabled is untouched" "" \
+	"$(get pod optout -o jsonpath='{.metadata.annotations.breakwater\.io/injected}')"
+
+# --- certificates rotate during a stream of pod creations ---
+rotations_before=$(grep -c "webhook serving a new certificate" "$op_log")
+failed=0
+for i in $(seq 1 40); do
+	got=$("$state/bin/kubectl" -n "$ns" run stream-$i --image=registry.local/plain:1 --restart=Never \
+		-o jsonpath='{.metadata.annotations.breakwater\.io/injected}' 2>&1)
+	[ -n "$got" ] || { failed=$((failed + 1)); echo "# stream-$i: $got"; }
+	sleep 0.5
+done
+rotations=$(($(grep -c "webhook serving a new certificate" "$op_log") - rotations_before))
+echo "# $rotations certificate rotations during 40 pod creations"
+check "the serving certificate rotated during the stream" test "$rotations" -ge 2
+check_eq "every pod of the stream was admitted and injected" 0 "$failed"
+
+# --- a pod created while the webhook is down ---
+stop_operator KILL
+victim=$(get pods -l breakwater.io/service=orders -o jsonpath='{.items[0].metadata.name}')
+kubectl -n "$ns" delete pod "$victim" --wait=false >/dev/null
+check "with the webhook down, the ReplicaSet still makes a pod (failurePolicy Ignore)" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get pods -l breakwater.io/service=orders -o json | jq '[.items[] | select(.metadata.annotations[\"breakwater.io/injected\"] == null)] | length')\" -ge 1 ]"
+start_operator "$ns" --webhook-cert-validity 3600 --repair-pods
+check "the missed pod is reported in the Service's status" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc orders -o jsonpath='{.status.pods.stale}')\" -ge 1 ] || [ -n \"\$('$state/bin/kubectl' -n $ns get bsvc orders -o jsonpath='{.status.podsRestartedAt}')\" ]"
+check "and in an Event" eventually 30 bash -c \
+	"'$state/bin/kubectl' -n $ns get events --field-selector involvedObject.name=orders,reason=PodsNotInjected -o name | grep -q ."
+check "--repair-pods restarts them until every pod is injected" eventually 60 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc orders -o jsonpath='{.status.pods.stale}/{.status.pods.configured}')\" = 0/2 ]"
+check_eq "every pod of orders carries the injection" 0 \
+	"$(get pods -l breakwater.io/service=orders -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null and .metadata.annotations["breakwater.io/injected"] == null)] | length')"
+
+check "admission metrics are served" bash -c \
+	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q 'breakwater_webhook_requests_total{endpoint=\"mutate-pods\",result=\"patched\"}'"
+stop_operator
+check_eq "SIGTERM stops the operator cleanly" 0 "$?"
+check "a stopped out-of-cluster operator removes its registrations" bash -c \
+	"! '$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns 2>/dev/null"
+check_operator_log

@@ -1,0 +1,857 @@
+/*
+ * Unit tests for webhook/admission.c, mutate.c and validate.c, data-driven:
+ * each folder under tests/unit/data/admission/ is one case, run in sorted
+ * order, through the same steps the HTTPS server takes.
+ *
+ *   review.json    the AdmissionReview request body, read as bytes (it need
+ *                  not be valid JSON)
+ *   context.json   what the server would read from the cache:
+ *                  {"endpoint": "mutate-pods" | "validate-services" |
+ *                   "validate-breakers", "namespaceLabels": {...},
+ *                   "service": {...} | null, "deps": {...},
+ *                   "services": [...], "breakers": [...]}
+ *                  (absent: mutate-pods with nothing in the cache)
+ *   response.json  the expected response AdmissionReview, its patch decoded
+ *                  to a JSON array under "patch" (the test decodes the real
+ *                  base64 before comparing)
+ *   error.json     instead of response.json, for a request answered without
+ *                  an AdmissionReview: {"httpStatus": 400, "message": TEXT}
+ *
+ * Every patch is also applied to the input pod (RFC 6902 "add" only) and the
+ * result checked: each env variable once, every variable and mount the
+ * container had kept, the registry volume and mount exactly once, the
+ * annotation holding the generation; and mutating the patched pod again must
+ * give no patch (reinvocation). Runs from the repository root.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "check.h"
+#include "error.h"
+#include "../../webhook/admission.h"
+#include "../../webhook/mutate.h"
+#include "../../webhook/validate.h"
+
+#define DATA	  "tests/unit/data/admission"
+#define MAX_CASES 256
+
+/* ---- helpers, as in test_render.c ---- */
+
+static int exists(const char *dir, const char *name)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/* dir/name as bytes (malloc'd, NUL-terminated), or NULL. */
+static char *slurp(const char *dir, const char *name, size_t *len)
+{
+	char path[1024];
+	char *buf = NULL;
+	long n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* dir/name parsed, or NULL (with a failed CHECK when the file exists but does not parse). */
+static json_t *load(const char *dir, const char *name)
+{
+	char path[1024];
+	json_error_t jerr;
+	json_t *v;
+
+	if (!exists(dir, name))
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	v = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	CHECK(v != NULL, "%s parses", path);
+	if (!v)
+		printf("    line %d: %s\n", jerr.line, jerr.text);
+	return v;
+}
+
+static void show(const char *label, const json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	printf("      %s: %.600s%s\n", label, s ? s : "(absent)",
+	       s && strlen(s) > 600 ? "..." : "");
+	free(s);
+}
+
+/* Finds the first path where want and got differ; prints it and returns 1. */
+static int diff_at(json_t *want, json_t *got, char *path, size_t size)
+{
+	size_t len = strlen(path), i;
+	const char *key;
+	json_t *v;
+
+	if (want && got && json_typeof(want) == json_typeof(got)) {
+		if (json_is_object(want)) {
+			json_object_foreach(want, key, v)
+			{
+				snprintf(path + len, size - len, ".%s", key);
+				if (diff_at(v, json_object_get(got, key), path, size))
+					return 1;
+			}
+			json_object_foreach(got, key, v)
+			{
+				snprintf(path + len, size - len, ".%s", key);
+				if (!json_object_get(want, key))
+					return diff_at(NULL, v, path, size);
+			}
+			path[len] = '\0';
+			return 0;
+		}
+		if (json_is_array(want)) {
+			for (i = 0; i < json_array_size(want) || i < json_array_size(got); i++) {
+				snprintf(path + len, size - len, "[%zu]", i);
+				if (diff_at(json_array_get(want, i), json_array_get(got, i), path,
+					    size))
+					return 1;
+			}
+			path[len] = '\0';
+			return 0;
+		}
+		if (json_equal(want, got))
+			return 0;
+	}
+	printf("    first difference at %s\n", path[0] ? path : "(top)");
+	show("expected", want);
+	show("got     ", got);
+	return 1;
+}
+
+static void check_json(json_t *want, json_t *got, const char *what)
+{
+	char path[512] = "";
+
+	CHECK(json_equal(want, got) || (!want && !got), "%s", what);
+	if (!json_equal(want, got) && (want || got))
+		diff_at(want, got, path, sizeof(path));
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static size_t list_cases(const char *dir, char **names, size_t max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	CHECK(d != NULL, "%s is readable", dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max)
+		if (e->d_name[0] != '.')
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_names);
+	return n;
+}
+
+/* ---- base64 and RFC 6902 ---- */
+
+/* The JSON a base64 text encodes, or NULL. */
+static json_t *decode_patch(const char *b64)
+{
+	size_t n = strlen(b64), pad = 0;
+	unsigned char *buf = malloc(n / 4 * 3 + 1);
+	json_t *v = NULL;
+	int got;
+
+	if (!buf || n % 4)
+		goto done;
+	got = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
+	if (got < 0)
+		goto done;
+	while (pad < 2 && n > pad && b64[n - 1 - pad] == '=')
+		pad++;
+	v = json_loadb((const char *)buf, (size_t)got - pad, 0, NULL);
+done:
+	free(buf);
+	return v;
+}
+
+/* One reference token of a JSON pointer, unescaped, into tok; returns the
+ * rest of the pointer (at '/' or '\0'). */
+static const char *next_token(const char *p, char *tok, size_t size)
+{
+	size_t n = 0;
+
+	for (p++; *p && *p != '/'; p++) {
+		char c = *p;
+
+		if (c == '~') {
+			c = p[1] == '0' ? '~' : p[1] == '1' ? '/' : '\0';
+			if (!c)
+				return NULL;
+			p++;
+		}
+		if (n + 1 < size)
+			tok[n++] = c;
+	}
+	tok[n] = '\0';
+	return p;
+}
+
+static int array_index(const char *tok, size_t size, size_t *out)
+{
+	char *end;
+	unsigned long i;
+
+	if (!*tok || (tok[0] == '0' && tok[1]) || tok[0] < '0' || tok[0] > '9')
+		return -1;
+	i = strtoul(tok, &end, 10);
+	if (*end || i > size)
+		return -1;
+	*out = i;
+	return 0;
+}
+
+/* Applies one "add" operation to doc; -1 (with a message) when it cannot. */
+static int apply_add(json_t *doc, const char *path, json_t *value)
+{
+	char tok[256];
+	const char *p = path;
+	json_t *cur = doc;
+	size_t i;
+
+	if (!p || p[0] != '/')
+		return -1;
+	for (;;) {
+		p = next_token(p, tok, sizeof(tok));
+		if (!p)
+			return -1;
+		if (!*p)
+			break;
+		if (json_is_object(cur))
+			cur = json_object_get(cur, tok);
+		else if (json_is_array(cur) && array_index(tok, json_array_size(cur) - 1, &i) == 0)
+			cur = json_array_get(cur, i);
+		else
+			cur = NULL;
+		if (!cur) {
+			printf("    # %s: a parent does not exist\n", path);
+			return -1;
+		}
+	}
+	if (json_is_object(cur))
+		return json_object_set(cur, tok, value);
+	if (json_is_array(cur) && strcmp(tok, "-") == 0)
+		return json_array_append(cur, value);
+	if (json_is_array(cur) && array_index(tok, json_array_size(cur), &i) == 0)
+		return json_array_insert(cur, i, value);
+	printf("    # %s: cannot add there\n", path);
+	return -1;
+}
+
+static int apply_patch(json_t *doc, const json_t *patch)
+{
+	const json_t *op;
+	size_t i;
+
+	json_array_foreach(patch, i, op)
+	{
+		const char *kind = json_string_value(json_object_get(op, "op"));
+
+		if (!kind || strcmp(kind, "add") != 0 ||
+		    apply_add(doc, json_string_value(json_object_get(op, "path")),
+			      json_object_get(op, "value")) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- what a patched pod must look like ---- */
+
+static size_t count_named(const json_t *array, const char *name)
+{
+	const json_t *v;
+	size_t i, n = 0;
+
+	json_array_foreach(array, i, v)
+	{
+		const char *s = json_string_value(json_object_get(v, "name"));
+
+		n += s && strcmp(s, name) == 0;
+	}
+	return n;
+}
+
+static size_t count_mounts(const json_t *mounts, const char *path)
+{
+	const json_t *m;
+	size_t i, n = 0, want = strlen(path) - 1;
+
+	json_array_foreach(mounts, i, m)
+	{
+		const char *s = json_string_value(json_object_get(m, "mountPath"));
+		size_t len = s ? strlen(s) : 0;
+
+		while (len > 1 && s[len - 1] == '/')
+			len--;
+		n += s && len == want && strncmp(s, path, want) == 0;
+	}
+	return n;
+}
+
+/* Every entry of before is in after, unchanged (nothing overridden or lost). */
+static int kept(const json_t *before, const json_t *after)
+{
+	const json_t *v;
+	size_t i, j;
+
+	json_array_foreach(before, i, v)
+	{
+		int found = 0;
+
+		for (j = 0; j < json_array_size(after) && !found; j++)
+			found = json_equal(v, json_array_get(after, j));
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+static void check_containers(const char *name, const char *key, const json_t *before,
+			     const json_t *after, const json_t *vars)
+{
+	const json_t *b = json_object_get(json_object_get(before, "spec"), key);
+	const json_t *a = json_object_get(json_object_get(after, "spec"), key), *ctr, *e, *var;
+	size_t i, j, k, dups;
+
+	json_array_foreach(a, i, ctr)
+	{
+		const json_t *env = json_object_get(ctr, "env");
+		const json_t *old = json_array_get(b, i);
+
+		dups = 0;
+		json_array_foreach(env, j, e)
+		{
+			const char *n = json_string_value(json_object_get(e, "name"));
+
+			dups += n && count_named(env, n) != 1;
+		}
+		CHECK(dups == 0, "%s: %s[%zu]: each env variable once", name, key, i);
+		k = 0;
+		json_array_foreach(vars, j, var)
+		{
+			k += count_named(env, json_string_value(var)) == 1;
+		}
+		CHECK(k == json_array_size(vars), "%s: %s[%zu]: every injected variable is there",
+		      name, key, i);
+		CHECK(kept(json_object_get(old, "env"), env),
+		      "%s: %s[%zu]: its own variables kept, not overridden", name, key, i);
+		CHECK(count_mounts(json_object_get(ctr, "volumeMounts"), BW_MUTATE_MOUNT_PATH) == 1,
+		      "%s: %s[%zu]: one mount at /etc/breakwater/", name, key, i);
+		CHECK(kept(json_object_get(old, "volumeMounts"),
+			   json_object_get(ctr, "volumeMounts")),
+		      "%s: %s[%zu]: its own mounts kept", name, key, i);
+	}
+}
+
+/* The names every container must end with, computed from the case's
+ * inputs independently of mutate.c. */
+static json_t *expected_names(const json_t *pod, const json_t *context)
+{
+	const json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+	const json_t *deps = json_object_get(context, "deps"), *d;
+	const json_t *depends = json_object_get(
+	    json_object_get(json_object_get(context, "service"), "spec"), "dependsOn");
+	json_t *names = json_pack("[sss]", "BREAKWATER_NAMESPACE", "BREAKWATER_REGISTRY_FILE",
+				  "BREAKWATER_BREAKERS_FILE");
+	char name[128];
+	size_t i, j;
+
+	if (json_string_length(json_object_get(labels, BW_MUTATE_LABEL_SERVICE)) > 0)
+		json_array_append_new(names, json_string("BREAKWATER_SERVICE"));
+	json_array_foreach(depends, i, d)
+	{
+		const char *s = json_string_value(d);
+
+		if (!s || !json_object_get(deps, s) || strlen(s) > 63)
+			continue;
+		for (j = 0; s[j]; j++)
+			name[j] = s[j] == '-'
+				      ? '_'
+				      : (char)(s[j] >= 'a' && s[j] <= 'z' ? s[j] - 32 : s[j]);
+		snprintf(name + j, sizeof(name) - j, "_SERVICE_URL");
+		json_array_append_new(names, json_string(name));
+	}
+	return names;
+}
+
+/* Applies the patch to the pod and checks the result; then mutates it again. */
+static void check_patched(const char *name, const struct bw_mutate_input *in,
+			  const struct bw_mutate_result *res, const json_t *context)
+{
+	json_t *pod = json_deep_copy(in->pod), *vars = expected_names(in->pod, context);
+	const json_t *vols, *spec;
+	struct bw_mutate_input again = *in;
+	struct bw_mutate_result res2;
+	struct bw_error err;
+	int rc;
+
+	rc = apply_patch(pod, res->patch);
+	CHECK_INT(0, rc, "%s: the patch applies to the pod (RFC 6902 add)", name);
+	if (rc)
+		goto done;
+	spec = json_object_get(pod, "spec");
+	vols = json_object_get(spec, "volumes");
+	CHECK(count_named(vols, BW_MUTATE_VOLUME) == 1, "%s: one volume %s", name,
+	      BW_MUTATE_VOLUME);
+	CHECK(kept(json_object_get(json_object_get(in->pod, "spec"), "volumes"), vols),
+	      "%s: the pod's own volumes kept", name);
+	CHECK_STR(res->generation,
+		  json_string_value(json_object_get(
+		      json_object_get(json_object_get(pod, "metadata"), "annotations"),
+		      BW_MUTATE_ANNOTATION)),
+		  "%s: the annotation holds the generation", name);
+	check_containers(name, "containers", in->pod, pod, vars);
+	check_containers(name, "initContainers", in->pod, pod, vars);
+
+	again.pod = pod;
+	bw_error_clear(&err);
+	rc = bw_mutate_pod(&again, &res2, &err);
+	CHECK_INT(0, rc, "%s: the patched pod mutates again", name);
+	CHECK(rc == 0 && !res2.patched && !res2.patch, "%s: reinvocation gives no patch", name);
+	CHECK_STR("already injected", res2.skipped, "%s: reinvocation: already injected", name);
+	CHECK_STR(res->generation, res2.generation, "%s: reinvocation: the same generation", name);
+	bw_mutate_result_release(&res2);
+done:
+	json_decref(vars);
+	json_decref(pod);
+}
+
+/* ---- the cases ---- */
+
+/* The response text as JSON, its patch decoded. */
+static json_t *readable(const char *name, const char *text)
+{
+	json_t *review = json_loads(text, 0, NULL), *resp, *patch;
+	const char *b64;
+
+	CHECK(review != NULL, "%s: the response is JSON", name);
+	resp = json_object_get(review, "response");
+	b64 = json_string_value(json_object_get(resp, "patch"));
+	if (b64) {
+		patch = decode_patch(b64);
+		CHECK(patch != NULL, "%s: the patch is base64 of JSON", name);
+		json_object_set_new(resp, "patch", patch ? patch : json_null());
+	}
+	return review;
+}
+
+/* What the server answers a request it cannot decide: into *status and *body. */
+static void answer_malformed(const char *name, const struct bw_admission_request *req,
+			     const char *message, int *status, char **body)
+{
+	struct bw_error err;
+	int rc;
+
+	bw_error_clear(&err);
+	rc = bw_admission_malformed(req, message, status, body, NULL, &err);
+	CHECK_INT(0, rc, "%s: bw_admission_malformed succeeds", name);
+}
+
+static void decide_mutate(const char *name, const struct bw_admission_request *req,
+			  const json_t *context, int *status, char **body)
+{
+	struct bw_admission_response resp = {0};
+	struct bw_mutate_input in = {0};
+	struct bw_mutate_result res;
+	struct bw_error err;
+	json_t *copy;
+	int rc;
+
+	bw_error_clear(&err);
+	if (bw_admission_check_kind(req, "", "Pod", &err) != 0) {
+		answer_malformed(name, req, err.message, status, body);
+		return;
+	}
+	in.pod = req->object;
+	in.namespace = req->namespace;
+	in.namespace_labels = json_object_get(context, "namespaceLabels");
+	in.service = json_object_get(context, "service");
+	in.deps = json_object_get(context, "deps");
+	if (json_is_null(in.service))
+		in.service = NULL;
+	copy = json_deep_copy(req->object);
+	rc = bw_mutate_pod(&in, &res, &err);
+	CHECK(json_equal(copy, req->object), "%s: the pod is not modified", name);
+	json_decref(copy);
+	if (rc) {
+		printf("    # %s\n", err.message);
+		answer_malformed(name, req, err.message, status, body);
+		return;
+	}
+	CHECK(res.patched == (res.patch != NULL), "%s: patched says whether there is a patch",
+	      name);
+	CHECK(res.patched || res.skipped, "%s: a pod left alone has a reason", name);
+	if (res.skipped)
+		printf("    # skipped: %s\n", res.skipped);
+	if (res.patched)
+		check_patched(name, &in, &res, context);
+	resp.allowed = 1;
+	resp.warnings = res.warnings;
+	resp.patch = res.patch;
+	rc = bw_admission_response_write(req->uid, &resp, body, NULL, &err);
+	CHECK_INT(0, rc, "%s: the response is written", name);
+	*status = 200;
+	bw_mutate_result_release(&res);
+}
+
+static void decide_validate(const char *name, const char *endpoint,
+			    const struct bw_admission_request *req, const json_t *context,
+			    int *status, char **body)
+{
+	struct bw_admission_response resp = {0};
+	struct bw_validate_result res;
+	int breaker = strcmp(endpoint, "validate-breakers") == 0;
+	struct bw_error err;
+	int rc;
+
+	bw_error_clear(&err);
+	if (bw_admission_check_kind(req, "breakwater.io", breaker ? "Breaker" : "Service", &err)) {
+		answer_malformed(name, req, err.message, status, body);
+		return;
+	}
+	if (breaker)
+		rc = bw_validate_breaker(req->operation, req->object, req->old_object,
+					 json_object_get(context, "services"),
+					 json_object_get(context, "breakers"), &res, &err);
+	else
+		rc = bw_validate_service(req->operation, req->object, req->old_object,
+					 json_object_get(context, "services"), &res, &err);
+	if (rc) {
+		printf("    # %s\n", err.message);
+		answer_malformed(name, req, err.message, status, body);
+		return;
+	}
+	if (!res.allowed)
+		printf("    # denied: %s\n", res.message);
+	resp.allowed = res.allowed;
+	resp.code = res.code;
+	resp.message = res.message;
+	resp.warnings = res.warnings;
+	rc = bw_admission_response_write(req->uid, &resp, body, NULL, &err);
+	CHECK_INT(0, rc, "%s: the response is written", name);
+	*status = 200;
+	bw_validate_result_release(&res);
+}
+
+static void run_case(const char *name, size_t *mutations)
+{
+	struct bw_admission_request req;
+	json_t *context, *want, *want_err, *got;
+	const char *endpoint;
+	char dir[512], what[600], *bytes, *body = NULL;
+	struct bw_error err;
+	size_t len = 0;
+	int status = 0;
+
+	snprintf(dir, sizeof(dir), "%s/%s", DATA, name);
+	bytes = slurp(dir, "review.json", &len);
+	CHECK(bytes != NULL, "%s: has review.json", name);
+	if (!bytes)
+		return;
+	context = load(dir, "context.json");
+	want = load(dir, "response.json");
+	want_err = load(dir, "error.json");
+	CHECK(!want != !want_err, "%s: has response.json or error.json", name);
+	endpoint = json_string_value(json_object_get(context, "endpoint"));
+	if (!endpoint)
+		endpoint = "mutate-pods";
+
+	bw_error_clear(&err);
+	if (bw_admission_parse(bytes, len, &req, &err) != 0) {
+		printf("    # refused: %s\n", err.message);
+		CHECK_INT(400, err.http_status, "%s: a refusal carries HTTP status 400", name);
+		answer_malformed(name, &req, err.message, &status, &body);
+	} else if (strcmp(endpoint, "mutate-pods") == 0) {
+		decide_mutate(name, &req, context, &status, &body);
+		*mutations += 1;
+	} else {
+		decide_validate(name, endpoint, &req, context, &status, &body);
+	}
+
+	if (want_err) {
+		CHECK_INT(json_integer_value(json_object_get(want_err, "httpStatus")), status,
+			  "%s: HTTP status", name);
+		snprintf(what, sizeof(what), "%s\n",
+			 json_string_value(json_object_get(want_err, "message")));
+		CHECK_STR(what, body, "%s: the plain-text answer", name);
+	} else if (want && body) {
+		CHECK_INT(200, status, "%s: HTTP status 200", name);
+		got = readable(name, body);
+		snprintf(what, sizeof(what), "%s: response as expected", name);
+		check_json(want, got, what);
+		json_decref(got);
+	}
+	free(body);
+	bw_admission_request_release(&req);
+	json_decref(context);
+	json_decref(want);
+	json_decref(want_err);
+	free(bytes);
+}
+
+/* ---- cases that need no fixture ---- */
+
+static void test_response_caps(void)
+{
+	struct bw_admission_response resp = {0};
+	json_t *warnings = json_array(), *got, *w, *want;
+	char long_one[400], *body = NULL;
+	struct bw_error err;
+	size_t i, len = 0;
+	int rc, ok = 1;
+
+	/* 299 bytes of 'a' then "é" (2 bytes) straddling byte 253..254, and more */
+	memset(long_one, 'a', sizeof(long_one));
+	memcpy(long_one + 252, "\xc3\xa9", 2);
+	long_one[sizeof(long_one) - 1] = '\0';
+	json_array_append_new(warnings, json_string(long_one));
+	json_array_append_new(warnings, json_integer(7)); /* not a string: skipped */
+	for (i = 0; i < 19; i++) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "warning %zu", i);
+		json_array_append_new(warnings, json_string(buf));
+	}
+	resp.allowed = 1;
+	resp.warnings = warnings;
+	bw_error_clear(&err);
+	rc = bw_admission_response_write("u-1", &resp, &body, &len, &err);
+	CHECK_INT(0, rc, "caps: the response is written");
+	CHECK(body && len == strlen(body), "caps: *len is the text's length");
+	got = body ? json_loads(body, 0, NULL) : NULL;
+	w = json_object_get(json_object_get(got, "response"), "warnings");
+	CHECK_INT(BW_ADMISSION_WARNINGS_MAX, json_array_size(w), "caps: at most 16 warnings");
+	for (i = 0; i < json_array_size(w); i++)
+		ok &= json_string_length(json_array_get(w, i)) <= BW_ADMISSION_WARNING_MAX_BYTES;
+	CHECK(ok, "caps: each warning at most 256 bytes");
+	CHECK_INT(252 + 3, json_string_length(json_array_get(w, 0)),
+		  "caps: a long warning is cut before a split UTF-8 character, with ...");
+	CHECK_STR("... and 5 more warnings", json_string_value(json_array_get(w, 15)),
+		  "caps: the last slot counts the rest");
+	CHECK(!json_object_get(json_object_get(got, "response"), "patch"),
+	      "caps: no patch, no patchType");
+	json_decref(got);
+	free(body);
+
+	/* a denial never carries a patch; an empty patch is no patch */
+	resp.allowed = 0;
+	resp.warnings = NULL;
+	resp.patch = w = json_array();
+	resp.message = "spec.x: no";
+	rc = bw_admission_response_write("u-2", &resp, &body, NULL, &err);
+	got = json_loads(body, 0, NULL);
+	want = json_pack("{s:s, s:b, s:{s:i, s:s, s:s}}", "uid", "u-2", "allowed", 0, "status",
+			 "code", 403, "reason", "Forbidden", "message", "spec.x: no");
+	check_json(want, json_object_get(got, "response"), "a denial defaults to 403 Forbidden");
+	json_decref(want);
+	json_decref(got);
+	free(body);
+	resp.patch = warnings;
+	CHECK_INT(0, bw_admission_response_write("u-3", &resp, &body, NULL, &err),
+		  "a denial with a patch is written");
+	CHECK(body && !strstr(body, "patch"), "a denial never carries a patch");
+	free(body);
+	resp.allowed = 1;
+	resp.patch = NULL;
+	CHECK_INT(BW_EINVAL, bw_admission_response_write(NULL, &resp, &body, NULL, &err),
+		  "a NULL uid is refused");
+	CHECK(body == NULL, "a refusal leaves *out NULL");
+	resp.patch = json_array_get(warnings, 0);
+	CHECK_INT(BW_EINVAL, bw_admission_response_write("u", &resp, &body, NULL, &err),
+		  "a patch that is not an array is refused");
+	json_decref(w);
+	json_decref(warnings);
+}
+
+static void test_parse_edges(void)
+{
+	struct bw_admission_request req;
+	struct bw_error err;
+	size_t big = BW_ADMISSION_MAX_BYTES + 1;
+	char *buf = malloc(big), *body = NULL;
+	const char *ok = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+			 "\"request\":{\"uid\":\"u-9\",\"kind\":{\"group\":\"\",\"version\":"
+			 "\"v1\",\"kind\":\"Pod\"},\"operation\":\"DELETE\",\"oldObject\":{}}}";
+	int status = 0;
+
+	bw_error_clear(&err);
+	memset(buf, ' ', big);
+	CHECK_INT(BW_ETOOBIG, bw_admission_parse(buf, big, &req, &err),
+		  "a body above 3 MiB is BW_ETOOBIG");
+	CHECK(req.uid == NULL, "too big: no uid");
+	bw_admission_request_release(&req);
+	free(buf);
+	CHECK_INT(BW_EINVAL, bw_admission_parse(NULL, 0, &req, &err), "a NULL body is refused");
+	bw_admission_request_release(&req);
+	CHECK_INT(BW_EINVAL, bw_admission_parse(ok, strlen(ok), NULL, &err),
+		  "a NULL req is refused");
+
+	/* the body need not be NUL-terminated: parse a prefix of a longer buffer */
+	CHECK_INT(0, bw_admission_parse(ok, strlen(ok), &req, NULL), "a DELETE parses");
+	CHECK_INT(BW_ADMISSION_DELETE, req.operation, "DELETE: the operation");
+	CHECK(req.object == NULL && req.old_object != NULL, "DELETE: oldObject only");
+	CHECK_STR("", req.namespace, "an absent namespace is \"\"");
+	CHECK_STR("DELETE", bw_admission_op_name(req.operation), "op names");
+	bw_admission_request_release(&req);
+	CHECK(req.review == NULL && req.uid == NULL, "release zeroes the request");
+	bw_admission_request_release(&req);
+
+	CHECK_INT(0, bw_admission_malformed(NULL, "broken", &status, &body, NULL, &err),
+		  "malformed with no request");
+	CHECK_INT(400, status, "no request: HTTP 400");
+	CHECK_STR("broken\n", body, "no request: the message as text");
+	free(body);
+}
+
+static json_t *pod_with(const char *service)
+{
+	return json_pack("{s:{s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "metadata", "name", "p",
+			 "labels", BW_MUTATE_LABEL_SERVICE, service, "spec", "containers", "name",
+			 "app", "image", "img:1");
+}
+
+static void generation_of(const char *ns, const json_t *service, const json_t *deps, char *out)
+{
+	struct bw_mutate_input in = {0};
+	struct bw_mutate_result res;
+	json_t *pod = pod_with("orders");
+
+	in.pod = pod;
+	in.namespace = ns;
+	in.service = service;
+	in.deps = deps;
+	out[0] = '\0';
+	if (bw_mutate_pod(&in, &res, NULL) == 0)
+		strcpy(out, res.generation);
+	bw_mutate_result_release(&res);
+	json_decref(pod);
+}
+
+static void test_generation(void)
+{
+	json_t *a = json_pack("{s:{s:[sss]}}", "spec", "dependsOn", "users", "payments", "users");
+	json_t *b = json_pack("{s:{s:[ss]}}", "spec", "dependsOn", "payments", "users");
+	json_t *deps = json_pack("{s:i, s:i, s:i}", "users", 8000, "payments", 8080, "other", 1);
+	json_t *deps2 = json_pack("{s:i, s:i}", "users", 8001, "payments", 8080);
+	json_t *nospec = json_pack("{s:{s:s}}", "metadata", "name", "p");
+	char g1[32], g2[32], g3[32], g4[32];
+	struct bw_mutate_input in = {0};
+	struct bw_mutate_result res;
+	struct bw_error err;
+
+	generation_of("shop", a, deps, g1);
+	generation_of("shop", b, deps, g2);
+	generation_of("shop", b, deps2, g3);
+	generation_of("shop2", b, deps, g4);
+	CHECK(strlen(g1) == 16 && strspn(g1, "0123456789abcdef") == 16,
+	      "generation: 16 hex digits (%s)", g1);
+	CHECK_STR(g1, g2, "generation: the order of dependsOn and duplicates do not matter");
+	CHECK(strcmp(g1, g3) != 0, "generation: a port change changes it");
+	CHECK(strcmp(g1, g4) != 0, "generation: the namespace changes it");
+
+	bw_error_clear(&err);
+	CHECK_INT(BW_EINVAL, bw_mutate_pod(NULL, &res, &err), "mutate: NULL input refused");
+	in.pod = nospec;
+	in.namespace = "Not_A_Namespace";
+	CHECK_INT(BW_EINVAL, bw_mutate_pod(&in, &res, &err), "mutate: a bad namespace refused");
+	in.namespace = "shop";
+	CHECK_INT(BW_EINVAL, bw_mutate_pod(&in, &res, &err), "mutate: a pod with no spec refused");
+	CHECK_STR("spec: must be an object", err.message, "mutate: names spec");
+	CHECK(res.warnings == NULL && res.patch == NULL, "mutate: nothing to release on failure");
+	bw_mutate_result_release(&res);
+	json_object_set_new(deps2, "users", json_string("8000"));
+	in.pod = pod_with("orders");
+	in.service = b;
+	in.deps = deps2;
+	CHECK_INT(BW_EINVAL, bw_mutate_pod(&in, &res, &err), "mutate: a port that is a string");
+	CHECK_STR("deps.users: must be a port (an integer 1..65535)", err.message,
+		  "mutate: names the dependency");
+	json_decref((json_t *)in.pod);
+	json_decref(nospec);
+	json_decref(a);
+	json_decref(b);
+	json_decref(deps);
+	json_decref(deps2);
+}
+
+static void test_validate_arguments(void)
+{
+	struct bw_validate_result res;
+	struct bw_error err;
+	json_t *not_array = json_object();
+
+	bw_error_clear(&err);
+	CHECK_INT(BW_EINVAL, bw_validate_service(BW_ADMISSION_CREATE, NULL, NULL, NULL, &res, &err),
+		  "validate: CREATE with no object is refused");
+	CHECK(res.warnings == NULL, "validate: nothing to release on failure");
+	CHECK_INT(0, bw_validate_service(BW_ADMISSION_DELETE, NULL, NULL, NULL, &res, &err),
+		  "validate: DELETE with no object is decided");
+	CHECK(res.allowed, "validate: DELETE is allowed");
+	bw_validate_result_release(&res);
+	CHECK_INT(
+	    BW_EINVAL,
+	    bw_validate_breaker(BW_ADMISSION_CREATE, not_array, NULL, not_array, NULL, &res, &err),
+	    "validate: services must be an array");
+	CHECK_INT(BW_EINVAL,
+		  bw_validate_breaker(BW_ADMISSION_CREATE, NULL, NULL, NULL, NULL, NULL, &err),
+		  "validate: a NULL out is refused");
+	json_decref(not_array);
+}
+
+int main(void)
+{
+	char *names[MAX_CASES];
+	size_t n, i, errors = 0, mutations = 0;
+	char dir[512];
+
+	n = list_cases(DATA, names, MAX_CASES);
+	for (i = 0; i < n; i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", DATA, names[i]);
+		errors += exists(dir, "error.json");
+		printf("# case %s\n", names[i]);
+		run_case(names[i], &mutations);
+		free(names[i]);
+	}
+	CHECK(n >= 24, "at least 24 admission cases (%zu)", n);
+	CHECK(mutations >= 12, "at least 12 mutation cases (%zu)", mutations);
+	CHECK(errors >= 2, "at least 2 cases answered without an AdmissionReview (%zu)", errors);
+	test_response_caps();
+	test_parse_edges();
+	test_generation();
+	test_validate_arguments();
+	return check_exit();
+}

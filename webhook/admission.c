@@ -1,0 +1,437 @@
+/* AdmissionReview v1 requests and responses: see admission.h. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "error.h"
+#include "admission.h"
+
+static const char *type_name(const json_t *v)
+{
+	if (!v)
+		return "nothing";
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		break;
+	}
+	return "null";
+}
+
+static int bad_request(struct bw_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A refusal of the request: code (BW_EPARSE, BW_ETOOBIG), HTTP 400, BadRequest. */
+static int bad_request(struct bw_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return code;
+	err->code = code;
+	err->http_status = BW_ADMISSION_CODE_BAD_REQUEST;
+	snprintf(err->reason, sizeof(err->reason), "BadRequest");
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* obj[key] as a string: "" when absent or null, BW_EPARSE for another type. */
+static int opt_str(const json_t *obj, const char *key, const char *path, const char **out,
+		   struct bw_error *err)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*out = "";
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return bad_request(err, BW_EPARSE, "AdmissionReview: %s: must be a string, got %s",
+				   path, type_name(v));
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* obj[key] as an object: NULL when absent or null, BW_EPARSE for another type. */
+static int opt_obj(const json_t *obj, const char *key, const char *path, const json_t **out,
+		   struct bw_error *err)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return bad_request(err, BW_EPARSE, "AdmissionReview: %s: must be an object, got %s",
+				   path, type_name(v));
+	*out = v;
+	return 0;
+}
+
+static const char *const op_names[] = {"UNKNOWN", "CREATE", "UPDATE", "DELETE", "CONNECT"};
+
+const char *bw_admission_op_name(enum bw_admission_op op)
+{
+	if ((int)op < 0 || (size_t)op >= sizeof(op_names) / sizeof(op_names[0]))
+		return op_names[0];
+	return op_names[op];
+}
+
+static int parse_request(const json_t *r, struct bw_admission_request *req, struct bw_error *err)
+{
+	const json_t *kind, *resource, *dry;
+	size_t i;
+	int rc;
+
+	if ((rc = opt_obj(r, "kind", "request.kind", &kind, err)) ||
+	    (rc = opt_str(kind, "group", "request.kind.group", &req->kind.group, err)) ||
+	    (rc = opt_str(kind, "version", "request.kind.version", &req->kind.version, err)) ||
+	    (rc = opt_str(kind, "kind", "request.kind.kind", &req->kind.kind, err)))
+		return rc;
+	if (!*req->kind.kind)
+		return bad_request(err, BW_EPARSE, "AdmissionReview: request.kind.kind: required");
+	if ((rc = opt_obj(r, "resource", "request.resource", &resource, err)) ||
+	    (rc =
+		 opt_str(resource, "group", "request.resource.group", &req->resource.group, err)) ||
+	    (rc = opt_str(resource, "version", "request.resource.version", &req->resource.version,
+			  err)) ||
+	    (rc = opt_str(resource, "resource", "request.resource.resource",
+			  &req->resource.resource, err)) ||
+	    (rc = opt_str(r, "subResource", "request.subResource", &req->sub_resource, err)) ||
+	    (rc = opt_str(r, "namespace", "request.namespace", &req->namespace, err)) ||
+	    (rc = opt_str(r, "name", "request.name", &req->name, err)) ||
+	    (rc = opt_str(r, "operation", "request.operation", &req->operation_name, err)) ||
+	    (rc = opt_obj(r, "object", "request.object", &req->object, err)) ||
+	    (rc = opt_obj(r, "oldObject", "request.oldObject", &req->old_object, err)))
+		return rc;
+	for (i = 1; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (strcmp(req->operation_name, op_names[i]) == 0)
+			req->operation = (enum bw_admission_op)i;
+	if (req->operation == BW_ADMISSION_OP_UNKNOWN)
+		return bad_request(err, BW_EPARSE,
+				   "AdmissionReview: request.operation: \"%.40s\" is not %s",
+				   req->operation_name, "CREATE, UPDATE, DELETE or CONNECT");
+	dry = json_object_get(r, "dryRun");
+	if (dry && !json_is_null(dry) && !json_is_boolean(dry))
+		return bad_request(err, BW_EPARSE,
+				   "AdmissionReview: request.dryRun: must be a boolean, got %s",
+				   type_name(dry));
+	req->dry_run = json_is_true(dry);
+	return 0;
+}
+
+int bw_admission_parse(const char *body, size_t len, struct bw_admission_request *req,
+		       struct bw_error *err)
+{
+	const json_t *request, *v;
+	json_error_t jerr;
+	int rc;
+
+	if (!req)
+		return bw_error_set(err, BW_EINVAL, "admission: req is required");
+	memset(req, 0, sizeof(*req));
+	if (!body) {
+		rc = bw_error_set(err, BW_EINVAL, "admission: body is required");
+		goto fail;
+	}
+	if (len > BW_ADMISSION_MAX_BYTES) {
+		rc = bad_request(err, BW_ETOOBIG,
+				 "AdmissionReview: %zu bytes is more than the cap of %d bytes", len,
+				 BW_ADMISSION_MAX_BYTES);
+		goto fail;
+	}
+	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req->review) {
+		rc = bad_request(err, BW_EPARSE,
+				 "AdmissionReview: not valid JSON: line %d, column %d: %s",
+				 jerr.line, jerr.column, jerr.text);
+		goto fail;
+	}
+	if (!json_is_object(req->review)) {
+		rc = bad_request(err, BW_EPARSE,
+				 "AdmissionReview: not an AdmissionReview: the body is %s, not an "
+				 "object",
+				 type_name(req->review));
+		goto fail;
+	}
+	v = json_object_get(req->review, "apiVersion");
+	if (!json_is_string(v) || strcmp(json_string_value(v), BW_ADMISSION_API_VERSION) != 0) {
+		rc =
+		    bad_request(err, BW_EPARSE,
+				"AdmissionReview: not an AdmissionReview: apiVersion must be %s, "
+				"got %.100s (the webhook speaks admissionReviewVersions [v1] only)",
+				BW_ADMISSION_API_VERSION,
+				json_is_string(v) ? json_string_value(v) : type_name(v));
+		goto fail;
+	}
+	v = json_object_get(req->review, "kind");
+	if (!json_is_string(v) || strcmp(json_string_value(v), BW_ADMISSION_KIND) != 0) {
+		rc = bad_request(
+		    err, BW_EPARSE,
+		    "AdmissionReview: not an AdmissionReview: kind must be %s, got %.100s",
+		    BW_ADMISSION_KIND, json_is_string(v) ? json_string_value(v) : type_name(v));
+		goto fail;
+	}
+	request = json_object_get(req->review, "request");
+	if (!json_is_object(request)) {
+		rc = bad_request(err, BW_EPARSE,
+				 "AdmissionReview: no request (request must be an object, got %s)",
+				 type_name(request));
+		goto fail;
+	}
+	v = json_object_get(request, "uid");
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		if (v && !json_is_null(v) && !json_is_string(v))
+			rc = bad_request(err, BW_EPARSE,
+					 "AdmissionReview: request.uid: must be a string, got %s",
+					 type_name(v));
+		else
+			rc = bad_request(err, BW_EPARSE, "AdmissionReview: request.uid: required");
+		goto fail;
+	}
+	req->uid = json_string_value(v);
+	if ((rc = parse_request(request, req, err)))
+		goto fail;
+	return 0;
+fail:
+	/* keep the body (req->uid borrows from it) for bw_admission_malformed() */
+	return rc;
+}
+
+void bw_admission_request_release(struct bw_admission_request *req)
+{
+	if (!req)
+		return;
+	json_decref(req->review);
+	memset(req, 0, sizeof(*req));
+}
+
+int bw_admission_check_kind(const struct bw_admission_request *req, const char *group,
+			    const char *kind, struct bw_error *err)
+{
+	if (!req || !group || !kind)
+		return bw_error_set(err, BW_EINVAL, "admission: req, group and kind are required");
+	if (strcmp(req->kind.group ? req->kind.group : "", group) == 0 &&
+	    strcmp(req->kind.kind ? req->kind.kind : "", kind) == 0)
+		return 0;
+	return bw_error_set(err, BW_EINVAL,
+			    "request.kind: this endpoint admits %s (%s), got %.63s (%.63s/%.63s); "
+			    "check the webhook configuration's rules",
+			    kind, *group ? group : "core", req->kind.kind ? req->kind.kind : "",
+			    req->kind.group && *req->kind.group ? req->kind.group : "core",
+			    req->kind.version ? req->kind.version : "");
+}
+
+static const char *reason_of(int code)
+{
+	switch (code) {
+	case 400:
+		return "BadRequest";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "NotFound";
+	case 409:
+		return "Conflict";
+	case 422:
+		return "Invalid";
+	case 429:
+		return "TooManyRequests";
+	case 500:
+		return "InternalError";
+	case 503:
+		return "ServiceUnavailable";
+	}
+	return NULL;
+}
+
+/* s (n bytes) cut to at most max bytes at a UTF-8 boundary, ending in "...". */
+static json_t *capped_string(const char *s, size_t n, size_t max)
+{
+	char buf[BW_ADMISSION_WARNING_MAX_BYTES + 1];
+	size_t cut;
+
+	if (n <= max)
+		return json_stringn(s, n);
+	cut = max - 3;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(buf, s, cut);
+	memcpy(buf + cut, "...", 3);
+	return json_stringn(buf, cut + 3);
+}
+
+/* The warnings array of a response: strings only, capped in count and size. */
+static json_t *capped_warnings(const json_t *warnings)
+{
+	json_t *out = json_array(), *w;
+	size_t i, strings = 0, kept = 0;
+	char more[64];
+	int bad = 0;
+
+	if (!out)
+		return NULL;
+	json_array_foreach(warnings, i, w)
+	{
+		strings += json_is_string(w) && json_string_length(w) > 0;
+	}
+	json_array_foreach(warnings, i, w)
+	{
+		if (!json_is_string(w) || json_string_length(w) == 0)
+			continue;
+		if (strings > BW_ADMISSION_WARNINGS_MAX && kept == BW_ADMISSION_WARNINGS_MAX - 1) {
+			snprintf(more, sizeof(more), "... and %zu more warnings", strings - kept);
+			bad |= json_array_append_new(out, json_string(more));
+			break;
+		}
+		bad |= json_array_append_new(out, capped_string(json_string_value(w),
+								json_string_length(w),
+								BW_ADMISSION_WARNING_MAX_BYTES));
+		kept++;
+	}
+	if (bad) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* The patch as base64 of its compact JSON text. */
+static json_t *encoded_patch(const json_t *patch)
+{
+	char *text = json_dumps(patch, JSON_COMPACT);
+	unsigned char *b64 = NULL;
+	json_t *out = NULL;
+	size_t n;
+
+	if (!text)
+		goto done;
+	n = strlen(text);
+	if (n > (size_t)0x3fffffff)
+		goto done;
+	b64 = malloc(4 * ((n + 2) / 3) + 1);
+	if (!b64)
+		goto done;
+	EVP_EncodeBlock(b64, (const unsigned char *)text, (int)n);
+	out = json_string((const char *)b64);
+done:
+	free(b64);
+	free(text);
+	return out;
+}
+
+int bw_admission_response_write(const char *uid, const struct bw_admission_response *resp,
+				char **out, size_t *len, struct bw_error *err)
+{
+	json_t *review = NULL, *response, *status;
+	const char *reason;
+	int rc = 0, bad = 0, code;
+
+	if (out)
+		*out = NULL;
+	if (len)
+		*len = 0;
+	if (!uid || !resp || !out) {
+		rc = bw_error_set(err, BW_EINVAL, "admission: uid, resp and out are required");
+		goto done;
+	}
+	if (resp->patch && !json_is_array(resp->patch)) {
+		rc = bw_error_set(err, BW_EINVAL, "admission: the patch must be a JSON array");
+		goto done;
+	}
+	review = json_object();
+	response = json_object();
+	bad |= json_object_set_new(review, "apiVersion", json_string(BW_ADMISSION_API_VERSION));
+	bad |= json_object_set_new(review, "kind", json_string(BW_ADMISSION_KIND));
+	bad |= json_object_set(review, "response", response);
+	bad |= json_object_set_new(response, "uid", json_string(uid));
+	bad |= json_object_set_new(response, "allowed", json_boolean(resp->allowed));
+	if (!resp->allowed) {
+		code = resp->code ? resp->code : BW_ADMISSION_CODE_DENIED;
+		reason = resp->reason ? resp->reason : reason_of(code);
+		status = json_object();
+		bad |= json_object_set_new(status, "code", json_integer(code));
+		if (reason && *reason)
+			bad |= json_object_set_new(status, "reason", json_string(reason));
+		if (resp->message && *resp->message)
+			bad |= json_object_set_new(status, "message", json_string(resp->message));
+		bad |= json_object_set_new(response, "status", status);
+	}
+	if (json_array_size(resp->warnings) > 0) {
+		json_t *w = capped_warnings(resp->warnings);
+
+		if (json_array_size(w) > 0 || !w)
+			bad |= json_object_set_new(response, "warnings", w);
+		else
+			json_decref(w);
+	}
+	if (resp->allowed && json_array_size(resp->patch) > 0) {
+		bad |= json_object_set_new(response, "patchType", json_string("JSONPatch"));
+		bad |= json_object_set_new(response, "patch", encoded_patch(resp->patch));
+	}
+	json_decref(response);
+	if (bad || !(*out = json_dumps(review, JSON_COMPACT))) {
+		rc = bw_error_set(err, BW_ENOMEM, "admission: out of memory writing the response");
+		goto done;
+	}
+	if (len)
+		*len = strlen(*out);
+done:
+	json_decref(review);
+	return rc;
+}
+
+int bw_admission_malformed(const struct bw_admission_request *req, const char *message,
+			   int *http_status, char **out, size_t *len, struct bw_error *err)
+{
+	struct bw_admission_response resp = {0};
+	size_t n;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (len)
+		*len = 0;
+	if (!message || !http_status || !out)
+		return bw_error_set(err, BW_EINVAL,
+				    "admission: message, http_status and out are required");
+	if (req && req->uid) {
+		resp.allowed = 0;
+		resp.code = BW_ADMISSION_CODE_BAD_REQUEST;
+		resp.message = message;
+		if ((rc = bw_admission_response_write(req->uid, &resp, out, len, err)))
+			return rc;
+		*http_status = 200;
+		return 0;
+	}
+	n = strlen(message);
+	*out = malloc(n + 2);
+	if (!*out)
+		return bw_error_set(err, BW_ENOMEM, "admission: out of memory");
+	memcpy(*out, message, n);
+	(*out)[n] = '\n';
+	(*out)[n + 1] = '\0';
+	if (len)
+		*len = n + 1;
+	*http_status = BW_ADMISSION_CODE_BAD_REQUEST;
+	return 0;
+}

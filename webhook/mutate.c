@@ -1,0 +1,507 @@
+/*
+ * Pod injection as a JSON Patch: see mutate.h.
+ *
+ * The function first decides whether the pod is in scope, then builds the
+ * list of variables to inject (a JSON array of {name, value}, in a fixed
+ * order: service, namespace, dependency URLs sorted by name, the two files),
+ * hashes it with the volume and the mount into the config generation, and
+ * finally compares the pod with that list, container by container, adding
+ * only what is missing.
+ *
+ * Building uses jansson's stealing setters (`bad |= json_..._new(...)`):
+ * they release the value on every failure, also when the container is NULL
+ * after a failed allocation, so a chain never leaks and one check at its end
+ * reports BW_ENOMEM.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "error.h"
+#include "../operator/render.h"
+#include "mutate.h"
+
+#define DNS_LABEL_MAX 63
+#define NAME_MAX_LEN  (DNS_LABEL_MAX + sizeof("_SERVICE_URL"))
+#define PATH_MAX_LEN  128
+
+/* The shared state of one call. */
+struct ctx {
+	const struct bw_mutate_input *in;
+	const char *service; /* the pod's breakwater.io/service label, or NULL */
+	json_t *vars;	     /* [{name, value}] to inject */
+	json_t *patch;
+	json_t *warnings;
+	char generation[BW_MUTATE_GENERATION_CHARS + 1];
+	int bad; /* an allocation failed */
+};
+
+/* obj[key] with JSON null read as absent. */
+static const json_t *field(const json_t *obj, const char *key)
+{
+	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+	return json_is_null(v) ? NULL : v;
+}
+
+static const char *str_field(const json_t *obj, const char *key)
+{
+	return json_string_value(field(obj, key));
+}
+
+/* A DNS-1123 label, what namespaces and Service names are. */
+static int is_dns_label(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > DNS_LABEL_MAX || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static void warn(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct ctx *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->bad |= json_array_append_new(c->warnings, json_string(buf));
+}
+
+static void add_var(struct ctx *c, const char *name, const char *value)
+{
+	json_t *v = json_object();
+
+	c->bad |= json_object_set_new(v, "name", json_string(name));
+	c->bad |= json_object_set_new(v, "value", json_string(value));
+	c->bad |= json_array_append_new(c->vars, v);
+}
+
+/* Appends {"op": "add", "path": path, "value": value}, taking value over. */
+static void add_op(struct ctx *c, const char *path, json_t *value)
+{
+	json_t *op = json_object();
+
+	c->bad |= json_object_set_new(op, "op", json_string("add"));
+	c->bad |= json_object_set_new(op, "path", json_string(path));
+	c->bad |= json_object_set_new(op, "value", value);
+	c->bad |= json_array_append_new(c->patch, op);
+}
+
+/* Writes prefix + the JSON-pointer escaping of token (RFC 6901: '~' is
+ * "~0", '/' is "~1") into buf. */
+static void pointer(char *buf, size_t size, const char *prefix, const char *token)
+{
+	size_t n = (size_t)snprintf(buf, size, "%s", prefix);
+
+	for (; *token && n + 3 < size; token++) {
+		if (*token == '~' || *token == '/') {
+			buf[n++] = '~';
+			buf[n++] = *token == '~' ? '0' : '1';
+		} else {
+			buf[n++] = *token;
+		}
+	}
+	buf[n < size ? n : size - 1] = '\0';
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Where the pod stands: returns the reason it is skipped, or NULL. */
+static const char *decide(struct ctx *c, const json_t *labels)
+{
+	const char *pod = str_field(labels, BW_MUTATE_LABEL_INJECT);
+	const char *ns = str_field(c->in->namespace_labels, BW_MUTATE_LABEL_INJECT);
+	int pod_on = pod && strcmp(pod, "enabled") == 0;
+
+	if (pod && strcmp(pod, "disabled") == 0)
+		return "pod opted out";
+	if (pod && !pod_on)
+		warn(c, "%s=%.63s: neither enabled nor disabled; ignored", BW_MUTATE_LABEL_INJECT,
+		     pod);
+	if (pod_on)
+		return NULL;
+	if (ns && strcmp(ns, "disabled") == 0)
+		return "namespace opted out";
+	if ((ns && strcmp(ns, "enabled") == 0) || c->service)
+		return NULL;
+	return "namespace not opted in";
+}
+
+/* The <NAME>_SERVICE_URL variables, sorted by dependency name. */
+static int dependency_vars(struct ctx *c, struct bw_error *err)
+{
+	const json_t *depends = field(field(c->in->service, "spec"), "dependsOn"), *d, *port;
+	const char **names = NULL;
+	char name[NAME_MAX_LEN], url[BW_RENDER_URL_MAX];
+	size_t i, j, n = 0;
+	int rc = 0;
+
+	if (c->service && !c->in->service)
+		warn(c,
+		     "%s=%.63s: no breakwater Service named %.63s in namespace %s; no "
+		     "dependency URLs injected",
+		     BW_MUTATE_LABEL_SERVICE, c->service, c->service, c->in->namespace);
+	if (!json_is_array(depends) || json_array_size(depends) == 0)
+		return 0;
+	names = calloc(json_array_size(depends), sizeof(*names));
+	if (!names)
+		return bw_error_set(err, BW_ENOMEM, "mutate: out of memory");
+	json_array_foreach(depends, i, d)
+	{
+		if (json_is_string(d) && is_dns_label(json_string_value(d)))
+			names[n++] = json_string_value(d);
+		else if (json_is_string(d))
+			warn(c, "spec.dependsOn[%zu]: \"%.63s\" is not a Service name; ignored", i,
+			     json_string_value(d));
+	}
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		for (j = 0; names[i][j]; j++)
+			name[j] = names[i][j] == '-'
+				      ? '_'
+				      : (char)(names[i][j] >= 'a' && names[i][j] <= 'z'
+						   ? names[i][j] - 'a' + 'A'
+						   : names[i][j]);
+		snprintf(name + j, sizeof(name) - j, "_SERVICE_URL");
+		port = field(c->in->deps, names[i]);
+		if (!port) {
+			warn(c, "dependency %s: no Service named %s in namespace %s; %s not set",
+			     names[i], names[i], c->in->namespace, name);
+			continue;
+		}
+		if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+		    json_integer_value(port) > 65535) {
+			rc =
+			    bw_error_set(err, BW_EINVAL,
+					 "deps.%s: must be a port (an integer 1..65535)", names[i]);
+			goto done;
+		}
+		snprintf(url, sizeof(url), "http://%s.%s.svc.%s:%" JSON_INTEGER_FORMAT, names[i],
+			 c->in->namespace, BW_RENDER_CLUSTER_DOMAIN, json_integer_value(port));
+		add_var(c, name, url);
+	}
+done:
+	free(names);
+	return rc;
+}
+
+/* The config generation: SHA-256 of the variables, the volume and the
+ * mount, NUL-separated, as 16 hex digits. */
+static int generation(struct ctx *c, char *out, struct bw_error *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	static const char version[] = "breakwater-injection/v1";
+	static const char tail[] = "volume\0" BW_MUTATE_VOLUME "\0configMap\0" BW_MUTATE_CONFIGMAP
+				   "\0mount\0" BW_MUTATE_MOUNT_PATH "\0readOnly";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	const json_t *v;
+	const char *s;
+	size_t i;
+	int ok;
+
+	ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(h, version, sizeof(version));
+	json_array_foreach(c->vars, i, v)
+	{
+		s = str_field(v, "name");
+		ok = ok && EVP_DigestUpdate(h, s, strlen(s) + 1);
+		s = str_field(v, "value");
+		ok = ok && EVP_DigestUpdate(h, s, strlen(s) + 1);
+	}
+	ok = ok && EVP_DigestUpdate(h, tail, sizeof(tail)) && EVP_DigestFinal_ex(h, md, &md_len);
+	EVP_MD_CTX_free(h);
+	if (!ok || md_len * 2 < BW_MUTATE_GENERATION_CHARS)
+		return bw_error_set(err, BW_ENOMEM, "mutate: SHA-256 failed");
+	for (i = 0; i < BW_MUTATE_GENERATION_CHARS / 2; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[BW_MUTATE_GENERATION_CHARS] = '\0';
+	return 0;
+}
+
+/* An optional array member: NULL when absent or null, BW_EINVAL for another type. */
+static int opt_array(const json_t *obj, const char *key, const char *path, const json_t **out,
+		     struct bw_error *err)
+{
+	const json_t *v = field(obj, key);
+
+	*out = v;
+	if (v && !json_is_array(v))
+		return bw_error_set(err, BW_EINVAL, "%s: must be an array", path);
+	return 0;
+}
+
+static int has_named(const json_t *array, const char *name)
+{
+	const json_t *v;
+	const char *s;
+	size_t i;
+
+	json_array_foreach(array, i, v)
+	{
+		s = str_field(v, "name");
+		if (s && strcmp(s, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* True when a mount in mounts is at /etc/breakwater (with or without '/'s at the end). */
+static int mounts_our_path(const json_t *mounts)
+{
+	const size_t want = strlen(BW_MUTATE_MOUNT_PATH) - 1;
+	const json_t *m;
+	const char *p;
+	size_t i, n;
+
+	json_array_foreach(mounts, i, m)
+	{
+		p = str_field(m, "mountPath");
+		if (!p)
+			continue;
+		n = strlen(p);
+		while (n > 1 && p[n - 1] == '/')
+			n--;
+		if (n == want && strncmp(p, BW_MUTATE_MOUNT_PATH, want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static json_t *volume_mount(void)
+{
+	return json_pack("{s:s, s:s, s:b}", "name", BW_MUTATE_VOLUME, "mountPath",
+			 BW_MUTATE_MOUNT_PATH, "readOnly", 1);
+}
+
+/* The ops for containers or initContainers (key). */
+static int patch_containers(struct ctx *c, const json_t *spec, const char *key,
+			    struct bw_error *err)
+{
+	const json_t *containers, *ctr, *env, *mounts, *var;
+	char path[PATH_MAX_LEN], where[PATH_MAX_LEN];
+	json_t *missing, *item;
+	size_t i, j;
+	int rc;
+
+	snprintf(where, sizeof(where), "spec.%s", key);
+	if ((rc = opt_array(spec, key, where, &containers, err)))
+		return rc;
+	json_array_foreach(containers, i, ctr)
+	{
+		if (!json_is_object(ctr))
+			return bw_error_set(err, BW_EINVAL, "spec.%s[%zu]: must be an object", key,
+					    i);
+		snprintf(where, sizeof(where), "spec.%s[%zu].env", key, i);
+		if ((rc = opt_array(ctr, "env", where, &env, err)))
+			return rc;
+		snprintf(where, sizeof(where), "spec.%s[%zu].volumeMounts", key, i);
+		if ((rc = opt_array(ctr, "volumeMounts", where, &mounts, err)))
+			return rc;
+
+		missing = json_array();
+		json_array_foreach(c->vars, j, var)
+		{
+			if (!has_named(env, str_field(var, "name")))
+				c->bad |= json_array_append_new(missing, json_deep_copy(var));
+		}
+		if (!env && json_array_size(missing) > 0) {
+			snprintf(path, sizeof(path), "/spec/%s/%zu/env", key, i);
+			add_op(c, path, json_incref(missing));
+		} else {
+			snprintf(path, sizeof(path), "/spec/%s/%zu/env/-", key, i);
+			json_array_foreach(missing, j, item)
+			{
+				add_op(c, path, json_incref(item));
+			}
+		}
+		json_decref(missing);
+
+		if (!mounts_our_path(mounts)) {
+			snprintf(path, sizeof(path), "/spec/%s/%zu/volumeMounts%s", key, i,
+				 mounts ? "/-" : "");
+			add_op(c, path, mounts ? volume_mount() : json_pack("[o]", volume_mount()));
+		}
+	}
+	return 0;
+}
+
+static int patch_pod(struct ctx *c, const json_t *metadata, const json_t *spec,
+		     struct bw_error *err)
+{
+	const json_t *annotations = field(metadata, "annotations"), *volumes, *vol;
+	char path[PATH_MAX_LEN];
+	const char *cm;
+	size_t i;
+	int rc;
+
+	/* the annotation */
+	if (!metadata) {
+		add_op(c, "/metadata",
+		       json_pack("{s:{s:s}}", "annotations", BW_MUTATE_ANNOTATION, c->generation));
+	} else if (!annotations) {
+		add_op(c, "/metadata/annotations",
+		       json_pack("{s:s}", BW_MUTATE_ANNOTATION, c->generation));
+	} else {
+		pointer(path, sizeof(path), "/metadata/annotations/", BW_MUTATE_ANNOTATION);
+		add_op(c, path, json_string(c->generation));
+	}
+
+	/* the volume */
+	if ((rc = opt_array(spec, "volumes", "spec.volumes", &volumes, err)))
+		return rc;
+	json_array_foreach(volumes, i, vol)
+	{
+		if (strcmp(str_field(vol, "name") ? str_field(vol, "name") : "",
+			   BW_MUTATE_VOLUME) != 0)
+			continue;
+		cm = str_field(field(vol, "configMap"), "name");
+		if (!cm || strcmp(cm, BW_MUTATE_CONFIGMAP) != 0)
+			warn(c,
+			     "spec.volumes[%zu]: volume %s is not the ConfigMap %s; %s will not "
+			     "hold the registry",
+			     i, BW_MUTATE_VOLUME, BW_MUTATE_CONFIGMAP, BW_MUTATE_MOUNT_PATH);
+		break;
+	}
+	if (!has_named(volumes, BW_MUTATE_VOLUME)) {
+		json_t *v = json_pack("{s:s, s:{s:s, s:b}}", "name", BW_MUTATE_VOLUME, "configMap",
+				      "name", BW_MUTATE_CONFIGMAP, "optional", 1);
+
+		add_op(c, volumes ? "/spec/volumes/-" : "/spec/volumes",
+		       volumes ? v : json_pack("[o]", v));
+	}
+
+	/* the containers */
+	if ((rc = patch_containers(c, spec, "initContainers", err)) ||
+	    (rc = patch_containers(c, spec, "containers", err)))
+		return rc;
+	return 0;
+}
+
+void bw_mutate_result_release(struct bw_mutate_result *r)
+{
+	if (!r)
+		return;
+	json_decref(r->patch);
+	json_decref(r->warnings);
+	memset(r, 0, sizeof(*r));
+}
+
+int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out,
+		  struct bw_error *err)
+{
+	struct ctx c = {0};
+	const json_t *metadata, *labels, *spec;
+	const char *current;
+	int rc = 0;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!in || !out || !in->pod || !in->namespace) {
+		rc = bw_error_set(err, BW_EINVAL,
+				  "mutate: in, in->pod, in->namespace and out are "
+				  "required");
+		goto fail;
+	}
+	if (!json_is_object(in->pod)) {
+		rc = bw_error_set(err, BW_EINVAL, "the Pod must be a JSON object");
+		goto fail;
+	}
+	if (!is_dns_label(in->namespace)) {
+		rc = bw_error_set(err, BW_EINVAL, "namespace: \"%.100s\" is not a namespace name",
+				  in->namespace);
+		goto fail;
+	}
+	if ((in->namespace_labels && !json_is_object(in->namespace_labels)) ||
+	    (in->deps && !json_is_object(in->deps)) ||
+	    (in->service && !json_is_object(in->service))) {
+		rc = bw_error_set(err, BW_EINVAL,
+				  "mutate: namespace_labels, service and deps must be objects");
+		goto fail;
+	}
+	metadata = field(in->pod, "metadata");
+	labels = field(metadata, "labels");
+	spec = field(in->pod, "spec");
+	if ((metadata && !json_is_object(metadata)) || (labels && !json_is_object(labels))) {
+		rc = bw_error_set(err, BW_EINVAL, "metadata%s: must be an object",
+				  metadata && !json_is_object(metadata) ? "" : ".labels");
+		goto fail;
+	}
+	if (!json_is_object(spec)) {
+		rc = bw_error_set(err, BW_EINVAL, "spec: must be an object");
+		goto fail;
+	}
+
+	c.in = in;
+	c.service = str_field(labels, BW_MUTATE_LABEL_SERVICE);
+	if (c.service && !*c.service)
+		c.service = NULL;
+	c.warnings = out->warnings = json_array();
+	c.vars = json_array();
+	c.patch = json_array();
+	if (!c.warnings || !c.vars || !c.patch)
+		goto nomem;
+
+	out->skipped = decide(&c, labels);
+	if (out->skipped)
+		goto done;
+	out->inject = 1;
+	if (c.service)
+		add_var(&c, "BREAKWATER_SERVICE", c.service);
+	add_var(&c, "BREAKWATER_NAMESPACE", in->namespace);
+	if ((rc = dependency_vars(&c, err)))
+		goto fail;
+	add_var(&c, "BREAKWATER_REGISTRY_FILE", BW_MUTATE_REGISTRY_FILE);
+	add_var(&c, "BREAKWATER_BREAKERS_FILE", BW_MUTATE_BREAKERS_FILE);
+	if (c.bad)
+		goto nomem;
+	if ((rc = generation(&c, c.generation, err)))
+		goto fail;
+	memcpy(out->generation, c.generation, sizeof(out->generation));
+
+	current = str_field(field(metadata, "annotations"), BW_MUTATE_ANNOTATION);
+	if (current && strcmp(current, c.generation) == 0) {
+		out->skipped = "already injected";
+		goto done;
+	}
+	if ((rc = patch_pod(&c, metadata, spec, err)))
+		goto fail;
+	if (c.bad)
+		goto nomem;
+	out->patch = c.patch;
+	c.patch = NULL;
+	out->patched = 1;
+done:
+	if (c.bad)
+		goto nomem;
+	json_decref(c.vars);
+	json_decref(c.patch);
+	return 0;
+nomem:
+	rc = bw_error_set(err, BW_ENOMEM, "mutate: out of memory");
+fail:
+	json_decref(c.vars);
+	json_decref(c.patch);
+	bw_mutate_result_release(out);
+	return rc;
+}

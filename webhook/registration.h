@@ -1,0 +1,42 @@
+/*
+ * The webhook's registrations: the MutatingWebhookConfiguration (pods) and
+ * ValidatingWebhookConfiguration (breakwater Services and Breakers) the
+ * operator writes with server-side apply, with safe defaults:
+ *  - pod mutation fails open (failurePolicy Ignore): a pod created while the
+ *    webhook is unreachable is still created, and the operator reports and
+ *    repairs it; validation fails closed (Fail);
+ *  - timeoutSeconds 5, sideEffects None, reinvocationPolicy IfNeeded,
+ *    admissionReviewVersions [v1];
+ *  - a namespaceSelector that never matches kube-system, kube-node-lease,
+ *    kube-public or the operator's own namespace, so the webhook can never
+ *    block its own pods; pods labelled breakwater.io/inject=disabled are not
+ *    sent at all (objectSelector).
+ *
+ * Ownership: the strings in the options are borrowed for the call; the
+ * objects returned are new references for the caller.
+ * Thread-safety: pure functions; any thread.
+ */
+#ifndef BW_WEBHOOK_REGISTRATION_H
+#define BW_WEBHOOK_REGISTRATION_H
+
+#include <jansson.h>
+
+#include "error.h"
+
+struct bw_registration_options {
+	const char *name;	       /* of both configurations */
+	const char *url_base;	       /* "https://127.0.0.1:9443": a url clientConfig, or NULL */
+	const char *service_namespace; /* else a service clientConfig: */
+	const char *service_name;
+	int service_port;
+	const char *ca_bundle_pem; /* the CA(s) the API server trusts for the webhook */
+	const char
+	    *scope_namespace; /* only this namespace (an operator with --namespace), or NULL */
+	const char *operator_namespace; /* never handled; may be NULL */
+};
+
+/* The two configurations, ready for server-side apply. */
+int bw_registration_render(const struct bw_registration_options *opts, json_t **mutating,
+			   json_t **validating, struct bw_error *err);
+
+#endif

@@ -1,0 +1,308 @@
+/* The admission webhook's HTTPS server: see server.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../operator/operator.h"
+#include "admission.h"
+#include "backoff.h"
+#include "httpd.h"
+#include "log.h"
+#include "mutate.h"
+#include "server.h"
+#include "validate.h"
+
+struct bw_webhook {
+	struct bw_httpd *httpd;
+	struct bw_webhook_caches caches;
+	struct bw_metrics_counter *requests;
+	struct bw_metrics_histogram *duration;
+};
+
+/* Admission latency buckets, 50 us .. 1 s: decisions take microseconds. */
+static const double latency_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+					 0.01,	  0.025,  0.05,	   0.1,	   0.25,  0.5,	  1};
+
+static json_t *cached(struct bw_store *store, const char *ns, const char *name)
+{
+	const struct bw_cached_object *item = bw_store_get(store, ns, name);
+	json_t *obj = bw_cached_object_parse(item);
+
+	bw_store_item_put(item);
+	return obj;
+}
+
+/* The objects of a namespace, parsed, except the one named `except`. */
+static json_t *cached_list(struct bw_store *store, const char *ns, const char *except)
+{
+	struct bw_store_items items = {0};
+	json_t *array = json_array();
+
+	if (bw_store_list(store, ns, &items, NULL) != 0)
+		return array;
+	for (size_t i = 0; i < items.count; i++) {
+		json_t *obj;
+
+		if (except && strcmp(bw_store_item_name(items.v[i]), except) == 0)
+			continue;
+		obj = bw_cached_object_parse(items.v[i]);
+		if (obj)
+			json_array_append_new(array, obj);
+	}
+	bw_store_items_release(&items);
+	return array;
+}
+
+static json_t *namespace_labels(struct bw_webhook *wh, const char *ns)
+{
+	const struct bw_cached_namespace *n = bw_store_get(wh->caches.namespaces, NULL, ns);
+	json_t *labels = n ? json_loads(n->labels_json, 0, NULL) : NULL;
+
+	bw_store_item_put(n);
+	return labels;
+}
+
+/* {NAME: PORT} for the dependencies of svc that exist in ns. */
+static json_t *dependency_ports(struct bw_webhook *wh, const char *ns, const json_t *svc)
+{
+	json_t *deps = json_object(), *name;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, name)
+	{
+		const char *n = json_string_value(name);
+		json_t *dep = n ? cached(wh->caches.services, ns, n) : NULL;
+		json_t *port = json_object_get(json_object_get(dep, "spec"), "port");
+
+		if (dep)
+			json_object_set_new(
+			    deps, n,
+			    json_integer(json_is_integer(port) ? json_integer_value(port) : 8080));
+		json_decref(dep);
+	}
+	return deps;
+}
+
+static int reply(struct bw_http_response *resp, const char *uid,
+		 const struct bw_admission_response *answer)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct bw_error err;
+
+	if (bw_admission_response_write(uid, answer, &text, &len, &err) != 0) {
+		bw_httpd_response_set_status(resp, 500);
+		return bw_httpd_response_set_body(resp, NULL, err.message, strlen(err.message));
+	}
+	return bw_httpd_response_take_body(resp, "application/json", text, len);
+}
+
+static int reply_malformed(struct bw_http_response *resp, const struct bw_admission_request *req,
+			   const char *message)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int status = 400;
+
+	if (bw_admission_malformed(req, message, &status, &text, &len, NULL) != 0)
+		return bw_httpd_response_set_body(resp, NULL, message, strlen(message));
+	bw_httpd_response_set_status(resp, status);
+	return bw_httpd_response_take_body(resp, status == 200 ? "application/json" : "text/plain",
+					   text, len);
+}
+
+static void observe(struct bw_webhook *wh, const char *endpoint, const char *result,
+		    int64_t start_ns)
+{
+	bw_metrics_counter_inc(wh->requests, endpoint, result);
+	bw_metrics_histogram_observe(wh->duration, (double)(bw_now_ns() - start_ns) / 1e9,
+				     endpoint);
+}
+
+static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_response *resp, void *ctx)
+{
+	struct bw_webhook *wh = ctx;
+	struct bw_admission_request req = {0};
+	struct bw_mutate_result result = {0};
+	struct bw_admission_response answer = {.allowed = 1};
+	struct bw_mutate_input in = {0};
+	json_t *labels = NULL, *svc = NULL, *deps = NULL;
+	const char *service;
+	struct bw_error err;
+	int64_t start = bw_now_ns();
+	int ret;
+
+	if (bw_admission_parse(hreq->body, hreq->body_len, &req, &err) != 0 ||
+	    bw_admission_check_kind(&req, "", "Pod", &err) != 0) {
+		ret = reply_malformed(resp, &req, err.message);
+		observe(wh, "mutate-pods", "malformed", start);
+		goto out;
+	}
+	labels = namespace_labels(wh, req.namespace);
+	service = json_string_value(
+	    json_object_get(json_object_get(json_object_get(req.object, "metadata"), "labels"),
+			    "breakwater.io/service"));
+	svc = service ? cached(wh->caches.services, req.namespace, service) : NULL;
+	deps = svc ? dependency_ports(wh, req.namespace, svc) : NULL;
+	in.pod = req.object;
+	in.namespace = req.namespace;
+	in.namespace_labels = labels;
+	in.service = svc;
+	in.deps = deps;
+	if (bw_mutate_pod(&in, &result, &err) != 0) {
+		/* a pod we cannot read is admitted as it is: mutation fails open */
+		bw_log_warn("webhook", "mutate-pods %s/%s: %s", req.namespace,
+			    req.name[0] ? req.name : "(generated)", err.message);
+		answer.warnings = NULL;
+		ret = reply(resp, req.uid, &answer);
+		observe(wh, "mutate-pods", "error", start);
+		goto out;
+	}
+	answer.patch = result.patched ? result.patch : NULL;
+	answer.warnings = result.warnings;
+	ret = reply(resp, req.uid, &answer);
+	observe(wh, "mutate-pods", result.patched ? "patched" : "allowed", start);
+out:
+	bw_mutate_result_release(&result);
+	json_decref(labels);
+	json_decref(svc);
+	json_decref(deps);
+	bw_admission_request_release(&req);
+	return ret;
+}
+
+/* Validation of Services and Breakers share all but the decision. */
+static int validate(struct bw_webhook *wh, const struct bw_http_request *hreq,
+		    struct bw_http_response *resp, int breakers)
+{
+	const char *endpoint = breakers ? "validate-breakers" : "validate-services";
+	struct bw_admission_request req = {0};
+	struct bw_validate_result result = {0};
+	struct bw_admission_response answer = {0};
+	json_t *services = NULL, *others = NULL;
+	struct bw_error err;
+	int64_t start = bw_now_ns();
+	int ret;
+
+	if (bw_admission_parse(hreq->body, hreq->body_len, &req, &err) != 0 ||
+	    bw_admission_check_kind(&req, "breakwater.io", breakers ? "Breaker" : "Service",
+				    &err) != 0) {
+		ret = reply_malformed(resp, &req, err.message);
+		observe(wh, endpoint, "malformed", start);
+		goto out;
+	}
+	if (breakers) {
+		services = cached_list(wh->caches.services, req.namespace, NULL);
+		others = cached_list(wh->caches.breakers, req.namespace, req.name);
+		ret = bw_validate_breaker(req.operation, req.object, req.old_object, services,
+					  others, &result, &err);
+	} else {
+		others = cached_list(wh->caches.services, req.namespace, req.name);
+		ret = bw_validate_service(req.operation, req.object, req.old_object, others,
+					  &result, &err);
+	}
+	if (ret != 0) {
+		ret = reply_malformed(resp, &req, err.message);
+		observe(wh, endpoint, "malformed", start);
+		goto out;
+	}
+	answer.allowed = result.allowed;
+	answer.code = result.code;
+	answer.message = result.message[0] ? result.message : NULL;
+	answer.warnings = result.warnings;
+	ret = reply(resp, req.uid, &answer);
+	observe(wh, endpoint, result.allowed ? "allowed" : "denied", start);
+out:
+	bw_validate_result_release(&result);
+	json_decref(services);
+	json_decref(others);
+	bw_admission_request_release(&req);
+	return ret;
+}
+
+static int validate_services(const struct bw_http_request *hreq, struct bw_http_response *resp,
+			     void *ctx)
+{
+	return validate(ctx, hreq, resp, 0);
+}
+
+static int validate_breakers(const struct bw_http_request *hreq, struct bw_http_response *resp,
+			     void *ctx)
+{
+	return validate(ctx, hreq, resp, 1);
+}
+
+static int healthz(const struct bw_http_request *hreq, struct bw_http_response *resp, void *ctx)
+{
+	(void)hreq;
+	(void)ctx;
+	return bw_httpd_response_set_body(resp, NULL, "ok\n", 3);
+}
+
+int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opts,
+		   const struct bw_webhook_caches *caches, struct bw_metrics *metrics,
+		   struct bw_error *err)
+{
+	struct bw_httpd_options ho = {
+	    .bind_address = opts->bind_address ? opts->bind_address : "127.0.0.1",
+	    .port = opts->port,
+	    .tls_cert_pem = opts->cert_pem,
+	    .tls_key_pem = opts->key_pem,
+	    .max_body = opts->max_body ? opts->max_body : 8u << 20,
+	};
+	struct bw_webhook *wh;
+	int ret;
+
+	*out = NULL;
+	wh = calloc(1, sizeof(*wh));
+	if (!wh)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	wh->caches = *caches;
+	if ((ret = bw_metrics_register_counter(
+		 metrics, "breakwater_webhook_requests_total",
+		 "Admission requests by endpoint and result (allowed, patched, denied, "
+		 "malformed, error)",
+		 BW_METRICS_LABELS("endpoint", "result"), &wh->requests, err)) != 0 ||
+	    (ret = bw_metrics_register_histogram(
+		 metrics, "breakwater_webhook_request_duration_seconds",
+		 "Time to decide an admission request, by endpoint", BW_METRICS_LABELS("endpoint"),
+		 latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]),
+		 &wh->duration, err)) != 0 ||
+	    (ret = bw_httpd_new(&ho, &wh->httpd, err)) != 0 ||
+	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh, err)) !=
+		0 ||
+	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-services", validate_services,
+				      wh, err)) != 0 ||
+	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-breakers", validate_breakers,
+				      wh, err)) != 0 ||
+	    (ret = bw_httpd_add_route(wh->httpd, "GET", "/healthz", healthz, wh, err)) != 0) {
+		bw_webhook_free(wh);
+		return ret;
+	}
+	*out = wh;
+	return 0;
+}
+
+int bw_webhook_start(struct bw_webhook *wh, struct bw_error *err)
+{
+	return bw_httpd_start(wh->httpd, err);
+}
+
+int bw_webhook_port(struct bw_webhook *wh)
+{
+	return bw_httpd_port(wh->httpd);
+}
+
+int bw_webhook_set_cert(struct bw_webhook *wh, const char *cert_pem, const char *key_pem,
+			struct bw_error *err)
+{
+	return bw_httpd_set_tls(wh->httpd, cert_pem, key_pem, err);
+}
+
+void bw_webhook_free(struct bw_webhook *wh)
+{
+	if (!wh)
+		return;
+	bw_httpd_free(wh->httpd);
+	free(wh);
+}

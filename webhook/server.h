@@ -1,0 +1,46 @@
+/*
+ * The admission webhook's HTTPS server: /mutate-pods, /validate-services,
+ * /validate-breakers and /healthz, on lib/httpd (libwebsockets), TLS 1.2 or
+ * newer. Every decision reads the operator's caches: no API call is made on
+ * the admission path.
+ *
+ * Ownership: the caches and the metrics registry are borrowed and must
+ * outlive the server; certificate strings are copied.
+ * Thread-safety: handlers run on the server's own thread; set_cert may be
+ * called from any thread (new connections get the new certificate, open
+ * ones keep theirs, no request is dropped).
+ */
+#ifndef BW_WEBHOOK_SERVER_H
+#define BW_WEBHOOK_SERVER_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "metrics.h"
+#include "store.h"
+
+struct bw_webhook_options {
+	const char *bind_address;	/* default 127.0.0.1 */
+	int port;			/* default 9443; 0: any free port */
+	size_t max_body;		/* default 8 MiB: a review carries the object twice */
+	const char *cert_pem, *key_pem; /* the serving certificate (required) */
+};
+
+/* The caches decisions read: items as operator.h describes them. */
+struct bw_webhook_caches {
+	struct bw_store *services, *breakers, *namespaces;
+};
+
+struct bw_webhook;
+
+int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opts,
+		   const struct bw_webhook_caches *caches, struct bw_metrics *metrics,
+		   struct bw_error *err);
+int bw_webhook_start(struct bw_webhook *wh, struct bw_error *err);
+int bw_webhook_port(struct bw_webhook *wh);
+int bw_webhook_set_cert(struct bw_webhook *wh, const char *cert_pem, const char *key_pem,
+			struct bw_error *err);
+/* Stops and frees; NULL is a no-op. */
+void bw_webhook_free(struct bw_webhook *wh);
+
+#endif

@@ -1,0 +1,490 @@
+/*
+ * Service and Breaker validation: see validate.h. The field checks are the
+ * operator's own (bw_render_validate(), bw_registry_breaker_policy()), so
+ * the webhook refuses exactly what the controllers could not act on; this
+ * file adds what needs the rest of the namespace.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "../operator/registry.h"
+#include "../operator/render.h"
+#include "admission.h"
+#include "validate.h"
+
+#define DNS_LABEL_MAX 63
+#define CYCLE_MAX     400 /* bytes of a cycle's description */
+
+/* What one call needs: the object's names and the result being filled. */
+struct ctx {
+	const char *name, *ns;
+	struct bw_validate_result *out;
+	int bad; /* an allocation failed */
+};
+
+/* obj[key] with JSON null read as absent. */
+static const json_t *field(const json_t *obj, const char *key)
+{
+	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+	return json_is_null(v) ? NULL : v;
+}
+
+static const char *str_field(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(field(obj, key));
+
+	return s && *s ? s : NULL;
+}
+
+static void warn(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void deny(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct ctx *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->bad |= json_array_append_new(c->out->warnings, json_string(buf));
+}
+
+/* The first denial wins. */
+static void deny(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->out->allowed)
+		return;
+	c->out->allowed = 0;
+	c->out->code = BW_ADMISSION_CODE_DENIED;
+	va_start(ap, fmt);
+	vsnprintf(c->out->message, sizeof(c->out->message), fmt, ap);
+	va_end(ap);
+}
+
+/* A DNS-1035 label: what a Service name is (as render.c checks it). */
+static int is_dns_label(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > DNS_LABEL_MAX || s[0] < 'a' || s[0] > 'z' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int being_deleted(const json_t *obj)
+{
+	return field(field(obj, "metadata"), "deletionTimestamp") != NULL;
+}
+
+/* The name of a sibling that counts (an object of the namespace, not being
+ * deleted, and when same_kind is set not the object itself), or NULL. */
+static const char *other(const struct ctx *c, const json_t *sib, int same_kind)
+{
+	const json_t *md = field(sib, "metadata");
+	const char *name = str_field(md, "name"), *ns = str_field(md, "namespace");
+
+	if (!name || (same_kind && strcmp(name, c->name) == 0) || being_deleted(sib))
+		return NULL;
+	if (ns && c->ns && strcmp(ns, c->ns) != 0)
+		return NULL;
+	return name;
+}
+
+/* The named sibling that counts, or NULL. */
+static const json_t *find(const struct ctx *c, const json_t *siblings, const char *name,
+			  int same_kind)
+{
+	const json_t *sib;
+	const char *n;
+	size_t i;
+
+	json_array_foreach(siblings, i, sib)
+	{
+		n = other(c, sib, same_kind);
+		if (n && strcmp(n, name) == 0)
+			return sib;
+	}
+	return NULL;
+}
+
+/* The common start: arguments, the operations that need no check. Returns
+ * 1 when the decision is already made (allowed), 0 to go on, or an error. */
+static int start(const char *what, enum bw_admission_op op, const json_t *object, const json_t *a,
+		 const json_t *b, struct bw_validate_result *out, struct bw_error *err)
+{
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!out)
+		return bw_error_set(err, BW_EINVAL, "validate: out is required");
+	if ((a && !json_is_array(a)) || (b && !json_is_array(b)))
+		return bw_error_set(err, BW_EINVAL,
+				    "validate: the namespace's objects must be JSON arrays");
+	out->allowed = 1;
+	out->warnings = json_array();
+	if (!out->warnings)
+		return bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+	if (op == BW_ADMISSION_DELETE || op == BW_ADMISSION_CONNECT)
+		return 1;
+	if (op != BW_ADMISSION_CREATE && op != BW_ADMISSION_UPDATE) {
+		bw_validate_result_release(out);
+		return bw_error_set(err, BW_EINVAL, "validate: unknown operation %d", (int)op);
+	}
+	if (!json_is_object(object)) {
+		bw_validate_result_release(out);
+		return bw_error_set(err, BW_EINVAL, "request.object: the %s is required for %s",
+				    what, bw_admission_op_name(op));
+	}
+	return being_deleted(object) ? 1 : 0;
+}
+
+static const char *ns_or_this(const struct ctx *c)
+{
+	return c->ns ? c->ns : "this namespace";
+}
+
+/* ---- Service ---- */
+
+static int same_route(const json_t *a, const json_t *b)
+{
+	const char *ha = str_field(a, "host"), *hb = str_field(b, "host");
+	const char *pa = str_field(a, "pathPrefix"), *pb = str_field(b, "pathPrefix");
+
+	return pa && pb && strcmp(pa, pb) == 0 && ((!ha && !hb) || (ha && hb && !strcmp(ha, hb)));
+}
+
+static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *object,
+			const json_t *old_object, const json_t *siblings)
+{
+	const json_t *route = field(field(object, "spec"), "route"), *sib;
+	const json_t *old_route = field(field(old_object, "spec"), "route");
+	const char *host = str_field(route, "host"), *name;
+	char where[160];
+	size_t i;
+
+	if (!route)
+		return;
+	if (host)
+		snprintf(where, sizeof(where), "on host %.100s", host);
+	else
+		snprintf(where, sizeof(where), "with no host");
+	json_array_foreach(siblings, i, sib)
+	{
+		if (!(name = other(c, sib, 1)) ||
+		    !same_route(route, field(field(sib, "spec"), "route")))
+			continue;
+		if (op == BW_ADMISSION_UPDATE && old_route && same_route(route, old_route))
+			warn(c,
+			     "spec.route: pathPrefix %s %s is also the route of Service %s; one of "
+			     "them should move",
+			     str_field(route, "pathPrefix"), where, name);
+		else
+			deny(c,
+			     "spec.route: pathPrefix %s %s is already the route of Service %s in "
+			     "namespace %s; a route must lead to one Service",
+			     str_field(route, "pathPrefix"), where, name, ns_or_this(c));
+		return;
+	}
+}
+
+/* The dependsOn names of obj, as strings (the rest is skipped). */
+static const json_t *depends_on(const json_t *obj)
+{
+	return field(field(obj, "spec"), "dependsOn");
+}
+
+static void check_depends_on(struct ctx *c, const json_t *object, const json_t *siblings)
+{
+	const json_t *d;
+	const char *name;
+	size_t i;
+
+	char var[DNS_LABEL_MAX + 16];
+	size_t j;
+
+	json_array_foreach(depends_on(object), i, d)
+	{
+		name = json_string_value(d);
+		if (!name || strcmp(name, c->name) == 0 || find(c, siblings, name, 1))
+			continue;
+		/* the variable the webhook would inject (names are DNS labels here) */
+		for (j = 0; name[j] && j < DNS_LABEL_MAX; j++)
+			var[j] = name[j] == '-'			    ? '_'
+				 : name[j] >= 'a' && name[j] <= 'z' ? (char)(name[j] - 'a' + 'A')
+								    : name[j];
+		snprintf(var + j, sizeof(var) - j, "_SERVICE_URL");
+		warn(c,
+		     "spec.dependsOn[%zu]: no Service named %s in namespace %s; %s is not "
+		     "injected into this Service's pods until it exists",
+		     i, name, ns_or_this(c), var);
+	}
+}
+
+/* Appends " -> name" to buf (len bytes so far), or " -> ..." when full. */
+static size_t append_hop(char *buf, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len + n + 4 + 8 >= CYCLE_MAX) {
+		if (len + 8 < CYCLE_MAX && (len < 3 || strcmp(buf + len - 3, "...") != 0))
+			len += (size_t)snprintf(buf + len, CYCLE_MAX - len, " -> ...");
+		return len;
+	}
+	return len + (size_t)snprintf(buf + len, CYCLE_MAX - len, " -> %s", name);
+}
+
+/*
+ * A breadth-first search from the object through the siblings' dependsOn:
+ * the shortest path that comes back to the object is reported.
+ */
+static int check_cycle(struct ctx *c, const json_t *object, const json_t *siblings,
+		       struct bw_error *err)
+{
+	size_t n = json_array_size(siblings), head = 0, tail = 0, i, u, hops = 0;
+	long *parent = NULL, *queue = NULL, *path = NULL, v;
+	json_t *index = json_object(); /* name -> sibling index */
+	const json_t *d, *deps;
+	const char *name;
+	char buf[CYCLE_MAX];
+	size_t len;
+	long found = -2; /* -2: no cycle; -1: the object depends on itself; else the last hop */
+	int rc = 0;
+
+	parent = calloc(n + 1, sizeof(*parent));
+	queue = calloc(n + 1, sizeof(*queue));
+	path = calloc(n + 1, sizeof(*path));
+	if (!index || !parent || !queue || !path) {
+		rc = bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		parent[i] = -2; /* unvisited */
+		if ((name = other(c, json_array_get(siblings, i), 1)) &&
+		    !json_object_get(index, name))
+			c->bad |= json_object_set_new(index, name, json_integer((json_int_t)i));
+	}
+	/* u == n stands for the object itself */
+	for (u = n; found == -2;) {
+		deps = depends_on(u == n ? object : json_array_get(siblings, u));
+		json_array_foreach(deps, i, d)
+		{
+			if (!(name = json_string_value(d)))
+				continue;
+			if (strcmp(name, c->name) == 0) {
+				found = u == n ? -1 : (long)u;
+				break;
+			}
+			if (!json_object_get(index, name))
+				continue;
+			v = (long)json_integer_value(json_object_get(index, name));
+			if (parent[v] != -2)
+				continue;
+			parent[v] = u == n ? -1 : (long)u;
+			queue[tail++] = v;
+		}
+		if (found != -2 || head == tail)
+			break;
+		u = (size_t)queue[head++];
+	}
+	if (found == -2)
+		goto done;
+	for (v = found; v >= 0 && hops <= n; v = parent[v])
+		path[hops++] = v;
+	len = (size_t)snprintf(buf, sizeof(buf), "%s", c->name);
+	while (hops > 0)
+		len = append_hop(
+		    buf, len,
+		    str_field(field(json_array_get(siblings, (size_t)path[--hops]), "metadata"),
+			      "name"));
+	append_hop(buf, len, c->name);
+	warn(c,
+	     "spec.dependsOn: dependency cycle %s; pods that wait for their dependencies "
+	     "at start will wait for ever",
+	     buf);
+done:
+	json_decref(index);
+	free(parent);
+	free(queue);
+	free(path);
+	return rc;
+}
+
+static void check_image(struct ctx *c, const json_t *object)
+{
+	const char *image = str_field(field(object, "spec"), "image"), *slash, *colon;
+
+	if (!image || strchr(image, '@'))
+		return; /* pinned by digest */
+	slash = strrchr(image, '/');
+	colon = strrchr(slash ? slash : image, ':');
+	if (!colon)
+		warn(c,
+		     "spec.image: %.200s has no tag, which means :latest; pin a version so "
+		     "a rollout knows what it rolls out and can roll back",
+		     image);
+	else if (strcmp(colon + 1, "latest") == 0)
+		warn(c,
+		     "spec.image: %.200s uses the :latest tag; pin a version so a rollout "
+		     "knows what it rolls out and can roll back",
+		     image);
+}
+
+static void check_health(struct ctx *c, const json_t *object)
+{
+	const json_t *spec = field(object, "spec");
+	json_int_t replicas = json_integer_value(field(spec, "replicas"));
+
+	if (replicas > 1 && !field(spec, "healthCheck"))
+		warn(c,
+		     "spec.healthCheck: not set with %" JSON_INTEGER_FORMAT
+		     " replicas; rollouts cannot tell ready pods from broken ones",
+		     replicas);
+}
+
+int bw_validate_service(enum bw_admission_op op, const json_t *object, const json_t *old_object,
+			const json_t *siblings, struct bw_validate_result *out,
+			struct bw_error *err)
+{
+	struct bw_error verr;
+	struct ctx c = {0};
+	int rc;
+
+	if ((rc = start("Service", op, object, siblings, NULL, out, err)))
+		return rc < 0 ? rc : 0;
+	bw_error_clear(&verr);
+	if (bw_render_validate(object, &verr)) {
+		out->allowed = 0;
+		out->code = BW_ADMISSION_CODE_DENIED;
+		snprintf(out->message, sizeof(out->message), "%s", verr.message);
+		return 0;
+	}
+	c.out = out;
+	c.name = str_field(field(object, "metadata"), "name");
+	c.ns = str_field(field(object, "metadata"), "namespace");
+
+	check_route(&c, op, object, old_object, siblings);
+	check_depends_on(&c, object, siblings);
+	if ((rc = check_cycle(&c, object, siblings, err)))
+		goto fail;
+	check_image(&c, object);
+	check_health(&c, object);
+	if (c.bad) {
+		rc = bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	bw_validate_result_release(out);
+	return rc;
+}
+
+/* ---- Breaker ---- */
+
+int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const json_t *old_object,
+			const json_t *services, const json_t *breakers,
+			struct bw_validate_result *out, struct bw_error *err)
+{
+	struct bw_error verr;
+	struct ctx c = {0};
+	json_t *policy = NULL;
+	const json_t *brk;
+	const char *target, *other_target, *name, *old_target;
+	json_int_t minimum, size;
+	size_t i;
+	int rc;
+
+	if ((rc = start("Breaker", op, object, services, breakers, out, err)))
+		return rc < 0 ? rc : 0;
+	bw_error_clear(&verr);
+	if (bw_registry_breaker_policy(object, &policy, &verr)) {
+		if (verr.code == BW_ENOMEM) {
+			rc = bw_error_set(err, BW_ENOMEM, "%s", verr.message);
+			goto fail;
+		}
+		out->allowed = 0;
+		out->code = BW_ADMISSION_CODE_DENIED;
+		snprintf(out->message, sizeof(out->message), "%s", verr.message);
+		return 0;
+	}
+	c.out = out;
+	c.name = str_field(field(object, "metadata"), "name");
+	c.ns = str_field(field(object, "metadata"), "namespace");
+	target = str_field(policy, "target");
+	if (!target || !is_dns_label(target)) {
+		deny(&c,
+		     "spec.target: \"%.100s\" is not a Service name (a DNS label: lowercase "
+		     "letters, digits and '-', starting with a letter)",
+		     target ? target : "");
+		goto done;
+	}
+
+	old_target = str_field(field(old_object, "spec"), "target");
+	json_array_foreach(breakers, i, brk)
+	{
+		if (!(name = other(&c, brk, 1)))
+			continue;
+		other_target = str_field(field(brk, "spec"), "target");
+		if (!other_target || strcmp(other_target, target) != 0)
+			continue;
+		if (op == BW_ADMISSION_UPDATE && old_target && strcmp(old_target, target) == 0)
+			warn(
+			    &c,
+			    "spec.target: %s is also protected by Breaker %s; which policy applies "
+			    "is ambiguous",
+			    target, name);
+		else
+			deny(&c,
+			     "spec.target: %s is already protected by Breaker %s in namespace %s; "
+			     "two policies for one target would be ambiguous (edit %s instead)",
+			     target, name, ns_or_this(&c), name);
+		break;
+	}
+	if (!find(&c, services, target, 0))
+		warn(&c,
+		     "spec.target: no Service named %s in namespace %s; the policy protects no "
+		     "one until it exists",
+		     target, ns_or_this(&c));
+	minimum = json_integer_value(field(policy, "minimumCalls"));
+	size = json_integer_value(field(field(policy, "slidingWindow"), "size"));
+	if (minimum > size &&
+	    strcmp(str_field(field(policy, "slidingWindow"), "type"), "Count") == 0)
+		warn(&c,
+		     "spec.minimumCalls: %" JSON_INTEGER_FORMAT
+		     " is more than spec.slidingWindow.size (%" JSON_INTEGER_FORMAT
+		     ") of a Count window; the failure rate rule can never trigger",
+		     minimum, size);
+	if (strcmp(str_field(policy, "mode"), "ForcedOpen") == 0)
+		warn(&c,
+		     "spec.mode: ForcedOpen: every call to %s will fail fast until the mode "
+		     "changes",
+		     target);
+done:
+	json_decref(policy);
+	if (c.bad) {
+		rc = bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	bw_validate_result_release(out);
+	return rc;
+}
+
+void bw_validate_result_release(struct bw_validate_result *r)
+{
+	if (!r)
+		return;
+	json_decref(r->warnings);
+	memset(r, 0, sizeof(*r));
+}
