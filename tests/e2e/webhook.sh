@@ -13,9 +13,9 @@
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 use_namespace webhook
 trap cleanup_operator EXIT
-# serving certificates live 165 s from a notBefore backdated 300 s for clock
-# skew, and are renewed at 2/3 of those 465 s: about every 10 s
-start_operator "$ns" --webhook-cert-validity 165
+# serving certificates live 158 s from a notBefore backdated 300 s for clock
+# skew, and are renewed at 2/3 of those 458 s: about every 5 s
+start_operator "$ns" --webhook-cert-validity 158
 
 get() { kubectl -n "$ns" get "$@" 2>/dev/null; }
 pod_env() { # POD VAR
