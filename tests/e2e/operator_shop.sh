@@ -42,6 +42,21 @@ brk=$(get configmap breakwater-registry -o jsonpath='{.data.breakers\.json}')
 check_eq "breakers.json holds the payments policy" "payments 5 60 Enforce" \
 	"$(jq -r '.breakers.payments | "\(.target) \(.failureThreshold) \(.openSeconds) \(.mode)"' <<<"$brk")"
 
+# The webhook injected the registry into the shop's pods (the namespace opts in).
+pod=$(get pods -l breakwater.io/service=orders -o jsonpath='{.items[0].metadata.name}')
+envs=$(get pod "$pod" -o json | jq -r '.spec.containers[0].env[] | "\(.name)=\(.value)"' | sort | xargs)
+check_eq "an orders pod finds its dependencies and the registry files" \
+	"BREAKWATER_BREAKERS_FILE=/etc/breakwater/breakers.json BREAKWATER_NAMESPACE=shop BREAKWATER_REGISTRY_FILE=/etc/breakwater/registry.json BREAKWATER_SERVICE=orders DJANGO_SETTINGS_MODULE=orders.settings PAYMENTS_SERVICE_URL=http://payments.shop.svc.cluster.local:8000 PRODUCTS_SERVICE_URL=http://products.shop.svc.cluster.local:8000 USERS_SERVICE_URL=http://users.shop.svc.cluster.local:8000" \
+	"$envs"
+check_eq "with the registry mounted at /etc/breakwater/" /etc/breakwater/ \
+	"$(get pod "$pod" -o jsonpath='{.spec.containers[0].volumeMounts[?(@.name=="breakwater-registry")].mountPath}')"
+check "and the injection annotation" bash -c \
+	"'$state/bin/kubectl' -n shop get pod $pod -o jsonpath='{.metadata.annotations.breakwater\.io/injected}' | grep -q ."
+check "every shop pod is injected" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n shop get pods -o json | jq '[.items[] | select(.metadata.annotations[\"breakwater.io/injected\"] == null)] | length')\" = 0 ]"
+check "the payments Breaker counts its client's 3 pods as configured" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n shop get brk payments -o jsonpath='{.status.pods.configured} {.status.pods.stale}')\" = '3 0' ]"
+
 check_eq "the payments Breaker knows its client" '["orders"]' "$(get brk payments -o jsonpath='{.status.clients}')"
 check_eq "and is Ready" True "$(get brk payments -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')"
 
