@@ -62,7 +62,7 @@ struct bw_operator {
 
 /* Custom resources are kept whole but compact: the reconcilers need every
  * field of the spec and the status they wrote. */
-static void *project_object(struct bw_store_pack *pack, const json_t *obj, void *arg)
+void *bw_operator_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	json_t *copy = json_copy((json_t *)obj), *meta = NULL, *ann;
 	struct bw_cached_object *item = NULL;
@@ -242,7 +242,7 @@ static void *project_key_only(struct bw_store_pack *pack, const json_t *obj, voi
 }
 
 /* Namespaces are cached for their labels: the webhook's opt-in. */
-static void *project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg)
+void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
 	char *text = json_dumps(labels ? labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
@@ -403,12 +403,12 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_SERVICES] = {&bw_res_bw_services,
 			      NULL,
 			      NULL,
-			      project_object,
+			      bw_operator_project_object,
 			      {on_service, on_service_update, on_service, op}},
 	    [INF_BREAKERS] = {&bw_res_bw_breakers,
 			      NULL,
 			      NULL,
-			      project_object,
+			      bw_operator_project_object,
 			      {on_breaker, on_breaker_update, on_breaker, op}},
 	    [INF_DEPLOYMENTS] = {&bw_res_deployments,
 				 BW_LABEL_SERVICE,
@@ -433,7 +433,7 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_NAMESPACES] = {&bw_res_namespaces,
 				NULL,
 				ns ? ns_selector : NULL,
-				project_namespace,
+				bw_operator_project_namespace,
 				{NULL, NULL, NULL, NULL}},
 	};
 	int ret;

@@ -112,6 +112,11 @@ struct bw_operator_context {
 /* The caches, for the webhook (borrowed; valid until bw_operator_free). */
 const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op);
 
+/* The projections behind the caches, for anyone filling a store the same
+ * way (the webhook's benchmark): custom resources and Namespaces. */
+void *bw_operator_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg);
+
 /* Parses a cached custom resource back into JSON (a new reference), or NULL. */
 json_t *bw_cached_object_parse(const struct bw_cached_object *item);
 

@@ -1,0 +1,225 @@
+/*
+ * Benchmark: admission latency of the webhook at 1,000 requests per second
+ * over TLS with keep-alive on loopback. The server runs in this process with
+ * caches holding a small shop (three Services, an opted-in namespace); four
+ * client threads, each with one keep-alive connection, send an AdmissionReview
+ * for a pod of `orders` (two dependencies: a real JSON Patch comes back) on a
+ * fixed schedule (open loop: latency counts from the scheduled send time, so
+ * a stall is not hidden). The baseline, in the same run, is GET /healthz on
+ * the same server at the same rate: the cost of TLS, HTTP and the server
+ * itself, without a decision.
+ *
+ *   make bench    (or: make build/bench/webhook_latency && build/bench/webhook_latency)
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "../operator/operator.h"
+#include "../webhook/server.h"
+#include "backoff.h"
+#include "certs.h"
+#include "log.h"
+
+#define RATE	   1000 /* requests per second, all threads together */
+#define SECONDS	   10
+#define THREADS	   4
+#define PER_THREAD (RATE * SECONDS / THREADS)
+
+static const char *review =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+    "\"uid\":\"b1e8c0de-0000-4000-8000-000000000001\",\"kind\":{\"group\":\"\",\"version\":"
+    "\"v1\",\"kind\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":"
+    "\"pods\"},\"namespace\":\"shop\",\"operation\":\"CREATE\",\"userInfo\":{\"username\":"
+    "\"system:serviceaccount:kube-system:replicaset-controller\"},\"object\":{\"apiVersion\":"
+    "\"v1\",\"kind\":\"Pod\",\"metadata\":{\"generateName\":\"orders-7d9c5b6f4-\","
+    "\"namespace\":\"shop\",\"labels\":{\"breakwater.io/service\":\"orders\","
+    "\"pod-template-hash\":\"7d9c5b6f4\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
+    "\"image\":\"registry.local/shop/orders:1.4.2\",\"ports\":[{\"name\":\"http\","
+    "\"containerPort\":8000}],\"env\":[{\"name\":\"DJANGO_SETTINGS_MODULE\",\"value\":"
+    "\"orders.settings\"}]}]}},\"oldObject\":null,\"dryRun\":false}}";
+
+struct run {
+	const char *url, *body;
+	const char *ca;
+	double *latencies; /* ms, PER_THREAD of them */
+	int64_t start_ns;
+	int index;
+	int failures;
+};
+
+static int contains(const char *data, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(data + i, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *userp)
+{
+	int *saw_patch = userp;
+
+	if (contains(data, size * n, "\"patch\""))
+		*saw_patch = 1;
+	return size * n;
+}
+
+static void *client(void *arg)
+{
+	struct run *r = arg;
+	struct curl_blob ca = {(void *)r->ca, strlen(r->ca), CURL_BLOB_COPY};
+	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+	CURL *h = curl_easy_init();
+	int saw_patch = 0;
+
+	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &saw_patch);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (r->body) {
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
+	}
+	for (int i = 0; i < PER_THREAD; i++) {
+		/* each thread's requests are spread evenly, threads interleaved */
+		int64_t due = r->start_ns + ((int64_t)i * THREADS + r->index) * 1000000000LL / RATE;
+		int64_t now = bw_now_ns();
+		long code = 0;
+
+		if (due > now) {
+			struct timespec ts = {(due - now) / 1000000000LL,
+					      (due - now) % 1000000000LL};
+
+			nanosleep(&ts, NULL);
+		}
+		if (curl_easy_perform(h) != CURLE_OK ||
+		    (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code), code != 200))
+			r->failures++;
+		r->latencies[i] = (double)(bw_now_ns() - due) / 1e6;
+	}
+	if (r->body && !saw_patch)
+		r->failures = PER_THREAD; /* the decision must be a real injection */
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct result {
+	double p50, p99, max;
+	int failures;
+};
+
+static struct result load(const char *url, const char *body, const char *ca)
+{
+	static double latencies[THREADS * PER_THREAD];
+	struct run runs[THREADS];
+	pthread_t th[THREADS];
+	struct result res = {0};
+	int64_t start = bw_now_ns() + 100000000LL;
+
+	for (int i = 0; i < THREADS; i++) {
+		runs[i] = (struct run){url, body, ca, latencies + i * PER_THREAD, start, i, 0};
+		pthread_create(&th[i], NULL, client, &runs[i]);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		res.failures += runs[i].failures;
+	}
+	qsort(latencies, THREADS * PER_THREAD, sizeof(double), cmp);
+	res.p50 = latencies[THREADS * PER_THREAD / 2];
+	res.p99 = latencies[THREADS * PER_THREAD * 99 / 100];
+	res.max = latencies[THREADS * PER_THREAD - 1];
+	return res;
+}
+
+static void add(struct bw_store *store, const char *json)
+{
+	json_t *obj = json_loads(json, 0, NULL);
+
+	bw_store_upsert(store, obj, NULL, NULL);
+	json_decref(obj);
+}
+
+int main(void)
+{
+	const char *sans[] = {"127.0.0.1"};
+	struct bw_certs_pair ca = {0}, serving = {0};
+	struct bw_webhook_options wo = {.port = 0};
+	struct bw_webhook_caches caches;
+	struct bw_webhook *wh = NULL;
+	struct bw_metrics *metrics = bw_metrics_new();
+	struct bw_error err;
+	struct result mutate, health;
+	char url[128];
+
+	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	caches.services = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
+	caches.breakers = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
+	caches.namespaces = bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err);
+	add(caches.namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"1\","
+			       "\"labels\":{\"breakwater.io/inject\":\"enabled\"}}}");
+	add(caches.services,
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
+	    "\"metadata\":{\"name\":\"users\",\"namespace\":\"shop\","
+	    "\"resourceVersion\":\"2\"},\"spec\":{\"image\":\"u:1\",\"port\":8000}}");
+	add(caches.services,
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
+	    "\"metadata\":{\"name\":\"payments\",\"namespace\":\"shop\","
+	    "\"resourceVersion\":\"3\"},\"spec\":{\"image\":\"p:1\",\"port\":8000}}");
+	add(caches.services,
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":\"4\"},\"spec\":{"
+	    "\"image\":\"o:1\",\"port\":8000,\"dependsOn\":[\"users\",\"payments\"]}}");
+	if (bw_certs_make_ca("bench-ca", 0, time(NULL), &ca, &err) ||
+	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,
+				  &err)) {
+		fprintf(stderr, "webhook_latency: %s\n", err.message);
+		return 1;
+	}
+	wo.cert_pem = serving.cert_pem;
+	wo.key_pem = serving.key_pem;
+	if (bw_webhook_new(&wh, &wo, &caches, metrics, &err) || bw_webhook_start(wh, &err)) {
+		fprintf(stderr, "webhook_latency: %s\n", err.message);
+		return 1;
+	}
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", bw_webhook_port(wh));
+	health = load(url, NULL, ca.cert_pem);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/mutate-pods", bw_webhook_port(wh));
+	mutate = load(url, review, ca.cert_pem);
+
+	printf("admission webhook, %d requests/s for %d s, %d keep-alive TLS connections:\n", RATE,
+	       SECONDS, THREADS);
+	printf("  baseline GET /healthz:      p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
+	       health.p50, health.p99, health.max, health.failures);
+	printf("  POST /mutate-pods (patch):  p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
+	       mutate.p50, mutate.p99, mutate.max, mutate.failures);
+	printf("  ratio mutate/healthz: p50 %.2f, p99 %.2f\n", mutate.p50 / health.p50,
+	       mutate.p99 / health.p99);
+
+	bw_webhook_free(wh);
+	bw_store_free(caches.services);
+	bw_store_free(caches.breakers);
+	bw_store_free(caches.namespaces);
+	bw_metrics_free(metrics);
+	bw_certs_pair_release(&ca);
+	bw_certs_pair_release(&serving);
+	curl_global_cleanup();
+	return mutate.failures || health.failures ? 1 : 0;
+}
