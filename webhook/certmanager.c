@@ -9,7 +9,8 @@
 #include "certmanager.h"
 #include "log.h"
 
-#define CHECK_EVERY_S 30
+#define CHECK_EVERY_S	    30
+#define FILES_CHECK_EVERY_S 2
 
 struct bw_certmanager {
 	struct bw_client *client;
@@ -358,9 +359,10 @@ int bw_certmanager_sync(struct bw_certmanager *cm, time_t *next, struct bw_error
 	int ret;
 
 	*next = now + CHECK_EVERY_S;
-	if (cm->o.cert_file && cm->o.key_file)
+	if (cm->o.cert_file && cm->o.key_file) {
 		ret = sync_files(cm, err);
-	else
+		*next = now + FILES_CHECK_EVERY_S; /* a stat() each: cheap */
+	} else
 		ret = sync_secret(cm, now, next, err);
 	if (*next < now + 1)
 		*next = now + 1;

@@ -58,7 +58,8 @@ void bw_certmanager_free(struct bw_certmanager *cm);
 int bw_certmanager_sync(struct bw_certmanager *cm, time_t *next, struct bw_error *err);
 
 /* Runs sync() in a thread of its own when due (at least every 30 s, to pick
- * up another replica's rotation); stops on bw_certmanager_stop(). */
+ * up another replica's rotation; every 2 s for files); stops on
+ * bw_certmanager_stop(). */
 int bw_certmanager_start(struct bw_certmanager *cm, struct bw_error *err);
 void bw_certmanager_stop(struct bw_certmanager *cm);
 
