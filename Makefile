@@ -1,6 +1,7 @@
 # breakwater: build, test and run the local control plane.
 #
 #   make            build bin/breakwater
+#   make demo       local control plane, operator, the example shop, a rollout
 #   make deps       install what a fresh Debian machine lacks (quiet when nothing)
 #   make check      clang-format check, gcc and clang builds
 #   make test       every test; ends with "N passed, N failed"
@@ -46,7 +47,7 @@ objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
 	test test-unit unit-bins integration-bins fuzz-bins fuzz bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
-	install run install-bin clean
+	install run demo install-bin clean
 
 all: build
 build: bin/breakwater
@@ -158,6 +159,10 @@ install: build
 
 run: install
 	bin/breakwater --kubeconfig $(KUBECONFIG) $(RUN_FLAGS)
+
+# The main job: control plane, operator, the example shop and a rollout.
+demo: deps build
+	@examples/demo.sh
 
 install-bin: bin/breakwater
 	install -d $(DESTDIR)$(BINDIR)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The demo (`make demo`): the local control plane, the operator, the example
+# shop, and a rollout: an image edit rolled out, then a bad image rolled back
+# automatically. The control plane stays up afterwards (`make cluster-down`);
+# the operator is stopped at the end (`make run` runs it again).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+state=.cluster
+export KUBECONFIG=$top/$state/kubeconfig
+kubectl() { "$top/$state/bin/kubectl" "$@"; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "the local Kubernetes control plane"
+tests/cluster/cluster.sh up
+
+step "the CRDs"
+kubectl apply -f crds/
+kubectl wait --for=condition=Established crd/services.breakwater.io crd/breakers.breakwater.io --timeout=60s >/dev/null
+
+step "the operator (log: $state/logs/operator.log)"
+bin/breakwater --kubeconfig "$KUBECONFIG" --health-probe-bind-address 127.0.0.1:18081 \
+	--metrics-bind-address 127.0.0.1:18080 --webhook-port 18443 --repair-pods \
+	>"$state/logs/operator.log" 2>&1 &
+operator=$!
+trap 'kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT
+for _ in $(seq 1 60); do
+	curl -sf http://127.0.0.1:18081/readyz >/dev/null && break
+	kill -0 $operator 2>/dev/null || { tail -20 "$state/logs/operator.log"; exit 1; }
+	sleep 0.5
+done
+echo "ready: /metrics on 127.0.0.1:18080, admission webhook on 127.0.0.1:18443"
+
+step "kubectl apply -f examples/shop/"
+kubectl apply -f examples/shop/
+kubectl -n shop wait --for=condition=Ready bsvc --all --timeout=120s
+kubectl -n shop get breakwater
+
+step "what a pod of orders was given by the webhook"
+pod=$(kubectl -n shop get pods -l breakwater.io/service=orders -o jsonpath='{.items[0].metadata.name}')
+kubectl -n shop get pod "$pod" -o json |
+	jq -r '.spec.containers[0].env[] | "  \(.name)=\(.value)"'
+echo "  registry mounted at $(kubectl -n shop get pod "$pod" -o jsonpath='{.spec.containers[0].volumeMounts[0].mountPath}')"
+kubectl -n shop get configmap breakwater-registry -o jsonpath='{.data.breakers\.json}' | jq .
+
+step "roll out orders 1.1.0"
+kubectl -n shop patch bsvc orders --type=merge -p '{"spec":{"image":"registry.local/shop/orders:1.1.0"}}'
+kubectl -n shop wait --for=condition=Ready bsvc/orders --timeout=120s
+kubectl -n shop get bsvc orders -o jsonpath='image {.status.image}, lastGoodImage {.status.lastGoodImage}{"\n"}'
+
+step "roll out an image that never becomes ready: rolled back after its deadline"
+kubectl -n shop patch bsvc orders --type=merge \
+	-p '{"spec":{"image":"registry.local/shop/orders:2.0-never-ready","rollout":{"progressDeadlineSeconds":10}}}'
+for _ in $(seq 1 120); do
+	reason=$(kubectl -n shop get bsvc orders -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}')
+	[ "$reason" = RolledBack ] && break
+	sleep 1
+done
+kubectl -n shop get bsvc orders
+kubectl -n shop get bsvc orders -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}{"\n"}'
+kubectl -n shop get events --field-selector involvedObject.name=orders,reason=RolledBack
+
+step "done"
+echo "The control plane is still up: KUBECONFIG=$KUBECONFIG, kubectl at $state/bin/kubectl."
+echo "Run the operator again with 'make run'; stop everything with 'make cluster-down'."
