@@ -247,7 +247,10 @@ static int list_and_replace(struct bw_reflector *r)
 		return ret;
 	ret = list_pages(r, &rv, &err);
 	if (ret != 0) {
-		bw_log_warn("reflector", "list %s: %s", where(r), err.message);
+		bw_log_warn("reflector", "list %s: %s%s", where(r), err.message,
+			    ret == BW_ENOTFOUND ? " (the server does not serve this resource: is "
+						  "its CustomResourceDefinition installed?)"
+						: "");
 		r->handlers.list_end(0, NULL, r->handlers.ctx);
 		goto out;
 	}
