@@ -64,6 +64,15 @@ check "the second takes over at once (the lease was released)" eventually 8 bash
 kubectl -n "$ns" scale bsvc/orders --replicas=3 >/dev/null
 check "and reconciles" eventually 30 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get deployment orders -o jsonpath='{.spec.replicas}')\" = 3 ]"
+# A restarted API server is survived: the watches resume and work goes on.
+check "the API server restarts under the running operator" "$top/tests/cluster/cluster.sh" restart kube-apiserver
+check "kubectl is served again" eventually 60 kubectl -n "$ns" get bsvc orders
+kubectl -n "$ns" scale bsvc/orders --replicas=2 >/dev/null
+check "the operator still reconciles after the restart" eventually 60 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get deployment orders -o jsonpath='{.status.availableReplicas}')\" = 2 ]"
+check "and its status follows" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc orders -o jsonpath='{.status.readyReplicas}')\" = 2 ]"
+check "the operator process is still the same" kill -0 "$op_pid"
 stop_operator
 check_eq "SIGTERM stops it cleanly" 0 "$?"
 check_operator_log
