@@ -354,11 +354,24 @@ static int serve(struct bw_httpd **out, const char *addr, const struct route *ro
 	return 0;
 }
 
+/* What the webhook would inject now, for the Service controller's stale count. */
+static int expected_injection(const char *ns, const char *service, char *buf, size_t size,
+			      void *arg)
+{
+	struct app *app = arg;
+	const struct bw_operator_caches *c = bw_operator_caches(app->op);
+	struct bw_webhook_caches wc = {c->services, c->breakers, c->namespaces};
+
+	return bw_webhook_injection_generation(&wc, ns, service, buf, size);
+}
+
 static int setup(struct app *app, struct bw_error *err)
 {
 	struct bw_operator_options oo = {.namespace = app->opt.namespace,
 					 .workers = app->opt.workers,
-					 .repair_pods = app->opt.repair_pods};
+					 .repair_pods = app->opt.repair_pods,
+					 .expected_injection = expected_injection,
+					 .expected_injection_arg = app};
 	struct bw_recorder_options ro = {.component = "breakwater"};
 	const struct route health[] = {{"GET", "/healthz", handle_healthz},
 				       {"GET", "/readyz", handle_readyz}};

@@ -289,6 +289,37 @@ static void enqueue_breakers_of(struct bw_operator *op, const char *ns)
 	bw_store_items_release(&items);
 }
 
+/* The Services of ns whose dependsOn names `name`: what their pods were
+ * injected with (a <NAME>_SERVICE_URL) follows it. */
+static void enqueue_dependents(struct bw_operator *op, const char *ns, const char *name)
+{
+	struct bw_store_items items = {0};
+	char quoted[300];
+
+	if (bw_store_list(op->ctx.caches.services, ns, &items, NULL) != 0)
+		return;
+	snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+	for (size_t i = 0; i < items.count; i++) {
+		const struct bw_cached_object *o = items.v[i];
+		json_t *svc, *dep;
+		size_t j;
+
+		if (!strstr(o->json, quoted)) /* cheap: most objects never name it */
+			continue;
+		svc = bw_cached_object_parse(o);
+		json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), j,
+				   dep)
+		{
+			if (json_string_value(dep) && strcmp(json_string_value(dep), name) == 0) {
+				enqueue_item(op->ctx.service_queue, o);
+				break;
+			}
+		}
+		json_decref(svc);
+	}
+	bw_store_items_release(&items);
+}
+
 static void on_service(const void *item, void *ctx)
 {
 	struct bw_operator *op = ctx;
@@ -297,6 +328,7 @@ static void on_service(const void *item, void *ctx)
 	enqueue_item(op->ctx.service_queue, item);
 	enqueue(op->ctx.registry_queue, ns);
 	enqueue_breakers_of(op, ns);
+	enqueue_dependents(op, ns, bw_store_item_name(item));
 }
 
 static void on_service_update(const void *old_item, const void *new_item, void *ctx)
@@ -512,6 +544,8 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	op->metrics = metrics;
 	op->workers = opts && opts->workers > 0 ? opts->workers : 2;
 	op->ctx.repair_pods = opts && opts->repair_pods;
+	op->ctx.expected_injection = opts ? opts->expected_injection : NULL;
+	op->ctx.expected_injection_arg = opts ? opts->expected_injection_arg : NULL;
 	for (int i = 0; i < Q_N; i++) {
 		struct bw_workqueue_options qo = {.name = controller_names[i]};
 

@@ -65,6 +65,12 @@ struct bw_operator_options {
 	const char *namespace; /* watch one namespace; NULL: all */
 	int workers;	       /* per controller; default 2 */
 	int repair_pods;       /* restart Services whose pods missed injection */
+	/* The injection generation pods of a Service should carry now (the
+	 * webhook's), so pods injected before a dependency changed count as
+	 * stale too; NULL: only pods without injection are stale. */
+	int (*expected_injection)(const char *ns, const char *service, char *buf, size_t size,
+				  void *arg);
+	void *expected_injection_arg;
 };
 
 /* A cached Namespace: its labels, as compact JSON ("{}" when none). */
@@ -107,6 +113,9 @@ struct bw_operator_context {
 	struct bw_operator_caches caches;
 	struct bw_workqueue *service_queue, *breaker_queue, *registry_queue;
 	int repair_pods;
+	int (*expected_injection)(const char *ns, const char *service, char *buf, size_t size,
+				  void *arg);
+	void *expected_injection_arg;
 };
 
 /* The caches, for the webhook (borrowed; valid until bw_operator_free). */

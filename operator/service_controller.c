@@ -264,7 +264,9 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	json_t *svc = NULL, *spec, *meta, *old_status, *status = NULL;
 	struct rollout_view v = {0};
 	struct bw_store_items pods = {0};
-	long configured = 0, stale = 0;
+	long configured = 0, stale = 0, missed = 0, outdated = 0;
+	char expected[64];
+	int have_expected;
 	const char *restarted_at;
 	char now[32];
 	struct bw_error err = {0};
@@ -342,37 +344,50 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		event(ctx, svc, "Warning", "RolledBack", msg);
 	}
 
-	/* Pods created while the webhook was unreachable lack the injection. */
+	/* Pods created while the webhook was unreachable lack the injection;
+	 * pods injected before a dependency changed carry an older generation. */
+	have_expected =
+	    ctx->expected_injection && ctx->expected_injection(ns, name, expected, sizeof(expected),
+							       ctx->expected_injection_arg) == 0;
 	if (bw_store_list(ctx->caches.pods, ns, &pods, NULL) == 0) {
 		for (size_t i = 0; i < pods.count; i++) {
 			const struct bw_cached_pod *p = pods.v[i];
 
 			if (strcmp(p->service, name) != 0)
 				continue;
-			if (*p->injected)
-				configured++;
+			if (!*p->injected)
+				missed++;
+			else if (have_expected && strcmp(p->injected, expected) != 0)
+				outdated++;
 			else
-				stale++;
+				configured++;
 		}
 	}
+	stale = missed + outdated;
 	restarted_at = str(old_status, "podsRestartedAt");
 	if (stale > 0 && d && d->observed_generation >= d->generation &&
 	    d->updated == d->replicas) {
 		long long last = parse_utc(restarted_at);
 
 		snprintf(msg, sizeof(msg),
-			 "%ld pod(s) were created without the registry configuration (the "
-			 "admission webhook was unreachable)%s",
-			 stale,
+			 "%ld pod(s) lack the registry configuration (created while the admission "
+			 "webhook was unreachable), %ld carry an outdated one (a dependency "
+			 "changed)%s",
+			 missed, outdated,
 			 ctx->repair_pods ? "" : "; restart them, or run with --repair-pods");
 		event(ctx, svc, "Warning", "PodsNotInjected", msg);
-		if (ctx->repair_pods &&
-		    (last < 0 || (long long)time(NULL) - last >= REPAIR_INTERVAL_S)) {
+		/* Outdated pods alone prove the webhook injects: restart at once. Pods
+		 * with no injection may mean it is still away: at most every
+		 * REPAIR_INTERVAL_S, or new pods would miss it too, endlessly. */
+		if (ctx->repair_pods && ((missed == 0 && outdated > 0) || last < 0 ||
+					 (long long)time(NULL) - last >= REPAIR_INTERVAL_S)) {
 			now_utc(now, sizeof(now));
-			restarted_at = now;
-			snprintf(msg, sizeof(msg), "restarting %ld pod(s) to inject the registry",
-				 stale);
-			event(ctx, svc, "Normal", "PodsRestarted", msg);
+			if (!restarted_at || strcmp(restarted_at, now) != 0) {
+				restarted_at = now;
+				snprintf(msg, sizeof(msg),
+					 "restarting %ld pod(s) to inject the registry", stale);
+				event(ctx, svc, "Normal", "PodsRestarted", msg);
+			}
 		}
 	}
 

@@ -53,9 +53,9 @@ static json_t *cached_list(struct bw_store *store, const char *ns, const char *e
 	return array;
 }
 
-static json_t *namespace_labels(struct bw_webhook *wh, const char *ns)
+static json_t *namespace_labels(const struct bw_webhook_caches *caches, const char *ns)
 {
-	const struct bw_cached_namespace *n = bw_store_get(wh->caches.namespaces, NULL, ns);
+	const struct bw_cached_namespace *n = bw_store_get(caches->namespaces, NULL, ns);
 	json_t *labels = n ? json_loads(n->labels_json, 0, NULL) : NULL;
 
 	bw_store_item_put(n);
@@ -63,7 +63,8 @@ static json_t *namespace_labels(struct bw_webhook *wh, const char *ns)
 }
 
 /* {NAME: PORT} for the dependencies of svc that exist in ns. */
-static json_t *dependency_ports(struct bw_webhook *wh, const char *ns, const json_t *svc)
+static json_t *dependency_ports(const struct bw_webhook_caches *caches, const char *ns,
+				const json_t *svc)
 {
 	json_t *deps = json_object(), *name;
 	size_t i;
@@ -71,7 +72,7 @@ static json_t *dependency_ports(struct bw_webhook *wh, const char *ns, const jso
 	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, name)
 	{
 		const char *n = json_string_value(name);
-		json_t *dep = n ? cached(wh->caches.services, ns, n) : NULL;
+		json_t *dep = n ? cached(caches->services, ns, n) : NULL;
 		json_t *port = json_object_get(json_object_get(dep, "spec"), "port");
 
 		if (dep)
@@ -81,6 +82,36 @@ static json_t *dependency_ports(struct bw_webhook *wh, const char *ns, const jso
 		json_decref(dep);
 	}
 	return deps;
+}
+
+int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, const char *ns,
+				    const char *service, char *out, size_t size)
+{
+	struct bw_mutate_result result = {0};
+	struct bw_mutate_input in = {0};
+	json_t *svc, *deps, *pod;
+	int ret = BW_ENOTFOUND;
+
+	svc = cached(caches->services, ns, service);
+	if (!svc)
+		return ret;
+	deps = dependency_ports(caches, ns, svc);
+	/* only the service label and the namespace shape what is injected */
+	pod = json_pack("{s:{s:{s:s}}, s:{s:[{s:s}]}}", "metadata", "labels",
+			"breakwater.io/service", service, "spec", "containers", "name", "app");
+	in.pod = pod;
+	in.namespace = ns;
+	in.service = svc;
+	in.deps = deps;
+	if (pod && bw_mutate_pod(&in, &result, NULL) == 0 && result.inject) {
+		snprintf(out, size, "%s", result.generation);
+		ret = 0;
+	}
+	bw_mutate_result_release(&result);
+	json_decref(pod);
+	json_decref(deps);
+	json_decref(svc);
+	return ret;
 }
 
 static int reply(struct bw_http_response *resp, const char *uid,
@@ -138,12 +169,12 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 		observe(wh, "mutate-pods", "malformed", start);
 		goto out;
 	}
-	labels = namespace_labels(wh, req.namespace);
+	labels = namespace_labels(&wh->caches, req.namespace);
 	service = json_string_value(
 	    json_object_get(json_object_get(json_object_get(req.object, "metadata"), "labels"),
 			    "breakwater.io/service"));
 	svc = service ? cached(wh->caches.services, req.namespace, service) : NULL;
-	deps = svc ? dependency_ports(wh, req.namespace, svc) : NULL;
+	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
 	in.pod = req.object;
 	in.namespace = req.namespace;
 	in.namespace_labels = labels;

@@ -40,6 +40,12 @@ int bw_webhook_start(struct bw_webhook *wh, struct bw_error *err);
 int bw_webhook_port(struct bw_webhook *wh);
 int bw_webhook_set_cert(struct bw_webhook *wh, const char *cert_pem, const char *key_pem,
 			struct bw_error *err);
+/* The injection generation a pod of Service `service` in ns gets now (the
+ * breakwater.io/injected value), into out: 0, or BW_ENOTFOUND when the
+ * Service is not cached. Reads the caches only; any thread. */
+int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, const char *ns,
+				    const char *service, char *out, size_t size);
+
 /* Stops and frees; NULL is a no-op. */
 void bw_webhook_free(struct bw_webhook *wh);
 

@@ -119,6 +119,27 @@ check "--repair-pods restarts them until every pod is injected" eventually 60 ba
 check_eq "every pod of orders carries the injection" 0 \
 	"$(get pods -l breakwater.io/service=orders -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null and .metadata.annotations["breakwater.io/injected"] == null)] | length')"
 
+# A dependency created later: the pods' injection is outdated (no
+# PAYMENTS_SERVICE_URL); they count as stale and are restarted to get it.
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: payments}
+spec: {image: "registry.local/shop/payments:1.0.0", port: 9000}
+EOF
+payments_urls() {
+	kubectl -n "$ns" get pods -l breakwater.io/service=orders -o json | jq -r '[.items[]
+		| select(.metadata.deletionTimestamp == null) | .spec.containers[0].env[]
+		| select(.name == "PAYMENTS_SERVICE_URL") | .value] | unique | join(",")'
+}
+has_payments_url() {
+	[ "$(payments_urls)" = "http://payments.$ns.svc.cluster.local:9000" ] &&
+		[ "$(get pods -l breakwater.io/service=orders -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length')" = 2 ]
+}
+check "pods injected before a dependency existed are restarted to get its URL" eventually 90 has_payments_url
+check "and then none is stale" eventually 60 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc orders -o jsonpath='{.status.pods.stale}/{.status.pods.configured}')\" = 0/2 ]"
+
 check "admission metrics are served" bash -c \
 	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q 'breakwater_webhook_requests_total{endpoint=\"mutate-pods\",result=\"patched\"}'"
 stop_operator
