@@ -442,6 +442,14 @@ static int cn_ok(const char *cn)
 	return 1;
 }
 
+/* How far notBefore goes back: BW_CERTS_BACKDATE for clock skew, but never
+ * more than a tenth of the validity, so that short-lived certificates (tests,
+ * aggressive rotation) are not mostly in the past. */
+static time_t backdate(long validity)
+{
+	return validity / 10 < BW_CERTS_BACKDATE ? (time_t)(validity / 10) : BW_CERTS_BACKDATE;
+}
+
 int bw_certs_make_ca(const char *cn, long validity, time_t now, struct bw_certs_pair *out,
 		     struct bw_error *err)
 {
@@ -467,7 +475,7 @@ int bw_certs_make_ca(const char *cn, long validity, time_t now, struct bw_certs_
 		goto fail;
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
 	if (!X509_set_version(x, X509_VERSION_3) || set_serial(x) ||
-	    set_validity(x, now - BW_CERTS_BACKDATE, (time_t)(now + v)) ||
+	    set_validity(x, now - backdate(v), (time_t)(now + v)) ||
 	    !X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_UTF8,
 					(const unsigned char *)cn, -1, -1, 0) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(x)) || !X509_set_pubkey(x, key) ||
@@ -611,7 +619,7 @@ int bw_certs_make_serving(const char *ca_cert_pem, const char *ca_key_pem, const
 		goto fail;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	if (!X509_set_version(x, X509_VERSION_3) || set_serial(x) ||
-	    set_validity(x, now - BW_CERTS_BACKDATE, not_after) ||
+	    set_validity(x, now - backdate(v), not_after) ||
 	    (cn &&
 	     !X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_UTF8,
 					 (const unsigned char *)cn, -1, -1, 0)) ||

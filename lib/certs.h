@@ -21,7 +21,8 @@
  * also accepts "EC PRIVATE KEY" and other unencrypted forms OpenSSL knows;
  * encrypted keys are refused, never prompted for).
  *
- * Both kinds of certificate start BW_CERTS_BACKDATE seconds before the `now`
+ * Both kinds of certificate start BW_CERTS_BACKDATE seconds (or a tenth of
+ * their validity, when that is less) before the `now`
  * they are made at, so a peer whose clock is a little behind still accepts
  * them; the lifetime the rotation rule sees includes those minutes.
  *
@@ -82,7 +83,7 @@ void bw_certs_free_secret(char *secret);
  * Makes a CA: a new P-256 key and a self-signed X.509 v3 certificate with
  * subject and issuer CN=cn, basicConstraints critical CA:TRUE pathlen:0,
  * keyUsage critical keyCertSign+cRLSign and a subjectKeyIdentifier. It is
- * valid from now - BW_CERTS_BACKDATE to now + validity seconds (validity <= 0:
+ * valid from now - the backdate (above) to now + validity seconds (validity <= 0:
  * BW_CERTS_CA_VALIDITY). cn must be 1 to 64 bytes of printable text.
  * On success *out holds the new strings; on failure it is zeroed.
  */
@@ -97,7 +98,7 @@ int bw_certs_make_ca(const char *cn, long validity, time_t now, struct bw_certs_
  * basicConstraints CA:FALSE, subject and authority key identifiers. The
  * subject is CN=<the first DNS name> (the first IP when there is no DNS name;
  * no CN, and a critical subjectAltName, when that name is over 64 bytes).
- * Valid from now - BW_CERTS_BACKDATE to now + validity (validity <= 0:
+ * Valid from now - the backdate (above) to now + validity (validity <= 0:
  * BW_CERTS_SERVING_VALIDITY), but never past the CA's notAfter.
  * Refuses a CA certificate that is not a CA, a key that does not match it,
  * an empty SAN list and a SAN that is neither an address nor a DNS name.

@@ -47,7 +47,7 @@ struct options {
 	int webhook_port; /* 0: no webhook */
 	const char *webhook_bind, *webhook_url_host, *webhook_service, *webhook_name;
 	const char *webhook_cert_file, *webhook_key_file;
-	long webhook_cert_validity;
+	long webhook_cert_validity, webhook_ca_validity;
 };
 
 static void print_usage(FILE *out)
@@ -88,6 +88,7 @@ static void print_usage(FILE *out)
 	      "                             they change, instead of self-made certificates\n"
 	      "  --webhook-cert-validity S  lifetime of self-made serving certificates in\n"
 	      "                             seconds (default 31536000); renewed at 2/3\n"
+	      "  --webhook-ca-validity S    lifetime of the self-made CA (default 10 years)\n"
 	      "  --log-level LEVEL          error, warn, info, debug, trace (default info)\n"
 	      "  --log-format FORMAT        text or json (default text)\n"
 	      "  --version                  print the version and exit\n"
@@ -203,6 +204,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->webhook_cert_file = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-key-file"))) {
 			o->webhook_key_file = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-ca-validity"))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < 10) {
+				fprintf(stderr,
+					"breakwater: --webhook-ca-validity takes seconds (>= 10), "
+					"not '%s'\n",
+					v);
+				return 2;
+			}
+			o->webhook_ca_validity = n;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-cert-validity"))) {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -497,6 +510,7 @@ static int start_webhook(struct app *app, struct bw_error *err)
 	    strcmp(app->opt.webhook_url_host, "localhost") != 0)
 		co.sans[4] = app->opt.webhook_url_host;
 	co.validity_s = app->opt.webhook_cert_validity;
+	co.ca_validity_s = app->opt.webhook_ca_validity;
 	co.cert_file = app->opt.webhook_cert_file;
 	co.key_file = app->opt.webhook_key_file;
 	co.registration.name = app->webhook_name;

@@ -11,6 +11,10 @@
 
 #define CHECK_EVERY_S	    30
 #define FILES_CHECK_EVERY_S 2
+/* After the caBundle changes, the API server's webhook clients pick it up
+ * within a second or so; a certificate from a new CA is served only after
+ * this many seconds, so no TLS handshake meets a bundle that lacks its CA. */
+#define BUNDLE_SETTLE_S 5
 
 struct bw_certmanager {
 	struct bw_client *client;
@@ -19,7 +23,9 @@ struct bw_certmanager {
 	size_t n_strings, n_sans;
 
 	char *served_cert;   /* what the server was handed last */
+	char *served_ca;     /* the CA that signed it (self-managed) */
 	char *registered_ca; /* the caBundle last written to the registrations */
+	time_t bundle_since; /* when it was written */
 	struct timespec cert_mtime, key_mtime;
 	unsigned long rotations;
 
@@ -89,6 +95,7 @@ void bw_certmanager_free(struct bw_certmanager *cm)
 	for (size_t i = 0; i < cm->n_strings; i++)
 		free(cm->strings[i]);
 	free(cm->served_cert);
+	free(cm->served_ca);
 	free(cm->registered_ca);
 	pthread_mutex_destroy(&cm->lock);
 	pthread_cond_destroy(&cm->wake);
@@ -283,6 +290,7 @@ static int register_webhooks(struct bw_certmanager *cm, const char *bundle, stru
 		goto out;
 	free(cm->registered_ca);
 	cm->registered_ca = strdup(bundle);
+	cm->bundle_since = time(NULL);
 	bw_log_info("certs", "webhook configurations %s registered", r.name);
 out:
 	json_decref(mutating);
@@ -343,9 +351,21 @@ static int sync_secret(struct bw_certmanager *cm, time_t now, time_t *next, stru
 	bundle_parts[0] = m.ca_cert;
 	bundle_parts[1] = m.old_ca;
 	if ((ret = bw_certs_bundle_join(bundle_parts, 2, &bundle, err)) != 0 ||
-	    (ret = register_webhooks(cm, bundle, err)) != 0 ||
-	    (ret = hand_over(cm, m.cert, m.key)) != 0)
+	    (ret = register_webhooks(cm, bundle, err)) != 0)
 		goto out;
+	if (cm->served_cert && cm->o.registration.name &&
+	    now < cm->bundle_since + BUNDLE_SETTLE_S &&
+	    bw_certs_signed_by(m.cert, cm->served_ca ? cm->served_ca : "", NULL) != 0) {
+		/* a certificate from a CA the API server may not trust yet: later */
+		*next = cm->bundle_since + BUNDLE_SETTLE_S;
+		goto out;
+	}
+	if ((ret = hand_over(cm, m.cert, m.key)) != 0)
+		goto out;
+	if (!cm->served_ca || strcmp(cm->served_ca, m.ca_cert) != 0) {
+		free(cm->served_ca);
+		cm->served_ca = strdup(m.ca_cert);
+	}
 out:
 	free(bundle);
 	material_release(&m);

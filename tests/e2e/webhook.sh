@@ -12,10 +12,12 @@
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 use_namespace webhook
-trap cleanup_operator EXIT
-# serving certificates live 158 s from a notBefore backdated 300 s for clock
-# skew, and are renewed at 2/3 of those 458 s: about every 5 s
-start_operator "$ns" --webhook-cert-validity 158
+work_bundles=$(mktemp)
+trap 'cleanup_operator; rm -f "$work_bundles"' EXIT
+# Short-lived certificates: notBefore is backdated a tenth of the validity,
+# and renewal comes at 2/3 of the whole: a 10 s serving certificate is
+# renewed about every 6 s, a 30 s CA about every 19 s.
+start_operator "$ns" --webhook-cert-validity 10 --webhook-ca-validity 30
 
 get() { kubectl -n "$ns" get "$@" 2>/dev/null; }
 pod_env() { # POD VAR
@@ -91,16 +93,24 @@ check_eq "a pod labelled inject=disabled is untouched" "" \
 
 # --- certificates rotate during a stream of pod creations ---
 rotations_before=$(grep -c "webhook serving a new certificate" "$op_log")
+cas_before=$(grep -c "making a new webhook CA" "$op_log")
+bundles=$work_bundles
 failed=0
 for i in $(seq 1 40); do
+	kubectl get mutatingwebhookconfiguration "breakwater-$ns" \
+		-o jsonpath='{.webhooks[0].clientConfig.caBundle}' >>"$bundles"
+	echo >>"$bundles"
 	got=$("$state/bin/kubectl" -n "$ns" run stream-$i --image=registry.local/plain:1 --restart=Never \
 		-o jsonpath='{.metadata.annotations.breakwater\.io/injected}' 2>&1)
 	[ -n "$got" ] || { failed=$((failed + 1)); echo "# stream-$i: $got"; }
 	sleep 0.5
 done
 rotations=$(($(grep -c "webhook serving a new certificate" "$op_log") - rotations_before))
-echo "# $rotations certificate rotations during 40 pod creations"
+cas=$(($(grep -c "making a new webhook CA" "$op_log") - cas_before))
+echo "# $rotations serving certificates and $cas CAs made during 40 pod creations"
 check "the serving certificate rotated during the stream" test "$rotations" -ge 2
+check "so did the CA" test "$cas" -ge 1
+check "and the registrations' caBundle changed with it" test "$(sort -u "$bundles" | grep -c .)" -ge 2
 check_eq "every pod of the stream was admitted and injected" 0 "$failed"
 
 # --- a pod created while the webhook is down ---
