@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "json.h"
 #include "error.h"
 #include "registry.h"
 #include "render.h"
@@ -38,36 +39,6 @@ static const char *const window_types[] = {"Count", "Time"};
 
 #define DEFAULT_MAX_OPEN_SECONDS 600
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		break;
-	}
-	return "null";
-}
-
-/* obj[key], with JSON null read as absent (structural schemas prune nulls). */
-static const json_t *field(const json_t *obj, const char *key)
-{
-	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-
-	return json_is_null(v) ? NULL : v;
-}
-
 /* An optional integer in min..max, def when absent. */
 static int get_int(const json_t *v, const char *path, json_int_t def, json_int_t min,
 		   json_int_t max, json_int_t *out, struct bw_error *err)
@@ -78,7 +49,7 @@ static int get_int(const json_t *v, const char *path, json_int_t def, json_int_t
 	}
 	if (!json_is_integer(v))
 		return bw_error_set(err, BW_EINVAL, "%s: must be an integer, got %s", path,
-				    type_name(v));
+				    bw_json_type_name(v));
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
 		return bw_error_set(err, BW_EINVAL,
 				    "%s: %" JSON_INTEGER_FORMAT
@@ -112,26 +83,26 @@ static int get_enum(const json_t *v, const char *path, const char *const *allowe
 		return bw_error_set(err, BW_EINVAL, "%s: \"%s\" is not one of %s", path,
 				    json_string_value(v), list);
 	return bw_error_set(err, BW_EINVAL, "%s: must be a string (one of %s), got %s", path, list,
-			    type_name(v));
+			    bw_json_type_name(v));
 }
 
 /* An optional object: spec.slidingWindow, spec.slowCall. */
 static int get_object(const json_t *obj, const char *key, const char *path, const json_t **out,
 		      struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 
 	*out = v;
 	if (v && !json_is_object(v))
 		return bw_error_set(err, BW_EINVAL, "%s: must be an object, got %s", path,
-				    type_name(v));
+				    bw_json_type_name(v));
 	return 0;
 }
 
 /* Reads the Breaker's fields and fills the policy object p (its sub-objects exist). */
 static int fill_policy(const json_t *breaker, json_t *p, struct bw_error *err)
 {
-	const json_t *md = field(breaker, "metadata"), *spec = field(breaker, "spec");
+	const json_t *md = bw_json_get(breaker, "metadata"), *spec = bw_json_get(breaker, "spec");
 	const json_t *window, *slow, *parent, *target;
 	const char *mode, *wtype;
 	json_int_t generation, n, open_seconds = 0, max_open;
@@ -139,18 +110,18 @@ static int fill_policy(const json_t *breaker, json_t *p, struct bw_error *err)
 	size_t i;
 	int rc, bad = 0;
 
-	if (!json_is_object(md) || !json_is_string(field(md, "name")) ||
-	    !json_string_length(field(md, "name")))
+	if (!json_is_object(md) || !json_is_string(bw_json_get(md, "name")) ||
+	    !json_string_length(bw_json_get(md, "name")))
 		return bw_error_set(err, BW_EINVAL, "metadata.name: required");
 	if (!json_is_object(spec))
 		return bw_error_set(err, BW_EINVAL, "spec.target: required");
-	if ((rc = get_int(field(md, "generation"), "metadata.generation", 0, 0, INT64_MAX,
+	if ((rc = get_int(bw_json_get(md, "generation"), "metadata.generation", 0, 0, INT64_MAX,
 			  &generation, err)))
 		return rc;
-	target = field(spec, "target");
+	target = bw_json_get(spec, "target");
 	if (target && !json_is_string(target))
 		return bw_error_set(err, BW_EINVAL, "spec.target: must be a string, got %s",
-				    type_name(target));
+				    bw_json_type_name(target));
 	if (!target || !json_string_length(target))
 		return bw_error_set(err, BW_EINVAL, "spec.target: required");
 	if ((rc = get_object(spec, "slidingWindow", "spec.slidingWindow", &window, err)) ||
@@ -163,7 +134,8 @@ static int fill_policy(const json_t *breaker, json_t *p, struct bw_error *err)
 		parent = !f->parent ? spec : strcmp(f->parent, "slowCall") == 0 ? slow : window;
 		snprintf(path, sizeof(path), "spec.%s%s%s", f->parent ? f->parent : "",
 			 f->parent ? "." : "", f->key);
-		if ((rc = get_int(field(parent, f->key), path, f->def, f->min, f->max, &n, err)))
+		if ((rc = get_int(bw_json_get(parent, f->key), path, f->def, f->min, f->max, &n,
+				  err)))
 			return rc;
 		if (strcmp(f->key, "openSeconds") == 0)
 			open_seconds = n;
@@ -171,7 +143,7 @@ static int fill_policy(const json_t *breaker, json_t *p, struct bw_error *err)
 					   json_integer(n));
 	}
 	/* maxOpenSeconds is at least openSeconds, also when defaulted */
-	if ((rc = get_int(field(spec, "maxOpenSeconds"), "spec.maxOpenSeconds",
+	if ((rc = get_int(bw_json_get(spec, "maxOpenSeconds"), "spec.maxOpenSeconds",
 			  open_seconds > DEFAULT_MAX_OPEN_SECONDS ? open_seconds
 								  : DEFAULT_MAX_OPEN_SECONDS,
 			  1, INT32_MAX, &max_open, err)))
@@ -181,9 +153,9 @@ static int fill_policy(const json_t *breaker, json_t *p, struct bw_error *err)
 				    "spec.maxOpenSeconds: %" JSON_INTEGER_FORMAT
 				    " is less than spec.openSeconds (%" JSON_INTEGER_FORMAT ")",
 				    max_open, open_seconds);
-	if ((rc = get_enum(field(window, "type"), "spec.slidingWindow.type", window_types,
+	if ((rc = get_enum(bw_json_get(window, "type"), "spec.slidingWindow.type", window_types,
 			   sizeof(window_types) / sizeof(window_types[0]), &wtype, err)) ||
-	    (rc = get_enum(field(spec, "mode"), "spec.mode", breaker_modes,
+	    (rc = get_enum(bw_json_get(spec, "mode"), "spec.mode", breaker_modes,
 			   sizeof(breaker_modes) / sizeof(breaker_modes[0]), &mode, err)))
 		return rc;
 
@@ -239,23 +211,23 @@ static int is_namespace(const char *s)
 /* Whether obj belongs in the namespace's registry at all. */
 static int listed(const json_t *obj, const char *namespace)
 {
-	const json_t *md = field(obj, "metadata");
-	const json_t *ns = field(md, "namespace");
+	const json_t *md = bw_json_get(obj, "metadata");
+	const json_t *ns = bw_json_get(md, "namespace");
 
 	/* a missing namespace is taken as the one built for (the caller lists by namespace) */
 	if (ns && (!json_is_string(ns) || strcmp(json_string_value(ns), namespace) != 0))
 		return 0;
-	return !field(md, "deletionTimestamp");
+	return !bw_json_get(md, "deletionTimestamp");
 }
 
 /* The registry.json entry of a valid Service; NULL on allocation failure. */
 static json_t *service_entry(const json_t *svc, const char *namespace, const json_t *ready)
 {
-	const json_t *spec = field(svc, "spec"), *hc = field(spec, "healthCheck");
-	const json_t *deps = field(spec, "dependsOn");
-	const char *name = json_string_value(field(field(svc, "metadata"), "name"));
-	json_int_t port =
-	    field(spec, "port") ? json_integer_value(field(spec, "port")) : BW_RENDER_DEFAULT_PORT;
+	const json_t *spec = bw_json_get(svc, "spec"), *hc = bw_json_get(spec, "healthCheck");
+	const json_t *deps = bw_json_get(spec, "dependsOn");
+	const char *name = json_string_value(bw_json_get(bw_json_get(svc, "metadata"), "name"));
+	json_int_t port = bw_json_get(spec, "port") ? json_integer_value(bw_json_get(spec, "port"))
+						    : BW_RENDER_DEFAULT_PORT;
 	json_int_t n = json_is_integer(ready) ? json_integer_value(ready) : 0;
 	json_t *e = json_object();
 	int bad = 0;
@@ -266,9 +238,10 @@ static json_t *service_entry(const json_t *svc, const char *namespace, const jso
 						namespace, BW_RENDER_CLUSTER_DOMAIN, port));
 	bad |= json_object_set_new(e, "port", json_integer(port));
 	if (hc)
-		bad |= json_object_set_new(e, "healthPath", json_deep_copy(field(hc, "path")));
+		bad |=
+		    json_object_set_new(e, "healthPath", json_deep_copy(bw_json_get(hc, "path")));
 	bad |= json_object_set_new(e, "readyReplicas", json_integer(n > 0 ? n : 0));
-	bad |= json_object_set_new(e, "image", json_deep_copy(field(spec, "image")));
+	bad |= json_object_set_new(e, "image", json_deep_copy(bw_json_get(spec, "image")));
 	bad |= json_object_set_new(e, "dependsOn", deps ? json_deep_copy(deps) : json_array());
 	if (bad) {
 		json_decref(e);
@@ -290,9 +263,10 @@ static int add_services(json_t *map, const char *namespace, const json_t *servic
 		/* an invalid Service is reported by its own reconciler, not here */
 		if (!listed(svc, namespace) || bw_render_validate(svc, NULL))
 			continue;
-		name = json_string_value(field(field(svc, "metadata"), "name"));
-		if (json_object_set_new(map, name,
-					service_entry(svc, namespace, field(ready_replicas, name))))
+		name = json_string_value(bw_json_get(bw_json_get(svc, "metadata"), "name"));
+		if (json_object_set_new(
+			map, name,
+			service_entry(svc, namespace, bw_json_get(ready_replicas, name))))
 			return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
 	}
 	return 0;
@@ -316,7 +290,8 @@ static int add_breakers(json_t *map, const char *namespace, const json_t *breake
 			continue; /* reported by the Breaker's reconciler */
 		if (rc ||
 		    json_object_set_new(
-			map, json_string_value(field(field(brk, "metadata"), "name")), policy))
+			map, json_string_value(bw_json_get(bw_json_get(brk, "metadata"), "name")),
+			policy))
 			return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
 	}
 	return 0;
@@ -405,7 +380,7 @@ static int parse_error(struct bw_error *err, const char *name, const char *key, 
 		       const json_t *v)
 {
 	return bw_error_set(err, BW_EPARSE, "registry.json: services.%s.%s: must be %s, got %s",
-			    name, key, what, v ? type_name(v) : "nothing");
+			    name, key, what, v ? bw_json_type_name(v) : "nothing");
 }
 
 /* Checks one services.NAME entry of a registry.json. */
@@ -420,7 +395,7 @@ static int check_entry(const char *name, const json_t *e, struct bw_error *err)
 		return bw_error_set(err, BW_EPARSE,
 				    "registry.json: services.%s: must be an object, "
 				    "got %s",
-				    name, type_name(e));
+				    name, bw_json_type_name(e));
 	if (!json_is_string(v = json_object_get(e, "url")))
 		return parse_error(err, name, "url", "a string", v);
 	for (i = 0; i < 2; i++) {
@@ -437,7 +412,7 @@ static int check_entry(const char *name, const json_t *e, struct bw_error *err)
 			return bw_error_set(err, BW_EPARSE,
 					    "registry.json: services.%s.dependsOn[%zu]: must be a "
 					    "string, got %s",
-					    name, i, type_name(d));
+					    name, i, bw_json_type_name(d));
 	}
 	return 0;
 }
@@ -470,7 +445,7 @@ int bw_registry_parse(const char *registry_json, json_t **out, struct bw_error *
 	}
 	if (!json_is_object(doc)) {
 		rc = bw_error_set(err, BW_EPARSE, "registry.json: must be an object, got %s",
-				  type_name(doc));
+				  bw_json_type_name(doc));
 		goto out;
 	}
 	if (!json_is_string(json_object_get(doc, "namespace"))) {

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "json.h"
 #include "error.h"
 #include "render.h"
 
@@ -46,46 +47,17 @@ struct spec {
 	int paused;
 };
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		break;
-	}
-	return "null";
-}
-
-/* obj[key], with JSON null read as absent (structural schemas prune nulls). */
-static const json_t *field(const json_t *obj, const char *key)
-{
-	const json_t *v = obj ? json_object_get(obj, key) : NULL;
-
-	return json_is_null(v) ? NULL : v;
-}
-
 static int wrong_type(struct bw_error *err, const char *path, const char *want, const json_t *v)
 {
-	return bw_error_set(err, BW_EINVAL, "%s: must be %s, got %s", path, want, type_name(v));
+	return bw_error_set(err, BW_EINVAL, "%s: must be %s, got %s", path, want,
+			    bw_json_type_name(v));
 }
 
 /* An optional integer in min..max, def when absent. */
 static int get_int(const json_t *obj, const char *key, const char *path, json_int_t def,
 		   json_int_t min, json_int_t max, json_int_t *out, struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 	json_int_t n;
 
 	if (!v) {
@@ -109,7 +81,7 @@ static int get_int(const json_t *obj, const char *key, const char *path, json_in
 static int get_str(const json_t *obj, const char *key, const char *path, int required,
 		   const char **out, struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 
 	*out = NULL;
 	if (v && !json_is_string(v))
@@ -125,7 +97,7 @@ static int get_str(const json_t *obj, const char *key, const char *path, int req
 static int get_bool(const json_t *obj, const char *key, const char *path, int def, int *out,
 		    struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 
 	if (v && !json_is_boolean(v))
 		return wrong_type(err, path, "a boolean", v);
@@ -137,7 +109,7 @@ static int get_bool(const json_t *obj, const char *key, const char *path, int de
 static int get_typed(const json_t *obj, const char *key, const char *path, json_type want,
 		     const json_t **out, struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 
 	*out = NULL;
 	if (v && json_typeof(v) != want)
@@ -167,7 +139,7 @@ static int is_dns_label(const char *s)
 static int get_int_or_percent(const json_t *obj, const char *key, const char *path, int max_percent,
 			      const json_t **out, int *zero, struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 	const char *s;
 	size_t i, n;
 	long pct = 0;
@@ -294,7 +266,7 @@ static int parse_depends_on(const json_t *sp, struct bw_error *err)
 		if (!json_is_string(d))
 			return bw_error_set(err, BW_EINVAL,
 					    "spec.dependsOn[%zu]: must be a string, got %s", i,
-					    type_name(d));
+					    bw_json_type_name(d));
 		if (!is_dns_label(json_string_value(d)))
 			return bw_error_set(
 			    err, BW_EINVAL,

@@ -7,32 +7,9 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "json.h"
 #include "error.h"
 #include "admission.h"
-
-static const char *type_name(const json_t *v)
-{
-	if (!v)
-		return "nothing";
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		break;
-	}
-	return "null";
-}
 
 static int bad_request(struct bw_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -64,7 +41,7 @@ static int opt_str(const json_t *obj, const char *key, const char *path, const c
 		return 0;
 	if (!json_is_string(v))
 		return bad_request(err, BW_EPARSE, "AdmissionReview: %s: must be a string, got %s",
-				   path, type_name(v));
+				   path, bw_json_type_name(v));
 	*out = json_string_value(v);
 	return 0;
 }
@@ -80,7 +57,7 @@ static int opt_obj(const json_t *obj, const char *key, const char *path, const j
 		return 0;
 	if (!json_is_object(v))
 		return bad_request(err, BW_EPARSE, "AdmissionReview: %s: must be an object, got %s",
-				   path, type_name(v));
+				   path, bw_json_type_name(v));
 	*out = v;
 	return 0;
 }
@@ -132,7 +109,7 @@ static int parse_request(const json_t *r, struct bw_admission_request *req, stru
 	if (dry && !json_is_null(dry) && !json_is_boolean(dry))
 		return bad_request(err, BW_EPARSE,
 				   "AdmissionReview: request.dryRun: must be a boolean, got %s",
-				   type_name(dry));
+				   bw_json_type_name(dry));
 	req->dry_run = json_is_true(dry);
 	return 0;
 }
@@ -168,7 +145,7 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 		rc = bad_request(err, BW_EPARSE,
 				 "AdmissionReview: not an AdmissionReview: the body is %s, not an "
 				 "object",
-				 type_name(req->review));
+				 bw_json_type_name(req->review));
 		goto fail;
 	}
 	v = json_object_get(req->review, "apiVersion");
@@ -178,7 +155,7 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 				"AdmissionReview: not an AdmissionReview: apiVersion must be %s, "
 				"got %.100s (the webhook speaks admissionReviewVersions [v1] only)",
 				BW_ADMISSION_API_VERSION,
-				json_is_string(v) ? json_string_value(v) : type_name(v));
+				json_is_string(v) ? json_string_value(v) : bw_json_type_name(v));
 		goto fail;
 	}
 	v = json_object_get(req->review, "kind");
@@ -186,14 +163,15 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 		rc = bad_request(
 		    err, BW_EPARSE,
 		    "AdmissionReview: not an AdmissionReview: kind must be %s, got %.100s",
-		    BW_ADMISSION_KIND, json_is_string(v) ? json_string_value(v) : type_name(v));
+		    BW_ADMISSION_KIND,
+		    json_is_string(v) ? json_string_value(v) : bw_json_type_name(v));
 		goto fail;
 	}
 	request = json_object_get(req->review, "request");
 	if (!json_is_object(request)) {
 		rc = bad_request(err, BW_EPARSE,
 				 "AdmissionReview: no request (request must be an object, got %s)",
-				 type_name(request));
+				 bw_json_type_name(request));
 		goto fail;
 	}
 	v = json_object_get(request, "uid");
@@ -201,7 +179,7 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 		if (v && !json_is_null(v) && !json_is_string(v))
 			rc = bad_request(err, BW_EPARSE,
 					 "AdmissionReview: request.uid: must be a string, got %s",
-					 type_name(v));
+					 bw_json_type_name(v));
 		else
 			rc = bad_request(err, BW_EPARSE, "AdmissionReview: request.uid: required");
 		goto fail;

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "json.h"
 #include "error.h"
 #include "../operator/render.h"
 #include "mutate.h"
@@ -40,17 +41,9 @@ struct ctx {
 	int bad; /* an allocation failed */
 };
 
-/* obj[key] with JSON null read as absent. */
-static const json_t *field(const json_t *obj, const char *key)
-{
-	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-
-	return json_is_null(v) ? NULL : v;
-}
-
 static const char *str_field(const json_t *obj, const char *key)
 {
-	return json_string_value(field(obj, key));
+	return json_string_value(bw_json_get(obj, key));
 }
 
 /* A DNS-1123 label, what namespaces and Service names are. */
@@ -145,7 +138,8 @@ static const char *decide(struct ctx *c, const json_t *labels)
 /* The <NAME>_SERVICE_URL variables, sorted by dependency name. */
 static int dependency_vars(struct ctx *c, struct bw_error *err)
 {
-	const json_t *depends = field(field(c->in->service, "spec"), "dependsOn"), *d, *port;
+	const json_t *depends = bw_json_get(bw_json_get(c->in->service, "spec"), "dependsOn"), *d,
+		     *port;
 	const char **names = NULL;
 	char name[NAME_MAX_LEN], url[BW_RENDER_URL_MAX];
 	size_t i, j, n = 0;
@@ -180,7 +174,7 @@ static int dependency_vars(struct ctx *c, struct bw_error *err)
 						   ? names[i][j] - 'a' + 'A'
 						   : names[i][j]);
 		snprintf(name + j, sizeof(name) - j, "_SERVICE_URL");
-		port = field(c->in->deps, names[i]);
+		port = bw_json_get(c->in->deps, names[i]);
 		if (!port) {
 			warn(c, "dependency %s: no Service named %s in namespace %s; %s not set",
 			     names[i], names[i], c->in->namespace, name);
@@ -243,7 +237,7 @@ static int generation(struct ctx *c, char *out, struct bw_error *err)
 static int opt_array(const json_t *obj, const char *key, const char *path, const json_t **out,
 		     struct bw_error *err)
 {
-	const json_t *v = field(obj, key);
+	const json_t *v = bw_json_get(obj, key);
 
 	*out = v;
 	if (v && !json_is_array(v))
@@ -349,7 +343,7 @@ static int patch_containers(struct ctx *c, const json_t *spec, const char *key,
 static int patch_pod(struct ctx *c, const json_t *metadata, const json_t *spec,
 		     struct bw_error *err)
 {
-	const json_t *annotations = field(metadata, "annotations"), *volumes, *vol;
+	const json_t *annotations = bw_json_get(metadata, "annotations"), *volumes, *vol;
 	char path[PATH_MAX_LEN];
 	const char *cm;
 	size_t i;
@@ -375,7 +369,7 @@ static int patch_pod(struct ctx *c, const json_t *metadata, const json_t *spec,
 		if (strcmp(str_field(vol, "name") ? str_field(vol, "name") : "",
 			   BW_MUTATE_VOLUME) != 0)
 			continue;
-		cm = str_field(field(vol, "configMap"), "name");
+		cm = str_field(bw_json_get(vol, "configMap"), "name");
 		if (!cm || strcmp(cm, BW_MUTATE_CONFIGMAP) != 0)
 			warn(c,
 			     "spec.volumes[%zu]: volume %s is not the ConfigMap %s; %s will not "
@@ -439,9 +433,9 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 				  "mutate: namespace_labels, service and deps must be objects");
 		goto fail;
 	}
-	metadata = field(in->pod, "metadata");
-	labels = field(metadata, "labels");
-	spec = field(in->pod, "spec");
+	metadata = bw_json_get(in->pod, "metadata");
+	labels = bw_json_get(metadata, "labels");
+	spec = bw_json_get(in->pod, "spec");
 	if ((metadata && !json_is_object(metadata)) || (labels && !json_is_object(labels))) {
 		rc = bw_error_set(err, BW_EINVAL, "metadata%s: must be an object",
 				  metadata && !json_is_object(metadata) ? "" : ".labels");
@@ -479,7 +473,7 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 		goto fail;
 	memcpy(out->generation, c.generation, sizeof(out->generation));
 
-	current = str_field(field(metadata, "annotations"), BW_MUTATE_ANNOTATION);
+	current = str_field(bw_json_get(metadata, "annotations"), BW_MUTATE_ANNOTATION);
 	if (current && strcmp(current, c.generation) == 0) {
 		out->skipped = "already injected";
 		goto done;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "json.h"
 #include "error.h"
 #include "../operator/registry.h"
 #include "../operator/render.h"
@@ -27,17 +28,9 @@ struct ctx {
 	int bad; /* an allocation failed */
 };
 
-/* obj[key] with JSON null read as absent. */
-static const json_t *field(const json_t *obj, const char *key)
-{
-	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-
-	return json_is_null(v) ? NULL : v;
-}
-
 static const char *str_field(const json_t *obj, const char *key)
 {
-	const char *s = json_string_value(field(obj, key));
+	const char *s = json_string_value(bw_json_get(obj, key));
 
 	return s && *s ? s : NULL;
 }
@@ -85,14 +78,14 @@ static int is_dns_label(const char *s)
 
 static int being_deleted(const json_t *obj)
 {
-	return field(field(obj, "metadata"), "deletionTimestamp") != NULL;
+	return bw_json_get(bw_json_get(obj, "metadata"), "deletionTimestamp") != NULL;
 }
 
 /* The name of a sibling that counts (an object of the namespace, not being
  * deleted, and when same_kind is set not the object itself), or NULL. */
 static const char *other(const struct ctx *c, const json_t *sib, int same_kind)
 {
-	const json_t *md = field(sib, "metadata");
+	const json_t *md = bw_json_get(sib, "metadata");
 	const char *name = str_field(md, "name"), *ns = str_field(md, "namespace");
 
 	if (!name || (same_kind && strcmp(name, c->name) == 0) || being_deleted(sib))
@@ -167,8 +160,8 @@ static int same_route(const json_t *a, const json_t *b)
 static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *object,
 			const json_t *old_object, const json_t *siblings)
 {
-	const json_t *route = field(field(object, "spec"), "route"), *sib;
-	const json_t *old_route = field(field(old_object, "spec"), "route");
+	const json_t *route = bw_json_get(bw_json_get(object, "spec"), "route"), *sib;
+	const json_t *old_route = bw_json_get(bw_json_get(old_object, "spec"), "route");
 	const char *host = str_field(route, "host"), *name;
 	char where[160];
 	size_t i;
@@ -182,7 +175,7 @@ static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *ob
 	json_array_foreach(siblings, i, sib)
 	{
 		if (!(name = other(c, sib, 1)) ||
-		    !same_route(route, field(field(sib, "spec"), "route")))
+		    !same_route(route, bw_json_get(bw_json_get(sib, "spec"), "route")))
 			continue;
 		if (op == BW_ADMISSION_UPDATE && old_route && same_route(route, old_route))
 			warn(c,
@@ -201,7 +194,7 @@ static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *ob
 /* The dependsOn names of obj, as strings (the rest is skipped). */
 static const json_t *depends_on(const json_t *obj)
 {
-	return field(field(obj, "spec"), "dependsOn");
+	return bw_json_get(bw_json_get(obj, "spec"), "dependsOn");
 }
 
 static void check_depends_on(struct ctx *c, const json_t *object, const json_t *siblings)
@@ -303,10 +296,11 @@ static int check_cycle(struct ctx *c, const json_t *object, const json_t *siblin
 		path[hops++] = v;
 	len = (size_t)snprintf(buf, sizeof(buf), "%s", c->name);
 	while (hops > 0)
-		len = append_hop(
-		    buf, len,
-		    str_field(field(json_array_get(siblings, (size_t)path[--hops]), "metadata"),
-			      "name"));
+		len =
+		    append_hop(buf, len,
+			       str_field(bw_json_get(json_array_get(siblings, (size_t)path[--hops]),
+						     "metadata"),
+					 "name"));
 	append_hop(buf, len, c->name);
 	warn(c,
 	     "spec.dependsOn: dependency cycle %s; pods that wait for their dependencies "
@@ -322,7 +316,7 @@ done:
 
 static void check_image(struct ctx *c, const json_t *object)
 {
-	const char *image = str_field(field(object, "spec"), "image"), *slash, *colon;
+	const char *image = str_field(bw_json_get(object, "spec"), "image"), *slash, *colon;
 
 	if (!image || strchr(image, '@'))
 		return; /* pinned by digest */
@@ -342,10 +336,10 @@ static void check_image(struct ctx *c, const json_t *object)
 
 static void check_health(struct ctx *c, const json_t *object)
 {
-	const json_t *spec = field(object, "spec");
-	json_int_t replicas = json_integer_value(field(spec, "replicas"));
+	const json_t *spec = bw_json_get(object, "spec");
+	json_int_t replicas = json_integer_value(bw_json_get(spec, "replicas"));
 
-	if (replicas > 1 && !field(spec, "healthCheck"))
+	if (replicas > 1 && !bw_json_get(spec, "healthCheck"))
 		warn(c,
 		     "spec.healthCheck: not set with %" JSON_INTEGER_FORMAT
 		     " replicas; rollouts cannot tell ready pods from broken ones",
@@ -370,8 +364,8 @@ int bw_validate_service(enum bw_admission_op op, const json_t *object, const jso
 		return 0;
 	}
 	c.out = out;
-	c.name = str_field(field(object, "metadata"), "name");
-	c.ns = str_field(field(object, "metadata"), "namespace");
+	c.name = str_field(bw_json_get(object, "metadata"), "name");
+	c.ns = str_field(bw_json_get(object, "metadata"), "namespace");
 
 	check_route(&c, op, object, old_object, siblings);
 	check_depends_on(&c, object, siblings);
@@ -418,8 +412,8 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 		return 0;
 	}
 	c.out = out;
-	c.name = str_field(field(object, "metadata"), "name");
-	c.ns = str_field(field(object, "metadata"), "namespace");
+	c.name = str_field(bw_json_get(object, "metadata"), "name");
+	c.ns = str_field(bw_json_get(object, "metadata"), "namespace");
 	target = str_field(policy, "target");
 	if (!target || !is_dns_label(target)) {
 		deny(&c,
@@ -429,12 +423,12 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 		goto done;
 	}
 
-	old_target = str_field(field(old_object, "spec"), "target");
+	old_target = str_field(bw_json_get(old_object, "spec"), "target");
 	json_array_foreach(breakers, i, brk)
 	{
 		if (!(name = other(&c, brk, 1)))
 			continue;
-		other_target = str_field(field(brk, "spec"), "target");
+		other_target = str_field(bw_json_get(brk, "spec"), "target");
 		if (!other_target || strcmp(other_target, target) != 0)
 			continue;
 		if (op == BW_ADMISSION_UPDATE && old_target && strcmp(old_target, target) == 0)
@@ -455,10 +449,10 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 		     "spec.target: no Service named %s in namespace %s; the policy protects no "
 		     "one until it exists",
 		     target, ns_or_this(&c));
-	minimum = json_integer_value(field(policy, "minimumCalls"));
-	size = json_integer_value(field(field(policy, "slidingWindow"), "size"));
+	minimum = json_integer_value(bw_json_get(policy, "minimumCalls"));
+	size = json_integer_value(bw_json_get(bw_json_get(policy, "slidingWindow"), "size"));
 	if (minimum > size &&
-	    strcmp(str_field(field(policy, "slidingWindow"), "type"), "Count") == 0)
+	    strcmp(str_field(bw_json_get(policy, "slidingWindow"), "type"), "Count") == 0)
 		warn(&c,
 		     "spec.minimumCalls: %" JSON_INTEGER_FORMAT
 		     " is more than spec.slidingWindow.size (%" JSON_INTEGER_FORMAT
