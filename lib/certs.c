@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs.h"
+#include "file.h"
 #include "error.h"
 
 #define CN_MAX	     64 /* ub-common-name (RFC 5280) */
@@ -37,13 +38,6 @@
 static const char pem_begin[] = "-----BEGIN ";
 
 /* ---- small helpers ---- */
-
-static const char *errstr(int e, char *buf, size_t size)
-{
-	if (strerror_r(e, buf, size) != 0)
-		snprintf(buf, size, "error %d", e);
-	return buf;
-}
 
 static char *dup_mem(const void *s, size_t len)
 {
@@ -1150,98 +1144,6 @@ out:
 
 /* ---- files ---- */
 
-/* A regular file of at most BW_CERTS_PEM_MAX bytes, NUL-terminated, and its mtime. */
-static int read_file(const char *path, const char *what, char **out, struct timespec *mtime,
-		     struct bw_error *err)
-{
-	char ebuf[128];
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, size;
-	ssize_t got;
-	int fd, rc = 0;
-
-	*out = NULL;
-	if (!path || !*path)
-		return bw_error_set(err, BW_EINVAL, "%s: no file named", what);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-				    errstr(errno, ebuf, sizeof(ebuf)));
-	if (fstat(fd, &st) < 0) {
-		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-				  errstr(errno, ebuf, sizeof(ebuf)));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: not a regular file", what, path);
-		goto out;
-	}
-	if ((unsigned long long)st.st_size > BW_CERTS_PEM_MAX) {
-		rc = bw_error_set(err, BW_ETOOBIG, "%s %s is %lld bytes, more than the limit of %u",
-				  what, path, (long long)st.st_size, (unsigned)BW_CERTS_PEM_MAX);
-		goto out;
-	}
-	/* one byte more than the cap, to see a file that grew while being read */
-	size = (size_t)BW_CERTS_PEM_MAX + 2;
-	if ((size_t)st.st_size + 2 < size)
-		size = (size_t)st.st_size + 2;
-	buf = malloc(size);
-	if (!buf) {
-		rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	for (;;) {
-		if (len + 1 == size) {
-			char *grown;
-
-			if (size >= (size_t)BW_CERTS_PEM_MAX + 2) {
-				rc = bw_error_set(err, BW_ETOOBIG,
-						  "%s %s is more than the limit of %u bytes", what,
-						  path, (unsigned)BW_CERTS_PEM_MAX);
-				goto out;
-			}
-			size =
-			    size > BW_CERTS_PEM_MAX / 2 ? (size_t)BW_CERTS_PEM_MAX + 2 : size * 2;
-			grown = realloc(buf, size);
-			if (!grown) {
-				rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
-				goto out;
-			}
-			buf = grown;
-		}
-		got = read(fd, buf + len, size - 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-					  errstr(errno, ebuf, sizeof(ebuf)));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-		if (len > BW_CERTS_PEM_MAX) {
-			rc = bw_error_set(err, BW_ETOOBIG,
-					  "%s %s is more than the limit of %u bytes", what, path,
-					  (unsigned)BW_CERTS_PEM_MAX);
-			goto out;
-		}
-	}
-	buf[len] = '\0';
-	if (mtime)
-		*mtime = st.st_mtim;
-	*out = buf;
-	buf = NULL;
-out:
-	if (buf) {
-		OPENSSL_cleanse(buf, size);
-		free(buf);
-	}
-	close(fd);
-	return rc;
-}
-
 int bw_certs_load_files(const char *cert_path, const char *key_path, struct bw_certs_pair *out,
 			struct timespec *cert_mtime, struct timespec *key_mtime,
 			struct bw_error *err)
@@ -1255,8 +1157,11 @@ int bw_certs_load_files(const char *cert_path, const char *key_path, struct bw_c
 
 	out->cert_pem = NULL;
 	out->key_pem = NULL;
-	rc = read_file(cert_path, "certificate file", &pair.cert_pem, &cm, err);
-	if (rc || (rc = read_file(key_path, "key file", &pair.key_pem, &km, err)))
+	rc = bw_file_read(cert_path, "certificate file", BW_CERTS_PEM_MAX, BW_FILE_REGULAR_ONLY,
+			  &pair.cert_pem, NULL, &cm, err);
+	if (rc || (rc = bw_file_read(key_path, "key file", BW_CERTS_PEM_MAX,
+				     BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &pair.key_pem, NULL,
+				     &km, err)))
 		goto out;
 	snprintf(what, sizeof(what), "certificate file %s", cert_path);
 	rc = parse_cert_str(pair.cert_pem, what, &x, err);

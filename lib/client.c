@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "client.h"
+#include "file.h"
 #include "log.h"
 #include "version.h"
 
@@ -102,63 +103,32 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Reads a small file (the token) into a NUL-terminated, whitespace-trimmed string. */
-static int read_token_file(const char *path, char **out, struct stat *st, struct bw_error *err)
-{
-	FILE *f = NULL;
-	char *buf = NULL;
-	size_t n;
-	int ret = 0;
-
-	f = fopen(path, "r");
-	if (!f) {
-		ret = bw_error_set(err, BW_EIO, "cannot read token file %s: %s", path,
-				   strerror(errno));
-		goto out;
-	}
-	if (fstat(fileno(f), st) != 0 || st->st_size > TOKEN_MAX_BYTES) {
-		ret = bw_error_set(err, BW_ETOOBIG, "token file %s is larger than %d bytes", path,
-				   TOKEN_MAX_BYTES);
-		goto out;
-	}
-	buf = malloc((size_t)st->st_size + 1);
-	if (!buf) {
-		ret = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)st->st_size, f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-out:
-	free(buf);
-	if (f)
-		fclose(f);
-	return ret;
-}
-
 /* Refreshes the token from its file when the file changed; called per request. */
 static void refresh_token(struct bw_client *client)
 {
+	struct timespec mtime;
 	struct stat st;
 	struct bw_error err;
 	char *fresh = NULL;
+	size_t len;
 
 	if (!client->token_file || stat(client->token_file, &st) != 0)
 		return;
 	if (st.st_mtim.tv_sec == client->token_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == client->token_mtime.tv_nsec && st.st_size == client->token_size)
 		return;
-	if (read_token_file(client->token_file, &fresh, &st, &err) != 0) {
+	if (bw_file_read(client->token_file, "token file", TOKEN_MAX_BYTES,
+			 BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &fresh, &len, &mtime, &err) != 0) {
 		bw_log_warn("client", "%s; keeping the previous token", err.message);
 		return;
 	}
+	client->token_mtime = mtime;
+	client->token_size = (off_t)len;
+	while (len > 0 &&
+	       (fresh[len - 1] == '\n' || fresh[len - 1] == '\r' || fresh[len - 1] == ' '))
+		fresh[--len] = '\0';
 	free(client->token);
 	client->token = fresh;
-	client->token_mtime = st.st_mtim;
-	client->token_size = st.st_size;
 }
 
 int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "error.h"
+#include "file.h"
 #include "kubeconfig.h"
 
 #define KC_MAX_CONFIG (4u << 20) /* a kubeconfig file */
@@ -29,13 +30,6 @@ struct section {
 	const char *base_dir; /* resolves relative paths; NULL: cwd */
 	struct bw_error *err;
 };
-
-static const char *errstr(int e, char *buf, size_t size)
-{
-	if (strerror_r(e, buf, size) != 0)
-		snprintf(buf, size, "error %d", e);
-	return buf;
-}
 
 static char *dup_mem(const char *s, size_t len)
 {
@@ -126,7 +120,7 @@ static int abs_dir(const char *path, char **out, struct bw_error *err)
 			break;
 		if (errno != ERANGE || size >= 65536) {
 			rc = bw_error_set(err, BW_EIO, "cannot find the current folder: %s",
-					  errstr(errno, ebuf, sizeof(ebuf)));
+					  bw_file_strerror(errno, ebuf, sizeof(ebuf)));
 			goto out;
 		}
 		size *= 2;
@@ -137,89 +131,6 @@ static int abs_dir(const char *path, char **out, struct bw_error *err)
 out:
 	free(cwd);
 	free(dir);
-	return rc;
-}
-
-/*
- * Reads path into a NUL-terminated buffer of at most cap bytes. what names the
- * file's role ("kubeconfig", "client-key") for the message. regular_only
- * refuses FIFOs, devices and folders without blocking on them.
- */
-static int read_file(const char *path, const char *what, size_t cap, int regular_only, char **out,
-		     size_t *out_len, struct bw_error *err)
-{
-	char ebuf[128];
-	struct stat st;
-	char *buf = NULL, *grown;
-	size_t len = 0, size = 4096;
-	ssize_t got;
-	int fd, rc = 0;
-
-	*out = NULL;
-	*out_len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0));
-	if (fd < 0)
-		return bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-				    errstr(errno, ebuf, sizeof(ebuf)));
-	if (fstat(fd, &st) < 0) {
-		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-				  errstr(errno, ebuf, sizeof(ebuf)));
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode))) {
-		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
-		goto out;
-	}
-	if (S_ISREG(st.st_mode)) {
-		if ((unsigned long long)st.st_size > cap) {
-			rc = bw_error_set(err, BW_ETOOBIG,
-					  "%s %s is %lld bytes, more than the limit of %zu", what,
-					  path, (long long)st.st_size, cap);
-			goto out;
-		}
-		size = (size_t)st.st_size + 2; /* +1 to see end of file in one read */
-	}
-	buf = malloc(size);
-	if (!buf) {
-		rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	for (;;) {
-		if (len + 1 == size) {
-			size = size > cap / 2 ? cap + 2 : size * 2;
-			grown = realloc(buf, size);
-			if (!grown) {
-				rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
-				goto out;
-			}
-			buf = grown;
-		}
-		got = read(fd, buf + len, size - 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
-					  errstr(errno, ebuf, sizeof(ebuf)));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-		if (len > cap) {
-			rc = bw_error_set(err, BW_ETOOBIG,
-					  "%s %s is more than the limit of %zu bytes", what, path,
-					  cap);
-			goto out;
-		}
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
 	return rc;
 }
 
@@ -433,7 +344,8 @@ static int sec_pem(const struct section *s, const char *file_key, const char *da
 		rc = bw_error_set(s->err, BW_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = read_file(path, file_key, KC_MAX_REF, 1, &pem, &len, s->err);
+	rc = bw_file_read(path, file_key, KC_MAX_REF, BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &pem,
+			  &len, NULL, s->err);
 	if (rc) {
 		bw_error_prefix(s->err, "%s \"%s\"", s->kind, s->name);
 		goto out;
@@ -578,7 +490,8 @@ static int read_token(const char *path, const char *what, char **token, struct b
 	int rc;
 
 	*token = NULL;
-	rc = read_file(path, what, KC_MAX_REF, 1, &buf, &len, err);
+	rc = bw_file_read(path, what, KC_MAX_REF, BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &buf, &len,
+			  NULL, err);
 	if (rc)
 		goto out;
 	if (memchr(buf, '\0', len)) {
@@ -836,7 +749,7 @@ int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!path || !*path)
 		return bw_error_set(err, BW_EINVAL, "no kubeconfig path given");
-	rc = read_file(path, "kubeconfig", KC_MAX_CONFIG, 0, &buf, &len, err);
+	rc = bw_file_read(path, "kubeconfig", KC_MAX_CONFIG, 0, &buf, &len, NULL, err);
 	if (rc)
 		goto out;
 	rc = abs_dir(path, &dir, err);
@@ -912,8 +825,8 @@ int bw_kubeconfig_in_cluster(struct bw_kube_config *cfg, const char *sa_dir, str
 	rc = read_token(cfg->token_file, "service-account token", &cfg->token, err);
 	if (rc)
 		goto out;
-	rc = read_file(ca_path, "service-account CA certificate", KC_MAX_REF, 1, &cfg->ca_pem, &len,
-		       err);
+	rc = bw_file_read(ca_path, "service-account CA certificate", KC_MAX_REF,
+			  BW_FILE_REGULAR_ONLY, &cfg->ca_pem, &len, NULL, err);
 	if (rc)
 		goto out;
 	if (memchr(cfg->ca_pem, '\0', len)) {
@@ -923,7 +836,8 @@ int bw_kubeconfig_in_cluster(struct bw_kube_config *cfg, const char *sa_dir, str
 	}
 	/* the namespace file is optional, as with client-go */
 	if (stat(ns_path, &st) == 0 || errno != ENOENT) {
-		rc = read_file(ns_path, "service-account namespace", KC_MAX_REF, 1, &ns, &len, err);
+		rc = bw_file_read(ns_path, "service-account namespace", KC_MAX_REF,
+				  BW_FILE_REGULAR_ONLY, &ns, &len, NULL, err);
 		if (rc)
 			goto out;
 		if (memchr(ns, '\0', len)) {
@@ -968,7 +882,7 @@ static int candidate(const char *what, const char *path, char *tried, size_t siz
 
 	if (stat(path, &st) == 0 || errno != ENOENT)
 		return 1;
-	tried_add(tried, size, what, path, errstr(errno, ebuf, sizeof(ebuf)));
+	tried_add(tried, size, what, path, bw_file_strerror(errno, ebuf, sizeof(ebuf)));
 	return 0;
 }
 
