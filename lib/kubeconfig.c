@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "error.h"
+#include "certs.h"
 #include "file.h"
 #include "kubeconfig.h"
 
@@ -162,68 +162,6 @@ static int token_ok(const char *s)
 	return 1;
 }
 
-static int b64_value(int c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/';
-}
-
-/*
- * Standard padded base64 (what kubectl accepts), whitespace ignored, into a
- * NUL-terminated buffer. Returns 0, BW_EINVAL for bad input or BW_ENOMEM.
- */
-static int b64_decode(const char *in, size_t in_len, char **out, size_t *out_len)
-{
-	unsigned char *clean = NULL, *dec = NULL;
-	size_t n = 0, pad = 0, i;
-	int got, rc = 0;
-
-	*out = NULL;
-	*out_len = 0;
-	clean = malloc(in_len + 1);
-	if (!clean)
-		return BW_ENOMEM;
-	for (i = 0; i < in_len; i++) {
-		int c = (unsigned char)in[i];
-
-		if (is_space(c))
-			continue;
-		if (c == '=') {
-			if (++pad > 2) {
-				rc = BW_EINVAL;
-				goto out;
-			}
-		} else if (!b64_value(c) || pad) {
-			rc = BW_EINVAL;
-			goto out;
-		}
-		clean[n++] = (unsigned char)c;
-	}
-	if (n % 4 != 0 || n > (size_t)KC_MAX_CONFIG) {
-		rc = BW_EINVAL;
-		goto out;
-	}
-	dec = malloc(n / 4 * 3 + 1);
-	if (!dec) {
-		rc = BW_ENOMEM;
-		goto out;
-	}
-	got = n ? EVP_DecodeBlock(dec, clean, (int)n) : 0;
-	/* EVP_DecodeBlock counts the padding as zero bytes */
-	if (got < 0 || (size_t)got < pad) {
-		rc = BW_EINVAL;
-		goto out;
-	}
-	dec[(size_t)got - pad] = '\0';
-	*out_len = (size_t)got - pad;
-	*out = (char *)dec;
-	dec = NULL;
-out:
-	free(clean);
-	free(dec);
-	return rc;
-}
-
 static yaml_node_t *node_at(yaml_document_t *doc, int id)
 {
 	return yaml_document_get_node(doc, id);
@@ -324,12 +262,13 @@ static int sec_pem(const struct section *s, const char *file_key, const char *da
 	if (rc)
 		goto out;
 	if (data) {
-		rc = b64_decode(data, strlen(data), &pem, &len);
+		/* standard padded base64, whitespace ignored: what kubectl accepts */
+		rc = bw_certs_base64_decode(data, strlen(data), &pem, &len, NULL);
 		if (rc == BW_ENOMEM)
 			rc = bw_error_set(s->err, rc, "out of memory");
 		else if (rc)
-			rc = bw_error_set(s->err, rc, "%s \"%s\": %s is not valid base64", s->kind,
-					  s->name, data_key);
+			rc = bw_error_set(s->err, BW_EINVAL, "%s \"%s\": %s is not valid base64",
+					  s->kind, s->name, data_key);
 		else if (memchr(pem, '\0', len))
 			rc = bw_error_set(s->err, BW_EINVAL,
 					  "%s \"%s\": %s is binary, not base64 of PEM text",
