@@ -20,13 +20,8 @@
 #include "events.h"
 #include "informer.h"
 #include "metrics.h"
+#include "names.h"
 #include "workqueue.h"
-
-#define BW_FIELD_MANAGER       "breakwater"
-#define BW_LABEL_SERVICE       "breakwater.io/service"
-#define BW_LABEL_MANAGED       "app.kubernetes.io/managed-by"
-#define BW_REGISTRY_NAME       "breakwater-registry"
-#define BW_ANNOTATION_INJECTED "breakwater.io/injected"
 
 extern const struct bw_resource bw_res_bw_services; /* services.breakwater.io */
 extern const struct bw_resource bw_res_bw_breakers; /* breakers.breakwater.io */

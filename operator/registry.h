@@ -29,8 +29,8 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "names.h"
 
-#define BW_REGISTRY_NAME	 "breakwater-registry"
 #define BW_REGISTRY_KEY		 "registry.json"
 #define BW_REGISTRY_BREAKERS_KEY "breakers.json"
 /* The most data one ConfigMap may hold, keys and values together (the API

@@ -1,0 +1,16 @@
+/*
+ * The names breakwater puts on cluster objects, in one place for the
+ * operator and the webhook: labels, annotations, the registry ConfigMap and
+ * the server-side-apply field manager.
+ */
+#ifndef BW_NAMES_H
+#define BW_NAMES_H
+
+#define BW_FIELD_MANAGER       "breakwater"
+#define BW_LABEL_SERVICE       "breakwater.io/service"
+#define BW_LABEL_INJECT	       "breakwater.io/inject"
+#define BW_LABEL_MANAGED       "app.kubernetes.io/managed-by"
+#define BW_ANNOTATION_INJECTED "breakwater.io/injected"
+#define BW_REGISTRY_NAME       "breakwater-registry"
+
+#endif
