@@ -187,6 +187,28 @@ static void material_release(struct material *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* A serving certificate never outlives its CA. A CA with less than a third
+ * of a serving certificate's lifetime left (one made with a shorter
+ * --webhook-ca-validity, then read by a replica that wants longer serving
+ * certificates) would only sign certificates already due for renewal, one
+ * after another: it is replaced instead. */
+static int ca_too_short(struct bw_certmanager *cm, const char *ca_pem, time_t now, char *why,
+			size_t why_size)
+{
+	long serving = cm->o.validity_s > 0 ? cm->o.validity_s : BW_CERTS_SERVING_VALIDITY;
+	struct bw_certs_info info = {0};
+	int short_lived = 0;
+
+	if (ca_pem && bw_certs_inspect(ca_pem, strlen(ca_pem), &info, NULL) == 0 &&
+	    info.not_after - now < serving / 3) {
+		snprintf(why, why_size, "it expires in %lds, too soon to sign a %lds certificate",
+			 (long)(info.not_after - now), serving);
+		short_lived = 1;
+	}
+	bw_certs_info_release(&info);
+	return short_lived;
+}
+
 /* Renews what needs it; returns 1 when something changed, 0 when not, < 0 on error. */
 static int renew(struct bw_certmanager *cm, struct material *m, time_t now, time_t *next,
 		 struct bw_error *err)
@@ -198,7 +220,8 @@ static int renew(struct bw_certmanager *cm, struct material *m, time_t now, time
 	int changed = 0, ret;
 
 	if (bw_certs_needs_rotation(m->ca_cert, NULL, 0, now, &when, why, sizeof(why)) ||
-	    !m->ca_key || bw_certs_key_matches(m->ca_cert, m->ca_key, NULL) != 0) {
+	    !m->ca_key || bw_certs_key_matches(m->ca_cert, m->ca_key, NULL) != 0 ||
+	    ca_too_short(cm, m->ca_cert, now, why, sizeof(why))) {
 		bw_log_info("certs", "making a new webhook CA: %s", m->ca_cert ? why : "none yet");
 		if ((ret = bw_certs_make_ca("breakwater-webhook-ca", cm->o.ca_validity_s, now,
 					    &pair, err)) != 0)

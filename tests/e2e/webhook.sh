@@ -149,6 +149,12 @@ has_payments_url() {
 check "pods injected before a dependency existed are restarted to get its URL" eventually 90 has_payments_url
 check "and then none is stale" eventually 60 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc orders -o jsonpath='{.status.pods.stale}/{.status.pods.configured}')\" = 0/2 ]"
+if ! has_payments_url; then # what the operator saw, for the log
+	echo "# orders status: $(get bsvc orders -o jsonpath='{.status.pods} {.status.podsRestartedAt}')"
+	get events --field-selector involvedObject.name=orders | sed 's/^/# /'
+	get pods -l breakwater.io/service=orders -o json |
+		jq -r '.items[] | "# \(.metadata.name) \(.metadata.annotations["breakwater.io/injected"])"'
+fi
 
 check "admission metrics are served" bash -c \
 	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q 'breakwater_webhook_requests_total{endpoint=\"mutate-pods\",result=\"patched\"}'"
