@@ -275,7 +275,6 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 									  : BW_RENDER_SELECTOR_MAX];
 	int ret = 0;
 
-	(void)requeue_after_ms;
 	svc = bw_cached_object_parse(item);
 	if (!svc)
 		goto out; /* deleted: owner references take the children with it */
@@ -368,6 +367,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	if (stale > 0 && d && d->observed_generation >= d->generation &&
 	    d->updated == d->replicas) {
 		long long last = parse_utc(restarted_at);
+		long long since = (long long)time(NULL) - last;
 
 		snprintf(msg, sizeof(msg),
 			 "%ld pod(s) lack the registry configuration (created while the admission "
@@ -379,10 +379,16 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		/* Outdated pods alone prove the webhook injects: restart at once. Pods
 		 * with no injection may mean it is still away: at most every
 		 * REPAIR_INTERVAL_S, or new pods would miss it too, endlessly. */
-		if (ctx->repair_pods && ((missed == 0 && outdated > 0) || last < 0 ||
-					 (long long)time(NULL) - last >= REPAIR_INTERVAL_S)) {
+		if (ctx->repair_pods && missed > 0 && last >= 0 && since < REPAIR_INTERVAL_S) {
+			/* nothing else may wake this Service when the interval ends */
+			*requeue_after_ms = (REPAIR_INTERVAL_S - (since > 0 ? since : 0)) * 1000L;
+		} else if (ctx->repair_pods) {
 			now_utc(now, sizeof(now));
-			if (!restarted_at || strcmp(restarted_at, now) != 0) {
+			if (restarted_at && strcmp(restarted_at, now) == 0) {
+				/* The annotation has one-second resolution: a restart in the
+				 * same second as the last would change nothing. Come back. */
+				*requeue_after_ms = 1000;
+			} else {
 				restarted_at = now;
 				snprintf(msg, sizeof(msg),
 					 "restarting %ld pod(s) to inject the registry", stale);
