@@ -64,7 +64,7 @@ static void print_usage(FILE *out)
 	      "  --leader-elect[=true|false] leader election on a Lease (default: on in a\n"
 	      "                             cluster, off outside)\n"
 	      "  --leader-election-namespace NS   the Lease's namespace (default: the\n"
-	      "                             pod's namespace, or the kubeconfig's)\n"
+	      "                             operator namespace)\n"
 	      "  --leader-election-id NAME  the Lease's name (default breakwater-leader)\n"
 	      "  --metrics-bind-address A   host:port for /metrics (default 127.0.0.1:8080;\n"
 	      "                             0 disables)\n"
@@ -419,8 +419,9 @@ static int setup(struct app *app, struct bw_error *err)
 	if (app->opt.leader_elect) {
 		char identity[256];
 		struct bw_leader_options lo = {
-		    .namespace =
-			app->opt.lease_namespace ? app->opt.lease_namespace : app->cfg.namespace,
+		    .namespace = app->opt.lease_namespace      ? app->opt.lease_namespace
+				 : app->opt.operator_namespace ? app->opt.operator_namespace
+							       : app->cfg.namespace,
 		    .name = app->opt.lease_name,
 		    .identity = identity,
 		    .on_started_leading = on_started_leading,
