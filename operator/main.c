@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,7 @@ struct app {
 	char *pending_cert, *pending_key; /* the first certificate, before the server exists */
 	char webhook_url[300], webhook_name[300], secret_name[300];
 	int in_cluster;
+	atomic_int webhook_serving; /* set by main, read by /readyz */
 	volatile sig_atomic_t lost_lease;
 	int leading;
 };
@@ -313,6 +315,9 @@ static int handle_readyz(const struct bw_http_request *req, struct bw_http_respo
 	(void)req;
 	if (!bw_operator_synced(app->op))
 		return respond(resp, 503, "caches are not synced yet\n");
+	/* a Service sends admission requests only to ready replicas */
+	if (app->opt.webhook_port != 0 && !atomic_load(&app->webhook_serving))
+		return respond(resp, 503, "the admission webhook is not serving yet\n");
 	return respond(resp, 200, "ok\n");
 }
 
@@ -585,6 +590,7 @@ static int run(struct app *app, sigset_t *signals)
 				bw_log_error("main", "admission webhook: %s", err.message);
 				return 1;
 			}
+			atomic_store(&app->webhook_serving, 1);
 			if (app->leader) {
 				if (bw_leader_start(app->leader, &err) != 0) {
 					bw_log_error("main", "%s", err.message);

@@ -13,6 +13,14 @@ check "the CRDs and the base apply" bash -c \
 	"'$state/bin/kubectl' apply -f '$top/crds/' >/dev/null && '$state/bin/kubectl' apply -k '$top/manifests/base' >/dev/null"
 check "the Deployment becomes available (kwok)" \
 	kubectl -n breakwater-system wait --for=condition=Available deployment/breakwater --timeout=60s
+check_eq "the webhook Service listens on 443, where the operator registers it" 443 \
+	"$(kubectl -n breakwater-system get service breakwater-webhook -o jsonpath='{.spec.ports[0].port}')"
+check_eq "and reaches both replicas on the webhook's default port" "9443 2" \
+	"$(eventually 30 bash -c "'$state/bin/kubectl' -n breakwater-system get endpointslices \
+		-l kubernetes.io/service-name=breakwater-webhook -o json |
+		jq -e '[.items[].endpoints[]?] | length == 2' >/dev/null"
+	kubectl -n breakwater-system get endpointslices -l kubernetes.io/service-name=breakwater-webhook -o json |
+		jq -r '"\(.items[0].ports[0].port) \([.items[].endpoints[]?] | length)"')"
 sa=system:serviceaccount:breakwater-system:breakwater
 can() { [ "$(kubectl auth can-i "$@" --as=$sa 2>/dev/null)" = yes ]; }
 check "the operator may watch Services cluster-wide" can watch services.breakwater.io -A
