@@ -47,7 +47,7 @@ struct options {
 	const char *operator_namespace;
 	int webhook_port; /* 0: no webhook */
 	const char *webhook_bind, *webhook_url_host, *webhook_service, *webhook_name;
-	const char *webhook_cert_file, *webhook_key_file;
+	const char *webhook_cert_file, *webhook_key_file, *webhook_ca_file;
 	long webhook_cert_validity, webhook_ca_validity;
 };
 
@@ -87,6 +87,9 @@ static void print_usage(FILE *out)
 	      "  --webhook-cert-file F, --webhook-key-file F\n"
 	      "                             serve these (cert-manager) and reload them when\n"
 	      "                             they change, instead of self-made certificates\n"
+	      "  --webhook-ca-file F        with them: the CA that signs them (cert-manager's\n"
+	      "                             ca.crt), the registrations' caBundle; without\n"
+	      "                             it they carry none (cert-manager's CA injector)\n"
 	      "  --webhook-cert-validity S  lifetime of self-made serving certificates in\n"
 	      "                             seconds (default 31536000); renewed at 2/3\n"
 	      "  --webhook-ca-validity S    lifetime of the self-made CA (default 10 years)\n"
@@ -205,6 +208,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->webhook_cert_file = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-key-file"))) {
 			o->webhook_key_file = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-ca-file"))) {
+			o->webhook_ca_file = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-ca-validity"))) {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -243,6 +248,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			print_usage(stderr);
 			return 2;
 		}
+	}
+	if (!o->webhook_cert_file != !o->webhook_key_file) {
+		fprintf(stderr,
+			"breakwater: --webhook-cert-file and --webhook-key-file go together\n");
+		return 2;
+	}
+	if (o->webhook_ca_file && !o->webhook_cert_file) {
+		fprintf(stderr, "breakwater: --webhook-ca-file needs --webhook-cert-file and "
+				"--webhook-key-file (the operator's own CA needs no file)\n");
+		return 2;
 	}
 	return 0;
 }
@@ -519,6 +534,7 @@ static int start_webhook(struct app *app, struct bw_error *err)
 	co.ca_validity_s = app->opt.webhook_ca_validity;
 	co.cert_file = app->opt.webhook_cert_file;
 	co.key_file = app->opt.webhook_key_file;
+	co.ca_file = app->opt.webhook_ca_file;
 	co.registration.name = app->webhook_name;
 	co.registration.url_base = *app->webhook_url ? app->webhook_url : NULL;
 	co.registration.service_namespace = *svc_ns ? svc_ns : NULL;
@@ -552,7 +568,7 @@ static void unregister_webhook(struct app *app)
 {
 	struct bw_error err;
 
-	if (!app->webhook || !*app->webhook_url || app->opt.webhook_cert_file)
+	if (!app->webhook || !*app->webhook_url)
 		return;
 	if (bw_client_delete(app->client, &bw_res_mutating_webhooks, NULL, app->webhook_name, NULL,
 			     &err) != 0 &&

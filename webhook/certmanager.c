@@ -7,10 +7,12 @@
 
 #include "certs.h"
 #include "certmanager.h"
+#include "file.h"
 #include "log.h"
 
 #define CHECK_EVERY_S	    30
 #define FILES_CHECK_EVERY_S 2
+#define CA_FILE_MAX	    (256 * 1024)
 /* After the caBundle changes, the API server's webhook clients pick it up
  * within a second or so; a certificate from a new CA is served only after
  * this many seconds, so no TLS handshake meets a bundle that lacks its CA. */
@@ -63,6 +65,7 @@ int bw_certmanager_new(struct bw_certmanager **out, struct bw_client *client,
 	    keep(cm, opts->secret_name ? opts->secret_name : "breakwater-webhook-tls");
 	cm->o.cert_file = keep(cm, opts->cert_file);
 	cm->o.key_file = keep(cm, opts->key_file);
+	cm->o.ca_file = keep(cm, opts->ca_file);
 	for (size_t i = 0; i < BW_CERTMANAGER_MAX_SANS && opts->sans[i]; i++) {
 		cm->o.sans[i] = keep(cm, opts->sans[i]);
 		cm->n_sans = i + 1;
@@ -125,24 +128,6 @@ static int hand_over(struct bw_certmanager *cm, const char *cert, const char *ke
 	cm->rotations++;
 	pthread_mutex_unlock(&cm->lock);
 	return 0;
-}
-
-static int sync_files(struct bw_certmanager *cm, struct bw_error *err)
-{
-	struct bw_certs_pair pair = {0};
-	int ret;
-
-	if (cm->served_cert && !bw_certs_files_changed(cm->o.cert_file, cm->o.key_file,
-						       &cm->cert_mtime, &cm->key_mtime))
-		return 0;
-	if ((ret = bw_certs_load_files(cm->o.cert_file, cm->o.key_file, &pair, &cm->cert_mtime,
-				       &cm->key_mtime, err)) != 0)
-		return ret; /* a half-written update: the next pass tries again */
-	ret = hand_over(cm, pair.cert_pem, pair.key_pem);
-	if (ret == 0)
-		bw_log_info("certs", "webhook certificate loaded from %s", cm->o.cert_file);
-	bw_certs_pair_release(&pair);
-	return ret;
 }
 
 /* data[key] of a Secret, decoded, or NULL. */
@@ -294,6 +279,8 @@ out:
 	return ret;
 }
 
+/* Writes the registrations with bundle ("": none) as caBundle, unless that is
+ * what they were last written with. */
 static int register_webhooks(struct bw_certmanager *cm, const char *bundle, struct bw_error *err)
 {
 	struct bw_patch_options po = {.field_manager = "breakwater", .force = 1};
@@ -303,7 +290,7 @@ static int register_webhooks(struct bw_certmanager *cm, const char *bundle, stru
 
 	if (!r.name || (cm->registered_ca && strcmp(cm->registered_ca, bundle) == 0))
 		return 0;
-	r.ca_bundle_pem = bundle;
+	r.ca_bundle_pem = *bundle ? bundle : NULL;
 	if ((ret = bw_registration_render(&r, &mutating, &validating, err)) != 0)
 		goto out;
 	if ((ret = bw_client_patch(cm->client, &bw_res_mutating_webhooks, NULL, r.name, NULL,
@@ -394,6 +381,54 @@ out:
 	material_release(&m);
 	json_decref(secret);
 	return ret;
+}
+
+/* Files mode: the registrations trust the CA file, once it is seen to sign
+ * the certificate being served (cert-manager updates tls.crt and ca.crt
+ * together; a torn pair is left for the next pass). */
+static int register_files(struct bw_certmanager *cm, struct bw_error *err)
+{
+	char *ca = NULL;
+	int ret;
+
+	if (!cm->o.registration.name)
+		return 0;
+	if (!cm->o.ca_file)
+		return register_webhooks(cm, "", err);
+	if ((ret = bw_file_read(cm->o.ca_file, "webhook CA file", CA_FILE_MAX, BW_FILE_REGULAR_ONLY,
+				&ca, NULL, NULL, err)) != 0)
+		return ret;
+	if ((ret = bw_certs_verify(cm->served_cert, ca, time(NULL), NULL, err)) != 0) {
+		char why[sizeof(err->message)];
+
+		snprintf(why, sizeof(why), "%s", err->message);
+		bw_error_set(err, ret, "%s does not sign %s (%s); the registrations keep their CA",
+			     cm->o.ca_file, cm->o.cert_file, why);
+	} else {
+		ret = register_webhooks(cm, ca, err);
+	}
+	free(ca);
+	return ret;
+}
+
+static int sync_files(struct bw_certmanager *cm, struct bw_error *err)
+{
+	struct bw_certs_pair pair = {0};
+	int ret;
+
+	if (!cm->served_cert || bw_certs_files_changed(cm->o.cert_file, cm->o.key_file,
+						       &cm->cert_mtime, &cm->key_mtime)) {
+		if ((ret = bw_certs_load_files(cm->o.cert_file, cm->o.key_file, &pair,
+					       &cm->cert_mtime, &cm->key_mtime, err)) != 0)
+			return ret; /* a half-written update: the next pass tries again */
+		ret = hand_over(cm, pair.cert_pem, pair.key_pem);
+		if (ret == 0)
+			bw_log_info("certs", "webhook certificate loaded from %s", cm->o.cert_file);
+		bw_certs_pair_release(&pair);
+		if (ret != 0)
+			return ret;
+	}
+	return register_files(cm, err); /* a no-op while the CA is unchanged */
 }
 
 int bw_certmanager_sync(struct bw_certmanager *cm, time_t *next, struct bw_error *err)

@@ -3,9 +3,11 @@
  * serving certificate, kept in a Secret its replicas share) or it reads
  * files that cert-manager or an administrator maintain. Either way the
  * serving certificate is handed to the HTTPS server, which switches new
- * connections to it without dropping any; with its own CA, the operator
- * also writes its webhook registrations (registration.h) with that CA as
- * caBundle.
+ * connections to it without dropping any, and the webhook registrations
+ * (registration.h) are written with the CA as caBundle: the operator's own,
+ * or in files mode the CA file's (checked to sign the certificate first;
+ * without a CA file the registrations carry no caBundle, for cert-manager's
+ * CA injector or the API server's own roots).
  *
  * Rotation: the serving certificate is replaced at two thirds of its
  * lifetime (or when it lacks a name it must have); the CA likewise, and then
@@ -40,7 +42,8 @@ struct bw_certmanager_options {
 	long ca_validity_s;			   /* CA; default 10 years */
 	/* files (cert-manager): used instead when both are set */
 	const char *cert_file, *key_file;
-	/* where the webhook is, for the registrations (self-managed only; name NULL: none) */
+	const char *ca_file; /* the caBundle in files mode; NULL: none is written */
+	/* where the webhook is, for the registrations (name NULL: none are written) */
 	struct bw_registration_options registration;
 	/* called with each new serving certificate; nonzero return: try again later */
 	int (*on_cert)(const char *cert_pem, const char *key_pem, void *ctx);

@@ -20,7 +20,7 @@ static json_t *client_config(const struct bw_registration_options *o, const char
 			       o->service_namespace, "name", o->service_name, "path", path, "port",
 			       o->service_port);
 	}
-	if (cc)
+	if (cc && ca_b64) /* none: not even an empty one, which another manager may own */
 		json_object_set_new(cc, "caBundle", json_string(ca_b64));
 	return cc;
 }
@@ -55,13 +55,11 @@ int bw_registration_render(const struct bw_registration_options *o, json_t **mut
 	int ret;
 
 	*mutating = *validating = NULL;
-	if (!o->name || !o->ca_bundle_pem ||
-	    (!o->url_base && !(o->service_namespace && o->service_name)))
-		return bw_error_set(
-		    err, BW_EINVAL,
-		    "webhook registration: a name, a CA bundle and a url or service "
-		    "are needed");
-	if ((ret = bw_certs_base64_encode(o->ca_bundle_pem, strlen(o->ca_bundle_pem), &ca_b64,
+	if (!o->name || (!o->url_base && !(o->service_namespace && o->service_name)))
+		return bw_error_set(err, BW_EINVAL,
+				    "webhook registration: a name and a url or service are needed");
+	if (o->ca_bundle_pem &&
+	    (ret = bw_certs_base64_encode(o->ca_bundle_pem, strlen(o->ca_bundle_pem), &ca_b64,
 					  err)) != 0)
 		return ret;
 

@@ -29,7 +29,7 @@ struct bw_registration_options {
 	const char *service_namespace; /* else a service clientConfig: */
 	const char *service_name;
 	int service_port;
-	const char *ca_bundle_pem; /* the CA(s) the API server trusts for the webhook */
+	const char *ca_bundle_pem; /* the CA(s) the API server trusts for it; NULL: no caBundle */
 	const char
 	    *scope_namespace; /* only this namespace (an operator with --namespace), or NULL */
 	const char *operator_namespace; /* never handled; may be NULL */

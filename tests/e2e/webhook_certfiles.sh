@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Certificates from files (cert-manager's way): the webhook serves the files
 # given by flags, and serves new ones soon after the files change, without
-# a restart; a key that does not match its certificate is not loaded.
+# a restart; a key that does not match its certificate is not loaded. The
+# registrations trust the CA file (--webhook-ca-file), once it is seen to
+# sign the certificate, and the API server reaches the webhook through them.
 . "$(dirname "$0")/../lib.sh"
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
@@ -24,10 +26,31 @@ make_cert second
 cp "$work/first.crt" "$work/tls.crt"
 cp "$work/first.key" "$work/tls.key"
 
-start_operator "$ns" --webhook-cert-file "$work/tls.crt" --webhook-key-file "$work/tls.key"
+cp "$work/first-ca.crt" "$work/ca.crt"
+kubectl label namespace "$ns" breakwater.io/inject=enabled >/dev/null
+
+start_operator "$ns" --webhook-cert-file "$work/tls.crt" --webhook-key-file "$work/tls.key" \
+	--webhook-ca-file "$work/ca.crt"
 url=https://127.0.0.1:$op_webhook/healthz
 check "the webhook serves the certificate from the files" curl -sf --cacert "$work/first-ca.crt" "$url"
 check "one from another CA is not trusted for it" bash -c "! curl -sf --cacert '$work/second-ca.crt' '$url'"
+ca_bundle() {
+	kubectl get mutatingwebhookconfiguration "breakwater-$ns" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' |
+		base64 -d 2>/dev/null
+}
+check "the registrations trust the CA file" eventually 15 bash -c \
+	"[ \"\$('$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d)\" = \"\$(cat '$work/first-ca.crt')\" ]"
+injected() { # PREFIX: a new pod, through the API server, so its TLS to the webhook is checked
+	kubectl -n "$ns" run "$1-$RANDOM" --image=registry.local/plain:1 --restart=Never \
+		-o jsonpath='{.metadata.annotations.breakwater\.io/injected}' 2>&1 | grep -q .
+}
+check "the API server reaches the webhook with it: a pod is injected" injected first-pod
+
+# a CA file that does not sign the certificate is refused, naming both files
+cp "$work/second-ca.crt" "$work/ca.crt.new" && mv "$work/ca.crt.new" "$work/ca.crt"
+check "a CA that does not sign the served certificate is refused, naming the files" eventually 15 \
+	grep -q "$work/ca.crt does not sign $work/tls.crt" "$op_log"
+check_eq "and the registrations keep the CA that works" "$(cat "$work/first-ca.crt")" "$(ca_bundle)"
 
 # a torn update: the new certificate with the old key is refused, the old one stays
 cp "$work/second.crt" "$work/tls.crt.new" && mv "$work/tls.crt.new" "$work/tls.crt"
@@ -38,6 +61,11 @@ check "once both files are new, the new certificate is served" eventually 15 \
 	curl -sf --cacert "$work/second-ca.crt" "$url"
 check "without a restart" kill -0 "$op_pid"
 check "and the old one is not served any more" bash -c "! curl -sf --cacert '$work/first-ca.crt' '$url'"
+check "the registrations now trust the new CA" eventually 15 bash -c \
+	"[ \"\$('$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d)\" = \"\$(cat '$work/second-ca.crt')\" ]"
+check "and a pod is injected through them" eventually 15 injected second-pod
 stop_operator
 check_eq "SIGTERM stops the operator cleanly" 0 "$?"
+check "and removes its registrations (a url only it answers)" bash -c \
+	"! '$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns 2>/dev/null"
 check_operator_log
