@@ -2,7 +2,9 @@
  * Bearer tokens from a file are re-read when the file changes, as a rotated
  * service-account token is: a client made from a token file keeps working
  * across a rotation, and a bad token in the file is refused (401), which
- * shows the file really is read again.
+ * shows the file really is read again. Then the in-cluster configuration
+ * (environment and service-account folder, as a pod has them) talks to the
+ * real API server.
  */
 #include <sys/stat.h>
 
@@ -56,6 +58,48 @@ static int list_ok(struct bw_client *c, struct bw_error *err)
 
 	json_decref(list);
 	return ret;
+}
+
+/* The in-cluster configuration, as a pod sees it: KUBERNETES_SERVICE_HOST
+ * and _PORT, and the service-account folder with token, ca.crt and
+ * namespace. */
+static void in_cluster(const struct bw_kube_config *admin, const char *dir, const char *token)
+{
+	struct bw_kube_config cfg = {0};
+	struct bw_client *c = NULL;
+	struct bw_error err = {0};
+	char sa[512], file[600], host[64];
+	int port = 0;
+
+	snprintf(sa, sizeof(sa), "%s/serviceaccount", dir);
+	mkdir(sa, 0700);
+	snprintf(file, sizeof(file), "%s/token", sa);
+	write_file(file, token);
+	snprintf(file, sizeof(file), "%s/ca.crt", sa);
+	write_file(file, admin->ca_pem ? admin->ca_pem : "");
+	snprintf(file, sizeof(file), "%s/namespace", sa);
+	write_file(file, ns);
+	CHECK(sscanf(admin->server, "https://%63[^:]:%d", host, &port) == 2,
+	      "the API server's host and port (%s)", admin->server);
+	snprintf(file, sizeof(file), "%d", port);
+	setenv("KUBERNETES_SERVICE_HOST", host, 1);
+	setenv("KUBERNETES_SERVICE_PORT", file, 1);
+
+	CHECK_INT(0, bw_kubeconfig_in_cluster(&cfg, sa, &err), "in-cluster config loads (%s)",
+		  err.code ? err.message : "ok");
+	CHECK_STR(ns, cfg.namespace, "its namespace is the pod's");
+	CHECK_INT(0, bw_client_new(&c, &cfg, NULL, &err), "a client from it");
+	CHECK_INT(0, c ? list_ok(c, &err) : -1, "it lists as the service account, over TLS (%s)",
+		  err.code ? err.message : "ok");
+	bw_client_free(c);
+	bw_kubeconfig_release(&cfg);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	for (const char *f = "token\0ca.crt\0namespace\0"; *f; f += strlen(f) + 1) {
+		snprintf(file, sizeof(file), "%s/%s", sa, f);
+		unlink(file);
+	}
+	rmdir(sa);
 }
 
 int main(void)
@@ -114,6 +158,9 @@ int main(void)
 		  err.code ? err.message : "ok");
 
 	bw_client_free(sa_client);
+	sa_client = NULL;
+	in_cluster(&admin, dir, t2 ? t2 : "");
+
 	bw_kubeconfig_release(&admin);
 	unlink(path);
 	rmdir(dir);
