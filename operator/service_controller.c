@@ -203,10 +203,24 @@ static void now_utc(char *buf, size_t size)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Pods restarted for repair are restarted at most this often: if the webhook
- * is still unreachable, new pods miss injection too, and restarting them
- * again at once would only churn. */
-#define REPAIR_INTERVAL_S 600
+/* Pods that missed injection are restarted at once the first time; if the
+ * new ones miss it too (the webhook is still unreachable), the next restart
+ * waits 15 s, then 30 s, doubling up to 10 minutes, so an absent webhook
+ * causes no churn and a brief gap (a CA the API server had not yet loaded)
+ * is repaired in seconds. status.podsRestarts counts the restarts in a row;
+ * it is back to 0 once no pod is stale. */
+#define REPAIR_FIRST_WAIT_S 15
+#define REPAIR_MAX_WAIT_S   600
+
+/* How long after the n-th restart in a row the next may come. */
+static long long repair_wait_s(long long n)
+{
+	long long wait = REPAIR_FIRST_WAIT_S;
+
+	while (--n > 0 && wait < REPAIR_MAX_WAIT_S)
+		wait *= 2;
+	return wait < REPAIR_MAX_WAIT_S ? wait : REPAIR_MAX_WAIT_S;
+}
 
 static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *ns,
 		       const char *name, const char *image, const char *restarted_at,
@@ -265,6 +279,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	struct rollout_view v = {0};
 	struct bw_store_items pods = {0};
 	long configured = 0, stale = 0, missed = 0, outdated = 0;
+	long long restarts;
 	char expected[64];
 	int have_expected;
 	const char *restarted_at;
@@ -364,6 +379,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	}
 	stale = missed + outdated;
 	restarted_at = str(old_status, "podsRestartedAt");
+	restarts = stale > 0 ? json_integer_value(json_object_get(old_status, "podsRestarts")) : 0;
 	if (stale > 0 && d && d->observed_generation >= d->generation &&
 	    d->updated == d->replicas) {
 		long long last = parse_utc(restarted_at);
@@ -377,11 +393,12 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 			 ctx->repair_pods ? "" : "; restart them, or run with --repair-pods");
 		event(ctx, svc, "Warning", "PodsNotInjected", msg);
 		/* Outdated pods alone prove the webhook injects: restart at once. Pods
-		 * with no injection may mean it is still away: at most every
-		 * REPAIR_INTERVAL_S, or new pods would miss it too, endlessly. */
-		if (ctx->repair_pods && missed > 0 && last >= 0 && since < REPAIR_INTERVAL_S) {
-			/* nothing else may wake this Service when the interval ends */
-			*requeue_after_ms = (REPAIR_INTERVAL_S - (since > 0 ? since : 0)) * 1000L;
+		 * with no injection may mean it is still away: back off. */
+		if (ctx->repair_pods && missed > 0 && last >= 0 && restarts > 0 &&
+		    since < repair_wait_s(restarts)) {
+			/* nothing else may wake this Service when the wait ends */
+			*requeue_after_ms =
+			    (repair_wait_s(restarts) - (since > 0 ? since : 0)) * 1000L;
 		} else if (ctx->repair_pods) {
 			now_utc(now, sizeof(now));
 			if (restarted_at && strcmp(restarted_at, now) == 0) {
@@ -390,6 +407,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 				*requeue_after_ms = 1000;
 			} else {
 				restarted_at = now;
+				restarts++;
 				snprintf(msg, sizeof(msg),
 					 "restarting %ld pod(s) to inject the registry", stale);
 				event(ctx, svc, "Normal", "PodsRestarted", msg);
@@ -457,6 +475,8 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 				      (json_int_t)stale));
 	if (restarted_at)
 		json_object_set_new(status, "podsRestartedAt", json_string(restarted_at));
+	if (restarts > 0)
+		json_object_set_new(status, "podsRestarts", json_integer(restarts));
 	if (bw_render_selector(svc, buf, sizeof(buf), NULL) == 0)
 		json_object_set_new(status, "selector", json_string(buf));
 	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)
