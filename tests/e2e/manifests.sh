@@ -9,6 +9,12 @@
 kubectl delete namespace breakwater-system --wait=true --timeout=90s >/dev/null 2>&1
 trap 'kubectl delete -k "$top/manifests/base" --wait=false >/dev/null 2>&1' EXIT
 check "kustomize renders the base" bash -c "'$state/bin/kubectl' kustomize '$top/manifests/base' >/dev/null"
+local_render=$(kubectl kustomize "$top/manifests/local" 2>&1)
+check_eq "the local overlay runs one replica of the :dev image, repairing pods" \
+	"1 registry.local/breakwater/breakwater:dev --repair-pods" \
+	"$(kubectl create --dry-run=client -f - -o json <<<"$local_render" 2>&1 |
+		jq -r 'select(.kind == "Deployment") // (.items[]? | select(.kind == "Deployment")) |
+			"\(.spec.replicas) \(.spec.template.spec.containers[0].image) \(.spec.template.spec.containers[0].args | map(select(. == "--repair-pods")) | join(""))"')"
 check "the CRDs and the base apply" bash -c \
 	"'$state/bin/kubectl' apply -f '$top/crds/' >/dev/null && '$state/bin/kubectl' apply -k '$top/manifests/base' >/dev/null"
 check "the Deployment becomes available (kwok)" \
