@@ -109,6 +109,9 @@ static void print_version(void)
 }
 
 /* --flag value or --flag=value; returns the value or NULL. */
+/* The flag seen last without its value, for parse_args' message. */
+static const char *flag_without_value;
+
 static const char *flag_value(int argc, char **argv, int *i, const char *flag)
 {
 	size_t n = strlen(flag);
@@ -119,6 +122,8 @@ static const char *flag_value(int argc, char **argv, int *i, const char *flag)
 		return argv[*i] + n + 1;
 	if (argv[*i][n] == '\0' && *i + 1 < argc)
 		return argv[++*i];
+	if (argv[*i][n] == '\0')
+		flag_without_value = flag;
 	return NULL;
 }
 
@@ -243,6 +248,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return 2;
 			}
 			o->workers = (int)n;
+		} else if (flag_without_value && strcmp(flag_without_value, a) == 0) {
+			fprintf(stderr, "breakwater: %s needs a value (see --help)\n", a);
+			return 2;
 		} else {
 			fprintf(stderr, "breakwater: unknown option '%s'\n", a);
 			print_usage(stderr);
@@ -398,6 +406,49 @@ static int expected_injection(const char *ns, const char *service, char *buf, si
 	return bw_webhook_injection_generation(&wc, ns, service, buf, size);
 }
 
+/* An install that forgot the CRDs would otherwise show only a reflector's
+ * 404 among its retries: say what is missing and how to fix it. The
+ * informers keep trying, so applying the CRDs later is enough. */
+static void check_crds(struct app *app)
+{
+	static const char *const kinds[] = {"services", "breakers"};
+	struct bw_request req = {.method = "GET", .path = "/apis/breakwater.io/v1alpha1"};
+	struct bw_response resp = {0};
+	struct bw_error err = {0};
+	char missing[64] = "";
+	json_t *list = NULL, *r;
+	size_t i;
+
+	if (bw_client_do(app->client, &req, &resp, &err) != 0) {
+		if (err.code == BW_ENOTFOUND)
+			bw_log_error(
+			    "main", "the breakwater CRDs are not installed (no API group "
+				    "breakwater.io/v1alpha1): kubectl apply -f crds/ ; waiting for "
+				    "them");
+		else
+			bw_log_warn("main", "checking for the breakwater CRDs: %s", err.message);
+		bw_response_release(&resp);
+		return;
+	}
+	list = json_loadb(resp.body, resp.len, 0, NULL);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		int found = 0;
+
+		json_array_foreach(json_object_get(list, "resources"), i, r) found |=
+		    json_is_string(json_object_get(r, "name")) &&
+		    strcmp(json_string_value(json_object_get(r, "name")), kinds[k]) == 0;
+		if (!found)
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 "%s%s.breakwater.io", *missing ? ", " : "", kinds[k]);
+	}
+	if (*missing)
+		bw_log_error("main",
+			     "CRD %s is not installed: kubectl apply -f crds/ ; waiting for it",
+			     missing);
+	json_decref(list);
+	bw_response_release(&resp);
+}
+
 static int setup(struct app *app, struct bw_error *err)
 {
 	struct bw_operator_options oo = {.namespace = app->opt.namespace,
@@ -423,6 +474,7 @@ static int setup(struct app *app, struct bw_error *err)
 		    app->opt.namespace ? app->opt.namespace : "all namespaces");
 	if ((ret = bw_client_new(&app->client, &app->cfg, NULL, err)) != 0)
 		return ret;
+	check_crds(app);
 	app->metrics = bw_metrics_new();
 	if (!app->metrics)
 		return bw_error_set(err, BW_ENOMEM, "out of memory");
@@ -660,10 +712,16 @@ int main(int argc, char **argv)
 	rc = parse_args(argc, argv, &app.opt);
 	if (rc)
 		return rc == 1 ? 0 : 2;
-	if (bw_log_parse_level(app.opt.log_level, &level) != 0 ||
-	    bw_log_parse_format(app.opt.log_format, &format) != 0) {
-		fprintf(stderr, "breakwater: bad --log-level '%s' or --log-format '%s'\n",
-			app.opt.log_level, app.opt.log_format);
+	if (bw_log_parse_level(app.opt.log_level, &level) != 0) {
+		fprintf(
+		    stderr,
+		    "breakwater: --log-level takes error, warn, info, debug or trace, not '%s'\n",
+		    app.opt.log_level);
+		return 2;
+	}
+	if (bw_log_parse_format(app.opt.log_format, &format) != 0) {
+		fprintf(stderr, "breakwater: --log-format takes text or json, not '%s'\n",
+			app.opt.log_format);
 		return 2;
 	}
 	bw_log_configure(level, format, NULL);
