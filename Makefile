@@ -94,9 +94,10 @@ build/bench/%: bench/%.c $(call objects,$(BUILD),$(TESTED_SRC))
 	$(CC) $(BW_CFLAGS) $(CFLAGS) -o $@ $^ $(BW_LIBS)
 bench-bins: $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 
-bench: deps bench-bins cluster-up
+bench: deps build bench-bins cluster-up
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC)); do \
 		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
+	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
 # make fuzz FUZZ_SECONDS=600: a longer run of every fuzz target.
 FUZZ_SECONDS ?= 60

@@ -128,8 +128,10 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 				 "TargetNotFound", msg, generation);
 	}
 	json_object_set_new(status, "conditions", conds);
-	ret = bw_status_update(ctx, &bw_res_bw_breakers, ns, name, old_status, status, &err);
-	if (ret != 0)
+	ret = bw_status_update(ctx, &bw_res_bw_breakers, brk, status, &err);
+	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
+		bw_log_debug("breaker", "%s: status: %s", key, err.message);
+	else if (ret != 0)
 		bw_log_warn("breaker", "%s: status: %s", key, err.message);
 out:
 	bw_store_items_release(&services);

@@ -11,6 +11,8 @@
 #define BW_LABEL_INJECT	       "breakwater.io/inject"
 #define BW_LABEL_MANAGED       "app.kubernetes.io/managed-by"
 #define BW_ANNOTATION_INJECTED "breakwater.io/injected"
-#define BW_REGISTRY_NAME       "breakwater-registry"
+/* on a Deployment's pod template: the last repair restart (--repair-pods) */
+#define BW_ANNOTATION_RESTARTED_AT "breakwater.io/restartedAt"
+#define BW_REGISTRY_NAME	   "breakwater-registry"
 
 #endif

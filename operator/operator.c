@@ -168,6 +168,10 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	const char *progressing = str_or_empty(condition_field(conds, "Progressing", "reason"));
 	const char *available = str_or_empty(condition_field(conds, "Available", "status"));
 	const char *owner = str_or_empty(controller_uid(meta));
+	const char *restarted_at = str_or_empty(json_string_value(json_object_get(
+	    json_object_get(json_object_get(json_object_get(spec, "template"), "metadata"),
+			    "annotations"),
+	    BW_ANNOTATION_RESTARTED_AT)));
 	struct bw_cached_deployment *d;
 
 	(void)arg;
@@ -175,6 +179,7 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	bw_store_pack_reserve_str(pack, progressing);
 	bw_store_pack_reserve_str(pack, available);
 	bw_store_pack_reserve_str(pack, owner);
+	bw_store_pack_reserve_str(pack, restarted_at);
 	d = bw_store_pack_alloc(pack, sizeof(*d));
 	if (!d)
 		return NULL;
@@ -190,6 +195,7 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	d->progressing = bw_store_pack_str(pack, progressing);
 	d->available_status = bw_store_pack_str(pack, available);
 	d->owner_uid = bw_store_pack_str(pack, owner);
+	d->restarted_at = bw_store_pack_str(pack, restarted_at);
 	return d;
 }
 
@@ -602,8 +608,12 @@ static int run_one(const char *key, void *arg, long *requeue_after_ms)
 	if (ret != 0) {
 		bw_metrics_counter_inc(op->reconcile_total, name, "error");
 		bw_metrics_counter_inc(op->reconcile_errors, name);
-		bw_log_warn("operator", "%s %s: reconcile failed (%s); retrying with backoff", name,
-			    key, bw_code_name(ret));
+		if (ret == BW_ECONFLICT) /* routine: a write raced the cache */
+			bw_log_debug("operator", "%s %s: conflict; retrying", name, key);
+		else
+			bw_log_warn("operator",
+				    "%s %s: reconcile failed (%s); retrying with backoff", name,
+				    key, bw_code_name(ret));
 	} else {
 		bw_metrics_counter_inc(op->reconcile_total, name,
 				       *requeue_after_ms > 0 ? "requeue_after" : "success");

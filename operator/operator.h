@@ -42,6 +42,7 @@ struct bw_cached_deployment {
 	const char *progressing;      /* the Progressing condition's reason, or "" */
 	const char *available_status; /* "True", "False" or "" */
 	const char *owner_uid;	      /* the controller owner's uid, or "" */
+	const char *restarted_at;     /* the pod template's breakwater.io/restartedAt, or "" */
 };
 
 /* A cached pod of a breakwater Service. */
@@ -137,10 +138,13 @@ void bw_condition_set(json_t *conditions, const json_t *old_conditions, const ch
 		      const char *status, const char *reason, const char *message,
 		      long observed_generation);
 
-/* Writes obj's status through the status subresource when it differs from
- * old_status (merge patch). 0, or the client's error. */
-int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
-		     const char *name, const json_t *old_status, const json_t *new_status,
-		     struct bw_error *err);
+/* Writes new_status through the status subresource (a merge patch) when it
+ * differs from obj's, the cached object it was computed from. The patch
+ * carries obj's resourceVersion, so a status computed from a cache that had
+ * not yet seen the last write is refused (BW_ECONFLICT: the queue retries
+ * with the fresh object) instead of undoing that write. 0 also when the
+ * object is gone; else the client's error. */
+int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *res,
+		     const json_t *obj, const json_t *new_status, struct bw_error *err);
 
 #endif

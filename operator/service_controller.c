@@ -242,7 +242,7 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		if (!json_object_get(tmeta, "annotations"))
 			json_object_set_new(tmeta, "annotations", json_object());
 		json_object_set_new(json_object_get(tmeta, "annotations"),
-				    "breakwater.io/restartedAt", json_string(restarted_at));
+				    BW_ANNOTATION_RESTARTED_AT, json_string(restarted_at));
 	}
 	if ((ret = apply(ctx, &bw_res_deployments, ns, name, deployment, err)) != 0) {
 		bw_error_prefix(err, "Deployment %s/%s", ns, name);
@@ -380,6 +380,15 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	stale = missed + outdated;
 	restarted_at = str(old_status, "podsRestartedAt");
 	restarts = stale > 0 ? json_integer_value(json_object_get(old_status, "podsRestarts")) : 0;
+	/* The template's time when it is later: the status of that restart is not
+	 * in the cache yet (the Deployment's event brought us here first), or was
+	 * never written (a crash in between). Going by the older time would
+	 * restart again at once. */
+	if (d && *d->restarted_at && (!restarted_at || strcmp(d->restarted_at, restarted_at) > 0)) {
+		restarted_at = d->restarted_at;
+		if (stale > 0 && restarts < 1)
+			restarts = 1;
+	}
 	if (stale > 0 && d && d->observed_generation >= d->generation &&
 	    d->updated == d->replicas) {
 		long long last = parse_utc(restarted_at);
@@ -436,8 +445,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 			json_object_set_new(status, "conditions", conds);
 			json_object_set_new(status, "observedGeneration",
 					    json_integer(v.generation));
-			bw_status_update(ctx, &bw_res_bw_services, ns, name, old_status, status,
-					 NULL);
+			bw_status_update(ctx, &bw_res_bw_services, svc, status, NULL);
 			ret = 0;
 		}
 		goto out;
@@ -483,8 +491,10 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		json_object_set_new(status, "url", json_string(buf));
 	set_conditions(status, json_object_get(old_status, "conditions"), &v, d, spec);
 
-	ret = bw_status_update(ctx, &bw_res_bw_services, ns, name, old_status, status, &err);
-	if (ret != 0)
+	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
+	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
+		bw_log_debug("service", "%s: status: %s", key, err.message);
+	else if (ret != 0)
 		bw_log_warn("service", "%s: status: %s", key, err.message);
 out:
 	bw_store_items_release(&pods);

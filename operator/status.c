@@ -54,10 +54,14 @@ void bw_condition_set(json_t *conditions, const json_t *old_conditions, const ch
 					since, "reason", reason, "message", message));
 }
 
-int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
-		     const char *name, const json_t *old_status, const json_t *new_status,
-		     struct bw_error *err)
+int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *res,
+		     const json_t *obj, const json_t *new_status, struct bw_error *err)
 {
+	const json_t *meta = json_object_get(obj, "metadata");
+	const json_t *old_status = json_object_get(obj, "status");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+	const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
 	json_t *patch;
 	int ret;
 
@@ -66,6 +70,8 @@ int bw_status_update(struct bw_operator_context *ctx, const struct bw_resource *
 	/* A merge patch replaces lists whole, so the conditions are exactly ours;
 	 * fields we no longer set are removed with null. */
 	patch = json_pack("{s:O}", "status", (json_t *)new_status);
+	if (rv) /* the precondition: the object as we read it */
+		json_object_set_new(patch, "metadata", json_pack("{s:s}", "resourceVersion", rv));
 	if (old_status) {
 		const char *key;
 		json_t *value, *status = json_object_get(patch, "status");

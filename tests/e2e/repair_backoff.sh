@@ -30,8 +30,17 @@ second=$(restarted_at)
 gap=$(($(date -d "$second" +%s) - $(date -d "$first" +%s)))
 echo "# restarts at $first and $second: ${gap}s apart"
 check "but only 15 s later" test "$gap" -ge 15
+# a restart is one change of the pod template: a status write that had not
+# reached the cache yet once made the operator flip it back and forth
+check_eq "each restart changed the pod template once (generation 1 + 2 restarts)" 3 \
+	"$(get deployment web -o jsonpath='{.metadata.generation}')"
 check "and it says so in an Event" bash -c \
 	"'$state/bin/kubectl' -n $ns get events --field-selector involvedObject.name=web,reason=PodsRestarted -o name | grep -q ."
+# the second restart's pods exist, without injection, before the webhook comes
+# back: only a third restart can repair them
+check "the second restart's rollout completes" kubectl -n "$ns" rollout status deployment/web --timeout=60s
+check "and its pods lack the injection too" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.status.pods.stale}/{.status.pods.configured}')\" = 2/0 ]"
 stop_operator
 check_operator_log
 
@@ -40,7 +49,10 @@ start_operator "$ns" --repair-pods
 check "with the webhook back, the next restart injects every pod" eventually 60 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.status.pods.stale}/{.status.pods.configured}')\" = 0/2 ]"
 check_eq "and status.podsRestarts is gone" "" "$(restarts)"
-check "it came no sooner than the back-off allowed" bash -c \
+third=$(restarted_at)
+echo "# third restart at $third"
+check "that took a third restart" test "$third" != "$second"
+check "which came no sooner than the back-off allowed" bash -c \
 	"[ \$((\$(date -d \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.status.podsRestartedAt}')\" +%s) - $(date -d "$second" +%s))) -ge 30 ]"
 stop_operator
 check_operator_log
