@@ -341,8 +341,15 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		v.rolled_back_now = 1;
 	}
 	v.deploy_image = same(v.failed, v.spec_image) && v.last_good ? v.last_good : v.spec_image;
+	/* A rollback is recorded (status.failedImage) before it is acted on: the
+	 * Deployment goes back only in a reconcile whose cache holds the record.
+	 * Acting at once let the next reconcile, woken by the Deployment's change
+	 * before our status write reached the cache, roll the bad image out
+	 * again. */
+	if (v.rolled_back_now)
+		v.deploy_image = d->image;
 
-	if (d && !same(d->image, v.deploy_image) && !v.rolled_back_now && !v.paused) {
+	if (d && !same(d->image, v.deploy_image) && !same(v.failed, v.spec_image) && !v.paused) {
 		snprintf(msg, sizeof(msg), "rolling out %s (was %s)", v.deploy_image, d->image);
 		event(ctx, svc, "Normal", "RolloutStarted", msg);
 	}

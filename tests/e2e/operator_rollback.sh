@@ -52,6 +52,8 @@ check "the rolled-back pods become available again" eventually 60 \
 sleep 3
 check_eq "it stays rolled back while spec.image is unchanged" registry.local/shop/pay:1.0.0 "$(deployed pay)"
 check_eq "and Ready stays False" "False RolledBack" "$(cond pay Ready status) $(cond pay Ready reason)"
+check_eq "the Deployment changed exactly twice: the bad image, the rollback (no flip-flop)" 3 \
+	"$(get deployment pay -o jsonpath='{.metadata.generation}')"
 
 # Without autoRollback: left alone, and Ready says why.
 check "without autoRollback Ready says the deadline passed" eventually 90 \

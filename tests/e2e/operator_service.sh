@@ -70,6 +70,8 @@ check_eq "Ready is True at the new generation" "True $gen" "$(cond web Ready sta
 check_eq "the Deployment has the new image" registry.local/shop/web:1.1.0 \
 	"$(get deployment web -o jsonpath='{.spec.template.spec.containers[0].image}')"
 check_eq "status.image follows" registry.local/shop/web:1.1.0 "$(get bsvc web -o jsonpath='{.status.image}')"
+check_eq "one image edit is one change of the Deployment (generation 2)" 2 \
+	"$(get deployment web -o jsonpath='{.metadata.generation}')"
 check_eq "status.lastGoodImage keeps the previous one" registry.local/shop/web:1.0.0 \
 	"$(get bsvc web -o jsonpath='{.status.lastGoodImage}')"
 check "Ready went False at the new generation during the rollout" \
