@@ -11,7 +11,8 @@
 #   rollout: a new image in all N, until every Deployment has observed it
 #            with all replicas updated and available (baseline) / every
 #            Service Ready at its new generation with status.image the new one.
-# Also: the operator's CPU time over both phases and its resident memory.
+# Also: the operator's CPU time over both phases and its resident memory,
+# beside the kube-controller-manager's CPU time over the same span.
 #
 #   bench/rollout.sh            (N=100 services of 2 replicas; N=50 bench/rollout.sh)
 set -uo pipefail
@@ -124,6 +125,10 @@ for _ in $(seq 1 150); do
 done
 grep -q 'controllers started' "$log" || { echo "rollout.sh: the operator did not start:" >&2; tail -5 "$log" >&2; exit 1; }
 cpu0=$(cpu_seconds $op)
+# for scale: the controller-manager, whose Deployment and ReplicaSet
+# controllers do their part of both namespaces' work in the same run
+kcm=$(pgrep -f "^$state/bin/kube-controller-manager " | head -n 1)
+kcm0=$(cpu_seconds "$kcm")
 
 echo "== $N services of 2 replicas, create"
 tag=1
@@ -138,6 +143,7 @@ base_roll=$(since "$t")
 t=$(now); services 2 | kubectl apply -f - >/dev/null; wait_until 300 services_done
 ops_roll=$(since "$t")
 cpu1=$(cpu_seconds $op)
+kcm1=$(cpu_seconds "$kcm")
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$op/status")
 
 printf '\n| what (%d services, 2 replicas each) | time | ratio |\n|---|---:|---:|\n' "$N"
@@ -145,5 +151,6 @@ printf '| baseline: Deployments + Services applied, until all available | %s s |
 printf '| breakwater Services applied, until all Ready | %s s | %s |\n' "$ops_create" "$(ratio "$ops_create" "$base_create")"
 printf '| baseline: new image in every Deployment, until all rolled out | %s s | 1 |\n' "$base_roll"
 printf '| new image in every breakwater Service, until all Ready | %s s | %s |\n' "$ops_roll" "$(ratio "$ops_roll" "$base_roll")"
-printf '\noperator: %s s of CPU for both phases, %s KiB resident at the end\n' \
-	"$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" "$rss"
+printf '\nCPU over both phases: operator %s s (%s KiB resident at the end); kube-controller-manager %s s (both namespaces)\n' \
+	"$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" "$rss" \
+	"$(awk -v a="$kcm0" -v b="$kcm1" 'BEGIN { printf "%.2f", b - a }')"

@@ -552,6 +552,11 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	op->ctx.repair_pods = opts && opts->repair_pods;
 	op->ctx.expected_injection = opts ? opts->expected_injection : NULL;
 	op->ctx.expected_injection_arg = opts ? opts->expected_injection_arg : NULL;
+	op->ctx.applied = bw_applied_new();
+	if (!op->ctx.applied) {
+		ret = bw_error_set(err, BW_ENOMEM, "out of memory");
+		goto fail;
+	}
 	for (int i = 0; i < Q_N; i++) {
 		struct bw_workqueue_options qo = {.name = controller_names[i]};
 
@@ -655,6 +660,7 @@ void bw_operator_free(struct bw_operator *op)
 		bw_informer_free(op->informers[i]);
 	for (int i = 0; i < Q_N; i++)
 		bw_workqueue_free(op->queues[i]);
+	bw_applied_free(op->ctx.applied);
 	free(op);
 }
 

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "applied.h"
 #include "client.h"
 #include "events.h"
 #include "informer.h"
@@ -108,6 +109,7 @@ struct bw_operator_context {
 	struct bw_recorder *recorder;
 	struct bw_operator_caches caches;
 	struct bw_workqueue *service_queue, *breaker_queue, *registry_queue;
+	struct bw_applied *applied; /* what the service controller last applied */
 	int repair_pods;
 	int (*expected_injection)(const char *ns, const char *service, char *buf, size_t size,
 				  void *arg);

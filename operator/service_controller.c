@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "operator.h"
 #include "render.h"
@@ -33,13 +35,14 @@ static int same(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
+static const struct bw_patch_options apply_options = {.field_manager = BW_FIELD_MANAGER,
+						      .force = 1};
+
 static int apply(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
 		 const char *name, const json_t *body, struct bw_error *err)
 {
-	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
-
-	return bw_client_patch(ctx->client, res, ns, name, NULL, BW_PATCH_APPLY, body, &po, NULL,
-			       err);
+	return bw_client_patch(ctx->client, res, ns, name, NULL, BW_PATCH_APPLY, body,
+			       &apply_options, NULL, err);
 }
 
 /* maxUnavailable as a number of pods, rounded down as the Deployment controller does. */
@@ -222,13 +225,47 @@ static long long repair_wait_s(long long n)
 	return wait < REPAIR_MAX_WAIT_S ? wait : REPAIR_MAX_WAIT_S;
 }
 
-static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *ns,
-		       const char *name, const char *image, const char *restarted_at,
-		       struct bw_error *err)
+/* The owned objects are applied again at least this often even when nothing
+ * changed: drift in the ClusterIP Service or the Ingress (not watched for)
+ * is put back within it. */
+#define RESYNC_S 600
+
+/* SHA-256 of the objects to apply, each serialised with sorted keys. */
+static int digest_owned(const json_t *deployment, const json_t *service, const json_t *ingress,
+			unsigned char md[BW_APPLIED_DIGEST_LEN])
 {
-	json_t *deployment = NULL, *service = NULL, *ingress = NULL;
-	const void *had_ingress;
-	int ret;
+	const json_t *parts[3] = {deployment, service, ingress};
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+
+	for (int i = 0; i < 3 && ok; i++) {
+		char *text = parts[i] ? json_dumps(parts[i], JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+
+		ok = (!parts[i] || text) &&
+		     EVP_DigestUpdate(h, text ? text : "", text ? strlen(text) : 0) &&
+		     EVP_DigestUpdate(h, "", 1);
+		free(text);
+	}
+	ok = ok && EVP_DigestFinal_ex(h, md, NULL);
+	EVP_MD_CTX_free(h);
+	return ok ? 0 : BW_ENOMEM;
+}
+
+/* Applies the Deployment, Service and Ingress (or deletes an Ingress no
+ * longer wanted), unless exactly these were applied last time and nothing
+ * has changed them since (applied.h). */
+static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *key,
+		       const struct bw_cached_deployment *d, const char *image,
+		       const char *restarted_at, struct bw_error *err)
+{
+	json_t *deployment = NULL, *service = NULL, *ingress = NULL, *applied = NULL;
+	const char *ns =
+	    json_string_value(json_object_get(json_object_get(svc, "metadata"), "namespace"));
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(svc, "metadata"), "name"));
+	const void *had_ingress = NULL;
+	unsigned char md[BW_APPLIED_DIGEST_LEN];
+	int have_digest, ret;
 
 	if ((ret = bw_render_deployment(svc, image, &deployment, err)) != 0 ||
 	    (ret = bw_render_service(svc, &service, err)) != 0 ||
@@ -244,7 +281,13 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		json_object_set_new(json_object_get(tmeta, "annotations"),
 				    BW_ANNOTATION_RESTARTED_AT, json_string(restarted_at));
 	}
-	if ((ret = apply(ctx, &bw_res_deployments, ns, name, deployment, err)) != 0) {
+	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
+	have_digest = digest_owned(deployment, service, ingress, md) == 0;
+	if (have_digest && d && !ingress == !had_ingress &&
+	    bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
+		goto out; /* applied already, and the Deployment's spec untouched since */
+	if ((ret = bw_client_patch(ctx->client, &bw_res_deployments, ns, name, NULL, BW_PATCH_APPLY,
+				   deployment, &apply_options, &applied, err)) != 0) {
 		bw_error_prefix(err, "Deployment %s/%s", ns, name);
 		goto out;
 	}
@@ -252,7 +295,6 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		bw_error_prefix(err, "Service %s/%s", ns, name);
 		goto out;
 	}
-	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
 	if (ingress) {
 		ret = apply(ctx, &bw_res_ingresses, ns, name, ingress, err);
 		if (ret != 0)
@@ -263,8 +305,14 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		if (ret == BW_ENOTFOUND)
 			ret = 0;
 	}
-	bw_store_item_put(had_ingress);
+	if (ret == 0 && have_digest) /* a failed record only costs an apply next time */
+		(void)bw_applied_record(ctx->applied, key, md,
+					(long)json_integer_value(json_object_get(
+					    json_object_get(applied, "metadata"), "generation")),
+					time(NULL));
 out:
+	bw_store_item_put(had_ingress);
+	json_decref(applied);
 	json_decref(deployment);
 	json_decref(service);
 	json_decref(ingress);
@@ -291,8 +339,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	int ret = 0;
 
 	svc = bw_cached_object_parse(item);
-	if (!svc)
-		goto out; /* deleted: owner references take the children with it */
+	if (!svc) {
+		/* deleted: owner references take the children with it */
+		bw_applied_forget(ctx->applied, key);
+		goto out;
+	}
 	meta = json_object_get(svc, "metadata");
 	spec = json_object_get(svc, "spec");
 	old_status = json_object_get(svc, "status");
@@ -431,7 +482,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		}
 	}
 
-	ret = apply_owned(ctx, svc, ns, name, v.deploy_image, restarted_at, &err);
+	ret = apply_owned(ctx, svc, key, d, v.deploy_image, restarted_at, &err);
 	if (ret != 0) {
 		snprintf(msg, sizeof(msg), "%s", err.message);
 		event(ctx, svc, "Warning", "ApplyFailed", msg);

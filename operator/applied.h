@@ -1,0 +1,47 @@
+/*
+ * What the service controller last applied for each Service, so that a
+ * reconcile with nothing new to say (most of them: every pod and Deployment
+ * status change wakes its Service) costs no API request. Server-side apply
+ * is idempotent but not free: each one is a round trip and a managed-fields
+ * computation in the API server.
+ *
+ * An entry holds a digest of the objects applied (Deployment, Service,
+ * Ingress) and the Deployment's metadata.generation the apply returned. The
+ * controller skips applying when the digest is the same, the cached
+ * Deployment still has that generation (a spec edit by anyone else bumps
+ * it, so drift in the Deployment is put back at once), and the entry is
+ * younger than a resync age (drift in the Service or Ingress, which nothing
+ * here watches for, is put back within it).
+ *
+ * Ownership: keys are copied. Thread-safety: every call locks; any thread.
+ */
+#ifndef BW_OPERATOR_APPLIED_H
+#define BW_OPERATOR_APPLIED_H
+
+#include <time.h>
+
+#define BW_APPLIED_DIGEST_LEN 32
+
+struct bw_applied;
+
+struct bw_applied *bw_applied_new(void);
+void bw_applied_free(struct bw_applied *memo);
+
+/* 1 when key's last apply had this digest and generation and happened less
+ * than max_age_s before now; else 0. */
+int bw_applied_same(struct bw_applied *memo, const char *key,
+		    const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation, time_t now,
+		    long max_age_s);
+
+/* Records an apply; 0, or BW_ENOMEM (the next reconcile then applies again). */
+int bw_applied_record(struct bw_applied *memo, const char *key,
+		      const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation,
+		      time_t now);
+
+/* Drops key's entry (the Service is gone). */
+void bw_applied_forget(struct bw_applied *memo, const char *key);
+
+/* How many entries there are. */
+size_t bw_applied_count(struct bw_applied *memo);
+
+#endif
