@@ -339,8 +339,18 @@ static void on_service(const void *item, void *ctx)
 
 static void on_service_update(const void *old_item, const void *new_item, void *ctx)
 {
-	(void)old_item;
-	on_service(new_item, ctx);
+	const struct bw_cached_object *a = old_item, *b = new_item;
+	struct bw_operator *op = ctx;
+
+	if (a->generation != b->generation) {
+		on_service(new_item, ctx);
+		return;
+	}
+	/* A status change (mostly our own write): the registry, the Breakers and
+	 * the dependents read only spec, and finding them costs a pass over the
+	 * namespace. The Service itself still looks again: a rollback recorded
+	 * in status is carried out by that next reconcile. */
+	enqueue_item(op->ctx.service_queue, new_item);
 }
 
 static void on_breaker(const void *item, void *ctx)
@@ -368,8 +378,12 @@ static void on_deployment(const void *item, void *ctx)
 
 static void on_deployment_update(const void *old_item, const void *new_item, void *ctx)
 {
-	(void)old_item;
-	on_deployment(new_item, ctx);
+	const struct bw_cached_deployment *a = old_item, *b = new_item;
+	struct bw_operator *op = ctx;
+
+	enqueue_item(op->ctx.service_queue, new_item);
+	if (a->ready != b->ready) /* all the registry reads of a Deployment */
+		enqueue(op->ctx.registry_queue, bw_store_item_namespace(new_item));
 }
 
 static void on_pod_of_service(const void *item, void *ctx);
