@@ -32,6 +32,17 @@ int64_t bw_now_ms(void)
 	return bw_now_ns() / 1000000;
 }
 
+void bw_deadline_after_ms(struct timespec *until, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, until);
+	until->tv_sec += ms / 1000;
+	until->tv_nsec += (ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 void bw_backoff_seed(struct bw_backoff *b, uint64_t seed)
 {
 	b->rng = splitmix64(seed);

@@ -24,12 +24,14 @@
  * Thread-safety: a struct bw_backoff is not locked; one thread uses it at a
  * time. Its random source is inside it (a xorshift generator), so separate
  * structs in separate threads need no locking and share no state.
- * bw_now_ms() and bw_now_ns() may be called from any thread.
+ * bw_now_ms(), bw_now_ns() and bw_deadline_after_ms() may be called from
+ * any thread.
  */
 #ifndef BW_BACKOFF_H
 #define BW_BACKOFF_H
 
 #include <stdint.h>
+#include <time.h>
 
 struct bw_backoff {
 	long initial_ms; /* the first base delay */
@@ -64,5 +66,9 @@ double bw_backoff_rand(struct bw_backoff *b);
  * durations, never for wall-clock time. */
 int64_t bw_now_ms(void);
 int64_t bw_now_ns(void);
+
+/* *until = CLOCK_MONOTONIC now + ms: the deadline for pthread_cond_timedwait
+ * on a condition variable set to that clock. */
+void bw_deadline_after_ms(struct timespec *until, long ms);
 
 #endif

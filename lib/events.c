@@ -349,13 +349,7 @@ int bw_recorder_flush(struct bw_recorder *rec, long timeout_ms)
 	struct timespec until;
 	int ret = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	bw_deadline_after_ms(&until, timeout_ms);
 	pthread_mutex_lock(&rec->lock);
 	while ((rec->head || rec->busy) && ret == 0)
 		if (pthread_cond_timedwait(&rec->idle, &rec->lock, &until) == ETIMEDOUT)

@@ -97,13 +97,7 @@ static void pause_ms(struct bw_leader *le, long ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	bw_deadline_after_ms(&until, ms);
 	pthread_mutex_lock(&le->lock);
 	while (!atomic_load(&le->stopping) &&
 	       pthread_cond_timedwait(&le->wake, &le->lock, &until) != ETIMEDOUT)

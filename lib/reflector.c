@@ -153,13 +153,7 @@ static void pause_ms(struct bw_reflector *r, long ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	bw_deadline_after_ms(&until, ms);
 	pthread_mutex_lock(&r->lock);
 	while (!atomic_load(&r->stopping) &&
 	       pthread_cond_timedwait(&r->wake, &r->lock, &until) != ETIMEDOUT)

@@ -186,6 +186,24 @@ static void test_clock(void)
 	CHECK(monotonic, "bw_now_ns never goes back");
 }
 
+static void test_deadline(void)
+{
+	long steps[] = {0, 1, 999, 1000, 1500, 61999};
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct timespec until;
+		int64_t before = bw_now_ns(), after, at;
+
+		bw_deadline_after_ms(&until, steps[i]);
+		after = bw_now_ns();
+		at = (int64_t)until.tv_sec * 1000000000 + until.tv_nsec;
+		CHECK(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L,
+		      "deadline after %ld ms: nanoseconds normalised", steps[i]);
+		CHECK(at >= before + steps[i] * 1000000LL && at <= after + steps[i] * 1000000LL,
+		      "deadline after %ld ms: that far past the monotonic now", steps[i]);
+	}
+}
+
 int main(void)
 {
 	test_growth_and_cap();
@@ -195,5 +213,6 @@ int main(void)
 	test_seed();
 	test_clamps();
 	test_clock();
+	test_deadline();
 	return check_exit();
 }
