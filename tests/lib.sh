@@ -63,24 +63,34 @@ install_crds() {
 			crd/breakers.breakwater.io --timeout=30s >/dev/null
 }
 
-# start_operator NS [FLAGS...]: runs the sanitizer build of bin/breakwater,
-# watching NS only, in the background; sets op_pid, op_log, op_health and
-# op_metrics (their ports), and waits for /readyz. Stopped when the test exits
-# unless stop_operator is called first.
+# launch_operator LABEL [FLAGS...]: runs the sanitizer build of bin/breakwater
+# in the background with $KUBECONFIG, free health, metrics and webhook ports
+# and debug logs into build/test-logs/operator-LABEL-PID.log; later flags
+# override those. Sets op_pid, op_log, op_health, op_metrics and op_webhook,
+# and does not wait. Stopped when the test exits unless stop_operator is
+# called first.
 op_pid=
-start_operator() {
-	local ns=$1
+launch_operator() {
+	local label=$1
 	shift
 	op_health=$(free_port)
 	op_metrics=$(free_port)
 	op_webhook=$(free_port)
-	op_log=$top/build/test-logs/operator-$ns-$$.log
+	op_log=$top/build/test-logs/operator-$label-$$.log
 	ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$KUBECONFIG" \
-		--namespace "$ns" --health-probe-bind-address "127.0.0.1:$op_health" \
+		--health-probe-bind-address "127.0.0.1:$op_health" \
 		--metrics-bind-address "127.0.0.1:$op_metrics" --webhook-port "$op_webhook" \
 		--log-level debug "$@" \
 		>>"$op_log" 2>&1 &
 	op_pid=$!
+}
+
+# start_operator NS [FLAGS...]: launch_operator watching NS only, then waits
+# for /readyz (the test ends if it never comes).
+start_operator() {
+	local ns=$1
+	shift
+	launch_operator "$ns" --namespace "$ns" "$@"
 	if ! eventually 30 curl -sf "http://127.0.0.1:$op_health/readyz"; then
 		not_ok "the operator starts and becomes ready" "$(tail -n 20 "$op_log")"
 		exit 1

@@ -59,17 +59,11 @@ kubectl --kubeconfig "$sa_kc" config use-context sa >/dev/null
 check "the token is the ServiceAccount's" bash -c \
 	"'$state/bin/kubectl' --kubeconfig '$sa_kc' auth whoami -o jsonpath='{.status.userInfo.username}' | grep -qx '$sa'"
 
-op_health=$(free_port)
-op_metrics=$(free_port)
-op_webhook=$(free_port)
-op_log=$top/build/test-logs/operator-rbac-$$.log
-ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$sa_kc" \
-	--leader-elect=true --operator-namespace breakwater-system \
-	--health-probe-bind-address "127.0.0.1:$op_health" --metrics-bind-address "127.0.0.1:$op_metrics" \
-	--webhook-port "$op_webhook" --webhook-name "$name" --repair-pods >"$op_log" 2>&1 &
-op_pid=$!
+KUBECONFIG=$sa_kc launch_operator rbac --leader-elect=true --operator-namespace breakwater-system \
+	--webhook-name "$name" --repair-pods
 check "as the ServiceAccount, the operator syncs its caches and becomes ready" \
 	eventually 60 curl -sf "http://127.0.0.1:$op_health/readyz"
+check "with the ServiceAccount's kubeconfig" grep -q "API server .* (sa)" "$op_log"
 check "it leads, on a Lease in its own namespace" eventually 30 bash -c \
 	"'$state/bin/kubectl' -n breakwater-system get lease breakwater-leader -o jsonpath='{.spec.holderIdentity}' | grep -q ."
 check "it keeps its certificate in a Secret there" eventually 30 \

@@ -8,12 +8,7 @@ use_namespace crds-later
 trap 'stop_operator; install_crds; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
 check "the CRDs are removed" kubectl delete -f "$top/crds/" --wait=true --timeout=90s
 
-op_health=$(free_port)
-op_log=$top/build/test-logs/operator-crds-later-$$.log
-ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$KUBECONFIG" \
-	--namespace "$ns" --health-probe-bind-address "127.0.0.1:$op_health" \
-	--metrics-bind-address 0 --webhook-port 0 >"$op_log" 2>&1 &
-op_pid=$!
+launch_operator crds-later --namespace "$ns" --webhook-port 0
 check "without its CRDs the operator says which are missing and how to install them" eventually 15 \
 	grep -q "not installed.*kubectl apply -f crds/" "$op_log"
 check "it stays up" kill -0 "$op_pid"
