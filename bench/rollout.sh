@@ -16,10 +16,7 @@
 #
 #   bench/rollout.sh            (N=100 services of 2 replicas; N=50 bench/rollout.sh)
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-state=$top/.cluster
-export KUBECONFIG=$state/kubeconfig
-kubectl() { "$state/bin/kubectl" "$@"; }
+. "$(dirname "$0")/../tests/lib.sh" # top, state, $KUBECONFIG, kubectl, free_port
 N=${N:-100}
 base=bw-bench-deploy
 ops=bw-bench-bsvc
@@ -111,8 +108,7 @@ kubectl wait --for=condition=Established crd/services.breakwater.io --timeout=30
 
 # the whole product path: controllers and the webhook, which injects every pod
 # of the measured namespace (the baseline's namespace is not sent to it)
-port=$((20000 + RANDOM % 12000))
-while ss -Hltn "sport = :$port" | grep -q .; do port=$((20000 + RANDOM % 12000)); done
+port=$(free_port)
 log=$(mktemp)
 "$bin" --kubeconfig "$KUBECONFIG" --namespace "$ops" --webhook-port "$port" \
 	--metrics-bind-address 0 --health-probe-bind-address 0 >"$log" 2>&1 &
