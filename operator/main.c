@@ -434,9 +434,12 @@ static void check_crds(struct app *app)
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		int found = 0;
 
-		json_array_foreach(json_object_get(list, "resources"), i, r) found |=
-		    json_is_string(json_object_get(r, "name")) &&
-		    strcmp(json_string_value(json_object_get(r, "name")), kinds[k]) == 0;
+		json_array_foreach(json_object_get(list, "resources"), i, r)
+		{
+			const char *name = json_string_value(json_object_get(r, "name"));
+
+			found |= name && strcmp(name, kinds[k]) == 0;
+		}
 		if (!found)
 			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
 				 "%s%s.breakwater.io", *missing ? ", " : "", kinds[k]);

@@ -44,8 +44,11 @@ static int excludes(json_t *selector, const char *ns)
 	{
 		if (strcmp(json_string_value(json_object_get(e, "operator")), "NotIn") != 0)
 			continue;
-		json_array_foreach(json_object_get(e, "values"), j,
-				   value) if (strcmp(json_string_value(value), ns) == 0) return 1;
+		json_array_foreach(json_object_get(e, "values"), j, value)
+		{
+			if (strcmp(json_string_value(value), ns) == 0)
+				return 1;
+		}
 	}
 	return 0;
 }
@@ -122,9 +125,11 @@ static void test_service_scoped_no_ca(void)
 	CHECK(at(m, "webhooks.0.clientConfig.caBundle") == NULL &&
 		  at(v, "webhooks.0.clientConfig.caBundle") == NULL,
 	      "no CA: no caBundle at all (cert-manager's CA injector owns it)");
-	json_array_foreach(at(m, "webhooks.0.namespaceSelector.matchExpressions"), i, e) scoped |=
-	    strcmp(json_string_value(json_object_get(e, "operator")), "In") == 0 &&
-	    strcmp(at_str(e, "values.0"), "shop") == 0;
+	json_array_foreach(at(m, "webhooks.0.namespaceSelector.matchExpressions"), i, e)
+	{
+		scoped |= strcmp(json_string_value(json_object_get(e, "operator")), "In") == 0 &&
+			  strcmp(at_str(e, "values.0"), "shop") == 0;
+	}
 	CHECK(scoped, "scoped: only namespace shop is sent");
 	CHECK(excludes(at(m, "webhooks.0.namespaceSelector"), "kube-system"),
 	      "scoped: kube-system is still excluded");
