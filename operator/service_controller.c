@@ -35,14 +35,14 @@ static int same(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-static const struct bw_patch_options apply_options = {.field_manager = BW_FIELD_MANAGER,
-						      .force = 1};
-
+/* Server-side apply of body; *out (may be NULL) gets the object as applied. */
 static int apply(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
-		 const char *name, const json_t *body, struct bw_error *err)
+		 const char *name, const json_t *body, json_t **out, struct bw_error *err)
 {
-	return bw_client_patch(ctx->client, res, ns, name, NULL, BW_PATCH_APPLY, body,
-			       &apply_options, NULL, err);
+	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
+
+	return bw_client_patch(ctx->client, res, ns, name, NULL, BW_PATCH_APPLY, body, &po, out,
+			       err);
 }
 
 /* maxUnavailable as a number of pods, rounded down as the Deployment controller does. */
@@ -286,17 +286,16 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	if (have_digest && d && !ingress == !had_ingress &&
 	    bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
 		goto out; /* applied already, and the Deployment's spec untouched since */
-	if ((ret = bw_client_patch(ctx->client, &bw_res_deployments, ns, name, NULL, BW_PATCH_APPLY,
-				   deployment, &apply_options, &applied, err)) != 0) {
+	if ((ret = apply(ctx, &bw_res_deployments, ns, name, deployment, &applied, err)) != 0) {
 		bw_error_prefix(err, "Deployment %s/%s", ns, name);
 		goto out;
 	}
-	if ((ret = apply(ctx, &bw_res_services, ns, name, service, err)) != 0) {
+	if ((ret = apply(ctx, &bw_res_services, ns, name, service, NULL, err)) != 0) {
 		bw_error_prefix(err, "Service %s/%s", ns, name);
 		goto out;
 	}
 	if (ingress) {
-		ret = apply(ctx, &bw_res_ingresses, ns, name, ingress, err);
+		ret = apply(ctx, &bw_res_ingresses, ns, name, ingress, NULL, err);
 		if (ret != 0)
 			bw_error_prefix(err, "Ingress %s/%s", ns, name);
 	} else if (had_ingress) {
