@@ -46,7 +46,7 @@ TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit unit-bins integration-bins fuzz-bins fuzz bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit unit-bins integration-bins load-bins fuzz-bins fuzz bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean
 
 all: build
@@ -87,6 +87,14 @@ $(FUZZ_BUILD)/tests/fuzz/%: $(FUZZ_BUILD)/tests/fuzz/%.o $(call objects,$(FUZZ_B
 	clang $(FUZZ_FLAGS) -o $@ $^ $(BW_LIBS)
 fuzz-bins: $(patsubst %.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 
+# Load tests: optimised builds without sanitizers (they measure memory and
+# latency), linked like the unit tests; tests/run.sh unit runs them.
+LOAD_SRC := $(wildcard tests/load/test_*.c)
+build/load/%: tests/load/%.c $(call objects,$(BUILD),$(TESTED_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(BW_CFLAGS) $(CFLAGS) -o $@ $^ $(BW_LIBS)
+load-bins: $(patsubst tests/load/%.c,build/load/%,$(LOAD_SRC))
+
 # Benchmarks: optimised builds, run against the local control plane.
 BENCH_SRC := $(wildcard bench/*.c)
 build/bench/%: bench/%.c $(call objects,$(BUILD),$(TESTED_SRC))
@@ -111,7 +119,7 @@ build/clang/breakwater: $(call objects,build/clang,$(BIN_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
 
 FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] tests/unit/*.[ch] \
-	tests/integration/*.[ch] tests/fuzz/*.[ch] bench/*.[ch])
+	tests/integration/*.[ch] tests/fuzz/*.[ch] tests/load/*.[ch] bench/*.[ch])
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
@@ -126,14 +134,14 @@ check: format-check
 deps:
 	@tests/install-deps.sh
 
-TEST_BINS := build asan-build unit-bins integration-bins fuzz-bins
+TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins
 
 test: deps
 	@$(MAKE) -s $(TEST_BINS)
 	@tests/run.sh
 
 test-unit: deps
-	@$(MAKE) -s build asan-build unit-bins fuzz-bins
+	@$(MAKE) -s build asan-build unit-bins load-bins fuzz-bins
 	@tests/run.sh unit cli fuzz
 
 cluster-up:

@@ -43,12 +43,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "httpd.h"
 #include "log.h"
@@ -65,6 +67,9 @@
 /* A body over the limit by at most this much is read and dropped before
  * the connection closes (see on_request()). */
 #define HTTPD_DRAIN_MAX (16ull * 1024 * 1024)
+/* A body buffer starts this small and doubles as bytes arrive, up to the
+ * Content-Length (which is never trusted with an allocation up front). */
+#define HTTPD_BODY_CHUNK (16 * 1024)
 
 struct httpd_creds {
 	X509 *leaf;
@@ -95,6 +100,10 @@ struct httpd_conn {
 	char *path, *query, *content_type;
 	char *body;
 	size_t body_len, body_cap;
+	size_t body_expected;	    /* the Content-Length */
+	size_t reserved;	    /* bytes of the buffering budget held */
+	struct httpd_job *job;	    /* the handler's work on a worker, until answered */
+	unsigned char retry_after;  /* 503: add Retry-After */
 	unsigned char waiting_body; /* dispatch on body completion */
 	unsigned char drop_body;    /* the answer does not need the body */
 	unsigned char answered;	    /* resp is final and counted */
@@ -106,13 +115,50 @@ struct httpd_conn {
 	size_t sent; /* body bytes written */
 };
 
+/* One per accepted connection, for as long as its wsi lives (lws's
+ * opaque user data; httpd_conn is per transaction): the deadline and the
+ * peer it counts against. Service thread only. */
+struct httpd_link {
+	struct httpd_link *prev, *next; /* h->links */
+	struct bw_httpd *h;
+	struct lws *wsi;
+	lws_sorted_usec_list_t sul; /* the request deadline or the idle timeout */
+	unsigned char addr[16];	    /* the peer, IPv4 as ::ffff:a.b.c.d */
+	int transactions;	    /* answered on this connection */
+	int idle;		    /* the sul is the idle timeout */
+};
+
+/* Connections per peer address. */
+struct httpd_peer {
+	unsigned char addr[16];
+	int count;
+};
+
+/* A handler call on a worker: owns the request's strings and body (and the
+ * budget they hold) until the service thread takes the answer back. */
+struct httpd_job {
+	struct httpd_job *next;
+	const struct httpd_route *route;
+	struct httpd_conn *conn; /* NULL once the connection is gone (pool lock) */
+	struct lws *wsi;
+	char *path, *query, *content_type, *body;
+	size_t body_len, reserved;
+	int method;
+	int rc;
+	struct bw_http_response resp;
+};
+
 struct bw_httpd {
 	/* set by new and add_route, read-only once started */
 	char *bind_address;
 	int port_option;
 	size_t max_body;
+	size_t max_buffered;
 	int max_connections;
+	int max_per_peer;
 	int keepalive_s;
+	int request_timeout_ms;
+	int workers;
 	int use_tls;
 	struct httpd_route routes[BW_HTTPD_MAX_ROUTES];
 	size_t n_routes;
@@ -133,11 +179,26 @@ struct bw_httpd {
 
 	atomic_int stop_flag;
 
+	/* the worker pool: guarded by pool_lock */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	struct httpd_job *queue, *queue_tail; /* for the workers */
+	struct httpd_job *done;		      /* for the service thread */
+	int pool_stop;
+	pthread_t *worker_threads; /* service thread: made and joined there */
+	int n_worker_threads;
+
 	/* service thread only */
 	struct lws_context *context;
 	struct lws_vhost *vhost;
 	int open_connections;
-	int refusing; /* warned that connections are refused */
+	int refusing;			/* warned that connections are refused */
+	size_t buffered;		/* budget held by bodies, buffered or with workers */
+	struct httpd_link *links;	/* every accepted connection's */
+	struct httpd_peer *peers;	/* max_connections entries */
+	int n_peers;			/* in use */
+	unsigned char pending_addr[16]; /* accepted, its wsi not made yet */
+	int pending;
 	unsigned char wbuf[LWS_PRE + HTTPD_WRITE_MAX];
 };
 
@@ -155,6 +216,7 @@ static pthread_once_t httpd_log_once = PTHREAD_ONCE_INIT;
 
 static int httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			  size_t len);
+static void link_idle(struct bw_httpd *h, struct lws *wsi);
 
 static const struct lws_protocols httpd_protocols[] = {
     {
@@ -398,6 +460,22 @@ unsigned long long bw_httpd_stats_count(const struct bw_httpd_stats *stats, cons
 	return 0;
 }
 
+static void stats_add(struct bw_httpd *h, unsigned long long *counter)
+{
+	pthread_mutex_lock(&h->lock);
+	(*counter)++;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- limits (pure) ---------------------------------------------------- */
+
+size_t bw_httpd_budget_room(size_t max_buffered, size_t buffered, size_t len)
+{
+	size_t limit = len > BW_HTTPD_SMALL_BODY ? max_buffered - max_buffered / 4 : max_buffered;
+
+	return buffered >= limit ? 0 : limit - buffered;
+}
+
 /* ---- responses -------------------------------------------------------- */
 
 static void response_clear(struct bw_http_response *resp)
@@ -452,10 +530,24 @@ static int conn_answer_text(struct httpd_conn *c, int status, const char *text)
 
 /* ---- requests --------------------------------------------------------- */
 
-static void conn_release(struct httpd_conn *c)
+/* The connection's share of the worker pool: an unanswered job is orphaned
+ * (a worker skips it, or its answer is dropped when it comes back). */
+static void conn_orphan_job(struct bw_httpd *h, struct httpd_conn *c)
+{
+	if (!c->job)
+		return;
+	pthread_mutex_lock(&h->pool_lock);
+	c->job->conn = NULL;
+	pthread_mutex_unlock(&h->pool_lock);
+	c->job = NULL;
+}
+
+static void conn_release(struct bw_httpd *h, struct httpd_conn *c)
 {
 	if (!c)
 		return;
+	conn_orphan_job(h, c);
+	h->buffered -= c->reserved;
 	free(c->path);
 	free(c->query);
 	free(c->content_type);
@@ -478,12 +570,76 @@ static void conn_send(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c)
 	lws_callback_on_writable(wsi);
 }
 
+/* The handler's result into c->resp: a failed handler gets its client a 500. */
+static void conn_handled(struct httpd_conn *c, int rc)
+{
+	if (rc < 0) {
+		bw_log_warn(HTTPD_MODULE, "%s %s: handler failed (%s); answering 500",
+			    httpd_method_names[c->method], c->path, bw_code_name(rc));
+		if (conn_answer_text(c, 500, "internal server error\n") < 0)
+			c->resp.status = 500;
+	}
+}
+
+static void job_free(struct bw_httpd *h, struct httpd_job *job)
+{
+	h->buffered -= job->reserved;
+	free(job->path);
+	free(job->query);
+	free(job->content_type);
+	free(job->body);
+	response_clear(&job->resp);
+	free(job);
+}
+
+/* Hands the request to the worker pool: the job takes over the request's
+ * strings, body and budget. 0, or -1 when out of memory. */
+static int conn_queue_job(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c)
+{
+	struct httpd_job *job = calloc(1, sizeof(*job));
+
+	if (!job || !(job->path = strdup(c->path))) {
+		free(job);
+		return -1;
+	}
+	job->route = c->route;
+	job->conn = c;
+	job->wsi = wsi;
+	job->method = c->method;
+	job->query = c->query;
+	job->content_type = c->content_type;
+	job->body = c->body;
+	job->body_len = c->body_len;
+	job->reserved = c->reserved;
+	c->query = c->content_type = c->body = NULL;
+	c->body_len = c->body_cap = c->reserved = 0;
+	c->job = job;
+	pthread_mutex_lock(&h->pool_lock);
+	if (h->queue_tail)
+		h->queue_tail->next = job;
+	else
+		h->queue = job;
+	h->queue_tail = job;
+	pthread_cond_signal(&h->pool_cond);
+	pthread_mutex_unlock(&h->pool_lock);
+	return 0;
+}
+
 static void conn_dispatch(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c)
 {
 	struct bw_http_request req;
 	int rc;
 
 	if (!c->route) {
+		conn_send(h, wsi, c);
+		return;
+	}
+	if (h->workers > 0) {
+		if (conn_queue_job(h, wsi, c) == 0)
+			return;
+		bw_log_error(HTTPD_MODULE, "out of memory for a request; answering 500");
+		if (conn_answer_text(c, 500, "internal server error\n") < 0)
+			c->resp.status = 500;
 		conn_send(h, wsi, c);
 		return;
 	}
@@ -496,13 +652,130 @@ static void conn_dispatch(struct bw_httpd *h, struct lws *wsi, struct httpd_conn
 	response_clear(&c->resp);
 	c->resp.status = 200;
 	rc = c->route->handler(&req, &c->resp, c->route->ctx);
-	if (rc < 0) {
-		bw_log_warn(HTTPD_MODULE, "%s %s: handler failed (%s); answering 500", req.method,
-			    req.path, bw_code_name(rc));
-		if (conn_answer_text(c, 500, "internal server error\n") < 0)
-			c->resp.status = 500;
-	}
+	conn_handled(c, rc);
 	conn_send(h, wsi, c);
+}
+
+/* ---- the worker pool -------------------------------------------------- */
+
+/* Set on worker threads: bw_httpd_stop() from a handler must not join. */
+static _Thread_local struct bw_httpd *httpd_worker_of;
+
+static void *httpd_worker(void *arg)
+{
+	struct bw_httpd *h = arg;
+	struct bw_http_request req;
+	struct httpd_job *job;
+	int orphan;
+
+	httpd_worker_of = h;
+	for (;;) {
+		pthread_mutex_lock(&h->pool_lock);
+		while (!h->queue && !h->pool_stop)
+			pthread_cond_wait(&h->pool_cond, &h->pool_lock);
+		if (!h->queue) {
+			pthread_mutex_unlock(&h->pool_lock);
+			return NULL;
+		}
+		job = h->queue;
+		h->queue = job->next;
+		if (!h->queue)
+			h->queue_tail = NULL;
+		job->next = NULL;
+		orphan = job->conn == NULL;
+		pthread_mutex_unlock(&h->pool_lock);
+
+		if (!orphan) {
+			req.method = httpd_method_names[job->method];
+			req.path = job->path;
+			req.query = job->query ? job->query : "";
+			req.content_type = job->content_type ? job->content_type : "";
+			req.body = job->body ? job->body : "";
+			req.body_len = job->body_len;
+			job->resp.status = 200;
+			job->rc = job->route->handler(&req, &job->resp, job->route->ctx);
+		}
+
+		/* back to the service thread, which frees it or answers with it */
+		pthread_mutex_lock(&h->pool_lock);
+		job->next = h->done;
+		h->done = job;
+		pthread_mutex_unlock(&h->pool_lock);
+		pthread_mutex_lock(&h->lock);
+		if (h->live_context)
+			lws_cancel_service(h->live_context);
+		pthread_mutex_unlock(&h->lock);
+	}
+}
+
+/* Service thread, woken by lws_cancel_service(): answers with what the
+ * workers finished. */
+static void httpd_collect_jobs(struct bw_httpd *h)
+{
+	struct httpd_job *done, *job;
+	struct httpd_conn *c;
+
+	pthread_mutex_lock(&h->pool_lock);
+	done = h->done;
+	h->done = NULL;
+	pthread_mutex_unlock(&h->pool_lock);
+	while ((job = done) != NULL) {
+		done = job->next;
+		c = job->conn; /* only this thread clears it */
+		if (c) {
+			c->job = NULL;
+			response_clear(&c->resp);
+			c->resp = job->resp;
+			memset(&job->resp, 0, sizeof(job->resp));
+			conn_handled(c, job->rc);
+			conn_send(h, job->wsi, c);
+		}
+		job_free(h, job);
+	}
+}
+
+static int httpd_workers_start(struct bw_httpd *h)
+{
+	int i;
+
+	h->pool_stop = 0;
+	if (h->workers <= 0)
+		return 0;
+	h->worker_threads = calloc((size_t)h->workers, sizeof(*h->worker_threads));
+	if (!h->worker_threads)
+		return -1;
+	for (i = 0; i < h->workers; i++) {
+		if (pthread_create(&h->worker_threads[i], NULL, httpd_worker, h) != 0)
+			break;
+		h->n_worker_threads++;
+	}
+	return h->n_worker_threads == h->workers ? 0 : -1;
+}
+
+/* Joins the workers and frees what they leave (every connection is gone). */
+static void httpd_workers_stop(struct bw_httpd *h)
+{
+	struct httpd_job *job;
+	int i;
+
+	pthread_mutex_lock(&h->pool_lock);
+	h->pool_stop = 1;
+	pthread_cond_broadcast(&h->pool_cond);
+	pthread_mutex_unlock(&h->pool_lock);
+	for (i = 0; i < h->n_worker_threads; i++)
+		pthread_join(h->worker_threads[i], NULL);
+	free(h->worker_threads);
+	h->worker_threads = NULL;
+	h->n_worker_threads = 0;
+	while ((job = h->queue) != NULL) {
+		h->queue = job->next;
+		job_free(h, job);
+	}
+	h->queue_tail = NULL;
+	while ((job = h->done) != NULL) {
+		h->done = job->next;
+		job_free(h, job);
+	}
 }
 
 /* The arguments, joined with '&' (lws_hdr_copy() would join them with ','). */
@@ -584,10 +857,11 @@ static int on_request(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c,
 		      size_t len)
 {
 	unsigned long long body_len = 0;
-	char *uri = NULL, msg[160];
+	char *uri = NULL, msg[200];
 	int uri_len = 0, has_len, body_method;
+	size_t room;
 
-	conn_release(c);
+	conn_release(h, c);
 	c->method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
 	if (c->method < 0 || c->method > LWSHUMETH_HEAD)
 		return -1;
@@ -654,19 +928,35 @@ static int on_request(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c,
 		}
 		c->drop_body = 1;
 	}
+	if (body_len > 0 && !c->drop_body) {
+		/* the budget is taken for the whole Content-Length at once, so a
+		 * body is refused before it is sent rather than cut off half-way;
+		 * memory itself grows only as bytes arrive (on_body()) */
+		room = bw_httpd_budget_room(h->max_buffered, h->buffered, (size_t)body_len);
+		if (room < body_len) {
+			c->route = NULL;
+			c->allow = NULL;
+			c->close_after = 1;
+			c->retry_after = 1;
+			c->drop_body = 1;
+			stats_add(h, &h->stats.requests_busy);
+			snprintf(msg, sizeof(msg),
+				 "server busy: %zu bytes of request bodies are buffered, the limit "
+				 "is %zu; retry later\n",
+				 h->buffered, h->max_buffered);
+			if (conn_answer_text(c, 503, msg) < 0)
+				return -1;
+			c->waiting_body = 1; /* read and dropped, as for 413 */
+			conn_send(h, wsi, c);
+			return 0;
+		}
+		h->buffered += (size_t)body_len;
+		c->reserved = (size_t)body_len;
+		c->body_expected = (size_t)body_len;
+	}
 	if (body_len > 0) {
 		/* lws calls HTTP_BODY and then HTTP_BODY_COMPLETION */
 		c->waiting_body = 1;
-		if (!c->drop_body) {
-			c->body = malloc((size_t)body_len + 1);
-			if (!c->body) {
-				bw_log_error(HTTPD_MODULE, "out of memory for a %llu-byte body",
-					     body_len);
-				return -1;
-			}
-			c->body_cap = (size_t)body_len;
-			c->body[0] = '\0';
-		}
 		return 0;
 	}
 	/* no body (for POST with Content-Length: 0 lws still calls
@@ -677,12 +967,31 @@ static int on_request(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c,
 
 static int on_body(struct httpd_conn *c, const void *in, size_t len)
 {
+	size_t cap;
+	char *grown;
+
 	if (c->answered || c->drop_body || !c->waiting_body || !len)
 		return 0;
-	if (len > c->body_cap - c->body_len) {
+	if (len > c->body_expected - c->body_len) {
 		/* lws stops at Content-Length, so this cannot happen */
 		bw_log_error(HTTPD_MODULE, "request body longer than its Content-Length");
 		return -1;
+	}
+	if (!c->body || len > c->body_cap - c->body_len) {
+		/* double, from HTTPD_BODY_CHUNK, up to the Content-Length */
+		cap = c->body_cap ? c->body_cap : HTTPD_BODY_CHUNK;
+		while (cap < c->body_len + len)
+			cap = cap > c->body_expected / 2 ? c->body_expected : cap * 2;
+		if (cap > c->body_expected)
+			cap = c->body_expected;
+		grown = realloc(c->body, cap + 1);
+		if (!grown) {
+			bw_log_error(HTTPD_MODULE, "out of memory for a %zu-byte body",
+				     c->body_expected);
+			return -1;
+		}
+		c->body = grown;
+		c->body_cap = cap;
 	}
 	memcpy(c->body + c->body_len, in, len);
 	c->body_len += len;
@@ -732,6 +1041,10 @@ static int on_writeable(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *
 			return -1;
 		if (c->close_after && add_header(wsi, WSI_TOKEN_CONNECTION, "close", &p, end))
 			return -1;
+		if (c->retry_after &&
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+						(const unsigned char *)"1", 1, &p, end))
+			return -1;
 		if (lws_finalize_http_header(wsi, &p, end))
 			return -1;
 		c->headers_sent = 1;
@@ -759,6 +1072,7 @@ static int on_writeable(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *
 	/* back to waiting for the next request; lws drops c (HTTP_DROP_PROTOCOL) */
 	if (lws_http_transaction_completed(wsi))
 		return -1;
+	link_idle(h, wsi);
 	return 0;
 }
 
@@ -789,9 +1103,174 @@ static int on_upgrade(struct bw_httpd *h, struct lws *wsi, const char *protocol)
 
 /* ---- connections ------------------------------------------------------ */
 
-static int on_accept(struct bw_httpd *h)
+/* The peer of a socket as 16 bytes, IPv4 mapped into IPv6. 0 or -1. */
+static int peer_address(int fd, unsigned char out[16])
+{
+	struct sockaddr_storage ss;
+	socklen_t n = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &n) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET6) {
+		memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		return 0;
+	}
+	if (ss.ss_family != AF_INET)
+		return -1;
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	return 0;
+}
+
+static struct httpd_peer *peer_find(struct bw_httpd *h, const unsigned char addr[16])
+{
+	int i;
+
+	for (i = 0; i < h->n_peers; i++)
+		if (memcmp(h->peers[i].addr, addr, 16) == 0)
+			return &h->peers[i];
+	return NULL;
+}
+
+static void peer_count(struct bw_httpd *h, const unsigned char addr[16], int delta)
+{
+	struct httpd_peer *p = peer_find(h, addr);
+
+	if (!p) {
+		if (delta < 0 || h->n_peers >= h->max_connections)
+			return;
+		p = &h->peers[h->n_peers++];
+		memcpy(p->addr, addr, 16);
+		p->count = 0;
+	}
+	p->count += delta;
+	if (p->count <= 0)
+		*p = h->peers[--h->n_peers]; /* the last one takes its place */
+}
+
+static void peer_text(const unsigned char addr[16], char *out, size_t size)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (memcmp(addr, mapped, 12) == 0)
+		inet_ntop(AF_INET, addr + 12, out, (socklen_t)size);
+	else
+		inet_ntop(AF_INET6, addr, out, (socklen_t)size);
+}
+
+/* Service thread, from lws's timer: the request deadline or the idle
+ * timeout passed. Closes the connection (and so frees the link). */
+static void link_expired(lws_sorted_usec_list_t *sul)
+{
+	struct httpd_link *l = lws_container_of(sul, struct httpd_link, sul);
+	char peer[INET6_ADDRSTRLEN];
+
+	if (!l->idle) {
+		peer_text(l->addr, peer, sizeof(peer));
+		bw_log_debug(HTTPD_MODULE,
+			     "closing a connection from %s: its request took longer than %d ms",
+			     peer, l->h->request_timeout_ms);
+		stats_add(l->h, &l->h->stats.requests_timed_out);
+	}
+	/* lws's timer closes it (we run inside lws's timer service) */
+	lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void link_schedule(struct bw_httpd *h, struct httpd_link *l, int idle)
+{
+	l->idle = idle;
+	lws_sul_schedule(h->context, 0, &l->sul, link_expired,
+			 idle ? (lws_usec_t)h->keepalive_s * LWS_US_PER_SEC
+			      : (lws_usec_t)h->request_timeout_ms * 1000);
+}
+
+/* An answer is written and the connection waits for the next request. */
+static void link_idle(struct bw_httpd *h, struct lws *wsi)
+{
+	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+
+	if (!l)
+		return;
+	l->transactions++;
+	link_schedule(h, l, 1);
+}
+
+/* A request's headers are in. The first request of a connection is timed
+ * from the accept (TLS handshake and headers included); a later one from
+ * here, its headers bounded by lws's own header timeout (the same length,
+ * see httpd_open()) and by the idle timeout before them. */
+static void link_request(struct bw_httpd *h, struct lws *wsi)
+{
+	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+
+	if (l && l->transactions > 0)
+		link_schedule(h, l, 0);
+}
+
+static void link_new(struct bw_httpd *h, struct lws *wsi)
+{
+	struct httpd_link *l;
+
+	if (!h->pending)
+		return; /* not an accepted connection (the listener, lws's pipe) */
+	h->pending = 0;
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		/* counted by nothing, timed by lws alone: better than no service */
+		bw_log_error(HTTPD_MODULE, "out of memory for a connection's bookkeeping");
+		return;
+	}
+	l->h = h;
+	l->wsi = wsi;
+	memcpy(l->addr, h->pending_addr, 16);
+	peer_count(h, l->addr, 1);
+	l->next = h->links;
+	if (h->links)
+		h->links->prev = l;
+	h->links = l;
+	lws_set_opaque_user_data(wsi, l);
+	link_schedule(h, l, 0);
+}
+
+static void link_free(struct bw_httpd *h, struct lws *wsi)
+{
+	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+
+	if (!l)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	lws_sul_cancel(&l->sul);
+	peer_count(h, l->addr, -1);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		h->links = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	free(l);
+}
+
+static int on_accept(struct bw_httpd *h, int fd)
 {
 	int full = h->open_connections >= h->max_connections;
+	struct httpd_peer *p;
+	char peer[INET6_ADDRSTRLEN];
+
+	h->pending = 0;
+	if (!full && peer_address(fd, h->pending_addr) == 0) {
+		p = peer_find(h, h->pending_addr);
+		if (p && p->count >= h->max_per_peer) {
+			stats_add(h, &h->stats.connections_refused_peer);
+			peer_text(h->pending_addr, peer, sizeof(peer));
+			bw_log_debug(HTTPD_MODULE,
+				     "refusing a connection from %s: it has %d open, the limit per "
+				     "peer",
+				     peer, p->count);
+			return 1;
+		}
+		h->pending = 1;
+	}
 
 	if (full) {
 		pthread_mutex_lock(&h->lock);
@@ -829,18 +1308,24 @@ static int httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		return httpd_tls_setup(h, user);
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		return on_accept(h);
+		return on_accept(h, (int)(lws_intptr_t)in);
 	case LWS_CALLBACK_WSI_CREATE:
 		count_connection(h, 1);
+		link_new(h, wsi);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
+		link_free(h, wsi);
 		count_connection(h, -1);
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		httpd_collect_jobs(h);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return on_upgrade(h, wsi, in);
 	case LWS_CALLBACK_RAW_ADOPT:
 		return -1; /* lws makes CONNECT requests raw sockets: close them */
 	case LWS_CALLBACK_HTTP:
+		link_request(h, wsi);
 		return c ? on_request(h, wsi, c, in, len) : -1;
 	case LWS_CALLBACK_HTTP_BODY:
 		return c ? on_body(c, in, len) : -1;
@@ -850,7 +1335,7 @@ static int httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		return c ? on_writeable(h, wsi, c) : 0;
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
-		conn_release(c);
+		conn_release(h, c);
 		return 0;
 	default:
 		return 0;
@@ -871,6 +1356,11 @@ static int httpd_open(struct bw_httpd *h, struct bw_error *err)
 				  : 0;
 	int rc = 0;
 
+	if (!h->peers) {
+		h->peers = calloc((size_t)h->max_connections, sizeof(*h->peers));
+		if (!h->peers)
+			return bw_error_set(err, BW_ENOMEM, "httpd: out of memory");
+	}
 	memset(&info, 0, sizeof(info));
 	info.options =
 	    LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (tls & LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT);
@@ -899,6 +1389,9 @@ static int httpd_open(struct bw_httpd *h, struct bw_error *err)
 	info.protocols = httpd_protocols;
 	info.vhost_name = "breakwater";
 	info.keepalive_timeout = h->keepalive_s;
+	/* lws's own limit on receiving a request's headers, from their first
+	 * byte: the request deadline, rounded up to whole seconds */
+	info.timeout_secs_ah_idle = (unsigned)(h->request_timeout_ms + 999) / 1000;
 	info.alpn = "http/1.1";
 	info.user = h;
 	if (strcmp(h->bind_address, "0.0.0.0") == 0) {
@@ -946,6 +1439,9 @@ static void *httpd_thread(void *arg)
 	pthread_mutex_unlock(&h->lock);
 	if (rc < 0)
 		return NULL;
+	if (httpd_workers_start(h) < 0)
+		bw_log_error(HTTPD_MODULE, "could start only %d of %d worker threads",
+			     h->n_worker_threads, h->workers);
 
 	while (!atomic_load(&h->stop_flag)) {
 		if (lws_service(h->context, 0) < 0) {
@@ -964,9 +1460,19 @@ static void *httpd_thread(void *arg)
 	pthread_mutex_lock(&httpd_global_lock);
 	lws_context_destroy(h->context);
 	pthread_mutex_unlock(&httpd_global_lock);
+	httpd_workers_stop(h); /* every connection is gone: their jobs are orphans */
+	/* lws tells nothing of the connections it drops with the context */
+	while (h->links) {
+		struct httpd_link *l = h->links;
+
+		h->links = l->next;
+		free(l);
+	}
 	h->context = NULL;
 	h->vhost = NULL;
 	h->open_connections = 0;
+	h->n_peers = 0;
+	h->pending = 0;
 	pthread_mutex_lock(&h->lock);
 	h->stats.connections_open = 0;
 	pthread_mutex_unlock(&h->lock);
@@ -1030,9 +1536,11 @@ void bw_httpd_stop(struct bw_httpd *httpd)
 		pthread_mutex_unlock(&httpd->lock);
 		return;
 	}
-	if (pthread_equal(pthread_self(), httpd->thread)) {
+	if (pthread_equal(pthread_self(), httpd->thread) || httpd_worker_of == httpd) {
 		/* from a handler: ask the loop to end; a later stop joins */
 		atomic_store(&httpd->stop_flag, 1);
+		if (httpd->live_context)
+			lws_cancel_service(httpd->live_context);
 		pthread_mutex_unlock(&httpd->lock);
 		return;
 	}
@@ -1166,7 +1674,7 @@ int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, str
 	struct in_addr a4;
 	char *cert = NULL, *key = NULL;
 	const char *addr;
-	int have_lock = 0, have_cond = 0, rc = 0, e;
+	int have_lock = 0, have_cond = 0, have_pool_lock = 0, rc = 0, e;
 
 	pthread_once(&httpd_log_once, httpd_log_setup);
 	if (!opts)
@@ -1178,11 +1686,16 @@ int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, str
 		goto out;
 	}
 	if (opts->port < 0 || opts->port > 65535 || opts->max_connections < 0 ||
-	    opts->keepalive_timeout_s < 0) {
-		rc =
-		    bw_error_set(err, BW_EINVAL,
-				 "httpd: bad options (port %d, max_connections %d, keepalive %d s)",
-				 opts->port, opts->max_connections, opts->keepalive_timeout_s);
+	    opts->keepalive_timeout_s < 0 || opts->max_connections_per_peer < 0 ||
+	    opts->request_timeout_ms < 0 || opts->workers < 0 ||
+	    opts->workers > BW_HTTPD_MAX_WORKERS) {
+		rc = bw_error_set(err, BW_EINVAL,
+				  "httpd: bad options (port %d, max_connections %d, "
+				  "max_connections_per_peer %d, keepalive %d s, request timeout %d "
+				  "ms, workers %d of at most %d)",
+				  opts->port, opts->max_connections, opts->max_connections_per_peer,
+				  opts->keepalive_timeout_s, opts->request_timeout_ms,
+				  opts->workers, BW_HTTPD_MAX_WORKERS);
 		goto out;
 	}
 	if (!opts->tls_cert_pem != !opts->tls_key_pem ||
@@ -1201,10 +1714,26 @@ int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, str
 	}
 	h->port_option = opts->port;
 	h->max_body = opts->max_body ? opts->max_body : BW_HTTPD_DEFAULT_MAX_BODY;
+	h->max_buffered = opts->max_buffered ? opts->max_buffered
+					     : (h->max_body > BW_HTTPD_DEFAULT_MAX_BUFFERED / 2
+						    ? 2 * h->max_body
+						    : BW_HTTPD_DEFAULT_MAX_BUFFERED);
 	h->max_connections =
 	    opts->max_connections ? opts->max_connections : BW_HTTPD_DEFAULT_MAX_CONNECTIONS;
+	h->max_per_peer = opts->max_connections_per_peer ? opts->max_connections_per_peer
+							 : BW_HTTPD_DEFAULT_MAX_PER_PEER;
 	h->keepalive_s =
 	    opts->keepalive_timeout_s ? opts->keepalive_timeout_s : BW_HTTPD_DEFAULT_KEEPALIVE_S;
+	h->request_timeout_ms = opts->request_timeout_ms ? opts->request_timeout_ms
+							 : BW_HTTPD_DEFAULT_REQUEST_TIMEOUT_MS;
+	h->workers = opts->workers;
+	if (h->max_buffered / 2 < h->max_body) {
+		rc = bw_error_set(err, BW_EINVAL,
+				  "httpd: max_buffered (%zu bytes) must hold two bodies of "
+				  "max_body (%zu bytes)",
+				  h->max_buffered, h->max_body);
+		goto out;
+	}
 	h->stats.n_paths = 1; /* paths[0]: requests for paths with no route */
 	atomic_init(&h->stop_flag, 0);
 
@@ -1227,6 +1756,11 @@ int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, str
 	if ((e = pthread_cond_init(&h->cond, NULL)) != 0)
 		goto pthread_failed;
 	have_cond = 1;
+	if ((e = pthread_mutex_init(&h->pool_lock, NULL)) != 0)
+		goto pthread_failed;
+	have_pool_lock = 1;
+	if ((e = pthread_cond_init(&h->pool_cond, NULL)) != 0)
+		goto pthread_failed;
 	*out = h;
 	h = NULL;
 	goto out;
@@ -1240,6 +1774,8 @@ out:
 	}
 	free(cert);
 	if (h) {
+		if (have_pool_lock)
+			pthread_mutex_destroy(&h->pool_lock);
 		if (have_cond)
 			pthread_cond_destroy(&h->cond);
 		if (have_lock)
@@ -1256,8 +1792,11 @@ void bw_httpd_free(struct bw_httpd *httpd)
 	if (!httpd)
 		return;
 	bw_httpd_stop(httpd);
+	pthread_cond_destroy(&httpd->pool_cond);
+	pthread_mutex_destroy(&httpd->pool_lock);
 	pthread_cond_destroy(&httpd->cond);
 	pthread_mutex_destroy(&httpd->lock);
+	free(httpd->peers);
 	creds_free(httpd->creds);
 	free(httpd->bind_address);
 	free(httpd);

@@ -32,7 +32,34 @@
  * closes after the answer; if the body is at most 16 MiB over the limit it
  * is read and dropped first, so that a client sending it without waiting for
  * "100 Continue" reads the 413 rather than a reset. A body is never buffered
- * past max_body, whatever the client claims or sends.
+ * past max_body, whatever the client claims or sends, and its buffer grows
+ * as bytes arrive (from 16 KiB, doubling), never from the Content-Length
+ * alone.
+ *
+ * Memory budget: the bodies of all connections together (those being
+ * received and those a handler still holds) take at most max_buffered bytes.
+ * A request's Content-Length is charged in full when its headers are in; one
+ * that does not fit gets 503 with Retry-After: 1 at once (its body, if sent,
+ * is read and dropped) and the connection closes. Bodies larger than
+ * BW_HTTPD_SMALL_BODY may fill only three quarters of the budget, so that
+ * small requests still find room while large ones wait.
+ *
+ * Slow clients: each request has a deadline, request_timeout_ms, for its
+ * headers, body and answer together: the first request of a connection from
+ * the accept (TLS handshake included), a later one from the moment its
+ * headers are in (its headers themselves get the same time, rounded up to
+ * whole seconds, from their first byte: lws's own header timeout). Past it
+ * the connection is closed, whatever the client is still sending. An idle
+ * keep-alive connection is closed after keepalive_timeout_s. A peer (a
+ * source IP address) may hold max_connections_per_peer connections at once;
+ * more are closed as soon as accepted, without touching the others.
+ *
+ * Workers: with workers > 0, handlers run on that many threads of the
+ * server's own, so that a slow handler (a large JSON parse) delays neither
+ * the service thread (accepting, TLS, reading other requests) nor the
+ * requests on the other workers; the answer goes back to the service thread
+ * through lws_cancel_service(). With 0 (the default) handlers run on the
+ * service thread.
  *
  * TLS: a certificate (PEM, the leaf first, then any intermediates) and its
  * private key (PEM, any type OpenSSL reads), given as strings or as file
@@ -60,10 +87,11 @@
  * copied out into the caller's struct.
  *
  * Threading: bw_httpd_start() runs the libwebsockets context on a thread of
- * its own; only that thread touches lws objects, and handlers run on it, one
- * at a time. A handler must be quick (no blocking I/O, no API calls, no long
- * locks): every other request, on every connection, waits for it; hand slow
- * work to another thread and answer from a cache. bw_httpd_stop(),
+ * its own; only that thread touches lws objects. Handlers run on it, one at a
+ * time, or, with workers, on the workers, as many at a time as there are
+ * workers (a handler must then be thread-safe). A handler must be quick (no
+ * blocking I/O, no API calls, no long locks): the requests behind it wait;
+ * hand slow work to another thread and answer from a cache. bw_httpd_stop(),
  * bw_httpd_set_tls(), bw_httpd_port() and bw_httpd_stats() may be called from
  * any thread at any time, handlers included; bw_httpd_stop() from a handler
  * only asks the loop to end, and a later call from another thread waits for
@@ -92,8 +120,18 @@
 #define BW_HTTPD_STATUS_SLOTS 8
 
 #define BW_HTTPD_DEFAULT_MAX_BODY	 (1024 * 1024)
+#define BW_HTTPD_DEFAULT_MAX_BUFFERED	 (16 * 1024 * 1024)
 #define BW_HTTPD_DEFAULT_MAX_CONNECTIONS 1024
-#define BW_HTTPD_DEFAULT_KEEPALIVE_S	 120
+/* A quarter of the connections: one source cannot take them all. */
+#define BW_HTTPD_DEFAULT_MAX_PER_PEER 256
+/* Idle keep-alive: closed well before the 90 s after which the API server's
+ * HTTP client (Go's http.Transport IdleConnTimeout) drops idle connections,
+ * so idle slots free up sooner than any client would give them back. */
+#define BW_HTTPD_DEFAULT_KEEPALIVE_S	    30
+#define BW_HTTPD_DEFAULT_REQUEST_TIMEOUT_MS 10000
+#define BW_HTTPD_MAX_WORKERS		    64
+/* Bodies up to this size always find room in the budget's last quarter. */
+#define BW_HTTPD_SMALL_BODY (64 * 1024)
 
 struct bw_httpd;
 
@@ -112,14 +150,26 @@ struct bw_httpd_options {
 	const char *tls_key_file;
 	/* The largest request body accepted. Default BW_HTTPD_DEFAULT_MAX_BODY. */
 	size_t max_body;
+	/* Request body bytes buffered at once, all connections together (see
+	 * Memory budget); at least twice max_body. Default
+	 * BW_HTTPD_DEFAULT_MAX_BUFFERED, or twice max_body when that is more. */
+	size_t max_buffered;
 	/* Open connections at most; more are closed as soon as accepted.
 	 * Default BW_HTTPD_DEFAULT_MAX_CONNECTIONS. It also sizes lws's fd
 	 * tables (which would otherwise follow the process's fd limit). */
 	int max_connections;
+	/* Open connections from one source address at most. Default
+	 * BW_HTTPD_DEFAULT_MAX_PER_PEER. */
+	int max_connections_per_peer;
 	/* Seconds an idle keep-alive connection stays open. Default
-	 * BW_HTTPD_DEFAULT_KEEPALIVE_S (longer than the 90 s after which Go's
-	 * HTTP client, the API server's, drops idle connections itself). */
+	 * BW_HTTPD_DEFAULT_KEEPALIVE_S. */
 	int keepalive_timeout_s;
+	/* Milliseconds for a request's headers, body and answer (see Slow
+	 * clients). Default BW_HTTPD_DEFAULT_REQUEST_TIMEOUT_MS. */
+	int request_timeout_ms;
+	/* Threads that run the handlers (see Workers); 0, the default, runs
+	 * them on the service thread. At most BW_HTTPD_MAX_WORKERS. */
+	int workers;
 };
 
 /* What a handler gets. Strings are NUL-terminated and never NULL. */
@@ -155,12 +205,15 @@ struct bw_httpd_path_stats {
 };
 
 struct bw_httpd_stats {
-	unsigned long long requests;		/* counted (see Counting), all paths */
-	unsigned long long connections;		/* accepted */
-	unsigned long long connections_refused; /* closed at once: over max_connections */
-	unsigned long long connections_open;	/* now */
-	unsigned long long tls_reloads;		/* successful bw_httpd_set_tls() calls */
-	size_t n_paths;				/* entries used in paths[] */
+	unsigned long long requests;		     /* counted (see Counting), all paths */
+	unsigned long long connections;		     /* accepted */
+	unsigned long long connections_refused;	     /* closed at once: over max_connections */
+	unsigned long long connections_refused_peer; /* ... over max_connections_per_peer */
+	unsigned long long connections_open;	     /* now */
+	unsigned long long requests_busy;	     /* 503: over the body budget */
+	unsigned long long requests_timed_out;	     /* closed at the request deadline */
+	unsigned long long tls_reloads;		     /* successful bw_httpd_set_tls() calls */
+	size_t n_paths;				     /* entries used in paths[] */
 	struct bw_httpd_path_stats paths[BW_HTTPD_MAX_ROUTES + 1];
 };
 
@@ -210,6 +263,11 @@ void bw_httpd_stats(struct bw_httpd *httpd, struct bw_httpd_stats *out);
  * none. */
 unsigned long long bw_httpd_stats_count(const struct bw_httpd_stats *stats, const char *path,
 					int status);
+
+/* Pure: how many more body bytes a request of len bytes may be charged
+ * while `buffered` of max_buffered are in use (see Memory budget); the body
+ * fits when the result is at least len. */
+size_t bw_httpd_budget_room(size_t max_buffered, size_t buffered, size_t len);
 
 /* In a handler: the status to answer with (200 unless set; one outside
  * 200..599 becomes a 500). 204 and 304 answers carry no body. */

@@ -8,7 +8,11 @@
 #ifndef BW_JSON_H
 #define BW_JSON_H
 
+#include <stddef.h>
+
 #include <jansson.h>
+
+#include "error.h"
 
 /* obj[key], with JSON null read as absent (structural schemas prune nulls);
  * NULL when obj is not an object. */
@@ -18,5 +22,17 @@ const json_t *bw_json_get(const json_t *obj, const char *key);
  * fraction", "a boolean", "null", or "nothing" for NULL: for messages such as
  * "spec.replicas: must be an integer, got a string". */
 const char *bw_json_type_name(const json_t *v);
+
+/* A cheap look at JSON text before a parser builds it: counts the values
+ * (objects, arrays, strings, numbers, literals; object keys count too, they
+ * cost a string each) and the nesting depth in one pass, without allocating.
+ * BW_ETOOBIG, with a message naming the limit, past max_values values or
+ * max_depth levels; 0 otherwise. It does not validate: text that passes
+ * may still be bad JSON, for the parser to refuse. Why: a parser spends
+ * memory per value (jansson about 200 bytes for an empty object), so a
+ * 3 MiB `[{},{},...]` would cost some 230 MiB before anything could look at
+ * it. */
+int bw_json_check_shape(const char *text, size_t len, size_t max_values, size_t max_depth,
+			struct bw_error *err);
 
 #endif

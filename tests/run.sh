@@ -57,6 +57,11 @@ suite_unit() {
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 			run_program "unit/${t##*/}" "$t"
 	done
+	# load tests measure memory and latency: built without sanitizers
+	for t in build/load/test_*; do
+		[ -x "$t" ] || continue
+		run_program "load/${t##*/}" "$t"
+	done
 }
 
 suite_cli() {

@@ -118,6 +118,7 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 		       struct bw_error *err)
 {
 	const json_t *request, *v;
+	struct bw_error shape;
 	json_error_t jerr;
 	int rc;
 
@@ -132,6 +133,12 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 		rc = bad_request(err, BW_ETOOBIG,
 				 "AdmissionReview: %zu bytes is more than the cap of %d bytes", len,
 				 BW_ADMISSION_MAX_BYTES);
+		goto fail;
+	}
+	if (bw_json_check_shape(body, len, BW_ADMISSION_MAX_VALUES, BW_ADMISSION_MAX_DEPTH,
+				&shape) != 0) {
+		rc = bad_request(err, BW_ETOOBIG, "AdmissionReview: %s: refused before parsing",
+				 shape.message);
 		goto fail;
 	}
 	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -41,8 +41,19 @@
 #define BW_ADMISSION_API_VERSION "admission.k8s.io/v1"
 #define BW_ADMISSION_KIND	 "AdmissionReview"
 /* The largest request body bw_admission_parse() reads: the API server's
- * own request cap (3 MiB); anything larger is BW_ETOOBIG. */
+ * own request cap (3 MiB); anything larger is BW_ETOOBIG. The webhook's HTTP
+ * server takes the same cap for its request bodies (webhook/server.c). */
 #define BW_ADMISSION_MAX_BYTES (3 * 1024 * 1024)
+/* JSON values (object keys included) and nesting levels in a body at most,
+ * checked by a scan before jansson builds anything (bw_json_check_shape()).
+ * Why: jansson spends about 200 bytes per empty object, so 3 MiB of
+ * `[{},{},...]` would cost some 230 MiB; at 32,768 values a parse costs at
+ * most about 8 MiB. A real review is far below: a Pod of 10 containers with
+ * 50 env vars each, volumes, probes and labels is about 6,000 values, twice
+ * that for an UPDATE (object and oldObject); a breakwater Service or Breaker
+ * a few hundred. Kubernetes objects nest about 10 levels deep. */
+#define BW_ADMISSION_MAX_VALUES 32768
+#define BW_ADMISSION_MAX_DEPTH	64
 /* Warnings in a response: at most this many, each at most this many bytes
  * (the API server truncates longer ones). Longer warnings are cut at a
  * UTF-8 boundary and end in "..."; past the count, the last slot says how
@@ -97,7 +108,8 @@ struct bw_admission_request {
  * what is wrong: not JSON, not an AdmissionReview (apiVersion
  * admission.k8s.io/v1 and kind AdmissionReview), no request, no uid, a
  * missing or unknown operation, a missing request.kind, a member of the
- * wrong type; BW_ETOOBIG above BW_ADMISSION_MAX_BYTES; BW_EINVAL for NULL
+ * wrong type; BW_ETOOBIG above BW_ADMISSION_MAX_BYTES, BW_ADMISSION_MAX_VALUES
+ * or BW_ADMISSION_MAX_DEPTH (refused before parsing); BW_EINVAL for NULL
  * arguments. err->http_status is 400 and err->reason "BadRequest" on every
  * refusal.
  *

@@ -279,7 +279,12 @@ int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opt
 	    .port = opts->port,
 	    .tls_cert_pem = opts->cert_pem,
 	    .tls_key_pem = opts->key_pem,
-	    .max_body = opts->max_body ? opts->max_body : 8u << 20,
+	    .max_body = BW_ADMISSION_MAX_BYTES,
+	    .max_buffered = BW_WEBHOOK_MAX_BUFFERED,
+	    .request_timeout_ms = opts->request_timeout_ms,
+	    .max_connections_per_peer = opts->max_connections_per_peer,
+	    .keepalive_timeout_s = opts->idle_timeout_s,
+	    .workers = BW_WEBHOOK_WORKERS,
 	};
 	struct bw_webhook *wh;
 	int ret;

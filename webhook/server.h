@@ -6,7 +6,8 @@
  *
  * Ownership: the caches and the metrics registry are borrowed and must
  * outlive the server; certificate strings are copied.
- * Thread-safety: handlers run on the server's own thread; set_cert may be
+ * Thread-safety: handlers run on BW_WEBHOOK_WORKERS threads of the server's
+ * own (they read the caches, which are thread-safe); set_cert may be
  * called from any thread (new connections get the new certificate, open
  * ones keep theirs, no request is dropped).
  */
@@ -15,15 +16,30 @@
 
 #include <stddef.h>
 
+#include "admission.h"
 #include "error.h"
 #include "metrics.h"
 #include "store.h"
 
+/* Request bodies are capped at BW_ADMISSION_MAX_BYTES (admission.h), the
+ * parser's own cap; bodies buffered at once, all connections together, at
+ * BW_WEBHOOK_MAX_BUFFERED (a fourth of it kept for bodies up to 64 KiB, so
+ * ordinary reviews find room while large ones wait: see lib/httpd.h). */
+#define BW_WEBHOOK_MAX_BUFFERED (4 * BW_ADMISSION_MAX_BYTES)
+/* Threads deciding admissions: a large review parses on one while the
+ * other answers, and the service thread keeps accepting and reading. */
+#define BW_WEBHOOK_WORKERS 2
+
 struct bw_webhook_options {
 	const char *bind_address;	/* default 127.0.0.1 */
 	int port;			/* default 9443; 0: any free port */
-	size_t max_body;		/* default 8 MiB: a review carries the object twice */
 	const char *cert_pem, *key_pem; /* the serving certificate (required) */
+	/* 0 takes lib/httpd's default (httpd.h): 10 s for a request's
+	 * headers, body and answer; 256 connections per source address; idle
+	 * keep-alive closed after 30 s */
+	int request_timeout_ms;
+	int max_connections_per_peer;
+	int idle_timeout_s;
 };
 
 /* The caches decisions read: items as operator.h describes them. */

@@ -403,7 +403,10 @@ static void test_options_and_routes(void)
 
 static void test_http(void)
 {
-	struct bw_httpd *h = server_new(NULL);
+	/* 800 connections at once from one address below: the per-peer limit
+	 * has a test of its own */
+	struct bw_httpd_options o = {.max_connections_per_peer = BW_HTTPD_DEFAULT_MAX_CONNECTIONS};
+	struct bw_httpd *h = server_new(&o);
 	struct bw_httpd_stats st;
 	struct curl_slist *json = curl_slist_append(NULL, "Content-Type: application/json");
 	struct curl_slist *noexpect = curl_slist_append(NULL, "Expect:");
