@@ -117,7 +117,7 @@ struct httpd_conn {
 
 /* One per accepted connection, for as long as its wsi lives (lws's
  * opaque user data; httpd_conn is per transaction): the deadline and the
- * peer it counts against. Service thread only. */
+ * peer it counts against. Service thread only; see link_of(). */
 struct httpd_link {
 	struct httpd_link *prev, *next; /* h->links */
 	struct bw_httpd *h;
@@ -1185,10 +1185,26 @@ static void link_schedule(struct bw_httpd *h, struct httpd_link *l, int idle)
 			      : (lws_usec_t)h->request_timeout_ms * 1000);
 }
 
+/* The link of wsi, or NULL. lws overwrites a connection's opaque user data
+ * right after LWS_CALLBACK_WSI_CREATE (adopt.c sets it to the adopter's),
+ * so the first look-up finds the link in the list and stores it there. */
+static struct httpd_link *link_of(struct bw_httpd *h, struct lws *wsi)
+{
+	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+
+	if (l)
+		return l;
+	for (l = h->links; l && l->wsi != wsi; l = l->next)
+		;
+	if (l)
+		lws_set_opaque_user_data(wsi, l);
+	return l;
+}
+
 /* An answer is written and the connection waits for the next request. */
 static void link_idle(struct bw_httpd *h, struct lws *wsi)
 {
-	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+	struct httpd_link *l = link_of(h, wsi);
 
 	if (!l)
 		return;
@@ -1202,7 +1218,7 @@ static void link_idle(struct bw_httpd *h, struct lws *wsi)
  * see httpd_open()) and by the idle timeout before them. */
 static void link_request(struct bw_httpd *h, struct lws *wsi)
 {
-	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+	struct httpd_link *l = link_of(h, wsi);
 
 	if (l && l->transactions > 0)
 		link_schedule(h, l, 0);
@@ -1229,13 +1245,12 @@ static void link_new(struct bw_httpd *h, struct lws *wsi)
 	if (h->links)
 		h->links->prev = l;
 	h->links = l;
-	lws_set_opaque_user_data(wsi, l);
 	link_schedule(h, l, 0);
 }
 
 static void link_free(struct bw_httpd *h, struct lws *wsi)
 {
-	struct httpd_link *l = lws_get_opaque_user_data(wsi);
+	struct httpd_link *l = link_of(h, wsi);
 
 	if (!l)
 		return;

@@ -2,7 +2,10 @@
  * The HTTP server (lib/httpd.c), driven with libcurl over loopback: routes,
  * 404/405/411/413/500, keep-alive, concurrency, the connection limit, HTTPS
  * with certificates made here with OpenSSL, TLS 1.1 refused, certificate
- * reload, stop with connections open, restarts.
+ * reload, stop with connections open, restarts; and with raw sockets, the
+ * limits on hostile clients: the request deadline against trickling clients,
+ * the idle timeout, the per-peer connection limit (a second peer from
+ * 127.0.0.2), the body budget, handlers on workers.
  */
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -10,10 +13,15 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -833,6 +841,398 @@ out:
 	cert_free(&s3);
 }
 
+/* ---- raw sockets: slow and hostile clients ---------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* A TCP connection to 127.0.0.1:port from the address src; -1 on failure. */
+static int connect_from(const char *src, int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	inet_pton(AF_INET, src, &a.sin_addr);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		goto fail;
+	a.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int send_text(int fd, const char *text, size_t len)
+{
+	return send(fd, text, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/* Whether the peer closed fd within ms (reading and dropping what comes). */
+static int closed_within(int fd, long ms)
+{
+	long long end = now_ms() + ms;
+	char buf[4096];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	while (now_ms() < end) {
+		if (poll(&p, 1, (int)(end - now_ms())) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* needle in s, ignoring case (find_ci() is a GNU extension) */
+static const char *find_ci(const char *s, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *s; s++)
+		if (strncasecmp(s, needle, n) == 0)
+			return s;
+	return NULL;
+}
+
+/* Reads one answer from fd: its status (0 if none within ms), its headers
+ * into head, and its body (by Content-Length) dropped. */
+static int read_answer(int fd, long ms, char *head, size_t size)
+{
+	long long end = now_ms() + ms;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	size_t len = 0, need = 0;
+	const char *cl;
+	char *eoh = NULL;
+	int status = 0;
+	ssize_t n;
+
+	head[0] = '\0';
+	while (now_ms() < end) {
+		if (poll(&p, 1, (int)(end - now_ms())) <= 0)
+			continue;
+		if (len + 1 >= size)
+			break;
+		n = recv(fd, head + len, eoh ? 1 : size - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		head[len] = '\0';
+		if (!eoh && (eoh = strstr(head, "\r\n\r\n")) != NULL) {
+			cl = find_ci(head, "content-length:");
+			need = (size_t)(eoh + 4 - head) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+		}
+		if (eoh && len >= need)
+			break;
+	}
+	if (eoh && sscanf(head, "HTTP/1.1 %d", &status) != 1)
+		status = 0;
+	return eoh ? status : 0;
+}
+
+static struct bw_httpd *limits_server(int request_ms, int keepalive_s, int per_peer)
+{
+	struct bw_httpd_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.request_timeout_ms = request_ms;
+	o.keepalive_timeout_s = keepalive_s;
+	o.max_connections_per_peer = per_peer;
+	return server_new(&o);
+}
+
+/* Finding 2 of issue 8: a client trickling its request holds a connection
+ * only until the request deadline. */
+static void test_request_deadline(void)
+{
+	static const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
+	static const char partial[] = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	struct bw_httpd *h = limits_server(1000, 30, 0);
+	struct bw_httpd_stats st;
+	long long start, held;
+	int fd, i, port, closed;
+	char answer[512];
+
+	CHECK(h != NULL, "a server with a 1 s request deadline starts");
+	if (!h)
+		return;
+	port = bw_httpd_port(h);
+
+	/* the body, a byte every 100 ms: 10 s if nothing stopped it */
+	fd = connect_from("127.0.0.1", port);
+	start = now_ms();
+	closed = fd < 0 || send_text(fd, head, sizeof(head) - 1) < 0;
+	for (i = 0; i < 100 && !closed; i++) {
+		closed = closed_within(fd, 100) || send_text(fd, "x", 1) < 0;
+	}
+	held = now_ms() - start;
+	CHECK(closed && held >= 900 && held < 3000,
+	      "a client trickling its body is cut off at the 1 s deadline (held %lld ms, %d of "
+	      "100 bytes sent)",
+	      held, i);
+	if (fd >= 0)
+		close(fd);
+
+	/* the headers, a byte every 100 ms, never finished */
+	fd = connect_from("127.0.0.1", port);
+	start = now_ms();
+	closed = fd < 0 || send_text(fd, partial, sizeof(partial) - 1) < 0;
+	for (i = 0; i < 100 && !closed; i++)
+		closed = closed_within(fd, 100) || send_text(fd, "y", 1) < 0;
+	held = now_ms() - start;
+	CHECK(closed && held >= 900 && held < 3000,
+	      "a client trickling its headers is cut off at the deadline (held %lld ms)", held);
+	if (fd >= 0)
+		close(fd);
+
+	/* a connection that sends nothing at all */
+	fd = connect_from("127.0.0.1", port);
+	start = now_ms();
+	closed = fd >= 0 && closed_within(fd, 5000);
+	held = now_ms() - start;
+	CHECK(closed && held >= 900 && held < 3000,
+	      "a connection that sends nothing is closed at the deadline (held %lld ms)", held);
+	if (fd >= 0)
+		close(fd);
+
+	/* keep-alive: a later request is timed from its own headers, not from
+	 * the connection's accept */
+	fd = connect_from("127.0.0.1", port);
+	CHECK(fd >= 0 && send_text(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(fd, 2000, answer, sizeof(answer)) == 200,
+	      "a quick request is answered");
+	sleep_ms(1500);
+	CHECK(fd >= 0 && send_text(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(fd, 2000, answer, sizeof(answer)) == 200,
+	      "... and so is the next on the same connection, 1.5 s later (past the first "
+	      "request's deadline, within the idle timeout)");
+	if (fd >= 0)
+		close(fd);
+	bw_httpd_stats(h, &st);
+	CHECK(st.requests_timed_out >= 3, "the deadlines are counted (%llu)",
+	      st.requests_timed_out);
+	bw_httpd_free(h);
+}
+
+static void test_idle_timeout(void)
+{
+	struct bw_httpd *h = limits_server(5000, 1, 0);
+	long long start, held;
+	char answer[512];
+	int fd, closed;
+
+	CHECK(BW_HTTPD_DEFAULT_KEEPALIVE_S < 90,
+	      "idle keep-alive connections close by default sooner (%d s) than the API server's "
+	      "client drops them (90 s)",
+	      BW_HTTPD_DEFAULT_KEEPALIVE_S);
+	CHECK(h != NULL, "a server with a 1 s idle timeout starts");
+	if (!h)
+		return;
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(fd >= 0 && send_text(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(fd, 2000, answer, sizeof(answer)) == 200,
+	      "a request on a keep-alive connection is answered");
+	start = now_ms();
+	closed = fd >= 0 && closed_within(fd, 5000);
+	held = now_ms() - start;
+	CHECK(closed && held >= 800 && held < 3000,
+	      "the idle connection is closed after the idle timeout (%lld ms)", held);
+	if (fd >= 0)
+		close(fd);
+	bw_httpd_free(h);
+}
+
+static void test_per_peer_limit(void)
+{
+	struct bw_httpd *h = limits_server(10000, 30, 2);
+	struct bw_httpd_stats st;
+	char answer[512];
+	int a, b, c, other, port;
+
+	CHECK(h != NULL, "a server with at most 2 connections per peer starts");
+	if (!h)
+		return;
+	port = bw_httpd_port(h);
+	a = connect_from("127.0.0.1", port);
+	b = connect_from("127.0.0.1", port);
+	CHECK(a >= 0 && b >= 0 && send_text(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(a, 2000, answer, sizeof(answer)) == 200 &&
+		  send_text(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(b, 2000, answer, sizeof(answer)) == 200,
+	      "two connections from 127.0.0.1 are served");
+	c = connect_from("127.0.0.1", port);
+	CHECK(c >= 0 && closed_within(c, 2000),
+	      "a third from 127.0.0.1 is closed as soon as accepted");
+	other = connect_from("127.0.0.2", port);
+	CHECK(other >= 0 && send_text(other, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(other, 2000, answer, sizeof(answer)) == 200,
+	      "meanwhile a connection from 127.0.0.2 is served");
+	bw_httpd_stats(h, &st);
+	CHECK_INT(1, st.connections_refused_peer, "the refusal is counted");
+	if (c >= 0)
+		close(c);
+	if (a >= 0)
+		close(a);
+	c = -1;
+	/* once one closes, 127.0.0.1 may connect again */
+	for (int i = 0; i < 100 && c < 0; i++) {
+		c = connect_from("127.0.0.1", port);
+		if (c >= 0 && (send_text(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) != 0 ||
+			       read_answer(c, 2000, answer, sizeof(answer)) != 200)) {
+			close(c);
+			c = -1;
+			sleep_ms(10);
+		}
+	}
+	CHECK(c >= 0, "once one of them closes, 127.0.0.1 is served again");
+	if (c >= 0)
+		close(c);
+	if (b >= 0)
+		close(b);
+	if (other >= 0)
+		close(other);
+	bw_httpd_free(h);
+}
+
+/* Finding 1 of issue 8: bodies held at once are bounded, and small ones
+ * still find room. */
+static void test_body_budget(void)
+{
+	struct bw_httpd_options o;
+	struct bw_httpd_stats st;
+	struct bw_httpd *h;
+	char head[256], answer[1024], *body;
+	size_t big = 200 * 1024;
+	int a, b, c, port;
+
+	memset(&o, 0, sizeof(o));
+	o.max_body = 256 * 1024;
+	o.max_buffered = 512 * 1024; /* large bodies: 384 KiB of it */
+	h = server_new(&o);
+	CHECK(h != NULL, "a server with a 512 KiB body budget starts");
+	if (!h)
+		return;
+	port = bw_httpd_port(h);
+	body = malloc(big);
+	memset(body, 'b', big);
+	snprintf(head, sizeof(head),
+		 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", big);
+
+	/* a holds 200 KiB of the budget, having sent 1 KiB of it */
+	a = connect_from("127.0.0.1", port);
+	CHECK(a >= 0 && send_text(a, head, strlen(head)) == 0 && send_text(a, body, 1024) == 0,
+	      "client a announces a 200 KiB body and sends 1 KiB of it");
+	sleep_ms(200);
+	b = connect_from("127.0.0.1", port);
+	CHECK(b >= 0 && send_text(b, head, strlen(head)) == 0 &&
+		  read_answer(b, 2000, answer, sizeof(answer)) == 503,
+	      "client b's 200 KiB body does not fit: 503 at once");
+	CHECK(find_ci(answer, "retry-after: 1") && strstr(answer, "server busy"),
+	      "... with Retry-After and a message naming the budget (%.200s)", answer);
+	CHECK(b >= 0 && send_text(b, body, big) == 0 && closed_within(b, 2000),
+	      "... and the connection closes once the body, if sent anyway, is read and dropped");
+	c = connect_from("127.0.0.1", port);
+	CHECK(c >= 0 &&
+		  send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nsmall",
+			    57) == 0 &&
+		  read_answer(c, 2000, answer, sizeof(answer)) == 201,
+	      "a small body still finds room");
+	CHECK(a >= 0 && send_text(a, body + 1024, big - 1024) == 0 &&
+		  read_answer(a, 5000, answer, sizeof(answer)) == 201,
+	      "client a's body, once complete, is served");
+	bw_httpd_stats(h, &st);
+	CHECK_INT(1, st.requests_busy, "the refusal is counted");
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+	if (c >= 0)
+		close(c);
+	/* a body that is announced but never sent costs no memory, only budget:
+	 * lib/httpd grows buffers as bytes arrive (checked under ASan: no
+	 * allocation of the announced size happens, nothing leaks) */
+	free(body);
+	bw_httpd_free(h);
+}
+
+static int h_slow(const struct bw_http_request *req, struct bw_http_response *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	sleep_ms(500);
+	return bw_httpd_response_set_body(resp, NULL, "slow\n", 5);
+}
+
+static void test_workers(void)
+{
+	struct bw_httpd_options o;
+	struct bw_httpd *h = NULL;
+	struct bw_error err;
+	char answer[512];
+	long long start, took;
+	int slow, quick, ok, port;
+
+	memset(&o, 0, sizeof(o));
+	o.workers = 2;
+	ok = bw_httpd_new(&o, &h, &err) == 0 &&
+	     bw_httpd_add_route(h, "GET", "/slow", h_slow, NULL, &err) == 0 &&
+	     bw_httpd_add_route(h, "GET", "/hello", h_hello, NULL, &err) == 0 &&
+	     bw_httpd_add_route(h, "GET", "/fail", h_fail, NULL, &err) == 0 &&
+	     bw_httpd_start(h, &err) == 0;
+	CHECK(ok, "a server with 2 workers starts");
+	if (!ok) {
+		bw_httpd_free(h);
+		return;
+	}
+	port = bw_httpd_port(h);
+	slow = connect_from("127.0.0.1", port);
+	quick = connect_from("127.0.0.1", port);
+	CHECK(slow >= 0 && send_text(slow, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", 31) == 0,
+	      "a slow request goes to a worker");
+	sleep_ms(50);
+	start = now_ms();
+	ok = quick >= 0 && send_text(quick, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+	     read_answer(quick, 2000, answer, sizeof(answer)) == 200;
+	took = now_ms() - start;
+	CHECK(ok && took < 400, "meanwhile a quick request is answered at once (%lld ms)", took);
+	CHECK(slow >= 0 && read_answer(slow, 3000, answer, sizeof(answer)) == 200 &&
+		  strstr(answer, "slow"),
+	      "the slow one is answered when its handler returns");
+	CHECK(quick >= 0 && send_text(quick, "GET /fail HTTP/1.1\r\nHost: x\r\n\r\n", 31) == 0 &&
+		  read_answer(quick, 2000, answer, sizeof(answer)) == 500,
+	      "a handler failing on a worker gets its client a 500");
+	/* a request in flight when the server stops: its worker's answer is
+	 * dropped, nothing leaks (ASan) */
+	CHECK(slow >= 0 && send_text(slow, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", 31) == 0,
+	      "another slow request is sent");
+	sleep_ms(100);
+	bw_httpd_free(h);
+	CHECK(slow < 0 || closed_within(slow, 1000),
+	      "stopping with a handler on a worker closes its connection");
+	if (slow >= 0)
+		close(slow);
+	if (quick >= 0)
+		close(quick);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -849,6 +1249,11 @@ int main(void)
 	test_connection_limit();
 	test_stop_from_handler();
 	test_https();
+	test_request_deadline();
+	test_idle_timeout();
+	test_per_peer_limit();
+	test_body_budget();
+	test_workers();
 	curl_global_cleanup();
 	return check_exit();
 }
