@@ -105,6 +105,7 @@ struct httpd_conn {
 	struct httpd_job *job;	    /* the handler's work on a worker, until answered */
 	unsigned char retry_after;  /* 503: add Retry-After */
 	unsigned char waiting_body; /* dispatch on body completion */
+	unsigned char completions;  /* HTTP_BODY_COMPLETION calls seen */
 	unsigned char drop_body;    /* the answer does not need the body */
 	unsigned char answered;	    /* resp is final and counted */
 	unsigned char headers_sent;
@@ -467,6 +468,15 @@ static void stats_add(struct bw_httpd *h, unsigned long long *counter)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Service thread: the body budget in use changes by delta bytes. */
+static void budget_add(struct bw_httpd *h, long long delta)
+{
+	h->buffered = (size_t)((long long)h->buffered + delta);
+	pthread_mutex_lock(&h->lock);
+	h->stats.bytes_buffered = h->buffered;
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* ---- limits (pure) ---------------------------------------------------- */
 
 size_t bw_httpd_budget_room(size_t max_buffered, size_t buffered, size_t len)
@@ -547,7 +557,7 @@ static void conn_release(struct bw_httpd *h, struct httpd_conn *c)
 	if (!c)
 		return;
 	conn_orphan_job(h, c);
-	h->buffered -= c->reserved;
+	budget_add(h, -(long long)c->reserved);
 	free(c->path);
 	free(c->query);
 	free(c->content_type);
@@ -583,7 +593,7 @@ static void conn_handled(struct httpd_conn *c, int rc)
 
 static void job_free(struct bw_httpd *h, struct httpd_job *job)
 {
-	h->buffered -= job->reserved;
+	budget_add(h, -(long long)job->reserved);
 	free(job->path);
 	free(job->query);
 	free(job->content_type);
@@ -950,7 +960,7 @@ static int on_request(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c,
 			conn_send(h, wsi, c);
 			return 0;
 		}
-		h->buffered += (size_t)body_len;
+		budget_add(h, (long long)body_len);
 		c->reserved = (size_t)body_len;
 		c->body_expected = (size_t)body_len;
 	}
@@ -1001,6 +1011,16 @@ static int on_body(struct httpd_conn *c, const void *in, size_t len)
 
 static int on_body_done(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c)
 {
+	/* lws 4.1 loops forever on a body pipelined behind an earlier request
+	 * (lws_http_action() re-reads the request's own headers, which it
+	 * never took off its buffer, as body: HTTP_BODY_COMPLETION again and
+	 * again, the service thread stuck). A second completion is that loop:
+	 * close the connection, which ends it. Clients that do not pipeline
+	 * (Go's, the API server's) never see this. Found by fuzz_httpd. */
+	if (++c->completions > 1) {
+		bw_log_debug(HTTPD_MODULE, "closing a connection with a pipelined request body");
+		return -1;
+	}
 	if (!c->waiting_body)
 		return 0;
 	c->waiting_body = 0;
@@ -1173,8 +1193,10 @@ static void link_expired(lws_sorted_usec_list_t *sul)
 			     peer, l->h->request_timeout_ms);
 		stats_add(l->h, &l->h->stats.requests_timed_out);
 	}
-	/* lws's timer closes it (we run inside lws's timer service) */
-	lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	/* closed here and now, as lws's own timeouts close theirs: an
+	 * asynchronous kill would be a timeout that lws resets whenever a byte
+	 * arrives (and the link is freed on the way: not touched after) */
+	lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
 static void link_schedule(struct bw_httpd *h, struct httpd_link *l, int idle)
@@ -1488,6 +1510,10 @@ static void *httpd_thread(void *arg)
 	h->open_connections = 0;
 	h->n_peers = 0;
 	h->pending = 0;
+	h->buffered = 0;
+	pthread_mutex_lock(&h->lock);
+	h->stats.bytes_buffered = 0;
+	pthread_mutex_unlock(&h->lock);
 	pthread_mutex_lock(&h->lock);
 	h->stats.connections_open = 0;
 	pthread_mutex_unlock(&h->lock);

@@ -212,8 +212,9 @@ struct bw_httpd_stats {
 	unsigned long long connections_open;	     /* now */
 	unsigned long long requests_busy;	     /* 503: over the body budget */
 	unsigned long long requests_timed_out;	     /* closed at the request deadline */
-	unsigned long long tls_reloads;		     /* successful bw_httpd_set_tls() calls */
-	size_t n_paths;				     /* entries used in paths[] */
+	size_t bytes_buffered;		/* the body budget in use now (see Memory budget) */
+	unsigned long long tls_reloads; /* successful bw_httpd_set_tls() calls */
+	size_t n_paths;			/* entries used in paths[] */
 	struct bw_httpd_path_stats paths[BW_HTTPD_MAX_ROUTES + 1];
 };
 

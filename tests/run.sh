@@ -72,7 +72,7 @@ suite_cli() {
 }
 
 suite_fuzz() {
-	local t name corpus scratch
+	local t name corpus scratch dict
 	for t in build/fuzz/tests/fuzz/fuzz_*; do
 		[ -x "$t" ] || continue
 		name=${t##*/}
@@ -80,9 +80,12 @@ suite_fuzz() {
 		scratch=$logs/fuzz-$name
 		rm -rf "$scratch"
 		mkdir -p "$scratch" "$corpus"
+		# A dictionary, when the target has one: tests/fuzz/NAME.dict.
+		dict=
+		[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
 		# New inputs go to the scratch folder, so the checked-in corpus stays as it is.
 		run_program "fuzz/$name" bash -c "'$t' -max_total_time=${BREAKWATER_FUZZ_SECONDS:-10} \
-			-artifact_prefix='$scratch/' -print_final_stats=1 '$scratch' '$corpus' \
+			$dict -artifact_prefix='$scratch/' -print_final_stats=1 '$scratch' '$corpus' \
 			&& echo 'ok - $name: no crash, leak or sanitizer report'"
 	done
 }

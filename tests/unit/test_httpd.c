@@ -1152,7 +1152,7 @@ static void test_body_budget(void)
 	c = connect_from("127.0.0.1", port);
 	CHECK(c >= 0 &&
 		  send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nsmall",
-			    57) == 0 &&
+			    56) == 0 &&
 		  read_answer(c, 2000, answer, sizeof(answer)) == 201,
 	      "a small body still finds room");
 	CHECK(a >= 0 && send_text(a, body + 1024, big - 1024) == 0 &&
@@ -1170,6 +1170,50 @@ static void test_body_budget(void)
 	 * lib/httpd grows buffers as bytes arrive (checked under ASan: no
 	 * allocation of the announced size happens, nothing leaks) */
 	free(body);
+	bw_httpd_free(h);
+}
+
+/* Found by fuzz_httpd: a request body pipelined behind another request
+ * sent lws 4.1 into an endless loop on the service thread, which hung the
+ * whole server. The connection is closed instead (after the first answer),
+ * and the server goes on serving. */
+static void test_pipelined_body(void)
+{
+	static const char two[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+	struct bw_httpd *h = limits_server(5000, 30, 0);
+	char answer[512];
+	int fd, other;
+
+	CHECK(h != NULL, "a server starts");
+	if (!h)
+		return;
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(fd >= 0 && send_text(fd, two, sizeof(two) - 1) == 0 &&
+		  read_answer(fd, 2000, answer, sizeof(answer)) == 200,
+	      "the first of two pipelined requests is answered");
+	CHECK(fd >= 0 && closed_within(fd, 1000),
+	      "the connection with a pipelined request body is closed at once");
+	other = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(other >= 0 && send_text(other, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(other, 2000, answer, sizeof(answer)) == 200,
+	      "... and the server goes on serving other connections");
+	if (fd >= 0)
+		close(fd);
+	/* the same loop, from one stray byte after a body */
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(fd >= 0 &&
+		  send_text(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi!",
+			    54) == 0 &&
+		  closed_within(fd, 1000),
+	      "a connection with a stray byte after a body is closed at once");
+	CHECK(other >= 0 && send_text(other, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(other, 2000, answer, sizeof(answer)) == 200,
+	      "... and the server goes on serving");
+	if (fd >= 0)
+		close(fd);
+	if (other >= 0)
+		close(other);
 	bw_httpd_free(h);
 }
 
@@ -1254,6 +1298,7 @@ int main(void)
 	test_per_peer_limit();
 	test_body_budget();
 	test_workers();
+	test_pipelined_body();
 	curl_global_cleanup();
 	return check_exit();
 }
