@@ -10,8 +10,11 @@
 #
 # The integration and e2e suites need the local control plane: it is started
 # if it is not running, and stopped at the end unless BREAKWATER_KEEP_CLUSTER=1.
+# The unit suite also runs the load tests (build/load/, `make load-bins`),
+# built without sanitizers because they measure memory and latency.
 # The fuzz suite replays each target's corpus (tests/fuzz/corpus/NAME/) and
-# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target.
+# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with the
+# dictionary tests/fuzz/NAME.dict when there is one.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
