@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "json.h"
 #include "fixtures.h"
 #include "error.h"
 #include "../../webhook/admission.h"
@@ -627,6 +628,60 @@ static void test_parse_edges(void)
 	free(body);
 }
 
+/* The shape scan before jansson (issue 8, finding 1): a body of many tiny
+ * values or deep nesting is refused without being built. */
+static void test_shape_limits(void)
+{
+	struct bw_admission_request req;
+	struct bw_error err;
+	size_t n = 3 * (BW_ADMISSION_MAX_VALUES + 1), i, len;
+	char *b = malloc(n + 2);
+	char deep[2 * (BW_ADMISSION_MAX_DEPTH + 1) + 1];
+	const char *tricky = "[\"a\\\"b\", \"\\\\\", -1.5e+3, true, null, {\"k\": [false]}]";
+
+	/* `[{},{},...]`: one value more than the cap */
+	b[0] = '[';
+	len = 1;
+	for (i = 0; i < BW_ADMISSION_MAX_VALUES; i++) {
+		memcpy(b + len, i ? ",{}" : "{}", i ? 3 : 2);
+		len += i ? 3 : 2;
+	}
+	b[len++] = ']';
+	bw_error_clear(&err);
+	CHECK_INT(BW_ETOOBIG, bw_admission_parse(b, len, &req, &err),
+		  "a review of %d empty objects is refused before parsing",
+		  BW_ADMISSION_MAX_VALUES);
+	CHECK(strstr(err.message, "more than 32768 values") &&
+		  strstr(err.message, "before parsing"),
+	      "... with a message naming the limit (%s)", err.message);
+	CHECK_INT(400, err.http_status, "... as a bad request");
+	bw_admission_request_release(&req);
+	CHECK_INT(0, bw_json_check_shape(b, len - 3, BW_ADMISSION_MAX_VALUES, 64, &err),
+		  "one value fewer passes the scan");
+	free(b);
+
+	memset(deep, '[', BW_ADMISSION_MAX_DEPTH + 1);
+	memset(deep + BW_ADMISSION_MAX_DEPTH + 1, ']', BW_ADMISSION_MAX_DEPTH + 1);
+	deep[sizeof(deep) - 1] = '\0';
+	CHECK_INT(BW_ETOOBIG, bw_admission_parse(deep, strlen(deep), &req, &err),
+		  "nesting deeper than %d levels is refused before parsing",
+		  BW_ADMISSION_MAX_DEPTH);
+	CHECK(strstr(err.message, "nested deeper than 64 levels") != NULL, "... naming it (%s)",
+	      err.message);
+	bw_admission_request_release(&req);
+	CHECK_INT(0, bw_json_check_shape(deep + 1, strlen(deep) - 2, 1000, 64, &err),
+		  "64 levels pass");
+
+	/* strings with escaped quotes and backslashes, numbers, literals, a key:
+	 * 10 values, 3 levels */
+	CHECK_INT(0, bw_json_check_shape(tricky, strlen(tricky), 10, 3, &err),
+		  "escapes, numbers, literals and keys are counted right (10 values, depth 3)");
+	CHECK_INT(BW_ETOOBIG, bw_json_check_shape(tricky, strlen(tricky), 9, 3, &err),
+		  "... and 10 is one more than 9");
+	CHECK_INT(BW_ETOOBIG, bw_json_check_shape(tricky, strlen(tricky), 10, 2, &err),
+		  "... and depth 3 is deeper than 2");
+}
+
 static json_t *pod_with(const char *service)
 {
 	return json_pack("{s:{s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "metadata", "name", "p",
@@ -741,6 +796,7 @@ int main(void)
 	CHECK(errors >= 2, "at least 2 cases answered without an AdmissionReview (%zu)", errors);
 	test_response_caps();
 	test_parse_edges();
+	test_shape_limits();
 	test_generation();
 	test_validate_arguments();
 	return check_exit();
