@@ -49,6 +49,8 @@ struct options {
 	const char *webhook_bind, *webhook_url_host, *webhook_service, *webhook_name;
 	const char *webhook_cert_file, *webhook_key_file, *webhook_ca_file;
 	long webhook_cert_validity, webhook_ca_validity;
+	int webhook_request_timeout_s, webhook_idle_timeout_s,
+	    webhook_max_per_peer; /* 0: default */
 };
 
 static void print_usage(FILE *out)
@@ -93,6 +95,12 @@ static void print_usage(FILE *out)
 	      "  --webhook-cert-validity S  lifetime of self-made serving certificates in\n"
 	      "                             seconds (default 31536000); renewed at 2/3\n"
 	      "  --webhook-ca-validity S    lifetime of the self-made CA (default 10 years)\n"
+	      "  --webhook-request-timeout S   seconds for a request's headers, body and\n"
+	      "                             answer (default 10)\n"
+	      "  --webhook-idle-timeout S   seconds an idle keep-alive connection stays open\n"
+	      "                             (default 30)\n"
+	      "  --webhook-max-connections-per-peer N   connections at once from one\n"
+	      "                             address (default 256, of 1024 in all)\n"
 	      "  --log-level LEVEL          error, warn, info, debug, trace (default info)\n"
 	      "  --log-format FORMAT        text or json (default text)\n"
 	      "  --version                  print the version and exit\n"
@@ -106,6 +114,20 @@ static void print_version(void)
 	printf("  libcurl %s, %s, libyaml %s, jansson %s, libwebsockets %s\n",
 	       curl_version_info(CURLVERSION_NOW)->version, OPENSSL_VERSION_TEXT,
 	       yaml_get_version_string(), JANSSON_VERSION, lws_get_library_version());
+}
+
+/* A flag's integer value in lo..hi into *out; 0, or -1 after saying why. */
+static int flag_int(const char *flag, const char *v, long lo, long hi, int *out)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (!*v || *end || n < lo || n > hi) {
+		fprintf(stderr, "breakwater: %s takes %ld..%ld, not '%s'\n", flag, lo, hi, v);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
 }
 
 /* --flag value or --flag=value; returns the value or NULL. */
@@ -215,6 +237,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->webhook_key_file = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-ca-file"))) {
 			o->webhook_ca_file = v;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-request-timeout"))) {
+			if (flag_int("--webhook-request-timeout", v, 1, 300,
+				     &o->webhook_request_timeout_s) < 0)
+				return 2;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-idle-timeout"))) {
+			if (flag_int("--webhook-idle-timeout", v, 1, 3600,
+				     &o->webhook_idle_timeout_s) < 0)
+				return 2;
+		} else if ((v = flag_value(argc, argv, &i, "--webhook-max-connections-per-peer"))) {
+			if (flag_int("--webhook-max-connections-per-peer", v, 1,
+				     BW_HTTPD_DEFAULT_MAX_CONNECTIONS,
+				     &o->webhook_max_per_peer) < 0)
+				return 2;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-ca-validity"))) {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -607,6 +642,9 @@ static int start_webhook(struct app *app, struct bw_error *err)
 	wo.port = app->opt.webhook_port;
 	wo.cert_pem = app->pending_cert;
 	wo.key_pem = app->pending_key;
+	wo.request_timeout_ms = app->opt.webhook_request_timeout_s * 1000;
+	wo.idle_timeout_s = app->opt.webhook_idle_timeout_s;
+	wo.max_connections_per_peer = app->opt.webhook_max_per_peer;
 	if ((ret = bw_webhook_new(&app->webhook, &wo, &wc, app->metrics, err)) != 0 ||
 	    (ret = bw_webhook_start(app->webhook, err)) != 0 ||
 	    (ret = bw_certmanager_start(app->certs, err)) != 0)

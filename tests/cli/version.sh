@@ -35,6 +35,9 @@ done <<'TABLE'
 --webhook-port 70000|--webhook-port takes 0..65535, not '70000'
 --webhook-service nosl|--webhook-service takes NAMESPACE/NAME, not 'nosl'
 --webhook-cert-validity 5|--webhook-cert-validity takes seconds (>= 10), not '5'
+--webhook-request-timeout 0|--webhook-request-timeout takes 1..300, not '0'
+--webhook-idle-timeout 1h|--webhook-idle-timeout takes 1..3600, not '1h'
+--webhook-max-connections-per-peer 5000|--webhook-max-connections-per-peer takes 1..1024, not '5000'
 --webhook-cert-file /tmp/x.crt|--webhook-cert-file and --webhook-key-file go together
 --webhook-ca-file /tmp/ca.crt|--webhook-ca-file needs --webhook-cert-file and --webhook-key-file
 --leader-elect=maybe|--leader-elect
