@@ -54,6 +54,12 @@
  * source IP address) may hold max_connections_per_peer connections at once;
  * more are closed as soon as accepted, without touching the others.
  *
+ * Pipelining: a request sent before the answer to the one before it on the
+ * same connection closes the connection unanswered (libwebsockets 4.1
+ * mishandles pipelined requests: an endless loop and a use after free), and
+ * so do bytes after a request body in the same read. No ordinary HTTP client
+ * pipelines.
+ *
  * Workers: with workers > 0, handlers run on that many threads of the
  * server's own, so that a slow handler (a large JSON parse) delays neither
  * the service thread (accepting, TLS, reading other requests) nor the
@@ -212,6 +218,7 @@ struct bw_httpd_stats {
 	unsigned long long connections_open;	     /* now */
 	unsigned long long requests_busy;	     /* 503: over the body budget */
 	unsigned long long requests_timed_out;	     /* closed at the request deadline */
+	unsigned long long requests_pipelined;	     /* closed: pipelined (see Pipelining) */
 	size_t bytes_buffered;		/* the body budget in use now (see Memory budget) */
 	unsigned long long tls_reloads; /* successful bw_httpd_set_tls() calls */
 	size_t n_paths;			/* entries used in paths[] */

@@ -1175,13 +1175,16 @@ static void test_body_budget(void)
 
 /* Found by fuzz_httpd: a request body pipelined behind another request
  * sent lws 4.1 into an endless loop on the service thread, which hung the
- * whole server. The connection is closed instead (after the first answer),
- * and the server goes on serving. */
+ * whole server, or had it hand over a body from a buffer it had freed; so
+ * did bytes after a body. Pipelined requests close the connection (after
+ * the answers to the requests before them), and the server goes on
+ * serving. */
 static void test_pipelined_body(void)
 {
 	static const char two[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
 				  "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
 	struct bw_httpd *h = limits_server(5000, 30, 0);
+	struct bw_httpd_stats st;
 	char answer[512];
 	int fd, other;
 
@@ -1198,6 +1201,19 @@ static void test_pipelined_body(void)
 	CHECK(other >= 0 && send_text(other, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
 		  read_answer(other, 2000, answer, sizeof(answer)) == 200,
 	      "... and the server goes on serving other connections");
+	if (fd >= 0)
+		close(fd);
+	/* the use after free: a partial body pipelined behind a request the
+	 * server did not route */
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(fd >= 0 &&
+		  send_text(fd, "DELETE/ HTTP/1.1\n\nPOST /echo\nContent-Length:62\n\nC", 49) ==
+		      0 &&
+		  closed_within(fd, 1000),
+	      "a partial body pipelined behind a request closes the connection");
+	bw_httpd_stats(h, &st);
+	CHECK(st.requests_pipelined >= 2, "pipelined requests are counted (%llu)",
+	      st.requests_pipelined);
 	if (fd >= 0)
 		close(fd);
 	/* the same loop, from one stray byte after a body */
