@@ -646,7 +646,7 @@ static void conn_dispatch(struct bw_httpd *h, struct lws *wsi, struct httpd_conn
 		conn_send(h, wsi, c);
 		return;
 	}
-	if (h->workers > 0) {
+	if (h->n_worker_threads > 0) { /* else none could start: run it here */
 		if (conn_queue_job(h, wsi, c) == 0)
 			return;
 		bw_log_error(HTTPD_MODULE, "out of memory for a request; answering 500");
@@ -1021,7 +1021,7 @@ static int on_body_done(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *
 	 * link_request(); this is the first request followed by stray bytes.)
 	 * Found by fuzz_httpd. */
 	if (++c->completions > 1) {
-		bw_log_debug(HTTPD_MODULE, "closing a connection with a pipelined request body");
+		bw_log_debug(HTTPD_MODULE, "closing a connection with bytes after a request body");
 		return -1;
 	}
 	if (!c->waiting_body)
@@ -1499,8 +1499,9 @@ static void *httpd_thread(void *arg)
 	if (rc < 0)
 		return NULL;
 	if (httpd_workers_start(h) < 0)
-		bw_log_error(HTTPD_MODULE, "could start only %d of %d worker threads",
-			     h->n_worker_threads, h->workers);
+		bw_log_error(HTTPD_MODULE, "could start only %d of %d worker threads%s",
+			     h->n_worker_threads, h->workers,
+			     h->n_worker_threads ? "" : ": handlers run on the service thread");
 
 	while (!atomic_load(&h->stop_flag)) {
 		h->passes++;
