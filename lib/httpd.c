@@ -1226,7 +1226,9 @@ static struct httpd_link *link_of(struct bw_httpd *h, struct lws *wsi)
 	return l;
 }
 
-/* An answer is written and the connection waits for the next request. */
+/* A transaction ended: the connection waits for the next request. Called
+ * for ours from on_writeable(), and for any from HTTP_DROP_PROTOCOL (twice
+ * for ours: harmless). */
 static void link_idle(struct bw_httpd *h, struct lws *wsi)
 {
 	struct httpd_link *l = link_of(h, wsi);
@@ -1393,6 +1395,13 @@ static int httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return c ? on_writeable(h, wsi, c) : 0;
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		/* lws also ends transactions it answered itself (a 403 to an
+		 * unknown upgrade, ...); it names the caller as the reason (and
+		 * drops the protocol at a request's start too, for other reasons) */
+		if (in && strcmp(in, "lws_http_transaction_completed") == 0)
+			link_idle(h, wsi);
+		conn_release(h, c);
+		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
 		conn_release(h, c);
 		return 0;

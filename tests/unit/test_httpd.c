@@ -1211,8 +1211,19 @@ static void test_pipelined_body(void)
 		      0 &&
 		  closed_within(fd, 1000),
 	      "a partial body pipelined behind a request closes the connection");
+	if (fd >= 0)
+		close(fd);
+	/* ... and behind a request lws answered itself (403 to an upgrade) */
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(fd >= 0 &&
+		  send_text(fd,
+			    "POST / HTT+/1.1\nContent-Length:0\n\nUpgrade:r\n\nPOST "
+			    "/echo\nContent-Length:40\n\nf",
+			    76) == 0 &&
+		  closed_within(fd, 1000),
+	      "a partial body pipelined behind a request lws answered closes the connection");
 	bw_httpd_stats(h, &st);
-	CHECK(st.requests_pipelined >= 2, "pipelined requests are counted (%llu)",
+	CHECK(st.requests_pipelined >= 3, "pipelined requests are counted (%llu)",
 	      st.requests_pipelined);
 	if (fd >= 0)
 		close(fd);
