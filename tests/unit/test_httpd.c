@@ -1116,6 +1116,7 @@ static void test_per_peer_limit(void)
  * still find room. */
 static void test_body_budget(void)
 {
+
 	struct bw_httpd_options o;
 	struct bw_httpd_stats st;
 	struct bw_httpd *h;
@@ -1123,6 +1124,13 @@ static void test_body_budget(void)
 	size_t big = 200 * 1024;
 	int a, b, c, port;
 
+	/* the pure rule first: large bodies may fill three quarters */
+	CHECK_INT(768, bw_httpd_budget_room(1024, 0, BW_HTTPD_SMALL_BODY + 1),
+		  "a large body may use three quarters of an empty budget");
+	CHECK_INT(1024, bw_httpd_budget_room(1024, 0, 100), "a small one all of it");
+	CHECK_INT(0, bw_httpd_budget_room(1024, 800, BW_HTTPD_SMALL_BODY + 1),
+		  "past three quarters in use, no room for a large body");
+	CHECK_INT(224, bw_httpd_budget_room(1024, 800, 100), "... but some for a small one");
 	memset(&o, 0, sizeof(o));
 	o.max_body = 256 * 1024;
 	o.max_buffered = 512 * 1024; /* large bodies: 384 KiB of it */
@@ -1141,6 +1149,8 @@ static void test_body_budget(void)
 	CHECK(a >= 0 && send_text(a, head, strlen(head)) == 0 && send_text(a, body, 1024) == 0,
 	      "client a announces a 200 KiB body and sends 1 KiB of it");
 	sleep_ms(200);
+	bw_httpd_stats(h, &st);
+	CHECK_INT(big, st.bytes_buffered, "... which holds 200 KiB of the budget");
 	b = connect_from("127.0.0.1", port);
 	CHECK(b >= 0 && send_text(b, head, strlen(head)) == 0 &&
 		  read_answer(b, 2000, answer, sizeof(answer)) == 503,
@@ -1160,6 +1170,7 @@ static void test_body_budget(void)
 	      "client a's body, once complete, is served");
 	bw_httpd_stats(h, &st);
 	CHECK_INT(1, st.requests_busy, "the refusal is counted");
+	CHECK_INT(0, st.bytes_buffered, "once answered, no budget is held");
 	if (a >= 0)
 		close(a);
 	if (b >= 0)
