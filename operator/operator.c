@@ -393,6 +393,9 @@ static void on_breaker(const void *item, void *ctx)
 {
 	struct bw_operator *op = ctx;
 
+	/* every Breaker of the namespace: one that comes or goes may decide
+	 * which of two Breakers with one target applies (rules.h) */
+	enqueue_breakers_of(op, bw_store_item_namespace(item));
 	enqueue_item(op->ctx.breaker_queue, item);
 	enqueue(op->ctx.registry_queue, bw_store_item_namespace(item));
 }

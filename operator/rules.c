@@ -1,6 +1,7 @@
 /* Rules about a Service that need other Services: see rules.h. */
 #include <string.h>
 
+#include "registry.h"
 #include "rules.h"
 
 static const char *field(const json_t *obj, const char *key)
@@ -47,7 +48,7 @@ int bw_rules_same_object(const json_t *a, const json_t *b)
 	       cmp(field(meta(a), "name"), field(meta(b), "name")) == 0;
 }
 
-int bw_rules_route_earlier(const json_t *a, const json_t *b)
+int bw_rules_earlier(const json_t *a, const json_t *b)
 {
 	/* RFC 3339 UTC times of one format compare as strings; an object not yet
 	 * stored (no time: an admission request) comes last */
@@ -78,9 +79,9 @@ const json_t *bw_rules_route_holder(const json_t *svc, const json_t *services, i
 		if (!counts(other) || bw_rules_same_object(svc, other) ||
 		    !bw_rules_same_route(route, route_of(other)))
 			continue;
-		if (earlier_only && !bw_rules_route_earlier(other, svc))
+		if (earlier_only && !bw_rules_earlier(other, svc))
 			continue;
-		if (!best || bw_rules_route_earlier(other, best))
+		if (!best || bw_rules_earlier(other, best))
 			best = other;
 	}
 	return best;
@@ -126,4 +127,37 @@ int bw_rules_missing_dependencies(const json_t *svc, const json_t *services, jso
 			return -1;
 	}
 	return 0;
+}
+
+static int valid_breaker(const json_t *brk)
+{
+	json_t *policy = NULL;
+	int ok = bw_registry_breaker_policy(brk, &policy, NULL) == 0;
+
+	json_decref(policy);
+	return ok;
+}
+
+const json_t *bw_rules_breaker_holder(const json_t *brk, const json_t *breakers)
+{
+	const char *target = field(json_object_get(brk, "spec"), "target"),
+		   *ns = field(meta(brk), "namespace");
+	const json_t *other, *best = NULL;
+	size_t i;
+
+	if (!target)
+		return NULL;
+	json_array_foreach(breakers, i, other)
+	{
+		const char *ons = field(meta(other), "namespace");
+
+		if (!counts(other) || bw_rules_same_object(brk, other) ||
+		    (ns && ons && strcmp(ns, ons) != 0) ||
+		    cmp(field(json_object_get(other, "spec"), "target"), target) != 0 ||
+		    !bw_rules_earlier(other, brk) || (best && !bw_rules_earlier(other, best)) ||
+		    !valid_breaker(other))
+			continue;
+		best = other;
+	}
+	return best;
 }

@@ -12,6 +12,8 @@
  *                   route belongs to the earliest: older
  *                   metadata.creationTimestamp wins, equal times (one-second
  *                   resolution) go to the smaller namespace/name.
+ *   Breaker target conflict  two Breakers of a namespace with one
+ *                   spec.target: the earliest (same order) is applied.
  *   Missing dependency  a dependsOn name with no Service of that name in the
  *                   Service's namespace (its <NAME>_SERVICE_URL is not
  *                   injected until one exists). A warning, not an error.
@@ -35,8 +37,10 @@ int bw_rules_same_route(const json_t *route_a, const json_t *route_b);
 /* 1 when a and b are the same object (namespace and name). */
 int bw_rules_same_object(const json_t *a, const json_t *b);
 
-/* 1 when Service a comes before Service b in the route order above. */
-int bw_rules_route_earlier(const json_t *a, const json_t *b);
+/* 1 when object a comes before object b in the order above (older
+ * creationTimestamp; then namespace/name; an object with no creationTimestamp,
+ * not yet stored, last): who keeps a route or a Breaker target. */
+int bw_rules_earlier(const json_t *a, const json_t *b);
 
 /*
  * The first Service of services (any namespaces; svc itself may be among
@@ -46,6 +50,14 @@ int bw_rules_route_earlier(const json_t *a, const json_t *b);
  * earliest claimant is returned when there are several.
  */
 const json_t *bw_rules_route_holder(const json_t *svc, const json_t *services, int earlier_only);
+
+/*
+ * The first Breaker of breakers (svc's namespace; brk itself skipped) with
+ * a valid policy (bw_registry_breaker_policy()) and the same spec.target
+ * that comes before brk, or NULL. Two policies for one target would be
+ * ambiguous: the earlier one is applied, the later reports TargetConflict.
+ */
+const json_t *bw_rules_breaker_holder(const json_t *brk, const json_t *breakers);
 
 /* 1 when services holds a Service ns/name that counts (ns NULL, or an
  * entry with no namespace, matches any namespace). */
