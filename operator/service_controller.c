@@ -212,28 +212,49 @@ struct cross_view {
 	size_t dependencies;	/* how many dependsOn names there are */
 };
 
-/* The Services of the cluster that claim svc's route's pathPrefix,
- * parsed (a substring test first: most Services have another route or
- * none), plus every Service of svc's namespace for its dependsOn. */
+/* What the rules need of the other Services, parsed: those of any
+ * namespace whose cached JSON holds svc's route pathPrefix (a substring
+ * test first: most Services have another route or none), and those its
+ * dependsOn names (looked up by name). Not every Service of the namespace:
+ * this runs on every reconcile. */
 static json_t *peers_of(struct bw_operator_context *ctx, const json_t *svc)
 {
-	const char *prefix =
-		       str(json_object_get(json_object_get(svc, "spec"), "route"), "pathPrefix"),
+	const json_t *spec = json_object_get(svc, "spec"), *dep;
+	const char *prefix = str(json_object_get(spec, "route"), "pathPrefix"),
 		   *ns = str(json_object_get(svc, "metadata"), "namespace");
 	struct bw_store_items items = {0};
 	json_t *array = json_array(), *obj;
+	size_t i;
 
-	if (!array || bw_store_list(ctx->caches.services, prefix ? NULL : ns, &items, NULL) != 0)
-		return array;
-	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_object *o = items.v[i];
+	if (!array)
+		return NULL;
+	if (prefix && bw_store_list(ctx->caches.services, NULL, &items, NULL) == 0) {
+		/* a prefix JSON would escape is not found as it is: parse them all */
+		int plain = 1;
 
-		if (!same(bw_store_item_namespace(o), ns) && !strstr(o->json, prefix))
-			continue;
-		if ((obj = bw_cached_object_parse(o)) != NULL)
-			json_array_append_new(array, obj);
+		for (const char *c = prefix; *c; c++)
+			plain &= *c != '"' && *c != '\\' && (unsigned char)*c >= 0x20;
+
+		for (i = 0; i < items.count; i++) {
+			const struct bw_cached_object *o = items.v[i];
+
+			if ((!plain || strstr(o->json, prefix)) &&
+			    (obj = bw_cached_object_parse(o)) != NULL)
+				json_array_append_new(array, obj);
+		}
 	}
 	bw_store_items_release(&items);
+	json_array_foreach(json_object_get(spec, "dependsOn"), i, dep)
+	{
+		const struct bw_cached_object *o =
+		    json_string_value(dep)
+			? bw_store_get(ctx->caches.services, ns, json_string_value(dep))
+			: NULL;
+
+		if (o && (obj = bw_cached_object_parse(o)) != NULL)
+			json_array_append_new(array, obj);
+		bw_store_item_put(o);
+	}
 	return array;
 }
 

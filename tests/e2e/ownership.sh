@@ -125,9 +125,11 @@ done
 # What the create left is handed to the apply: a field the operator stops
 # setting is removed (were the create's managed-fields entry kept, it would
 # stay, owned by it).
-dep=$(get deployment own-deployment -o json)
-check_eq "no managed-fields entry of the create is left" "" \
-	"$(jq -r '.metadata.managedFields[] | select(.manager=="breakwater" and .operation=="Update" and (.subresource // "") == "") | .manager' <<<"$dep")"
+for k in "${kinds[@]}"; do
+	check_eq "$k: the managed fields of the create went to the apply" "breakwater/Apply" \
+		"$(get "$k" "own-$k" -o json --show-managed-fields |
+			jq -r '[.metadata.managedFields[] | select(.manager=="breakwater" and (.subresource // "") == "") | "\(.manager)/\(.operation)"] | join(" ")')"
+done
 kubectl -n "$ns" patch bsvc own-deployment --type=json -p '[{"op":"remove","path":"/spec/env"}]' >/dev/null
 has_no_env() { [ -z "$(get deployment own-deployment -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="MODE")].value}')" ]; }
 check "an env variable removed from the spec leaves the Deployment" eventually 30 has_no_env
