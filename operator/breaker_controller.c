@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "operator.h"
+#include "rules.h"
 
 static const char *str(const json_t *obj, const char *key)
 {
@@ -57,12 +58,13 @@ static json_t *sorted(json_t *array)
 int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms)
 {
 	const struct bw_cached_object *item = bw_store_get_key(ctx->caches.breakers, key);
-	struct bw_store_items services = {0}, pods = {0};
-	json_t *brk = NULL, *meta, *old_status, *status = NULL, *clients, *conds;
+	struct bw_store_items services = {0}, pods = {0}, breakers = {0};
+	json_t *brk = NULL, *meta, *old_status, *status = NULL, *clients, *conds, *others = NULL;
+	const json_t *holder;
 	const char *ns, *name, *target;
 	int target_found = 0, ret = 0;
 	long configured = 0, stale = 0, generation;
-	char msg[512];
+	char msg[1024]; /* a target (63 characters) and a name (253) fit whole */
 	struct bw_error err;
 
 	(void)requeue_after_ms;
@@ -113,11 +115,32 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 		}
 	}
 
+	if ((ret = bw_store_list(ctx->caches.breakers, ns, &breakers, &err)) != 0) {
+		json_decref(clients);
+		goto out;
+	}
+	others = json_array();
+	for (size_t i = 0; others && i < breakers.count; i++) {
+		json_t *o = bw_cached_object_parse(breakers.v[i]);
+
+		if (o)
+			json_array_append_new(others, o);
+	}
+	holder = bw_rules_breaker_holder(brk, others);
+
 	status = json_pack("{s:I, s:o, s:{s:I, s:I}}", "observedGeneration", (json_int_t)generation,
 			   "clients", clients, "pods", "configured", (json_int_t)configured,
 			   "stale", (json_int_t)stale);
 	conds = json_array();
-	if (target_found) {
+	if (holder) {
+		snprintf(msg, sizeof(msg),
+			 "spec.target: %s is already protected by the older Breaker %s; this "
+			 "policy is not applied while that one exists (two policies for one target "
+			 "would be ambiguous)",
+			 target, str(json_object_get(holder, "metadata"), "name"));
+		bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "False",
+				 "TargetConflict", msg, generation);
+	} else if (target_found) {
 		snprintf(msg, sizeof(msg), "protecting calls to %s from %zu client Service(s)",
 			 target, json_array_size(clients));
 		bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "True",
@@ -136,6 +159,8 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 out:
 	bw_store_items_release(&services);
 	bw_store_items_release(&pods);
+	bw_store_items_release(&breakers);
+	json_decref(others);
 	bw_store_item_put(item);
 	json_decref(brk);
 	json_decref(status);

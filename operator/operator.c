@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "operator.h"
+#include "rules.h"
 
 const struct bw_resource bw_res_bw_services = {"breakwater.io", "v1alpha1", "services", "Service",
 					       1};
@@ -168,6 +169,7 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	const char *progressing = str_or_empty(condition_field(conds, "Progressing", "reason"));
 	const char *available = str_or_empty(condition_field(conds, "Available", "status"));
 	const char *owner = str_or_empty(controller_uid(meta));
+	const char *uid = str_or_empty(json_string_value(json_object_get(meta, "uid")));
 	const char *restarted_at = str_or_empty(json_string_value(json_object_get(
 	    json_object_get(json_object_get(json_object_get(spec, "template"), "metadata"),
 			    "annotations"),
@@ -179,6 +181,7 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	bw_store_pack_reserve_str(pack, progressing);
 	bw_store_pack_reserve_str(pack, available);
 	bw_store_pack_reserve_str(pack, owner);
+	bw_store_pack_reserve_str(pack, uid);
 	bw_store_pack_reserve_str(pack, restarted_at);
 	d = bw_store_pack_alloc(pack, sizeof(*d));
 	if (!d)
@@ -195,6 +198,7 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	d->progressing = bw_store_pack_str(pack, progressing);
 	d->available_status = bw_store_pack_str(pack, available);
 	d->owner_uid = bw_store_pack_str(pack, owner);
+	d->uid = bw_store_pack_str(pack, uid);
 	d->restarted_at = bw_store_pack_str(pack, restarted_at);
 	return d;
 }
@@ -326,12 +330,43 @@ static void enqueue_dependents(struct bw_operator *op, const char *ns, const cha
 	bw_store_items_release(&items);
 }
 
+/* The Services of any namespace that claim the route of the Service item:
+ * when it comes, goes or moves, the one that may have the route now (the
+ * order is in rules.h) must look again. */
+static void enqueue_route_peers(struct bw_operator *op, const void *item)
+{
+	const struct bw_cached_object *o = item;
+	struct bw_store_items items = {0};
+	json_t *svc = bw_cached_object_parse(o), *other;
+	const json_t *route = json_object_get(json_object_get(svc, "spec"), "route");
+	const char *prefix = json_string_value(json_object_get(route, "pathPrefix"));
+
+	if (!prefix || bw_store_list(op->ctx.caches.services, NULL, &items, NULL) != 0)
+		goto out;
+	for (size_t i = 0; i < items.count; i++) {
+		const struct bw_cached_object *p = items.v[i];
+
+		if (p == o || !strstr(p->json, "\"route\"")) /* cheap: most have no route */
+			continue;
+		other = bw_cached_object_parse(p);
+		if (other && !bw_rules_same_object(svc, other) &&
+		    bw_rules_same_route(route,
+					json_object_get(json_object_get(other, "spec"), "route")))
+			enqueue_item(op->ctx.service_queue, p);
+		json_decref(other);
+	}
+out:
+	bw_store_items_release(&items);
+	json_decref(svc);
+}
+
 static void on_service(const void *item, void *ctx)
 {
 	struct bw_operator *op = ctx;
 	const char *ns = bw_store_item_namespace(item);
 
 	enqueue_item(op->ctx.service_queue, item);
+	enqueue_route_peers(op, item);
 	enqueue(op->ctx.registry_queue, ns);
 	enqueue_breakers_of(op, ns);
 	enqueue_dependents(op, ns, bw_store_item_name(item));
@@ -343,6 +378,7 @@ static void on_service_update(const void *old_item, const void *new_item, void *
 	struct bw_operator *op = ctx;
 
 	if (a->generation != b->generation) {
+		enqueue_route_peers(op, old_item); /* the route it had may be free now */
 		on_service(new_item, ctx);
 		return;
 	}
@@ -357,6 +393,9 @@ static void on_breaker(const void *item, void *ctx)
 {
 	struct bw_operator *op = ctx;
 
+	/* every Breaker of the namespace: one that comes or goes may decide
+	 * which of two Breakers with one target applies (rules.h) */
+	enqueue_breakers_of(op, bw_store_item_namespace(item));
 	enqueue_item(op->ctx.breaker_queue, item);
 	enqueue(op->ctx.registry_queue, bw_store_item_namespace(item));
 }

@@ -42,6 +42,7 @@ struct bw_cached_deployment {
 	const char *image;	      /* the "app" container's */
 	const char *progressing;      /* the Progressing condition's reason, or "" */
 	const char *available_status; /* "True", "False" or "" */
+	const char *uid;	      /* its own metadata.uid */
 	const char *owner_uid;	      /* the controller owner's uid, or "" */
 	const char *restarted_at;     /* the pod template's breakwater.io/restartedAt, or "" */
 };

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "error.h"
 #include "registry.h"
+#include "rules.h"
 #include "render.h"
 
 #define DUMP_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
@@ -285,6 +286,9 @@ static int add_breakers(json_t *map, const char *namespace, const json_t *breake
 	{
 		if (!listed(brk, namespace))
 			continue;
+		/* two policies for one target: only the earliest is applied (rules.h) */
+		if (bw_rules_breaker_holder(brk, breakers))
+			continue; /* reported by the later Breaker's reconciler */
 		rc = bw_registry_breaker_policy(brk, &policy, NULL);
 		if (rc == BW_EINVAL)
 			continue; /* reported by the Breaker's reconciler */

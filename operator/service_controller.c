@@ -21,7 +21,9 @@
 
 #include "log.h"
 #include "operator.h"
+#include "ownership.h"
 #include "render.h"
+#include "rules.h"
 
 #define MSG_MAX 512
 
@@ -45,6 +47,144 @@ static int apply(struct bw_operator_context *ctx, const struct bw_resource *res,
 			       err);
 }
 
+/* While a Service is in an ownership conflict it looks again this often:
+ * the foreign object is not watched (see ownership_of()), so nothing else
+ * tells us when it is gone. */
+#define CONFLICT_RECHECK_MS 10000
+
+/* One object the controller writes for a Service, and what is known of it. */
+struct owned {
+	const struct bw_resource *res;
+	enum bw_ownership state;
+	char uid[64]; /* the existing object's metadata.uid */
+};
+
+/*
+ * Reads ns/name of o->res and decides whether it is ours (ownership.h);
+ * why gets the conflict's sentence. A GET, not a cache: the controller
+ * watches only the Deployments and Ingresses it labels, and no core
+ * Services at all, so an unrelated object of the same name is in no cache.
+ * The GET comes only when something is to be written (apply_owned() is
+ * skipped when nothing changed), so it costs one request per object in the
+ * rare reconcile that writes.
+ */
+static int ownership_of(struct bw_operator_context *ctx, struct owned *o, const char *ns,
+			const char *name, const char *owner_uid, char *why, size_t size,
+			struct bw_error *err)
+{
+	json_t *obj = NULL;
+	int ret = bw_client_get(ctx->client, o->res, ns, name, NULL, &obj, err);
+
+	o->uid[0] = '\0';
+	if (ret == BW_ENOTFOUND) {
+		o->state = BW_OWNERSHIP_ABSENT;
+		return 0;
+	}
+	if (ret != 0) {
+		bw_error_prefix(err, "%s %s/%s", o->res->kind, ns, name);
+		return ret;
+	}
+	o->state = bw_ownership_decide(obj, o->res->kind, owner_uid, why, size);
+	snprintf(o->uid, sizeof(o->uid), "%s",
+		 str(json_object_get(obj, "metadata"), "uid")
+		     ? str(json_object_get(obj, "metadata"), "uid")
+		     : "");
+	json_decref(obj);
+	return 0;
+}
+
+/* Our create left a managedFields entry (manager breakwater, operation
+ * Update) owning every field we set; the apply that follows co-owns them.
+ * Without this, a field we later stop setting (a removed env variable or
+ * health check) would stay, still owned by that entry. The entry is removed
+ * by a JSON patch that tests it is still the one at that index. */
+static void hand_over(struct bw_operator_context *ctx, const struct bw_resource *res,
+		      const char *ns, const char *name, const json_t *obj)
+{
+	const json_t *meta = json_object_get(obj, "metadata"), *e;
+	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER};
+	struct bw_error err;
+	json_t *patch;
+	char path[64];
+	size_t i;
+
+	json_array_foreach(json_object_get(meta, "managedFields"), i, e)
+	{
+		if (!same(str(e, "manager"), BW_FIELD_MANAGER) ||
+		    !same(str(e, "operation"), "Update") || json_object_get(e, "subresource"))
+			continue;
+		snprintf(path, sizeof(path), "/metadata/managedFields/%zu", i);
+		patch = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:O}, {s:s, s:s}]", "op", "test",
+				  "path", "/metadata/uid", "value",
+				  str(meta, "uid") ? str(meta, "uid") : "", "op", "test", "path",
+				  path, "value", e, "op", "remove", "path", path);
+		if (patch && bw_client_patch(ctx->client, res, ns, name, NULL, BW_PATCH_JSON, patch,
+					     &po, NULL, &err) != 0)
+			bw_log_debug("service",
+				     "%s %s/%s: managed fields of the create not handed "
+				     "over (%s); next apply tries again",
+				     res->kind, ns, name, err.message);
+		json_decref(patch);
+		return;
+	}
+}
+
+/*
+ * Writes one object that is ours or absent. Absent: a create (POST), which
+ * fails with AlreadyExists instead of taking over an object someone made
+ * since we looked; then the apply. Ours: a server-side apply with force that
+ * carries the object's metadata.uid, which the API server refuses
+ * (metadata.uid is immutable) if the name now holds another object.
+ */
+static int write_owned(struct bw_operator_context *ctx, struct owned *o, const char *ns,
+		       const char *name, json_t *body, json_t **out, struct bw_error *err)
+{
+	json_t *meta = json_object_get(body, "metadata"), *created = NULL, *applied = NULL;
+	int ret = 0;
+
+	if (o->state == BW_OWNERSHIP_ABSENT) {
+		ret = bw_client_create(ctx->client, o->res, ns, body, &created, err);
+		if (ret == BW_ECONFLICT) {
+			ret = bw_error_set(err, BW_ECONFLICT,
+					   "%s %s/%s was created by someone else meanwhile; "
+					   "looking again",
+					   o->res->kind, ns, name);
+			goto out;
+		}
+		if (ret != 0)
+			goto out;
+		snprintf(o->uid, sizeof(o->uid), "%s",
+			 str(json_object_get(created, "metadata"), "uid")
+			     ? str(json_object_get(created, "metadata"), "uid")
+			     : "");
+		o->state = BW_OWNERSHIP_OWNED;
+	}
+	if (o->state != BW_OWNERSHIP_OWNED || !o->uid[0]) {
+		ret = bw_error_set(err, BW_EINVAL, "%s %s/%s: not ours to write", o->res->kind, ns,
+				   name);
+		goto out;
+	}
+	json_object_set_new(meta, "uid", json_string(o->uid));
+	ret = apply(ctx, o->res, ns, name, body, &applied, err);
+	json_object_del(meta, "uid");
+	if (ret == BW_EHTTP && strstr(err->message, "metadata.uid")) {
+		ret = bw_error_set(err, BW_ECONFLICT,
+				   "%s %s/%s was replaced by another object; looking again",
+				   o->res->kind, ns, name);
+		goto out;
+	}
+	if (ret == 0) /* after our create, or once a failed hand-over is retried */
+		hand_over(ctx, o->res, ns, name, applied);
+	if (ret == 0 && out) {
+		*out = applied;
+		applied = NULL;
+	}
+out:
+	json_decref(created);
+	json_decref(applied);
+	return ret;
+}
+
 /* maxUnavailable as a number of pods, rounded down as the Deployment controller does. */
 static long max_unavailable(const json_t *rollout, long replicas)
 {
@@ -65,9 +205,115 @@ struct rollout_view {
 	int complete, deadline_exceeded, paused, rolled_back_now;
 };
 
+/* What the rules that need other Services say (rules.h). */
+struct cross_view {
+	char route_holder[600]; /* "namespace/name" of the Service holding our route, or "" */
+	char missing[MSG_MAX];	/* the dependsOn names with no Service, "a, b", or "" */
+	size_t dependencies;	/* how many dependsOn names there are */
+};
+
+/* What the rules need of the other Services, parsed: those of any
+ * namespace whose cached JSON holds svc's route pathPrefix (a substring
+ * test first: most Services have another route or none), and those its
+ * dependsOn names (looked up by name). Not every Service of the namespace:
+ * this runs on every reconcile. */
+static json_t *peers_of(struct bw_operator_context *ctx, const json_t *svc)
+{
+	const json_t *spec = json_object_get(svc, "spec"), *dep;
+	const char *prefix = str(json_object_get(spec, "route"), "pathPrefix"),
+		   *ns = str(json_object_get(svc, "metadata"), "namespace");
+	struct bw_store_items items = {0};
+	json_t *array = json_array(), *obj;
+	size_t i;
+
+	if (!array)
+		return NULL;
+	if (prefix && bw_store_list(ctx->caches.services, NULL, &items, NULL) == 0) {
+		/* a prefix JSON would escape is not found as it is: parse them all */
+		int plain = 1;
+
+		for (const char *c = prefix; *c; c++)
+			plain &= *c != '"' && *c != '\\' && (unsigned char)*c >= 0x20;
+
+		for (i = 0; i < items.count; i++) {
+			const struct bw_cached_object *o = items.v[i];
+
+			if ((!plain || strstr(o->json, prefix)) &&
+			    (obj = bw_cached_object_parse(o)) != NULL)
+				json_array_append_new(array, obj);
+		}
+	}
+	bw_store_items_release(&items);
+	json_array_foreach(json_object_get(spec, "dependsOn"), i, dep)
+	{
+		const struct bw_cached_object *o =
+		    json_string_value(dep)
+			? bw_store_get(ctx->caches.services, ns, json_string_value(dep))
+			: NULL;
+
+		if (o && (obj = bw_cached_object_parse(o)) != NULL)
+			json_array_append_new(array, obj);
+		bw_store_item_put(o);
+	}
+	return array;
+}
+
+static int cross_checks(struct bw_operator_context *ctx, const json_t *svc, struct cross_view *x)
+{
+	json_t *peers = peers_of(ctx, svc), *missing = json_array(), *m;
+	const json_t *holder;
+	size_t i, len = 0;
+	int ret = 0;
+
+	if (!peers || !missing) {
+		ret = BW_ENOMEM;
+		goto out;
+	}
+	holder = bw_rules_route_holder(svc, peers, 1);
+	if (holder)
+		snprintf(x->route_holder, sizeof(x->route_holder), "%.63s/%.253s",
+			 str(json_object_get(holder, "metadata"), "namespace"),
+			 str(json_object_get(holder, "metadata"), "name"));
+	x->dependencies =
+	    json_array_size(json_object_get(json_object_get(svc, "spec"), "dependsOn"));
+	if (bw_rules_missing_dependencies(svc, peers, missing) != 0) {
+		ret = BW_ENOMEM;
+		goto out;
+	}
+	json_array_foreach(missing, i, m)
+	{
+		if (len + 1 < sizeof(x->missing))
+			len += (size_t)snprintf(x->missing + len, sizeof(x->missing) - len, "%s%s",
+						i ? ", " : "", json_string_value(m));
+	}
+out:
+	json_decref(peers);
+	json_decref(missing);
+	return ret;
+}
+
+/* Cuts a trailing UTF-8 sequence that snprintf truncated in half (jansson
+ * refuses such a string, and the condition would be lost). */
+static void utf8_trim(char *s)
+{
+	size_t n = strlen(s), start = n, need;
+
+	while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+		start--;
+	if (start == 0 || ((unsigned char)s[start - 1] & 0x80) == 0)
+		return;
+	start--; /* the lead byte */
+	need = ((unsigned char)s[start] & 0xE0) == 0xC0	  ? 2
+	       : ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3
+	       : ((unsigned char)s[start] & 0xF8) == 0xF0 ? 4
+							  : 1;
+	if (n - start < need)
+		s[start] = '\0';
+}
+
 static void set_conditions(json_t *status, const json_t *old_conditions,
 			   const struct rollout_view *v, const struct bw_cached_deployment *d,
-			   const json_t *spec)
+			   const json_t *spec, const struct cross_view *x)
 {
 	json_t *conds = json_array();
 	char msg[MSG_MAX];
@@ -79,7 +325,23 @@ static void set_conditions(json_t *status, const json_t *old_conditions,
 	if (!deadline)
 		deadline = 600;
 	/* Ready */
-	if (failed) {
+	if (x->route_holder[0]) {
+		char long_msg[6144]; /* pathPrefix: 1024 characters, up to 4 bytes each */
+
+		snprintf(long_msg, sizeof(long_msg),
+			 "spec.route: pathPrefix %.4096s%s%.253s is the route of Service %s, which "
+			 "is older; this Service's Ingress is not written until the route is free "
+			 "or changed",
+			 str(json_object_get(spec, "route"), "pathPrefix"),
+			 str(json_object_get(spec, "route"), "host") ? " on host " : "",
+			 str(json_object_get(spec, "route"), "host")
+			     ? str(json_object_get(spec, "route"), "host")
+			     : "",
+			 x->route_holder);
+		utf8_trim(long_msg);
+		bw_condition_set(conds, old_conditions, "Ready", "False", "RouteConflict", long_msg,
+				 v->generation);
+	} else if (failed) {
 		snprintf(msg, sizeof(msg),
 			 "rollout of %s did not complete within %lds and was rolled back to %s; "
 			 "change spec.image to roll out again",
@@ -144,6 +406,25 @@ static void set_conditions(json_t *status, const json_t *old_conditions,
 		snprintf(msg, sizeof(msg), "%ld of %ld replicas available", available, v->replicas);
 		bw_condition_set(conds, old_conditions, "Available", "False",
 				 "MinimumReplicasUnavailable", msg, v->generation);
+	}
+
+	/* DependenciesResolved: advisory, Ready does not wait for it (the pods
+	 * run; the missing <NAME>_SERVICE_URL is injected once the Service
+	 * exists and the pods restart) */
+	if (x->missing[0]) {
+		snprintf(msg, sizeof(msg),
+			 "spec.dependsOn: no Service named %.380s in this namespace; their "
+			 "<NAME>_SERVICE_URL is not injected until they exist",
+			 x->missing);
+		utf8_trim(msg);
+		bw_condition_set(conds, old_conditions, "DependenciesResolved", "False",
+				 "MissingDependency", msg, v->generation);
+	} else {
+		snprintf(msg, sizeof(msg), "%zu of %zu dependencies exist", x->dependencies,
+			 x->dependencies);
+		bw_condition_set(conds, old_conditions, "DependenciesResolved", "True",
+				 x->dependencies ? "AllFound" : "NoDependencies", msg,
+				 v->generation);
 	}
 
 	/* RolledBack, while the rollback is in effect */
@@ -251,26 +532,36 @@ static int digest_owned(const json_t *deployment, const json_t *service, const j
 	return ok ? 0 : BW_ENOMEM;
 }
 
-/* Applies the Deployment, Service and Ingress (or deletes an Ingress no
- * longer wanted), unless exactly these were applied last time and nothing
- * has changed them since (applied.h). */
+/*
+ * Writes the Deployment, Service and Ingress (or deletes our Ingress when
+ * no longer wanted: the route was removed, or another Service holds it),
+ * unless exactly these were applied last time and nothing has changed them
+ * since (applied.h). Nothing is written when any of them exists and is not
+ * ours: conflict (size bytes) then names it and 0 is returned.
+ */
 static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *key,
 		       const struct bw_cached_deployment *d, const char *image,
-		       const char *restarted_at, struct bw_error *err)
+		       const char *restarted_at, int withhold_ingress, char *conflict, size_t size,
+		       struct bw_error *err)
 {
 	json_t *deployment = NULL, *service = NULL, *ingress = NULL, *applied = NULL;
-	const char *ns =
-	    json_string_value(json_object_get(json_object_get(svc, "metadata"), "namespace"));
-	const char *name =
-	    json_string_value(json_object_get(json_object_get(svc, "metadata"), "name"));
+	const json_t *meta = json_object_get(svc, "metadata");
+	const char *ns = str(meta, "namespace"), *name = str(meta, "name"), *uid = str(meta, "uid");
+	struct owned objs[3] = {
+	    {.res = &bw_res_deployments}, {.res = &bw_res_services}, {.res = &bw_res_ingresses}};
 	const void *had_ingress = NULL;
 	unsigned char md[BW_APPLIED_DIGEST_LEN];
 	int have_digest, ret;
 
+	conflict[0] = '\0';
 	if ((ret = bw_render_deployment(svc, image, &deployment, err)) != 0 ||
 	    (ret = bw_render_service(svc, &service, err)) != 0 ||
 	    (ret = bw_render_ingress(svc, &ingress, err)) != 0)
 		goto out;
+	if (withhold_ingress) {
+		json_decref(ingress);
+		ingress = NULL;
+	}
 	if (restarted_at) {
 		/* as `kubectl rollout restart` does: a template change makes new pods */
 		json_t *tmeta = json_object_get(
@@ -286,23 +577,47 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	if (have_digest && d && !ingress == !had_ingress &&
 	    bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
 		goto out; /* applied already, and the Deployment's spec untouched since */
-	if ((ret = apply(ctx, &bw_res_deployments, ns, name, deployment, &applied, err)) != 0) {
+
+	/* Whose are they? All three are known before anything is written, so a
+	 * conflict on one leaves the others as they were too. */
+	if (d && uid && same(d->owner_uid, uid) && *d->uid) {
+		objs[0].state = BW_OWNERSHIP_OWNED; /* the cache says so: no GET */
+		snprintf(objs[0].uid, sizeof(objs[0].uid), "%s", d->uid);
+	} else if ((ret = ownership_of(ctx, &objs[0], ns, name, uid, conflict, size, err)) != 0) {
+		goto out;
+	}
+	if (objs[0].state != BW_OWNERSHIP_FOREIGN &&
+	    (ret = ownership_of(ctx, &objs[1], ns, name, uid, conflict, size, err)) != 0)
+		goto out;
+	if (objs[0].state != BW_OWNERSHIP_FOREIGN && objs[1].state != BW_OWNERSHIP_FOREIGN &&
+	    (ingress || had_ingress) &&
+	    (ret = ownership_of(ctx, &objs[2], ns, name, uid, conflict, size, err)) != 0)
+		goto out;
+	if (objs[0].state == BW_OWNERSHIP_FOREIGN || objs[1].state == BW_OWNERSHIP_FOREIGN ||
+	    (ingress && objs[2].state == BW_OWNERSHIP_FOREIGN))
+		goto out;   /* conflict holds the sentence */
+	conflict[0] = '\0'; /* a foreign Ingress we do not want is no conflict */
+
+	if ((ret = write_owned(ctx, &objs[0], ns, name, deployment, &applied, err)) != 0) {
 		bw_error_prefix(err, "Deployment %s/%s", ns, name);
 		goto out;
 	}
-	if ((ret = apply(ctx, &bw_res_services, ns, name, service, NULL, err)) != 0) {
+	if ((ret = write_owned(ctx, &objs[1], ns, name, service, NULL, err)) != 0) {
 		bw_error_prefix(err, "Service %s/%s", ns, name);
 		goto out;
 	}
 	if (ingress) {
-		ret = apply(ctx, &bw_res_ingresses, ns, name, ingress, NULL, err);
+		ret = write_owned(ctx, &objs[2], ns, name, ingress, NULL, err);
 		if (ret != 0)
 			bw_error_prefix(err, "Ingress %s/%s", ns, name);
-	} else if (had_ingress) {
-		/* the route was removed */
-		ret = bw_client_delete(ctx->client, &bw_res_ingresses, ns, name, NULL, err);
-		if (ret == BW_ENOTFOUND)
-			ret = 0;
+	} else if (objs[2].state == BW_OWNERSHIP_OWNED) {
+		/* the route was removed or is held by another Service; only our
+		 * own Ingress goes, and only that very object (its uid) */
+		struct bw_delete_options dopt = {.precondition_uid = objs[2].uid};
+
+		ret = bw_client_delete(ctx->client, &bw_res_ingresses, ns, name, &dopt, err);
+		if (ret == BW_ENOTFOUND || ret == BW_ECONFLICT)
+			ret = 0; /* gone, or replaced by an object that is not ours */
 	}
 	if (ret == 0 && have_digest) /* a failed record only costs an apply next time */
 		(void)bw_applied_record(ctx->applied, key, md,
@@ -315,6 +630,44 @@ out:
 	json_decref(deployment);
 	json_decref(service);
 	json_decref(ingress);
+	return ret;
+}
+
+/* The reason of the Ready condition in status, or NULL. */
+static const char *ready_reason(const json_t *status)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "conditions"), i, c)
+	{
+		if (same(str(c, "type"), "Ready"))
+			return str(c, "reason");
+	}
+	return NULL;
+}
+
+/* Writes a status that keeps the last one but for Ready=False with reason
+ * and msg: the controller could not do its work (nothing about the rollout
+ * is known anew). */
+static int status_not_ready(struct bw_operator_context *ctx, const json_t *svc, const char *reason,
+			    const char *msg, long generation)
+{
+	const json_t *old_status = json_object_get(svc, "status");
+	json_t *status = old_status ? json_deep_copy(old_status) : json_object();
+	json_t *conds = json_deep_copy(json_object_get(status, "conditions"));
+	int ret;
+
+	if (!json_is_array(conds)) {
+		json_decref(conds);
+		conds = json_array();
+	}
+	bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "False", reason,
+			 msg, generation);
+	json_object_set_new(status, "conditions", conds);
+	json_object_set_new(status, "observedGeneration", json_integer(generation));
+	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, NULL);
+	json_decref(status);
 	return ret;
 }
 
@@ -333,6 +686,8 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	char now[32];
 	struct bw_error err = {0};
 	const char *ns, *name, *uid;
+	struct cross_view x = {0};
+	char conflict[MSG_MAX * 2];
 	char msg[MSG_MAX], buf[BW_RENDER_URL_MAX > BW_RENDER_SELECTOR_MAX ? BW_RENDER_URL_MAX
 									  : BW_RENDER_SELECTOR_MAX];
 	int ret = 0;
@@ -353,13 +708,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		goto out;
 
 	d = bw_store_get(ctx->caches.deployments, ns, name);
-	if (d && uid && *d->owner_uid && strcmp(d->owner_uid, uid) != 0) {
-		/* a Deployment of the same name that another object controls */
-		snprintf(msg, sizeof(msg), "Deployment %s exists and is not owned by this Service",
-			 name);
-		event(ctx, svc, "Warning", "OwnershipConflict", msg);
-		ret = BW_ECONFLICT;
-		goto out;
+	if (d && !(uid && same(d->owner_uid, uid))) {
+		/* a Deployment of this name (with our label) that this Service does
+		 * not control: nothing of it counts; apply_owned() reports it */
+		bw_store_item_put(d);
+		d = NULL;
 	}
 
 	v.generation = (long)json_integer_value(json_object_get(meta, "generation"));
@@ -481,7 +834,27 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		}
 	}
 
-	ret = apply_owned(ctx, svc, key, d, v.deploy_image, restarted_at, &err);
+	if ((ret = cross_checks(ctx, svc, &x)) != 0)
+		goto out;
+	if (x.route_holder[0] && !same(ready_reason(old_status), "RouteConflict")) {
+		snprintf(
+		    msg, sizeof(msg),
+		    "spec.route is the route of the older Service %.400s; no Ingress is written "
+		    "for this one",
+		    x.route_holder);
+		event(ctx, svc, "Warning", "RouteConflict", msg);
+	}
+	ret = apply_owned(ctx, svc, key, d, v.deploy_image, restarted_at, x.route_holder[0] != 0,
+			  conflict, sizeof(conflict), &err);
+	if (ret == 0 && conflict[0]) {
+		/* once per conflict, not on every look (CONFLICT_RECHECK_MS) */
+		if (!same(ready_reason(old_status), "OwnershipConflict"))
+			event(ctx, svc, "Warning", "OwnershipConflict", conflict);
+		bw_log_warn("service", "%s: %s", key, conflict);
+		status_not_ready(ctx, svc, "OwnershipConflict", conflict, v.generation);
+		*requeue_after_ms = CONFLICT_RECHECK_MS;
+		goto out;
+	}
 	if (ret != 0) {
 		snprintf(msg, sizeof(msg), "%s", err.message);
 		event(ctx, svc, "Warning", "ApplyFailed", msg);
@@ -489,20 +862,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		if (ret == BW_EHTTP || ret == BW_EINVAL) {
 			/* refused as invalid: retrying will not help until the spec
 			 * changes, but the status must say so */
-			json_t *conds;
-
-			status = old_status ? json_deep_copy(old_status) : json_object();
-			conds = json_deep_copy(json_object_get(status, "conditions"));
-			if (!json_is_array(conds)) {
-				json_decref(conds);
-				conds = json_array();
-			}
-			bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready",
-					 "False", "ReconcileFailed", msg, v.generation);
-			json_object_set_new(status, "conditions", conds);
-			json_object_set_new(status, "observedGeneration",
-					    json_integer(v.generation));
-			bw_status_update(ctx, &bw_res_bw_services, svc, status, NULL);
+			status_not_ready(ctx, svc, "ReconcileFailed", msg, v.generation);
 			ret = 0;
 		}
 		goto out;
@@ -546,7 +906,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		json_object_set_new(status, "selector", json_string(buf));
 	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)
 		json_object_set_new(status, "url", json_string(buf));
-	set_conditions(status, json_object_get(old_status, "conditions"), &v, d, spec);
+	set_conditions(status, json_object_get(old_status, "conditions"), &v, d, spec, &x);
 
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
 	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */

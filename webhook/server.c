@@ -53,6 +53,45 @@ static json_t *cached_list(struct bw_store *store, const char *ns, const char *e
 	return array;
 }
 
+/* The Services a write of obj is checked against: every one of its
+ * namespace but itself, and those of other namespaces whose cached JSON
+ * holds obj's route pathPrefix (the cross-namespace route check, without
+ * parsing every Service of the cluster on each admission). */
+static json_t *service_siblings(struct bw_store *store, const char *ns, const char *name,
+				const json_t *obj)
+{
+	const char *prefix = json_string_value(
+	    json_object_get(json_object_get(json_object_get(obj, "spec"), "route"), "pathPrefix"));
+	struct bw_store_items items = {0};
+	json_t *array;
+	int plain = 1;
+
+	if (!prefix)
+		return cached_list(store, ns, name);
+	for (const char *p = prefix; *p; p++) /* what JSON would escape: no substring test */
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			plain = 0;
+	array = json_array();
+	if (!array || bw_store_list(store, NULL, &items, NULL) != 0)
+		return array;
+	for (size_t i = 0; i < items.count; i++) {
+		const char *ins = bw_store_item_namespace(items.v[i]);
+		int here = ns && ins && strcmp(ins, ns) == 0;
+		json_t *sib;
+
+		if (here && name && strcmp(bw_store_item_name(items.v[i]), name) == 0)
+			continue;
+		if (!here && plain &&
+		    !strstr(((const struct bw_cached_object *)items.v[i])->json, prefix))
+			continue;
+		sib = bw_cached_object_parse(items.v[i]);
+		if (sib)
+			json_array_append_new(array, sib);
+	}
+	bw_store_items_release(&items);
+	return array;
+}
+
 static json_t *namespace_labels(const struct bw_webhook_caches *caches, const char *ns)
 {
 	const struct bw_cached_namespace *n = bw_store_get(caches->namespaces, NULL, ns);
@@ -228,7 +267,7 @@ static int validate(struct bw_webhook *wh, const struct bw_http_request *hreq,
 		ret = bw_validate_breaker(req.operation, req.object, req.old_object, services,
 					  others, &result, &err);
 	} else {
-		others = cached_list(wh->caches.services, req.namespace, req.name);
+		others = service_siblings(wh->caches.services, req.namespace, req.name, req.object);
 		ret = bw_validate_service(req.operation, req.object, req.old_object, others,
 					  &result, &err);
 	}

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "../operator/registry.h"
 #include "../operator/render.h"
+#include "../operator/rules.h"
 #include "admission.h"
 #include "validate.h"
 
@@ -149,20 +150,18 @@ static const char *ns_or_this(const struct ctx *c)
 
 /* ---- Service ---- */
 
-static int same_route(const json_t *a, const json_t *b)
-{
-	const char *ha = str_field(a, "host"), *hb = str_field(b, "host");
-	const char *pa = str_field(a, "pathPrefix"), *pb = str_field(b, "pathPrefix");
-
-	return pa && pb && strcmp(pa, pb) == 0 && ((!ha && !hb) || (ha && hb && !strcmp(ha, hb)));
-}
-
+/*
+ * A route (host + pathPrefix) leads to one Service in the whole cluster:
+ * Ingress controllers merge the Ingresses of every namespace. siblings may
+ * hold Services of other namespaces for this check; the object itself (its
+ * name in its namespace) is skipped.
+ */
 static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *object,
 			const json_t *old_object, const json_t *siblings)
 {
-	const json_t *route = bw_json_get(bw_json_get(object, "spec"), "route"), *sib;
+	const json_t *route = bw_json_get(bw_json_get(object, "spec"), "route"), *sib, *md;
 	const json_t *old_route = bw_json_get(bw_json_get(old_object, "spec"), "route");
-	const char *host = str_field(route, "host"), *name;
+	const char *host = str_field(route, "host"), *name, *ns;
 	char where[160];
 	size_t i;
 
@@ -174,19 +173,25 @@ static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *ob
 		snprintf(where, sizeof(where), "with no host");
 	json_array_foreach(siblings, i, sib)
 	{
-		if (!(name = other(c, sib, 1)) ||
-		    !same_route(route, bw_json_get(bw_json_get(sib, "spec"), "route")))
+		md = bw_json_get(sib, "metadata");
+		name = str_field(md, "name");
+		ns = str_field(md, "namespace");
+		if (!name || being_deleted(sib) ||
+		    (strcmp(name, c->name) == 0 && (!ns || !c->ns || strcmp(ns, c->ns) == 0)) ||
+		    !bw_rules_same_route(route, bw_json_get(bw_json_get(sib, "spec"), "route")))
 			continue;
-		if (op == BW_ADMISSION_UPDATE && old_route && same_route(route, old_route))
+		if (!ns)
+			ns = ns_or_this(c);
+		if (op == BW_ADMISSION_UPDATE && old_route && bw_rules_same_route(route, old_route))
 			warn(c,
-			     "spec.route: pathPrefix %s %s is also the route of Service %s; one of "
-			     "them should move",
-			     str_field(route, "pathPrefix"), where, name);
+			     "spec.route: pathPrefix %s %s is also the route of Service %s/%s; one "
+			     "of them should move",
+			     str_field(route, "pathPrefix"), where, ns, name);
 		else
 			deny(c,
 			     "spec.route: pathPrefix %s %s is already the route of Service %s in "
-			     "namespace %s; a route must lead to one Service",
-			     str_field(route, "pathPrefix"), where, name, ns_or_this(c));
+			     "namespace %s; a route must lead to one Service in the cluster",
+			     str_field(route, "pathPrefix"), where, name, ns);
 		return;
 	}
 }
@@ -209,7 +214,8 @@ static void check_depends_on(struct ctx *c, const json_t *object, const json_t *
 	json_array_foreach(depends_on(object), i, d)
 	{
 		name = json_string_value(d);
-		if (!name || strcmp(name, c->name) == 0 || find(c, siblings, name, 1))
+		if (!name || strcmp(name, c->name) == 0 ||
+		    bw_rules_service_exists(siblings, c->ns, name))
 			continue;
 		/* the variable the webhook would inject (names are DNS labels here) */
 		for (j = 0; name[j] && j < DNS_LABEL_MAX; j++)

@@ -9,7 +9,9 @@
  * request:"):
  *   Service  anything bw_render_validate() refuses (the operator could not
  *            render it); a route (host + pathPrefix; no host is a host of
- *            its own) already used by another Service of the namespace.
+ *            its own) already used by another Service of the cluster, in
+ *            any namespace (bw_rules_same_route(): Ingress controllers merge
+ *            every namespace's Ingresses).
  *   Breaker  anything bw_registry_breaker_policy() refuses; a spec.target
  *            that is not a Service name; a target already protected by
  *            another Breaker of the namespace (two policies for one target
@@ -32,9 +34,10 @@
  * siblings / services / breakers are JSON arrays of the namespace's objects
  * as the cache holds them (NULL means none). The object itself may be among
  * them (the cache holds its stored version): entries with the same
- * metadata.name are skipped, and so are entries of another namespace and
- * entries being deleted. They are read leniently: a malformed sibling is
- * never a reason to deny.
+ * metadata.name are skipped, and so are entries being deleted. Entries of
+ * another namespace count only for the route check: the caller adds the
+ * Services of other namespaces that may claim the same route. They are read leniently: a malformed
+ * sibling is never a reason to deny.
  *
  * Ownership (as jansson says it): every json_t argument is borrowed and
  * read during the call only. The result's warnings are a NEW reference
