@@ -20,6 +20,7 @@
 #define KC_MAX_REF    (1u << 20) /* a certificate, key or token file it names */
 #define KC_SA_DIR     "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KC_NAMES_MAX  200 /* the list of existing names in a "not found" message */
+#define KC_PATH_SHOWN 200 /* how much of a long path a message shows (head...tail) */
 
 /* One cluster, user or context body of a kubeconfig, for the field readers. */
 struct section {
@@ -253,7 +254,7 @@ static int sec_bool(const struct section *s, const char *key, int *out)
  */
 static int sec_pem(const struct section *s, const char *file_key, const char *data_key, char **out)
 {
-	char *data = NULL, *file = NULL, *path = NULL, *pem = NULL;
+	char *data = NULL, *file = NULL, *path = NULL, *pem = NULL, pbuf[KC_PATH_SHOWN + 1];
 	size_t len = 0;
 	int rc;
 
@@ -291,7 +292,8 @@ static int sec_pem(const struct section *s, const char *file_key, const char *da
 	}
 	if (memchr(pem, '\0', len))
 		rc = bw_error_set(s->err, BW_EINVAL, "%s \"%s\": %s %s is binary, not PEM text",
-				  s->kind, s->name, file_key, path);
+				  s->kind, s->name, file_key,
+				  bw_error_abbrev(path, KC_PATH_SHOWN, pbuf, sizeof(pbuf)));
 out:
 	if (rc) {
 		free_secret(pem);
@@ -681,7 +683,7 @@ out:
 int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char *context,
 		       struct bw_error *err)
 {
-	char *buf = NULL, *dir = NULL;
+	char *buf = NULL, *dir = NULL, pbuf[KC_PATH_SHOWN + 1];
 	size_t len = 0;
 	int rc;
 
@@ -696,7 +698,8 @@ int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char 
 		goto out;
 	rc = bw_kubeconfig_parse(cfg, buf, len, dir, context, err);
 	if (rc)
-		bw_error_prefix(err, "kubeconfig %s", path);
+		bw_error_prefix(err, "kubeconfig %s",
+				bw_error_abbrev(path, KC_PATH_SHOWN, pbuf, sizeof(pbuf)));
 out:
 	free_secret(buf);
 	free(dir);
