@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -412,12 +413,29 @@ static int load_cluster(struct bw_kube_config *cfg, const struct section *s)
 		free(server);
 		server = full;
 	}
+	/* curl speaks many protocols (file://, ftp://...); an API server is HTTP */
+	if (strncasecmp(server, "https://", 8) != 0 && strncasecmp(server, "http://", 7) != 0) {
+		rc = bw_error_set(s->err, BW_EINVAL,
+				  "cluster \"%s\": server \"%.200s\" is not an https:// URL",
+				  s->name, server);
+		goto out;
+	}
 	cfg->server = server;
 	server = NULL;
 	rc = sec_pem(s, "certificate-authority", "certificate-authority-data", &cfg->ca_pem);
 	if (rc)
 		goto out;
 	rc = sec_bool(s, "insecure-skip-tls-verify", &cfg->insecure_skip_tls_verify);
+	if (rc)
+		goto out;
+	/* as kubectl: a CA that would not be checked is a mistake, not a choice */
+	if (cfg->insecure_skip_tls_verify && cfg->ca_pem)
+		rc =
+		    bw_error_set(s->err, BW_EINVAL,
+				 "cluster \"%s\" sets insecure-skip-tls-verify and a "
+				 "certificate-authority: a root certificate with the insecure flag "
+				 "is not allowed (kubectl refuses it too); remove one of them",
+				 s->name);
 out:
 	free(server);
 	return rc;
@@ -597,6 +615,13 @@ static int load_document(struct bw_kube_config *cfg, yaml_document_t *doc, const
 		if (rc)
 			goto out;
 	}
+	/* client-go would send it; a bearer token in clear text is anyone's on the path */
+	if (cfg->token && strncasecmp(cfg->server, "http://", 7) == 0)
+		rc = bw_error_set(err, BW_EINVAL,
+				  "cluster \"%s\" has an http:// server and user \"%s\" a bearer "
+				  "token: breakwater does not send a token in clear text; use an "
+				  "https:// server",
+				  cluster_name, user_name);
 out:
 	free(cluster_name);
 	free(user_name);

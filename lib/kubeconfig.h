@@ -9,6 +9,11 @@
  * over its file, tokenFile wins over token, and a server without a scheme
  * ("host:6443") means https. Other fields are ignored; a user with only exec,
  * auth-provider or username/password credentials is refused (unsupported).
+ * Refused as unsafe: a server that is not https:// or http://; a cluster with
+ * insecure-skip-tls-verify and a certificate-authority(-data) together (as
+ * kubectl refuses it); an http:// server with a bearer token or tokenFile
+ * (client-go would send the token in clear text; breakwater does not, even
+ * to a loopback address).
  *
  * Caps: a kubeconfig of at most 4 MiB, certificate, key, token and namespace
  * files of at most 1 MiB each, read only when they are regular files
@@ -48,8 +53,8 @@ struct bw_kube_config {
  * mapping), BW_ENOTFOUND (no current-context, or a context, cluster or user
  * that does not exist; the message lists the ones that do), BW_EINVAL (no
  * server, a -data field that is not base64, a field of the wrong type, a
- * name defined twice), BW_ETOOBIG (a cap above). On error *cfg is left
- * empty. */
+ * name defined twice, one of the unsafe settings above), BW_ETOOBIG (a
+ * cap above). On error *cfg is left empty. */
 int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char *context,
 		       struct bw_error *err);
 
