@@ -441,29 +441,32 @@ out:
 	return rc;
 }
 
-/* Reads a token file (tokenFile, or the service account's token) into *token. */
-static int read_token(const char *path, const char *what, char **token, struct bw_error *err)
+int bw_kubeconfig_read_token(const char *path, const char *what, char **token,
+			     struct timespec *mtime, struct bw_error *err)
 {
-	char *buf = NULL;
+	char *buf = NULL, pbuf[KC_PATH_SHOWN + 1];
+	const char *shown;
 	size_t len;
 	int rc;
 
 	*token = NULL;
 	rc = bw_file_read(path, what, KC_MAX_REF, BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &buf, &len,
-			  NULL, err);
+			  mtime, err);
 	if (rc)
 		goto out;
+	/* messages name the file, never what it holds */
+	shown = bw_error_abbrev(path, KC_PATH_SHOWN, pbuf, sizeof(pbuf));
 	if (memchr(buf, '\0', len)) {
-		rc = bw_error_set(err, BW_EINVAL, "%s %s holds a NUL character", what, path);
+		rc = bw_error_set(err, BW_EINVAL, "%s %s holds a NUL character", what, shown);
 		goto out;
 	}
 	trim(buf);
 	if (!buf[0]) {
-		rc = bw_error_set(err, BW_EINVAL, "%s %s is empty", what, path);
+		rc = bw_error_set(err, BW_EINVAL, "%s %s is empty", what, shown);
 		goto out;
 	}
 	if (!token_ok(buf)) {
-		rc = bw_error_set(err, BW_EINVAL, "%s %s holds control characters", what, path);
+		rc = bw_error_set(err, BW_EINVAL, "%s %s holds control characters", what, shown);
 		goto out;
 	}
 	*token = buf;
@@ -471,6 +474,11 @@ static int read_token(const char *path, const char *what, char **token, struct b
 out:
 	free_secret(buf);
 	return rc;
+}
+
+static int read_token(const char *path, const char *what, char **token, struct bw_error *err)
+{
+	return bw_kubeconfig_read_token(path, what, token, NULL, err);
 }
 
 static int load_user(struct bw_kube_config *cfg, const struct section *s)

@@ -29,6 +29,8 @@
 #ifndef BW_KUBECONFIG_H
 #define BW_KUBECONFIG_H
 
+#include <time.h>
+
 #include "error.h"
 
 struct bw_kube_config {
@@ -80,6 +82,17 @@ int bw_kubeconfig_in_cluster(struct bw_kube_config *cfg, const char *sa_dir, str
  * BW_ENOTFOUND, naming each place tried and why it was passed over. */
 int bw_kubeconfig_load_default(struct bw_kube_config *cfg, const char *path, const char *context,
 			       struct bw_error *err);
+
+/* Reads a bearer token file (tokenFile, the service-account token) into
+ * *token (malloc'd; free it after OPENSSL_cleanse) and its modification time
+ * into *mtime (may be NULL): surrounding whitespace trimmed, then refused
+ * with BW_EINVAL when empty or holding a NUL or any control character (a
+ * CR/LF would add headers to every request). `what` names the file in
+ * messages, which never quote its contents. Other errors as bw_file_read()
+ * (1 MiB cap, regular files only). The client re-reads a rotated token
+ * through this. */
+int bw_kubeconfig_read_token(const char *path, const char *what, char **token,
+			     struct timespec *mtime, struct bw_error *err);
 
 /* Frees every string and zeroes *cfg; safe on a zeroed or released config. */
 void bw_kubeconfig_release(struct bw_kube_config *cfg);
