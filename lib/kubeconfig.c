@@ -390,6 +390,7 @@ static int find_named(yaml_document_t *doc, const yaml_node_t *root, const char 
 static int load_cluster(struct bw_kube_config *cfg, const struct section *s)
 {
 	char *server = NULL, *full;
+	const char *authority;
 	size_t len;
 	int rc;
 
@@ -412,6 +413,16 @@ static int load_cluster(struct bw_kube_config *cfg, const struct section *s)
 		}
 		free(server);
 		server = full;
+	}
+	/* user:password@ would be sent as basic auth and shown wherever the
+	 * server is logged: refused without quoting it */
+	authority = strstr(server, "://") + 3;
+	if (memchr(authority, '@', strcspn(authority, "/?#"))) {
+		rc = bw_error_set(s->err, BW_EINVAL,
+				  "cluster \"%s\": the server URL holds credentials (user@ or "
+				  "user:password@); give a token or a client certificate instead",
+				  s->name);
+		goto out;
 	}
 	/* curl speaks many protocols (file://, ftp://...); an API server is HTTP */
 	if (strncasecmp(server, "https://", 8) != 0 && strncasecmp(server, "http://", 7) != 0) {

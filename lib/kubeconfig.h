@@ -9,7 +9,9 @@
  * over its file, tokenFile wins over token, and a server without a scheme
  * ("host:6443") means https. Other fields are ignored; a user with only exec,
  * auth-provider or username/password credentials is refused (unsupported).
- * Refused as unsafe: a server that is not https:// or http://; a cluster with
+ * Refused as unsafe: a server that is not https:// or http://, or whose URL
+ * holds credentials (user:password@, which curl would send and the log
+ * would show; the message does not quote it); a cluster with
  * insecure-skip-tls-verify and a certificate-authority(-data) together (as
  * kubectl refuses it); an http:// server with a bearer token or tokenFile
  * (client-go would send the token in clear text; breakwater does not, even

@@ -290,6 +290,7 @@ struct parse_case {
 	const char *context;
 	int rc;
 	const char *msg[2];
+	const char *secret; /* must not appear in the message */
 	const char *server; /* on success */
 	const char *ns;
 	const char *ca;
@@ -377,6 +378,20 @@ static const struct parse_case parse_cases[] = {
      .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: '//'}\n",
      .rc = BW_EINVAL,
      .msg = {"has no server"}},
+    {.name = "credentials in the server URL",
+     .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'https://admin:s3cret@h:1/x'}\n",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"k\": the server URL holds credentials"},
+     .secret = "s3cret"},
+    {.name = "a user in a server without scheme",
+     .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'admin@h:6443'}\n",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"k\": the server URL holds credentials"}},
+    {.name = "an @ in the path is not a user",
+     .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'https://h:1/a@b'}\n",
+     .server = "https://h:1/a@b",
+     .ns = "default",
+     .token = "t"},
     {.name = "server without scheme",
      .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'h:6443/'}\n",
      .server = "https://h:6443",
@@ -463,6 +478,9 @@ static void test_parse_cases(void)
 		if (c->rc) {
 			CHECK(cfg_empty(&cfg), "parse %s: config left empty", c->name);
 			check_msg(c->name, &err, c->msg, 2);
+			if (c->secret)
+				CHECK(!strstr(err.message, c->secret),
+				      "parse %s: the message does not quote the secret", c->name);
 		} else {
 			if (rc)
 				printf("    message: %s\n", err.message);
