@@ -294,7 +294,7 @@ static int on_line(const char *line, size_t len, void *ctx)
 			/* its resourceVersion is not recorded: the relist brings it */
 			r->refused = 1;
 			ret = bw_error_set(&r->watch_err, ret < 0 ? ret : BW_EIO,
-					   "a %s event could not be taken in",
+					   "an event (%s) could not be taken in",
 					   bw_watch_type_name(type));
 			break;
 		}
