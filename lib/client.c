@@ -14,9 +14,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "client.h"
-#include "file.h"
 #include "log.h"
 #include "version.h"
 
@@ -43,7 +43,6 @@ const struct bw_resource bw_res_validating_webhooks = {"admissionregistration.k8
 						       "ValidatingWebhookConfiguration", 0};
 
 #define POOL_MAX	  16
-#define TOKEN_MAX_BYTES	  (1024 * 1024)
 #define ERROR_BODY_MAX	  (64 * 1024)
 #define RETRY_AFTER_MAX_S 10
 
@@ -103,32 +102,46 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Refreshes the token from its file when the file changed; called per request. */
+/* Frees a string that may hold a secret, overwriting it first. */
+static void free_secret(char *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+/* Refreshes the token from its file when the file changed; called per
+ * request, under token_lock. A token the file holds that could not go into a
+ * header as it is (control characters: CR/LF would add headers) is refused,
+ * once per change of the file, and the previous one kept. */
 static void refresh_token(struct bw_client *client)
 {
-	struct timespec mtime;
 	struct stat st;
 	struct bw_error err;
 	char *fresh = NULL;
-	size_t len;
 
 	if (!client->token_file || stat(client->token_file, &st) != 0)
 		return;
 	if (st.st_mtim.tv_sec == client->token_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == client->token_mtime.tv_nsec && st.st_size == client->token_size)
 		return;
-	if (bw_file_read(client->token_file, "token file", TOKEN_MAX_BYTES,
-			 BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &fresh, &len, &mtime, &err) != 0) {
+	client->token_mtime = st.st_mtim;
+	client->token_size = st.st_size;
+	if (bw_kubeconfig_read_token(client->token_file, "token file", &fresh, NULL, &err) != 0) {
 		bw_log_warn("client", "%s; keeping the previous token", err.message);
 		return;
 	}
-	client->token_mtime = mtime;
-	client->token_size = (off_t)len;
-	while (len > 0 &&
-	       (fresh[len - 1] == '\n' || fresh[len - 1] == '\r' || fresh[len - 1] == ' '))
-		fresh[--len] = '\0';
-	free(client->token);
+	free_secret(client->token);
 	client->token = fresh;
+}
+
+/* Frees request headers, overwriting them first: one carries the token. */
+static void free_headers(struct curl_slist *headers)
+{
+	for (struct curl_slist *h = headers; h; h = h->next)
+		OPENSSL_cleanse(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
 }
 
 int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
@@ -218,8 +231,8 @@ void bw_client_free(struct bw_client *client)
 	free(client->namespace);
 	free(client->ca_pem);
 	free(client->cert_pem);
-	free(client->key_pem);
-	free(client->token);
+	free_secret(client->key_pem);
+	free_secret(client->token);
 	free(client->token_file);
 	free(client);
 }
@@ -543,7 +556,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 		if (line) {
 			sprintf(line, "Authorization: Bearer %s", client->token);
 			headers = curl_slist_append(headers, line);
-			free(line);
+			free_secret(line);
 		}
 	}
 	pthread_mutex_unlock(&client->token_lock);
@@ -608,7 +621,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 			ret = bw_error_set(err, code_for_curl(rc), "%s: %s", client->server,
 					   curl_easy_strerror(rc));
 	}
-	curl_slist_free_all(headers);
+	free_headers(headers);
 	release_handle(client, h);
 	return ret;
 }

@@ -3,6 +3,14 @@
  * resource, with connection reuse, timeouts, and errors that carry the HTTP
  * status and the Kubernetes Status reason and message.
  *
+ * Credentials: a bearer token from token_file is re-read whenever the file
+ * changes (a rotated service-account token) through
+ * bw_kubeconfig_read_token(): a new token that is empty or holds control
+ * characters is refused, logged once per change naming the file (never the
+ * token), and the previous token kept. The token and the client key are
+ * overwritten (OPENSSL_cleanse) before they are freed, as are the request
+ * headers that carried the token.
+ *
  * Ownership: bw_client_new() returns a client the caller frees with
  * bw_client_free() after every thread has stopped using it. The
  * kube config is copied. Functions returning json_t ** give the caller a new

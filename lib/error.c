@@ -5,6 +5,21 @@
 
 #include "error.h"
 
+/* What room the message leaves: its cap less the NUL. */
+#define MESSAGE_ROOM (sizeof(((struct bw_error *)0)->message) - 1)
+
+/* At most max bytes of s (len bytes long), not splitting a UTF-8 sequence,
+ * so a cut message stays valid UTF-8 for jansson (status conditions, events).
+ * Reads s[max] when len > max. */
+static size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
 void bw_error_clear(struct bw_error *err)
 {
 	if (err)
@@ -13,34 +28,66 @@ void bw_error_clear(struct bw_error *err)
 
 int bw_error_set(struct bw_error *err, int code, const char *fmt, ...)
 {
+	char text[MESSAGE_ROOM + 5]; /* 4 more bytes show where a cut falls */
+	size_t len;
 	va_list ap;
 
 	if (!err)
 		return code;
 	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	len = utf8_cut(text, strlen(text), MESSAGE_ROOM);
+	memcpy(err->message, text, len);
+	err->message[len] = '\0';
 	return code;
 }
 
 void bw_error_prefix(struct bw_error *err, const char *fmt, ...)
 {
-	char joined[2 * sizeof(err->message)];
-	size_t n;
+	char prefix[MESSAGE_ROOM + 5], joined[MESSAGE_ROOM + 1];
+	size_t plen, mlen, keep, cap;
 	va_list ap;
 
 	if (!err)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(joined, sizeof(err->message), fmt, ap);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	n = strlen(joined);
-	memcpy(joined + n, ": ", 3);
-	memcpy(joined + n + 2, err->message, sizeof(err->message));
-	/* the message is cut at its cap; a long prefix keeps the start of both */
-	memcpy(err->message, joined, sizeof(err->message) - 1);
-	err->message[sizeof(err->message) - 1] = '\0';
+	plen = strlen(prefix);
+	mlen = strlen(err->message);
+	/* The message is what went wrong: it keeps at least half the room, so a
+	 * long prefix (a path) is cut, with "...", rather than the reason. */
+	keep = mlen < MESSAGE_ROOM / 2 ? mlen : MESSAGE_ROOM / 2;
+	cap = MESSAGE_ROOM - 2 - keep;
+	if (plen > cap) {
+		plen = utf8_cut(prefix, plen, cap - 3);
+		memcpy(prefix + plen, "...", 4);
+		plen += 3;
+	}
+	mlen = utf8_cut(err->message, mlen, MESSAGE_ROOM - 2 - plen);
+	memcpy(joined, prefix, plen);
+	memcpy(joined + plen, ": ", 2);
+	memcpy(joined + plen + 2, err->message, mlen);
+	joined[plen + 2 + mlen] = '\0';
+	memcpy(err->message, joined, plen + 2 + mlen + 1);
+}
+
+const char *bw_error_abbrev(const char *s, size_t max, char *buf, size_t size)
+{
+	size_t len = strlen(s), head, tail;
+
+	if (len <= max || max < 5 || size <= max)
+		return s;
+	head = utf8_cut(s, len, (max - 3) / 2);
+	tail = len - (max - 3 - head);
+	while (tail < len && ((unsigned char)s[tail] & 0xc0) == 0x80)
+		tail++;
+	memcpy(buf, s, head);
+	memcpy(buf + head, "...", 3);
+	memcpy(buf + head + 3, s + tail, len - tail + 1);
+	return buf;
 }
 
 const char *bw_code_name(int code)

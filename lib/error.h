@@ -40,13 +40,21 @@ struct bw_error {
 void bw_error_clear(struct bw_error *err);
 
 /* Fills *err with code and a printf-style message; returns code, so a caller
- * can write `return bw_error_set(err, BW_EINVAL, "...")`. err may be NULL. */
+ * can write `return bw_error_set(err, BW_EINVAL, "...")`. err may be NULL.
+ * A message longer than the cap is cut at a UTF-8 character boundary. */
 int bw_error_set(struct bw_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prepends "prefix: " to err->message, for context as an error travels up. */
+/* Prepends "prefix: " to err->message, for context as an error travels up.
+ * Within the cap, the message keeps at least half of it: a longer prefix (a
+ * long path) is cut and ends in "...". Cuts fall on UTF-8 boundaries. */
 void bw_error_prefix(struct bw_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* s for a message: s itself when it is at most max bytes, else its first and
+ * last bytes around "..." (max bytes in all, UTF-8 sequences kept whole),
+ * written to buf, which must hold max + 1 bytes (size). Returns s or buf. */
+const char *bw_error_abbrev(const char *s, size_t max, char *buf, size_t size);
 
 /* A short name for a code ("conflict", "gone", ...); never NULL. */
 const char *bw_code_name(int code);

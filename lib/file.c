@@ -11,6 +11,10 @@
 
 #include "file.h"
 
+/* How much of a path a message shows: a long one keeps its head and tail, so
+ * the reason after it still fits in the message. */
+#define PATH_SHOWN 200
+
 const char *bw_file_strerror(int e, char *buf, size_t size)
 {
 	if (strerror_r(e, buf, size) != 0)
@@ -22,7 +26,8 @@ int bw_file_read(const char *path, const char *what, size_t cap, int flags, char
 		 size_t *out_len, struct timespec *mtime, struct bw_error *err)
 {
 	int regular_only = flags & BW_FILE_REGULAR_ONLY;
-	char ebuf[128];
+	char ebuf[128], pbuf[PATH_SHOWN + 1];
+	const char *shown;
 	struct stat st;
 	char *buf = NULL, *grown;
 	size_t len = 0, size = 4096;
@@ -34,17 +39,18 @@ int bw_file_read(const char *path, const char *what, size_t cap, int flags, char
 		*out_len = 0;
 	if (!path || !*path)
 		return bw_error_set(err, BW_EINVAL, "%s: no file named", what);
+	shown = bw_error_abbrev(path, PATH_SHOWN, pbuf, sizeof(pbuf));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0));
 	if (fd < 0)
-		return bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
+		return bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, shown,
 				    bw_file_strerror(errno, ebuf, sizeof(ebuf)));
 	if (fstat(fd, &st) < 0) {
-		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
+		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, shown,
 				  bw_file_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode))) {
-		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
+		rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, shown,
 				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
 		goto out;
 	}
@@ -52,14 +58,14 @@ int bw_file_read(const char *path, const char *what, size_t cap, int flags, char
 		if ((unsigned long long)st.st_size > cap) {
 			rc = bw_error_set(err, BW_ETOOBIG,
 					  "%s %s is %lld bytes, more than the limit of %zu", what,
-					  path, (long long)st.st_size, cap);
+					  shown, (long long)st.st_size, cap);
 			goto out;
 		}
 		size = (size_t)st.st_size + 2; /* +1 to see end of file in one read */
 	}
 	buf = malloc(size);
 	if (!buf) {
-		rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
+		rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", shown);
 		goto out;
 	}
 	for (;;) {
@@ -68,7 +74,8 @@ int bw_file_read(const char *path, const char *what, size_t cap, int flags, char
 			size = size > cap / 2 ? cap + 2 : size * 2;
 			grown = realloc(buf, size);
 			if (!grown) {
-				rc = bw_error_set(err, BW_ENOMEM, "out of memory reading %s", path);
+				rc =
+				    bw_error_set(err, BW_ENOMEM, "out of memory reading %s", shown);
 				goto out;
 			}
 			buf = grown;
@@ -77,7 +84,7 @@ int bw_file_read(const char *path, const char *what, size_t cap, int flags, char
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, path,
+			rc = bw_error_set(err, BW_EIO, "cannot read %s %s: %s", what, shown,
 					  bw_file_strerror(errno, ebuf, sizeof(ebuf)));
 			goto out;
 		}
@@ -86,7 +93,7 @@ int bw_file_read(const char *path, const char *what, size_t cap, int flags, char
 		len += (size_t)got;
 		if (len > cap) {
 			rc = bw_error_set(err, BW_ETOOBIG,
-					  "%s %s is more than the limit of %zu bytes", what, path,
+					  "%s %s is more than the limit of %zu bytes", what, shown,
 					  cap);
 			goto out;
 		}

@@ -99,11 +99,15 @@ static int on_list_end(int complete, const char *rv, void *ctx)
 	return 0;
 }
 
-static void on_event(enum bw_watch_type type, json_t *obj, void *ctx)
+/* An event the store cannot take in (out of memory, a projection that
+ * fails) is refused: dropping it would leave the cache wrong until some
+ * later relist, so the reflector relists now. */
+static int on_event(enum bw_watch_type type, json_t *obj, void *ctx)
 {
 	struct bw_informer *inf = ctx;
 	struct bw_store_change change = {0};
 	struct bw_error err;
+	int ret;
 
 	if (type == BW_WATCH_DELETED) {
 		json_t *meta = json_object_get(obj, "metadata");
@@ -111,22 +115,24 @@ static void on_event(enum bw_watch_type type, json_t *obj, void *ctx)
 		const char *name = json_string_value(json_object_get(meta, "name"));
 
 		if (!name)
-			return;
+			return 0;
 		change.old_item = bw_store_delete(inf->store, ns, name);
 		if (change.old_item) {
 			change.event = BW_STORE_DELETED;
 			notify(inf, &change);
 		}
 		bw_store_change_release(&change);
-		return;
+		return 0;
 	}
-	if (bw_store_upsert(inf->store, obj, &change, &err) != 0) {
+	ret = bw_store_upsert(inf->store, obj, &change, &err);
+	if (ret != 0) {
 		bw_log_warn("informer", "%s: %s %s", inf->what, bw_watch_type_name(type),
 			    err.message);
-		return;
+		return ret;
 	}
 	notify(inf, &change);
 	bw_store_change_release(&change);
+	return 0;
 }
 
 int bw_informer_new(struct bw_informer **out, struct bw_client *client,

@@ -3,7 +3,10 @@
  * change, like client-go's shared informer. The store keeps only what the
  * caller's projection keeps (store.h), and a relist tells the handlers of
  * objects that were added, changed or deleted while the watch was down, and
- * of nothing else.
+ * of nothing else. A watch event the store cannot take in (out of memory, a
+ * projection that fails) is not dropped: the informer relists at once (after
+ * the reflector's short backoff), so the cache is never left wrong until some
+ * later relist; the relist's changes reach the handlers as usual.
  *
  * Ownership: bw_informer_new() borrows the client and the handlers' ctx (they
  * must outlive the informer) and copies the options. Items passed to

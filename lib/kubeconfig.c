@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #define KC_MAX_REF    (1u << 20) /* a certificate, key or token file it names */
 #define KC_SA_DIR     "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KC_NAMES_MAX  200 /* the list of existing names in a "not found" message */
+#define KC_PATH_SHOWN 200 /* how much of a long path a message shows (head...tail) */
 
 /* One cluster, user or context body of a kubeconfig, for the field readers. */
 struct section {
@@ -253,7 +255,7 @@ static int sec_bool(const struct section *s, const char *key, int *out)
  */
 static int sec_pem(const struct section *s, const char *file_key, const char *data_key, char **out)
 {
-	char *data = NULL, *file = NULL, *path = NULL, *pem = NULL;
+	char *data = NULL, *file = NULL, *path = NULL, *pem = NULL, pbuf[KC_PATH_SHOWN + 1];
 	size_t len = 0;
 	int rc;
 
@@ -291,7 +293,8 @@ static int sec_pem(const struct section *s, const char *file_key, const char *da
 	}
 	if (memchr(pem, '\0', len))
 		rc = bw_error_set(s->err, BW_EINVAL, "%s \"%s\": %s %s is binary, not PEM text",
-				  s->kind, s->name, file_key, path);
+				  s->kind, s->name, file_key,
+				  bw_error_abbrev(path, KC_PATH_SHOWN, pbuf, sizeof(pbuf)));
 out:
 	if (rc) {
 		free_secret(pem);
@@ -387,6 +390,7 @@ static int find_named(yaml_document_t *doc, const yaml_node_t *root, const char 
 static int load_cluster(struct bw_kube_config *cfg, const struct section *s)
 {
 	char *server = NULL, *full;
+	const char *authority;
 	size_t len;
 	int rc;
 
@@ -410,40 +414,70 @@ static int load_cluster(struct bw_kube_config *cfg, const struct section *s)
 		free(server);
 		server = full;
 	}
+	/* user:password@ would be sent as basic auth and shown wherever the
+	 * server is logged: refused without quoting it */
+	authority = strstr(server, "://") + 3;
+	if (memchr(authority, '@', strcspn(authority, "/?#"))) {
+		rc = bw_error_set(s->err, BW_EINVAL,
+				  "cluster \"%s\": the server URL holds credentials (user@ or "
+				  "user:password@); give a token or a client certificate instead",
+				  s->name);
+		goto out;
+	}
+	/* curl speaks many protocols (file://, ftp://...); an API server is HTTP */
+	if (strncasecmp(server, "https://", 8) != 0 && strncasecmp(server, "http://", 7) != 0) {
+		rc = bw_error_set(s->err, BW_EINVAL,
+				  "cluster \"%s\": server \"%.200s\" is not an https:// URL",
+				  s->name, server);
+		goto out;
+	}
 	cfg->server = server;
 	server = NULL;
 	rc = sec_pem(s, "certificate-authority", "certificate-authority-data", &cfg->ca_pem);
 	if (rc)
 		goto out;
 	rc = sec_bool(s, "insecure-skip-tls-verify", &cfg->insecure_skip_tls_verify);
+	if (rc)
+		goto out;
+	/* as kubectl: a CA that would not be checked is a mistake, not a choice */
+	if (cfg->insecure_skip_tls_verify && cfg->ca_pem)
+		rc =
+		    bw_error_set(s->err, BW_EINVAL,
+				 "cluster \"%s\" sets insecure-skip-tls-verify and a "
+				 "certificate-authority: a root certificate with the insecure flag "
+				 "is not allowed (kubectl refuses it too); remove one of them",
+				 s->name);
 out:
 	free(server);
 	return rc;
 }
 
-/* Reads a token file (tokenFile, or the service account's token) into *token. */
-static int read_token(const char *path, const char *what, char **token, struct bw_error *err)
+int bw_kubeconfig_read_token(const char *path, const char *what, char **token,
+			     struct timespec *mtime, struct bw_error *err)
 {
-	char *buf = NULL;
+	char *buf = NULL, pbuf[KC_PATH_SHOWN + 1];
+	const char *shown;
 	size_t len;
 	int rc;
 
 	*token = NULL;
 	rc = bw_file_read(path, what, KC_MAX_REF, BW_FILE_REGULAR_ONLY | BW_FILE_SECRET, &buf, &len,
-			  NULL, err);
+			  mtime, err);
 	if (rc)
 		goto out;
+	/* messages name the file, never what it holds */
+	shown = bw_error_abbrev(path, KC_PATH_SHOWN, pbuf, sizeof(pbuf));
 	if (memchr(buf, '\0', len)) {
-		rc = bw_error_set(err, BW_EINVAL, "%s %s holds a NUL character", what, path);
+		rc = bw_error_set(err, BW_EINVAL, "%s %s holds a NUL character", what, shown);
 		goto out;
 	}
 	trim(buf);
 	if (!buf[0]) {
-		rc = bw_error_set(err, BW_EINVAL, "%s %s is empty", what, path);
+		rc = bw_error_set(err, BW_EINVAL, "%s %s is empty", what, shown);
 		goto out;
 	}
 	if (!token_ok(buf)) {
-		rc = bw_error_set(err, BW_EINVAL, "%s %s holds control characters", what, path);
+		rc = bw_error_set(err, BW_EINVAL, "%s %s holds control characters", what, shown);
 		goto out;
 	}
 	*token = buf;
@@ -451,6 +485,11 @@ static int read_token(const char *path, const char *what, char **token, struct b
 out:
 	free_secret(buf);
 	return rc;
+}
+
+static int read_token(const char *path, const char *what, char **token, struct bw_error *err)
+{
+	return bw_kubeconfig_read_token(path, what, token, NULL, err);
 }
 
 static int load_user(struct bw_kube_config *cfg, const struct section *s)
@@ -595,6 +634,13 @@ static int load_document(struct bw_kube_config *cfg, yaml_document_t *doc, const
 		if (rc)
 			goto out;
 	}
+	/* client-go would send it; a bearer token in clear text is anyone's on the path */
+	if (cfg->token && strncasecmp(cfg->server, "http://", 7) == 0)
+		rc = bw_error_set(err, BW_EINVAL,
+				  "cluster \"%s\" has an http:// server and user \"%s\" a bearer "
+				  "token: breakwater does not send a token in clear text; use an "
+				  "https:// server",
+				  cluster_name, user_name);
 out:
 	free(cluster_name);
 	free(user_name);
@@ -681,7 +727,7 @@ out:
 int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char *context,
 		       struct bw_error *err)
 {
-	char *buf = NULL, *dir = NULL;
+	char *buf = NULL, *dir = NULL, pbuf[KC_PATH_SHOWN + 1];
 	size_t len = 0;
 	int rc;
 
@@ -696,7 +742,8 @@ int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char 
 		goto out;
 	rc = bw_kubeconfig_parse(cfg, buf, len, dir, context, err);
 	if (rc)
-		bw_error_prefix(err, "kubeconfig %s", path);
+		bw_error_prefix(err, "kubeconfig %s",
+				bw_error_abbrev(path, KC_PATH_SHOWN, pbuf, sizeof(pbuf)));
 out:
 	free_secret(buf);
 	free(dir);

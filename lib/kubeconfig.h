@@ -9,6 +9,13 @@
  * over its file, tokenFile wins over token, and a server without a scheme
  * ("host:6443") means https. Other fields are ignored; a user with only exec,
  * auth-provider or username/password credentials is refused (unsupported).
+ * Refused as unsafe: a server that is not https:// or http://, or whose URL
+ * holds credentials (user:password@, which curl would send and the log
+ * would show; the message does not quote it); a cluster with
+ * insecure-skip-tls-verify and a certificate-authority(-data) together (as
+ * kubectl refuses it); an http:// server with a bearer token or tokenFile
+ * (client-go would send the token in clear text; breakwater does not, even
+ * to a loopback address).
  *
  * Caps: a kubeconfig of at most 4 MiB, certificate, key, token and namespace
  * files of at most 1 MiB each, read only when they are regular files
@@ -23,6 +30,8 @@
  */
 #ifndef BW_KUBECONFIG_H
 #define BW_KUBECONFIG_H
+
+#include <time.h>
 
 #include "error.h"
 
@@ -48,8 +57,8 @@ struct bw_kube_config {
  * mapping), BW_ENOTFOUND (no current-context, or a context, cluster or user
  * that does not exist; the message lists the ones that do), BW_EINVAL (no
  * server, a -data field that is not base64, a field of the wrong type, a
- * name defined twice), BW_ETOOBIG (a cap above). On error *cfg is left
- * empty. */
+ * name defined twice, one of the unsafe settings above), BW_ETOOBIG (a
+ * cap above). On error *cfg is left empty. */
 int bw_kubeconfig_load(struct bw_kube_config *cfg, const char *path, const char *context,
 		       struct bw_error *err);
 
@@ -75,6 +84,17 @@ int bw_kubeconfig_in_cluster(struct bw_kube_config *cfg, const char *sa_dir, str
  * BW_ENOTFOUND, naming each place tried and why it was passed over. */
 int bw_kubeconfig_load_default(struct bw_kube_config *cfg, const char *path, const char *context,
 			       struct bw_error *err);
+
+/* Reads a bearer token file (tokenFile, the service-account token) into
+ * *token (malloc'd; free it after OPENSSL_cleanse) and its modification time
+ * into *mtime (may be NULL): surrounding whitespace trimmed, then refused
+ * with BW_EINVAL when empty or holding a NUL or any control character (a
+ * CR/LF would add headers to every request). `what` names the file in
+ * messages, which never quote its contents. Other errors as bw_file_read()
+ * (1 MiB cap, regular files only). The client re-reads a rotated token
+ * through this. */
+int bw_kubeconfig_read_token(const char *path, const char *what, char **token,
+			     struct timespec *mtime, struct bw_error *err);
 
 /* Frees every string and zeroes *cfg; safe on a zeroed or released config. */
 void bw_kubeconfig_release(struct bw_kube_config *cfg);

@@ -39,6 +39,7 @@ struct bw_reflector {
 	int64_t last_activity_ms;
 	int stalled;
 	int delivered;
+	int refused; /* event() could not take an event in: relist */
 	struct bw_error watch_err;
 };
 
@@ -288,7 +289,15 @@ static int on_line(const char *line, size_t len, void *ctx)
 		r->delivered = 1;
 		break;
 	default:
-		r->handlers.event(type, obj, r->handlers.ctx);
+		ret = r->handlers.event(type, obj, r->handlers.ctx);
+		if (ret != 0) {
+			/* its resourceVersion is not recorded: the relist brings it */
+			r->refused = 1;
+			ret = bw_error_set(&r->watch_err, ret < 0 ? ret : BW_EIO,
+					   "an event (%s) could not be taken in",
+					   bw_watch_type_name(type));
+			break;
+		}
 		set_last_version(r, rv);
 		COUNT(r, events);
 		r->delivered = 1;
@@ -352,6 +361,7 @@ static int watch_once(struct bw_reflector *r)
 	bw_error_clear(&r->watch_err);
 	r->stalled = 0;
 	r->delivered = 0;
+	r->refused = 0;
 	r->last_activity_ms = bw_now_ms();
 	COUNT(r, watches);
 	ret = bw_client_stream(r->client, path, query, on_data, on_tick, r, &err);
@@ -380,6 +390,15 @@ int bw_reflector_run(struct bw_reflector *r)
 			break;
 		if (r->delivered)
 			bw_backoff_reset(&r->backoff);
+		if (r->refused) {
+			/* the view lacks a change: only a relist makes it whole */
+			bw_log_warn("reflector", "watch %s: %s; relisting", where(r),
+				    r->watch_err.message);
+			COUNT(r, relists_failed);
+			need_list = 1;
+			pause_ms(r, bw_backoff_next_ms(&r->backoff));
+			continue;
+		}
 		switch (ret) {
 		case 0:
 			/* the server ended the watch (timeoutSeconds): resume at once,

@@ -10,7 +10,8 @@
  *  - backs off 800 ms .. 30 s with jitter after failures;
  *  - restarts a watch that has been silent (no event, no bookmark) for
  *    stall_timeout_ms;
- *  - refuses a single event larger than max_event_bytes (and relists).
+ *  - refuses a single event larger than max_event_bytes (and relists);
+ *  - relists when event() could not take an event in.
  *
  * Ownership: bw_reflector_new() copies the options' strings; the client and
  * the handlers' ctx are borrowed and must outlive the reflector. Objects
@@ -42,8 +43,11 @@ struct bw_reflector_handlers {
 	 * continue token expired). Return nonzero when a complete list could
 	 * not be taken in: it is retried after a backoff. */
 	int (*list_end)(int complete, const char *resource_version, void *ctx);
-	/* One ADDED, MODIFIED or DELETED event (object borrowed). */
-	void (*event)(enum bw_watch_type type, json_t *object, void *ctx);
+	/* One ADDED, MODIFIED or DELETED event (object borrowed). Return 0, or
+	 * nonzero when the event could not be taken in (the store refused it):
+	 * the view is then missing a change that no later event may repair, so
+	 * the reflector ends the watch and relists after a short backoff. */
+	int (*event)(enum bw_watch_type type, json_t *object, void *ctx);
 	void *ctx;
 };
 
@@ -65,6 +69,7 @@ struct bw_reflector_stats {
 	uint64_t watches;	 /* watch requests started */
 	uint64_t watch_restarts; /* watches that ended in an error or a stall */
 	uint64_t relists_gone;	 /* relists caused by 410 Gone */
+	uint64_t relists_failed; /* relists caused by an event event() could not take in */
 	uint64_t stalls;	 /* watches restarted for silence */
 	uint64_t events;	 /* events handed to event() */
 	uint64_t bookmarks;

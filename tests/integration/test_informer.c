@@ -6,7 +6,9 @@
  *    added exactly once, and an update and a delete made after it are seen
  *    once each;
  *  - a watch whose resourceVersion was compacted away gets 410 and relists,
- *    and the relist reports exactly what changed meanwhile.
+ *    and the relist reports exactly what changed meanwhile;
+ *  - an event the store refuses (a projection that fails) makes it relist
+ *    at once, and the store converges.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -294,6 +296,81 @@ static int create_podtemplate(struct bw_client *c, const char *name)
 	return ret;
 }
 
+/* A projection that fails once when armed, for objects whose value starts
+ * with "fail": an item over the store's 16 MiB cap (BW_ETOOBIG), as an
+ * allocation failure would (BW_ENOMEM). */
+static atomic_int fail_armed;
+
+static void *project_flaky(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const char *value =
+	    json_string_value(json_object_get(json_object_get(obj, "data"), "value"));
+	int armed = 1;
+
+	if (value && strncmp(value, "fail", 4) == 0 &&
+	    atomic_compare_exchange_strong(&fail_armed, &armed, 0)) {
+		bw_store_pack_alloc(pack, (size_t)1 << 25);
+		return NULL;
+	}
+	return project_configmap(pack, obj, arg);
+}
+
+static uint64_t lists_of(struct bw_informer *inf)
+{
+	struct bw_reflector_stats st;
+
+	bw_informer_stats(inf, &st);
+	return st.lists;
+}
+
+/* An event the store refuses is not dropped until some later relist: the
+ * informer relists at once and the store converges. */
+static void test_store_failure(struct bw_client *c)
+{
+	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct bw_informer_options opts = {
+	    .watch = {.resource = &bw_res_configmaps,
+		      .namespace = ns,
+		      .label_selector = "itest=informer",
+		      .backoff_max_ms = 2000},
+	    .project = project_flaky,
+	};
+	struct bw_informer_handlers h = {on_add, on_update, on_delete, &t};
+	struct bw_informer *inf = NULL;
+	struct bw_error err;
+	uint64_t lists;
+
+	create_cm(c, "flaky", "v1");
+	if (bw_informer_new(&inf, c, &opts, &err) || bw_informer_add_handlers(inf, &h, &err) ||
+	    bw_informer_start(inf, &err)) {
+		printf("not ok - start an informer: %s\n", err.message);
+		exit(1);
+	}
+	CHECK_INT(0, bw_informer_wait_synced(inf, 10000), "a flaky-projection informer syncs");
+	lists = lists_of(inf);
+
+	atomic_store(&fail_armed, 1);
+	update_cm(c, "flaky", "fail-v2");
+	CHECK(wait_value(inf, "flaky", "fail-v2"),
+	      "an update the store refused once still reaches the store");
+	CHECK(atomic_load(&fail_armed) == 0, "the projection did fail once");
+	CHECK(lists_of(inf) > lists, "through a relist (%llu lists, %llu before)",
+	      (unsigned long long)lists_of(inf), (unsigned long long)lists);
+	CHECK_INT(1, count_of(&t, "flaky", 1), "the handlers were told of the update once");
+
+	lists = lists_of(inf);
+	atomic_store(&fail_armed, 1);
+	create_cm(c, "flaky-new", "fail-new");
+	CHECK(wait_value(inf, "flaky-new", "fail-new"),
+	      "an object whose add the store refused once still reaches the store");
+	CHECK(lists_of(inf) > lists, "through a relist");
+	CHECK_INT(1, count_of(&t, "flaky-new", 0), "the handlers were told of the add once");
+	CHECK_INT(2, bw_store_count(bw_informer_store(inf)), "the store holds what the server has");
+	bw_informer_free(inf);
+	bw_client_delete(c, &bw_res_configmaps, ns, "flaky", NULL, NULL);
+	bw_client_delete(c, &bw_res_configmaps, ns, "flaky-new", NULL, NULL);
+}
+
 static int relisted_after_gone(void *ctx)
 {
 	struct bw_reflector_stats st;
@@ -348,6 +425,7 @@ int main(void)
 	if (itest_namespace(c, "informer", ns, sizeof(ns)) != 0)
 		return 1;
 	test_basic(c);
+	test_store_failure(c);
 	test_apiserver_restart(c);
 	test_stall(c);
 	test_compacted(c);

@@ -2,7 +2,8 @@
  * Bearer tokens from a file are re-read when the file changes, as a rotated
  * service-account token is: a client made from a token file keeps working
  * across a rotation, and a bad token in the file is refused (401), which
- * shows the file really is read again. Then the in-cluster configuration
+ * shows the file really is read again, while one that holds CR/LF (it would
+ * add headers) is not used at all. Then the in-cluster configuration
  * (environment and service-account folder, as a pod has them) talks to the
  * real API server.
  */
@@ -155,6 +156,11 @@ int main(void)
 	itest_sleep_ms(20);
 	write_file(path, t2 ? t2 : "");
 	CHECK_INT(0, list_ok(sa_client, &err), "the rotated token is picked up (%s)",
+		  err.code ? err.message : "ok");
+	itest_sleep_ms(20);
+	write_file(path, "abc\r\nX-Evil: 1");
+	CHECK_INT(0, list_ok(sa_client, &err),
+		  "a token with CR/LF written to the file is refused, the previous one kept (%s)",
 		  err.code ? err.message : "ok");
 
 	bw_client_free(sa_client);

@@ -180,6 +180,36 @@ static const struct load_case load_cases[] = {
      .used = "no-scheme",
      .ns = "default",
      .token = "abc.def-123"},
+    {.context = "insecure-with-ca",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"insecure-with-ca\"", "insecure-skip-tls-verify and a certificate-authority",
+	     "not allowed"}},
+    {.context = "insecure-with-ca-data",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"insecure-with-ca-data\"", "insecure-skip-tls-verify", "not allowed"}},
+    {.context = "http-token",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"plain-http\" has an http:// server", "user \"robot\" a bearer token",
+	     "clear text"}},
+    {.context = "http-token-file",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"plain-http\"", "user \"file-token\"", "clear text"}},
+    {.context = "loopback-http-token",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"loopback-http\"", "user \"robot\"", "clear text"}},
+    {.context = "http-anonymous",
+     .server = "http://10.0.0.1:8080",
+     .used = "http-anonymous",
+     .ns = "default"},
+    {.context = "http-client-cert",
+     .server = "http://10.0.0.1:8080",
+     .used = "http-client-cert",
+     .ns = "default",
+     .cert = "client.crt",
+     .key = "client.key"},
+    {.context = "file-scheme",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"file-scheme\"", "file:///etc/passwd", "not an https:// URL"}},
     {.context = "nope",
      .rc = BW_ENOTFOUND,
      .msg = {FIXTURE, "context \"nope\" not found", "dev, data"}},
@@ -260,6 +290,7 @@ struct parse_case {
 	const char *context;
 	int rc;
 	const char *msg[2];
+	const char *secret; /* must not appear in the message */
 	const char *server; /* on success */
 	const char *ns;
 	const char *ca;
@@ -347,6 +378,20 @@ static const struct parse_case parse_cases[] = {
      .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: '//'}\n",
      .rc = BW_EINVAL,
      .msg = {"has no server"}},
+    {.name = "credentials in the server URL",
+     .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'https://admin:s3cret@h:1/x'}\n",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"k\": the server URL holds credentials"},
+     .secret = "s3cret"},
+    {.name = "a user in a server without scheme",
+     .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'admin@h:6443'}\n",
+     .rc = BW_EINVAL,
+     .msg = {"cluster \"k\": the server URL holds credentials"}},
+    {.name = "an @ in the path is not a user",
+     .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'https://h:1/a@b'}\n",
+     .server = "https://h:1/a@b",
+     .ns = "default",
+     .token = "t"},
     {.name = "server without scheme",
      .yaml = HEAD USER "clusters:\n- name: k\n  cluster: {server: 'h:6443/'}\n",
      .server = "https://h:6443",
@@ -433,6 +478,9 @@ static void test_parse_cases(void)
 		if (c->rc) {
 			CHECK(cfg_empty(&cfg), "parse %s: config left empty", c->name);
 			check_msg(c->name, &err, c->msg, 2);
+			if (c->secret)
+				CHECK(!strstr(err.message, c->secret),
+				      "parse %s: the message does not quote the secret", c->name);
 		} else {
 			if (rc)
 				printf("    message: %s\n", err.message);
