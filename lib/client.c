@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "backoff.h"
 #include "client.h"
 #include "file.h"
 #include "log.h"
@@ -613,14 +614,15 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	return ret;
 }
 
-static long retry_delay_ms(int attempt, long retry_after)
+long bw_client_retry_delay_ms(int attempt, long retry_after)
 {
 	long ms = 100L << (attempt < 6 ? attempt : 6);
 
 	if (retry_after >= 0)
 		ms = (retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000;
-	/* up to 50% jitter so many clients do not retry in step */
-	return ms + (long)(rand() % (ms / 2 + 1));
+	/* up to 50% jitter so many clients (and replicas started together:
+	 * the generator is seeded from the OS) do not retry in step */
+	return ms + (long)(bw_backoff_rand_thread() * (double)(ms / 2 + 1));
 }
 
 static int do_request(struct bw_client *client, const struct bw_request *req, struct body *b,
@@ -648,7 +650,7 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 			break;
 		bw_log_debug("client", "%s %s: %s; retrying", req->method, req->path,
 			     err ? err->message : "");
-		sleep_ms(retry_delay_ms(attempt, a.retry_after));
+		sleep_ms(bw_client_retry_delay_ms(attempt, a.retry_after));
 	}
 	if (ret != 0 && err && ret != BW_ESTOPPED)
 		bw_error_prefix(err, "%s %s", req->method, req->path);

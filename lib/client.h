@@ -177,6 +177,12 @@ int bw_client_stream(struct bw_client *client, const char *path, const char *que
  * a Status object inside a watch stream. */
 int bw_client_status_error(long http_status, const char *body, size_t len, struct bw_error *err);
 
+/* The wait before retry number attempt + 1 (attempt counts from 0): 100 ms
+ * doubling per attempt up to 6.4 s, or the server's Retry-After (capped at
+ * 10 s) when retry_after_s >= 0, plus up to 50% random jitter. Exported for
+ * tests. Thread-safe. */
+long bw_client_retry_delay_ms(int attempt, long retry_after_s);
+
 /* Percent-encodes s for a query string into buf; BW_ETOOBIG if it does not fit. */
 int bw_query_escape(char *buf, size_t size, const char *s);
 
