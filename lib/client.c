@@ -645,8 +645,8 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 			bw_error_clear(err);
 		/* 429 means the server did not act on the request: retrying any
 		 * method is safe. Other failures are retried for reads only. */
-		if (ret != BW_ERETRY || attempt >= client->max_retries || b->on_data ||
-		    !(idempotent || a.status == 429))
+		if (ret != BW_ERETRY || req->no_retry || attempt >= client->max_retries ||
+		    b->on_data || !(idempotent || a.status == 429))
 			break;
 		bw_log_debug("client", "%s %s: %s; retrying", req->method, req->path,
 			     err ? err->message : "");

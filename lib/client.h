@@ -77,7 +77,8 @@ struct bw_request {
 	const char *content_type; /* of body; default application/json */
 	const char *body;	  /* or NULL */
 	size_t body_len;
-	long timeout_ms; /* 0: the client's default */
+	long timeout_ms; /* the whole exchange (CURLOPT_TIMEOUT_MS); 0: the client's default */
+	int no_retry;	 /* 1: one attempt only, whatever failed (a caller with a deadline) */
 };
 
 struct bw_response {
