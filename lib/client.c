@@ -1,12 +1,16 @@
 /*
  * The Kubernetes API client over libcurl: see client.h.
  *
- * One curl share handle holds the connection cache, DNS cache and TLS
- * sessions for all threads; each request borrows an easy handle from a small
- * pool (handles keep their buffers between requests) and sets it up afresh.
+ * One curl share handle holds the DNS cache and TLS sessions for all
+ * threads. Connections are not shared (curl does not support sharing its
+ * connection cache between threads): each easy handle keeps its own, and
+ * each request borrows a handle from a small pool, so a handle's
+ * keep-alive connections (kept by curl_easy_reset) serve the next request
+ * that borrows it, from whichever thread, one thread at a time.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +62,9 @@ struct bw_client {
 	size_t max_body_bytes;
 	int max_retries;
 
-	CURLSH *share;
+	CURLSH *share; /* DNS and TLS sessions only */
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	atomic_ulong connects; /* connections opened, for bw_client_connections_opened */
 
 	pthread_mutex_t pool_lock;
 	CURL *pool[POOL_MAX];
@@ -195,7 +200,6 @@ int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
 	curl_share_setopt(client->share, CURLSHOPT_USERDATA, client);
 	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	*out = client;
 	client = NULL;
 out:
@@ -228,6 +232,11 @@ void bw_client_free(struct bw_client *client)
 const char *bw_client_namespace(const struct bw_client *client)
 {
 	return client->namespace;
+}
+
+unsigned long bw_client_connections_opened(struct bw_client *client)
+{
+	return atomic_load(&client->connects);
 }
 
 /* --- paths and queries --- */
@@ -518,6 +527,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	char content_type[128];
 	CURL *h = NULL;
 	CURLcode rc;
+	long connects = 0;
 	int ret = 0, n;
 
 	n = snprintf(url, sizeof(url), "%s%s%s%s", client->server, req->path,
@@ -593,6 +603,8 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	}
 
 	rc = curl_easy_perform(h);
+	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		atomic_fetch_add(&client->connects, (unsigned long)connects);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
 	a->retry_after = rc == CURLE_OK ? retry_after_seconds(h) : -1;
 	if (rc != CURLE_OK) {

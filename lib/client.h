@@ -7,9 +7,11 @@
  * bw_client_free() after every thread has stopped using it. The
  * kube config is copied. Functions returning json_t ** give the caller a new
  * reference (json_decref it); json_t * arguments are borrowed.
- * Thread-safety: a client may be used by any number of threads at once; each
- * request uses its own curl handle, and connections, DNS and TLS sessions are
- * shared through one curl share handle.
+ * Thread-safety: a client may be used by any number of threads at once. Each
+ * request borrows a curl handle from the client's pool and keeps it to
+ * itself; a handle keeps its connections alive for the next request that
+ * borrows it. DNS and TLS sessions are shared through one curl share handle;
+ * connections are not (curl does not support that across threads).
  */
 #ifndef BW_CLIENT_H
 #define BW_CLIENT_H
@@ -61,6 +63,10 @@ void bw_client_free(struct bw_client *client);
 
 /* The config's default namespace (borrowed, lives as long as the client). */
 const char *bw_client_namespace(const struct bw_client *client);
+
+/* How many connections the client has opened so far: keep-alive working
+ * means far fewer than requests. Thread-safe. */
+unsigned long bw_client_connections_opened(struct bw_client *client);
 
 /* Writes the URL path of a resource collection or object into buf:
  * /api/v1/namespaces/NS/configmaps/NAME/status. ns NULL or "" with a
