@@ -39,12 +39,13 @@
 #define WRITES_CM   "itest-writes"
 #define LOST_STATUS 3
 
-static volatile sig_atomic_t terminated;
+/* atomic: read by the leader's thread too */
+static atomic_int terminated;
 
 static void on_term(int sig)
 {
 	(void)sig;
-	terminated = 1;
+	atomic_store(&terminated, 1);
 }
 
 /* A candidate's state, shared by its leader callbacks and its writer thread. */
@@ -71,7 +72,7 @@ static void say_stopped(void *ctx)
 	atomic_store(&cand->leading, 0);
 	printf("stopped %s\n", cand->id);
 	fflush(stdout);
-	if (!terminated)
+	if (!atomic_load(&terminated))
 		_exit(LOST_STATUS); /* lost the lease: as bin/breakwater does */
 }
 
@@ -143,7 +144,7 @@ static int candidate(const char *ns, const char *id, const char *server)
 		return 1;
 	}
 	pthread_create(&w, NULL, writer, &cand);
-	while (!terminated)
+	while (!atomic_load(&terminated))
 		pause();
 	atomic_store(&cand.stop, 1); /* no write after a graceful stop either */
 	pthread_join(w, NULL);
