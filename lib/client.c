@@ -622,7 +622,13 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 					   curl_easy_strerror(rc));
 	}
 	curl_slist_free_all(headers);
-	release_handle(client, h);
+	/* After a timeout or transport error the handle goes, with its
+	 * connections: over HTTP/2 curl keeps a connection whose stream timed
+	 * out, and would send every later request into the same dead socket. */
+	if (rc == CURLE_OK)
+		release_handle(client, h);
+	else
+		curl_easy_cleanup(h);
 	return ret;
 }
 
