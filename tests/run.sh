@@ -125,13 +125,17 @@ suite_tsan() {
 	local t
 	for t in build/tsan/tests/unit/test_*; do
 		[ -x "$t" ] || continue
-		TSAN_OPTIONS=$tsan_options run_program "tsan/unit/${t##*/}" "$t"
+		BREAKWATER_HTTPD_CONC=25 TSAN_OPTIONS=$tsan_options \
+			run_program "tsan/unit/${t##*/}" "$t"
 	done
 	need_cluster || return
 	for t in build/tsan/tests/integration/test_*; do
 		[ -x "$t" ] || continue
+		# the API server restarts stay with the integration suite: slow, and
+		# not where the threads are
 		KUBECONFIG=$top/.cluster/kubeconfig BREAKWATER_CLUSTER_DIR=$top/.cluster \
-			TSAN_OPTIONS=$tsan_options run_program "tsan/integration/${t##*/}" "$t"
+			BREAKWATER_SKIP_RESTARTS=1 TSAN_OPTIONS=$tsan_options \
+			run_program "tsan/integration/${t##*/}" "$t"
 	done
 }
 
