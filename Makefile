@@ -5,6 +5,7 @@
 #   make deps       install what a fresh Debian machine lacks (quiet when nothing)
 #   make check      clang-format check, gcc and clang builds
 #   make test       every test; ends with "N passed, N failed"
+#   make tsan       the threaded parts' tests under ThreadSanitizer
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
 #   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
 #   make run        the operator in the foreground against it
@@ -46,7 +47,7 @@ TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit unit-bins integration-bins load-bins fuzz-bins fuzz bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean
 
 all: build
@@ -72,6 +73,25 @@ $(ASAN_BUILD)/breakwater: $(call objects,$(ASAN_BUILD),$(BIN_SRC))
 # Each test program links every object but main().
 $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/tests/%.o $(call objects,$(ASAN_BUILD),$(TESTED_SRC))
 	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
+
+# ThreadSanitizer build of the tests of everything that runs threads: the
+# client, informer, work queue, leader, events and HTTP server. `make tsan`
+# builds and runs them (the integration ones start the local control plane);
+# `make test` runs them as the tsan suite. Suppressions: tests/tsan.supp.
+TSAN_BUILD := build/tsan
+TSAN := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS := tests/unit/test_client tests/unit/test_workqueue tests/unit/test_httpd \
+	tests/integration/test_client tests/integration/test_informer \
+	tests/integration/test_leader tests/integration/test_events
+$(TSAN_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BW_CFLAGS) -O1 -g $(TSAN) -MMD -MP -c -o $@ $<
+$(TSAN_BUILD)/tests/%: $(TSAN_BUILD)/tests/%.o $(call objects,$(TSAN_BUILD),$(TESTED_SRC))
+	$(CC) $(TSAN) -o $@ $^ $(BW_LIBS)
+tsan-bins: $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
+tsan: deps
+	@$(MAKE) -s tsan-bins
+	@tests/run.sh tsan
 
 asan-build: $(ASAN_BUILD)/breakwater
 unit-bins: $(patsubst %.c,$(ASAN_BUILD)/%,$(UNIT_SRC))
@@ -134,7 +154,7 @@ check: format-check
 deps:
 	@tests/install-deps.sh
 
-TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins
+TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins tsan-bins
 
 test: deps
 	@$(MAKE) -s $(TEST_BINS)

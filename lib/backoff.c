@@ -2,7 +2,9 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 
@@ -62,6 +64,30 @@ double bw_backoff_rand(struct bw_backoff *b)
 	return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
 }
 
+uint64_t bw_backoff_os_seed(void)
+{
+	uint64_t seed = 0;
+
+	/* GRND_NONBLOCK: never wait for the entropy pool at boot; the
+	 * fallback below still differs between processes */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+		return seed;
+	return (uint64_t)bw_now_ns() ^ splitmix64((uint64_t)getpid()) ^
+	       splitmix64(atomic_fetch_add(&seed_counter, 1) + 0x5bd1e995ULL);
+}
+
+double bw_backoff_rand_thread(void)
+{
+	static _Thread_local struct bw_backoff r;
+	static _Thread_local int seeded;
+
+	if (!seeded) {
+		bw_backoff_seed(&r, bw_backoff_os_seed());
+		seeded = 1;
+	}
+	return bw_backoff_rand(&r);
+}
+
 void bw_backoff_init(struct bw_backoff *b, long initial_ms, long max_ms, double factor,
 		     double jitter)
 {
@@ -80,7 +106,7 @@ void bw_backoff_init(struct bw_backoff *b, long initial_ms, long max_ms, double 
 	b->factor = factor;
 	b->jitter = jitter;
 	b->current_ms = initial_ms;
-	bw_backoff_seed(b, (uint64_t)bw_now_ns() ^ splitmix64(n) ^ (uint64_t)(uintptr_t)b);
+	bw_backoff_seed(b, bw_backoff_os_seed() ^ splitmix64(n) ^ (uint64_t)(uintptr_t)b);
 }
 
 void bw_backoff_reset(struct bw_backoff *b)

@@ -24,6 +24,8 @@
  * Thread-safety: a struct bw_backoff is not locked; one thread uses it at a
  * time. Its random source is inside it (a xorshift generator), so separate
  * structs in separate threads need no locking and share no state.
+ * bw_backoff_rand_thread() and bw_backoff_os_seed() may be called from any
+ * thread.
  * bw_now_ms(), bw_now_ns() and bw_deadline_after_ms() may be called from
  * any thread.
  */
@@ -42,8 +44,9 @@ struct bw_backoff {
 	uint64_t rng;	 /* xorshift64* state, never 0 */
 };
 
-/* Sets up *b and seeds its random source from the clock and a process-wide
- * counter, so two structs set up at the same instant still differ.
+/* Sets up *b and seeds its random source from the OS (getrandom), mixed with
+ * a process-wide counter, so two structs, or two processes started at the
+ * same instant, still differ.
  * Arguments out of range are clamped rather than refused: a negative
  * initial_ms becomes 0, max_ms below initial_ms becomes initial_ms, a factor
  * below 1 (or NaN) becomes 1, a negative (or NaN) jitter becomes 0. */
@@ -61,6 +64,15 @@ void bw_backoff_reset(struct bw_backoff *b);
 
 /* A random number in [0, 1) from b's generator (advances it). */
 double bw_backoff_rand(struct bw_backoff *b);
+
+/* A random number in [0, 1) from a generator of the calling thread's own,
+ * seeded from the OS on the thread's first call: for jitter where no struct
+ * bw_backoff is at hand. Thread-safe. */
+double bw_backoff_rand_thread(void);
+
+/* 64 random bits from the OS (getrandom), or from the clock, the pid and a
+ * counter when the OS has none to give. For seeds, not for secrets. */
+uint64_t bw_backoff_os_seed(void);
 
 /* CLOCK_MONOTONIC, in milliseconds and in nanoseconds: for deadlines and
  * durations, never for wall-clock time. */

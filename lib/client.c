@@ -1,12 +1,16 @@
 /*
  * The Kubernetes API client over libcurl: see client.h.
  *
- * One curl share handle holds the connection cache, DNS cache and TLS
- * sessions for all threads; each request borrows an easy handle from a small
- * pool (handles keep their buffers between requests) and sets it up afresh.
+ * One curl share handle holds the DNS cache and TLS sessions for all
+ * threads. Connections are not shared (curl does not support sharing its
+ * connection cache between threads): each easy handle keeps its own, and
+ * each request borrows a handle from a small pool, so a handle's
+ * keep-alive connections (kept by curl_easy_reset) serve the next request
+ * that borrows it, from whichever thread, one thread at a time.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "backoff.h"
 #include "client.h"
 #include "log.h"
 #include "version.h"
@@ -56,8 +61,9 @@ struct bw_client {
 	size_t max_body_bytes;
 	int max_retries;
 
-	CURLSH *share;
+	CURLSH *share; /* DNS and TLS sessions only */
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	atomic_ulong connects; /* connections opened, for bw_client_connections_opened */
 
 	pthread_mutex_t pool_lock;
 	CURL *pool[POOL_MAX];
@@ -207,7 +213,6 @@ int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
 	curl_share_setopt(client->share, CURLSHOPT_USERDATA, client);
 	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	*out = client;
 	client = NULL;
 out:
@@ -240,6 +245,11 @@ void bw_client_free(struct bw_client *client)
 const char *bw_client_namespace(const struct bw_client *client)
 {
 	return client->namespace;
+}
+
+unsigned long bw_client_connections_opened(struct bw_client *client)
+{
+	return atomic_load(&client->connects);
 }
 
 /* --- paths and queries --- */
@@ -530,6 +540,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	char content_type[128];
 	CURL *h = NULL;
 	CURLcode rc;
+	long connects = 0;
 	int ret = 0, n;
 
 	n = snprintf(url, sizeof(url), "%s%s%s%s", client->server, req->path,
@@ -605,6 +616,8 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	}
 
 	rc = curl_easy_perform(h);
+	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		atomic_fetch_add(&client->connects, (unsigned long)connects);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
 	a->retry_after = rc == CURLE_OK ? retry_after_seconds(h) : -1;
 	if (rc != CURLE_OK) {
@@ -622,18 +635,25 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 					   curl_easy_strerror(rc));
 	}
 	free_headers(headers);
-	release_handle(client, h);
+	/* After a timeout or transport error the handle goes, with its
+	 * connections: over HTTP/2 curl keeps a connection whose stream timed
+	 * out, and would send every later request into the same dead socket. */
+	if (rc == CURLE_OK)
+		release_handle(client, h);
+	else
+		curl_easy_cleanup(h);
 	return ret;
 }
 
-static long retry_delay_ms(int attempt, long retry_after)
+long bw_client_retry_delay_ms(int attempt, long retry_after)
 {
 	long ms = 100L << (attempt < 6 ? attempt : 6);
 
 	if (retry_after >= 0)
 		ms = (retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000;
-	/* up to 50% jitter so many clients do not retry in step */
-	return ms + (long)(rand() % (ms / 2 + 1));
+	/* up to 50% jitter so many clients (and replicas started together:
+	 * the generator is seeded from the OS) do not retry in step */
+	return ms + (long)(bw_backoff_rand_thread() * (double)(ms / 2 + 1));
 }
 
 static int do_request(struct bw_client *client, const struct bw_request *req, struct body *b,
@@ -656,12 +676,12 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 			bw_error_clear(err);
 		/* 429 means the server did not act on the request: retrying any
 		 * method is safe. Other failures are retried for reads only. */
-		if (ret != BW_ERETRY || attempt >= client->max_retries || b->on_data ||
-		    !(idempotent || a.status == 429))
+		if (ret != BW_ERETRY || req->no_retry || attempt >= client->max_retries ||
+		    b->on_data || !(idempotent || a.status == 429))
 			break;
 		bw_log_debug("client", "%s %s: %s; retrying", req->method, req->path,
 			     err ? err->message : "");
-		sleep_ms(retry_delay_ms(attempt, a.retry_after));
+		sleep_ms(bw_client_retry_delay_ms(attempt, a.retry_after));
 	}
 	if (ret != 0 && err && ret != BW_ESTOPPED)
 		bw_error_prefix(err, "%s %s", req->method, req->path);

@@ -15,9 +15,11 @@
  * bw_client_free() after every thread has stopped using it. The
  * kube config is copied. Functions returning json_t ** give the caller a new
  * reference (json_decref it); json_t * arguments are borrowed.
- * Thread-safety: a client may be used by any number of threads at once; each
- * request uses its own curl handle, and connections, DNS and TLS sessions are
- * shared through one curl share handle.
+ * Thread-safety: a client may be used by any number of threads at once. Each
+ * request borrows a curl handle from the client's pool and keeps it to
+ * itself; a handle keeps its connections alive for the next request that
+ * borrows it. DNS and TLS sessions are shared through one curl share handle;
+ * connections are not (curl does not support that across threads).
  */
 #ifndef BW_CLIENT_H
 #define BW_CLIENT_H
@@ -70,6 +72,10 @@ void bw_client_free(struct bw_client *client);
 /* The config's default namespace (borrowed, lives as long as the client). */
 const char *bw_client_namespace(const struct bw_client *client);
 
+/* How many connections the client has opened so far: keep-alive working
+ * means far fewer than requests. Thread-safe. */
+unsigned long bw_client_connections_opened(struct bw_client *client);
+
 /* Writes the URL path of a resource collection or object into buf:
  * /api/v1/namespaces/NS/configmaps/NAME/status. ns NULL or "" with a
  * namespaced resource means all namespaces; name and subresource may be NULL.
@@ -85,7 +91,8 @@ struct bw_request {
 	const char *content_type; /* of body; default application/json */
 	const char *body;	  /* or NULL */
 	size_t body_len;
-	long timeout_ms; /* 0: the client's default */
+	long timeout_ms; /* the whole exchange (CURLOPT_TIMEOUT_MS); 0: the client's default */
+	int no_retry;	 /* 1: one attempt only, whatever failed (a caller with a deadline) */
 };
 
 struct bw_response {
@@ -184,6 +191,12 @@ int bw_client_stream(struct bw_client *client, const char *path, const char *que
  * returns the BW_E* code for that status. For tests and for callers that see
  * a Status object inside a watch stream. */
 int bw_client_status_error(long http_status, const char *body, size_t len, struct bw_error *err);
+
+/* The wait before retry number attempt + 1 (attempt counts from 0): 100 ms
+ * doubling per attempt up to 6.4 s, or the server's Retry-After (capped at
+ * 10 s) when retry_after_s >= 0, plus up to 50% random jitter. Exported for
+ * tests. Thread-safe. */
+long bw_client_retry_delay_ms(int attempt, long retry_after_s);
 
 /* Percent-encodes s for a query string into buf; BW_ETOOBIG if it does not fit. */
 int bw_query_escape(char *buf, size_t size, const char *s);

@@ -51,6 +51,7 @@ int bw_leader_new(struct bw_leader **out, struct bw_client *client,
 {
 	struct bw_leader *le;
 	pthread_condattr_t attr;
+	int ret;
 
 	*out = NULL;
 	if (!opts || !opts->namespace || !opts->name || !opts->identity || !*opts->identity)
@@ -74,18 +75,36 @@ int bw_leader_new(struct bw_leader **out, struct bw_client *client,
 	pthread_cond_init(&le->wake, &attr);
 	pthread_condattr_destroy(&attr);
 	if (!le->ns || !le->name || !le->identity) {
-		bw_leader_free(le);
-		return bw_error_set(err, BW_ENOMEM, "out of memory");
+		ret = bw_error_set(err, BW_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* the Lease holds whole seconds: that is what other candidates wait */
+	if (le->lease_duration_ms % 1000 != 0 || le->lease_duration_ms < 2000) {
+		ret = bw_error_set(err, BW_EINVAL,
+				   "the lease duration (%ld ms) must be a whole number of seconds, "
+				   "at least 2",
+				   le->lease_duration_ms);
+		goto fail;
 	}
 	if (le->renew_deadline_ms >= le->lease_duration_ms) {
-		bw_leader_free(le);
-		return bw_error_set(err, BW_EINVAL,
-				    "the renew deadline (%ld ms) must be shorter than the lease "
-				    "duration (%ld ms)",
-				    opts->renew_deadline_ms, opts->lease_duration_ms);
+		ret = bw_error_set(err, BW_EINVAL,
+				   "the renew deadline (%ld ms) must be shorter than the lease "
+				   "duration (%ld ms), or two leaders could act at once",
+				   le->renew_deadline_ms, le->lease_duration_ms);
+		goto fail;
+	}
+	if (le->retry_period_ms >= le->renew_deadline_ms) {
+		ret = bw_error_set(err, BW_EINVAL,
+				   "the retry period (%ld ms) must be shorter than the renew "
+				   "deadline (%ld ms)",
+				   le->retry_period_ms, le->renew_deadline_ms);
+		goto fail;
 	}
 	*out = le;
 	return 0;
+fail:
+	bw_leader_free(le);
+	return ret;
 }
 
 int bw_leader_is_leader(const struct bw_leader *le)
@@ -148,8 +167,52 @@ static json_t *lease_spec(const char *holder, long duration_s, const char *acqui
 			 "renewTime", renew, "leaseTransitions", (json_int_t)transitions);
 }
 
-/* 1: we hold the lease now; 0: someone else does; < 0: could not tell. */
-static int try_acquire_or_renew(struct bw_leader *le)
+/* One request of an attempt, bounded by what is left until deadline_ms
+ * (monotonic) and never retried: a renew that cannot finish in time must not
+ * keep a leader believing it leads. out (may be NULL) gets the JSON body. */
+static int lease_request(struct bw_leader *le, const char *method, const json_t *body,
+			 int64_t deadline_ms, json_t **out, struct bw_error *err)
+{
+	char path[512];
+	struct bw_request req = {.method = method, .path = path, .no_retry = 1};
+	struct bw_response resp = {0};
+	char *text = NULL;
+	int64_t left = deadline_ms - bw_now_ms();
+	int ret;
+
+	if (out)
+		*out = NULL;
+	if (left <= 0)
+		return bw_error_set(err, BW_ETIMEDOUT,
+				    "%s lease %s/%s: no time left before the "
+				    "renew deadline",
+				    method, le->ns, le->name);
+	if ((ret = bw_client_path(path, sizeof(path), &bw_res_leases, le->ns,
+				  strcmp(method, "POST") == 0 ? NULL : le->name, NULL, err)) != 0)
+		return ret;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text)
+			return bw_error_set(err, BW_ENOMEM, "out of memory");
+		req.body = text;
+		req.body_len = strlen(text);
+	}
+	req.timeout_ms = (long)left;
+	ret = bw_client_do(le->client, &req, &resp, err);
+	if (ret == 0 && out) {
+		*out = json_loadb(resp.body ? resp.body : "", resp.len, 0, NULL);
+		if (!*out)
+			ret = bw_error_set(err, BW_EPARSE, "%s lease %s/%s: response is not JSON",
+					   method, le->ns, le->name);
+	}
+	bw_response_release(&resp);
+	free(text);
+	return ret;
+}
+
+/* 1: we hold the lease now; 0: someone else does; < 0: could not tell. Every
+ * request ends by deadline_ms (monotonic). */
+static int try_acquire_or_renew(struct bw_leader *le, int64_t deadline_ms)
 {
 	json_t *lease = NULL, *spec, *fresh = NULL;
 	const char *holder, *renew, *acquire;
@@ -159,18 +222,21 @@ static int try_acquire_or_renew(struct bw_leader *le)
 	int ret;
 
 	micro_time(now, sizeof(now));
-	ret = bw_client_get(le->client, &bw_res_leases, le->ns, le->name, NULL, &lease, &err);
+	ret = lease_request(le, "GET", NULL, deadline_ms, &lease, &err);
 	if (ret == BW_ENOTFOUND) {
 		fresh = json_pack(
 		    "{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "coordination.k8s.io/v1", "kind",
 		    "Lease", "metadata", "name", le->name, "namespace", le->ns, "spec",
 		    lease_spec(le->identity, le->lease_duration_ms / 1000, now, now, 0));
-		ret = bw_client_create(le->client, &bw_res_leases, le->ns, fresh, NULL, &err);
+		ret = lease_request(le, "POST", fresh, deadline_ms, NULL, &err);
 		json_decref(fresh);
 		if (ret == 0) {
 			observe(le, le->identity, now);
 			return 1;
 		}
+		if (ret != BW_ECONFLICT)
+			bw_log_warn("leader", "creating lease %s/%s: %s", le->ns, le->name,
+				    err.message);
 		return ret == BW_ECONFLICT ? 0 : ret;
 	}
 	if (ret != 0) {
@@ -198,8 +264,7 @@ static int try_acquire_or_renew(struct bw_leader *le)
 	json_object_set_new(lease, "spec",
 			    lease_spec(le->identity, le->lease_duration_ms / 1000,
 				       acquire ? acquire : now, now, transitions));
-	ret =
-	    bw_client_update(le->client, &bw_res_leases, le->ns, le->name, NULL, lease, NULL, &err);
+	ret = lease_request(le, "PUT", lease, deadline_ms, NULL, &err);
 	if (ret == 0) {
 		observe(le, le->identity, now);
 		report_leader(le, le->identity);
@@ -214,15 +279,16 @@ out:
 	return ret;
 }
 
-/* Gives the lease up, so a successor need not wait for it to expire. */
-static void release(struct bw_leader *le)
+/* Gives the lease up, so a successor need not wait for it to expire; only
+ * while we still hold it (before deadline_ms). */
+static void release(struct bw_leader *le, int64_t deadline_ms)
 {
 	json_t *lease = NULL, *spec;
 	struct bw_error err;
 	const char *holder;
 	char now[64];
 
-	if (bw_client_get(le->client, &bw_res_leases, le->ns, le->name, NULL, &lease, &err) != 0)
+	if (lease_request(le, "GET", NULL, deadline_ms, &lease, &err) != 0)
 		goto out;
 	spec = json_object_get(lease, "spec");
 	holder = json_string_value(json_object_get(spec, "holderIdentity"));
@@ -233,8 +299,7 @@ static void release(struct bw_leader *le)
 	    lease, "spec",
 	    lease_spec("", 1, now, now,
 		       (long)json_integer_value(json_object_get(spec, "leaseTransitions"))));
-	if (bw_client_update(le->client, &bw_res_leases, le->ns, le->name, NULL, lease, NULL,
-			     &err) == 0)
+	if (lease_request(le, "PUT", lease, deadline_ms, NULL, &err) == 0)
 		bw_log_info("leader", "released lease %s/%s", le->ns, le->name);
 	else
 		bw_log_warn("leader", "releasing lease %s/%s: %s", le->ns, le->name, err.message);
@@ -247,24 +312,43 @@ static long jittered(struct bw_leader *le, long ms)
 	return ms + (long)(bw_backoff_rand(&le->jitter) * (double)ms * 0.2);
 }
 
-static void lead(struct bw_leader *le)
+/* Leads until the lease is lost or we stop. deadline_ms (monotonic) is when
+ * leading must end unless a renew succeeds: renew_deadline after the start
+ * of the last successful attempt. The start, not the answer, because the
+ * write may have landed (and another candidate seen it, and started its
+ * lease_duration clock) as soon as it was sent. Each attempt ends by the
+ * deadline, so leading ends by it too, lease_duration - renew_deadline
+ * before any other candidate can take the lease. */
+static void lead(struct bw_leader *le, int64_t deadline_ms)
 {
-	int64_t last_renew = bw_now_ms();
-
 	atomic_store(&le->leading, 1);
 	bw_log_info("leader", "%s became the leader (lease %s/%s)", le->identity, le->ns, le->name);
 	if (le->cb.on_started_leading)
 		le->cb.on_started_leading(le->cb.ctx);
 	for (;;) {
-		pause_ms(le, le->retry_period_ms);
+		int64_t start, left = deadline_ms - bw_now_ms();
+
+		pause_ms(le,
+			 left < le->retry_period_ms ? (left > 0 ? left : 0) : le->retry_period_ms);
 		if (atomic_load(&le->stopping)) {
-			release(le);
+			release(le, deadline_ms);
 			break;
 		}
-		if (try_acquire_or_renew(le) == 1) {
-			last_renew = bw_now_ms();
-		} else if (bw_now_ms() - last_renew > le->renew_deadline_ms) {
-			bw_log_error("leader", "%s lost the lease %s/%s: not renewed for %ld ms",
+		start = bw_now_ms();
+		if (start >= deadline_ms) {
+			bw_log_error("leader", "%s lost the lease %s/%s: not renewed within %ld ms",
+				     le->identity, le->ns, le->name, le->renew_deadline_ms);
+			break;
+		}
+		if (try_acquire_or_renew(le, deadline_ms) == 1) {
+			deadline_ms = start + le->renew_deadline_ms;
+		} else if (strcmp(le->observed_holder, le->identity) != 0) {
+			bw_log_error("leader", "%s lost the lease %s/%s: it names %s now",
+				     le->identity, le->ns, le->name,
+				     *le->observed_holder ? le->observed_holder : "no one");
+			break;
+		} else if (bw_now_ms() >= deadline_ms) {
+			bw_log_error("leader", "%s lost the lease %s/%s: not renewed within %ld ms",
 				     le->identity, le->ns, le->name, le->renew_deadline_ms);
 			break;
 		}
@@ -279,8 +363,10 @@ static void *campaign(void *arg)
 	struct bw_leader *le = arg;
 
 	while (!atomic_load(&le->stopping)) {
-		if (try_acquire_or_renew(le) == 1)
-			lead(le);
+		int64_t start = bw_now_ms();
+
+		if (try_acquire_or_renew(le, start + le->renew_deadline_ms) == 1)
+			lead(le, start + le->renew_deadline_ms);
 		else
 			pause_ms(le, jittered(le, le->retry_period_ms));
 	}

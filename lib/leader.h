@@ -8,6 +8,17 @@
  * stop the leader releases the lease (empty holder, 1 s duration) so a
  * successor takes over at once instead of after lease_duration.
  *
+ * Two leaders never overlap as long as the local clocks run at about the
+ * same rate: leading ends renew_deadline after the start of the last renew
+ * that succeeded, and every lease request is bounded by what is left of that
+ * (a per-request timeout, no retries), so a hung or partitioned API server
+ * cannot keep a leader believing it leads; another candidate takes over no
+ * sooner than lease_duration after it saw that renew. The margin,
+ * lease_duration - renew_deadline (5 s by default), is what on_stopped_leading
+ * has to stop every write in: exiting the process, as client-go's users do,
+ * is the safe answer. A request already sent may still be delayed in the
+ * network beyond it: Leases give no fencing.
+ *
  * Ownership: the client and the callbacks' ctx are borrowed and must outlive
  * the elector; strings in the options are copied.
  * Thread-safety: the elector runs in a thread of its own; callbacks are
@@ -23,13 +34,14 @@ struct bw_leader_options {
 	const char *namespace;	/* of the Lease */
 	const char *name;	/* of the Lease */
 	const char *identity;	/* this candidate: unique per process (host_pid_random) */
-	long lease_duration_ms; /* default 15000 */
+	long lease_duration_ms; /* default 15000; whole seconds (the Lease holds seconds) */
 	long renew_deadline_ms; /* default 10000; less than lease_duration_ms */
-	long retry_period_ms;	/* default 2000 */
+	long retry_period_ms;	/* default 2000; less than renew_deadline_ms */
 	/* Called when this candidate becomes the leader. */
 	void (*on_started_leading)(void *ctx);
-	/* Called when it stops leading (lost the lease, or stopped). The
-	 * process should stop acting as leader at once. */
+	/* Called when it stops leading (lost the lease, or stopped), by the
+	 * renew deadline at the latest. The process must stop acting as leader
+	 * at once: in-flight writes too (exit, unless it was a graceful stop). */
 	void (*on_stopped_leading)(void *ctx);
 	/* Called when the leader changes to someone (identity, may be ours). */
 	void (*on_new_leader)(const char *identity, void *ctx);

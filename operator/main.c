@@ -6,7 +6,9 @@
  * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the
  * main thread with sigtimedwait(), so shutdown runs in one known place:
  * controllers finish the keys in hand, then the lease is released (a
- * successor takes over at once), then events are flushed.
+ * successor takes over at once), then events are flushed. A lost lease is
+ * no graceful stop: the process exits at once (status 1), before another
+ * replica can take over, so none of its writes in flight can land after.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -323,8 +326,7 @@ struct app {
 	char webhook_url[300], webhook_name[300], secret_name[300];
 	int in_cluster;
 	atomic_int webhook_serving; /* set by main, read by /readyz */
-	volatile sig_atomic_t lost_lease;
-	int leading;
+	atomic_int leading; /* set by the leader thread, cleared by main before a graceful stop */
 };
 
 static double leader_gauge(void *arg)
@@ -339,17 +341,25 @@ static void on_started_leading(void *ctx)
 	struct app *app = ctx;
 	struct bw_error err;
 
-	app->leading = 1;
+	atomic_store(&app->leading, 1);
 	if (bw_operator_start_controllers(app->op, &err) != 0)
 		bw_log_error("main", "starting the controllers: %s", err.message);
 }
 
+/* Called by the renew deadline, lease_duration - renew_deadline before
+ * another replica can take over: every write must stop now, including those
+ * the workers have in flight, which only ending the process does at once
+ * (client-go's users exit too). A restart campaigns afresh. A graceful stop
+ * clears app->leading first and lands here without exiting. */
 static void on_stopped_leading(void *ctx)
 {
 	struct app *app = ctx;
 
-	if (app->leading)
-		app->lost_lease = 1; /* the main loop exits: another replica leads now */
+	if (atomic_load(&app->leading)) {
+		bw_log_error("main", "lost the lease: exiting at once so that no write of this "
+				     "replica lands after another one takes over");
+		_exit(1);
+	}
 }
 
 static int respond(struct bw_http_response *resp, int status, const char *text)
@@ -688,11 +698,6 @@ static int run(struct app *app, sigset_t *signals)
 				    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 			return 0;
 		}
-		if (app->lost_lease) {
-			bw_log_error("main",
-				     "lost the lease: exiting so a restart campaigns afresh");
-			return 1;
-		}
 		if (!synced && bw_operator_synced(app->op)) {
 			synced = 1;
 			bw_log_info("main", "caches synced");
@@ -718,7 +723,7 @@ static void teardown(struct app *app)
 	if (app->op)
 		bw_operator_stop(app->op); /* controllers finish their keys first */
 	if (app->leader) {
-		app->leading = 0;
+		atomic_store(&app->leading, 0);
 		bw_leader_free(app->leader); /* then the lease is released */
 	}
 	bw_certmanager_free(app->certs);

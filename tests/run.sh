@@ -2,7 +2,7 @@
 # The test runner: runs the suites named (default: all of them) and ends with
 # one line "N passed, N failed".
 #
-#   tests/run.sh [unit] [cli] [fuzz] [integration] [e2e]
+#   tests/run.sh [unit] [cli] [fuzz] [integration] [tsan] [e2e]
 #
 # A test program prints "ok - NAME" or "not ok - NAME" lines (TAP-like); the
 # runner counts them. A program that exits non-zero without reporting a
@@ -12,6 +12,8 @@
 # if it is not running, and stopped at the end unless BREAKWATER_KEEP_CLUSTER=1.
 # The unit suite also runs the load tests (build/load/, `make load-bins`),
 # built without sanitizers because they measure memory and latency.
+# The tsan suite runs the ThreadSanitizer builds (make tsan-bins) of the
+# threaded parts' unit and integration tests; any sanitizer report fails.
 # The fuzz suite replays each target's corpus (tests/fuzz/corpus/NAME/) and
 # then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with the
 # dictionary tests/fuzz/NAME.dict when there is one.
@@ -20,7 +22,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit cli fuzz integration e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit cli fuzz integration tsan e2e)
 
 passed=0
 failed=0
@@ -41,6 +43,11 @@ run_program() {
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $name exited with status $rc" >>"$log"
 		f=1
+	fi
+	# a report in a child process (a test's own candidates) counts too
+	if grep -q '^WARNING: ThreadSanitizer\|^==[0-9]*==ERROR: [A-Za-z]*Sanitizer' "$log"; then
+		echo "not ok - $name: a sanitizer report (see the log)" >>"$log"
+		f=$((f + 1))
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
@@ -121,6 +128,28 @@ suite_integration() {
 	done
 }
 
+# halt_on_error: the first race ends the process, so a race in a child
+# candidate shows in its parent's checks too.
+tsan_options="halt_on_error=1 second_deadlock_stack=1 suppressions=$top/tests/tsan.supp"
+
+suite_tsan() {
+	local t
+	for t in build/tsan/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		BREAKWATER_HTTPD_CONC=25 TSAN_OPTIONS=$tsan_options \
+			run_program "tsan/unit/${t##*/}" "$t"
+	done
+	need_cluster || return
+	for t in build/tsan/tests/integration/test_*; do
+		[ -x "$t" ] || continue
+		# the API server restarts stay with the integration suite: slow, and
+		# not where the threads are
+		KUBECONFIG=$top/.cluster/kubeconfig BREAKWATER_CLUSTER_DIR=$top/.cluster \
+			BREAKWATER_SKIP_RESTARTS=1 TSAN_OPTIONS=$tsan_options \
+			run_program "tsan/integration/${t##*/}" "$t"
+	done
+}
+
 suite_e2e() {
 	local t
 	need_cluster || return
@@ -131,9 +160,9 @@ suite_e2e() {
 
 for s in "${suites[@]}"; do
 	case $s in
-	unit | cli | fuzz | integration | e2e) "suite_$s" ;;
+	unit | cli | fuzz | integration | tsan | e2e) "suite_$s" ;;
 	*)
-		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, e2e)" >&2
+		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, tsan, e2e)" >&2
 		exit 2
 		;;
 	esac

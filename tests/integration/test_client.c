@@ -321,6 +321,79 @@ static void test_errors(struct bw_client *c)
 	CHECK_INT(BW_ENOTFOUND, ret, "a resource the server does not serve is not found");
 }
 
+#define KA_THREADS  4
+#define KA_REQUESTS 50
+
+struct getter {
+	struct bw_client *c;
+	int failed;
+};
+
+static void *get_many(void *arg)
+{
+	struct getter *g = arg;
+
+	for (int i = 0; i < KA_REQUESTS; i++)
+		if (bw_client_get(g->c, &bw_res_namespaces, NULL, ns, NULL, NULL, NULL) != 0)
+			g->failed++;
+	return NULL;
+}
+
+/* Connections are per curl handle, not shared between threads: keep-alive
+ * must still carry many requests per connection, from one thread and from
+ * several. */
+static void test_keepalive(void)
+{
+	struct bw_client *c = itest_client();
+	struct getter g[KA_THREADS];
+	pthread_t th[KA_THREADS];
+	int64_t t0;
+	unsigned long opened;
+	int failed = 0;
+
+	g[0] = (struct getter){c, 0};
+	get_many(&g[0]);
+	opened = bw_client_connections_opened(c);
+	CHECK(g[0].failed == 0 && opened == 1,
+	      "%d GETs in a row from one thread open one connection (%lu)", KA_REQUESTS, opened);
+
+	t0 = bw_now_ms();
+	for (int i = 0; i < KA_THREADS; i++) {
+		g[i] = (struct getter){c, 0};
+		pthread_create(&th[i], NULL, get_many, &g[i]);
+	}
+	for (int i = 0; i < KA_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		failed += g[i].failed;
+	}
+	opened = bw_client_connections_opened(c) - opened;
+	printf("# %d threads x %d GETs: %ld ms, %lu new connections\n", KA_THREADS, KA_REQUESTS,
+	       (long)(bw_now_ms() - t0), opened);
+	CHECK(failed == 0 && opened <= KA_THREADS,
+	      "%d threads x %d GETs open at most a connection per thread (%lu)", KA_THREADS,
+	      KA_REQUESTS, opened);
+	bw_client_free(c);
+}
+
+/* A per-request timeout bounds even a request that would never end. */
+static void test_request_timeout(struct bw_client *c)
+{
+	char path[256];
+	struct bw_request req = {
+	    .method = "GET", .path = path, .query = "watch=1", .timeout_ms = 300, .no_retry = 1};
+	struct bw_error err;
+	int64_t t0;
+	long took;
+	int ret;
+
+	bw_client_path(path, sizeof(path), &bw_res_configmaps, ns, NULL, NULL, NULL);
+	t0 = bw_now_ms();
+	ret = bw_client_do(c, &req, NULL, &err);
+	took = (long)(bw_now_ms() - t0);
+	CHECK_INT(BW_ETIMEDOUT, ret, "a watch with a 300 ms request timeout times out");
+	CHECK(took >= 250 && took < 2000, "after about 300 ms (%ld ms)", took);
+}
+
 int main(void)
 {
 	struct bw_client *c;
@@ -336,6 +409,8 @@ int main(void)
 	test_deployment_scale(c);
 	test_paging(c);
 	test_errors(c);
+	test_keepalive();
+	test_request_timeout(c);
 	itest_delete_namespace(c, ns);
 	bw_client_free(c);
 	return check_exit();

@@ -1,5 +1,8 @@
-/* The client's pure parts: paths, query escaping, Status errors. */
+/* The client's pure parts: paths, query escaping, Status errors, retry jitter. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "client.h"
@@ -113,10 +116,73 @@ static void test_status_errors(void)
 	      "429/5xx are transient, conflicts are not");
 }
 
-int main(void)
+#define JITTER_SAMPLES 16
+
+/* "jitter" mode: a fresh process prints its first retry delays. */
+static int print_jitter(void)
 {
+	for (int i = 0; i < JITTER_SAMPLES; i++)
+		printf("%ld ", bw_client_retry_delay_ms(4, -1));
+	printf("\n");
+	return 0;
+}
+
+static void run_jitter(const char *self, char *buf, size_t size)
+{
+	char cmd[512];
+	FILE *p;
+
+	buf[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "'%s' jitter", self);
+	p = popen(cmd, "r");
+	if (!p)
+		return;
+	if (!fgets(buf, (int)size, p))
+		buf[0] = '\0';
+	pclose(p);
+}
+
+/* Replicas started together must not retry in step: the jitter of two fresh
+ * processes differs (an unseeded rand() gives both the same sequence). */
+static void test_retry_jitter(const char *self)
+{
+	char a[512], b[512];
+	long lo = 100L << 4, hi = lo + lo / 2;
+	int in_range = 1, varied = 0;
+	long first = bw_client_retry_delay_ms(4, -1);
+
+	for (int i = 0; i < 100; i++) {
+		long d = bw_client_retry_delay_ms(4, -1);
+
+		in_range &= d >= lo && d <= hi;
+		varied |= d != first;
+	}
+	CHECK(in_range, "retry delays after 4 attempts lie in [%ld, %ld] ms", lo, hi);
+	CHECK(varied, "the jitter varies from one retry to the next");
+	CHECK(bw_client_retry_delay_ms(0, 2) >= 2000 && bw_client_retry_delay_ms(0, 2) <= 3000,
+	      "Retry-After: 2 waits 2 s plus jitter");
+	CHECK(bw_client_retry_delay_ms(0, 3600) <= 15000, "a huge Retry-After is capped");
+
+	run_jitter(self, a, sizeof(a));
+	run_jitter(self, b, sizeof(b));
+	CHECK(*a && *b, "two fresh processes report their jitter");
+	CHECK(strcmp(a, b) != 0,
+	      "two fresh processes retry with different jitter (%.40s... vs %.40s...)", a, b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "jitter") == 0)
+		return print_jitter();
 	test_paths();
 	test_escape();
 	test_status_errors();
+	{
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		self[n > 0 ? n : 0] = '\0';
+		test_retry_jitter(self);
+	}
 	return check_exit();
 }
