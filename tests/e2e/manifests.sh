@@ -153,7 +153,7 @@ report=$(jq -n -c --argjson used "$used" --argjson rules "$rules" --argjson list
 		and (.scope == "*" or .scope == $u.ns) and (.names == [] or (.names | index($u.name)));
 	# a 403 that is not RBAC: writes into a namespace being deleted
 	def refused: .code == 403 and (.message | test("being terminated") | not);
-	{rows: [$rules[] | . as $g | {grant: $g, uses: [$used[] | select(refused | not) | select($g | covers(.))] | length,
+	{rows: [$rules[] | . as $g | {grant: $g, uses: [$used[] | select(refused | not) | . as $u | select($g | covers($u))] | length,
 		why: ([$listed[] | select(.group == $g.group and .resource == $g.resource and .verb == $g.verb) | .why] | first)}],
 	 refused: [$used[] | select(refused)] | unique_by([.group, .resource, .verb, .ns, .name]),
 	 ungranted: [$used[] | select(refused | not) | . as $u | select([$rules[] | covers($u)] | any | not)]
@@ -168,10 +168,10 @@ report=$(jq -n -c --argjson used "$used" --argjson rules "$rules" --argjson list
 sed 's/^/# /' "$top/build/test-logs/rbac-table.md"
 check "the audit log shows the ServiceAccount's requests" test "$(jq length <<<"$used")" -gt 20
 check_eq "no request of the ServiceAccount was refused" "" \
-	"$(jq -r '.refused[] | "\(.verb) \(.group)/\(.resource) \(.ns)/\(.name): \(.code) \(.message)"' <<<"$report")"
+	"$(jq -r '.refused[] | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.ns)/\(.name): \(.code) \(.message)"' <<<"$report")"
 check_eq "every grant is used, or listed in rbac-unused-grants.txt with the code that needs it" "" \
-	"$(jq -r '.rows[] | select(.uses == 0 and .why == null) | .grant | "\(.verb) \(.group)/\(.resource) \(.names | join(",")) (\(.scope))"' <<<"$report")"
+	"$(jq -r '.rows[] | select(.uses == 0 and .why == null) | .grant | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.names | join(",")) (\(.scope))"' <<<"$report")"
 check_eq "every listed unused grant is a grant" "" \
-	"$(jq -r --argjson rules "$rules" '.[] | . as $l | select([$rules[] | select(.group == $l.group and .resource == $l.resource and .verb == $l.verb)] | length == 0) | "\(.verb) \(.group)/\(.resource)"' <<<"$unused_ok")"
+	"$(jq -r --argjson rules "$rules" '.[] | . as $l | select([$rules[] | select(.group == $l.group and .resource == $l.resource and .verb == $l.verb)] | length == 0) | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource)"' <<<"$unused_ok")"
 check_eq "everything it did is granted by rbac.yaml, not by some other role" "" \
-	"$(jq -r '.ungranted[] | "\(.verb) \(.group)/\(.resource) \(.ns)/\(.name)"' <<<"$report")"
+	"$(jq -r '.ungranted[] | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.ns)/\(.name)"' <<<"$report")"
