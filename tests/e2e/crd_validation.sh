@@ -217,7 +217,7 @@ svc | dependsOn entry starting with a digit     | spec.dependsOn\[0\]: .*"2fa" m
 svc | dependsOn entry listed twice              | spec.dependsOn\[1\]: Duplicate value                         | {"spec":{"dependsOn":["users","users"]}}
 svc | rollout.maxSurge 150%                     | spec.rollout.maxSurge: .*percentage from '0%' to '100%'      | {"spec":{"rollout":{"maxSurge":"150%"}}}
 svc | rollout.maxSurge -1                       | spec.rollout.maxSurge: .*integer from 0 to 2147483647        | {"spec":{"rollout":{"maxSurge":-1}}}
-svc | rollout.maxSurge above int32              | spec.rollout.maxSurge: .*integer from 0 to 2147483647, got 3000000000 | {"spec":{"rollout":{"maxSurge":3000000000}}}
+svc | rollout.maxSurge above int32              | spec.rollout.maxSurge: .*integer from 0 to 2147483647.*got 3000000000 | {"spec":{"rollout":{"maxSurge":3000000000}}}
 svc | rollout.maxUnavailable above int32        | spec.rollout.maxUnavailable: .*got 2147483648                | {"spec":{"rollout":{"maxUnavailable":2147483648}}}
 svc | rollout.maxUnavailable "25" (no %)        | spec.rollout.maxUnavailable: .*got "25"                      | {"spec":{"rollout":{"maxUnavailable":"25"}}}
 svc | rollout.maxSurge and maxUnavailable 0     | spec.rollout.maxSurge: .*must not both be zero               | {"spec":{"rollout":{"maxSurge":0,"maxUnavailable":0}}}

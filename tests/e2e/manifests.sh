@@ -140,7 +140,7 @@ used=$(cat "$state"/logs/audit*.log | grep -F "\"username\":\"$sa\"" | jq -c --a
 	# a server-side apply that creates the object (201) needs create too
 	| ., (select(.verb == "patch" and .code == 201) | .verb = "create")' | jq -s -c .)
 rules=$(kubectl kustomize "$top/manifests/base" | kubectl create --dry-run=client -f - -o json |
-	jq -c '[(.items // [.])[] | select(.kind == "ClusterRole" or .kind == "Role") | .kind as $kind
+	jq -s -c '[.[] | (.items // [.])[] | select(.kind == "ClusterRole" or .kind == "Role") | .kind as $kind
 		| .metadata.namespace as $rns | .rules[] | .resourceNames as $names
 		| .apiGroups[] as $g | .resources[] as $r | .verbs[] as $v
 		| {scope: (if $kind == "Role" then $rns else "*" end), group: $g, resource: $r,
@@ -167,6 +167,8 @@ report=$(jq -n -c --argjson used "$used" --argjson rules "$rules" --argjson list
 } >"$top/build/test-logs/rbac-table.md"
 sed 's/^/# /' "$top/build/test-logs/rbac-table.md"
 check "the audit log shows the ServiceAccount's requests" test "$(jq length <<<"$used")" -gt 20
+check "the rendered ClusterRole and Role have rules" test "$(jq length <<<"$rules")" -gt 20
+check "and they are compared" test "$(jq '.rows | length' <<<"$report")" = "$(jq length <<<"$rules")"
 check_eq "no request of the ServiceAccount was refused" "" \
 	"$(jq -r '.refused[] | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.ns)/\(.name): \(.code) \(.message)"' <<<"$report")"
 check_eq "every grant is used, or listed in rbac-unused-grants.txt with the code that needs it" "" \
