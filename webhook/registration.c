@@ -85,13 +85,14 @@ int bw_registration_render(const struct bw_registration_options *o, json_t **mut
 	    "apiVersion", "admissionregistration.k8s.io/v1", "kind",
 	    "ValidatingWebhookConfiguration", "metadata", "name", o->name, "labels", labels(),
 	    "webhooks", "name", "services.breakwater.io", "admissionReviewVersions", "v1",
-	    "sideEffects", "None", "failurePolicy", "Fail", "timeoutSeconds", 5, "clientConfig",
+	    "sideEffects", "None", "failurePolicy", "Ignore", "timeoutSeconds",
+	    BW_REGISTRATION_VALIDATE_TIMEOUT_S, "clientConfig",
 	    client_config(o, "/validate-services", ca_b64), "namespaceSelector",
 	    namespace_selector(o), "rules", "apiGroups", "breakwater.io", "apiVersions", "v1alpha1",
 	    "operations", "CREATE", "UPDATE", "resources", "services", "scope", "Namespaced",
 	    "name", "breakers.breakwater.io", "admissionReviewVersions", "v1", "sideEffects",
-	    "None", "failurePolicy", "Fail", "timeoutSeconds", 5, "clientConfig",
-	    client_config(o, "/validate-breakers", ca_b64), "namespaceSelector",
+	    "None", "failurePolicy", "Ignore", "timeoutSeconds", BW_REGISTRATION_VALIDATE_TIMEOUT_S,
+	    "clientConfig", client_config(o, "/validate-breakers", ca_b64), "namespaceSelector",
 	    namespace_selector(o), "rules", "apiGroups", "breakwater.io", "apiVersions", "v1alpha1",
 	    "operations", "CREATE", "UPDATE", "resources", "breakers", "scope", "Namespaced");
 	free(ca_b64);

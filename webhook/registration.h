@@ -4,8 +4,15 @@
  * operator writes with server-side apply, with safe defaults:
  *  - pod mutation fails open (failurePolicy Ignore): a pod created while the
  *    webhook is unreachable is still created, and the operator reports and
- *    repairs it; validation fails closed (Fail);
- *  - timeoutSeconds 5, sideEffects None, reinvocationPolicy IfNeeded,
+ *    repairs it;
+ *  - validation fails open too (Ignore), with a short timeout: the rules
+ *    about one object are the CRD's schema and CEL, which the API server
+ *    enforces with no webhook; the webhook adds only what needs the other
+ *    objects of the namespace (a route or a Breaker target already taken,
+ *    warnings), which the controllers report in status as well. So an
+ *    operator that is down or unreachable never blocks an edit;
+ *  - timeoutSeconds 5 for pods, BW_REGISTRATION_VALIDATE_TIMEOUT_S for
+ *    validation; sideEffects None, reinvocationPolicy IfNeeded,
  *    admissionReviewVersions [v1];
  *  - a namespaceSelector that never matches kube-system, kube-node-lease,
  *    kube-public or the operator's own namespace, so the webhook can never
@@ -22,6 +29,10 @@
 #include <jansson.h>
 
 #include "error.h"
+
+/* The validating webhooks' timeoutSeconds: what an edit waits for an
+ * unreachable operator before the API server ignores it. */
+#define BW_REGISTRATION_VALIDATE_TIMEOUT_S 2
 
 struct bw_registration_options {
 	const char *name;	       /* of both configurations */

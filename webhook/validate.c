@@ -21,6 +21,7 @@
 
 #define DNS_LABEL_MAX 63
 #define CYCLE_MAX     400 /* bytes of a cycle's description */
+#define ECHO_MAX      101 /* bytes of a user's value quoted in a message, with its NUL */
 
 /* What one call needs: the object's names and the result being filled. */
 struct ctx {
@@ -36,6 +37,71 @@ static const char *str_field(const json_t *obj, const char *key)
 	return s && *s ? s : NULL;
 }
 
+/* The length of the valid UTF-8 sequence at s (as jansson checks it: no
+ * overlong form, no surrogate, nothing above U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0; /* also at the NUL of a string cut short */
+	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+/*
+ * Makes s valid UTF-8 in place by dropping the bytes of broken sequences. A
+ * message is cut by byte counts (the buffer's size, a "%.100s" in the
+ * renderer's messages) that can split a character, and jansson refuses such
+ * a string: the answer would be a 500 instead of a denial.
+ */
+static void utf8_repair(char *s)
+{
+	unsigned char *r = (unsigned char *)s, *w = r;
+	size_t n;
+
+	while (*r) {
+		if (!(n = utf8_seq(r))) {
+			r++;
+			continue;
+		}
+		while (n--)
+			*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+/* s quoted in a message: at most ECHO_MAX - 1 bytes, cut at a character
+ * boundary and then ending in "...". Returns buf. */
+static const char *echo(char buf[ECHO_MAX], const char *s)
+{
+	size_t n = strlen(s), cut;
+
+	if (n < ECHO_MAX) {
+		memcpy(buf, s, n + 1);
+		return buf;
+	}
+	cut = ECHO_MAX - 4;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(buf, s, cut);
+	memcpy(buf + cut, "...", 4);
+	return buf;
+}
+
 static void warn(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void deny(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -47,6 +113,7 @@ static void warn(struct ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	utf8_repair(buf);
 	c->bad |= json_array_append_new(c->out->warnings, json_string(buf));
 }
 
@@ -62,6 +129,16 @@ static void deny(struct ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->out->message, sizeof(c->out->message), fmt, ap);
 	va_end(ap);
+	utf8_repair(c->out->message);
+}
+
+/* A denial with the message of a rule of the renderer or the registry. */
+static void deny_as(struct bw_validate_result *out, const char *message)
+{
+	out->allowed = 0;
+	out->code = BW_ADMISSION_CODE_DENIED;
+	snprintf(out->message, sizeof(out->message), "%s", message);
+	utf8_repair(out->message);
 }
 
 /* A DNS-1035 label: what a Service name is (as render.c checks it). */
@@ -162,15 +239,16 @@ static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *ob
 	const json_t *route = bw_json_get(bw_json_get(object, "spec"), "route"), *sib, *md;
 	const json_t *old_route = bw_json_get(bw_json_get(old_object, "spec"), "route");
 	const char *host = str_field(route, "host"), *name, *ns;
-	char where[160];
+	char where[160], prefix[ECHO_MAX], buf[ECHO_MAX];
 	size_t i;
 
 	if (!route)
 		return;
 	if (host)
-		snprintf(where, sizeof(where), "on host %.100s", host);
+		snprintf(where, sizeof(where), "on host %s", echo(buf, host));
 	else
 		snprintf(where, sizeof(where), "with no host");
+	echo(prefix, str_field(route, "pathPrefix") ? str_field(route, "pathPrefix") : "");
 	json_array_foreach(siblings, i, sib)
 	{
 		md = bw_json_get(sib, "metadata");
@@ -186,12 +264,12 @@ static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *ob
 			warn(c,
 			     "spec.route: pathPrefix %s %s is also the route of Service %s/%s; one "
 			     "of them should move",
-			     str_field(route, "pathPrefix"), where, ns, name);
+			     prefix, where, ns, name);
 		else
 			deny(c,
 			     "spec.route: pathPrefix %s %s is already the route of Service %s in "
 			     "namespace %s; a route must lead to one Service in the cluster",
-			     str_field(route, "pathPrefix"), where, name, ns);
+			     prefix, where, name, ns);
 		return;
 	}
 }
@@ -364,9 +442,7 @@ int bw_validate_service(enum bw_admission_op op, const json_t *object, const jso
 		return rc < 0 ? rc : 0;
 	bw_error_clear(&verr);
 	if (bw_render_validate(object, &verr)) {
-		out->allowed = 0;
-		out->code = BW_ADMISSION_CODE_DENIED;
-		snprintf(out->message, sizeof(out->message), "%s", verr.message);
+		deny_as(out, verr.message);
 		return 0;
 	}
 	c.out = out;
@@ -412,9 +488,7 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 			rc = bw_error_set(err, BW_ENOMEM, "%s", verr.message);
 			goto fail;
 		}
-		out->allowed = 0;
-		out->code = BW_ADMISSION_CODE_DENIED;
-		snprintf(out->message, sizeof(out->message), "%s", verr.message);
+		deny_as(out, verr.message);
 		return 0;
 	}
 	c.out = out;
@@ -422,10 +496,12 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 	c.ns = str_field(bw_json_get(object, "metadata"), "namespace");
 	target = str_field(policy, "target");
 	if (!target || !is_dns_label(target)) {
+		char buf[ECHO_MAX];
+
 		deny(&c,
-		     "spec.target: \"%.100s\" is not a Service name (a DNS label: lowercase "
+		     "spec.target: \"%s\" is not a Service name (a DNS label: lowercase "
 		     "letters, digits and '-', starting with a letter)",
-		     target ? target : "");
+		     echo(buf, target ? target : ""));
 		goto done;
 	}
 

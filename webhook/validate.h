@@ -55,7 +55,9 @@
 struct bw_validate_result {
 	int allowed;	   /* 1: admit the write */
 	int code;	   /* when denied: status.code (403); 0 when allowed */
-	char message[512]; /* when denied: why, naming the field; "" when allowed */
+	char message[512]; /* when denied: why, naming the field, valid UTF-8 (a
+			    * value quoted in it is cut at a character
+			    * boundary); "" when allowed */
 	json_t *warnings;  /* array of strings, never NULL after success */
 };
 

@@ -233,6 +233,10 @@ start_etcd() {
 	wait_for "etcd" 30 curl -sf --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" || { check_alive etcd; return 1; }
 }
 
+# OwnerReferencesPermissionEnforcement is on, as on OpenShift: setting
+# blockOwnerDeletion needs update on the owner's finalizers subresource. The
+# audit log (tests/cluster/audit-policy.yaml, Metadata level) is rotated at
+# 20 MB with two old files kept (audit-TIMESTAMP.log), so it stays under 60 MB.
 start_kube_apiserver() {
 	start kube-apiserver \
 		--etcd-servers "http://127.0.0.1:$ETCD_PORT" \
@@ -244,7 +248,10 @@ start_kube_apiserver() {
 		--service-account-signing-key-file "$state/pki/sa.key" \
 		--service-cluster-ip-range "$service_cidr" \
 		--authorization-mode RBAC \
-		--enable-admission-plugins NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,ResourceQuota,LimitRanger \
+		--enable-admission-plugins NamespaceLifecycle,ServiceAccount,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,ResourceQuota,LimitRanger,OwnerReferencesPermissionEnforcement \
+		--audit-policy-file "$here/audit-policy.yaml" \
+		--audit-log-path "$state/logs/audit.log" \
+		--audit-log-maxsize 20 --audit-log-maxbackup 2 \
 		--allow-privileged=true \
 		--watch-cache-sizes podtemplates#0 \
 		--profiling=false

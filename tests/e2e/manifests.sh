@@ -2,7 +2,11 @@
 # The cluster install renders and applies: namespace, RBAC, Deployment and
 # Service are accepted by the real API server, and the Deployment's pods are
 # scheduled (kwok plays the kubelet, so nothing runs the image itself). The
-# ServiceAccount's RBAC allows what the operator does and no more.
+# ServiceAccount's RBAC allows what the operator does and no more: the whole
+# operator runs with its token, and what the API server's audit log shows it
+# did is compared with what rbac.yaml grants. Any refusal fails, and so does
+# any grant never used unless manifests/base/rbac-unused-grants.txt says
+# which code needs it. The table of both goes to build/test-logs/rbac-table.md.
 . "$(dirname "$0")/../lib.sh"
 
 # a namespace left terminating by an earlier run must be gone first
@@ -29,21 +33,30 @@ check_eq "and reaches both replicas on the webhook's default port" "9443 2" \
 		jq -r '"\(.items[0].ports[0].port) \([.items[].endpoints[]?] | length)"')"
 sa=system:serviceaccount:breakwater-system:breakwater
 can() { [ "$(kubectl auth can-i "$@" --as=$sa 2>/dev/null)" = yes ]; }
+cannot() { [ "$(kubectl auth can-i "$@" --as=$sa 2>/dev/null)" = no ]; }
 check "the operator may watch Services cluster-wide" can watch services.breakwater.io -A
 check "and patch their status" can patch services.breakwater.io --subresource=status -n shop
 check "and apply Deployments" can patch deployments.apps -n shop
 check "and record events" can create events -n shop
-check "and hold its lease" can update leases.coordination.k8s.io -n breakwater-system
-check "but may not read Secrets outside its namespace" bash -c "[ \"\$('$state/bin/kubectl' auth can-i get secrets -n shop --as=$sa)\" = no ]"
-check "nor delete namespaces" bash -c "[ \"\$('$state/bin/kubectl' auth can-i delete namespaces --as=$sa)\" = no ]"
+check "and hold its lease" can update leases.coordination.k8s.io/breakwater-leader -n breakwater-system
+check "but no other" cannot update leases.coordination.k8s.io/other -n breakwater-system
+check "but may not read Secrets outside its namespace" cannot get secrets -n shop
+check "nor other Secrets in its own" cannot get secrets/other -n breakwater-system
+check "nor list Secrets" cannot list secrets -n breakwater-system
+check "nor read ConfigMaps other than the registry" cannot get configmaps/app-config -n shop
+check "nor patch another webhook configuration" cannot patch validatingwebhookconfigurations/other
+check "nor delete Deployments" cannot delete deployments.apps -n shop
+check "nor delete namespaces" cannot delete namespaces
 
 # --- the operator as its ServiceAccount ---
 # can-i above samples a few rules; this runs the whole operator (cluster-wide,
 # leader election, webhook and its certificates, the shop) with the
-# ServiceAccount's token, so a rule it lacks shows as a 403 in its log.
+# ServiceAccount's token, so a rule it lacks shows as a 403 in its log and in
+# the audit log. It registers its webhooks under the manifests' name, the one
+# its RBAC allows.
 sa_kc=$(mktemp)
 ns=bw-test-rbac-$$
-name=breakwater-e2e-rbac-$$
+name=breakwater
 trap 'stop_operator; kubectl delete -k "$top/manifests/base" --wait=false >/dev/null 2>&1
 	kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration $name --ignore-not-found >/dev/null 2>&1
 	kubectl delete namespace $ns --wait=false >/dev/null 2>&1; rm -f "$sa_kc"' EXIT
@@ -59,8 +72,12 @@ kubectl --kubeconfig "$sa_kc" config use-context sa >/dev/null
 check "the token is the ServiceAccount's" bash -c \
 	"'$state/bin/kubectl' --kubeconfig '$sa_kc' auth whoami -o jsonpath='{.status.userInfo.username}' | grep -qx '$sa'"
 
+audit=$state/logs/audit.log
+check "the API server keeps an audit log (restart an older cluster: cluster.sh down; cluster.sh up)" test -s "$audit"
+since=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+# a serving certificate of 15 s is rotated after 10 s: the Secret is updated
 KUBECONFIG=$sa_kc launch_operator rbac --leader-elect=true --operator-namespace breakwater-system \
-	--webhook-name "$name" --repair-pods
+	--webhook-name "$name" --repair-pods --webhook-cert-validity 15
 check "as the ServiceAccount, the operator syncs its caches and becomes ready" \
 	eventually 60 curl -sf "http://127.0.0.1:$op_health/readyz"
 check "with the ServiceAccount's kubeconfig" grep -q "API server .* (sa)" "$op_log"
@@ -91,9 +108,72 @@ check "the Breakers report their clients" eventually 30 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get brk payments -o jsonpath='{.status.clients}')\" != '' ]"
 check "events are recorded" eventually 30 bash -c \
 	"'$state/bin/kubectl' -n $ns get events --field-selector reason=RolloutCompleted -o name | grep -q ."
+# the code paths that remove what the operator made, and the rotation
+secret_rv=$(kubectl -n breakwater-system get secret "$name-webhook-tls" -o jsonpath='{.metadata.resourceVersion}')
+check "the rotated certificate is written to its Secret" eventually 40 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n breakwater-system get secret '$name-webhook-tls' -o jsonpath='{.metadata.resourceVersion}')\" != '$secret_rv' ]"
+check "a route removed removes its Ingress" bash -c \
+	"'$state/bin/kubectl' -n $ns patch bsvc users --type=json -p '[{\"op\":\"remove\",\"path\":\"/spec/route\"}]' >/dev/null"
+check "the Ingress goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get ingress users 2>/dev/null"
+kubectl -n "$ns" delete bsvc,brk --all --wait=false >/dev/null
+check "when the last Service and Breaker go, so does the registry ConfigMap" eventually 30 bash -c \
+	"! '$state/bin/kubectl' -n $ns get configmap breakwater-registry 2>/dev/null"
 # RBAC's refusals only: a namespace another test is deleting refuses writes
 # with 403 too ("being terminated"), which no rule could grant
 check "no request was refused by RBAC" bash -c "! grep -m3 'is forbidden: User ' '$op_log'"
 stop_operator
 check_eq "SIGTERM stops it cleanly" 0 "$?"
+check "and removes its webhook registrations (out of a cluster)" bash -c \
+	"! '$state/bin/kubectl' get validatingwebhookconfiguration $name 2>/dev/null"
 check_operator_log
+
+# --- granted versus used ---
+# What the ServiceAccount asked for since the operator started, from the
+# audit log (and its rotated files), against every rule of the rendered
+# ClusterRole and Role, expanded to one row per verb and resource.
+used=$(cat "$state"/logs/audit*.log | grep -F "\"username\":\"$sa\"" | jq -c --arg sa "$sa" --arg since "$since" '
+	select(.user.username == $sa and .requestReceivedTimestamp >= $since and .objectRef != null)
+	| {group: (.objectRef.apiGroup // ""),
+	   resource: (.objectRef.resource + (if .objectRef.subresource then "/" + .objectRef.subresource else "" end)),
+	   ns: (.objectRef.namespace // ""), name: (.objectRef.name // ""), verb,
+	   code: (.responseStatus.code // 0), message: (.responseStatus.message // "")}
+	# a server-side apply that creates the object (201) needs create too
+	| ., (select(.verb == "patch" and .code == 201) | .verb = "create")' | jq -s -c .)
+rules=$(kubectl kustomize "$top/manifests/base" | kubectl create --dry-run=client -f - -o json |
+	jq -s -c '[.[] | (.items // [.])[] | select(.kind == "ClusterRole" or .kind == "Role") | .kind as $kind
+		| .metadata.namespace as $rns | .rules[] | .resourceNames as $names
+		| .apiGroups[] as $g | .resources[] as $r | .verbs[] as $v
+		| {scope: (if $kind == "Role" then $rns else "*" end), group: $g, resource: $r,
+		   names: ($names // []), verb: $v}]')
+unused_ok=$(grep -v '^#' "$top/manifests/base/rbac-unused-grants.txt" | awk 'NF >= 3 {
+	g = $1 == "core" ? "" : $1; why = ""; for (i = 4; i <= NF; i++) why = why (i > 4 ? " " : "") $i
+	printf "{\"group\":\"%s\",\"resource\":\"%s\",\"verb\":\"%s\",\"why\":\"%s\"}\n", g, $2, $3, why }' | jq -s -c .)
+report=$(jq -n -c --argjson used "$used" --argjson rules "$rules" --argjson listed "$unused_ok" '
+	def covers($u): .group == $u.group and .resource == $u.resource and .verb == $u.verb
+		and (.scope == "*" or .scope == $u.ns) and (.names == [] or (.names | index($u.name)));
+	# a 403 that is not RBAC: writes into a namespace being deleted
+	def refused: .code == 403 and (.message | test("being terminated") | not);
+	{rows: [$rules[] | . as $g | {grant: $g, uses: [$used[] | select(refused | not) | . as $u | select($g | covers($u))] | length,
+		why: ([$listed[] | select(.group == $g.group and .resource == $g.resource and .verb == $g.verb) | .why] | first)}],
+	 refused: [$used[] | select(refused)] | unique_by([.group, .resource, .verb, .ns, .name]),
+	 ungranted: [$used[] | select(refused | not) | . as $u | select([$rules[] | covers($u)] | any | not)]
+		| unique_by([.group, .resource, .verb])}')
+{
+	echo "| scope | apiGroup | resource | resourceNames | verb | requests | status |"
+	echo "|---|---|---|---|---|---|---|"
+	jq -r '.rows[] | "| \(if .grant.scope == "*" then "cluster" else .grant.scope end) | \(if .grant.group == "" then "core" else .grant.group end) | \(.grant.resource) | \(.grant.names | join(", ")) | \(.grant.verb) | \(.uses) | \(if .uses > 0 then "used" elif .why then "not requested: \(.why)" else "**UNUSED**" end) |"' <<<"$report"
+	jq -r '.refused[] | "| \(.ns) | \(if .group == "" then "core" else .group end) | \(.resource) | \(.name) | \(.verb) | refused | **REFUSED** (\(.code)) |"' <<<"$report"
+	jq -r '.ungranted[] | "| \(.ns) | \(if .group == "" then "core" else .group end) | \(.resource) | \(.name) | \(.verb) | allowed | **NOT IN rbac.yaml** |"' <<<"$report"
+} >"$top/build/test-logs/rbac-table.md"
+sed 's/^/# /' "$top/build/test-logs/rbac-table.md"
+check "the audit log shows the ServiceAccount's requests" test "$(jq length <<<"$used")" -gt 20
+check "the rendered ClusterRole and Role have rules" test "$(jq length <<<"$rules")" -gt 20
+check "and they are compared" test "$(jq '.rows | length' <<<"$report")" = "$(jq length <<<"$rules")"
+check_eq "no request of the ServiceAccount was refused" "" \
+	"$(jq -r '.refused[] | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.ns)/\(.name): \(.code) \(.message)"' <<<"$report")"
+check_eq "every grant is used, or listed in rbac-unused-grants.txt with the code that needs it" "" \
+	"$(jq -r '.rows[] | select(.uses == 0 and .why == null) | .grant | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.names | join(",")) (\(.scope))"' <<<"$report")"
+check_eq "every listed unused grant is a grant" "" \
+	"$(jq -r --argjson rules "$rules" '.[] | . as $l | select([$rules[] | select(.group == $l.group and .resource == $l.resource and .verb == $l.verb)] | length == 0) | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource)"' <<<"$unused_ok")"
+check_eq "everything it did is granted by rbac.yaml, not by some other role" "" \
+	"$(jq -r '.ungranted[] | "\(.verb) \(if .group == "" then "core" else .group end)/\(.resource) \(.ns)/\(.name)"' <<<"$report")"

@@ -76,9 +76,14 @@ static void test_url_defaults(void)
 	CHECK_STR("https://127.0.0.1:9443/validate-breakers",
 		  at_str(v, "webhooks.1.clientConfig.url"), "url: breakers to /validate-breakers");
 	CHECK_STR("Ignore", at_str(m, "webhooks.0.failurePolicy"), "mutation fails open");
-	CHECK_STR("Fail", at_str(v, "webhooks.0.failurePolicy"), "service validation fails closed");
-	CHECK_STR("Fail", at_str(v, "webhooks.1.failurePolicy"), "breaker validation fails closed");
-	CHECK_INT(5, json_integer_value(at(m, "webhooks.0.timeoutSeconds")), "timeout 5 s");
+	CHECK_STR("Ignore", at_str(v, "webhooks.0.failurePolicy"),
+		  "service validation fails open (the CRD holds the single-object rules)");
+	CHECK_STR("Ignore", at_str(v, "webhooks.1.failurePolicy"), "breaker validation fails open");
+	CHECK_INT(5, json_integer_value(at(m, "webhooks.0.timeoutSeconds")), "pods: timeout 5 s");
+	CHECK_INT(2, json_integer_value(at(v, "webhooks.0.timeoutSeconds")),
+		  "services: timeout 2 s");
+	CHECK_INT(2, json_integer_value(at(v, "webhooks.1.timeoutSeconds")),
+		  "breakers: timeout 2 s");
 	CHECK_STR("None", at_str(m, "webhooks.0.sideEffects"), "no side effects");
 	CHECK_STR("IfNeeded", at_str(m, "webhooks.0.reinvocationPolicy"), "reinvoked if needed");
 	CHECK_STR("disabled", at_str(m, "webhooks.0.objectSelector.matchExpressions.0.values.0"),
