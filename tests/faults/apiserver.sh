@@ -60,8 +60,7 @@ poll_probes &
 poller=$!
 
 # 1. frozen
-rollout_all
-check "the operator starts the rollout" eventually 60 mid_rollout
+check_rollout "a rollout is under way"
 apid=$(apiserver_pid)
 check "the kube-apiserver process is found" test -n "$apid"
 phase frozen
@@ -83,8 +82,7 @@ figure "apiserver.sh: while frozen: $(probe_summary frozen)"
 phase after-freeze
 
 # 2. restarted
-rollout_all
-check "the operator starts the second rollout" eventually 60 mid_rollout
+check_rollout "a second rollout is under way"
 phase restarting
 t0=$(now_ms)
 check "the API server restarts" "$top/tests/cluster/cluster.sh" restart kube-apiserver

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A conflict storm: for FAULT_STORM_SECONDS (default 60) another client
 # rewrites the replicas and images of the Deployments the operator owns
-# (kubectl scale, kubectl set image, and a strategic-merge patch of both,
-# one after another as fast as kubectl goes, on Deployments the seeded
+# (a scale, a new image, and both, as `kubectl scale`, `kubectl set image`
+# and `kubectl patch` would, but with curl: one after another as fast as the
+# API server answers, on Deployments the seeded
 # generator picks), while the test also edits the breakwater Services every
 # second or so. The operator owns those fields (server-side apply, field
 # manager breakwater) and must put them back: when the storm stops the
@@ -48,14 +49,15 @@ run_storm() {
 		rand "$FAULT_SERVICES"
 		d=svc-$((r + 1))
 		rand 6
-		local replicas=$r
+		local replicas=$r path=/apis/apps/v1/namespaces/$ns/deployments/$d q=?fieldManager=faults-storm
 		n=$((n + 1))
+		local image_patch="{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.local/faults/intruder:$n\"}]}}}}"
 		rand 3
 		case $r in
-		0) kubectl -n "$ns" scale deployment "$d" --replicas="$replicas" --request-timeout=10s ;;
-		1) kubectl -n "$ns" set image deployment/"$d" app="registry.local/faults/intruder:$n" --request-timeout=10s ;;
-		2) kubectl -n "$ns" patch deployment "$d" --request-timeout=10s -p \
-			"{\"spec\":{\"replicas\":$replicas,\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.local/faults/intruder:$n\"}]}}}}" ;;
+		0) api PATCH "$path/scale$q" application/merge-patch+json "{\"spec\":{\"replicas\":$replicas}}" ;;
+		1) api PATCH "$path$q" application/strategic-merge-patch+json "$image_patch" ;;
+		2) api PATCH "$path$q" application/strategic-merge-patch+json \
+			"{\"spec\":{\"replicas\":$replicas,${image_patch#\{\"spec\":\{}" ;;
 		esac >/dev/null 2>&1 && writes=$((writes + 1)) || failed=$((failed + 1))
 	done
 	echo "$writes $failed" >"$storm_out"
