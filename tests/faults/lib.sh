@@ -390,6 +390,12 @@ wait_converged() {
 		[ "$(now_ms)" -lt "$deadline" ] || break
 		sleep 1
 	done
+	if [ -z "$converge_ms" ]; then # for the log: what the pods say
+		kubectl -n "$ns_" get pods -o wide 2>&1 | sed 's/^/# /' | head -n 40
+		kubectl -n "$ns_" get pods -o json 2>/dev/null | jq -r '.items[]
+			| select(((.status.conditions // []) | map(select(.type == "Ready" and .status == "True")) | length) == 0)
+			| "# not ready: \(.metadata.name) phase \(.status.phase) node \(.spec.nodeName) conditions \(.status.conditions | tostring)"'
+	fi
 	converged_exactly "$ns_" "${3:-}"
 }
 
