@@ -12,8 +12,8 @@
 # failurePolicy Fail, issue 8 item 7), so edits made while the operator is
 # down or starting are refused; they are counted, not expected to land.
 #
-# Runtime: about (3 s + the operator's start) per kill plus the setup and
-# the convergence: 4-6 minutes at the defaults on 2 busy cores.
+# Runtime: a kill cycle took 5-11 s on 2 busy cores (the drawn delay, the
+# edits' requests, the operator's start), so 5-10 minutes at the defaults.
 #
 #   FAULT_SEED=N FAULT_KILLS=5 FAULT_SERVICES=5 bash tests/faults/kill.sh
 . "$(dirname "$0")/lib.sh"
