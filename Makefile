@@ -6,6 +6,7 @@
 #   make check      clang-format check, gcc and clang builds
 #   make test       every test; ends with "N passed, N failed"
 #   make tsan       the threaded parts' tests under ThreadSanitizer
+#   make test-faults  the fault scenarios of tests/faults/ (minutes; not in test)
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
 #   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
 #   make run        the operator in the foreground against it
@@ -47,7 +48,7 @@ TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit test-faults unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean
 
 all: build
@@ -163,6 +164,13 @@ test: deps
 test-unit: deps
 	@$(MAKE) -s build asan-build unit-bins load-bins fuzz-bins
 	@tests/run.sh unit cli fuzz
+
+# Faults survived (tests/faults/README.md): kill -9, a frozen and a restarted
+# API server, a conflict storm, leader handovers. FAULT_SEED, FAULT_KILLS,
+# FAULT_SERVICES and the other knobs there pass through the environment.
+test-faults: deps
+	@$(MAKE) -s build asan-build
+	@tests/run.sh faults
 
 cluster-up:
 	@tests/cluster/cluster.sh up

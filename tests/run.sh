@@ -2,7 +2,7 @@
 # The test runner: runs the suites named (default: all of them) and ends with
 # one line "N passed, N failed".
 #
-#   tests/run.sh [unit] [cli] [fuzz] [integration] [tsan] [e2e]
+#   tests/run.sh [unit] [cli] [fuzz] [integration] [tsan] [e2e] [faults]
 #
 # A test program prints "ok - NAME" or "not ok - NAME" lines (TAP-like); the
 # runner counts them. A program that exits non-zero without reporting a
@@ -17,6 +17,9 @@
 # The fuzz suite replays each target's corpus (tests/fuzz/corpus/NAME/) and
 # then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with the
 # dictionary tests/fuzz/NAME.dict when there is one.
+# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target.
+# The faults suite (tests/faults/, `make test-faults`) is not in the default
+# list: it takes minutes; the figures its scenarios measure are shown.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,11 +161,22 @@ suite_e2e() {
 	done
 }
 
+suite_faults() {
+	local t name
+	need_cluster || return
+	for t in tests/faults/*.sh; do
+		[ -f "$t" ] && [ "${t##*/}" != lib.sh ] || continue
+		name=faults/${t##*/}
+		run_program "$name" bash "$t"
+		grep '^# figure: ' "$logs/$(printf '%s' "$name" | tr '/ ' '__').log" | sed 's/^# figure: /    /'
+	done
+}
+
 for s in "${suites[@]}"; do
 	case $s in
-	unit | cli | fuzz | integration | tsan | e2e) "suite_$s" ;;
+	unit | cli | fuzz | integration | tsan | e2e | faults) "suite_$s" ;;
 	*)
-		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, tsan, e2e)" >&2
+		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, tsan, e2e, faults)" >&2
 		exit 2
 		;;
 	esac
