@@ -60,6 +60,8 @@ struct bw_client {
 	long timeout_ms, connect_timeout_ms;
 	size_t max_body_bytes;
 	int max_retries;
+	int (*write_guard)(void *ctx, struct bw_error *err);
+	void *write_guard_ctx;
 
 	CURLSH *share; /* DNS and TLS sessions only */
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
@@ -200,6 +202,10 @@ int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
 	client->max_body_bytes =
 	    opts && opts->max_body_bytes > 0 ? opts->max_body_bytes : 64 * 1024 * 1024;
 	client->max_retries = opts && opts->max_retries > 0 ? opts->max_retries : 3;
+	if (opts) {
+		client->write_guard = opts->write_guard;
+		client->write_guard_ctx = opts->write_guard_ctx;
+	}
 	snprintf(client->user_agent, sizeof(client->user_agent), "%s",
 		 opts && opts->user_agent ? opts->user_agent : "breakwater/" BW_VERSION);
 
@@ -669,6 +675,9 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 		b->len = 0;
 		if (b->data)
 			b->data[0] = '\0';
+		if (!idempotent && client->write_guard &&
+		    (ret = client->write_guard(client->write_guard_ctx, err)) < 0)
+			break;
 		ret = perform(client, req, b, timeout_ms, &a, err);
 		if (ret == 0 && a.status >= 400)
 			ret = bw_client_status_error(a.status, b->data, b->len, err);

@@ -61,6 +61,13 @@ struct bw_client_options {
 	size_t max_body_bytes;	 /* cap on a response body; default 64 MiB */
 	int max_retries; /* retries of 429/5xx/transport errors for GET (and any 429); default 3 */
 	const char *user_agent; /* default "breakwater/<version>" */
+	/* Asked before every attempt of a request that is not a GET: a
+	 * negative return (with err filled) refuses it unsent. A leader-elected
+	 * process fences its controllers' writes with it, so a process that
+	 * wakes up after its lease ran out (SIGSTOP, a long GC-like stall) sends
+	 * nothing before its leader thread has even run. Called from any thread. */
+	int (*write_guard)(void *ctx, struct bw_error *err);
+	void *write_guard_ctx;
 };
 
 struct bw_client;

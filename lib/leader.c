@@ -20,6 +20,9 @@ struct bw_leader {
 	struct bw_backoff jitter;
 
 	atomic_int leading;
+	/* Monotonic ms until which leading is safe: renew_deadline after the
+	 * start of the last successful renew; 0 when not leading. */
+	_Atomic int64_t valid_until_ms;
 	atomic_int stopping;
 	int started;
 	pthread_t thread;
@@ -110,6 +113,11 @@ fail:
 int bw_leader_is_leader(const struct bw_leader *le)
 {
 	return atomic_load(&le->leading);
+}
+
+int bw_leader_lease_valid(const struct bw_leader *le)
+{
+	return bw_now_ms() < atomic_load(&le->valid_until_ms);
 }
 
 static void pause_ms(struct bw_leader *le, long ms)
@@ -321,6 +329,7 @@ static long jittered(struct bw_leader *le, long ms)
  * before any other candidate can take the lease. */
 static void lead(struct bw_leader *le, int64_t deadline_ms)
 {
+	atomic_store(&le->valid_until_ms, deadline_ms);
 	atomic_store(&le->leading, 1);
 	bw_log_info("leader", "%s became the leader (lease %s/%s)", le->identity, le->ns, le->name);
 	if (le->cb.on_started_leading)
@@ -342,6 +351,7 @@ static void lead(struct bw_leader *le, int64_t deadline_ms)
 		}
 		if (try_acquire_or_renew(le, deadline_ms) == 1) {
 			deadline_ms = start + le->renew_deadline_ms;
+			atomic_store(&le->valid_until_ms, deadline_ms);
 		} else if (strcmp(le->observed_holder, le->identity) != 0) {
 			bw_log_error("leader", "%s lost the lease %s/%s: it names %s now",
 				     le->identity, le->ns, le->name,
@@ -353,6 +363,7 @@ static void lead(struct bw_leader *le, int64_t deadline_ms)
 			break;
 		}
 	}
+	atomic_store(&le->valid_until_ms, 0);
 	atomic_store(&le->leading, 0);
 	if (le->cb.on_stopped_leading)
 		le->cb.on_stopped_leading(le->cb.ctx);

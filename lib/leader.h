@@ -61,6 +61,13 @@ void bw_leader_free(struct bw_leader *le);
 
 int bw_leader_is_leader(const struct bw_leader *le);
 
+/* 1 while this candidate leads and its last successful renew started less
+ * than the renew deadline ago. It reads the monotonic clock, not the leader
+ * thread's state, so it turns 0 the moment the deadline passes even if that
+ * thread has not run since (a process resumed from SIGSTOP sees 0 at once).
+ * Thread-safe; meant for a bw_client write guard. */
+int bw_leader_lease_valid(const struct bw_leader *le);
+
 /* Writes a unique identity "host_pid_random" into buf. */
 void bw_leader_default_identity(char *buf, size_t size);
 

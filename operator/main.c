@@ -315,6 +315,10 @@ struct app {
 	struct options opt;
 	struct bw_kube_config cfg;
 	struct bw_client *client;
+	/* The controllers' client: with leader election, its writes are fenced
+	 * by the lease (controller_write_guard). The leader, the webhook's
+	 * certificates and registrations, and events use client. */
+	struct bw_client *controller_client;
 	struct bw_metrics *metrics;
 	struct bw_recorder *recorder;
 	struct bw_operator *op;
@@ -334,6 +338,19 @@ static double leader_gauge(void *arg)
 	struct app *app = arg;
 
 	return app->leader ? bw_leader_is_leader(app->leader) : 1;
+}
+
+/* A controller's write goes out only while the lease is certainly ours: the
+ * leader thread's own check and exit may come later than a worker's next
+ * write (a process resumed from SIGSTOP runs both at once). */
+static int controller_write_guard(void *ctx, struct bw_error *err)
+{
+	struct app *app = ctx;
+
+	if (app->leader && bw_leader_lease_valid(app->leader))
+		return 0;
+	return bw_error_set(err, BW_ESTOPPED,
+			    "not written: this process does not hold the leader lease now");
 }
 
 static void on_started_leading(void *ctx)
@@ -523,6 +540,16 @@ static int setup(struct app *app, struct bw_error *err)
 		    app->opt.namespace ? app->opt.namespace : "all namespaces");
 	if ((ret = bw_client_new(&app->client, &app->cfg, NULL, err)) != 0)
 		return ret;
+	if (app->opt.leader_elect) {
+		struct bw_client_options fenced = {.write_guard = controller_write_guard,
+						   .write_guard_ctx = app};
+
+		ret = bw_client_new(&app->controller_client, &app->cfg, &fenced, err);
+	} else {
+		ret = bw_client_new(&app->controller_client, &app->cfg, NULL, err);
+	}
+	if (ret != 0)
+		return ret;
 	check_crds(app);
 	app->metrics = bw_metrics_new();
 	if (!app->metrics)
@@ -531,8 +558,8 @@ static int setup(struct app *app, struct bw_error *err)
 						"1 while this process leads, 0 otherwise",
 						leader_gauge, app, NULL, err)) != 0 ||
 	    (ret = bw_recorder_new(&app->recorder, app->client, &ro, err)) != 0 ||
-	    (ret = bw_operator_new(&app->op, app->client, app->recorder, app->metrics, &oo, err)) !=
-		0 ||
+	    (ret = bw_operator_new(&app->op, app->controller_client, app->recorder, app->metrics,
+				   &oo, err)) != 0 ||
 	    (ret = bw_operator_start_informers(app->op, err)) != 0 ||
 	    (ret = serve(&app->health_server, app->opt.health_addr, health, 2, app, err)) != 0 ||
 	    (ret = serve(&app->metrics_server, app->opt.metrics_addr, metrics, 1, app, err)) != 0)
@@ -736,6 +763,7 @@ static void teardown(struct app *app)
 	bw_operator_free(app->op);
 	bw_recorder_free(app->recorder); /* flushes pending events */
 	bw_metrics_free(app->metrics);
+	bw_client_free(app->controller_client);
 	bw_client_free(app->client);
 	bw_kubeconfig_release(&app->cfg);
 }

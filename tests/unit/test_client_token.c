@@ -128,6 +128,49 @@ static int count(const char *s, const char *needle)
 	return n;
 }
 
+/* The write guard: a fenced client sends no write while the guard refuses,
+ * and still reads. */
+static int guard_open;
+static int guard_calls;
+
+static int guard(void *ctx, struct bw_error *err)
+{
+	(void)ctx;
+	guard_calls++;
+	if (guard_open)
+		return 0;
+	return bw_error_set(err, BW_ESTOPPED, "fenced");
+}
+
+static void test_write_guard(const struct bw_kube_config *cfg, struct server *s)
+{
+	struct bw_client_options opts = {.write_guard = guard};
+	struct bw_request get_req = {.method = "GET", .path = "/api/v1/namespaces"};
+	struct bw_request post = {.method = "POST", .path = "/api/v1/namespaces", .body = "{}"};
+	struct bw_client *c = NULL;
+	struct bw_error err;
+
+	CHECK_INT(0, bw_client_new(&c, cfg, &opts, &err), "a client with a write guard");
+	if (!c)
+		return;
+	CHECK_INT(0, bw_client_do(c, &get_req, NULL, &err), "a GET goes out whatever the guard");
+	CHECK_INT(0, guard_calls, "the guard is not asked for a read");
+	pthread_mutex_lock(&s->lock);
+	s->headers[0] = '\0';
+	pthread_mutex_unlock(&s->lock);
+	CHECK_INT(BW_ESTOPPED, bw_client_do(c, &post, NULL, &err), "a fenced POST is refused");
+	CHECK_STR("fenced", err.message, "with the guard's message");
+	pthread_mutex_lock(&s->lock);
+	CHECK_STR("", s->headers, "and never reaches the server");
+	pthread_mutex_unlock(&s->lock);
+	guard_open = 1;
+	CHECK_INT(0, bw_client_do(c, &post, NULL, &err), "an allowed POST goes out");
+	pthread_mutex_lock(&s->lock);
+	CHECK(strncmp(s->headers, "POST /api/v1/namespaces", 23) == 0, "and reaches the server");
+	pthread_mutex_unlock(&s->lock);
+	bw_client_free(c);
+}
+
 static char *slurp(FILE *f)
 {
 	long size;
@@ -208,6 +251,7 @@ int main(void)
 		  "once per change of the file, not once per request");
 	free(logged);
 
+	test_write_guard(&cfg, &s);
 	bw_client_free(c);
 	server_stop(&s);
 	unlink(path);
