@@ -350,7 +350,7 @@ static size_t utf8_prefix(const char *s, size_t max)
 int bw_client_status_error(long http_status, const char *body, size_t len, struct bw_error *err)
 {
 	int code = code_for_status(http_status);
-	json_t *status = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	json_t *status = body && len ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
 	const char *reason = NULL, *message = NULL;
 	char suffix[32 + sizeof(err->reason)];
 	size_t reason_len, room;
@@ -735,7 +735,10 @@ static int request_json(struct bw_client *client, struct bw_request *req, json_t
 		*out = NULL;
 	ret = bw_client_do(client, req, &resp, err);
 	if (ret == 0 && out) {
-		*out = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
+		/* "\u0000" is valid JSON and the API server stores it in any
+		 * string a tenant writes: refusing it would stall the caller's
+		 * list, and an informer's relist, for everyone. */
+		*out = json_loadb(resp.body ? resp.body : "", resp.len, JSON_ALLOW_NUL, &jerr);
 		if (!*out)
 			ret = bw_error_set(err, BW_EPARSE, "%s %s: response is not JSON: %s",
 					   req->method, req->path, jerr.text);

@@ -6,7 +6,9 @@
  * Ownership: bw_client_new() returns a client the caller frees with
  * bw_client_free() after every thread has stopped using it. The
  * kube config is copied. Functions returning json_t ** give the caller a new
- * reference (json_decref it); json_t * arguments are borrowed.
+ * reference (json_decref it); json_t * arguments are borrowed. Responses are
+ * parsed with JSON_ALLOW_NUL: a string may hold "\u0000" (the API server
+ * accepts it), so json_string_value() sees such a string cut at the NUL.
  * Thread-safety: a client may be used by any number of threads at once; each
  * request uses its own curl handle, and connections, DNS and TLS sessions are
  * shared through one curl share handle.

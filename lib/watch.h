@@ -48,7 +48,8 @@ const char *bw_watch_type_name(enum bw_watch_type type);
 
 /* Parses one event line: *type and *object (a new reference). For ERROR
  * the object is the Status. BW_EPARSE, naming what is wrong, for a line that
- * is not a watch event. */
+ * is not a watch event. Strings may hold "\u0000" (JSON_ALLOW_NUL), as the
+ * API server allows. */
 int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type, json_t **object,
 			 struct bw_error *err);
 

@@ -99,7 +99,7 @@ out:
 
 json_t *bw_cached_object_parse(const struct bw_cached_object *item)
 {
-	return item ? json_loads(item->json, 0, NULL) : NULL;
+	return item ? json_loads(item->json, JSON_ALLOW_NUL, NULL) : NULL;
 }
 
 static const char *str_or_empty(const char *s)
