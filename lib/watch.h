@@ -23,6 +23,10 @@ struct bw_line_reader {
 	size_t max_line;
 };
 
+/* The reflector's default cap on one watch event (one line), and the one the
+ * fuzz target runs at. */
+#define BW_WATCH_MAX_EVENT_BYTES ((size_t)16 << 20)
+
 /* Lines longer than max_line bytes are refused (BW_ETOOBIG). */
 void bw_line_reader_init(struct bw_line_reader *r, size_t max_line);
 void bw_line_reader_release(struct bw_line_reader *r);
