@@ -11,7 +11,9 @@
 # The integration and e2e suites need the local control plane: it is started
 # if it is not running, and stopped at the end unless BREAKWATER_KEEP_CLUSTER=1.
 # The fuzz suite replays each target's corpus (tests/fuzz/corpus/NAME/) and
-# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target.
+# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with
+# tests/fuzz/NAME.dict as its dictionary when there is one;
+# tests/fuzz/summary.sh then tells executions, coverage and crashes.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,16 +69,20 @@ suite_cli() {
 }
 
 suite_fuzz() {
-	local t name corpus scratch
+	local t name corpus scratch dict
 	for t in build/fuzz/tests/fuzz/fuzz_*; do
 		[ -x "$t" ] || continue
 		name=${t##*/}
 		corpus=tests/fuzz/corpus/$name
 		scratch=$logs/fuzz-$name
+		dict=
+		[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
 		rm -rf "$scratch"
 		mkdir -p "$scratch" "$corpus"
 		# New inputs go to the scratch folder, so the checked-in corpus stays as it is.
+		# BREAKWATER_FUZZ_RUNS stops a target after that many executions.
 		run_program "fuzz/$name" bash -c "'$t' -max_total_time=${BREAKWATER_FUZZ_SECONDS:-10} \
+			-runs=${BREAKWATER_FUZZ_RUNS:--1} $dict \
 			-artifact_prefix='$scratch/' -print_final_stats=1 '$scratch' '$corpus' \
 			&& echo 'ok - $name: no crash, leak or sanitizer report'"
 	done
