@@ -134,7 +134,10 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 				 BW_ADMISSION_MAX_BYTES);
 		goto fail;
 	}
-	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* "\u0000" is allowed: the API server accepts it in any string (an
+	 * annotation, an env value), and refusing such an object here would deny
+	 * what Kubernetes allows */
+	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!req->review) {
 		rc = bad_request(err, BW_EPARSE,
 				 "AdmissionReview: not valid JSON: line %d, column %d: %s",
