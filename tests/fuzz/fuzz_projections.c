@@ -69,7 +69,9 @@ static void read_item(int p, const void *item)
 	}
 	case P_NAMESPACE: {
 		const struct bw_cached_namespace *ns = item;
-		json_t *labels = json_loads(ns->labels_json, 0, NULL);
+		/* label values cannot hold "\u0000" in Kubernetes; the dump must
+		 * parse all the same */
+		json_t *labels = json_loads(ns->labels_json, JSON_ALLOW_NUL, NULL);
 
 		if (!labels)
 			abort();
