@@ -128,10 +128,14 @@ bench: deps build bench-bins cluster-up
 		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
-# make fuzz FUZZ_SECONDS=600: a longer run of every fuzz target.
+# make fuzz FUZZ_SECONDS=600 [FUZZ_RUNS=10000000]: a longer run of every fuzz
+# target (each stops at whichever comes first), then executions, coverage and
+# crashes per target.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
 fuzz: fuzz-bins
-	@BREAKWATER_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
+	@BREAKWATER_FUZZ_SECONDS=$(FUZZ_SECONDS) BREAKWATER_FUZZ_RUNS=$(FUZZ_RUNS) tests/run.sh fuzz; \
+		rc=$$?; tests/fuzz/summary.sh; exit $$rc
 
 clang-build:
 	$(MAKE) CC=clang BUILD=build/clang build/clang/breakwater

@@ -362,22 +362,47 @@ static int code_for_status(long status)
 	return status >= 500 ? BW_ERETRY : BW_EHTTP;
 }
 
+/* The length of the longest prefix of s, at most max bytes, that does not
+ * end inside a UTF-8 sequence (s is valid UTF-8: jansson checked it). */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 int bw_client_status_error(long http_status, const char *body, size_t len, struct bw_error *err)
 {
 	int code = code_for_status(http_status);
-	json_t *status = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	json_t *status = body && len ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
 	const char *reason = NULL, *message = NULL;
+	char suffix[32 + sizeof(err->reason)];
+	size_t reason_len, room;
 
 	if (json_is_object(status)) {
 		reason = json_string_value(json_object_get(status, "reason"));
 		message = json_string_value(json_object_get(status, "message"));
 	}
+	if (!message || !*message)
+		message = "the API server refused the request";
+	if (!reason)
+		reason = "";
 	if (err) {
-		bw_error_set(err, code, "%s (HTTP %ld%s%s)",
-			     message && *message ? message : "the API server refused the request",
-			     http_status, reason ? " " : "", reason ? reason : "");
+		/* Both end up in JSON (conditions, events), which refuses a string
+		 * cut inside a UTF-8 sequence; a long message is cut, not the
+		 * status that ends it. */
+		reason_len = utf8_prefix(reason, sizeof(err->reason) - 1);
+		snprintf(suffix, sizeof(suffix), " (HTTP %ld%s%.*s)", http_status,
+			 reason_len ? " " : "", (int)reason_len, reason);
+		room = sizeof(err->message) - 1 - strlen(suffix);
+		bw_error_set(err, code, "%.*s%s", (int)utf8_prefix(message, room), message, suffix);
 		err->http_status = http_status;
-		snprintf(err->reason, sizeof(err->reason), "%s", reason ? reason : "");
+		snprintf(err->reason, sizeof(err->reason), "%.*s", (int)reason_len, reason);
 	}
 	json_decref(status);
 	return code;
@@ -752,7 +777,10 @@ static int request_json(struct bw_client *client, struct bw_request *req, json_t
 		*out = NULL;
 	ret = bw_client_do(client, req, &resp, err);
 	if (ret == 0 && out) {
-		*out = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
+		/* "\u0000" is valid JSON and the API server stores it in any
+		 * string a tenant writes: refusing it would stall the caller's
+		 * list, and an informer's relist, for everyone. */
+		*out = json_loadb(resp.body ? resp.body : "", resp.len, JSON_ALLOW_NUL, &jerr);
 		if (!*out)
 			ret = bw_error_set(err, BW_EPARSE, "%s %s: response is not JSON: %s",
 					   req->method, req->path, jerr.text);

@@ -14,7 +14,9 @@
  * Ownership: bw_client_new() returns a client the caller frees with
  * bw_client_free() after every thread has stopped using it. The
  * kube config is copied. Functions returning json_t ** give the caller a new
- * reference (json_decref it); json_t * arguments are borrowed.
+ * reference (json_decref it); json_t * arguments are borrowed. Responses are
+ * parsed with JSON_ALLOW_NUL: a string may hold "\u0000" (the API server
+ * accepts it), so json_string_value() sees such a string cut at the NUL.
  * Thread-safety: a client may be used by any number of threads at once. Each
  * request borrows a curl handle from the client's pool and keeps it to
  * itself; a handle keeps its connections alive for the next request that

@@ -72,7 +72,8 @@ int bw_reflector_new(struct bw_reflector **out, struct bw_client *client,
 	r->watch_timeout_s = opts->watch_timeout_s;
 	r->backoff_initial_ms = opts->backoff_initial_ms > 0 ? opts->backoff_initial_ms : 800;
 	r->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 30000;
-	r->max_event_bytes = opts->max_event_bytes > 0 ? opts->max_event_bytes : 16u << 20;
+	r->max_event_bytes =
+	    opts->max_event_bytes > 0 ? opts->max_event_bytes : BW_WATCH_MAX_EVENT_BYTES;
 	r->handlers = *handlers;
 	bw_backoff_init(&r->backoff, r->backoff_initial_ms, r->backoff_max_ms, 2.0, 1.0);
 	pthread_mutex_init(&r->lock, NULL);

@@ -61,7 +61,7 @@ struct bw_reflector_options {
 	long watch_timeout_s;	    /* server-side watch timeout; default 300-600 at random */
 	long backoff_initial_ms;    /* default 800 */
 	long backoff_max_ms;	    /* default 30000 */
-	size_t max_event_bytes;	    /* default 16 MiB */
+	size_t max_event_bytes;	    /* default BW_WATCH_MAX_EVENT_BYTES (16 MiB) */
 };
 
 struct bw_reflector_stats {

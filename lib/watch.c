@@ -94,7 +94,9 @@ int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type,
 	int ret = 0;
 
 	*object = NULL;
-	event = json_loadb(line, len, 0, &jerr);
+	/* with "\u0000" allowed, as in a list: an event refused here would
+	 * make the reflector relist, and the relist would meet it again */
+	event = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (!event)
 		return bw_error_set(err, BW_EPARSE, "watch event is not JSON: %s at column %d",
 				    jerr.text, jerr.column);

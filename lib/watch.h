@@ -23,6 +23,10 @@ struct bw_line_reader {
 	size_t max_line;
 };
 
+/* The reflector's default cap on one watch event (one line), and the one the
+ * fuzz target runs at. */
+#define BW_WATCH_MAX_EVENT_BYTES ((size_t)16 << 20)
+
 /* Lines longer than max_line bytes are refused (BW_ETOOBIG). */
 void bw_line_reader_init(struct bw_line_reader *r, size_t max_line);
 void bw_line_reader_release(struct bw_line_reader *r);
@@ -48,7 +52,8 @@ const char *bw_watch_type_name(enum bw_watch_type type);
 
 /* Parses one event line: *type and *object (a new reference). For ERROR
  * the object is the Status. BW_EPARSE, naming what is wrong, for a line that
- * is not a watch event. */
+ * is not a watch event. Strings may hold "\u0000" (JSON_ALLOW_NUL), as the
+ * API server allows. */
 int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type, json_t **object,
 			 struct bw_error *err);
 

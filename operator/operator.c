@@ -100,7 +100,7 @@ out:
 
 json_t *bw_cached_object_parse(const struct bw_cached_object *item)
 {
-	return item ? json_loads(item->json, 0, NULL) : NULL;
+	return item ? json_loads(item->json, JSON_ALLOW_NUL, NULL) : NULL;
 }
 
 static const char *str_or_empty(const char *s)
@@ -160,7 +160,7 @@ static long int_at(const json_t *obj, const char *key)
 	return (long)json_integer_value(json_object_get(obj, key));
 }
 
-static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg)
+void *bw_operator_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
 		     *status = json_object_get(obj, "status"),
@@ -203,7 +203,7 @@ static void *project_deployment(struct bw_store_pack *pack, const json_t *obj, v
 	return d;
 }
 
-static void *project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg)
+void *bw_operator_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	const json_t *meta = json_object_get(obj, "metadata");
 	const char *service =
@@ -225,7 +225,7 @@ static void *project_pod(struct bw_store_pack *pack, const json_t *obj, void *ar
 	return p;
 }
 
-static void *project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg)
+void *bw_operator_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	const json_t *data = json_object_get(obj, "data");
 	const char *reg = str_or_empty(json_string_value(json_object_get(data, "registry.json")));
@@ -255,7 +255,8 @@ static void *project_key_only(struct bw_store_pack *pack, const json_t *obj, voi
 void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
-	char *text = json_dumps(labels ? labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = json_is_object(labels) ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS)
+					    : strdup("{}");
 	struct bw_cached_namespace *n = NULL;
 
 	(void)arg;
@@ -504,17 +505,17 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_DEPLOYMENTS] = {&bw_res_deployments,
 				 BW_LABEL_SERVICE,
 				 NULL,
-				 project_deployment,
+				 bw_operator_project_deployment,
 				 {on_deployment, on_deployment_update, on_deployment, op}},
 	    [INF_PODS] = {&bw_res_pods,
 			  BW_LABEL_SERVICE,
 			  NULL,
-			  project_pod,
+			  bw_operator_project_pod,
 			  {on_pod, on_pod_update, on_pod, op}},
 	    [INF_REGISTRIES] = {&bw_res_configmaps,
 				NULL,
 				"metadata.name=" BW_REGISTRY_NAME,
-				project_registry,
+				bw_operator_project_registry,
 				{on_registry, on_registry_update, on_registry, op}},
 	    [INF_INGRESSES] = {&bw_res_ingresses,
 			       BW_LABEL_MANAGED "=breakwater",

@@ -121,9 +121,15 @@ struct bw_operator_context {
 const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op);
 
 /* The projections behind the caches, for anyone filling a store the same
- * way (the webhook's benchmark): custom resources and Namespaces. */
+ * way (the webhook's benchmark, the fuzz target): custom resources,
+ * Namespaces, Deployments, Pods (NULL for a pod of no breakwater Service, or
+ * one being deleted) and registry ConfigMaps. They read any JSON object
+ * without trusting its shape: a missing or mistyped field reads as 0 or "". */
 void *bw_operator_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_operator_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_operator_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_operator_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg);
 
 /* Parses a cached custom resource back into JSON (a new reference), or NULL. */
 json_t *bw_cached_object_parse(const struct bw_cached_object *item);

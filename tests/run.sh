@@ -15,9 +15,9 @@
 # The tsan suite runs the ThreadSanitizer builds (make tsan-bins) of the
 # threaded parts' unit and integration tests; any sanitizer report fails.
 # The fuzz suite replays each target's corpus (tests/fuzz/corpus/NAME/) and
-# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with the
-# dictionary tests/fuzz/NAME.dict when there is one.
-# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target.
+# then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with
+# tests/fuzz/NAME.dict as its dictionary when there is one;
+# tests/fuzz/summary.sh then tells executions, coverage and crashes.
 # The faults suite (tests/faults/, `make test-faults`) is not in the default
 # list: it takes minutes; the figures its scenarios measure are shown.
 set -uo pipefail
@@ -91,14 +91,15 @@ suite_fuzz() {
 		name=${t##*/}
 		corpus=tests/fuzz/corpus/$name
 		scratch=$logs/fuzz-$name
-		rm -rf "$scratch"
-		mkdir -p "$scratch" "$corpus"
-		# A dictionary, when the target has one: tests/fuzz/NAME.dict.
 		dict=
 		[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
+		rm -rf "$scratch"
+		mkdir -p "$scratch" "$corpus"
 		# New inputs go to the scratch folder, so the checked-in corpus stays as it is.
+		# BREAKWATER_FUZZ_RUNS stops a target after that many executions.
 		run_program "fuzz/$name" bash -c "'$t' -max_total_time=${BREAKWATER_FUZZ_SECONDS:-10} \
-			$dict -artifact_prefix='$scratch/' -print_final_stats=1 '$scratch' '$corpus' \
+			-runs=${BREAKWATER_FUZZ_RUNS:--1} $dict \
+			-artifact_prefix='$scratch/' -print_final_stats=1 '$scratch' '$corpus' \
 			&& echo 'ok - $name: no crash, leak or sanitizer report'"
 	done
 }

@@ -42,7 +42,28 @@ static int opt_str(const json_t *obj, const char *key, const char *path, const c
 	if (!json_is_string(v))
 		return bad_request(err, BW_EPARSE, "AdmissionReview: %s: must be a string, got %s",
 				   path, bw_json_type_name(v));
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return bad_request(err, BW_EPARSE, "AdmissionReview: %s: holds a NUL character",
+				   path);
 	*out = json_string_value(v);
+	return 0;
+}
+
+/* The object's names as the decisions read them, as C strings: one holding
+ * "\u0000" would read as another name (or none) there. Kubernetes never
+ * sends such a name; only a client of the webhook port itself could. */
+static int check_names(const json_t *obj, const char *path, struct bw_error *err)
+{
+	static const char *const keys[] = {"name", "namespace", "generateName"};
+	const json_t *md = json_object_get(obj, "metadata");
+	const char *s;
+	char where[64];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(where, sizeof(where), "%s.metadata.%s", path, keys[i]);
+		if (opt_str(md, keys[i], where, &s, err))
+			return BW_EPARSE;
+	}
 	return 0;
 }
 
@@ -96,7 +117,9 @@ static int parse_request(const json_t *r, struct bw_admission_request *req, stru
 	    (rc = opt_str(r, "name", "request.name", &req->name, err)) ||
 	    (rc = opt_str(r, "operation", "request.operation", &req->operation_name, err)) ||
 	    (rc = opt_obj(r, "object", "request.object", &req->object, err)) ||
-	    (rc = opt_obj(r, "oldObject", "request.oldObject", &req->old_object, err)))
+	    (rc = opt_obj(r, "oldObject", "request.oldObject", &req->old_object, err)) ||
+	    (rc = check_names(req->object, "request.object", err)) ||
+	    (rc = check_names(req->old_object, "request.oldObject", err)))
 		return rc;
 	for (i = 1; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (strcmp(req->operation_name, op_names[i]) == 0)
@@ -141,7 +164,10 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 				 shape.message);
 		goto fail;
 	}
-	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* "\u0000" is allowed: the API server accepts it in any string (an
+	 * annotation, an env value), and refusing such an object here would deny
+	 * what Kubernetes allows */
+	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!req->review) {
 		rc = bad_request(err, BW_EPARSE,
 				 "AdmissionReview: not valid JSON: line %d, column %d: %s",
@@ -182,11 +208,15 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 		goto fail;
 	}
 	v = json_object_get(request, "uid");
-	if (!json_is_string(v) || json_string_length(v) == 0) {
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
 		if (v && !json_is_null(v) && !json_is_string(v))
 			rc = bad_request(err, BW_EPARSE,
 					 "AdmissionReview: request.uid: must be a string, got %s",
 					 bw_json_type_name(v));
+		else if (json_string_length(v) > 0)
+			rc = bad_request(err, BW_EPARSE,
+					 "AdmissionReview: request.uid: holds a NUL character");
 		else
 			rc = bad_request(err, BW_EPARSE, "AdmissionReview: request.uid: required");
 		goto fail;

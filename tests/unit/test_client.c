@@ -116,6 +116,49 @@ static void test_status_errors(void)
 	      "429/5xx are transient, conflicts are not");
 }
 
+/* A long message from the API server (a 422 quoting an invalid value) is cut
+ * to fit err->message: never inside a UTF-8 sequence, since the message goes
+ * into JSON (conditions, events) that refuses such a string, and never
+ * losing the status at its end. Found by tests/fuzz/fuzz_status. */
+static void test_status_error_utf8(void)
+{
+	struct bw_error err;
+	char body[2048], reason[200];
+	int n = snprintf(body, sizeof(body),
+			 "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"message\":\"spec.env: "
+			 "Invalid value: \\\"");
+	json_t *s;
+
+	for (int i = 0; i < 300; i++)
+		n += snprintf(body + n, sizeof(body) - (size_t)n, "\xc3\xa9");
+	snprintf(body + n, sizeof(body) - (size_t)n, "\\\"\"}");
+	for (int odd = 0; odd < 2; odd++) {
+		/* the cut lands on either byte of a 2-byte sequence */
+		char shifted[2100];
+
+		snprintf(shifted, sizeof(shifted), "%s", body);
+		if (odd)
+			memmove(strstr(shifted, "spec.env") + 1, strstr(shifted, "spec.env"),
+				strlen(strstr(shifted, "spec.env")) + 1);
+		bw_client_status_error(422, shifted, strlen(shifted), &err);
+		s = json_string(err.message);
+		CHECK(s != NULL, "a long UTF-8 message is cut between characters (shift %d)", odd);
+		json_decref(s);
+		CHECK(strstr(err.message, "(HTTP 422 Invalid)") != NULL,
+		      "the cut message still ends with the status: ...%s",
+		      err.message + strlen(err.message) - 19);
+	}
+	n = snprintf(reason, sizeof(reason), "{\"reason\":\"");
+	for (int i = 0; i < 40; i++)
+		n += snprintf(reason + n, sizeof(reason) - (size_t)n, "\xc3\xa9");
+	snprintf(reason + n, sizeof(reason) - (size_t)n, "\"}");
+	bw_client_status_error(500, reason, strlen(reason), &err);
+	s = json_string(err.reason);
+	CHECK(s != NULL && strlen(err.reason) == 62,
+	      "a long reason is cut between characters (%zu)", strlen(err.reason));
+	json_decref(s);
+}
+
 #define JITTER_SAMPLES 16
 
 /* "jitter" mode: a fresh process prints its first retry delays. */
@@ -184,5 +227,6 @@ int main(int argc, char **argv)
 		self[n > 0 ? n : 0] = '\0';
 		test_retry_jitter(self);
 	}
+	test_status_error_utf8();
 	return check_exit();
 }

@@ -127,6 +127,12 @@ static const struct {
     {"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}", 0,
      BW_WATCH_BOOKMARK, NULL},
     {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}", 0, BW_WATCH_ERROR, NULL},
+    /* "\u0000" is valid JSON the API server stores (an annotation, an env
+     * value): refusing it made the reflector relist into the same object
+     * forever (tests/e2e/hostile.sh, case nul-annotation) */
+    {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"d\",\"annotations\":"
+     "{\"x\":\"a\\u0000b\"}}}}",
+     0, BW_WATCH_ADDED, "d"},
     {"{\"type\":\"EXPLODED\",\"object\":{}}", BW_EPARSE, 0, NULL},
     {"{\"type\":\"ADDED\"}", BW_EPARSE, 0, NULL},
     {"{\"type\":\"ADDED\",\"object\":[]}", BW_EPARSE, 0, NULL},

@@ -1,0 +1,130 @@
+/* libFuzzer: arbitrary JSON text through the store projections the
+ * operator's informers use (custom resources, Deployments, Pods, registry
+ * ConfigMaps, Namespaces): each parsed value is upserted into a real store
+ * with each projection, read back, deleted, and replaced as a list, as the
+ * informers do on watch events and relists. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+#include "../../operator/operator.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+enum { P_OBJECT, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
+
+static bw_store_project_fn *const projections[P_N] = {
+    bw_operator_project_object, bw_operator_project_deployment, bw_operator_project_pod,
+    bw_operator_project_registry, bw_operator_project_namespace};
+
+/* Reads every string of an item, so ASan sees one that points out of it. */
+static size_t touch(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+static void read_item(int p, const void *item)
+{
+	size_t n = touch(bw_store_item_namespace(item)) + touch(bw_store_item_name(item)) +
+		   touch(bw_store_item_resource_version(item));
+	char key[64];
+
+	bw_store_item_key(item, key, sizeof(key));
+	switch (p) {
+	case P_OBJECT: {
+		const struct bw_cached_object *o = item;
+		json_t *back = bw_cached_object_parse(o);
+
+		/* what the cache keeps must parse again: reconcilers read it back */
+		if (!back)
+			abort();
+		json_decref(back);
+		break;
+	}
+	case P_DEPLOYMENT: {
+		const struct bw_cached_deployment *d = item;
+
+		n += touch(d->image) + touch(d->progressing) + touch(d->available_status) +
+		     touch(d->owner_uid) + touch(d->restarted_at);
+		break;
+	}
+	case P_POD: {
+		const struct bw_cached_pod *pod = item;
+
+		if (!pod->service)
+			abort();
+		n += touch(pod->service) + touch(pod->injected);
+		break;
+	}
+	case P_REGISTRY: {
+		const struct bw_cached_registry *r = item;
+
+		n += touch(r->registry_json) + touch(r->breakers_json);
+		break;
+	}
+	case P_NAMESPACE: {
+		const struct bw_cached_namespace *ns = item;
+		/* label values cannot hold "\u0000" in Kubernetes; the dump must
+		 * parse all the same */
+		json_t *labels = json_loads(ns->labels_json, JSON_ALLOW_NUL, NULL);
+
+		if (!labels)
+			abort();
+		json_decref(labels);
+		break;
+	}
+	}
+	(void)n;
+}
+
+static void run(int p, json_t *doc)
+{
+	struct bw_store *store = bw_store_new(projections[p], NULL, NULL, 0, NULL);
+	struct bw_store_change change = {0};
+	struct bw_store_changes changes = {0};
+	struct bw_store_items items = {0};
+	json_t *list;
+	size_t i;
+
+	if (!store)
+		abort();
+	/* the object itself, as a watch event delivers it, twice (UNCHANGED or UPDATED) */
+	for (i = 0; i < 2; i++) {
+		if (bw_store_upsert(store, doc, &change, NULL) == 0 && change.new_item)
+			read_item(p, change.new_item);
+		bw_store_change_release(&change);
+	}
+	/* an array: every element, as a relist delivers a List's items */
+	list = json_is_array(doc) ? json_incref(doc) : json_pack("[O]", doc);
+	if (bw_store_replace(store, list, &changes, NULL) == 0 &&
+	    bw_store_list(store, NULL, &items, NULL) == 0) {
+		for (i = 0; i < items.count; i++)
+			read_item(p, items.v[i]);
+		for (i = 0; i < items.count; i++)
+			bw_store_item_put(bw_store_delete(store,
+							  bw_store_item_namespace(items.v[i]),
+							  bw_store_item_name(items.v[i])));
+	}
+	bw_store_items_release(&items);
+	bw_store_changes_release(&changes);
+	json_decref(list);
+	bw_store_free(store);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* as the client parses a response body and the watch an event */
+	json_t *doc = json_loadb((const char *)data, size, JSON_ALLOW_NUL, NULL);
+
+	if (!doc)
+		return 0;
+	for (int p = 0; p < P_N; p++)
+		run(p, doc);
+	json_decref(doc);
+	return 0;
+}
