@@ -209,6 +209,9 @@ svc | healthCheck.port 0                        | spec.healthCheck.port: .*great
 svc | route.pathPrefix without a trailing /     | spec.route.pathPrefix: .*must start and end with '/'         | {"spec":{"route":{"pathPrefix":"/api/orders"}}}
 svc | route.pathPrefix without a leading /      | spec.route.pathPrefix: .*must start and end with '/'         | {"spec":{"route":{"pathPrefix":"api/orders/"}}}
 svc | route without a pathPrefix                | spec.route.pathPrefix: Required value                        | {"spec":{"route":{"host":"shop.local"}}}
+svc | route.pathPrefix with a control character  | spec.route.pathPrefix: .*control characters                  | {"spec":{"route":{"pathPrefix":"/api/\u0007/"}}}
+svc | env valueFrom with two sources            | spec.env\[0\].valueFrom: .*at most 1                         | {"spec":{"env":[{"name":"A","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"},"secretKeyRef":{"name":"s","key":"k"}}}]}}
+svc | env valueFrom with no source              | spec.env\[0\].valueFrom: .*at least 1                        | {"spec":{"env":[{"name":"A","valueFrom":{}}]}}
 svc | route.host not a DNS name                 | spec.route.host: .*DNS-1123 subdomain                        | {"spec":{"route":{"pathPrefix":"/","host":"Shop_Local"}}}
 svc | a Service that depends on itself          | spec.dependsOn: .*must not name the Service itself           | {"metadata":{"name":"loop"},"spec":{"dependsOn":["users","loop"]}}
 svc | dependsOn entry with uppercase letters    | spec.dependsOn\[1\]: .*"Users" must be a Service name \(a DNS-1035 label\) | {"spec":{"dependsOn":["orders","Users"]}}
