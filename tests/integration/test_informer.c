@@ -426,15 +426,16 @@ int main(void)
 		return 1;
 	test_basic(c);
 	test_store_failure(c);
-	test_stall(c);
 	/* the tsan suite skips the two restarts of the API server: they take
-	 * most of the run and the ASan run covers them */
-	if (!getenv("BREAKWATER_SKIP_RESTARTS")) {
-		test_apiserver_restart(c);
-		test_compacted(c);
-	} else {
+	 * most of the run and the ASan run covers them. The restart comes
+	 * before the stall, whose object it would count. */
+	if (getenv("BREAKWATER_SKIP_RESTARTS"))
 		printf("# BREAKWATER_SKIP_RESTARTS: the API server restarts are skipped\n");
-	}
+	else
+		test_apiserver_restart(c);
+	test_stall(c);
+	if (!getenv("BREAKWATER_SKIP_RESTARTS"))
+		test_compacted(c);
 	itest_delete_namespace(c, ns);
 	bw_client_free(c);
 	return check_exit();
