@@ -264,10 +264,23 @@ void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *ob
 		return NULL;
 	bw_store_pack_reserve_str(pack, text);
 	n = bw_store_pack_alloc(pack, sizeof(*n));
-	if (n)
+	if (n) {
 		n->labels_json = bw_store_pack_str(pack, text);
+		n->terminating =
+		    json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL;
+	}
 	free(text);
 	return n;
+}
+
+int bw_operator_namespace_terminating(struct bw_store *namespaces, const char *ns)
+{
+	const struct bw_cached_namespace *n =
+	    namespaces && ns ? bw_store_get(namespaces, NULL, ns) : NULL;
+	int terminating = n && n->terminating;
+
+	bw_store_item_put(n);
+	return terminating;
 }
 
 /* --- event handlers: enqueue keys --- */

@@ -71,10 +71,18 @@ struct bw_operator_options {
 	void *expected_injection_arg;
 };
 
-/* A cached Namespace: its labels, as compact JSON ("{}" when none). */
+/* A cached Namespace: its labels, as compact JSON ("{}" when none), and
+ * whether it is being deleted. */
 struct bw_cached_namespace {
 	const char *labels_json;
+	int terminating;
 };
+
+/* True when namespace ns is cached as being deleted: its Services are on
+ * their way out and hold no route any more (a test, or a team, deleting a
+ * namespace and applying the same routes elsewhere would otherwise be
+ * refused until the namespace controller got to them). Thread-safe. */
+int bw_operator_namespace_terminating(struct bw_store *namespaces, const char *ns);
 
 struct bw_operator;
 

@@ -239,6 +239,8 @@ static json_t *peers_of(struct bw_operator_context *ctx, const json_t *svc)
 			const struct bw_cached_object *o = items.v[i];
 
 			if ((!plain || strstr(o->json, prefix)) &&
+			    !bw_operator_namespace_terminating(ctx->caches.namespaces,
+							       bw_store_item_namespace(o)) &&
 			    (obj = bw_cached_object_parse(o)) != NULL)
 				json_array_append_new(array, obj);
 		}

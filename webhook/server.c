@@ -57,8 +57,8 @@ static json_t *cached_list(struct bw_store *store, const char *ns, const char *e
  * namespace but itself, and those of other namespaces whose cached JSON
  * holds obj's route pathPrefix (the cross-namespace route check, without
  * parsing every Service of the cluster on each admission). */
-static json_t *service_siblings(struct bw_store *store, const char *ns, const char *name,
-				const json_t *obj)
+static json_t *service_siblings(struct bw_store *store, struct bw_store *namespaces, const char *ns,
+				const char *name, const json_t *obj)
 {
 	const char *prefix = json_string_value(
 	    json_object_get(json_object_get(json_object_get(obj, "spec"), "route"), "pathPrefix"));
@@ -83,6 +83,8 @@ static json_t *service_siblings(struct bw_store *store, const char *ns, const ch
 			continue;
 		if (!here && plain &&
 		    !strstr(((const struct bw_cached_object *)items.v[i])->json, prefix))
+			continue;
+		if (!here && bw_operator_namespace_terminating(namespaces, ins))
 			continue;
 		sib = bw_cached_object_parse(items.v[i]);
 		if (sib)
@@ -267,7 +269,8 @@ static int validate(struct bw_webhook *wh, const struct bw_http_request *hreq,
 		ret = bw_validate_breaker(req.operation, req.object, req.old_object, services,
 					  others, &result, &err);
 	} else {
-		others = service_siblings(wh->caches.services, req.namespace, req.name, req.object);
+		others = service_siblings(wh->caches.services, wh->caches.namespaces, req.namespace,
+					  req.name, req.object);
 		ret = bw_validate_service(req.operation, req.object, req.old_object, others,
 					  &result, &err);
 	}
