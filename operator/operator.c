@@ -283,6 +283,17 @@ int bw_operator_namespace_terminating(struct bw_store *namespaces, const char *n
 	return terminating;
 }
 
+int bw_operator_may_hold_route(struct bw_store *namespaces, const struct bw_cached_object *o,
+			       const char *prefix)
+{
+	int plain = 1;
+
+	for (const char *c = prefix; *c; c++)
+		plain &= *c != '"' && *c != '\\' && (unsigned char)*c >= 0x20;
+	return (!plain || strstr(o->json, prefix)) &&
+	       !bw_operator_namespace_terminating(namespaces, bw_store_item_namespace(o));
+}
+
 /* --- event handlers: enqueue keys --- */
 
 static void enqueue(struct bw_workqueue *q, const char *key)

@@ -84,6 +84,13 @@ struct bw_cached_namespace {
  * refused until the namespace controller got to them). Thread-safe. */
 int bw_operator_namespace_terminating(struct bw_store *namespaces, const char *ns);
 
+/* True when the cached Service o may hold route pathPrefix prefix: its JSON
+ * holds the prefix (a substring test that spares parsing every Service of
+ * the cluster; a prefix JSON would escape cannot be tested so, and then any
+ * Service may) and its namespace is not being deleted. Thread-safe. */
+int bw_operator_may_hold_route(struct bw_store *namespaces, const struct bw_cached_object *o,
+			       const char *prefix);
+
 struct bw_operator;
 
 int bw_operator_new(struct bw_operator **out, struct bw_client *client,

@@ -229,19 +229,10 @@ static json_t *peers_of(struct bw_operator_context *ctx, const json_t *svc)
 	if (!array)
 		return NULL;
 	if (prefix && bw_store_list(ctx->caches.services, NULL, &items, NULL) == 0) {
-		/* a prefix JSON would escape is not found as it is: parse them all */
-		int plain = 1;
-
-		for (const char *c = prefix; *c; c++)
-			plain &= *c != '"' && *c != '\\' && (unsigned char)*c >= 0x20;
-
 		for (i = 0; i < items.count; i++) {
-			const struct bw_cached_object *o = items.v[i];
-
-			if ((!plain || strstr(o->json, prefix)) &&
-			    !bw_operator_namespace_terminating(ctx->caches.namespaces,
-							       bw_store_item_namespace(o)) &&
-			    (obj = bw_cached_object_parse(o)) != NULL)
+			if (bw_operator_may_hold_route(ctx->caches.namespaces, items.v[i],
+						       prefix) &&
+			    (obj = bw_cached_object_parse(items.v[i])) != NULL)
 				json_array_append_new(array, obj);
 		}
 	}

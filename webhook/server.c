@@ -64,13 +64,9 @@ static json_t *service_siblings(struct bw_store *store, struct bw_store *namespa
 	    json_object_get(json_object_get(json_object_get(obj, "spec"), "route"), "pathPrefix"));
 	struct bw_store_items items = {0};
 	json_t *array;
-	int plain = 1;
 
 	if (!prefix)
 		return cached_list(store, ns, name);
-	for (const char *p = prefix; *p; p++) /* what JSON would escape: no substring test */
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-			plain = 0;
 	array = json_array();
 	if (!array || bw_store_list(store, NULL, &items, NULL) != 0)
 		return array;
@@ -81,10 +77,7 @@ static json_t *service_siblings(struct bw_store *store, struct bw_store *namespa
 
 		if (here && name && strcmp(bw_store_item_name(items.v[i]), name) == 0)
 			continue;
-		if (!here && plain &&
-		    !strstr(((const struct bw_cached_object *)items.v[i])->json, prefix))
-			continue;
-		if (!here && bw_operator_namespace_terminating(namespaces, ins))
+		if (!here && !bw_operator_may_hold_route(namespaces, items.v[i], prefix))
 			continue;
 		sib = bw_cached_object_parse(items.v[i]);
 		if (sib)
