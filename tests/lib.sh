@@ -46,14 +46,31 @@ use_namespace() {
 	trap 'kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1' EXIT
 }
 
-# free_port: prints a TCP port nothing listens on, below the kernel's
-# ephemeral range (32768 and up), where outgoing connections take theirs.
+# Ports this test has handed out (take_port). A port given to an operator
+# that is not listening yet (starting, or killed and about to start again)
+# is still taken: checking for a listener alone once gave the health and the
+# webhook port of one operator the same number (tests/cli/free_port.sh).
+reserved_ports=
+
+# free_port [PORT...]: prints a TCP port nothing listens on, other than the
+# PORTs named and $reserved_ports, below the kernel's ephemeral range (32768
+# and up), where outgoing connections take theirs.
 free_port() {
 	local p
 	while :; do
 		p=$((20000 + RANDOM % 12000))
+		case " $* $reserved_ports " in *" $p "*) continue ;; esac
 		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
+}
+
+# take_port VAR: sets VAR to a free_port and adds it to $reserved_ports, so
+# no later free_port of this shell hands it out again.
+take_port() {
+	local p
+	p=$(free_port) || return
+	reserved_ports+=" $p"
+	printf -v "$1" %s "$p"
 }
 
 # install_crds: applies crds/ and waits until they are served.
@@ -73,9 +90,9 @@ op_pid=
 launch_operator() {
 	local label=$1
 	shift
-	op_health=$(free_port)
-	op_metrics=$(free_port)
-	op_webhook=$(free_port)
+	take_port op_health
+	take_port op_metrics
+	take_port op_webhook
 	op_log=$top/build/test-logs/operator-$label-$$.log
 	ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$KUBECONFIG" \
 		--health-probe-bind-address "127.0.0.1:$op_health" \

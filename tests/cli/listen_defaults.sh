@@ -42,7 +42,8 @@ else
 	stop
 fi
 
-m=$(free_port) h=$(free_port)
+take_port m
+take_port h
 start --metrics-bind-address ":$m" --health-probe-bind-address "127.0.0.1:$h"
 check_eq "':PORT' asks for every interface, as in controller-runtime" \
 	"$(printf '%s\n' "0.0.0.0:$m" "127.0.0.1:$h" | sort | tr '\n' ' ')" \

@@ -23,7 +23,7 @@ rng_seed "$FAULT_SEED"
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 use_namespace kill
 trap cleanup_operator EXIT
-webhook=$(free_port)
+take_port webhook
 expected=$top/build/test-logs/faults-kill-$$.expected
 
 start_operator "$ns" --webhook-port "$webhook"
