@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "dnsname.h"
 #include "json.h"
 #include "error.h"
 #include "render.h"
@@ -26,7 +27,6 @@
 #define REPLICAS_MAX  1000
 #define DEADLINE_MAX  86400
 #define PERIOD_MAX    3600
-#define DNS_LABEL_MAX 63
 
 /* A breakwater Service, read and defaulted. Pointers borrow from the object. */
 struct spec {
@@ -116,19 +116,6 @@ static int get_typed(const json_t *obj, const char *key, const char *path, json_
 		return wrong_type(err, path, want == JSON_OBJECT ? "an object" : "an array", v);
 	*out = v;
 	return 0;
-}
-
-/* A DNS-1035 label: what a core/v1 Service name must be. */
-static int is_dns_label(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > DNS_LABEL_MAX || s[0] < 'a' || s[0] > 'z' || s[n - 1] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	return 1;
 }
 
 /*
@@ -267,7 +254,7 @@ static int parse_depends_on(const json_t *sp, struct bw_error *err)
 			return bw_error_set(err, BW_EINVAL,
 					    "spec.dependsOn[%zu]: must be a string, got %s", i,
 					    bw_json_type_name(d));
-		if (!is_dns_label(json_string_value(d)))
+		if (!bw_is_dns1035_label(json_string_value(d)))
 			return bw_error_set(
 			    err, BW_EINVAL,
 			    "spec.dependsOn[%zu]: \"%.100s\" is not a Service name (a DNS "
@@ -289,7 +276,7 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 	if ((rc = get_typed(svc, "metadata", "metadata", JSON_OBJECT, &md, err)) ||
 	    (rc = get_str(md, "name", "metadata.name", 1, &s->name, err)))
 		return rc;
-	if (!is_dns_label(s->name))
+	if (!bw_is_dns1035_label(s->name))
 		return bw_error_set(
 		    err, BW_EINVAL,
 		    "metadata.name: \"%.100s\" is not a DNS label (at most 63 lowercase "
@@ -299,7 +286,7 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 			  err)) ||
 	    (rc = get_str(md, "uid", "metadata.uid", need & NEED_UID, &s->uid, err)))
 		return rc;
-	if (s->ns && !is_dns_label(s->ns))
+	if (s->ns && !bw_is_dns1123_label(s->ns))
 		return bw_error_set(err, BW_EINVAL,
 				    "metadata.namespace: \"%.100s\" is not a DNS label", s->ns);
 

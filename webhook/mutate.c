@@ -21,13 +21,13 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "dnsname.h"
 #include "json.h"
 #include "error.h"
 #include "../operator/render.h"
 #include "mutate.h"
 
-#define DNS_LABEL_MAX 63
-#define NAME_MAX_LEN  (DNS_LABEL_MAX + sizeof("_SERVICE_URL"))
+#define NAME_MAX_LEN  (BW_DNS_LABEL_MAX + sizeof("_SERVICE_URL"))
 #define PATH_MAX_LEN  128
 
 /* The shared state of one call. */
@@ -44,19 +44,6 @@ struct ctx {
 static const char *str_field(const json_t *obj, const char *key)
 {
 	return json_string_value(bw_json_get(obj, key));
-}
-
-/* A DNS-1123 label, what namespaces and Service names are. */
-static int is_dns_label(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > DNS_LABEL_MAX || s[0] == '-' || s[n - 1] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	return 1;
 }
 
 static void warn(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -157,7 +144,7 @@ static int dependency_vars(struct ctx *c, struct bw_error *err)
 		return bw_error_set(err, BW_ENOMEM, "mutate: out of memory");
 	json_array_foreach(depends, i, d)
 	{
-		if (json_is_string(d) && is_dns_label(json_string_value(d)))
+		if (json_is_string(d) && bw_is_dns1123_label(json_string_value(d)))
 			names[n++] = json_string_value(d);
 		else if (json_is_string(d))
 			warn(c, "spec.dependsOn[%zu]: \"%.63s\" is not a Service name; ignored", i,
@@ -421,7 +408,7 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 		rc = bw_error_set(err, BW_EINVAL, "the Pod must be a JSON object");
 		goto fail;
 	}
-	if (!is_dns_label(in->namespace)) {
+	if (!bw_is_dns1123_label(in->namespace)) {
 		rc = bw_error_set(err, BW_EINVAL, "namespace: \"%.100s\" is not a namespace name",
 				  in->namespace);
 		goto fail;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "dnsname.h"
 #include "json.h"
 #include "error.h"
 #include "../operator/registry.h"
@@ -19,7 +20,6 @@
 #include "admission.h"
 #include "validate.h"
 
-#define DNS_LABEL_MAX 63
 #define CYCLE_MAX     400 /* bytes of a cycle's description */
 #define ECHO_MAX      101 /* bytes of a user's value quoted in a message, with its NUL */
 
@@ -139,19 +139,6 @@ static void deny_as(struct bw_validate_result *out, const char *message)
 	out->code = BW_ADMISSION_CODE_DENIED;
 	snprintf(out->message, sizeof(out->message), "%s", message);
 	utf8_repair(out->message);
-}
-
-/* A DNS-1035 label: what a Service name is (as render.c checks it). */
-static int is_dns_label(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > DNS_LABEL_MAX || s[0] < 'a' || s[0] > 'z' || s[n - 1] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	return 1;
 }
 
 static int being_deleted(const json_t *obj)
@@ -286,7 +273,7 @@ static void check_depends_on(struct ctx *c, const json_t *object, const json_t *
 	const char *name;
 	size_t i;
 
-	char var[DNS_LABEL_MAX + 16];
+	char var[BW_DNS_LABEL_MAX + 16];
 	size_t j;
 
 	json_array_foreach(depends_on(object), i, d)
@@ -296,7 +283,7 @@ static void check_depends_on(struct ctx *c, const json_t *object, const json_t *
 		    bw_rules_service_exists(siblings, c->ns, name))
 			continue;
 		/* the variable the webhook would inject (names are DNS labels here) */
-		for (j = 0; name[j] && j < DNS_LABEL_MAX; j++)
+		for (j = 0; name[j] && j < BW_DNS_LABEL_MAX; j++)
 			var[j] = name[j] == '-'			    ? '_'
 				 : name[j] >= 'a' && name[j] <= 'z' ? (char)(name[j] - 'a' + 'A')
 								    : name[j];
@@ -495,7 +482,7 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 	c.name = str_field(bw_json_get(object, "metadata"), "name");
 	c.ns = str_field(bw_json_get(object, "metadata"), "namespace");
 	target = str_field(policy, "target");
-	if (!target || !is_dns_label(target)) {
+	if (!target || !bw_is_dns1035_label(target)) {
 		char buf[ECHO_MAX];
 
 		deny(&c,
