@@ -23,10 +23,10 @@
 #define NEED_NAMESPACE 1
 #define NEED_UID       2
 
-#define PORT_MAX      65535
-#define REPLICAS_MAX  1000
-#define DEADLINE_MAX  86400
-#define PERIOD_MAX    3600
+#define PORT_MAX     65535
+#define REPLICAS_MAX 1000
+#define DEADLINE_MAX 86400
+#define PERIOD_MAX   3600
 
 /* A breakwater Service, read and defaulted. Pointers borrow from the object. */
 struct spec {

@@ -27,8 +27,8 @@
 #include "../operator/render.h"
 #include "mutate.h"
 
-#define NAME_MAX_LEN  (BW_DNS_LABEL_MAX + sizeof("_SERVICE_URL"))
-#define PATH_MAX_LEN  128
+#define NAME_MAX_LEN (BW_DNS_LABEL_MAX + sizeof("_SERVICE_URL"))
+#define PATH_MAX_LEN 128
 
 /* The shared state of one call. */
 struct ctx {

@@ -20,8 +20,8 @@
 #include "admission.h"
 #include "validate.h"
 
-#define CYCLE_MAX     400 /* bytes of a cycle's description */
-#define ECHO_MAX      101 /* bytes of a user's value quoted in a message, with its NUL */
+#define CYCLE_MAX 400 /* bytes of a cycle's description */
+#define ECHO_MAX  101 /* bytes of a user's value quoted in a message, with its NUL */
 
 /* What one call needs: the object's names and the result being filled. */
 struct ctx {

@@ -9,20 +9,10 @@ static const struct {
 	const char *s;
 	int rfc1123, rfc1035;
 } cases[] = {
-    {"shop", 1, 1},
-    {"a", 1, 1},
-    {"0", 1, 0},
-    {"1team", 1, 0}, /* a valid namespace, not a valid Service name */
-    {"team-1", 1, 1},
-    {"a-b-c9", 1, 1},
-    {"", 0, 0},
-    {"-a", 0, 0},
-    {"a-", 0, 0},
-    {"A", 0, 0},
-    {"a_b", 0, 0},
-    {"a.b", 0, 0},
-    {"caf\xc3\xa9", 0, 0},
-    {"a b", 0, 0},
+    {"shop", 1, 1},   {"a", 1, 1},	{"0", 1, 0},   {"1team", 1, 0}, /* a valid namespace, not a
+									   valid Service name */
+    {"team-1", 1, 1}, {"a-b-c9", 1, 1}, {"", 0, 0},    {"-a", 0, 0},	      {"a-", 0, 0},
+    {"A", 0, 0},      {"a_b", 0, 0},	{"a.b", 0, 0}, {"caf\xc3\xa9", 0, 0}, {"a b", 0, 0},
 };
 
 int main(void)
@@ -43,7 +33,6 @@ int main(void)
 	CHECK(bw_is_dns1123_label(longest) && bw_is_dns1035_label(longest), "63 bytes is a label");
 	longest[BW_DNS_LABEL_MAX] = 'a';
 	longest[BW_DNS_LABEL_MAX + 1] = '\0';
-	CHECK(!bw_is_dns1123_label(longest) && !bw_is_dns1035_label(longest),
-	      "64 bytes is not");
+	CHECK(!bw_is_dns1123_label(longest) && !bw_is_dns1035_label(longest), "64 bytes is not");
 	return check_exit();
 }
