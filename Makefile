@@ -38,12 +38,13 @@ BUILD ?= build/$(notdir $(CC))
 LIB_SRC := $(wildcard lib/*.c)
 OPERATOR_SRC := $(wildcard operator/*.c)
 WEBHOOK_SRC := $(wildcard webhook/*.c)
-BIN_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(OPERATOR_SRC)
+PROXY_SRC := $(wildcard proxy/*.c)
+BIN_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(OPERATOR_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # What a test program links: everything but main().
-TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
+TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
 
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
@@ -143,7 +144,7 @@ clang-build:
 build/clang/breakwater: $(call objects,build/clang,$(BIN_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
 
-FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] tests/unit/*.[ch] \
+FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] proxy/*.[ch] tests/unit/*.[ch] \
 	tests/integration/*.[ch] tests/fuzz/*.[ch] tests/load/*.[ch] bench/*.[ch])
 
 format:
