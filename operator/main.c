@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "operator.h"
 #include "version.h"
+#include "../proxy/proxy.h"
 #include "../webhook/certmanager.h"
 #include "../webhook/server.h"
 
@@ -784,6 +785,9 @@ int main(int argc, char **argv)
 	sigset_t signals;
 	int rc;
 
+	/* `breakwater proxy ...`: the breaker sidecar, same binary (proxy/proxy.h) */
+	if (argc > 1 && strcmp(argv[1], "proxy") == 0)
+		return bw_proxy_main(argc - 1, argv + 1);
 	rc = parse_args(argc, argv, &app.opt);
 	if (rc)
 		return rc == 1 ? 0 : 2;

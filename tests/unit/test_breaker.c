@@ -379,14 +379,19 @@ static void test_clock_backwards(void)
 
 int main(void)
 {
-	char *names[MAX_CASES];
-	size_t n = list_cases(DATA, names, MAX_CASES), i;
+	char *names[MAX_CASES], path[512];
+	size_t n = list_cases(DATA, names, MAX_CASES), i, cases;
+	struct stat st;
 
-	CHECK(n >= 40, "at least 40 conformance cases (%zu)", n);
-	for (i = 0; i < n; i++) {
-		run_case(names[i]);
+	for (i = 0, cases = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", DATA, names[i]);
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* README.md is not a case */
+			run_case(names[i]);
+			cases++;
+		}
 		free(names[i]);
 	}
+	CHECK(cases >= 40, "at least 40 conformance cases (%zu)", cases);
 	test_long_time_window();
 	test_clock_backwards();
 	return check_exit();

@@ -1,0 +1,856 @@
+/*
+ * The forwarding proxy (proxy.h): a poll() loop over non-blocking sockets.
+ * Written by hand because none of the dependencies proxies a stream:
+ * libwebsockets 4.1 as built by Debian has no HTTP proxy role
+ * (LWS_WITH_HTTP_PROXY is off), reads no chunked request bodies and
+ * mishandles pipelining (lib/httpd.h); libcurl is a client only.
+ *
+ * A connection goes HEAD (reading the request head) -> CONNECTING ->
+ * TUNNEL (bytes both ways; the response head is read, rewritten and judged
+ * on the way) -> closed; or HEAD -> LOCAL (our own answer: 503 while the
+ * breaker refuses, 4xx for a bad request, 502/504 when the upstream failed
+ * before answering) -> LINGER (the rest of the request read and dropped,
+ * so the client reads the answer rather than a reset) -> closed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "breaker.h"
+#include "file.h"
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "proxy.h"
+
+#define BUF_SIZE  (2 * BW_PROXY_HEAD_MAX + 1024)
+#define LINGER_MS 1000
+#define TICK_MS	  1000
+#define LOG	  "proxy"
+
+struct dep {
+	char name[64];
+	char host[256];
+	char port[8];
+	char host_header[272];
+	int lfd, bound_port;
+	struct addrinfo *addr; /* resolved once, on first use */
+	int has_breaker;
+	struct bw_breaker breaker;
+};
+
+struct buf {
+	char d[BUF_SIZE];
+	size_t off, len; /* pending bytes: d[off..len) */
+};
+
+enum phase { HEAD, CONNECTING, TUNNEL, LOCAL, LINGER };
+
+struct conn {
+	struct dep *dep;
+	int cfd, ufd;
+	enum phase phase;
+	struct buf c2u, u2c;
+	char head[BW_PROXY_HEAD_MAX];
+	size_t hlen;
+	int answered;	/* the response head went into u2c */
+	int client_eof; /* the client sent FIN: 1, passed on to the upstream: 2 */
+	int upstream_eof;
+	int pending; /* a permit waits for its outcome */
+	struct bw_breaker_permit permit;
+	int64_t started_ms, deadline_ms;
+};
+
+struct bw_proxy {
+	struct dep deps[BW_PROXY_MAX_DEPENDENCIES];
+	size_t ndeps;
+	struct conn **conns;
+	size_t nconns;
+	int max_conns, connect_timeout_ms, request_timeout_ms, drain_timeout_ms;
+	char *breakers_file;
+	char *breakers_text;	/* what was last applied */
+	char reload_error[512]; /* the last reload's error, said once */
+	int wake[2];		/* bw_proxy_stop() writes a byte */
+	volatile int stopping;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* ---- breakers ---- */
+
+static void log_transition(struct dep *d, enum bw_breaker_state before)
+{
+	const struct bw_breaker *b = &d->breaker;
+
+	if (b->state != before)
+		bw_log_info(LOG, "breaker %s (target %s): %s -> %s (%s)", b->policy.name, d->name,
+			    bw_breaker_state_name(before), bw_breaker_state_name(b->state),
+			    bw_breaker_reason_name(b->reason));
+}
+
+/* Applies a policy set: new breakers start, changed ones take the new policy,
+ * dependencies no longer protected forward everything. */
+static void apply_policies(struct bw_proxy *p, const struct bw_policy_set *set)
+{
+	const struct bw_breaker_policy *pol;
+	enum bw_breaker_state before;
+	struct bw_error err = {0};
+	size_t i;
+
+	for (i = 0; i < p->ndeps; i++) {
+		struct dep *d = &p->deps[i];
+
+		pol = bw_policy_find_target(set, d->name);
+		if (!pol && d->has_breaker) {
+			bw_log_info(LOG, "breaker %s (target %s): removed, calls are forwarded",
+				    d->breaker.policy.name, d->name);
+			bw_breaker_release(&d->breaker);
+			d->has_breaker = 0;
+		} else if (pol && !d->has_breaker) {
+			if (bw_breaker_init(&d->breaker, pol, now_ms(), &err) == 0) {
+				d->has_breaker = 1;
+				bw_log_info(LOG, "breaker %s (target %s): %s, mode %s", pol->name,
+					    d->name, bw_breaker_state_name(d->breaker.state),
+					    bw_policy_mode_name(pol->mode));
+			} else {
+				bw_log_error(LOG, "%s", err.message);
+			}
+		} else if (pol) {
+			before = d->breaker.state;
+			if (bw_breaker_set_policy(&d->breaker, pol, now_ms(), &err) < 0)
+				bw_log_error(LOG, "%s", err.message);
+			log_transition(d, before);
+		}
+	}
+}
+
+/* Reads the breakers file; applies it when its text changed. */
+static int reload(struct bw_proxy *p, struct bw_error *err)
+{
+	struct bw_policy_set set;
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	if (!p->breakers_file)
+		return 0;
+	rc = bw_file_read(p->breakers_file, "breakers file", BW_POLICY_MAX_BYTES,
+			  BW_FILE_REGULAR_ONLY, &text, &len, NULL, err);
+	if (rc)
+		return rc;
+	if (p->breakers_text && strcmp(p->breakers_text, text) == 0) {
+		free(text);
+		return 0;
+	}
+	rc = bw_policy_parse(text, len, &set, err);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	apply_policies(p, &set);
+	bw_policy_set_release(&set);
+	free(p->breakers_text);
+	p->breakers_text = text;
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void settle(struct conn *c, enum bw_breaker_outcome outcome)
+{
+	struct dep *d = c->dep;
+	enum bw_breaker_state before;
+
+	if (!c->pending || !d->has_breaker)
+		return;
+	before = d->breaker.state;
+	bw_breaker_record(&d->breaker, now_ms(), &c->permit, outcome, now_ms() - c->started_ms);
+	c->pending = 0;
+	log_transition(d, before);
+}
+
+/* Our own answer; the connection closes after it. */
+static void answer(struct conn *c, int status, const char *reason, const char *extra_headers,
+		   const char *body)
+{
+	int n;
+
+	close_fd(&c->ufd);
+	c->u2c.off = 0;
+	n = snprintf(c->u2c.d, sizeof(c->u2c.d),
+		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
+		     "%zu\r\n%sConnection: close\r\n\r\n%s",
+		     status, reason, strlen(body), extra_headers ? extra_headers : "", body);
+	c->u2c.len = n > 0 && (size_t)n < sizeof(c->u2c.d) ? (size_t)n : 0;
+	c->answered = 1;
+	c->phase = LOCAL;
+	c->deadline_ms = now_ms() + LINGER_MS * 5;
+}
+
+static void answer_error(struct conn *c, int status, const char *reason, const char *what)
+{
+	char body[512];
+
+	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"dependency\":\"%s\"}\n", what,
+		 c->dep->name);
+	answer(c, status, reason, NULL, body);
+}
+
+/* The upstream failed before answering: a failure, and 502 or 504 for the client. */
+static void upstream_failed(struct conn *c, int status, const char *what)
+{
+	settle(c, BW_OUTCOME_FAILURE);
+	bw_log_debug(LOG, "%s: %s", c->dep->name, what);
+	if (c->answered) { /* the client has part of the answer already: cut it */
+		close_fd(&c->ufd);
+		close_fd(&c->cfd);
+		return;
+	}
+	answer_error(c, status, status == 504 ? "Gateway Timeout" : "Bad Gateway", what);
+}
+
+static void refuse(struct conn *c, const struct bw_breaker_decision *dec)
+{
+	const struct bw_breaker *b = &c->dep->breaker;
+	int64_t secs = (dec->retry_after_ms + 999) / 1000;
+	char headers[512], body[512];
+
+	snprintf(headers, sizeof(headers),
+		 "Retry-After: %lld\r\nbreakwater-breaker: %s; state=%s\r\n", (long long)secs,
+		 b->policy.name, bw_breaker_state_name(b->state));
+	snprintf(body, sizeof(body),
+		 "{\"error\":\"circuit open\",\"breaker\":\"%s\",\"dependency\":\"%s\","
+		 "\"state\":\"%s\",\"retryAfterSeconds\":%lld}\n",
+		 b->policy.name, c->dep->name, bw_breaker_state_name(b->state), (long long)secs);
+	answer(c, 503, "Service Unavailable", headers, body);
+}
+
+static int resolve(struct dep *d)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	int rc;
+
+	if (d->addr)
+		return 0;
+	/* blocking, once per dependency: a ClusterIP Service keeps its address */
+	rc = getaddrinfo(d->host, d->port, &hints, &d->addr);
+	if (rc) {
+		bw_log_warn(LOG, "%s: cannot resolve %s: %s", d->name, d->host, gai_strerror(rc));
+		d->addr = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void start_upstream(struct bw_proxy *p, struct conn *c)
+{
+	struct dep *d = c->dep;
+	int one = 1;
+
+	if (resolve(d)) {
+		upstream_failed(c, 502, "cannot resolve the dependency");
+		return;
+	}
+	c->ufd = socket(d->addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->ufd < 0) {
+		upstream_failed(c, 502, "no socket");
+		return;
+	}
+	setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->ufd, d->addr->ai_addr, d->addr->ai_addrlen) && errno != EINPROGRESS) {
+		upstream_failed(c, 502,
+				errno == ECONNREFUSED ? "connection refused" : "connect failed");
+		return;
+	}
+	c->phase = CONNECTING;
+	c->deadline_ms = now_ms() + p->connect_timeout_ms;
+}
+
+/* The request head is in c->head[0..end): judge it, ask the breaker, go. */
+static void request_head(struct bw_proxy *p, struct conn *c, size_t end)
+{
+	struct bw_proxy_head_info info;
+	struct bw_breaker_decision dec;
+	enum bw_breaker_state before;
+	struct dep *d = c->dep;
+	long n;
+
+	n = bw_proxy_head_rewrite(c->head, end, 1, d->host_header, c->c2u.d,
+				  BW_PROXY_HEAD_MAX + 1024, &info);
+	if (n < 0) {
+		answer_error(c, 400, "Bad Request", "not an HTTP/1.1 request head");
+		return;
+	}
+	if (info.upgrade) {
+		answer_error(c, 501, "Not Implemented",
+			     "breakwater proxy does not pass Upgrade requests");
+		return;
+	}
+	/* the body bytes read with the head follow the rewritten head */
+	memcpy(c->c2u.d + n, c->head + end, c->hlen - end);
+	c->c2u.off = 0;
+	c->c2u.len = (size_t)n + c->hlen - end;
+	c->hlen = 0;
+
+	if (d->has_breaker) {
+		before = d->breaker.state;
+		bw_breaker_acquire(&d->breaker, now_ms(), &dec);
+		log_transition(d, before);
+		if (!dec.allowed) {
+			refuse(c, &dec);
+			return;
+		}
+		c->permit = dec.permit;
+		c->pending = 1;
+	}
+	c->started_ms = now_ms();
+	start_upstream(p, c);
+}
+
+/* The response head is in c->head[0..end): judge it, rewrite it for the client. */
+static void response_head(struct conn *c, size_t end)
+{
+	struct bw_proxy_head_info info;
+	long n;
+
+	n = bw_proxy_head_rewrite(c->head, end, 0, NULL, c->u2c.d, BW_PROXY_HEAD_MAX + 1024, &info);
+	if (n < 0) {
+		upstream_failed(c, 502, "not an HTTP/1.1 response head");
+		return;
+	}
+	if (info.status >= 100 && info.status < 200) {
+		/* 1xx (100 Continue): not supported in this cut; a client waits for it
+		 * only with Expect, which a 417 would be the answer to */
+		upstream_failed(c, 502, "an interim 1xx response");
+		return;
+	}
+	settle(c, info.status >= 500 ? BW_OUTCOME_FAILURE : BW_OUTCOME_SUCCESS);
+	memcpy(c->u2c.d + n, c->head + end, c->hlen - end);
+	c->u2c.off = 0;
+	c->u2c.len = (size_t)n + c->hlen - end;
+	c->hlen = 0;
+	c->answered = 1;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->pending) /* the client went away before the answer */
+		settle(c, BW_OUTCOME_IGNORED);
+	close_fd(&c->cfd);
+	close_fd(&c->ufd);
+	free(c);
+}
+
+/* Reads what fits into b from fd; 1 data, 0 EOF, -1 error, -2 would block. */
+static int fill(int fd, struct buf *b)
+{
+	ssize_t n;
+
+	if (b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len == sizeof(b->d))
+		return -2;
+	n = recv(fd, b->d + b->len, sizeof(b->d) - b->len, 0);
+	if (n > 0) {
+		b->len += (size_t)n;
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+}
+
+/* Writes what it can of b to fd; 0 ok, -1 error. */
+static int flush(int fd, struct buf *b)
+{
+	ssize_t n;
+
+	while (b->off < b->len) {
+		n = send(fd, b->d + b->off, b->len - b->off, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+		b->off += (size_t)n;
+	}
+	b->off = b->len = 0;
+	return 0;
+}
+
+/* Reads the response head from the upstream into c->head. */
+static void read_response_head(struct conn *c)
+{
+	ssize_t n = recv(c->ufd, c->head + c->hlen, sizeof(c->head) - c->hlen, 0);
+	size_t end;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		upstream_failed(c, 502,
+				n == 0 ? "the upstream closed before answering"
+				       : "the upstream reset the connection");
+		return;
+	}
+	if (n < 0)
+		return;
+	c->hlen += (size_t)n;
+	end = bw_proxy_head_end(c->head, c->hlen);
+	if (end)
+		response_head(c, end);
+	else if (c->hlen == sizeof(c->head))
+		upstream_failed(c, 502, "a response head over 16 KiB");
+}
+
+/* One step of a connection after poll; returns 0 to keep it, -1 to free it. */
+static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
+{
+	size_t end;
+	ssize_t n;
+	int rc, err = 0;
+	socklen_t len = sizeof(err);
+	char sink[4096];
+
+	switch (c->phase) {
+	case HEAD:
+		if (!(cev & (POLLIN | POLLHUP | POLLERR)))
+			break;
+		n = recv(c->cfd, c->head + c->hlen, sizeof(c->head) - c->hlen, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return -1;
+		if (n < 0)
+			break;
+		c->hlen += (size_t)n;
+		if ((end = bw_proxy_head_end(c->head, c->hlen)))
+			request_head(p, c, end);
+		else if (c->hlen == sizeof(c->head))
+			answer_error(c, 431, "Request Header Fields Too Large",
+				     "a request head over 16 KiB");
+		break;
+	case CONNECTING:
+		if (!(uev & (POLLOUT | POLLERR | POLLHUP)))
+			break;
+		getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err) {
+			upstream_failed(
+			    c, 502, err == ECONNREFUSED ? "connection refused" : "connect failed");
+			break;
+		}
+		c->phase = TUNNEL;
+		c->deadline_ms = c->started_ms + p->request_timeout_ms;
+		/* fall through: the request head is waiting */
+		/* FALLTHROUGH */
+	case TUNNEL:
+		/* client -> upstream */
+		if (c->c2u.off < c->c2u.len && flush(c->ufd, &c->c2u)) {
+			upstream_failed(c, 502, "the upstream reset the connection");
+			break;
+		}
+		if (!c->client_eof && (cev & (POLLIN | POLLHUP | POLLERR))) {
+			rc = fill(c->cfd, &c->c2u);
+			if (rc == 0) {
+				c->client_eof = 1;
+			} else if (rc == -1) {
+				return -1; /* the client is gone: ignored if not answered */
+			} else if (rc == 1 && flush(c->ufd, &c->c2u)) {
+				upstream_failed(c, 502, "the upstream reset the connection");
+				break;
+			}
+		}
+		if (c->client_eof == 1 && c->c2u.off == c->c2u.len && c->ufd >= 0) {
+			shutdown(c->ufd, SHUT_WR); /* the client's half-close, passed on */
+			c->client_eof = 2;
+		}
+		/* upstream -> client */
+		if (!c->answered && (uev & (POLLIN | POLLHUP | POLLERR))) {
+			read_response_head(c);
+			if (c->phase != TUNNEL)
+				break;
+		} else if (c->answered && !c->upstream_eof &&
+			   (uev & (POLLIN | POLLHUP | POLLERR))) {
+			rc = fill(c->ufd, &c->u2c);
+			if (rc == 0 || rc == -1)
+				c->upstream_eof = 1;
+		}
+		if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c))
+			return -1;
+		if (c->upstream_eof && c->u2c.off == c->u2c.len)
+			return -1; /* the answer is through */
+		break;
+	case LOCAL:
+		if (flush(c->cfd, &c->u2c))
+			return -1;
+		if (c->u2c.off == c->u2c.len) {
+			shutdown(c->cfd, SHUT_WR);
+			c->phase = LINGER;
+			c->deadline_ms = now_ms() + LINGER_MS;
+		}
+		break;
+	case LINGER:
+		if (cev & (POLLIN | POLLHUP | POLLERR)) {
+			n = recv(c->cfd, sink, sizeof(sink), 0);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				return -1;
+		}
+		break;
+	}
+	if (c->cfd < 0)
+		return -1;
+	return 0;
+}
+
+/* Deadlines: connect and request timeouts count as failures. */
+static int expire(struct bw_proxy *p, struct conn *c, int64_t now)
+{
+	(void)p;
+	if (!c->deadline_ms || now < c->deadline_ms)
+		return 0;
+	switch (c->phase) {
+	case CONNECTING:
+		upstream_failed(c, 504, "connect timeout");
+		return 0;
+	case TUNNEL:
+		if (c->answered) {
+			c->deadline_ms = 0; /* a streaming answer has no deadline */
+			return 0;
+		}
+		upstream_failed(c, 504, "request timeout");
+		return 0;
+	case HEAD:
+		return -1; /* a client that does not send its head */
+	default:
+		return -1; /* LOCAL or LINGER overdue */
+	}
+}
+
+static void accept_all(struct bw_proxy *p, struct dep *d)
+{
+	struct conn *c, **grown;
+	int fd, one = 1;
+
+	while (p->nconns < (size_t)p->max_conns) {
+		fd = accept(d->lfd, NULL, NULL);
+		if (fd < 0)
+			return;
+		if (nonblocking(fd) || fcntl(fd, F_SETFD, FD_CLOEXEC)) {
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		grown = c ? realloc(p->conns, (p->nconns + 1) * sizeof(*p->conns)) : NULL;
+		if (!grown) {
+			free(c);
+			close(fd);
+			return;
+		}
+		p->conns = grown;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->dep = d;
+		c->cfd = fd;
+		c->ufd = -1;
+		c->phase = HEAD;
+		c->deadline_ms = now_ms() + p->request_timeout_ms;
+		p->conns[p->nconns++] = c;
+	}
+}
+
+/* ---- setup ---- */
+
+/* http://HOST[:PORT][/] into d. */
+static int parse_url(struct dep *d, const char *url, struct bw_error *err)
+{
+	const char *h, *colon, *slash, *end;
+	size_t hlen;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return bw_error_set(err, BW_EINVAL, "dependency %s: URL %s: only http:// URLs",
+				    d->name, url);
+	h = url + 7;
+	end = h + strlen(h);
+	slash = strchr(h, '/');
+	if (slash && slash[1] != '\0')
+		return bw_error_set(err, BW_EINVAL,
+				    "dependency %s: URL %s: a path is not supported", d->name, url);
+	if (slash)
+		end = slash;
+	colon = memchr(h, ':', (size_t)(end - h));
+	hlen = (size_t)((colon ? colon : end) - h);
+	if (!hlen || hlen >= sizeof(d->host))
+		return bw_error_set(err, BW_EINVAL, "dependency %s: URL %s: no host", d->name, url);
+	memcpy(d->host, h, hlen);
+	d->host[hlen] = '\0';
+	if (colon) {
+		size_t plen = (size_t)(end - colon - 1);
+
+		if (!plen || plen >= sizeof(d->port) || strspn(colon + 1, "0123456789") < plen)
+			return bw_error_set(err, BW_EINVAL, "dependency %s: URL %s: bad port",
+					    d->name, url);
+		memcpy(d->port, colon + 1, plen);
+		d->port[plen] = '\0';
+	} else {
+		snprintf(d->port, sizeof(d->port), "80");
+	}
+	snprintf(d->host_header, sizeof(d->host_header), "%s%s%s", d->host,
+		 strcmp(d->port, "80") ? ":" : "", strcmp(d->port, "80") ? d->port : "");
+	return 0;
+}
+
+static int listen_on(struct dep *d, int port, struct bw_error *err)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int one = 1;
+
+	d->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->lfd < 0)
+		return bw_error_set(err, BW_EIO, "dependency %s: socket: %s", d->name,
+				    strerror(errno));
+	setsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(d->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(d->lfd, 128) ||
+	    getsockname(d->lfd, (struct sockaddr *)&a, &alen))
+		return bw_error_set(err, BW_EIO, "dependency %s: listen on 127.0.0.1:%d: %s",
+				    d->name, port, strerror(errno));
+	d->bound_port = ntohs(a.sin_port);
+	return 0;
+}
+
+int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct bw_error *err)
+{
+	struct bw_proxy *p;
+	size_t i, j;
+	int rc;
+
+	*out = NULL;
+	if (!o || !o->ndeps || o->ndeps > BW_PROXY_MAX_DEPENDENCIES)
+		return bw_error_set(err, BW_EINVAL, "proxy: 1..%d dependencies",
+				    BW_PROXY_MAX_DEPENDENCIES);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return bw_error_set(err, BW_ENOMEM, "proxy: out of memory");
+	p->wake[0] = p->wake[1] = -1;
+	for (i = 0; i < BW_PROXY_MAX_DEPENDENCIES; i++)
+		p->deps[i].lfd = -1;
+	p->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000;
+	p->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 30000;
+	p->max_conns = o->max_connections > 0 ? o->max_connections : 1024;
+	p->drain_timeout_ms = o->drain_timeout_ms > 0 ? o->drain_timeout_ms : 5000;
+	p->ndeps = o->ndeps;
+	if (pipe(p->wake) || nonblocking(p->wake[0]) || nonblocking(p->wake[1])) {
+		rc = bw_error_set(err, BW_EIO, "proxy: pipe: %s", strerror(errno));
+		goto fail;
+	}
+	for (i = 0; i < o->ndeps; i++) {
+		struct dep *d = &p->deps[i];
+
+		if (!o->deps[i].name || !*o->deps[i].name ||
+		    strlen(o->deps[i].name) >= sizeof(d->name) || !o->deps[i].url) {
+			rc = bw_error_set(err, BW_EINVAL, "proxy: dependency %zu: name and url", i);
+			goto fail;
+		}
+		snprintf(d->name, sizeof(d->name), "%s", o->deps[i].name);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->deps[j].name, d->name) == 0) {
+				rc = bw_error_set(err, BW_EINVAL, "proxy: dependency %s twice",
+						  d->name);
+				goto fail;
+			}
+		if ((rc = parse_url(d, o->deps[i].url, err)) ||
+		    (rc = listen_on(d, o->deps[i].port, err)))
+			goto fail;
+	}
+	if (o->breakers_file && !(p->breakers_file = strdup(o->breakers_file))) {
+		rc = bw_error_set(err, BW_ENOMEM, "proxy: out of memory");
+		goto fail;
+	}
+	if ((rc = reload(p, err)))
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	bw_proxy_free(p);
+	return rc;
+}
+
+int bw_proxy_port(const struct bw_proxy *p, size_t i)
+{
+	return i < p->ndeps ? p->deps[i].bound_port : -1;
+}
+
+void bw_proxy_stop(struct bw_proxy *p)
+{
+	char one = 1;
+
+	p->stopping = 1;
+	if (write(p->wake[1], &one, 1) < 0) {
+		/* full pipe: a wake-up is pending already */
+	}
+}
+
+void bw_proxy_free(struct bw_proxy *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nconns; i++)
+		conn_free(p->conns[i]);
+	free(p->conns);
+	for (i = 0; i < BW_PROXY_MAX_DEPENDENCIES; i++) {
+		close_fd(&p->deps[i].lfd);
+		if (p->deps[i].addr)
+			freeaddrinfo(p->deps[i].addr);
+		if (p->deps[i].has_breaker)
+			bw_breaker_release(&p->deps[i].breaker);
+	}
+	close_fd(&p->wake[0]);
+	close_fd(&p->wake[1]);
+	free(p->breakers_file);
+	free(p->breakers_text);
+	free(p);
+}
+
+/* ---- the loop ---- */
+
+static void client_events(const struct conn *c, struct pollfd *pc, struct pollfd *pu)
+{
+	pc->fd = c->cfd;
+	pu->fd = c->ufd;
+	pc->events = pu->events = 0;
+	switch (c->phase) {
+	case HEAD:
+	case LINGER:
+		pc->events = POLLIN;
+		break;
+	case CONNECTING:
+		pu->events = POLLOUT;
+		break;
+	case TUNNEL:
+		if (!c->client_eof && c->c2u.len < sizeof(c->c2u.d))
+			pc->events |= POLLIN;
+		if (c->c2u.off < c->c2u.len)
+			pu->events |= POLLOUT;
+		if (!c->upstream_eof && c->u2c.len < sizeof(c->u2c.d))
+			pu->events |= POLLIN;
+		if (c->u2c.off < c->u2c.len)
+			pc->events |= POLLOUT;
+		break;
+	case LOCAL:
+		pc->events = POLLOUT;
+		break;
+	}
+	if (pu->fd < 0)
+		pu->events = 0;
+}
+
+int bw_proxy_run(struct bw_proxy *p)
+{
+	struct pollfd *fds = NULL, *grown;
+	size_t cap = 0, n, i, k, base;
+	int64_t now, next_tick = now_ms() + TICK_MS, drain_until = 0, wait;
+	struct bw_error err = {0};
+	char drain[64];
+	int rc = 0;
+
+	for (;;) {
+		if (p->stopping && !drain_until) {
+			drain_until = now_ms() + p->drain_timeout_ms;
+			for (i = 0; i < p->ndeps; i++)
+				close_fd(&p->deps[i].lfd);
+			bw_log_info(LOG, "stopping: %zu connections to drain", p->nconns);
+		}
+		if (drain_until && (!p->nconns || now_ms() >= drain_until))
+			break;
+		n = 1 + p->ndeps + 2 * p->nconns;
+		if (n > cap) {
+			grown = realloc(fds, n * sizeof(*fds));
+			if (!grown) {
+				rc = BW_ENOMEM;
+				break;
+			}
+			fds = grown;
+			cap = n;
+		}
+		fds[0] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
+		for (i = 0; i < p->ndeps; i++)
+			fds[1 + i] = (struct pollfd){
+			    .fd = p->nconns < (size_t)p->max_conns ? p->deps[i].lfd : -1,
+			    .events = POLLIN};
+		base = 1 + p->ndeps;
+		now = now_ms();
+		wait = next_tick - now;
+		for (i = 0; i < p->nconns; i++) {
+			client_events(p->conns[i], &fds[base + 2 * i], &fds[base + 2 * i + 1]);
+			if (p->conns[i]->deadline_ms && p->conns[i]->deadline_ms - now < wait)
+				wait = p->conns[i]->deadline_ms - now;
+		}
+		if (drain_until && drain_until - now < wait)
+			wait = drain_until - now;
+		if (poll(fds, n, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR) {
+			rc = BW_EIO;
+			break;
+		}
+		if (fds[0].revents & POLLIN)
+			while (read(p->wake[0], drain, sizeof(drain)) > 0)
+				;
+		now = now_ms();
+		/* connections first: fds[] indexes them as they are now */
+		for (i = 0, k = 0; i < p->nconns; i++) {
+			struct conn *c = p->conns[i];
+			int keep = step(p, c, fds[base + 2 * i].revents,
+					fds[base + 2 * i + 1].revents) == 0 &&
+				   expire(p, c, now) == 0 && c->cfd >= 0;
+
+			if (keep)
+				p->conns[k++] = c;
+			else
+				conn_free(c);
+		}
+		p->nconns = k;
+		for (i = 0; i < p->ndeps; i++)
+			if (fds[1 + i].revents & POLLIN)
+				accept_all(p, &p->deps[i]);
+		if (now >= next_tick) {
+			next_tick = now + TICK_MS;
+			if (reload(p, &err) && strcmp(err.message, p->reload_error) != 0)
+				bw_log_warn(LOG, "keeping the policies: %s", err.message);
+			snprintf(p->reload_error, sizeof(p->reload_error), "%s",
+				 err.code ? err.message : "");
+			bw_error_clear(&err);
+			for (i = 0; i < p->ndeps; i++)
+				if (p->deps[i].has_breaker) {
+					enum bw_breaker_state before = p->deps[i].breaker.state;
+
+					bw_breaker_advance(&p->deps[i].breaker, now);
+					log_transition(&p->deps[i], before);
+				}
+		}
+	}
+	free(fds);
+	return rc;
+}

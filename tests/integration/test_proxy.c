@@ -1,0 +1,352 @@
+/*
+ * The breaker sidecar (proxy/proxy.c) against real HTTP servers on
+ * loopback: an upstream this test controls (it answers 200, 500, resets, or
+ * stalls, on command, and counts the requests it gets) and a port where
+ * nothing listens. No cluster needed; real sockets, real clock.
+ *
+ * Shows, through the proxy's own answers and the upstream's request count:
+ * forwarding with the head rewritten (Host, Connection); a 5xx, a reset and
+ * a request timeout counted as failures; CLOSED -> OPEN (503, Retry-After,
+ * the breakwater-breaker header, a JSON body, nothing forwarded) ->
+ * HALF_OPEN (one trial forwarded, a second call refused with
+ * state=HALF_OPEN) -> OPEN again with the back-off when the trial fails ->
+ * HALF_OPEN -> CLOSED; connection refused counted as a failure; a policy
+ * change picked up from an atomic symlink swap, as the kubelet does it.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../unit/check.h"
+#include "log.h"
+#include "../../proxy/proxy.h"
+
+enum mode { OK, FAIL, RESET, STALL, SLOW };
+
+struct upstream {
+	int lfd, port;
+	atomic_int mode, requests, stop;
+	char last_head[4096]; /* written by the upstream thread, read after a call returned */
+	pthread_t thread;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static int listen_loopback(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 64) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len))
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* One request at a time: read the head, answer as the mode says, close. */
+static void *upstream_main(void *arg)
+{
+	struct upstream *u = arg;
+	char buf[4096];
+	size_t n;
+	ssize_t r;
+	int fd;
+
+	while (!atomic_load(&u->stop)) {
+		fd = accept(u->lfd, NULL, NULL);
+		if (fd < 0 || atomic_load(&u->stop)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		n = 0;
+		while (n < sizeof(buf) - 1 && (r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0) {
+			n += (size_t)r;
+			buf[n] = '\0';
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		buf[n] = '\0';
+		snprintf(u->last_head, sizeof(u->last_head), "%s", buf);
+		atomic_fetch_add(&u->requests, 1);
+		switch (atomic_load(&u->mode)) {
+		case OK:
+		case SLOW: {
+			static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+						 "Connection: keep-alive\r\n\r\nok\n";
+
+			if (atomic_load(&u->mode) == SLOW)
+				sleep_ms(400);
+			send(fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
+			break;
+		}
+		case FAIL: {
+			static const char fail[] = "HTTP/1.1 500 Internal Server Error\r\n"
+						   "Content-Length: 5\r\n\r\nfail\n";
+
+			send(fd, fail, sizeof(fail) - 1, MSG_NOSIGNAL);
+			break;
+		}
+		case RESET: {
+			struct linger l = {1, 0};
+
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+			break;
+		}
+		case STALL:
+			sleep_ms(1200);
+			break;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+struct reply {
+	int status;
+	char text[8192];
+};
+
+/* GET / through the proxy on port; the whole answer (the proxy closes). */
+static int get(int port, struct reply *r)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static const char req[] = "GET /api/pay HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				  "Connection: keep-alive\r\nX-Trace: 7\r\n\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t n = 0;
+	ssize_t got;
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (n < sizeof(r->text) - 1 &&
+	       (got = recv(fd, r->text + n, sizeof(r->text) - 1 - n, 0)) > 0)
+		n += (size_t)got;
+	close(fd);
+	if (sscanf(r->text, "HTTP/1.1 %d", &r->status) != 1)
+		r->status = 0;
+	return r->status;
+}
+
+struct bg_get {
+	int port;
+	struct reply r;
+	pthread_t thread;
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg_get *g = arg;
+
+	get(g->port, &g->r);
+	return NULL;
+}
+
+static void *proxy_main(void *arg)
+{
+	bw_proxy_run(arg);
+	return NULL;
+}
+
+static const char *policy_json =
+    "{\"namespace\": \"shop\", \"breakers\": {"
+    "\"payments-breaker\": {\"target\": \"payments\", \"generation\": 1, "
+    "\"failureThreshold\": 3, \"minimumCalls\": 100, \"openSeconds\": 1, "
+    "\"maxOpenSeconds\": 10, \"backoffMultiplier\": 2, \"halfOpenCalls\": 1, \"mode\": "
+    "\"Enforce\"},"
+    "\"users\": {\"target\": \"users\", \"failureThreshold\": 2, \"openSeconds\": 60}}}";
+
+/* The kubelet's layout: breakers.json -> ..data/breakers.json, ..data -> ..TS. */
+static void write_config(const char *dir, const char *version, const char *text)
+{
+	char path[512], link_tmp[512], data[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/..%s", dir, version);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/..%s/breakers.json", dir, version);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	snprintf(link_tmp, sizeof(link_tmp), "%s/..data_tmp", dir);
+	snprintf(data, sizeof(data), "..%s", version);
+	unlink(link_tmp);
+	CHECK(symlink(data, link_tmp) == 0, "config %s: ..data_tmp symlink", version);
+	snprintf(path, sizeof(path), "%s/..data", dir);
+	CHECK(rename(link_tmp, path) == 0, "config %s: ..data swapped atomically", version);
+	snprintf(path, sizeof(path), "%s/breakers.json", dir);
+	if (access(path, F_OK) != 0)
+		CHECK(symlink("..data/breakers.json", path) == 0, "breakers.json symlink");
+}
+
+static int has(const struct reply *r, const char *s)
+{
+	return strstr(r->text, s) != NULL;
+}
+
+int main(void)
+{
+	struct upstream u = {0};
+	struct bw_proxy *p = NULL;
+	struct bw_error err = {0};
+	struct reply r;
+	struct bg_get trial;
+	pthread_t pt;
+	char dir[] = "/tmp/bw-proxy-test-XXXXXX", file[512], url[64], dead_url[64];
+	int dead_fd, dead_port, port, users_port, i, before;
+
+	signal(SIGPIPE, SIG_IGN);
+	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
+	u.lfd = listen_loopback(&u.port);
+	CHECK(u.lfd >= 0, "upstream listens");
+	/* a port nothing listens on: bound, then closed */
+	dead_fd = listen_loopback(&dead_port);
+	close(dead_fd);
+	pthread_create(&u.thread, NULL, upstream_main, &u);
+	CHECK(mkdtemp(dir) != NULL, "temp dir");
+	write_config(dir, "v1", policy_json);
+	snprintf(file, sizeof(file), "%s/breakers.json", dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", u.port);
+	snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d/", dead_port);
+
+	{
+		struct bw_proxy_dependency deps[] = {{"payments", 0, url}, {"users", 0, dead_url}};
+		struct bw_proxy_options o = {.deps = deps,
+					     .ndeps = 2,
+					     .breakers_file = file,
+					     .request_timeout_ms = 500,
+					     .connect_timeout_ms = 500};
+
+		CHECK_INT(0, bw_proxy_new(&o, &p, &err), "proxy starts (%s)", err.message);
+	}
+	if (!p)
+		return check_exit();
+	port = bw_proxy_port(p, 0);
+	users_port = bw_proxy_port(p, 1);
+	pthread_create(&pt, NULL, proxy_main, p);
+
+	/* CLOSED: forwarded, head rewritten */
+	CHECK_INT(200, get(port, &r), "CLOSED: 200 from the upstream");
+	CHECK(has(&r, "\r\n\r\nok\n"), "CLOSED: the upstream's body");
+	CHECK(has(&r, "Connection: close\r\n") && !has(&r, "keep-alive"),
+	      "the answer says Connection: close, the upstream's keep-alive is gone");
+	CHECK_INT(1, atomic_load(&u.requests), "the upstream got the request");
+	{
+		char host[64];
+
+		snprintf(host, sizeof(host), "Host: 127.0.0.1:%d\r\n", u.port);
+		CHECK(strstr(u.last_head, "GET /api/pay HTTP/1.1\r\n") == u.last_head,
+		      "the request line passes as it is");
+		CHECK(strstr(u.last_head, host) != NULL, "Host names the upstream");
+		CHECK(strstr(u.last_head, "X-Trace: 7\r\n") != NULL, "other headers pass");
+		CHECK(strstr(u.last_head, "Connection: close\r\n") != NULL &&
+			  !strstr(u.last_head, "keep-alive"),
+		      "the upstream is asked to close");
+	}
+
+	/* three failures of three kinds open it (failureThreshold 3) */
+	atomic_store(&u.mode, FAIL);
+	CHECK_INT(500, get(port, &r), "a 500 passes through (failure 1)");
+	atomic_store(&u.mode, RESET);
+	CHECK_INT(502, get(port, &r), "a reset gives 502 (failure 2)");
+	CHECK(has(&r, "\"dependency\":\"payments\""), "the 502 body names the dependency");
+	atomic_store(&u.mode, STALL);
+	CHECK_INT(504, get(port, &r), "a stalled upstream gives 504 after the request timeout");
+	CHECK_INT(4, atomic_load(&u.requests), "all four were forwarded");
+
+	/* OPEN: fast-fail, never forwarded */
+	for (i = 0; i < 5; i++)
+		get(port, &r);
+	CHECK_INT(503, r.status, "OPEN: 503");
+	CHECK(has(&r, "Retry-After: 1\r\n"), "OPEN: Retry-After: 1 (openSeconds 1)");
+	CHECK(has(&r, "breakwater-breaker: payments-breaker; state=OPEN\r\n"),
+	      "OPEN: the breakwater-breaker header");
+	CHECK(has(&r, "\"error\":\"circuit open\"") && has(&r, "\"breaker\":\"payments-breaker\""),
+	      "OPEN: a JSON body naming the breaker");
+	CHECK_INT(4, atomic_load(&u.requests), "OPEN: nothing forwarded");
+
+	/* HALF_OPEN: the trial fails, OPEN again for 2 s (back-off) */
+	sleep_ms(1300); /* the stalled request is over too */
+	atomic_store(&u.mode, FAIL);
+	CHECK_INT(500, get(port, &r), "HALF_OPEN: the trial is forwarded");
+	CHECK_INT(5, atomic_load(&u.requests), "HALF_OPEN: one request reached the upstream");
+	CHECK_INT(503, get(port, &r), "the failed trial opens it again");
+	CHECK(has(&r, "Retry-After: 2\r\n"), "the back-off doubles the open time: Retry-After: 2");
+
+	/* HALF_OPEN again: a slow trial in flight, a second call refused, then CLOSED */
+	sleep_ms(2100);
+	atomic_store(&u.mode, SLOW);
+	trial.port = port;
+	pthread_create(&trial.thread, NULL, bg_main, &trial);
+	before = 0;
+	for (i = 0; i < 50 && !before; i++) { /* until the trial reached the upstream */
+		sleep_ms(10);
+		before = atomic_load(&u.requests) == 6;
+	}
+	CHECK_INT(503, get(port, &r), "HALF_OPEN: a call beside the trial is refused");
+	CHECK(has(&r, "breakwater-breaker: payments-breaker; state=HALF_OPEN\r\n"),
+	      "HALF_OPEN: the header says so");
+	pthread_join(trial.thread, NULL);
+	CHECK_INT(200, trial.r.status, "HALF_OPEN: the trial succeeds");
+	atomic_store(&u.mode, OK);
+	CHECK_INT(200, get(port, &r), "CLOSED again: forwarded");
+	atomic_store(&u.mode, FAIL);
+	get(port, &r);
+	get(port, &r);
+	CHECK_INT(500, get(port, &r), "CLOSED: the run of failures starts from zero");
+	CHECK_INT(503, get(port, &r), "three failures open it again");
+	CHECK(has(&r, "Retry-After: 1\r\n"), "closing reset the back-off: Retry-After: 1");
+
+	/* connection refused counts as a failure (users: failureThreshold 2) */
+	CHECK_INT(502, get(users_port, &r), "refused: 502");
+	CHECK(has(&r, "connection refused"), "refused: the body says so");
+	CHECK_INT(502, get(users_port, &r), "refused again: 502");
+	CHECK_INT(503, get(users_port, &r), "users: OPEN after two refusals");
+	CHECK(has(&r, "breakwater-breaker: users; state=OPEN\r\n"), "users: its own breaker");
+
+	/* hot reload: payments ForcedClosed through a ..data swap */
+	write_config(dir, "v2",
+		     "{\"namespace\": \"shop\", \"breakers\": {\"payments-breaker\": {\"target\": "
+		     "\"payments\", \"generation\": 2, \"mode\": \"ForcedClosed\"}}}");
+	atomic_store(&u.mode, OK);
+	for (i = 0; i < 30 && get(port, &r) != 200; i++)
+		sleep_ms(100);
+	CHECK_INT(200, r.status, "reload: ForcedClosed forwards within 3 s (%d tries)", i + 1);
+	CHECK_INT(502, get(users_port, &r),
+		  "reload: users lost its breaker: forwarded (to a dead port), not 503");
+
+	bw_proxy_stop(p);
+	pthread_join(pt, NULL);
+	bw_proxy_free(p);
+	atomic_store(&u.stop, 1);
+	shutdown(u.lfd, SHUT_RDWR);
+	close(u.lfd);
+	pthread_join(u.thread, NULL);
+	return check_exit();
+}
