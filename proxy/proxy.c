@@ -62,8 +62,7 @@ struct conn {
 	struct buf c2u, u2c;
 	char head[BW_PROXY_HEAD_MAX];
 	size_t hlen;
-	int answered;	/* the response head went into u2c */
-	int client_eof; /* the client sent FIN: 1, passed on to the upstream: 2 */
+	int answered; /* the response head went into u2c */
 	int upstream_eof;
 	int pending; /* a permit waits for its outcome */
 	struct bw_breaker_permit permit;
@@ -389,19 +388,22 @@ static int fill(int fd, struct buf *b)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
 }
 
-/* Writes what it can of b to fd; 0 ok, -1 error. */
-static int flush(int fd, struct buf *b)
+/* Writes what it can of b to fd; the bytes written, or -1 on an error. */
+static long flush(int fd, struct buf *b)
 {
+	long sent = 0;
 	ssize_t n;
 
 	while (b->off < b->len) {
 		n = send(fd, b->d + b->off, b->len - b->off, MSG_NOSIGNAL);
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? sent
+											 : -1;
 		b->off += (size_t)n;
+		sent += n;
 	}
 	b->off = b->len = 0;
-	return 0;
+	return sent;
 }
 
 /* Reads the response head from the upstream into c->head. */
@@ -429,6 +431,7 @@ static void read_response_head(struct conn *c)
 /* One step of a connection after poll; returns 0 to keep it, -1 to free it. */
 static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 {
+	long moved, more;
 	size_t end;
 	ssize_t n;
 	int rc, err = 0;
@@ -461,30 +464,27 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			break;
 		}
 		c->phase = TUNNEL;
-		c->deadline_ms = c->started_ms + p->request_timeout_ms;
 		/* fall through: the request head is waiting */
 		/* FALLTHROUGH */
 	case TUNNEL:
 		/* client -> upstream */
-		if (c->c2u.off < c->c2u.len && flush(c->ufd, &c->c2u)) {
+		moved = c->c2u.off < c->c2u.len ? flush(c->ufd, &c->c2u) : 0;
+		if (moved >= 0 && (cev & (POLLIN | POLLHUP | POLLERR))) {
+			rc = fill(c->cfd, &c->c2u);
+			/* the client closed or reset: it is gone (HTTP clients do not
+			 * half-close), ignored when it had no answer yet, as nginx does */
+			if (rc == 0 || rc == -1)
+				return -1;
+			more = rc == 1 ? flush(c->ufd, &c->c2u) : 0;
+			moved = more < 0 ? -1 : moved + more;
+		}
+		if (moved < 0) {
 			upstream_failed(c, 502, "the upstream reset the connection");
 			break;
 		}
-		if (!c->client_eof && (cev & (POLLIN | POLLHUP | POLLERR))) {
-			rc = fill(c->cfd, &c->c2u);
-			if (rc == 0) {
-				c->client_eof = 1;
-			} else if (rc == -1) {
-				return -1; /* the client is gone: ignored if not answered */
-			} else if (rc == 1 && flush(c->ufd, &c->c2u)) {
-				upstream_failed(c, 502, "the upstream reset the connection");
-				break;
-			}
-		}
-		if (c->client_eof == 1 && c->c2u.off == c->c2u.len && c->ufd >= 0) {
-			shutdown(c->ufd, SHUT_WR); /* the client's half-close, passed on */
-			c->client_eof = 2;
-		}
+		/* the request timeout runs from the last request byte sent */
+		if (moved > 0 && !c->answered)
+			c->deadline_ms = now_ms() + p->request_timeout_ms;
 		/* upstream -> client */
 		if (!c->answered && (uev & (POLLIN | POLLHUP | POLLERR))) {
 			read_response_head(c);
@@ -496,13 +496,13 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			if (rc == 0 || rc == -1)
 				c->upstream_eof = 1;
 		}
-		if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c))
+		if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c) < 0)
 			return -1;
 		if (c->upstream_eof && c->u2c.off == c->u2c.len)
 			return -1; /* the answer is through */
 		break;
 	case LOCAL:
-		if (flush(c->cfd, &c->u2c))
+		if (flush(c->cfd, &c->u2c) < 0)
 			return -1;
 		if (c->u2c.off == c->u2c.len) {
 			shutdown(c->cfd, SHUT_WR);
@@ -751,7 +751,7 @@ static void client_events(const struct conn *c, struct pollfd *pc, struct pollfd
 		pu->events = POLLOUT;
 		break;
 	case TUNNEL:
-		if (!c->client_eof && c->c2u.len < sizeof(c->c2u.d))
+		if (c->c2u.len < sizeof(c->c2u.d))
 			pc->events |= POLLIN;
 		if (c->c2u.off < c->c2u.len)
 			pu->events |= POLLOUT;

@@ -13,10 +13,10 @@
  *   `breakwater-breaker: NAME; state=STATE` header and a short JSON body,
  *   and forwards nothing;
  * - counts as failures: connection refused, reset or closed before the
- *   response head, the connect timeout, the request timeout (until the
- *   response head), a 5xx response; as ignored: the client gone before the
- *   response head; the call's duration (for slow calls) runs from the
- *   breaker's decision to the response head;
+ *   response head, the connect timeout, the request timeout (no response
+ *   head that long after the last request byte went out), a 5xx response;
+ *   as ignored: the client gone (closed or reset) before the response head; the call's duration
+ * (for slow calls) runs from the breaker's decision to the response head;
  * - re-reads the breakers file every second (it follows the kubelet's
  *   ..data symlink swap) and applies changed policies
  *   (bw_breaker_set_policy(): the state of an unchanged policy is kept).
@@ -47,7 +47,7 @@ struct bw_proxy_options {
 	size_t ndeps;
 	const char *breakers_file; /* NULL: no breaker, every call forwarded */
 	int connect_timeout_ms;	   /* 0: 2000 */
-	int request_timeout_ms;	   /* until the response head; 0: 30000 */
+	int request_timeout_ms;	   /* for the response head after the last request byte; 0: 30000 */
 	int max_connections;	   /* client connections at once; 0: 1024 */
 	int drain_timeout_ms;	   /* after stop, for calls in flight; 0: 5000 */
 };

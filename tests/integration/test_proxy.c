@@ -11,7 +11,10 @@
  * HALF_OPEN (one trial forwarded, a second call refused with
  * state=HALF_OPEN) -> OPEN again with the back-off when the trial fails ->
  * HALF_OPEN -> CLOSED; connection refused counted as a failure; a policy
- * change picked up from an atomic symlink swap, as the kubelet does it.
+ * change picked up from an atomic symlink swap, as the kubelet does it; a
+ * client gone before its answer counted nowhere (its HALF_OPEN trial slot
+ * freed); 128 MiB up (Content-Length) and down (chunked) with the peak
+ * memory of the process (the proxy runs in it) growing less than 32 MiB.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,11 +33,14 @@
 #include "log.h"
 #include "../../proxy/proxy.h"
 
-enum mode { OK, FAIL, RESET, STALL, SLOW };
+enum mode { OK, FAIL, RESET, STALL, SLOW, UPLOAD, DOWNLOAD };
+
+#define STREAM_BYTES (128LL * 1024 * 1024)
+#define STREAM_CHUNK 65536
 
 struct upstream {
 	int lfd, port;
-	atomic_int mode, requests, stop;
+	atomic_int mode, requests, stop, stall_ms;
 	char last_head[4096]; /* written by the upstream thread, read after a call returned */
 	pthread_t thread;
 };
@@ -58,6 +64,53 @@ static int listen_loopback(int *port)
 		return -1;
 	*port = ntohs(a.sin_port);
 	return fd;
+}
+
+static unsigned char pattern(long long i)
+{
+	return (unsigned char)(i * 31 + 7);
+}
+
+/* Reads a Content-Length body (part of it may be in buf after the head) and
+ * answers with how many bytes came and their sum. */
+static void upload(int fd, const char *buf, size_t n)
+{
+	const char *cl = strstr(buf, "Content-Length: "), *end = strstr(buf, "\r\n\r\n");
+	long long want = cl ? atoll(cl + 16) : 0, got = 0, sum = 0;
+	static char chunk[STREAM_CHUNK];
+	char reply[256], body[64];
+	size_t i;
+	ssize_t r;
+
+	for (i = end ? (size_t)(end + 4 - buf) : n; i < n; i++, got++)
+		sum += (unsigned char)buf[i] == pattern(got);
+	while (got < want && (r = recv(fd, chunk, sizeof(chunk), 0)) > 0)
+		for (i = 0; i < (size_t)r; i++, got++)
+			sum += (unsigned char)chunk[i] == pattern(got);
+	snprintf(body, sizeof(body), "%lld %lld\n", got, sum);
+	snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+		 strlen(body), body);
+	send(fd, reply, strlen(reply), MSG_NOSIGNAL);
+}
+
+/* A chunked body of STREAM_BYTES in STREAM_CHUNK pieces. */
+static void download(int fd)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	static char chunk[STREAM_CHUNK];
+	long long sent;
+	char size[16];
+
+	memset(chunk, 'x', sizeof(chunk));
+	if (send(fd, head, sizeof(head) - 1, MSG_NOSIGNAL) < 0)
+		return;
+	snprintf(size, sizeof(size), "%x\r\n", STREAM_CHUNK);
+	for (sent = 0; sent < STREAM_BYTES; sent += STREAM_CHUNK)
+		if (send(fd, size, strlen(size), MSG_NOSIGNAL) < 0 ||
+		    send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) < 0 ||
+		    send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
+			return;
+	send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
 }
 
 /* One request at a time: read the head, answer as the mode says, close. */
@@ -87,6 +140,12 @@ static void *upstream_main(void *arg)
 		snprintf(u->last_head, sizeof(u->last_head), "%s", buf);
 		atomic_fetch_add(&u->requests, 1);
 		switch (atomic_load(&u->mode)) {
+		case UPLOAD:
+			upload(fd, buf, n);
+			break;
+		case DOWNLOAD:
+			download(fd);
+			break;
 		case OK:
 		case SLOW: {
 			static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
@@ -111,7 +170,7 @@ static void *upstream_main(void *arg)
 			break;
 		}
 		case STALL:
-			sleep_ms(1200);
+			sleep_ms(atomic_load(&u->stall_ms));
 			break;
 		}
 		close(fd);
@@ -150,6 +209,98 @@ static int get(int port, struct reply *r)
 	if (sscanf(r->text, "HTTP/1.1 %d", &r->status) != 1)
 		r->status = 0;
 	return r->status;
+}
+
+static int connect_to(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The peak resident memory of this process (the proxy runs in it), in KiB. */
+static long hwm_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kib = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* POSTs STREAM_BYTES of pattern() with a Content-Length; the reply in r. */
+static void stream_upload(int port, struct reply *r)
+{
+	static unsigned char chunk[STREAM_CHUNK];
+	char head[256];
+	long long sent, i;
+	size_t n = 0;
+	ssize_t got;
+	int fd = connect_to(port);
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0)
+		return;
+	snprintf(head, sizeof(head),
+		 "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %lld\r\n\r\n", STREAM_BYTES);
+	send(fd, head, strlen(head), MSG_NOSIGNAL);
+	for (sent = 0; sent < STREAM_BYTES; sent += STREAM_CHUNK) {
+		for (i = 0; i < STREAM_CHUNK; i++)
+			chunk[i] = pattern(sent + i);
+		if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) < 0)
+			break;
+	}
+	while (n < sizeof(r->text) - 1 &&
+	       (got = recv(fd, r->text + n, sizeof(r->text) - 1 - n, 0)) > 0)
+		n += (size_t)got;
+	close(fd);
+	sscanf(r->text, "HTTP/1.1 %d", &r->status);
+}
+
+/* GETs the chunked download; the bytes after the head, and whether they end
+ * with the last chunk. */
+static long long stream_download(int port, int *status, int *ends)
+{
+	static char buf[STREAM_CHUNK];
+	static const char req[] = "GET /download HTTP/1.1\r\nHost: x\r\n\r\n";
+	char head[512] = "", tail[5] = {0};
+	long long body = -1, total = 0;
+	size_t hl = 0, k;
+	ssize_t got;
+	int fd = connect_to(port);
+
+	*status = *ends = 0;
+	if (fd < 0 || send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0)
+		return -1;
+	while ((got = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		for (k = 0; body < 0 && k < (size_t)got && hl < sizeof(head) - 1; k++) {
+			head[hl++] = buf[k];
+			if (hl >= 4 && memcmp(head + hl - 4, "\r\n\r\n", 4) == 0)
+				body = 0;
+		}
+		if (body < 0)
+			continue;
+		for (; k < (size_t)got; k++, total++) {
+			memmove(tail, tail + 1, 4);
+			tail[4] = buf[k];
+		}
+	}
+	close(fd);
+	sscanf(head, "HTTP/1.1 %d", status);
+	*ends = memcmp(tail, "0\r\n\r\n", 5) == 0;
+	return total;
 }
 
 struct bg_get {
@@ -228,6 +379,7 @@ int main(void)
 	/* a port nothing listens on: bound, then closed */
 	dead_fd = listen_loopback(&dead_port);
 	close(dead_fd);
+	atomic_store(&u.stall_ms, 1200);
 	pthread_create(&u.thread, NULL, upstream_main, &u);
 	CHECK(mkdtemp(dir) != NULL, "temp dir");
 	write_config(dir, "v1", policy_json);
@@ -330,16 +482,66 @@ int main(void)
 	CHECK_INT(503, get(users_port, &r), "users: OPEN after two refusals");
 	CHECK(has(&r, "breakwater-breaker: users; state=OPEN\r\n"), "users: its own breaker");
 
-	/* hot reload: payments ForcedClosed through a ..data swap */
+	/* the client gone before the answer: its trial is ignored and its slot freed */
+	sleep_ms(1100); /* payments opened 1 s ago (above): the next call is a trial */
+	atomic_store(&u.stall_ms, 300);
+	atomic_store(&u.mode, STALL);
+	before = atomic_load(&u.requests);
+	{
+		static const char req[] = "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n";
+		int fd = connect_to(port);
+
+		CHECK(fd >= 0 && send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) > 0,
+		      "gone: the trial is sent");
+		for (i = 0; i < 50 && atomic_load(&u.requests) == before; i++)
+			sleep_ms(10);
+		CHECK_INT(before + 1, atomic_load(&u.requests), "gone: the trial was forwarded");
+		if (fd >= 0)
+			close(fd);
+	}
+	sleep_ms(400); /* the upstream's stall is over */
+	atomic_store(&u.mode, OK);
+	CHECK_INT(200, get(port, &r),
+		  "gone: the next call is the trial (not 503: the gone client counted nowhere)");
+	CHECK_INT(200, get(port, &r), "gone: the trial closed the circuit");
+
+	/* hot reload through a ..data swap: payments ForcedOpen, users unprotected */
 	write_config(dir, "v2",
 		     "{\"namespace\": \"shop\", \"breakers\": {\"payments-breaker\": {\"target\": "
-		     "\"payments\", \"generation\": 2, \"mode\": \"ForcedClosed\"}}}");
-	atomic_store(&u.mode, OK);
-	for (i = 0; i < 30 && get(port, &r) != 200; i++)
+		     "\"payments\", \"generation\": 2, \"mode\": \"ForcedOpen\"}}}");
+	for (i = 0; i < 30 && get(port, &r) != 503; i++)
 		sleep_ms(100);
-	CHECK_INT(200, r.status, "reload: ForcedClosed forwards within 3 s (%d tries)", i + 1);
+	CHECK_INT(503, r.status, "reload: ForcedOpen refuses within 3 s (%d tries)", i + 1);
+	CHECK(has(&r, "Retry-After: 60\r\n"), "reload: the new policy's openSeconds (default 60)");
 	CHECK_INT(502, get(users_port, &r),
 		  "reload: users lost its breaker: forwarded (to a dead port), not 503");
+	write_config(dir, "v3", "{\"namespace\": \"shop\", \"breakers\": {}}");
+	for (i = 0; i < 30 && get(port, &r) != 200; i++)
+		sleep_ms(100);
+	CHECK_INT(200, r.status, "reload: no Breaker left, payments is forwarded");
+
+	/* streaming: 128 MiB up and 128 MiB down, chunked, in bounded memory */
+	{
+		long hwm = hwm_kib(), grew;
+		long long got, want_raw;
+		int status, ends;
+		char want[64];
+
+		atomic_store(&u.mode, UPLOAD);
+		stream_upload(port, &r);
+		snprintf(want, sizeof(want), "\r\n\r\n%lld %lld\n", STREAM_BYTES, STREAM_BYTES);
+		CHECK_INT(200, r.status, "upload: 200");
+		CHECK(has(&r, want), "upload: every byte arrived, in order");
+		atomic_store(&u.mode, DOWNLOAD);
+		got = stream_download(port, &status, &ends);
+		want_raw = (STREAM_BYTES / STREAM_CHUNK) * (5 + 2 + STREAM_CHUNK + 2) + 5;
+		CHECK_INT(200, status, "download: 200");
+		CHECK_INT(want_raw, got, "download: every chunked byte passed");
+		CHECK(ends, "download: it ends with the last chunk");
+		grew = hwm_kib() - hwm;
+		CHECK(hwm > 0 && grew < 32 * 1024,
+		      "streaming 256 MiB raised peak memory by %ld KiB (< 32 MiB)", grew);
+	}
 
 	bw_proxy_stop(p);
 	pthread_join(pt, NULL);
