@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ struct dep {
 	int lfd, bound_port;
 	struct addrinfo *addr; /* resolved once, on first use */
 	int has_breaker;
+	unsigned instance; /* bumped each time a breaker starts: permits of an
+			    * earlier one (removed, then added again) count for nothing */
 	struct bw_breaker breaker;
 };
 
@@ -64,7 +67,8 @@ struct conn {
 	size_t hlen;
 	int answered; /* the response head went into u2c */
 	int upstream_eof;
-	int pending; /* a permit waits for its outcome */
+	int pending;	   /* a permit waits for its outcome */
+	unsigned instance; /* of the breaker that gave it */
 	struct bw_breaker_permit permit;
 	int64_t started_ms, deadline_ms;
 };
@@ -79,7 +83,7 @@ struct bw_proxy {
 	char *breakers_text;	/* what was last applied */
 	char reload_error[512]; /* the last reload's error, said once */
 	int wake[2];		/* bw_proxy_stop() writes a byte */
-	volatile int stopping;
+	atomic_int stopping;	/* set by bw_proxy_stop(), any thread or a signal handler */
 };
 
 static int64_t now_ms(void)
@@ -130,6 +134,7 @@ static void apply_policies(struct bw_proxy *p, const struct bw_policy_set *set)
 		} else if (pol && !d->has_breaker) {
 			if (bw_breaker_init(&d->breaker, pol, now_ms(), &err) == 0) {
 				d->has_breaker = 1;
+				d->instance++;
 				bw_log_info(LOG, "breaker %s (target %s): %s, mode %s", pol->name,
 					    d->name, bw_breaker_state_name(d->breaker.state),
 					    bw_policy_mode_name(pol->mode));
@@ -189,7 +194,7 @@ static void settle(struct conn *c, enum bw_breaker_outcome outcome)
 	struct dep *d = c->dep;
 	enum bw_breaker_state before;
 
-	if (!c->pending || !d->has_breaker)
+	if (!c->pending || !d->has_breaker || c->instance != d->instance)
 		return;
 	before = d->breaker.state;
 	bw_breaker_record(&d->breaker, now_ms(), &c->permit, outcome, now_ms() - c->started_ms);
@@ -329,6 +334,7 @@ static void request_head(struct bw_proxy *p, struct conn *c, size_t end)
 			return;
 		}
 		c->permit = dec.permit;
+		c->instance = d->instance;
 		c->pending = 1;
 	}
 	c->started_ms = now_ms();
@@ -706,7 +712,7 @@ void bw_proxy_stop(struct bw_proxy *p)
 {
 	char one = 1;
 
-	p->stopping = 1;
+	atomic_store(&p->stopping, 1);
 	if (write(p->wake[1], &one, 1) < 0) {
 		/* full pipe: a wake-up is pending already */
 	}
@@ -778,7 +784,7 @@ int bw_proxy_run(struct bw_proxy *p)
 	int rc = 0;
 
 	for (;;) {
-		if (p->stopping && !drain_until) {
+		if (atomic_load(&p->stopping) && !drain_until) {
 			drain_until = now_ms() + p->drain_timeout_ms;
 			for (i = 0; i < p->ndeps; i++)
 				close_fd(&p->deps[i].lfd);

@@ -14,7 +14,8 @@
  * change picked up from an atomic symlink swap, as the kubelet does it; a
  * client gone before its answer counted nowhere (its HALF_OPEN trial slot
  * freed); 128 MiB up (Content-Length) and down (chunked) with the peak
- * memory of the process (the proxy runs in it) growing less than 32 MiB.
+ * memory of the process (the proxy runs in it) growing less than 32 MiB;
+ * stopping with a call in flight.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -543,7 +544,18 @@ int main(void)
 		      "streaming 256 MiB raised peak memory by %ld KiB (< 32 MiB)", grew);
 	}
 
+	/* stop: the listeners close, a call in flight finishes */
+	atomic_store(&u.mode, SLOW);
+	before = atomic_load(&u.requests);
+	trial.port = port;
+	pthread_create(&trial.thread, NULL, bg_main, &trial);
+	for (i = 0; i < 50 && atomic_load(&u.requests) == before; i++)
+		sleep_ms(10);
 	bw_proxy_stop(p);
+	sleep_ms(100);
+	CHECK(get(port, &r) < 0, "stopping: new connections are refused");
+	pthread_join(trial.thread, NULL);
+	CHECK_INT(200, trial.r.status, "stopping: the call in flight got its answer");
 	pthread_join(pt, NULL);
 	bw_proxy_free(p);
 	atomic_store(&u.stop, 1);
