@@ -15,7 +15,8 @@
  * client gone before its answer counted nowhere (its HALF_OPEN trial slot
  * freed); 128 MiB up (Content-Length) and down (chunked) with the peak
  * memory of the process (the proxy runs in it) growing less than 32 MiB;
- * stopping with a call in flight.
+ * MetricsOnly forwarding while OPEN; 400, 431 and 501 answered without
+ * forwarding; stopping with a call in flight.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -304,6 +305,26 @@ static long long stream_download(int port, int *status, int *ends)
 	return total;
 }
 
+/* Sends bytes as they are; the whole answer. */
+static int raw(int port, const char *bytes, size_t n, struct reply *r)
+{
+	size_t got = 0;
+	ssize_t k;
+	int fd = connect_to(port);
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0)
+		return -1;
+	send(fd, bytes, n, MSG_NOSIGNAL);
+	while (got < sizeof(r->text) - 1 &&
+	       (k = recv(fd, r->text + got, sizeof(r->text) - 1 - got, 0)) > 0)
+		got += (size_t)k;
+	close(fd);
+	if (sscanf(r->text, "HTTP/1.1 %d", &r->status) != 1)
+		r->status = 0;
+	return r->status;
+}
+
 struct bg_get {
 	int port;
 	struct reply r;
@@ -330,7 +351,9 @@ static const char *policy_json =
     "\"failureThreshold\": 3, \"minimumCalls\": 100, \"openSeconds\": 1, "
     "\"maxOpenSeconds\": 10, \"backoffMultiplier\": 2, \"halfOpenCalls\": 1, \"mode\": "
     "\"Enforce\"},"
-    "\"users\": {\"target\": \"users\", \"failureThreshold\": 2, \"openSeconds\": 60}}}";
+    "\"users\": {\"target\": \"users\", \"failureThreshold\": 2, \"openSeconds\": 60},"
+    "\"orders-breaker\": {\"target\": \"orders\", \"failureThreshold\": 1, \"mode\": "
+    "\"MetricsOnly\"}}}";
 
 /* The kubelet's layout: breakers.json -> ..data/breakers.json, ..data -> ..TS. */
 static void write_config(const char *dir, const char *version, const char *text)
@@ -371,7 +394,7 @@ int main(void)
 	struct bg_get trial;
 	pthread_t pt;
 	char dir[] = "/tmp/bw-proxy-test-XXXXXX", file[512], url[64], dead_url[64];
-	int dead_fd, dead_port, port, users_port, i, before;
+	int dead_fd, dead_port, port, users_port, orders_port, i, before;
 
 	signal(SIGPIPE, SIG_IGN);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
@@ -389,9 +412,10 @@ int main(void)
 	snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d/", dead_port);
 
 	{
-		struct bw_proxy_dependency deps[] = {{"payments", 0, url}, {"users", 0, dead_url}};
+		struct bw_proxy_dependency deps[] = {
+		    {"payments", 0, url}, {"users", 0, dead_url}, {"orders", 0, dead_url}};
 		struct bw_proxy_options o = {.deps = deps,
-					     .ndeps = 2,
+					     .ndeps = 3,
 					     .breakers_file = file,
 					     .request_timeout_ms = 500,
 					     .connect_timeout_ms = 500};
@@ -402,6 +426,7 @@ int main(void)
 		return check_exit();
 	port = bw_proxy_port(p, 0);
 	users_port = bw_proxy_port(p, 1);
+	orders_port = bw_proxy_port(p, 2);
 	pthread_create(&pt, NULL, proxy_main, p);
 
 	/* CLOSED: forwarded, head rewritten */
@@ -421,6 +446,22 @@ int main(void)
 		CHECK(strstr(u.last_head, "Connection: close\r\n") != NULL &&
 			  !strstr(u.last_head, "keep-alive"),
 		      "the upstream is asked to close");
+	}
+
+	/* heads the proxy answers itself, forwarding nothing */
+	{
+		static const char h2[] = "GET / HTTP/2.0\r\nHost: x\r\n\r\n";
+		static const char ws[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+					 "Connection: Upgrade\r\n\r\n";
+		static char big[17000];
+
+		CHECK_INT(400, raw(port, h2, sizeof(h2) - 1, &r), "not HTTP/1: 400");
+		CHECK_INT(501, raw(port, ws, sizeof(ws) - 1, &r), "Upgrade: 501");
+		CHECK(has(&r, "does not pass Upgrade"), "Upgrade: the body says why");
+		memcpy(big, "GET / HTTP/1.1\r\nX: ", 20);
+		memset(big + 20, 'a', sizeof(big) - 20);
+		CHECK_INT(431, raw(port, big, sizeof(big), &r), "a head over 16 KiB: 431");
+		CHECK_INT(1, atomic_load(&u.requests), "none of them was forwarded");
 	}
 
 	/* three failures of three kinds open it (failureThreshold 3) */
@@ -482,6 +523,11 @@ int main(void)
 	CHECK_INT(502, get(users_port, &r), "refused again: 502");
 	CHECK_INT(503, get(users_port, &r), "users: OPEN after two refusals");
 	CHECK(has(&r, "breakwater-breaker: users; state=OPEN\r\n"), "users: its own breaker");
+
+	/* MetricsOnly (orders, failureThreshold 1): OPEN, and still forwarded */
+	CHECK_INT(502, get(orders_port, &r), "MetricsOnly: a refused connection, 502");
+	CHECK_INT(502, get(orders_port, &r), "MetricsOnly: OPEN now, but still forwarded");
+	CHECK(!has(&r, "breakwater-breaker"), "MetricsOnly: no breaker answer");
 
 	/* the client gone before the answer: its trial is ignored and its slot freed */
 	sleep_ms(1100); /* payments opened 1 s ago (above): the next call is a trial */
