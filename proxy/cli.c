@@ -41,6 +41,7 @@ static void usage(FILE *out)
 		"                               byte went out; default 30000\n"
 		"  --max-connections N          default 1024\n"
 		"  --drain-timeout-ms N         after SIGTERM; default 5000\n"
+		"  --admin-bind-address IP:PORT /metrics, /healthz, /readyz (default: none)\n"
 		"  --log-level LEVEL            error, warn, info (default), debug, trace\n"
 		"  --log-format FORMAT          text (default) or json\n");
 }
@@ -83,6 +84,7 @@ int bw_proxy_main(int argc, char **argv)
 	    {"request-timeout-ms", required_argument, NULL, 'r'},
 	    {"max-connections", required_argument, NULL, 'm'},
 	    {"drain-timeout-ms", required_argument, NULL, 't'},
+	    {"admin-bind-address", required_argument, NULL, 'a'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
@@ -128,6 +130,9 @@ int bw_proxy_main(int argc, char **argv)
 		case 't':
 			bad |= positive(optarg, &o.drain_timeout_ms);
 			break;
+		case 'a':
+			o.admin_address = optarg;
+			break;
 		case 'l':
 			bad |= bw_log_parse_level(optarg, &level);
 			break;
@@ -165,6 +170,8 @@ int bw_proxy_main(int argc, char **argv)
 			    deps[i].url);
 	if (!o.breakers_file)
 		bw_log_warn("proxy", "no breakers file: every call is forwarded");
+	if (o.admin_address)
+		bw_log_info("proxy", "admin: %s (/metrics, /healthz, /readyz)", o.admin_address);
 	running = p;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);

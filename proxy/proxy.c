@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,6 +39,9 @@
 #define TICK_MS	  1000
 #define LOG	  "proxy"
 
+/* The duration histogram's upper bounds, in seconds. */
+static const double hist_le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
 struct dep {
 	char name[64];
 	char host[256];
@@ -49,6 +53,12 @@ struct dep {
 	unsigned instance; /* bumped each time a breaker starts: permits of an
 			    * earlier one (removed, then added again) count for nothing */
 	struct bw_breaker breaker;
+	/* for /metrics: calls by outcome (enum bw_breaker_outcome), refusals,
+	 * MetricsOnly's would-be refusals, and the time to the response head */
+	uint64_t outcomes[3], refused, would_refuse;
+	uint64_t hist[sizeof(hist_le) / sizeof(hist_le[0]) + 1];
+	uint64_t hist_count;
+	double hist_sum;
 };
 
 struct buf {
@@ -67,10 +77,13 @@ struct conn {
 	size_t hlen;
 	int answered; /* the response head went into u2c */
 	int upstream_eof;
-	int pending;	   /* a permit waits for its outcome */
+	int pending;	   /* forwarded, its outcome not known yet */
+	int has_permit;	   /* and the breaker let it through */
 	unsigned instance; /* of the breaker that gave it */
 	struct bw_breaker_permit permit;
 	int64_t started_ms, deadline_ms;
+	char *out; /* our own answer (LOCAL): malloc'd, out[out_off..out_len) to send */
+	size_t out_len, out_off;
 };
 
 struct bw_proxy {
@@ -83,7 +96,9 @@ struct bw_proxy {
 	char *breakers_text;	/* what was last applied */
 	char reload_error[512]; /* the last reload's error, said once */
 	int wake[2];		/* bw_proxy_stop() writes a byte */
-	atomic_int stopping;	/* set by bw_proxy_stop(), any thread or a signal handler */
+	int admin_fd;		/* /metrics, /healthz, /readyz; -1 when off */
+	int admin_port;
+	atomic_int stopping; /* set by bw_proxy_stop(), any thread or a signal handler */
 };
 
 static int64_t now_ms(void)
@@ -194,30 +209,62 @@ static void settle(struct conn *c, enum bw_breaker_outcome outcome)
 	struct dep *d = c->dep;
 	enum bw_breaker_state before;
 
-	if (!c->pending || !d->has_breaker || c->instance != d->instance)
+	int64_t took = now_ms() - c->started_ms;
+	size_t i;
+
+	if (!c->pending)
+		return;
+	c->pending = 0;
+	d->outcomes[outcome]++;
+	if (outcome != BW_OUTCOME_IGNORED) {
+		for (i = 0; i < sizeof(hist_le) / sizeof(hist_le[0]) && took / 1000.0 > hist_le[i];
+		     i++)
+			;
+		d->hist[i]++;
+		d->hist_count++;
+		d->hist_sum += took / 1000.0;
+	}
+	if (!c->has_permit || !d->has_breaker || c->instance != d->instance)
 		return;
 	before = d->breaker.state;
-	bw_breaker_record(&d->breaker, now_ms(), &c->permit, outcome, now_ms() - c->started_ms);
-	c->pending = 0;
+	bw_breaker_record(&d->breaker, now_ms(), &c->permit, outcome, took);
 	log_transition(d, before);
 }
 
 /* Our own answer; the connection closes after it. */
-static void answer(struct conn *c, int status, const char *reason, const char *extra_headers,
-		   const char *body)
+static void answer_with(struct conn *c, int status, const char *reason, const char *type,
+			const char *extra_headers, const char *body, size_t blen)
 {
+	size_t cap = blen + 256 + (extra_headers ? strlen(extra_headers) : 0);
 	int n;
 
 	close_fd(&c->ufd);
-	c->u2c.off = 0;
-	n = snprintf(c->u2c.d, sizeof(c->u2c.d),
-		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
-		     "%zu\r\n%sConnection: close\r\n\r\n%s",
-		     status, reason, strlen(body), extra_headers ? extra_headers : "", body);
-	c->u2c.len = n > 0 && (size_t)n < sizeof(c->u2c.d) ? (size_t)n : 0;
+	free(c->out);
+	c->out = malloc(cap);
+	c->out_off = c->out_len = 0;
 	c->answered = 1;
 	c->phase = LOCAL;
 	c->deadline_ms = now_ms() + LINGER_MS * 5;
+	if (!c->out) {
+		close_fd(&c->cfd); /* no memory for an answer: the client sees a close */
+		return;
+	}
+	n = snprintf(c->out, cap,
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: "
+		     "close\r\n\r\n",
+		     status, reason, type, blen, extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n + blen > cap) {
+		close_fd(&c->cfd);
+		return;
+	}
+	memcpy(c->out + n, body, blen);
+	c->out_len = (size_t)n + blen;
+}
+
+static void answer(struct conn *c, int status, const char *reason, const char *extra_headers,
+		   const char *body)
+{
+	answer_with(c, status, reason, "application/json", extra_headers, body, strlen(body));
 }
 
 static void answer_error(struct conn *c, int status, const char *reason, const char *what)
@@ -225,7 +272,7 @@ static void answer_error(struct conn *c, int status, const char *reason, const c
 	char body[512];
 
 	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"dependency\":\"%s\"}\n", what,
-		 c->dep->name);
+		 c->dep ? c->dep->name : "");
 	answer(c, status, reason, NULL, body);
 }
 
@@ -255,6 +302,7 @@ static void refuse(struct conn *c, const struct bw_breaker_decision *dec)
 		 "{\"error\":\"circuit open\",\"breaker\":\"%s\",\"dependency\":\"%s\","
 		 "\"state\":\"%s\",\"retryAfterSeconds\":%lld}\n",
 		 b->policy.name, c->dep->name, bw_breaker_state_name(b->state), (long long)secs);
+	c->dep->refused++;
 	answer(c, 503, "Service Unavailable", headers, body);
 }
 
@@ -333,10 +381,12 @@ static void request_head(struct bw_proxy *p, struct conn *c, size_t end)
 			refuse(c, &dec);
 			return;
 		}
+		d->would_refuse += dec.would_refuse;
 		c->permit = dec.permit;
 		c->instance = d->instance;
-		c->pending = 1;
+		c->has_permit = 1;
 	}
+	c->pending = 1;
 	c->started_ms = now_ms();
 	start_upstream(p, c);
 }
@@ -372,6 +422,7 @@ static void conn_free(struct conn *c)
 		settle(c, BW_OUTCOME_IGNORED);
 	close_fd(&c->cfd);
 	close_fd(&c->ufd);
+	free(c->out);
 	free(c);
 }
 
@@ -434,6 +485,112 @@ static void read_response_head(struct conn *c)
 		upstream_failed(c, 502, "a response head over 16 KiB");
 }
 
+/* ---- the admin endpoint ---- */
+
+static void metrics_text(struct bw_proxy *p, FILE *f)
+{
+	static const char *const outcome_names[] = {"success", "failure", "ignored"};
+	static const enum bw_breaker_state states[] = {BW_BREAKER_CLOSED, BW_BREAKER_OPEN,
+						       BW_BREAKER_HALF_OPEN, BW_BREAKER_DISABLED};
+	size_t i, k;
+	uint64_t cum;
+
+	fprintf(f, "# HELP breakwater_proxy_breaker_state The state of the dependency's breaker "
+		   "(1 for the current one).\n# TYPE breakwater_proxy_breaker_state gauge\n");
+	for (i = 0; i < p->ndeps; i++)
+		for (k = 0; p->deps[i].has_breaker && k < 4; k++)
+			fprintf(f,
+				"breakwater_proxy_breaker_state{dependency=\"%s\",breaker=\"%s\","
+				"state=\"%s\"} %d\n",
+				p->deps[i].name, p->deps[i].breaker.policy.name,
+				bw_breaker_state_name(states[k]),
+				p->deps[i].breaker.state == states[k]);
+	fprintf(f, "# HELP breakwater_proxy_breaker_transitions_total State transitions of the "
+		   "breaker since it started.\n# TYPE breakwater_proxy_breaker_transitions_total "
+		   "counter\n");
+	for (i = 0; i < p->ndeps; i++)
+		if (p->deps[i].has_breaker)
+			fprintf(f,
+				"breakwater_proxy_breaker_transitions_total{dependency=\"%s\","
+				"breaker=\"%s\"} %llu\n",
+				p->deps[i].name, p->deps[i].breaker.policy.name,
+				(unsigned long long)p->deps[i].breaker.transitions);
+	fprintf(f, "# HELP breakwater_proxy_calls_total Calls by outcome: forwarded (success, "
+		   "failure, ignored) or refused by the breaker.\n"
+		   "# TYPE breakwater_proxy_calls_total counter\n");
+	for (i = 0; i < p->ndeps; i++) {
+		for (k = 0; k < 3; k++)
+			fprintf(f,
+				"breakwater_proxy_calls_total{dependency=\"%s\",outcome=\"%s\"} "
+				"%llu\n",
+				p->deps[i].name, outcome_names[k],
+				(unsigned long long)p->deps[i].outcomes[k]);
+		fprintf(
+		    f, "breakwater_proxy_calls_total{dependency=\"%s\",outcome=\"refused\"} %llu\n",
+		    p->deps[i].name, (unsigned long long)p->deps[i].refused);
+	}
+	fprintf(f, "# HELP breakwater_proxy_would_refuse_total Calls MetricsOnly forwarded that "
+		   "Enforce would have refused.\n# TYPE breakwater_proxy_would_refuse_total "
+		   "counter\n");
+	for (i = 0; i < p->ndeps; i++)
+		fprintf(f, "breakwater_proxy_would_refuse_total{dependency=\"%s\"} %llu\n",
+			p->deps[i].name, (unsigned long long)p->deps[i].would_refuse);
+	fprintf(f, "# HELP breakwater_proxy_call_duration_seconds Time from the breaker's "
+		   "decision to the response head (or the failure).\n"
+		   "# TYPE breakwater_proxy_call_duration_seconds histogram\n");
+	for (i = 0; i < p->ndeps; i++) {
+		const struct dep *d = &p->deps[i];
+
+		for (k = 0, cum = 0; k < sizeof(hist_le) / sizeof(hist_le[0]); k++) {
+			cum += d->hist[k];
+			fprintf(f,
+				"breakwater_proxy_call_duration_seconds_bucket{dependency=\"%s\","
+				"le=\"%g\"} %llu\n",
+				d->name, hist_le[k], (unsigned long long)cum);
+		}
+		fprintf(
+		    f,
+		    "breakwater_proxy_call_duration_seconds_bucket{dependency=\"%s\",le=\"+Inf\"} "
+		    "%llu\n"
+		    "breakwater_proxy_call_duration_seconds_sum{dependency=\"%s\"} %.6f\n"
+		    "breakwater_proxy_call_duration_seconds_count{dependency=\"%s\"} %llu\n",
+		    d->name, (unsigned long long)d->hist_count, d->name, d->hist_sum, d->name,
+		    (unsigned long long)d->hist_count);
+	}
+}
+
+/* A request on the admin listener: GET /metrics, /healthz or /readyz. */
+static void admin_request(struct bw_proxy *p, struct conn *c)
+{
+	char method[16], path[256], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (sscanf(c->head, "%15s %255s HTTP/1.", method, path) != 2) {
+		answer_with(c, 400, "Bad Request", "text/plain", NULL, "bad request\n", 12);
+		return;
+	}
+	if (strcmp(method, "GET") != 0) {
+		answer_with(c, 405, "Method Not Allowed", "text/plain", "Allow: GET\r\n",
+			    "GET only\n", 9);
+	} else if (strcmp(path, "/healthz") == 0) {
+		answer_with(c, 200, "OK", "text/plain", NULL, "ok\n", 3);
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (atomic_load(&p->stopping))
+			answer_with(c, 503, "Service Unavailable", "text/plain", NULL, "stopping\n",
+				    9);
+		else
+			answer_with(c, 200, "OK", "text/plain", NULL, "ok\n", 3);
+	} else if (strcmp(path, "/metrics") == 0 && (f = open_memstream(&text, &len))) {
+		metrics_text(p, f);
+		fclose(f);
+		answer_with(c, 200, "OK", "text/plain; version=0.0.4", NULL, text, len);
+		free(text);
+	} else {
+		answer_with(c, 404, "Not Found", "text/plain", NULL, "not found\n", 10);
+	}
+}
+
 /* One step of a connection after poll; returns 0 to keep it, -1 to free it. */
 static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 {
@@ -454,7 +611,9 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 		if (n < 0)
 			break;
 		c->hlen += (size_t)n;
-		if ((end = bw_proxy_head_end(c->head, c->hlen)))
+		if ((end = bw_proxy_head_end(c->head, c->hlen)) && !c->dep)
+			admin_request(p, c);
+		else if (end)
 			request_head(p, c, end);
 		else if (c->hlen == sizeof(c->head))
 			answer_error(c, 431, "Request Header Fields Too Large",
@@ -508,9 +667,16 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			return -1; /* the answer is through */
 		break;
 	case LOCAL:
-		if (flush(c->cfd, &c->u2c) < 0)
-			return -1;
-		if (c->u2c.off == c->u2c.len) {
+		while (c->out_off < c->out_len) {
+			n = send(c->cfd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+				break;
+			if (n < 0)
+				return -1;
+			c->out_off += (size_t)n;
+		}
+		if (c->out_off == c->out_len) {
 			shutdown(c->cfd, SHUT_WR);
 			c->phase = LINGER;
 			c->deadline_ms = now_ms() + LINGER_MS;
@@ -553,13 +719,14 @@ static int expire(struct bw_proxy *p, struct conn *c, int64_t now)
 	}
 }
 
-static void accept_all(struct bw_proxy *p, struct dep *d)
+/* Accepts on lfd for dependency d (NULL: the admin listener). */
+static void accept_all(struct bw_proxy *p, int lfd, struct dep *d)
 {
 	struct conn *c, **grown;
 	int fd, one = 1;
 
 	while (p->nconns < (size_t)p->max_conns) {
-		fd = accept(d->lfd, NULL, NULL);
+		fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
 			return;
 		if (nonblocking(fd) || fcntl(fd, F_SETFD, FD_CLOEXEC)) {
@@ -625,25 +792,46 @@ static int parse_url(struct dep *d, const char *url, struct bw_error *err)
 	return 0;
 }
 
-static int listen_on(struct dep *d, int port, struct bw_error *err)
+/* A listener on ip:port (IPv4; port 0 picks one) for `what` (messages). */
+static int listen_on(const char *what, struct in_addr ip, int port, int *fd, int *bound,
+		     struct bw_error *err)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = ip};
 	socklen_t alen = sizeof(a);
+	char shown[INET_ADDRSTRLEN] = "?";
 	int one = 1;
 
-	d->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->lfd < 0)
-		return bw_error_set(err, BW_EIO, "dependency %s: socket: %s", d->name,
+	inet_ntop(AF_INET, &ip, shown, sizeof(shown));
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return bw_error_set(err, BW_EIO, "%s: socket: %s", what, strerror(errno));
+	setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(*fd, (struct sockaddr *)&a, sizeof(a)) || listen(*fd, 128) ||
+	    getsockname(*fd, (struct sockaddr *)&a, &alen))
+		return bw_error_set(err, BW_EIO, "%s: listen on %s:%d: %s", what, shown, port,
 				    strerror(errno));
-	setsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(d->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(d->lfd, 128) ||
-	    getsockname(d->lfd, (struct sockaddr *)&a, &alen))
-		return bw_error_set(err, BW_EIO, "dependency %s: listen on 127.0.0.1:%d: %s",
-				    d->name, port, strerror(errno));
-	d->bound_port = ntohs(a.sin_port);
+	*bound = ntohs(a.sin_port);
 	return 0;
+}
+
+/* "IPV4:PORT" for the admin listener. */
+static int admin_listener(struct bw_proxy *p, const char *addr, struct bw_error *err)
+{
+	const char *colon = strrchr(addr, ':');
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr in;
+	char *end;
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(ip) || *end || end == colon + 1 ||
+	    port < 0 || port > 65535)
+		return bw_error_set(err, BW_EINVAL, "admin address %s: IPV4:PORT expected", addr);
+	memcpy(ip, addr, (size_t)(colon - addr));
+	ip[colon - addr] = '\0';
+	if (inet_pton(AF_INET, ip, &in) != 1)
+		return bw_error_set(err, BW_EINVAL, "admin address %s: not an IPv4 address", addr);
+	return listen_on("admin", in, (int)port, &p->admin_fd, &p->admin_port, err);
 }
 
 int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct bw_error *err)
@@ -659,7 +847,7 @@ int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return bw_error_set(err, BW_ENOMEM, "proxy: out of memory");
-	p->wake[0] = p->wake[1] = -1;
+	p->wake[0] = p->wake[1] = p->admin_fd = -1;
 	for (i = 0; i < BW_PROXY_MAX_DEPENDENCIES; i++)
 		p->deps[i].lfd = -1;
 	p->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000;
@@ -687,9 +875,12 @@ int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct
 				goto fail;
 			}
 		if ((rc = parse_url(d, o->deps[i].url, err)) ||
-		    (rc = listen_on(d, o->deps[i].port, err)))
+		    (rc = listen_on(d->name, (struct in_addr){htonl(INADDR_LOOPBACK)},
+				    o->deps[i].port, &d->lfd, &d->bound_port, err)))
 			goto fail;
 	}
+	if (o->admin_address && (rc = admin_listener(p, o->admin_address, err)))
+		goto fail;
 	if (o->breakers_file && !(p->breakers_file = strdup(o->breakers_file))) {
 		rc = bw_error_set(err, BW_ENOMEM, "proxy: out of memory");
 		goto fail;
@@ -706,6 +897,11 @@ fail:
 int bw_proxy_port(const struct bw_proxy *p, size_t i)
 {
 	return i < p->ndeps ? p->deps[i].bound_port : -1;
+}
+
+int bw_proxy_admin_port(const struct bw_proxy *p)
+{
+	return p->admin_fd >= 0 ? p->admin_port : -1;
 }
 
 void bw_proxy_stop(struct bw_proxy *p)
@@ -736,6 +932,7 @@ void bw_proxy_free(struct bw_proxy *p)
 	}
 	close_fd(&p->wake[0]);
 	close_fd(&p->wake[1]);
+	close_fd(&p->admin_fd);
 	free(p->breakers_file);
 	free(p->breakers_text);
 	free(p);
@@ -792,7 +989,7 @@ int bw_proxy_run(struct bw_proxy *p)
 		}
 		if (drain_until && (!p->nconns || now_ms() >= drain_until))
 			break;
-		n = 1 + p->ndeps + 2 * p->nconns;
+		n = 2 + p->ndeps + 2 * p->nconns;
 		if (n > cap) {
 			grown = realloc(fds, n * sizeof(*fds));
 			if (!grown) {
@@ -807,7 +1004,9 @@ int bw_proxy_run(struct bw_proxy *p)
 			fds[1 + i] = (struct pollfd){
 			    .fd = p->nconns < (size_t)p->max_conns ? p->deps[i].lfd : -1,
 			    .events = POLLIN};
-		base = 1 + p->ndeps;
+		fds[1 + p->ndeps] = (struct pollfd){
+		    .fd = p->nconns < (size_t)p->max_conns ? p->admin_fd : -1, .events = POLLIN};
+		base = 2 + p->ndeps;
 		now = now_ms();
 		wait = next_tick - now;
 		for (i = 0; i < p->nconns; i++) {
@@ -840,7 +1039,9 @@ int bw_proxy_run(struct bw_proxy *p)
 		p->nconns = k;
 		for (i = 0; i < p->ndeps; i++)
 			if (fds[1 + i].revents & POLLIN)
-				accept_all(p, &p->deps[i]);
+				accept_all(p, p->deps[i].lfd, &p->deps[i]);
+		if (fds[1 + p->ndeps].revents & POLLIN)
+			accept_all(p, p->admin_fd, NULL);
 		if (now >= next_tick) {
 			next_tick = now + TICK_MS;
 			if (reload(p, &err) && strcmp(err.message, p->reload_error) != 0)

@@ -17,6 +17,8 @@
  *   head that long after the last request byte went out), a 5xx response;
  *   as ignored: the client gone (closed or reset) before the response head; the call's duration
  * (for slow calls) runs from the breaker's decision to the response head;
+ * - serves /metrics (Prometheus text), /healthz and /readyz (503 while
+ *   stopping) on an admin listener when one is given;
  * - re-reads the breakers file every second (it follows the kubelet's
  *   ..data symlink swap) and applies changed policies
  *   (bw_breaker_set_policy(): the state of an unchanged policy is kept).
@@ -50,6 +52,7 @@ struct bw_proxy_options {
 	int request_timeout_ms;	   /* for the response head after the last request byte; 0: 30000 */
 	int max_connections;	   /* client connections at once; 0: 1024 */
 	int drain_timeout_ms;	   /* after stop, for calls in flight; 0: 5000 */
+	const char *admin_address; /* "IPV4:PORT" for /metrics, /healthz, /readyz; NULL: none */
 };
 
 struct bw_proxy;
@@ -61,6 +64,9 @@ int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct
 
 /* The port the i-th dependency listens on (after bw_proxy_new()). */
 int bw_proxy_port(const struct bw_proxy *p, size_t i);
+
+/* The admin listener's port, or -1 when there is none. */
+int bw_proxy_admin_port(const struct bw_proxy *p);
 
 /* Serves until bw_proxy_stop(), then stops accepting and waits up to the
  * drain timeout for calls in flight. Returns 0 or BW_EIO (poll failed). */

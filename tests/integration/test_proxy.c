@@ -16,7 +16,8 @@
  * freed); 128 MiB up (Content-Length) and down (chunked) with the peak
  * memory of the process (the proxy runs in it) growing less than 32 MiB;
  * MetricsOnly forwarding while OPEN; 400, 431 and 501 answered without
- * forwarding; stopping with a call in flight.
+ * forwarding; /metrics (values after known calls), /healthz, /readyz;
+ * stopping with a call in flight.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -418,6 +419,7 @@ int main(void)
 					     .ndeps = 3,
 					     .breakers_file = file,
 					     .request_timeout_ms = 500,
+					     .admin_address = "127.0.0.1:0",
 					     .connect_timeout_ms = 500};
 
 		CHECK_INT(0, bw_proxy_new(&o, &p, &err), "proxy starts (%s)", err.message);
@@ -485,6 +487,44 @@ int main(void)
 	      "OPEN: a JSON body naming the breaker");
 	CHECK_INT(4, atomic_load(&u.requests), "OPEN: nothing forwarded");
 
+	/* the admin endpoint */
+	{
+		static const char metrics[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+		static const char healthz[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+		static const char readyz[] = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+		static const char nope[] = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+		static const char post[] = "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+		static const char *const want[] = {
+		    "breakwater_proxy_breaker_state{dependency=\"payments\",breaker=\"payments-"
+		    "breaker\",state=\"OPEN\"} 1\n",
+		    "breakwater_proxy_breaker_state{dependency=\"payments\",breaker=\"payments-"
+		    "breaker\",state=\"CLOSED\"} 0\n",
+		    "breakwater_proxy_breaker_transitions_total{dependency=\"payments\",breaker="
+		    "\"payments-breaker\"} 1\n",
+		    "breakwater_proxy_calls_total{dependency=\"payments\",outcome=\"success\"} 1\n",
+		    "breakwater_proxy_calls_total{dependency=\"payments\",outcome=\"failure\"} 3\n",
+		    "breakwater_proxy_calls_total{dependency=\"payments\",outcome=\"refused\"} 5\n",
+		    "breakwater_proxy_call_duration_seconds_count{dependency=\"payments\"} 4\n",
+		    "breakwater_proxy_call_duration_seconds_bucket{dependency=\"payments\",le=\"+"
+		    "Inf\"} "
+		    "4\n",
+		    "breakwater_proxy_calls_total{dependency=\"users\",outcome=\"success\"} 0\n",
+		};
+		int admin = bw_proxy_admin_port(p);
+		size_t w;
+
+		CHECK(admin > 0, "admin: listening");
+		CHECK_INT(200, raw(admin, metrics, sizeof(metrics) - 1, &r), "admin: /metrics");
+		CHECK(has(&r, "Content-Type: text/plain; version=0.0.4\r\n"),
+		      "admin: Prometheus text");
+		for (w = 0; w < sizeof(want) / sizeof(want[0]); w++)
+			CHECK(has(&r, want[w]), "metrics: %.*s", (int)strlen(want[w]) - 1, want[w]);
+		CHECK_INT(200, raw(admin, healthz, sizeof(healthz) - 1, &r), "admin: /healthz");
+		CHECK_INT(200, raw(admin, readyz, sizeof(readyz) - 1, &r), "admin: /readyz");
+		CHECK_INT(404, raw(admin, nope, sizeof(nope) - 1, &r), "admin: 404 elsewhere");
+		CHECK_INT(405, raw(admin, post, sizeof(post) - 1, &r), "admin: GET only");
+	}
+
 	/* HALF_OPEN: the trial fails, OPEN again for 2 s (back-off) */
 	sleep_ms(1300); /* the stalled request is over too */
 	atomic_store(&u.mode, FAIL);
@@ -528,6 +568,16 @@ int main(void)
 	CHECK_INT(502, get(orders_port, &r), "MetricsOnly: a refused connection, 502");
 	CHECK_INT(502, get(orders_port, &r), "MetricsOnly: OPEN now, but still forwarded");
 	CHECK(!has(&r, "breakwater-breaker"), "MetricsOnly: no breaker answer");
+	{
+		static const char metrics[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
+		raw(bw_proxy_admin_port(p), metrics, sizeof(metrics) - 1, &r);
+		CHECK(has(&r, "breakwater_proxy_would_refuse_total{dependency=\"orders\"} 1\n"),
+		      "metrics: MetricsOnly counted the call Enforce would have refused");
+		CHECK(has(&r, "breakwater_proxy_breaker_state{dependency=\"orders\",breaker="
+			      "\"orders-breaker\",state=\"OPEN\"} 1\n"),
+		      "metrics: MetricsOnly computed OPEN");
+	}
 
 	/* the client gone before the answer: its trial is ignored and its slot freed */
 	sleep_ms(1100); /* payments opened 1 s ago (above): the next call is a trial */
