@@ -651,20 +651,30 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 		if (moved > 0 && !c->answered)
 			c->deadline_ms = now_ms() + p->request_timeout_ms;
 		/* upstream -> client */
+		moved = 0;
 		if (!c->answered && (uev & (POLLIN | POLLHUP | POLLERR))) {
 			read_response_head(c);
 			if (c->phase != TUNNEL)
 				break;
+			moved = c->answered;
 		} else if (c->answered && !c->upstream_eof &&
 			   (uev & (POLLIN | POLLHUP | POLLERR))) {
 			rc = fill(c->ufd, &c->u2c);
 			if (rc == 0 || rc == -1)
 				c->upstream_eof = 1;
+			moved = rc == 1;
 		}
-		if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c) < 0)
-			return -1;
+		if (c->u2c.off < c->u2c.len) {
+			more = flush(c->cfd, &c->u2c);
+			if (more < 0)
+				return -1;
+			moved += more;
+		}
 		if (c->upstream_eof && c->u2c.off == c->u2c.len)
 			return -1; /* the answer is through */
+		/* once answered, the same timeout for a pause in the answer */
+		if (moved > 0 && c->answered)
+			c->deadline_ms = now_ms() + p->request_timeout_ms;
 		break;
 	case LOCAL:
 		while (c->out_off < c->out_len) {
@@ -706,10 +716,8 @@ static int expire(struct bw_proxy *p, struct conn *c, int64_t now)
 		upstream_failed(c, 504, "connect timeout");
 		return 0;
 	case TUNNEL:
-		if (c->answered) {
-			c->deadline_ms = 0; /* a streaming answer has no deadline */
-			return 0;
-		}
+		if (c->answered)
+			return -1; /* the answer paused too long: cut it (the outcome stands) */
 		upstream_failed(c, 504, "request timeout");
 		return 0;
 	case HEAD:

@@ -15,8 +15,10 @@
  * - counts as failures: connection refused, reset or closed before the
  *   response head, the connect timeout, the request timeout (no response
  *   head that long after the last request byte went out), a 5xx response;
- *   as ignored: the client gone (closed or reset) before the response head; the call's duration
- * (for slow calls) runs from the breaker's decision to the response head;
+ *   as ignored: the client gone (closed or reset) before the response head;
+ *   the call's duration (for slow calls) runs from the breaker's decision
+ *   to the response head; an answer pausing longer than the request timeout
+ *   is cut;
  * - serves /metrics (Prometheus text), /healthz and /readyz (503 while
  *   stopping) on an admin listener when one is given;
  * - re-reads the breakers file every second (it follows the kubelet's
@@ -49,7 +51,8 @@ struct bw_proxy_options {
 	size_t ndeps;
 	const char *breakers_file; /* NULL: no breaker, every call forwarded */
 	int connect_timeout_ms;	   /* 0: 2000 */
-	int request_timeout_ms;	   /* for the response head after the last request byte; 0: 30000 */
+	int request_timeout_ms;	   /* for the head after the last request byte, then
+				    * for each pause in the answer; 0: 30000 */
 	int max_connections;	   /* client connections at once; 0: 1024 */
 	int drain_timeout_ms;	   /* after stop, for calls in flight; 0: 5000 */
 	const char *admin_address; /* "IPV4:PORT" for /metrics, /healthz, /readyz; NULL: none */

@@ -36,7 +36,7 @@
 #include "log.h"
 #include "../../proxy/proxy.h"
 
-enum mode { OK, FAIL, RESET, STALL, SLOW, UPLOAD, DOWNLOAD };
+enum mode { OK, FAIL, RESET, STALL, SLOW, UPLOAD, DOWNLOAD, PAUSE };
 
 #define STREAM_BYTES (128LL * 1024 * 1024)
 #define STREAM_CHUNK 65536
@@ -175,6 +175,14 @@ static void *upstream_main(void *arg)
 		case STALL:
 			sleep_ms(atomic_load(&u->stall_ms));
 			break;
+		case PAUSE: { /* the head and part of the body, then a pause */
+			static const char part[] =
+			    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+
+			send(fd, part, sizeof(part) - 1, MSG_NOSIGNAL);
+			sleep_ms(atomic_load(&u->stall_ms));
+			break;
+		}
 		}
 		close(fd);
 	}
@@ -638,6 +646,23 @@ int main(void)
 		grew = hwm_kib() - hwm;
 		CHECK(hwm > 0 && grew < 32 * 1024,
 		      "streaming 256 MiB raised peak memory by %ld KiB (< 32 MiB)", grew);
+	}
+
+	/* an answer that pauses longer than the request timeout is cut */
+	{
+		struct timespec t0, t1;
+		long ms;
+
+		atomic_store(&u.stall_ms, 1500);
+		atomic_store(&u.mode, PAUSE);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CHECK_INT(200, get(port, &r), "paused answer: its head passed");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		CHECK(has(&r, "\r\n\r\nabc") && !has(&r, "abcd"), "paused answer: the part sent");
+		CHECK(ms >= 400 && ms < 1400,
+		      "paused answer: cut after the 500 ms timeout (%ld ms)", ms);
+		sleep_ms(1100); /* the upstream's pause is over */
 	}
 
 	/* stop: the listeners close, a call in flight finishes */
