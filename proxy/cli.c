@@ -156,7 +156,8 @@ int bw_proxy_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!o.breakers_file)
+	if (!o.breakers_file && getenv("BREAKWATER_BREAKERS_FILE") &&
+	    *getenv("BREAKWATER_BREAKERS_FILE"))
 		o.breakers_file = getenv("BREAKWATER_BREAKERS_FILE");
 	if (!o.breakers_file && stat(DEFAULT_BREAKERS_FILE, &st) == 0)
 		o.breakers_file = DEFAULT_BREAKERS_FILE;
