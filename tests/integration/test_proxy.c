@@ -412,7 +412,7 @@ int main(void)
 	/* a port nothing listens on: bound, then closed */
 	dead_fd = listen_loopback(&dead_port);
 	close(dead_fd);
-	atomic_store(&u.stall_ms, 1200);
+	atomic_store(&u.stall_ms, 2000);
 	pthread_create(&u.thread, NULL, upstream_main, &u);
 	CHECK(mkdtemp(dir) != NULL, "temp dir");
 	write_config(dir, "v1", policy_json);
@@ -426,7 +426,7 @@ int main(void)
 		struct bw_proxy_options o = {.deps = deps,
 					     .ndeps = 3,
 					     .breakers_file = file,
-					     .request_timeout_ms = 500,
+					     .request_timeout_ms = 1000,
 					     .admin_address = "127.0.0.1:0",
 					     .connect_timeout_ms = 500};
 
@@ -534,7 +534,7 @@ int main(void)
 	}
 
 	/* HALF_OPEN: the trial fails, OPEN again for 2 s (back-off) */
-	sleep_ms(1300); /* the stalled request is over too */
+	sleep_ms(1500); /* the stalled request is over too */
 	atomic_store(&u.mode, FAIL);
 	CHECK_INT(500, get(port, &r), "HALF_OPEN: the trial is forwarded");
 	CHECK_INT(5, atomic_load(&u.requests), "HALF_OPEN: one request reached the upstream");
@@ -653,16 +653,16 @@ int main(void)
 		struct timespec t0, t1;
 		long ms;
 
-		atomic_store(&u.stall_ms, 1500);
+		atomic_store(&u.stall_ms, 2500);
 		atomic_store(&u.mode, PAUSE);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		CHECK_INT(200, get(port, &r), "paused answer: its head passed");
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 		CHECK(has(&r, "\r\n\r\nabc") && !has(&r, "abcd"), "paused answer: the part sent");
-		CHECK(ms >= 400 && ms < 1400,
-		      "paused answer: cut after the 500 ms timeout (%ld ms)", ms);
-		sleep_ms(1100); /* the upstream's pause is over */
+		CHECK(ms >= 900 && ms < 2300, "paused answer: cut after the 1 s timeout (%ld ms)",
+		      ms);
+		sleep_ms(1700); /* the upstream's pause is over */
 	}
 
 	/* stop: the listeners close, a call in flight finishes */
