@@ -683,5 +683,11 @@ int main(void)
 	shutdown(u.lfd, SHUT_RDWR);
 	close(u.lfd);
 	pthread_join(u.thread, NULL);
+	{
+		char rm[600];
+
+		snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+		CHECK(system(rm) == 0, "the temp dir is removed");
+	}
 	return check_exit();
 }
