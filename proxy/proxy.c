@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "breaker.h"
+#include "dnsname.h"
 #include "file.h"
 #include "http.h"
 #include "log.h"
@@ -870,9 +871,13 @@ int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct
 	for (i = 0; i < o->ndeps; i++) {
 		struct dep *d = &p->deps[i];
 
-		if (!o->deps[i].name || !*o->deps[i].name ||
-		    strlen(o->deps[i].name) >= sizeof(d->name) || !o->deps[i].url) {
-			rc = bw_error_set(err, BW_EINVAL, "proxy: dependency %zu: name and url", i);
+		/* a Service name: it goes into JSON bodies and metric labels as it is */
+		if (!o->deps[i].name || !bw_is_dns1035_label(o->deps[i].name) || !o->deps[i].url) {
+			rc =
+			    bw_error_set(err, BW_EINVAL,
+					 "proxy: dependency %zu: a Service name (a DNS-1035 label) "
+					 "and a URL",
+					 i);
 			goto fail;
 		}
 		snprintf(d->name, sizeof(d->name), "%s", o->deps[i].name);

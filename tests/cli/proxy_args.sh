@@ -28,6 +28,8 @@ expect "no dependency: usage, exit 2" 2 "usage: breakwater proxy"
 expect "a dependency without a URL" 2 "--dependency takes NAME=PORT=URL" --dependency payments=15001
 expect "a port that is not a number" 2 "--dependency takes NAME=PORT=URL" \
 	--dependency payments=x=http://a:1
+expect "a dependency name that is not a Service name" 1 "a Service name (a DNS-1035 label)" \
+	--dependency 'pay"ments=0=http://a:1'
 expect "https is not forwarded" 1 "dependency payments: URL https://a: only http:// URLs" \
 	--dependency payments=0=https://a
 expect "a URL with a path" 1 "a path is not supported" --dependency payments=0=http://a:80/api
