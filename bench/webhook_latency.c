@@ -10,8 +10,17 @@
  * itself, without a decision.
  *
  *   make bench    (or: make build/bench/webhook_latency && build/bench/webhook_latency)
+ *
+ * Options: --services N fills the namespace's cache with N Services (the
+ * shop's three and N - 3 more, each depending on two others), as a large
+ * namespace would; --serve DIR runs only the server, with the same caches,
+ * for an outside load generator (bench/webhook_h2load.sh): it writes the
+ * review (review.json), the CA (ca.pem) and the serving pair (cert.pem,
+ * key.pem) into DIR, prints "port N", and serves until SIGINT or SIGTERM,
+ * then prints what the server itself measured of each decision.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +164,101 @@ static void add(struct bw_store *store, const char *json)
 	json_decref(obj);
 }
 
-int main(void)
+/* The shop, and services - 3 more Services in its namespace. */
+static void fill(struct bw_webhook_caches *caches, int services)
+{
+	char json[512];
+
+	add(caches->namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"1\","
+				"\"labels\":{\"breakwater.io/inject\":\"enabled\"}}}");
+	add(caches->services,
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
+	    "\"metadata\":{\"name\":\"users\",\"namespace\":\"shop\","
+	    "\"resourceVersion\":\"2\"},\"spec\":{\"image\":\"u:1\",\"port\":8000}}");
+	add(caches->services,
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
+	    "\"metadata\":{\"name\":\"payments\",\"namespace\":\"shop\","
+	    "\"resourceVersion\":\"3\"},\"spec\":{\"image\":\"p:1\",\"port\":8000}}");
+	add(caches->services,
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":\"4\"},\"spec\":{"
+	    "\"image\":\"o:1\",\"port\":8000,\"dependsOn\":[\"users\",\"payments\"]}}");
+	for (int i = 3; i < services; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
+			 "\"metadata\":{\"name\":\"svc-%05d\",\"namespace\":\"shop\","
+			 "\"resourceVersion\":\"%d\"},\"spec\":{\"image\":"
+			 "\"registry.local/shop/svc-%05d:1.0.0\",\"port\":8000,\"replicas\":1,"
+			 "\"healthCheck\":{\"path\":\"/health\"},"
+			 "\"dependsOn\":[\"users\",\"svc-%05d\"]}}",
+			 i, i + 2, i, i > 3 ? i - 1 : 3);
+		add(caches->services, json);
+	}
+}
+
+static int write_file(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ok = fputs(text, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* What the server measured of each decision: the duration histogram's
+ * sum and count for an endpoint, from the metrics text. */
+static void print_decisions(struct bw_metrics *metrics, const char *endpoint)
+{
+	char *text = NULL, key[128];
+	size_t len = 0;
+	double sum = 0, count = 0;
+	const char *p;
+
+	if (bw_metrics_render(metrics, &text, &len, NULL) != 0)
+		return;
+	snprintf(key, sizeof(key),
+		 "breakwater_webhook_request_duration_seconds_sum{endpoint=\"%s\"} ", endpoint);
+	if ((p = strstr(text, key)) != NULL)
+		sum = strtod(p + strlen(key), NULL);
+	snprintf(key, sizeof(key),
+		 "breakwater_webhook_request_duration_seconds_count{endpoint=\"%s\"} ", endpoint);
+	if ((p = strstr(text, key)) != NULL)
+		count = strtod(p + strlen(key), NULL);
+	if (count > 0)
+		printf("server: %s: %.0f decisions, %.1f us each on average\n", endpoint, count,
+		       sum / count * 1e6);
+	free(text);
+}
+
+/* --serve: until SIGINT or SIGTERM. */
+static int serve(struct bw_webhook *wh, struct bw_metrics *metrics, const char *dir,
+		 const struct bw_certs_pair *ca, const struct bw_certs_pair *serving)
+{
+	sigset_t set;
+	int sig = 0;
+
+	if (write_file(dir, "review.json", review) || write_file(dir, "ca.pem", ca->cert_pem) ||
+	    write_file(dir, "cert.pem", serving->cert_pem) ||
+	    write_file(dir, "key.pem", serving->key_pem)) {
+		fprintf(stderr, "webhook_latency: cannot write into %s\n", dir);
+		return 1;
+	}
+	printf("port %d\n", bw_webhook_port(wh));
+	fflush(stdout);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	print_decisions(metrics, "mutate-pods");
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	const char *sans[] = {"127.0.0.1"};
 	struct bw_certs_pair ca = {0}, serving = {0};
@@ -166,26 +269,33 @@ int main(void)
 	struct bw_error err;
 	struct result mutate, health;
 	char url[128];
+	const char *serve_dir = NULL;
+	int services = 3, rc;
+	sigset_t set;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--serve") == 0 && i + 1 < argc)
+			serve_dir = argv[++i];
+		else if (strcmp(argv[i], "--services") == 0 && i + 1 < argc)
+			services = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: webhook_latency [--services N] [--serve DIR]\n");
+			return 2;
+		}
+	}
+	/* before any thread starts, so that every thread inherits it: --serve
+	 * takes these signals with sigwait() */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (serve_dir)
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	caches.services = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
 	caches.breakers = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
 	caches.namespaces = bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err);
-	add(caches.namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"1\","
-			       "\"labels\":{\"breakwater.io/inject\":\"enabled\"}}}");
-	add(caches.services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-	    "\"metadata\":{\"name\":\"users\",\"namespace\":\"shop\","
-	    "\"resourceVersion\":\"2\"},\"spec\":{\"image\":\"u:1\",\"port\":8000}}");
-	add(caches.services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-	    "\"metadata\":{\"name\":\"payments\",\"namespace\":\"shop\","
-	    "\"resourceVersion\":\"3\"},\"spec\":{\"image\":\"p:1\",\"port\":8000}}");
-	add(caches.services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
-	    "\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":\"4\"},\"spec\":{"
-	    "\"image\":\"o:1\",\"port\":8000,\"dependsOn\":[\"users\",\"payments\"]}}");
+	fill(&caches, services);
 	if (bw_certs_make_ca("bench-ca", 0, time(NULL), &ca, &err) ||
 	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,
 				  &err)) {
@@ -198,21 +308,28 @@ int main(void)
 		fprintf(stderr, "webhook_latency: %s\n", err.message);
 		return 1;
 	}
+	if (serve_dir) {
+		rc = serve(wh, metrics, serve_dir, &ca, &serving);
+		goto out;
+	}
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", bw_webhook_port(wh));
 	health = load(url, NULL, ca.cert_pem);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/mutate-pods", bw_webhook_port(wh));
 	mutate = load(url, review, ca.cert_pem);
 
-	printf("admission webhook, %d requests/s for %d s, %d keep-alive TLS connections:\n", RATE,
-	       SECONDS, THREADS);
+	printf("admission webhook, %d requests/s for %d s, %d keep-alive TLS connections, %d "
+	       "Services cached:\n",
+	       RATE, SECONDS, THREADS, services);
 	printf("  baseline GET /healthz:      p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
 	       health.p50, health.p99, health.max, health.failures);
 	printf("  POST /mutate-pods (patch):  p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
 	       mutate.p50, mutate.p99, mutate.max, mutate.failures);
 	printf("  ratio mutate/healthz: p50 %.2f, p99 %.2f\n", mutate.p50 / health.p50,
 	       mutate.p99 / health.p99);
-
+	print_decisions(metrics, "mutate-pods");
+	rc = mutate.failures || health.failures ? 1 : 0;
+out:
 	bw_webhook_free(wh);
 	bw_store_free(caches.services);
 	bw_store_free(caches.breakers);
@@ -221,5 +338,5 @@ int main(void)
 	bw_certs_pair_release(&ca);
 	bw_certs_pair_release(&serving);
 	curl_global_cleanup();
-	return mutate.failures || health.failures ? 1 : 0;
+	return rc;
 }
