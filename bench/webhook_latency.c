@@ -11,6 +11,8 @@
  *
  *   make bench    (or: make build/bench/webhook_latency && build/bench/webhook_latency)
  *
+ * The cached Services are what the operator's cache holds for real ones
+ * (metadata, spec, status with four conditions; about 1.6 KB of JSON each).
  * Options: --services N fills the namespace's cache with N Services (the
  * shop's three and N - 3 more, each depending on two others), as a large
  * namespace would; --serve DIR runs only the server, with the same caches,
@@ -164,35 +166,61 @@ static void add(struct bw_store *store, const char *json)
 	json_decref(obj);
 }
 
+/* A Service as the operator caches it (managedFields and the last-applied
+ * annotation dropped, status kept): about 1.6 KB of JSON. */
+static void add_service(struct bw_store *store, const char *name, int rv, const char *dep1,
+			const char *dep2)
+{
+	char json[4096], deps[160] = "";
+
+	if (dep1)
+		snprintf(deps, sizeof(deps), ",\"dependsOn\":[\"%s\",\"%s\"]", dep1, dep2);
+	snprintf(
+	    json, sizeof(json),
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"%s\",\"namespace\":\"shop\",\"uid\":\"6f1c2a9e-4b7d-4e0a-9c1e-%012d\","
+	    "\"resourceVersion\":\"%d\",\"generation\":3,\"creationTimestamp\":"
+	    "\"2026-11-30T01:00:00Z\",\"labels\":{\"app.kubernetes.io/part-of\":\"shop\","
+	    "\"team\":\"checkout\"},\"finalizers\":[\"breakwater.io/cleanup\"]},\"spec\":{"
+	    "\"image\":\"registry.local/shop/%s:1.4.2\",\"replicas\":3,\"port\":8000,"
+	    "\"healthCheck\":{\"path\":\"/health\",\"periodSeconds\":10},\"env\":[{\"name\":"
+	    "\"DJANGO_SETTINGS_MODULE\",\"value\":\"%s.settings\"}],\"resources\":{\"requests\":{"
+	    "\"cpu\":\"100m\",\"memory\":\"128Mi\"}}%s,\"rollout\":{\"maxSurge\":\"25%%\","
+	    "\"maxUnavailable\":0,\"progressDeadlineSeconds\":600,\"autoRollback\":true}},"
+	    "\"status\":{\"observedGeneration\":3,\"image\":\"registry.local/shop/%s:1.4.2\","
+	    "\"lastGoodImage\":\"registry.local/shop/%s:1.4.1\",\"replicas\":3,"
+	    "\"updatedReplicas\":3,\"readyReplicas\":3,\"availableReplicas\":3,\"selector\":"
+	    "\"breakwater.io/service=%s\",\"url\":\"http://%s.shop.svc.cluster.local:8000\","
+	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":3,"
+	    "\"lastTransitionTime\":\"2026-11-30T01:02:00Z\",\"reason\":\"RolledOut\",\"message\":"
+	    "\"3 of 3 replicas run registry.local/shop/%s:1.4.2\"},{\"type\":\"Progressing\","
+	    "\"status\":\"False\",\"observedGeneration\":3,\"lastTransitionTime\":"
+	    "\"2026-11-30T01:02:00Z\",\"reason\":\"Complete\",\"message\":\"rollout complete\"},"
+	    "{\"type\":\"Available\",\"status\":\"True\",\"observedGeneration\":3,"
+	    "\"lastTransitionTime\":\"2026-11-30T01:01:30Z\",\"reason\":"
+	    "\"MinimumReplicasAvailable\","
+	    "\"message\":\"3 of 3 replicas available\"},{\"type\":\"DependenciesResolved\","
+	    "\"status\":\"True\",\"observedGeneration\":3,\"lastTransitionTime\":"
+	    "\"2026-11-30T01:00:01Z\",\"reason\":\"Resolved\",\"message\":\"every dependency "
+	    "exists\"}]}}",
+	    name, rv, rv, name, name, deps, name, name, name, name, name);
+	add(store, json);
+}
+
 /* The shop, and services - 3 more Services in its namespace. */
 static void fill(struct bw_webhook_caches *caches, int services)
 {
-	char json[512];
+	char name[32], dep[32];
 
 	add(caches->namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"1\","
 				"\"labels\":{\"breakwater.io/inject\":\"enabled\"}}}");
-	add(caches->services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-	    "\"metadata\":{\"name\":\"users\",\"namespace\":\"shop\","
-	    "\"resourceVersion\":\"2\"},\"spec\":{\"image\":\"u:1\",\"port\":8000}}");
-	add(caches->services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-	    "\"metadata\":{\"name\":\"payments\",\"namespace\":\"shop\","
-	    "\"resourceVersion\":\"3\"},\"spec\":{\"image\":\"p:1\",\"port\":8000}}");
-	add(caches->services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
-	    "\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":\"4\"},\"spec\":{"
-	    "\"image\":\"o:1\",\"port\":8000,\"dependsOn\":[\"users\",\"payments\"]}}");
+	add_service(caches->services, "users", 2, NULL, NULL);
+	add_service(caches->services, "payments", 3, NULL, NULL);
+	add_service(caches->services, "orders", 4, "users", "payments");
 	for (int i = 3; i < services; i++) {
-		snprintf(json, sizeof(json),
-			 "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-			 "\"metadata\":{\"name\":\"svc-%05d\",\"namespace\":\"shop\","
-			 "\"resourceVersion\":\"%d\"},\"spec\":{\"image\":"
-			 "\"registry.local/shop/svc-%05d:1.0.0\",\"port\":8000,\"replicas\":1,"
-			 "\"healthCheck\":{\"path\":\"/health\"},"
-			 "\"dependsOn\":[\"users\",\"svc-%05d\"]}}",
-			 i, i + 2, i, i > 3 ? i - 1 : 3);
-		add(caches->services, json);
+		snprintf(name, sizeof(name), "svc-%05d", i);
+		snprintf(dep, sizeof(dep), i > 3 ? "svc-%05d" : "payments", i - 1);
+		add_service(caches->services, name, i + 2, "users", dep);
 	}
 }
 
