@@ -91,14 +91,17 @@ for size in $SIZES; do
 	run "mutate@$size at $RATE/s" "$base/mutate-pods" "${mut[@]}" -n "$n_rate" --rps "$per_conn"
 	run "healthz@$size full speed" "$base/healthz" -D "$DURATION" --warm-up-time 1
 	if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
-		perf record -g -o "$work/perf.data" -p "$server_pid" -- sleep "$DURATION" >/dev/null 2>&1 &
+		perf record -e cpu-clock -F 1999 --call-graph dwarf,16384 -o "$work/perf.data" \
+			-p "$server_pid" -- sleep 4 >/dev/null 2>&1 &
 		perf_pid=$!
 	fi
 	run "mutate@$size full speed" "$base/mutate-pods" "${mut[@]}" -D "$DURATION" --warm-up-time 1
 	if [ "$PERF" = 1 ] && [ -n "${perf_pid:-}" ]; then
 		wait "$perf_pid" || true
-		perf report -i "$work/perf.data" --no-children --stdio --percent-limit 1.5 2>/dev/null |
-			grep -v '^$' | head -80 >"build/bench/perf-webhook-$size.txt" || true
+		perf report -i "$work/perf.data" --no-children --stdio --sort dso,sym -g none \
+			--percent-limit 0.7 2>/dev/null | grep -v '^$' >"build/bench/perf-webhook-$size.txt" || true
+		perf report -i "$work/perf.data" --children --stdio --sort sym -g none \
+			--percent-limit 3 2>/dev/null | grep -v '^$' >"build/bench/perf-webhook-$size-children.txt" || true
 		echo "   (profile: build/bench/perf-webhook-$size.txt)"
 		perf_pid=
 	fi
