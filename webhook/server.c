@@ -374,13 +374,14 @@ int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opt
 		 latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]),
 		 &wh->duration, err)) != 0 ||
 	    (ret = bw_httpd_new(&ho, &wh->httpd, err)) != 0 ||
-	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh, err)) !=
-		0 ||
+	    (ret = bw_httpd_add_route_inline(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh,
+					     BW_WEBHOOK_INLINE_MAX, err)) != 0 ||
 	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-services", validate_services,
 				      wh, err)) != 0 ||
 	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-breakers", validate_breakers,
 				      wh, err)) != 0 ||
-	    (ret = bw_httpd_add_route(wh->httpd, "GET", "/healthz", healthz, wh, err)) != 0) {
+	    (ret = bw_httpd_add_route_inline(wh->httpd, "GET", "/healthz", healthz, wh, 0, err)) !=
+		0) {
 		bw_webhook_free(wh);
 		return ret;
 	}
