@@ -25,10 +25,11 @@ static const double latency_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001
 					 0.01,	  0.025,  0.05,	   0.1,	   0.25,  0.5,	  1};
 
 /* The value of member key of a cached object's spec, its text parsed alone
- * (JSON_DECODE_ANY: it may be a number); NULL when there is none. A spec is
- * all a mutation reads of a Service, and status and metadata are most of
- * its cached text: scanning past them costs a fraction of building them.
- * With key NULL, {"spec": SPEC}. Text the scan cannot walk is parsed whole. */
+ * (JSON_DECODE_ANY: it may be a number or an array); NULL when there is
+ * none. A mutation reads two members of a Service's spec, and the rest of
+ * it, status and metadata are most of its cached text: scanning past them
+ * costs a fraction of building them. Text the scan cannot walk is parsed
+ * whole. */
 static json_t *spec_member(const struct bw_cached_object *item, const char *key)
 {
 	const char *spec, *v;
@@ -37,28 +38,24 @@ static json_t *spec_member(const struct bw_cached_object *item, const char *key)
 
 	if (!item)
 		return NULL;
-	if (bw_json_member(item->json, strlen(item->json), "spec", &spec, &spec_len) == 0) {
-		if (!key)
-			return json_pack("{s:o?}", "spec",
-					 json_loadb(spec, spec_len, JSON_ALLOW_NUL, NULL));
-		if (bw_json_member(spec, spec_len, key, &v, &n) == 0)
-			return json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-		return NULL;
-	}
+	if (bw_json_member(item->json, strlen(item->json), "spec", &spec, &spec_len) == 0)
+		return bw_json_member(spec, spec_len, key, &v, &n) == 0
+			   ? json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+			   : NULL;
 	obj = bw_cached_object_parse(item);
-	if (!key)
-		return obj;
 	out = json_incref(json_object_get(json_object_get(obj, "spec"), key));
 	json_decref(obj);
 	return out;
 }
 
-/* The cached Service ns/name as {"spec": ...}: what a mutation reads of it
- * (mutate.h); NULL when it is not cached. */
+/* The cached Service ns/name as {"spec": {"dependsOn": [...]}}, all a
+ * mutation reads of it (mutate.h); NULL when it is not cached. */
 static json_t *cached_service(struct bw_store *store, const char *ns, const char *name)
 {
 	const struct bw_cached_object *item = bw_store_get(store, ns, name);
-	json_t *svc = spec_member(item, NULL);
+	json_t *svc =
+	    item ? json_pack("{s:{s:o*}}", "spec", "dependsOn", spec_member(item, "dependsOn"))
+		 : NULL;
 
 	bw_store_item_put(item);
 	return svc;
