@@ -8,6 +8,7 @@
 #   make tsan       the threaded parts' tests under ThreadSanitizer
 #   make test-faults  the fault scenarios of tests/faults/ (minutes; not in test)
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
+#   make image      the container image, without a Docker engine (image/)
 #   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
 #   make run        the operator in the foreground against it
 #
@@ -50,7 +51,7 @@ objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
 	test test-unit test-faults unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
-	install run demo install-bin clean
+	install run demo install-bin clean image image-rootfs image-deps bench-deps
 
 all: build
 build: bin/breakwater
@@ -124,10 +125,31 @@ build/bench/%: bench/%.c $(call objects,$(BUILD),$(TESTED_SRC))
 	$(CC) $(BW_CFLAGS) $(CFLAGS) -o $@ $^ $(BW_LIBS)
 bench-bins: $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 
-bench: deps build bench-bins cluster-up
+bench-deps:
+	@tests/install-deps.sh bench
+
+bench: deps bench-deps build bench-bins cluster-up
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC)); do \
 		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
+
+# The container image (image/README.md): the binary built -O2 without debug
+# information, and its runtime closure, packed with umoci. The Dockerfile's
+# build stage runs `make image-rootfs ROOTFS=/rootfs`: the same files. Not
+# part of `make test`: it needs root, umoci and a release build (see there).
+IMAGE_BUILD := build/image
+ROOTFS ?= $(IMAGE_BUILD)/rootfs
+$(IMAGE_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BW_CFLAGS) -O2 -g0 -MMD -MP -c -o $@ $<
+$(IMAGE_BUILD)/breakwater: $(call objects,$(IMAGE_BUILD)/obj,$(BIN_SRC))
+	$(CC) -O2 -g0 $(LDFLAGS) -o $@ $^ $(BW_LIBS)
+image-deps:
+	@tests/install-deps.sh image
+image-rootfs: $(IMAGE_BUILD)/breakwater
+	image/rootfs.sh $< $(ROOTFS)
+image: image-deps $(IMAGE_BUILD)/breakwater
+	@image/build.sh $(IMAGE_BUILD)/breakwater $(IMAGE_BUILD)
 
 # make fuzz FUZZ_SECONDS=600 [FUZZ_RUNS=10000000]: a longer run of every fuzz
 # target (each stops at whichever comes first), then executions, coverage and

@@ -10,8 +10,19 @@
  * itself, without a decision.
  *
  *   make bench    (or: make build/bench/webhook_latency && build/bench/webhook_latency)
+ *
+ * The cached Services are what the operator's cache holds for real ones
+ * (metadata, spec, status with four conditions; about 1.6 KB of JSON each).
+ * Options: --services N fills the namespace's cache with N Services (the
+ * shop's three and N - 3 more, each depending on two others), as a large
+ * namespace would; --serve DIR runs only the server, with the same caches,
+ * for an outside load generator (bench/webhook_h2load.sh): it writes the
+ * review (review.json), the CA (ca.pem) and the serving pair (cert.pem,
+ * key.pem) into DIR, prints "port N", and serves until SIGINT or SIGTERM,
+ * then prints what the server itself measured of each decision.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +166,127 @@ static void add(struct bw_store *store, const char *json)
 	json_decref(obj);
 }
 
-int main(void)
+/* A Service as the operator caches it (managedFields and the last-applied
+ * annotation dropped, status kept): about 1.6 KB of JSON. */
+static void add_service(struct bw_store *store, const char *name, int rv, const char *dep1,
+			const char *dep2)
+{
+	char json[4096], deps[160] = "";
+
+	if (dep1)
+		snprintf(deps, sizeof(deps), ",\"dependsOn\":[\"%s\",\"%s\"]", dep1, dep2);
+	snprintf(
+	    json, sizeof(json),
+	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"%s\",\"namespace\":\"shop\",\"uid\":\"6f1c2a9e-4b7d-4e0a-9c1e-%012d\","
+	    "\"resourceVersion\":\"%d\",\"generation\":3,\"creationTimestamp\":"
+	    "\"2026-11-30T01:00:00Z\",\"labels\":{\"app.kubernetes.io/part-of\":\"shop\","
+	    "\"team\":\"checkout\"},\"finalizers\":[\"breakwater.io/cleanup\"]},\"spec\":{"
+	    "\"image\":\"registry.local/shop/%s:1.4.2\",\"replicas\":3,\"port\":8000,"
+	    "\"healthCheck\":{\"path\":\"/health\",\"periodSeconds\":10},\"env\":[{\"name\":"
+	    "\"DJANGO_SETTINGS_MODULE\",\"value\":\"%s.settings\"}],\"resources\":{\"requests\":{"
+	    "\"cpu\":\"100m\",\"memory\":\"128Mi\"}}%s,\"rollout\":{\"maxSurge\":\"25%%\","
+	    "\"maxUnavailable\":0,\"progressDeadlineSeconds\":600,\"autoRollback\":true}},"
+	    "\"status\":{\"observedGeneration\":3,\"image\":\"registry.local/shop/%s:1.4.2\","
+	    "\"lastGoodImage\":\"registry.local/shop/%s:1.4.1\",\"replicas\":3,"
+	    "\"updatedReplicas\":3,\"readyReplicas\":3,\"availableReplicas\":3,\"selector\":"
+	    "\"breakwater.io/service=%s\",\"url\":\"http://%s.shop.svc.cluster.local:8000\","
+	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":3,"
+	    "\"lastTransitionTime\":\"2026-11-30T01:02:00Z\",\"reason\":\"RolledOut\",\"message\":"
+	    "\"3 of 3 replicas run registry.local/shop/%s:1.4.2\"},{\"type\":\"Progressing\","
+	    "\"status\":\"False\",\"observedGeneration\":3,\"lastTransitionTime\":"
+	    "\"2026-11-30T01:02:00Z\",\"reason\":\"Complete\",\"message\":\"rollout complete\"},"
+	    "{\"type\":\"Available\",\"status\":\"True\",\"observedGeneration\":3,"
+	    "\"lastTransitionTime\":\"2026-11-30T01:01:30Z\",\"reason\":"
+	    "\"MinimumReplicasAvailable\","
+	    "\"message\":\"3 of 3 replicas available\"},{\"type\":\"DependenciesResolved\","
+	    "\"status\":\"True\",\"observedGeneration\":3,\"lastTransitionTime\":"
+	    "\"2026-11-30T01:00:01Z\",\"reason\":\"Resolved\",\"message\":\"every dependency "
+	    "exists\"}]}}",
+	    name, rv, rv, name, name, deps, name, name, name, name, name);
+	add(store, json);
+}
+
+/* The shop, and services - 3 more Services in its namespace. */
+static void fill(struct bw_webhook_caches *caches, int services)
+{
+	char name[32], dep[32];
+
+	add(caches->namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"1\","
+				"\"labels\":{\"breakwater.io/inject\":\"enabled\"}}}");
+	add_service(caches->services, "users", 2, NULL, NULL);
+	add_service(caches->services, "payments", 3, NULL, NULL);
+	add_service(caches->services, "orders", 4, "users", "payments");
+	for (int i = 3; i < services; i++) {
+		snprintf(name, sizeof(name), "svc-%05d", i);
+		snprintf(dep, sizeof(dep), i > 3 ? "svc-%05d" : "payments", i - 1);
+		add_service(caches->services, name, i + 2, "users", dep);
+	}
+}
+
+static int write_file(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ok = fputs(text, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* What the server measured of each decision: the duration histogram's
+ * sum and count for an endpoint, from the metrics text. */
+static void print_decisions(struct bw_metrics *metrics, const char *endpoint)
+{
+	char *text = NULL, key[128];
+	size_t len = 0;
+	double sum = 0, count = 0;
+	const char *p;
+
+	if (bw_metrics_render(metrics, &text, &len, NULL) != 0)
+		return;
+	snprintf(key, sizeof(key),
+		 "breakwater_webhook_request_duration_seconds_sum{endpoint=\"%s\"} ", endpoint);
+	if ((p = strstr(text, key)) != NULL)
+		sum = strtod(p + strlen(key), NULL);
+	snprintf(key, sizeof(key),
+		 "breakwater_webhook_request_duration_seconds_count{endpoint=\"%s\"} ", endpoint);
+	if ((p = strstr(text, key)) != NULL)
+		count = strtod(p + strlen(key), NULL);
+	if (count > 0)
+		printf("server: %s: %.0f decisions, %.1f us each on average\n", endpoint, count,
+		       sum / count * 1e6);
+	free(text);
+}
+
+/* --serve: until SIGINT or SIGTERM. */
+static int serve(struct bw_webhook *wh, struct bw_metrics *metrics, const char *dir,
+		 const struct bw_certs_pair *ca, const struct bw_certs_pair *serving)
+{
+	sigset_t set;
+	int sig = 0;
+
+	if (write_file(dir, "review.json", review) || write_file(dir, "ca.pem", ca->cert_pem) ||
+	    write_file(dir, "cert.pem", serving->cert_pem) ||
+	    write_file(dir, "key.pem", serving->key_pem)) {
+		fprintf(stderr, "webhook_latency: cannot write into %s\n", dir);
+		return 1;
+	}
+	printf("port %d\n", bw_webhook_port(wh));
+	fflush(stdout);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	print_decisions(metrics, "mutate-pods");
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	const char *sans[] = {"127.0.0.1"};
 	struct bw_certs_pair ca = {0}, serving = {0};
@@ -166,26 +297,33 @@ int main(void)
 	struct bw_error err;
 	struct result mutate, health;
 	char url[128];
+	const char *serve_dir = NULL;
+	int services = 3, rc;
+	sigset_t set;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--serve") == 0 && i + 1 < argc)
+			serve_dir = argv[++i];
+		else if (strcmp(argv[i], "--services") == 0 && i + 1 < argc)
+			services = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: webhook_latency [--services N] [--serve DIR]\n");
+			return 2;
+		}
+	}
+	/* before any thread starts, so that every thread inherits it: --serve
+	 * takes these signals with sigwait() */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (serve_dir)
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	caches.services = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
 	caches.breakers = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
 	caches.namespaces = bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err);
-	add(caches.namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"1\","
-			       "\"labels\":{\"breakwater.io/inject\":\"enabled\"}}}");
-	add(caches.services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-	    "\"metadata\":{\"name\":\"users\",\"namespace\":\"shop\","
-	    "\"resourceVersion\":\"2\"},\"spec\":{\"image\":\"u:1\",\"port\":8000}}");
-	add(caches.services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
-	    "\"metadata\":{\"name\":\"payments\",\"namespace\":\"shop\","
-	    "\"resourceVersion\":\"3\"},\"spec\":{\"image\":\"p:1\",\"port\":8000}}");
-	add(caches.services,
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
-	    "\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":\"4\"},\"spec\":{"
-	    "\"image\":\"o:1\",\"port\":8000,\"dependsOn\":[\"users\",\"payments\"]}}");
+	fill(&caches, services);
 	if (bw_certs_make_ca("bench-ca", 0, time(NULL), &ca, &err) ||
 	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,
 				  &err)) {
@@ -198,21 +336,28 @@ int main(void)
 		fprintf(stderr, "webhook_latency: %s\n", err.message);
 		return 1;
 	}
+	if (serve_dir) {
+		rc = serve(wh, metrics, serve_dir, &ca, &serving);
+		goto out;
+	}
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", bw_webhook_port(wh));
 	health = load(url, NULL, ca.cert_pem);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/mutate-pods", bw_webhook_port(wh));
 	mutate = load(url, review, ca.cert_pem);
 
-	printf("admission webhook, %d requests/s for %d s, %d keep-alive TLS connections:\n", RATE,
-	       SECONDS, THREADS);
+	printf("admission webhook, %d requests/s for %d s, %d keep-alive TLS connections, %d "
+	       "Services cached:\n",
+	       RATE, SECONDS, THREADS, services);
 	printf("  baseline GET /healthz:      p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
 	       health.p50, health.p99, health.max, health.failures);
 	printf("  POST /mutate-pods (patch):  p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
 	       mutate.p50, mutate.p99, mutate.max, mutate.failures);
 	printf("  ratio mutate/healthz: p50 %.2f, p99 %.2f\n", mutate.p50 / health.p50,
 	       mutate.p99 / health.p99);
-
+	print_decisions(metrics, "mutate-pods");
+	rc = mutate.failures || health.failures ? 1 : 0;
+out:
 	bw_webhook_free(wh);
 	bw_store_free(caches.services);
 	bw_store_free(caches.breakers);
@@ -221,5 +366,5 @@ int main(void)
 	bw_certs_pair_release(&ca);
 	bw_certs_pair_release(&serving);
 	curl_global_cleanup();
-	return mutate.failures || health.failures ? 1 : 0;
+	return rc;
 }

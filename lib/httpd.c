@@ -83,6 +83,8 @@ struct httpd_route {
 	size_t slot; /* its path's index in stats.paths */
 	bw_httpd_handler_fn *handler;
 	void *ctx;
+	size_t inline_max; /* bodies up to this size run on the service thread */
+	int inline_ok;	   /* ... when set (bw_httpd_add_route_inline()) */
 };
 
 struct bw_http_response {
@@ -646,7 +648,10 @@ static void conn_dispatch(struct bw_httpd *h, struct lws *wsi, struct httpd_conn
 		conn_send(h, wsi, c);
 		return;
 	}
-	if (h->n_worker_threads > 0) { /* else none could start: run it here */
+	/* to a worker, unless there is none (none could start) or the route
+	 * says the handler is quick enough for this thread at this size */
+	if (h->n_worker_threads > 0 &&
+	    !(c->route->inline_ok && c->body_len <= c->route->inline_max)) {
 		if (conn_queue_job(h, wsi, c) == 0)
 			return;
 		bw_log_error(HTTPD_MODULE, "out of memory for a request; answering 500");
@@ -1691,6 +1696,13 @@ static int method_index(const char *method)
 int bw_httpd_add_route(struct bw_httpd *httpd, const char *method, const char *path,
 		       bw_httpd_handler_fn *handler, void *ctx, struct bw_error *err)
 {
+	return bw_httpd_add_route_inline(httpd, method, path, handler, ctx, -1, err);
+}
+
+int bw_httpd_add_route_inline(struct bw_httpd *httpd, const char *method, const char *path,
+			      bw_httpd_handler_fn *handler, void *ctx, long long inline_max,
+			      struct bw_error *err)
+{
 	struct httpd_route *r;
 	size_t i, slot = 0, n;
 	char *allow;
@@ -1733,6 +1745,8 @@ int bw_httpd_add_route(struct bw_httpd *httpd, const char *method, const char *p
 	r->slot = slot;
 	r->handler = handler;
 	r->ctx = ctx;
+	r->inline_ok = inline_max >= 0;
+	r->inline_max = inline_max >= 0 ? (size_t)inline_max : 0;
 	allow = httpd->allow[slot];
 	n = strlen(allow);
 	snprintf(allow + n, HTTPD_ALLOW_MAX - n, "%s%s", n ? ", " : "", method);

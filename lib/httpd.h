@@ -65,7 +65,11 @@
  * the service thread (accepting, TLS, reading other requests) nor the
  * requests on the other workers; the answer goes back to the service thread
  * through lws_cancel_service(). With 0 (the default) handlers run on the
- * service thread.
+ * service thread. A route added with bw_httpd_add_route_inline() runs on the
+ * service thread all the same when its request body is small enough: for a
+ * handler of tens of microseconds, the hand-off to a worker and back (two
+ * thread wake-ups, a pipe write, a second poll pass) costs more than the
+ * handler, and every request waits for it.
  *
  * TLS: a certificate (PEM, the leaf first, then any intermediates) and its
  * private key (PEM, any type OpenSSL reads), given as strings or as file
@@ -95,7 +99,8 @@
  * Threading: bw_httpd_start() runs the libwebsockets context on a thread of
  * its own; only that thread touches lws objects. Handlers run on it, one at a
  * time, or, with workers, on the workers, as many at a time as there are
- * workers (a handler must then be thread-safe). A handler must be quick (no
+ * workers, and inline routes' small requests on the service thread beside
+ * them (a handler must then be thread-safe). A handler must be quick (no
  * blocking I/O, no API calls, no long locks): the requests behind it wait;
  * hand slow work to another thread and answer from a cache. bw_httpd_stop(),
  * bw_httpd_set_tls(), bw_httpd_port() and bw_httpd_stats() may be called from
@@ -241,6 +246,15 @@ void bw_httpd_free(struct bw_httpd *httpd);
  * BW_HTTPD_MAX_ROUTES. */
 int bw_httpd_add_route(struct bw_httpd *httpd, const char *method, const char *path,
 		       bw_httpd_handler_fn *handler, void *ctx, struct bw_error *err);
+
+/* Like bw_httpd_add_route(), for a quick handler: with workers, a request
+ * whose body is at most inline_max bytes is handled on the service thread
+ * itself, without the hand-off (see Workers); larger ones go to the workers.
+ * The handler must then be quick at that size, as every other connection
+ * waits for it. A negative inline_max is bw_httpd_add_route(). */
+int bw_httpd_add_route_inline(struct bw_httpd *httpd, const char *method, const char *path,
+			      bw_httpd_handler_fn *handler, void *ctx, long long inline_max,
+			      struct bw_error *err);
 
 /* Starts the service thread and returns once the server listens (or could
  * not: BW_EIO when the address cannot be bound, BW_EINVAL when it runs

@@ -1,4 +1,6 @@
 /* jansson helpers: see json.h. */
+#include <string.h>
+
 #include "json.h"
 
 int bw_json_check_shape(const char *text, size_t len, size_t max_values, size_t max_depth,
@@ -48,6 +50,101 @@ int bw_json_check_shape(const char *text, size_t len, size_t max_values, size_t 
 					    max_values);
 	}
 	return 0;
+}
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static size_t skip_blanks(const char *t, size_t i, size_t len)
+{
+	while (i < len && is_blank(t[i]))
+		i++;
+	return i;
+}
+
+/* Past the string whose opening quote is t[i]; len + 1 when unterminated. */
+static size_t skip_string(const char *t, size_t i, size_t len)
+{
+	for (i++; i < len; i++) {
+		if (t[i] == '\\')
+			i++;
+		else if (t[i] == '"')
+			return i + 1;
+	}
+	return len + 1;
+}
+
+/* Past the value starting at t[i]; len + 1 when it runs off the end. */
+static size_t skip_value(const char *t, size_t i, size_t len)
+{
+	size_t depth = 0;
+
+	if (i >= len)
+		return len + 1;
+	if (t[i] == '"')
+		return skip_string(t, i, len);
+	if (t[i] != '{' && t[i] != '[') {
+		/* a number or a literal: to the next delimiter, which an object
+		 * always has after it (its end cut off, "8000" could read "80") */
+		while (i < len && t[i] != ',' && t[i] != '}' && t[i] != ']' && !is_blank(t[i]))
+			i++;
+		return i < len ? i : len + 1;
+	}
+	while (i < len) {
+		if (t[i] == '"') {
+			i = skip_string(t, i, len);
+			continue;
+		}
+		if (t[i] == '{' || t[i] == '[')
+			depth++;
+		else if ((t[i] == '}' || t[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return len + 1;
+}
+
+int bw_json_member(const char *text, size_t len, const char *key, const char **value,
+		   size_t *value_len)
+{
+	size_t klen = strlen(key), i, k, v;
+	int match;
+
+	i = skip_blanks(text, 0, len);
+	if (i >= len || text[i] != '{')
+		return BW_EPARSE;
+	i = skip_blanks(text, i + 1, len);
+	if (i < len && text[i] == '}')
+		return BW_ENOTFOUND;
+	for (;;) {
+		if (i >= len || text[i] != '"')
+			return BW_EPARSE;
+		k = i + 1;
+		i = skip_string(text, i, len);
+		if (i > len)
+			return BW_EPARSE;
+		match = i - 1 - k == klen && memcmp(text + k, key, klen) == 0;
+		i = skip_blanks(text, i, len);
+		if (i >= len || text[i] != ':')
+			return BW_EPARSE;
+		v = i = skip_blanks(text, i + 1, len);
+		i = skip_value(text, i, len);
+		if (i > len || i == v)
+			return BW_EPARSE;
+		if (match) {
+			*value = text + v;
+			*value_len = i - v;
+			return 0;
+		}
+		i = skip_blanks(text, i, len);
+		if (i < len && text[i] == ',') {
+			i = skip_blanks(text, i + 1, len);
+			continue;
+		}
+		return i < len && text[i] == '}' ? BW_ENOTFOUND : BW_EPARSE;
+	}
 }
 
 const json_t *bw_json_get(const json_t *obj, const char *key)

@@ -35,4 +35,19 @@ const char *bw_json_type_name(const json_t *v);
 int bw_json_check_shape(const char *text, size_t len, size_t max_values, size_t max_depth,
 			struct bw_error *err);
 
+/* The text of member key's value in the JSON object in text (len bytes, need
+ * not be NUL-terminated), found by a scan that steps over every other member
+ * without building it: *value points into text, *value_len is its length.
+ * For reading one member of a large document that a parser would otherwise
+ * build whole (the webhook reads the spec of cached Services, whose status
+ * and metadata are most of their text). Keys are compared as written: a key
+ * spelled with escapes ("sp\u0065c") is not found; jansson writes plain
+ * ASCII keys without escapes. The first of duplicate keys is found. The value
+ * is not validated: that is its parser's job.
+ * Returns 0; BW_ENOTFOUND when the object has no such member; BW_EPARSE when
+ * the text is not an object the scan can walk (the caller may parse it whole
+ * and let the parser say what is wrong). Never reads past len. */
+int bw_json_member(const char *text, size_t len, const char *key, const char **value,
+		   size_t *value_len);
+
 #endif

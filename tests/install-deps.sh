@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and test breakwater.
 # Idempotent; prints nothing when nothing is missing.
+#
+#   tests/install-deps.sh            what make, make test and make demo need
+#   tests/install-deps.sh image      and what make image needs (umoci, strip)
+#   tests/install-deps.sh bench      and what make bench needs (h2load)
 set -euo pipefail
 
 packages=(
@@ -8,6 +12,13 @@ packages=(
 	libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libwebsockets-dev
 	curl openssl jq iproute2 python3 util-linux procps
 )
+for extra in "$@"; do
+	case $extra in
+	image) packages+=(umoci binutils ca-certificates) ;;
+	bench) packages+=(nghttp2-client) ;;
+	*) echo "install-deps: unknown group $extra (image, bench)" >&2; exit 2 ;;
+	esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

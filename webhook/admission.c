@@ -330,26 +330,33 @@ static json_t *capped_warnings(const json_t *warnings)
 	return out;
 }
 
-/* The patch as base64 of its compact JSON text. */
-static json_t *encoded_patch(const json_t *patch)
+/* The response text with the patch: text (a review whose last member is
+ * the response, so it ends in "}}") with ,"patchType":"JSONPatch","patch":
+ * "BASE64" spliced in before those two braces. Base64 needs no JSON escape,
+ * so this is what dumping the string member would write, without jansson
+ * copying and escaping a string the size of the patch, twice. Takes over
+ * text; NULL when out of memory. */
+static char *with_patch(char *text, const json_t *patch, size_t *len)
 {
-	char *text = json_dumps(patch, JSON_COMPACT);
-	unsigned char *b64 = NULL;
-	json_t *out = NULL;
-	size_t n;
+	static const char member[] = ",\"patchType\":\"JSONPatch\",\"patch\":\"";
+	size_t n = strlen(text), p_len, b64_len;
+	char *p = json_dumps(patch, JSON_COMPACT), *out = NULL;
 
-	if (!text)
+	if (!p || n < 2 || (p_len = strlen(p)) > (size_t)0x3fffffff)
 		goto done;
-	n = strlen(text);
-	if (n > (size_t)0x3fffffff)
+	b64_len = 4 * ((p_len + 2) / 3);
+	out = malloc(n - 2 + sizeof(member) - 1 + b64_len + sizeof("\"}}"));
+	if (!out)
 		goto done;
-	b64 = malloc(4 * ((n + 2) / 3) + 1);
-	if (!b64)
-		goto done;
-	EVP_EncodeBlock(b64, (const unsigned char *)text, (int)n);
-	out = json_string((const char *)b64);
+	memcpy(out, text, n - 2);
+	memcpy(out + n - 2, member, sizeof(member) - 1);
+	n = n - 2 + sizeof(member) - 1;
+	EVP_EncodeBlock((unsigned char *)out + n, (const unsigned char *)p, (int)p_len);
+	n += b64_len;
+	memcpy(out + n, "\"}}", sizeof("\"}}"));
+	*len = n + 3;
 done:
-	free(b64);
+	free(p);
 	free(text);
 	return out;
 }
@@ -360,6 +367,7 @@ int bw_admission_response_write(const char *uid, const struct bw_admission_respo
 	json_t *review = NULL, *response, *status;
 	const char *reason;
 	int rc = 0, bad = 0, code;
+	size_t n;
 
 	if (out)
 		*out = NULL;
@@ -399,17 +407,19 @@ int bw_admission_response_write(const char *uid, const struct bw_admission_respo
 		else
 			json_decref(w);
 	}
-	if (resp->allowed && json_array_size(resp->patch) > 0) {
-		bad |= json_object_set_new(response, "patchType", json_string("JSONPatch"));
-		bad |= json_object_set_new(response, "patch", encoded_patch(resp->patch));
-	}
 	json_decref(response);
-	if (bad || !(*out = json_dumps(review, JSON_COMPACT))) {
+	if (!bad)
+		*out = json_dumps(review, JSON_COMPACT);
+	n = *out ? strlen(*out) : 0;
+	/* "response" is review's last member: the patch goes last in it */
+	if (*out && resp->allowed && json_array_size(resp->patch) > 0)
+		*out = with_patch(*out, resp->patch, &n);
+	if (!*out) {
 		rc = bw_error_set(err, BW_ENOMEM, "admission: out of memory writing the response");
 		goto done;
 	}
 	if (len)
-		*len = strlen(*out);
+		*len = n;
 done:
 	json_decref(review);
 	return rc;

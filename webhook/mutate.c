@@ -13,6 +13,7 @@
  * after a failed allocation, so a chain never leaks and one check at its end
  * reports BW_ENOMEM.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,16 @@ done:
 	return rc;
 }
 
+/* SHA-256, fetched once: EVP_sha256() would make OpenSSL 3 fetch it again
+ * (a locked look-up) at every EVP_DigestInit_ex(). NULL when unavailable. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 /* The config generation: SHA-256 of the variables, the volume and the
  * mount, NUL-separated, as 16 hex digits. */
 static int generation(struct ctx *c, char *out, struct bw_error *err)
@@ -199,7 +210,8 @@ static int generation(struct ctx *c, char *out, struct bw_error *err)
 	size_t i;
 	int ok;
 
-	ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) &&
+	pthread_once(&sha256_once, sha256_fetch);
+	ok = h && sha256_md && EVP_DigestInit_ex(h, sha256_md, NULL) &&
 	     EVP_DigestUpdate(h, version, sizeof(version));
 	json_array_foreach(c->vars, i, v)
 	{
@@ -300,11 +312,13 @@ static int patch_containers(struct ctx *c, const json_t *spec, const char *key,
 		if ((rc = opt_array(ctr, "volumeMounts", where, &mounts, err)))
 			return rc;
 
+		/* shared, not copied: nothing changes a patch once it is made */
 		missing = json_array();
 		json_array_foreach(c->vars, j, var)
 		{
 			if (!has_named(env, str_field(var, "name")))
-				c->bad |= json_array_append_new(missing, json_deep_copy(var));
+				c->bad |=
+				    json_array_append_new(missing, json_incref((json_t *)var));
 		}
 		if (!env && json_array_size(missing) > 0) {
 			snprintf(path, sizeof(path), "/spec/%s/%zu/env", key, i);

@@ -7,6 +7,7 @@
 #include "admission.h"
 #include "backoff.h"
 #include "httpd.h"
+#include "json.h"
 #include "log.h"
 #include "mutate.h"
 #include "server.h"
@@ -23,13 +24,41 @@ struct bw_webhook {
 static const double latency_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					 0.01,	  0.025,  0.05,	   0.1,	   0.25,  0.5,	  1};
 
-static json_t *cached(struct bw_store *store, const char *ns, const char *name)
+/* The value of member key of a cached object's spec, its text parsed alone
+ * (JSON_DECODE_ANY: it may be a number or an array); NULL when there is
+ * none. A mutation reads two members of a Service's spec, and the rest of
+ * it, status and metadata are most of its cached text: scanning past them
+ * costs a fraction of building them. Text the scan cannot walk is parsed
+ * whole. */
+static json_t *spec_member(const struct bw_cached_object *item, const char *key)
+{
+	const char *spec, *v;
+	size_t spec_len, n;
+	json_t *obj, *out;
+
+	if (!item)
+		return NULL;
+	if (bw_json_member(item->json, strlen(item->json), "spec", &spec, &spec_len) == 0)
+		return bw_json_member(spec, spec_len, key, &v, &n) == 0
+			   ? json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+			   : NULL;
+	obj = bw_cached_object_parse(item);
+	out = json_incref(json_object_get(json_object_get(obj, "spec"), key));
+	json_decref(obj);
+	return out;
+}
+
+/* The cached Service ns/name as {"spec": {"dependsOn": [...]}}, all a
+ * mutation reads of it (mutate.h); NULL when it is not cached. */
+static json_t *cached_service(struct bw_store *store, const char *ns, const char *name)
 {
 	const struct bw_cached_object *item = bw_store_get(store, ns, name);
-	json_t *obj = bw_cached_object_parse(item);
+	json_t *svc =
+	    item ? json_pack("{s:{s:o*}}", "spec", "dependsOn", spec_member(item, "dependsOn"))
+		 : NULL;
 
 	bw_store_item_put(item);
-	return obj;
+	return svc;
 }
 
 /* The objects of a namespace, parsed, except the one named `except`. */
@@ -106,14 +135,16 @@ static json_t *dependency_ports(const struct bw_webhook_caches *caches, const ch
 	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, name)
 	{
 		const char *n = json_string_value(name);
-		json_t *dep = n ? cached(caches->services, ns, n) : NULL;
-		json_t *port = json_object_get(json_object_get(dep, "spec"), "port");
+		const struct bw_cached_object *dep =
+		    n ? bw_store_get(caches->services, ns, n) : NULL;
+		json_t *port = spec_member(dep, "port");
 
 		if (dep)
 			json_object_set_new(
 			    deps, n,
 			    json_integer(json_is_integer(port) ? json_integer_value(port) : 8080));
-		json_decref(dep);
+		json_decref(port);
+		bw_store_item_put(dep);
 	}
 	return deps;
 }
@@ -126,7 +157,7 @@ int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, cons
 	json_t *svc, *deps, *pod;
 	int ret = BW_ENOTFOUND;
 
-	svc = cached(caches->services, ns, service);
+	svc = cached_service(caches->services, ns, service);
 	if (!svc)
 		return ret;
 	deps = dependency_ports(caches, ns, svc);
@@ -207,7 +238,7 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	service = json_string_value(
 	    json_object_get(json_object_get(json_object_get(req.object, "metadata"), "labels"),
 			    "breakwater.io/service"));
-	svc = service ? cached(wh->caches.services, req.namespace, service) : NULL;
+	svc = service ? cached_service(wh->caches.services, req.namespace, service) : NULL;
 	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
 	in.pod = req.object;
 	in.namespace = req.namespace;
@@ -340,13 +371,14 @@ int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opt
 		 latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]),
 		 &wh->duration, err)) != 0 ||
 	    (ret = bw_httpd_new(&ho, &wh->httpd, err)) != 0 ||
-	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh, err)) !=
-		0 ||
+	    (ret = bw_httpd_add_route_inline(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh,
+					     BW_WEBHOOK_INLINE_MAX, err)) != 0 ||
 	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-services", validate_services,
 				      wh, err)) != 0 ||
 	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-breakers", validate_breakers,
 				      wh, err)) != 0 ||
-	    (ret = bw_httpd_add_route(wh->httpd, "GET", "/healthz", healthz, wh, err)) != 0) {
+	    (ret = bw_httpd_add_route_inline(wh->httpd, "GET", "/healthz", healthz, wh, 0, err)) !=
+		0) {
 		bw_webhook_free(wh);
 		return ret;
 	}

@@ -7,7 +7,8 @@
  * Ownership: the caches and the metrics registry are borrowed and must
  * outlive the server; certificate strings are copied.
  * Thread-safety: handlers run on BW_WEBHOOK_WORKERS threads of the server's
- * own (they read the caches, which are thread-safe); set_cert may be
+ * own, small mutations on its service thread (they read the caches, which
+ * are thread-safe); set_cert may be
  * called from any thread (new connections get the new certificate, open
  * ones keep theirs, no request is dropped).
  */
@@ -29,6 +30,14 @@
 /* Threads deciding admissions: a large review parses on one while the
  * other answers, and the service thread keeps accepting and reading. */
 #define BW_WEBHOOK_WORKERS 2
+/* Pod mutations (and /healthz) of bodies up to this size are decided on the
+ * server's own thread instead (lib/httpd.h, bw_httpd_add_route_inline()): a
+ * mutation costs tens of microseconds, less than handing it to a worker and
+ * back, which costs two thread wake-ups. 16 KiB holds a large Pod with its
+ * managedFields; its parse takes well under a millisecond. Validations stay
+ * on the workers whatever their size: the cross-namespace route check reads
+ * every cached Service that may hold the route. */
+#define BW_WEBHOOK_INLINE_MAX (16 * 1024)
 
 struct bw_webhook_options {
 	const char *bind_address;	/* default 127.0.0.1 */

@@ -777,6 +777,49 @@ static void test_validate_arguments(void)
 	json_decref(not_array);
 }
 
+/* The response text, byte for byte, is what jansson writes for the whole
+ * review with the patch as a base64 string member (the writer splices the
+ * base64 in rather than have jansson copy and escape it): a uid and
+ * warnings that need escapes, a patch with non-ASCII text, lengths of every
+ * remainder mod 3 (base64 padding). */
+static void test_response_text(void)
+{
+	const char *uid = "u\"i\\d\u00e9";
+	json_t *warnings = json_pack("[ss]", "a \"quoted\" warning", "tab\there");
+
+	for (int extra = 0; extra < 3; extra++) {
+		char value[16] = "caf\xc3\xa9";
+		json_t *patch, *review, *resp;
+		struct bw_admission_response r = {.allowed = 1, .warnings = warnings};
+		unsigned char b64[512];
+		char *got = NULL, *text, *want;
+		size_t len = 0;
+
+		memset(value + 5, 'x', (size_t)extra);
+		value[5 + extra] = '\0';
+		patch = json_pack("[{s:s, s:s, s:s}]", "op", "add", "path", "/metadata/x", "value",
+				  value);
+		text = json_dumps(patch, JSON_COMPACT);
+		EVP_EncodeBlock(b64, (const unsigned char *)text, (int)strlen(text));
+		resp = json_pack("{s:s, s:b, s:O, s:s, s:s}", "uid", uid, "allowed", 1, "warnings",
+				 warnings, "patchType", "JSONPatch", "patch", (const char *)b64);
+		review = json_pack("{s:s, s:s, s:o}", "apiVersion", BW_ADMISSION_API_VERSION,
+				   "kind", BW_ADMISSION_KIND, "response", resp);
+		want = json_dumps(review, JSON_COMPACT);
+		r.patch = patch;
+		CHECK_INT(0, bw_admission_response_write(uid, &r, &got, &len, NULL),
+			  "a response with a patch of %zu bytes is written", strlen(text));
+		CHECK_STR(want, got, "... byte for byte what jansson writes for the whole review");
+		CHECK_INT(strlen(want), len, "... and its length is told right");
+		free(got);
+		free(want);
+		free(text);
+		json_decref(review);
+		json_decref(patch);
+	}
+	json_decref(warnings);
+}
+
 int main(void)
 {
 	char *names[MAX_CASES];
@@ -795,6 +838,7 @@ int main(void)
 	CHECK(mutations >= 12, "at least 12 mutation cases (%zu)", mutations);
 	CHECK(errors >= 2, "at least 2 cases answered without an AdmissionReview (%zu)", errors);
 	test_response_caps();
+	test_response_text();
 	test_parse_edges();
 	test_shape_limits();
 	test_generation();

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1334,6 +1335,74 @@ static void test_workers(void)
 		close(quick);
 }
 
+/* The thread a handler ran on, for the test's thread to read afterwards. */
+static atomic_ulong ran_on;
+
+static int h_where(const struct bw_http_request *req, struct bw_http_response *resp, void *ctx)
+{
+	char text[32];
+
+	(void)ctx;
+	atomic_store(&ran_on, (unsigned long)pthread_self());
+	snprintf(text, sizeof(text), "%zu\n", req->body_len);
+	return bw_httpd_response_set_body(resp, NULL, text, strlen(text));
+}
+
+/* The thread that handled method path (body of len bytes), 0 on failure. */
+static unsigned long handled_on(CURL *c, int port, const char *method, const char *path, size_t len)
+{
+	char url[128], body[256], want[32];
+	struct result r = {0};
+	unsigned long t;
+
+	memset(body, 'b', sizeof(body));
+	atomic_store(&ran_on, 0);
+	url_of(url, sizeof(url), "http", port, path);
+	request(c, url, method, len || strcmp(method, "POST") == 0 ? body : NULL, (long)len, NULL,
+		&r);
+	snprintf(want, sizeof(want), "%zu\n", len);
+	t = r.status == 200 && strcmp(body_of(&r), want) == 0 ? atomic_load(&ran_on) : 0;
+	result_free(&r);
+	return t;
+}
+
+static void test_inline_routes(void)
+{
+	struct bw_httpd_options o;
+	struct bw_httpd *h = NULL;
+	struct bw_error err;
+	unsigned long service, small, large, worker;
+	CURL *c = handle_new(NULL);
+	int ok;
+
+	memset(&o, 0, sizeof(o));
+	o.workers = 2;
+	ok = bw_httpd_new(&o, &h, &err) == 0 &&
+	     bw_httpd_add_route_inline(h, "GET", "/service", h_where, NULL, 0, &err) == 0 &&
+	     bw_httpd_add_route_inline(h, "POST", "/inline", h_where, NULL, 100, &err) == 0 &&
+	     bw_httpd_add_route(h, "POST", "/worker", h_where, NULL, &err) == 0 &&
+	     bw_httpd_start(h, &err) == 0;
+	CHECK(ok, "a server with 2 workers and inline routes starts");
+	if (!ok || !c) {
+		bw_httpd_free(h);
+		curl_easy_cleanup(c);
+		return;
+	}
+	service = handled_on(c, bw_httpd_port(h), "GET", "/service", 0);
+	small = handled_on(c, bw_httpd_port(h), "POST", "/inline", 100);
+	large = handled_on(c, bw_httpd_port(h), "POST", "/inline", 101);
+	worker = handled_on(c, bw_httpd_port(h), "POST", "/worker", 10);
+	CHECK(service != 0 && small != 0 && large != 0 && worker != 0,
+	      "every request is answered by its handler");
+	CHECK(small == service,
+	      "an inline route's body of inline_max bytes is handled on the service thread "
+	      "(the one a body-less inline request runs on)");
+	CHECK(large != service, "... one byte more goes to a worker");
+	CHECK(worker != service, "an ordinary route's small body goes to a worker");
+	curl_easy_cleanup(c);
+	bw_httpd_free(h);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -1355,6 +1424,7 @@ int main(void)
 	test_per_peer_limit();
 	test_body_budget();
 	test_workers();
+	test_inline_routes();
 	test_pipelined_body();
 	curl_global_cleanup();
 	return check_exit();

@@ -1,0 +1,59 @@
+/* libFuzzer: bw_json_member() (lib/json.h), the scan that finds one
+ * member's text in a cached object (the webhook reads spec.dependsOn and
+ * spec.port of cached Services with it). The first byte picks the key; the
+ * rest is the text, in a buffer of exactly its size (ASan sees a read past
+ * it). Checked beyond "no crash": a value found lies inside the text and,
+ * when jansson reads the text as an object, parses to the same value as
+ * jansson's member; an object jansson reads is never refused by the scan,
+ * and its member is missed only when its key is spelled with escapes. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const keys[] = {"spec", "dependsOn", "port", "a"};
+	const char *key, *value = NULL;
+	size_t len, n = 0;
+	char *text;
+	json_t *obj, *member, *back;
+	int rc;
+
+	if (size < 1)
+		return 0;
+	key = keys[data[0] % (sizeof(keys) / sizeof(keys[0]))];
+	len = size - 1;
+	text = malloc(len ? len : 1);
+	if (!text)
+		return 0;
+	memcpy(text, data + 1, len);
+	rc = bw_json_member(text, len, key, &value, &n);
+	if (rc == 0 && (value < text || n == 0 || value + n > text + len))
+		abort();
+	if (rc != 0 && rc != BW_ENOTFOUND && rc != BW_EPARSE)
+		abort();
+
+	obj = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	member = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	if (json_is_object(obj) && rc == BW_EPARSE)
+		abort(); /* valid JSON the scan cannot walk */
+	if (member && rc == BW_ENOTFOUND && !memchr(text, '\\', len))
+		abort(); /* missed, though not spelled with escapes */
+	if (member && rc == 0) {
+		back = json_loadb(value, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		if (!json_equal(back, member))
+			abort();
+		json_decref(back);
+	}
+	json_decref(obj);
+	free(text);
+	return 0;
+}

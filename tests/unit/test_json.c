@@ -1,0 +1,121 @@
+/* lib/json.h: bw_json_member(), the scan that finds one member's text. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "json.h"
+
+/* The member's text as a string ("" when not found), and the code. */
+static int member(const char *text, size_t len, const char *key, char *out, size_t size)
+{
+	const char *v = NULL;
+	size_t n = 0;
+	int rc = bw_json_member(text, len, key, &v, &n);
+
+	out[0] = '\0';
+	if (rc == 0 && n < size) {
+		memcpy(out, v, n);
+		out[n] = '\0';
+	}
+	return rc;
+}
+
+static void test_found(void)
+{
+	static const char doc[] =
+	    " { \"metadata\" : {\"name\":\"a\\\"}{\",\"labels\":{\"spec\":\"x\"}},"
+	    "\"kind\":\"Service\", \"n\":-1.5e3,\"t\":true,\"list\":[1,[2,{\"spec\":3}],\"]\"],"
+	    "\"spec\" : {\"port\":8000,\"dependsOn\":[\"users\",\"pay\\\\\"]} , \"status\":{}}";
+	char out[256];
+
+	CHECK_INT(0, member(doc, strlen(doc), "spec", out, sizeof(out)), "spec is found");
+	CHECK_STR("{\"port\":8000,\"dependsOn\":[\"users\",\"pay\\\\\"]}", out,
+		  "... its whole value, past strings with quotes, brackets and escaped "
+		  "backslashes, and not a nested \"spec\"");
+	CHECK_INT(0, member(doc, strlen(doc), "kind", out, sizeof(out)), "a string member");
+	CHECK_STR("\"Service\"", out, "... with its quotes");
+	CHECK_INT(0, member(doc, strlen(doc), "n", out, sizeof(out)), "a number");
+	CHECK_STR("-1.5e3", out, "... to its end");
+	CHECK_INT(0, member(doc, strlen(doc), "t", out, sizeof(out)), "a literal");
+	CHECK_STR("true", out, "... to its end");
+	CHECK_INT(0, member(doc, strlen(doc), "status", out, sizeof(out)), "the last member");
+	CHECK_STR("{}", out, "... an empty object");
+	CHECK_INT(0, member("{\"a\":1,\"a\":2}", 13, "a", out, sizeof(out)), "a duplicate key");
+	CHECK_STR("1", out, "... the first is found");
+}
+
+static void test_not_found(void)
+{
+	static const char doc[] =
+	    "{\"metadata\":{\"spec\":1},\"specs\":2,\"spe\":3,\"x\":[\"spec\"]}";
+	char out[64];
+
+	CHECK_INT(BW_ENOTFOUND, member(doc, strlen(doc), "spec", out, sizeof(out)),
+		  "nested, longer, shorter and string \"spec\"s are not the member");
+	CHECK_INT(BW_ENOTFOUND, member("{}", 2, "spec", out, sizeof(out)), "an empty object");
+	CHECK_INT(BW_ENOTFOUND, member(" { } ", 5, "spec", out, sizeof(out)), "... with blanks");
+	CHECK_INT(BW_ENOTFOUND, member("{\"sp\\u0065c\":1}", 15, "spec", out, sizeof(out)),
+		  "a key spelled with escapes is not matched (as documented)");
+}
+
+static void test_refused(void)
+{
+	static const char *const bad[] = {
+	    "",
+	    "[]",
+	    "\"spec\"",
+	    "{\"spec\"}",
+	    "{\"spec\":}",
+	    "{\"a\":1 \"spec\":2}",
+	    "{\"a\":1,}",
+	    "{spec:1}",
+	    "{\"a\":\"unterminated",
+	    "{\"a\":{\"b\":[1,2}",
+	    "{\"a\":1",
+	    "{\"a",
+	    "{\"spec\":8000",
+	};
+	char out[64];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(BW_EPARSE, member(bad[i], strlen(bad[i]), "spec", out, sizeof(out)),
+			  "'%s' is refused", bad[i]);
+}
+
+/* Every prefix of a document, in a buffer of exactly that size (ASan sees a
+ * read past it): the scan stays inside and finds the member only when its
+ * whole value is in. */
+static void test_bounds(void)
+{
+	static const char doc[] = "{\"a\":\"x\\\"\",\"spec\":{\"p\":[1,\"]\"]},\"z\":0}";
+	size_t full = strlen(doc), ok = 0, found_at = 0;
+	const char *v;
+	size_t n;
+
+	for (size_t len = 0; len <= full; len++) {
+		char *copy = malloc(len ? len : 1);
+		int rc;
+
+		memcpy(copy, doc, len);
+		rc = bw_json_member(copy, len, "spec", &v, &n);
+		if (rc == 0) {
+			ok += v >= copy && v + n <= copy + len;
+			if (!found_at)
+				found_at = len;
+		}
+		free(copy);
+	}
+	CHECK(found_at > 0 && found_at == (size_t)(strstr(doc, "]}") - doc) + 2,
+	      "the member is found once its value is complete (at %zu bytes)", found_at);
+	CHECK_INT(full - found_at + 1, ok, "... and always within the text");
+}
+
+int main(void)
+{
+	test_found();
+	test_not_found();
+	test_refused();
+	test_bounds();
+	return check_exit();
+}
