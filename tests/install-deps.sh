@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and test breakwater.
 # Idempotent; prints nothing when nothing is missing.
+#
+#   tests/install-deps.sh          what make and make test need
+#   tests/install-deps.sh bench    and what make bench-scale adds (gnuplot)
 set -euo pipefail
 
 packages=(
@@ -8,6 +11,7 @@ packages=(
 	libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libwebsockets-dev
 	curl openssl jq iproute2 python3 util-linux procps
 )
+[ "${1:-}" = bench ] && packages+=(gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do
