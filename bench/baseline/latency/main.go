@@ -106,6 +106,13 @@ func follow(ctx context.Context, ri dynamic.ResourceInterface, rv string, deploy
 		}
 		for ev := range w.ResultChan() {
 			at := time.Now()
+			if ev.Type == watch.Error { // e.g. 410 Gone: start again from now
+				w.Stop()
+				if v, err := listVersion(ctx, ri); err == nil {
+					rv = v
+				}
+				break
+			}
 			u, ok := ev.Object.(*unstructured.Unstructured)
 			if !ok {
 				continue

@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -235,7 +236,7 @@ func main() {
 
 	// Ready once the three informers have synced, as breakwater's /readyz.
 	var synced atomic.Bool
-	_ = mgr.Add(ctrl.RunnableFunc(func(ctx context.Context) error {
+	_ = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		for _, obj := range []client.Object{newService(), &appsv1.Deployment{}, &corev1.Service{}} {
 			if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
 				return err
