@@ -10,7 +10,8 @@
 #   breakwater  N breakwater Services reconciled by the release build of
 #               bin/breakwater (controllers and webhook, --namespace).
 #
-# Each phase: the apply and the time until everything converged (Deployments
+# Each phase: the apply (server-side, 8 requests in flight, by
+# bench/baseline/client) and the time until everything converged (Deployments
 # Available / Services Ready at their generation, running the image); the
 # operator's RSS idle, converged and peak (VmHWM); CPU seconds of the operator
 # and of kube-controller-manager over the same span; a restart with the N
@@ -18,7 +19,7 @@
 # them), RSS once the restart's work is done; a new image in all N, timed the
 # same way; then EDITS single spec.image patches, each timed from the
 # accepted patch to the Deployment carrying the image, against a plain watch
-# of the Services delivering the same change (bench/baseline/latency).
+# of the Services delivering the same change (bench/baseline/client).
 #
 #   bench/scale.sh                                  (SIZES="100 1000")
 #   SIZES="20" PHASES="baseline-b breakwater" bench/scale.sh
@@ -186,9 +187,11 @@ EOF
 	done
 }
 
-# apply FILE: server-side apply, one PATCH per object, no GET first.
+# apply FILE: server-side apply of every object, one PATCH each, 8 at a time
+# (bench/baseline/client: kubectl's client-side limit of about 5 requests a
+# second would make it the bottleneck).
 apply() {
-	kubectl apply --server-side --force-conflicts --field-manager=bench-scale -f "$1" >/dev/null
+	"$client_bin" apply --kubeconfig "$KUBECONFIG" --file "$1" --workers 8
 }
 
 # --- convergence --------------------------------------------------------------
@@ -372,7 +375,7 @@ phase_operator() {
 	record "$n" "$phase" rss_edit_kib "$(rss_kib "$op_pid")"
 
 	# single edits: patch accepted -> Deployment carries the image
-	out=$(nice -n 10 "$latency_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" --services "$n" \
+	out=$(nice -n 10 "$client_bin" latency --kubeconfig "$KUBECONFIG" --namespace "$ns" --services "$n" \
 		--edits "$EDITS" --tag "lat$n") || die "$phase: the latency probe failed: $out"
 	while IFS=$'\t' read -r k v; do
 		case $k in
@@ -493,12 +496,9 @@ main() {
 	local n p
 	mkdir -p "$OUT/work" "$logs"
 	[ -x "$bw_bin" ] || die "build bin/breakwater first (make)"
-	case " $PHASES " in *" baseline-b "* | *" breakwater "*)
-		# both operator phases use the latency probe of bench/baseline
-		{ read -r baseline_bin && read -r latency_bin; } < <(BENCH_LOG_DIR=$logs "$top/bench/baseline/build.sh")
-		[ -x "${latency_bin:-}" ] || die "bench/baseline did not build"
-		;;
-	esac
+	# the baseline operator and the bench's client (applies, latency probe)
+	{ read -r baseline_bin && read -r client_bin; } < <(BENCH_LOG_DIR=$logs "$top/bench/baseline/build.sh")
+	[ -x "${client_bin:-}" ] || die "bench/baseline did not build"
 	prepare_cluster
 	trap 'stop_operator' EXIT
 	for n in $SIZES; do

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the controller-runtime baseline (operator/) and the latency probe
-# (latency/) into $BREAKWATER_CACHE/bench-bin (default ~/.cache/breakwater),
+# Builds the controller-runtime baseline (operator/) and the bench's client
+# (client/: the applies and the latency probe) into $BREAKWATER_CACHE/bench-bin (default ~/.cache/breakwater),
 # each named by a hash of the Go version, go.mod, go.sum and the module's
 # sources, as tests/cluster/build.sh builds the control plane: a clean clone
 # reuses a binary any clone on the machine built. Prints the two paths.
 #
-#   bench/baseline/build.sh     -> OPERATOR_PATH LATENCY_PATH (one per line)
+#   bench/baseline/build.sh     -> OPERATOR_PATH CLIENT_PATH (one per line)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,4 +44,4 @@ build() {
 
 command -v go >/dev/null || { say "go is not installed"; exit 1; }
 build operator baseline-operator
-build latency baseline-latency
+build client bench-client

@@ -10,6 +10,7 @@
 
 out=$top/build/test-logs/bench-scale-smoke
 rm -rf "$out"
+mkdir -p "$out"
 if OUT=$out SIZES=20 EDITS=20 TIMEOUT=300 bash "$top/bench/scale.sh" >"$out.log" 2>&1; then
 	ok "bench/scale.sh ran at N=20"
 else

@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -194,9 +193,9 @@ func (r *reconciler) writeStatus(ctx context.Context, svc *unstructured.Unstruct
 }
 
 func main() {
-	var kubeconfig, namespace, probeAddr string
+	var namespace, probeAddr string
 	var workers int
-	flag.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig")
+	// --kubeconfig is controller-runtime's own flag (or $KUBECONFIG)
 	flag.StringVar(&namespace, "namespace", "", "the one namespace watched (required)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "/healthz and /readyz")
 	flag.IntVar(&workers, "workers", 2, "concurrent reconciles (breakwater's default)")
@@ -207,7 +206,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "baseline-operator: --namespace is required")
 		os.Exit(2)
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	// controller-runtime's defaults: no client-side rate limit (the API
+	// server's priority and fairness instead)
+	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		log.Error(err, "kubeconfig")
 		os.Exit(1)

@@ -1,4 +1,4 @@
-// The latency probe of bench/scale.sh: how long after an accepted spec.image
+// bench-client latency: the latency probe of bench/scale.sh: how long after an accepted spec.image
 // patch of a breakwater Service the operator's Deployment carries the image,
 // against how long a plain watch of the Services takes to deliver the same
 // change (the floor any watch-driven operator stands on).
@@ -9,7 +9,7 @@
 // new image. Delays are measured from the patch response, so a watch event
 // that arrives before the response counts as a negative delay.
 //
-//	baseline-latency --namespace NS --services N [--edits 500] [--tag T]
+//	bench-client latency --namespace NS --services N [--edits 500] [--tag T]
 //
 // Prints "name<TAB>value" lines: edits, missed, and the p50/p99 of both delays in ms.
 package main
@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 var (
@@ -100,7 +99,7 @@ func follow(ctx context.Context, ri dynamic.ResourceInterface, rv string, deploy
 	for ctx.Err() == nil {
 		w, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "baseline-latency: watch: %v\n", err)
+			fmt.Fprintf(os.Stderr, "bench-client: watch: %v\n", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -147,25 +146,24 @@ func percentile(v []float64, p float64) float64 {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func main() {
-	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig")
-	ns := flag.String("namespace", "", "namespace of the Services")
-	n := flag.Int("services", 0, "Services svc-1..svc-N exist")
-	edits := flag.Int("edits", 500, "edits, one at a time, round robin over the Services")
-	tag := flag.String("tag", "lat", "image tag prefix, unique per run")
-	timeout := flag.Duration("timeout", 30*time.Second, "wait per edit before it counts as missed")
-	flag.Parse()
+func latency(args []string) int {
+	fs := flag.NewFlagSet("latency", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig")
+	ns := fs.String("namespace", "", "namespace of the Services")
+	n := fs.Int("services", 0, "Services svc-1..svc-N exist")
+	edits := fs.Int("edits", 500, "edits, one at a time, round robin over the Services")
+	tag := fs.String("tag", "lat", "image tag prefix, unique per run")
+	timeout := fs.Duration("timeout", 30*time.Second, "wait per edit before it counts as missed")
+	_ = fs.Parse(args)
 	if *ns == "" || *n <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: baseline-latency --namespace NS --services N [--edits E] [--tag T]")
-		os.Exit(2)
+		fmt.Fprintln(os.Stderr, "usage: bench-client latency --namespace NS --services N [--edits E] [--tag T]")
+		return 2
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	dyn, err := dynamicClient(*kubeconfig)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "baseline-latency:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, "bench-client:", err)
+		return 1
 	}
-	cfg.QPS, cfg.Burst = -1, -1 // no client-side limit: one request at a time anyway
-	dyn := dynamic.NewForConfigOrDie(cfg)
 	svcs := dyn.Resource(servicesGVR).Namespace(*ns)
 	deps := dyn.Resource(deploymentsGVR).Namespace(*ns)
 
@@ -178,8 +176,8 @@ func main() {
 	}{{svcs, false}, {deps, true}} {
 		rv, err := listVersion(ctx, w.ri)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "baseline-latency: list:", err)
-			os.Exit(1)
+			fmt.Fprintln(os.Stderr, "bench-client: list:", err)
+			return 1
 		}
 		go follow(ctx, w.ri, rv, w.deployment, t)
 	}
@@ -196,7 +194,7 @@ func main() {
 		t.mu.Unlock()
 		patch := fmt.Sprintf(`{"spec":{"image":%q}}`, e.image)
 		if _, err := svcs.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			fmt.Fprintf(os.Stderr, "baseline-latency: patch %s: %v\n", name, err)
+			fmt.Fprintf(os.Stderr, "bench-client: patch %s: %v\n", name, err)
 			missed++
 			continue
 		}
@@ -219,6 +217,7 @@ func main() {
 	fmt.Printf("deployment_p50_ms\t%.3f\ndeployment_p99_ms\t%.3f\n", percentile(depDelays, 0.5), percentile(depDelays, 0.99))
 	fmt.Printf("watch_p50_ms\t%.3f\nwatch_p99_ms\t%.3f\n", percentile(watchDelays, 0.5), percentile(watchDelays, 0.99))
 	if missed > 0 {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
