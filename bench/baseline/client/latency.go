@@ -1,13 +1,18 @@
-// bench-client latency: the latency probe of bench/scale.sh: how long after an accepted spec.image
-// patch of a breakwater Service the operator's Deployment carries the image,
-// against how long a plain watch of the Services takes to deliver the same
-// change (the floor any watch-driven operator stands on).
+// bench-client latency: the latency probe of bench/scale.sh: how long after
+// an accepted spec.image patch of a breakwater Service the operator's
+// Deployment carries the image, against how long a plain watch of the
+// Services takes to deliver the same change (the floor any watch-driven
+// operator stands on).
 //
-// One edit at a time: the patch is sent, its response time taken, then two
-// watches (Services and Deployments of the namespace, started before the
-// first edit at the lists' resourceVersions) are awaited until each shows the
-// new image. Delays are measured from the patch response, so a watch event
-// that arrives before the response counts as a negative delay.
+// One edit at a time. Before each patch, two watches are opened on the one
+// object each (field selector metadata.name, from the resourceVersion of a
+// LIST of it): the Service and its Deployment. Only that object's events
+// come, so the probe never falls behind a stream of the namespace's other
+// Deployments rolling out (a namespace-wide watch did, by hundreds of
+// milliseconds on the loaded machine). Then the patch is sent, its response
+// time taken, and both watches awaited until each shows the new image.
+// Delays are measured from the patch response, so a watch event that comes
+// before the response counts as a negative delay.
 //
 //	bench-client latency --namespace NS --services N [--edits 500] [--tag T]
 //
@@ -21,11 +26,11 @@ import (
 	"math"
 	"os"
 	"sort"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -36,46 +41,6 @@ var (
 	servicesGVR    = schema.GroupVersionResource{Group: "breakwater.io", Version: "v1alpha1", Resource: "services"}
 	deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 )
-
-// edit is one patch in flight: the image awaited and when each watch showed it.
-type edit struct {
-	name, image    string
-	serviceSeen    time.Time
-	deploymentSeen time.Time
-	done           chan struct{}
-}
-
-type tracker struct {
-	mu      sync.Mutex
-	pending *edit
-}
-
-// saw records that a watch delivered NAME carrying IMAGE at time AT.
-func (t *tracker) saw(deployment bool, name string, images []string, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.pending
-	if e == nil || e.name != name {
-		return
-	}
-	match := false
-	for _, im := range images {
-		match = match || im == e.image
-	}
-	if !match {
-		return
-	}
-	if deployment && e.deploymentSeen.IsZero() {
-		e.deploymentSeen = at
-	} else if !deployment && e.serviceSeen.IsZero() {
-		e.serviceSeen = at
-	} else {
-		return
-	}
-	if !e.deploymentSeen.IsZero() && !e.serviceSeen.IsZero() {
-		close(e.done)
-	}
-}
 
 func images(u *unstructured.Unstructured, deployment bool) []string {
 	if !deployment {
@@ -93,43 +58,62 @@ func images(u *unstructured.Unstructured, deployment bool) []string {
 	return out
 }
 
-// follow watches one resource of the namespace from RV until ctx ends,
-// starting again from the last version seen when the server closes the watch.
-func follow(ctx context.Context, ri dynamic.ResourceInterface, rv string, deployment bool, t *tracker) {
-	for ctx.Err() == nil {
-		w, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench-client: watch: %v\n", err)
-			time.Sleep(100 * time.Millisecond)
+// watchOne: a watch of the one object NAME, from the version a LIST of it saw.
+func watchOne(ctx context.Context, ri dynamic.ResourceInterface, name string) (watch.Interface, error) {
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	l, err := ri.List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil, err
+	}
+	return ri.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: l.GetResourceVersion()})
+}
+
+// awaitImage sends on OUT the arrival time of the first event of W whose
+// object carries IMAGE; nothing if W ends first.
+func awaitImage(w watch.Interface, deployment bool, image string, out chan<- time.Time) {
+	for ev := range w.ResultChan() {
+		at := time.Now()
+		u, ok := ev.Object.(*unstructured.Unstructured)
+		if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
 			continue
 		}
-		for ev := range w.ResultChan() {
-			at := time.Now()
-			if ev.Type == watch.Error { // e.g. 410 Gone: start again from now
-				w.Stop()
-				if v, err := listVersion(ctx, ri); err == nil {
-					rv = v
-				}
-				break
-			}
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			rv = u.GetResourceVersion()
-			if ev.Type == watch.Added || ev.Type == watch.Modified {
-				t.saw(deployment, u.GetName(), images(u, deployment), at)
+		for _, im := range images(u, deployment) {
+			if im == image {
+				out <- at
+				return
 			}
 		}
 	}
 }
 
-func listVersion(ctx context.Context, ri dynamic.ResourceInterface) (string, error) {
-	l, err := ri.List(ctx, metav1.ListOptions{Limit: 1})
-	if err != nil {
-		return "", err
+// editOnce patches NAME's spec.image to IMAGE; returns the delays from the
+// patch response to the Deployment's and the Service's watch showing it.
+func editOnce(svcs, deps dynamic.ResourceInterface, name, image string, timeout time.Duration) (dep, svc time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	seen := [2]chan time.Time{make(chan time.Time, 1), make(chan time.Time, 1)}
+	for i, ri := range []dynamic.ResourceInterface{svcs, deps} {
+		w, err := watchOne(ctx, ri, name)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer w.Stop()
+		go awaitImage(w, i == 1, image, seen[i])
 	}
-	return l.GetResourceVersion(), nil
+	patch := fmt.Sprintf(`{"spec":{"image":%q}}`, image)
+	if _, err := svcs.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return 0, 0, err
+	}
+	accepted := time.Now()
+	var at [2]time.Time
+	for i := range seen {
+		select {
+		case at[i] = <-seen[i]:
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("%s: %s not seen within %v", name, image, timeout)
+		}
+	}
+	return at[1].Sub(accepted), at[0].Sub(accepted), nil
 }
 
 func percentile(v []float64, p float64) float64 {
@@ -167,51 +151,19 @@ func latency(args []string) int {
 	svcs := dyn.Resource(servicesGVR).Namespace(*ns)
 	deps := dyn.Resource(deploymentsGVR).Namespace(*ns)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	t := &tracker{}
-	for _, w := range []struct {
-		ri         dynamic.ResourceInterface
-		deployment bool
-	}{{svcs, false}, {deps, true}} {
-		rv, err := listVersion(ctx, w.ri)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench-client: list:", err)
-			return 1
-		}
-		go follow(ctx, w.ri, rv, w.deployment, t)
-	}
-	time.Sleep(200 * time.Millisecond) // both watches established
-
 	var depDelays, watchDelays []float64
 	missed := 0
 	for k := 0; k < *edits; k++ {
 		name := fmt.Sprintf("svc-%d", k%*n+1)
-		e := &edit{name: name, image: fmt.Sprintf("registry.local/bench/%s:%s-%d", name, *tag, k),
-			done: make(chan struct{})}
-		t.mu.Lock()
-		t.pending = e // before the patch: its event may come before the response
-		t.mu.Unlock()
-		patch := fmt.Sprintf(`{"spec":{"image":%q}}`, e.image)
-		if _, err := svcs.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			fmt.Fprintf(os.Stderr, "bench-client: patch %s: %v\n", name, err)
+		image := fmt.Sprintf("registry.local/bench/%s:%s-%d", name, *tag, k)
+		dep, svc, err := editOnce(svcs, deps, name, image, *timeout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-client: latency:", err)
 			missed++
 			continue
 		}
-		accepted := time.Now()
-		select {
-		case <-e.done:
-		case <-time.After(*timeout):
-		}
-		t.mu.Lock()
-		t.pending = nil
-		if e.deploymentSeen.IsZero() || e.serviceSeen.IsZero() {
-			missed++
-		} else {
-			depDelays = append(depDelays, ms(e.deploymentSeen.Sub(accepted)))
-			watchDelays = append(watchDelays, ms(e.serviceSeen.Sub(accepted)))
-		}
-		t.mu.Unlock()
+		depDelays = append(depDelays, ms(dep))
+		watchDelays = append(watchDelays, ms(svc))
 	}
 	fmt.Printf("edits\t%d\nmissed\t%d\n", *edits, missed)
 	fmt.Printf("deployment_p50_ms\t%.3f\ndeployment_p99_ms\t%.3f\n", percentile(depDelays, 0.5), percentile(depDelays, 0.99))
