@@ -25,7 +25,8 @@
 #   SIZES="20" PHASES="baseline-b breakwater" bench/scale.sh
 #
 # Environment: SIZES, PHASES (any of baseline-a baseline-b breakwater, run
-# in that order), EDITS (500), OUT (build/bench-scale), NODE_PODS (pods a fake
+# in that order), STEPS (any of converge restart edit latency: the last
+# three can be left out when time is short; converge always runs), EDITS (500), OUT (build/bench-scale), NODE_PODS (pods a fake
 # node holds: 250, as cluster.sh makes them). BREAKWATER_KCM_QPS/_BURST and
 # BREAKWATER_SCHED_QPS/_BURST, when set, restart kube-controller-manager and
 # kube-scheduler with those client rates unless they run with them already
@@ -41,6 +42,7 @@ set -euo pipefail
 
 SIZES=${SIZES:-100 1000}
 PHASES=${PHASES:-baseline-a baseline-b breakwater}
+STEPS=${STEPS:-converge restart edit latency}
 EDITS=${EDITS:-500}
 OUT=${OUT:-$top/build/bench-scale}
 NODE_PODS=${NODE_PODS:-250}
@@ -50,6 +52,7 @@ results=$OUT/results.tsv
 logs=$OUT/logs
 
 say() { printf 'scale: %s\n' "$*" >&2; }
+step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 die() { printf 'scale: error: %s\n' "$*" >&2; exit 1; }
 
 # --- clocks and /proc -------------------------------------------------------
@@ -311,6 +314,7 @@ phase_baseline_a() {
 	record "$n" $phase converge_s "$(since "$t")"
 	record "$n" $phase kcm_cpu_s "$(minus "$(cpu_seconds "$kcm")" "$k0")"
 
+	step edit || { drop_namespace "$ns"; return 0; }
 	deployments "$ns" "$n" 2 >"$file"
 	k0=$(cpu_seconds "$kcm")
 	t=$(now)
@@ -323,7 +327,7 @@ phase_baseline_a() {
 
 # phase_operator KIND N: baseline-b or breakwater, the same steps and timing.
 phase_operator() {
-	local phase=$1 n=$2 ns log file t kcm c0 k0 out
+	local phase=$1 n=$2 ns log file t kcm c0 k0
 	ns=bw-scale-${phase#baseline-}
 	log=$logs/$phase-$n.log
 	file=$OUT/work/services.yaml
@@ -352,6 +356,19 @@ phase_operator() {
 	record "$n" "$phase" list_s "$(list_seconds "$ns" services.breakwater.io)"
 
 	# restart with the N Services present
+	if step restart; then
+		restart_operator "$phase" "$n" "$ns" "$log"
+	fi
+	step edit && edit_all "$phase" "$n" "$ns" "$file" "$kcm"
+	step latency && edit_latency "$phase" "$n" "$ns"
+
+	stop_operator
+	drop_namespace "$ns"
+}
+
+# restart_operator PHASE N NS LOG: a new process with the N Services present.
+restart_operator() {
+	local phase=$1 n=$2 ns=$3 log=$4 t
 	stop_operator
 	t=$(now)
 	start_operator "$phase" "$ns" "$log"
@@ -362,8 +379,11 @@ phase_operator() {
 	record "$n" "$phase" restart_cpu_s "$(cpu_seconds "$op_pid")"
 	record "$n" "$phase" restart_rss_kib "$(rss_kib "$op_pid")"
 	record "$n" "$phase" restart_peak_kib "$(hwm_kib "$op_pid")"
+}
 
-	# a new image in every Service
+# edit_all PHASE N NS FILE KCM: a new image in every Service.
+edit_all() {
+	local phase=$1 n=$2 ns=$3 file=$4 kcm=$5 t c0 k0
 	services "$ns" "$n" 2 >"$file"
 	c0=$(cpu_seconds "$op_pid") k0=$(cpu_seconds "$kcm")
 	t=$(now)
@@ -373,9 +393,12 @@ phase_operator() {
 	record "$n" "$phase" cpu_edit_s "$(minus "$(cpu_seconds "$op_pid")" "$c0")"
 	record "$n" "$phase" kcm_cpu_edit_s "$(minus "$(cpu_seconds "$kcm")" "$k0")"
 	record "$n" "$phase" rss_edit_kib "$(rss_kib "$op_pid")"
+}
 
-	# single edits: patch accepted -> Deployment carries the image
-	out=$(nice -n 10 "$client_bin" latency --kubeconfig "$KUBECONFIG" --namespace "$ns" --services "$n" \
+# edit_latency PHASE N NS: single edits, patch accepted -> Deployment carries the image.
+edit_latency() {
+	local phase=$1 n=$2 ns=$3 out k v
+	out=$("$client_bin" latency --kubeconfig "$KUBECONFIG" --namespace "$ns" --services "$n" \
 		--edits "$EDITS" --tag "lat$n") || die "$phase: the latency probe failed: $out"
 	while IFS=$'\t' read -r k v; do
 		case $k in
@@ -383,9 +406,6 @@ phase_operator() {
 		esac
 	done <<<"$out"
 	record "$n" "$phase" peak_kib "$(hwm_kib "$op_pid")"
-
-	stop_operator
-	drop_namespace "$ns"
 }
 
 run_phase() { # PHASE N
