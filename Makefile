@@ -7,6 +7,9 @@
 #   make test       every test; ends with "N passed, N failed"
 #   make tsan       the threaded parts' tests under ThreadSanitizer
 #   make test-faults  the fault scenarios of tests/faults/ (minutes; not in test)
+#   make bench        the benchmarks of bench/ (bench/README.md)
+#   make bench-scale  breakwater against kubectl and a controller-runtime operator
+#                     at SIZES="100 1000" services (long; not in test; bench/README.md)
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
 #   make image      the container image, without a Docker engine (image/)
 #   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
@@ -50,7 +53,7 @@ TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out operator/main.
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit test-faults unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit test-faults bench-scale unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean image image-rootfs image-deps bench-deps
 
 all: build
@@ -131,7 +134,21 @@ bench-deps:
 bench: deps bench-deps build bench-bins cluster-up
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC)); do \
 		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
-	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
+	@for b in $(filter-out bench/scale.sh,$(wildcard bench/*.sh)); do echo "== $$b"; $$b || exit 1; done
+
+# The scale bench (bench/scale.sh, bench/README.md "Scale"): SIZES, PHASES and
+# EDITS pass through the environment. The controller-manager and the scheduler
+# are restarted with higher client rates (their defaults, 20 and 50 requests
+# per second, would make the API clients the limit at 1,000 services rather
+# than the work); fake nodes are added as the sizes need.
+BREAKWATER_KCM_QPS ?= 200
+BREAKWATER_KCM_BURST ?= 400
+BREAKWATER_SCHED_QPS ?= 200
+BREAKWATER_SCHED_BURST ?= 400
+bench-scale: deps bench-deps build cluster-up
+	@BREAKWATER_KCM_QPS=$(BREAKWATER_KCM_QPS) BREAKWATER_KCM_BURST=$(BREAKWATER_KCM_BURST) \
+		BREAKWATER_SCHED_QPS=$(BREAKWATER_SCHED_QPS) BREAKWATER_SCHED_BURST=$(BREAKWATER_SCHED_BURST) \
+		bench/scale.sh
 
 # The container image (image/README.md): the binary built -O2 without debug
 # information, and its runtime closure, packed with umoci. The Dockerfile's

@@ -4,7 +4,7 @@
 #
 #   tests/install-deps.sh            what make, make test and make demo need
 #   tests/install-deps.sh image      and what make image needs (umoci, strip)
-#   tests/install-deps.sh bench      and what make bench needs (h2load)
+#   tests/install-deps.sh bench      and what make bench and bench-scale need (h2load, gnuplot)
 set -euo pipefail
 
 packages=(
@@ -15,7 +15,7 @@ packages=(
 for extra in "$@"; do
 	case $extra in
 	image) packages+=(umoci binutils ca-certificates) ;;
-	bench) packages+=(nghttp2-client) ;;
+	bench) packages+=(nghttp2-client gnuplot-nox) ;;
 	*) echo "install-deps: unknown group $extra (image, bench)" >&2; exit 2 ;;
 	esac
 done

@@ -9,16 +9,24 @@
 #   tests/cluster/cluster.sh restart COMPONENT   stop and start one component
 #   tests/cluster/cluster.sh stop|start COMPONENT  the same in two steps
 #   tests/cluster/cluster.sh compact   compact etcd at its current revision
+#   tests/cluster/cluster.sh nodes     create the fake nodes up to BREAKWATER_NODES on a running cluster
 #   tests/cluster/cluster.sh clean     down, then remove the state (not the binary cache)
 #
 # Environment: BREAKWATER_CLUSTER_DIR (state folder), BREAKWATER_CACHE (binary
-# cache), BREAKWATER_NODES (fake nodes, default 2).
+# cache), BREAKWATER_NODES (fake nodes, default 2), BREAKWATER_NODE_PODS (pods
+# a fake node holds, default 250; for nodes when they are created).
+# For scale benchmarks (bench/scale.sh), read when a component starts or
+# restarts, unset by default (the components' own defaults):
+# BREAKWATER_KCM_QPS / BREAKWATER_KCM_BURST (kube-controller-manager's
+# --kube-api-qps/--kube-api-burst, default 20/30) and BREAKWATER_SCHED_QPS /
+# BREAKWATER_SCHED_BURST (kube-scheduler's, default 50/100).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 state=${BREAKWATER_CLUSTER_DIR:-$top/.cluster}
 nodes=${BREAKWATER_NODES:-2}
+node_pods=${BREAKWATER_NODE_PODS:-250}
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 service_cidr=10.96.0.0/16
 
@@ -258,6 +266,13 @@ start_kube_apiserver() {
 	wait_for "kube-apiserver /readyz" 90 apiserver_ready || { check_alive kube-apiserver; return 1; }
 }
 
+# api_rate_flags QPS BURST: the client rate flags a component gets, nothing
+# for an empty value (so the tests run with the components' defaults).
+api_rate_flags() {
+	[ -z "$1" ] || printf ' --kube-api-qps %s' "$1"
+	[ -z "$2" ] || printf ' --kube-api-burst %s' "$2"
+}
+
 start_kube_controller_manager() {
 	start kube-controller-manager \
 		--kubeconfig "$state/controller-manager.kubeconfig" \
@@ -269,7 +284,7 @@ start_kube_controller_manager() {
 		--cluster-signing-cert-file "$state/pki/ca.crt" --cluster-signing-key-file "$state/pki/ca.key" \
 		--use-service-account-credentials=true \
 		--service-cluster-ip-range "$service_cidr" \
-		--leader-elect=false --profiling=false
+		--leader-elect=false --profiling=false $(api_rate_flags "${BREAKWATER_KCM_QPS:-}" "${BREAKWATER_KCM_BURST:-}")
 	wait_for "kube-controller-manager /healthz" 60 \
 		curl -skf --max-time 1 "https://127.0.0.1:$KCM_PORT/healthz" || { check_alive kube-controller-manager; return 1; }
 }
@@ -280,7 +295,7 @@ start_kube_scheduler() {
 		--authentication-kubeconfig "$state/scheduler.kubeconfig" \
 		--authorization-kubeconfig "$state/scheduler.kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$SCHED_PORT" \
-		--leader-elect=false --profiling=false
+		--leader-elect=false --profiling=false $(api_rate_flags "${BREAKWATER_SCHED_QPS:-}" "${BREAKWATER_SCHED_BURST:-}")
 	wait_for "kube-scheduler /healthz" 60 \
 		curl -skf --max-time 1 "https://127.0.0.1:$SCHED_PORT/healthz" || { check_alive kube-scheduler; return 1; }
 }
@@ -316,8 +331,8 @@ metadata:
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {type: kwok, kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "250"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "250"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "$node_pods"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "$node_pods"}
 ---
 EOF
 	done
@@ -427,6 +442,17 @@ cmd_start() {
 	say "$c started (pid $(pid_of "$c"))"
 }
 
+# More fake nodes on a running cluster (bench/scale.sh asks for as many as
+# its largest size needs); existing nodes are left as they are (a node's
+# capacity is its status, which an apply does not change).
+cmd_nodes() {
+	. "$state/run/ports.env"
+	all_running || die "the cluster is not running (cluster.sh up)"
+	fake_nodes | kubectl apply -f - >/dev/null
+	wait_for "fake nodes Ready" 120 kubectl wait --for=condition=Ready node --all --timeout=2s || return 1
+	say "$nodes fake nodes"
+}
+
 # Compacts etcd's history up to its current revision, through etcd's JSON
 # gateway: a watch from an older resourceVersion then gets 410 Gone.
 cmd_compact() {
@@ -453,6 +479,7 @@ restart) cmd_restart "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 start) cmd_start "${2:-}" ;;
 compact) cmd_compact ;;
+nodes) cmd_nodes ;;
 clean) cmd_clean ;;
 *)
 	sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d' >&2
