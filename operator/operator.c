@@ -417,9 +417,10 @@ static void enqueue(struct bw_workqueue *q, const char *key)
 
 /* A namespace's registry is built from every Service of it: changes are
  * gathered for this long into one build, so a namespace converging costs a
- * build per window, not one per change. The ConfigMap reaches pods through
- * the kubelet's sync (up to a minute) anyway. */
-#define REGISTRY_COALESCE_MS 250
+ * build per window, not one per change (at 1,000 Services and 250 ms the
+ * builds were still a third of the operator's CPU). The ConfigMap reaches
+ * pods through the kubelet's sync (up to a minute) anyway. */
+#define REGISTRY_COALESCE_MS 1000
 
 static void enqueue_registry(struct bw_operator *op, const char *ns)
 {

@@ -22,12 +22,14 @@ applies() {
 }
 
 for s in users orders payments; do
+	deps="[users]"
+	[ $s = users ] && deps="[]"
 	cat <<YAML
 ---
 apiVersion: breakwater.io/v1alpha1
 kind: Service
 metadata: {name: $s}
-spec: {image: "registry.local/shop/$s:1", replicas: 1, healthCheck: {path: /health}, dependsOn: [users]}
+spec: {image: "registry.local/shop/$s:1", replicas: 1, healthCheck: {path: /health}, dependsOn: $deps}
 YAML
 done | kubectl -n "$ns" apply -f - >/dev/null
 check "the Services become Ready" kubectl -n "$ns" wait --for=condition=Ready bsvc/users bsvc/orders bsvc/payments --timeout=90s
