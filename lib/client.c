@@ -609,7 +609,12 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, client->user_agent);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	/* Compressed bodies, but not streams: a watch streaming a list
+	 * (sendInitialEvents, with the API server's WatchListCompression) came
+	 * gzip-encoded and curl failed to decode it as soon as the list's end
+	 * was followed by a live event (CURLE_WRITE_ERROR, every watch, v1.37);
+	 * a watch's events are small and come one at a time anyway. */
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, b->on_data ? NULL : "");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, client->connect_timeout_ms);
 	if (timeout_ms > 0)

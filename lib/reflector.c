@@ -35,6 +35,9 @@ struct bw_reflector {
 	struct bw_reflector_stats stats;
 
 	/* the current watch, touched by the reflector's thread only */
+	int streamed;	  /* lists come as a watch's initial events (KEP-3157) */
+	int initial;	  /* this watch is streaming them: the list is not whole yet */
+	size_t initial_n; /* how many it has streamed */
 	struct bw_line_reader lines;
 	int64_t last_activity_ms;
 	int stalled;
@@ -75,6 +78,7 @@ int bw_reflector_new(struct bw_reflector **out, struct bw_client *client,
 	r->max_event_bytes =
 	    opts->max_event_bytes > 0 ? opts->max_event_bytes : BW_WATCH_MAX_EVENT_BYTES;
 	r->handlers = *handlers;
+	r->streamed = !opts->paged_lists;
 	bw_backoff_init(&r->backoff, r->backoff_initial_ms, r->backoff_max_ms, 2.0, 1.0);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&attr);
@@ -260,6 +264,50 @@ out:
 	return ret;
 }
 
+/* An event of a streamed list: an object of the list. */
+static int initial_event(struct bw_reflector *r, enum bw_watch_type type, json_t *obj)
+{
+	int ret;
+
+	if (type != BW_WATCH_ADDED)
+		return bw_error_set(&r->watch_err, BW_EPARSE,
+				    "a %s event before the list's end: listing again",
+				    bw_watch_type_name(type));
+	if ((ret = r->handlers.list_item(obj, r->handlers.ctx)) != 0) {
+		r->refused = 1;
+		return bw_error_set(&r->watch_err, ret < 0 ? ret : BW_EIO,
+				    "the list handler refused an object");
+	}
+	r->initial_n++;
+	return 0;
+}
+
+/* A bookmark of a streamed list: the one annotated
+ * k8s.io/initial-events-end ends the list, at its resourceVersion. */
+static int initial_bookmark(struct bw_reflector *r, const json_t *obj, const char *rv)
+{
+	const char *end = json_string_value(
+	    json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
+			    "k8s.io/initial-events-end"));
+	int ret;
+
+	if (!end || strcmp(end, "true") != 0)
+		return 0; /* progress: the list is not whole yet */
+	r->initial = 0;
+	if ((ret = r->handlers.list_end(1, rv ? rv : "", r->handlers.ctx)) != 0) {
+		r->refused = 1;
+		return bw_error_set(&r->watch_err, ret < 0 ? ret : BW_EIO,
+				    "the list could not be taken in");
+	}
+	bw_log_debug("reflector", "streamed %zu %s at resourceVersion %s", r->initial_n, where(r),
+		     rv ? rv : "?");
+	set_last_version(r, rv);
+	atomic_store(&r->synced, 1);
+	COUNT(r, lists);
+	r->delivered = 1;
+	return 0;
+}
+
 static int on_line(const char *line, size_t len, void *ctx)
 {
 	struct bw_reflector *r = ctx;
@@ -285,11 +333,19 @@ static int on_line(const char *line, size_t len, void *ctx)
 		break;
 	}
 	case BW_WATCH_BOOKMARK:
+		if (r->initial) {
+			ret = initial_bookmark(r, obj, rv);
+			break;
+		}
 		set_last_version(r, rv);
 		COUNT(r, bookmarks);
 		r->delivered = 1;
 		break;
 	default:
+		if (r->initial) {
+			ret = initial_event(r, type, obj);
+			break;
+		}
 		ret = r->handlers.event(type, obj, r->handlers.ctx);
 		if (ret != 0) {
 			/* its resourceVersion is not recorded: the relist brings it */
@@ -344,8 +400,13 @@ static int watch_once(struct bw_reflector *r)
 	bw_reflector_last_version(r, rv, sizeof(rv));
 	n = snprintf(query, sizeof(query), "watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld",
 		     timeout_s);
-	if (*rv && (size_t)n < sizeof(query) &&
-	    bw_query_escape(selector, sizeof(selector), rv) == 0)
+	/* a streamed list: the state as of now (no resourceVersion: a
+	 * consistent read), as ADDED events, then the bookmark that ends it */
+	if (r->initial)
+		n += snprintf(query + n, sizeof(query) - (size_t)n,
+			      "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan");
+	else if (*rv && (size_t)n < sizeof(query) &&
+		 bw_query_escape(selector, sizeof(selector), rv) == 0)
 		n +=
 		    snprintf(query + n, sizeof(query) - (size_t)n, "&resourceVersion=%s", selector);
 	if (r->label_selector && (size_t)n < sizeof(query) &&
@@ -379,14 +440,50 @@ int bw_reflector_run(struct bw_reflector *r)
 	int need_list = 1, ret;
 
 	while (!atomic_load(&r->stopping)) {
-		if (need_list) {
-			if (list_and_replace(r) != 0) {
+		if (need_list && r->streamed) {
+			if (r->handlers.list_begin(r->handlers.ctx) != 0) {
+				pause_ms(r, bw_backoff_next_ms(&r->backoff));
+				continue;
+			}
+			r->initial = 1;
+			r->initial_n = 0;
+			ret = watch_once(r); /* lists, then watches on */
+			if (r->initial) {    /* it ended before the list was whole */
+				r->initial = 0;
+				r->handlers.list_end(0, NULL, r->handlers.ctx);
+				if (atomic_load(&r->stopping))
+					break;
+				if (ret == BW_EHTTP && (r->watch_err.http_status == 400 ||
+							r->watch_err.http_status == 422)) {
+					/* WatchList is off (it was in v1.33): pages */
+					bw_log_info("reflector",
+						    "list %s: the API server does not stream lists "
+						    "(%s); listing in pages",
+						    where(r), r->watch_err.message);
+					r->streamed = 0;
+					continue;
+				}
+				bw_log_warn("reflector", "list %s: %s; listing again%s", where(r),
+					    r->watch_err.code ? r->watch_err.message
+							      : "the stream ended early",
+					    ret == BW_ENOTFOUND
+						? " (the server does not serve this resource: is "
+						  "its CustomResourceDefinition installed?)"
+						: "");
 				pause_ms(r, bw_backoff_next_ms(&r->backoff));
 				continue;
 			}
 			need_list = 0;
+		} else {
+			if (need_list) {
+				if (list_and_replace(r) != 0) {
+					pause_ms(r, bw_backoff_next_ms(&r->backoff));
+					continue;
+				}
+				need_list = 0;
+			}
+			ret = watch_once(r);
 		}
-		ret = watch_once(r);
 		if (atomic_load(&r->stopping))
 			break;
 		if (r->delivered)

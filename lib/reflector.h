@@ -1,8 +1,13 @@
 /*
  * The reflector: keeps a caller's view of one resource type in step with the
- * API server, as client-go's reflector does. It lists (in pages), hands the
- * complete list to replace(), then watches from the list's resourceVersion
- * and hands each event to event(). It
+ * API server, as client-go's reflector does. It lists, hands the complete
+ * list over, then watches from the list's resourceVersion and hands each
+ * event to event(). A list is streamed (KEP-3157: a watch with
+ * sendInitialEvents=true, whose ADDED events are the list's objects until a
+ * bookmark annotated k8s.io/initial-events-end; the watch then goes on), so
+ * one object at a time is held, not a page; when the API server refuses that
+ * (400 or 422: its WatchList feature is off), it lists in pages
+ * (limit/continue) from then on. It
  *  - asks for bookmarks, and resumes a broken watch from the last
  *    resourceVersion it saw (event or bookmark), so nothing is missed and
  *    nothing repeated;
@@ -30,9 +35,10 @@
 #include "client.h"
 #include "watch.h"
 
-/* A list arrives in pages (limit/continue) and is handed over one object at
- * a time, so a relist of 10,000 objects never holds more than one page of
- * JSON: list_begin(), list_item() for each object, then list_end(). */
+/* A list is handed over one object at a time, as it streams or page by
+ * page, so a relist of 10,000 objects never holds more than one object (or
+ * one page) of JSON: list_begin(), list_item() for each object, then
+ * list_end(). */
 struct bw_reflector_handlers {
 	/* A list starts. Return 0, or a negative code to retry after a backoff. */
 	int (*list_begin)(void *ctx);
@@ -56,6 +62,7 @@ struct bw_reflector_options {
 	const char *namespace;	    /* NULL or "": all namespaces */
 	const char *label_selector; /* or NULL */
 	const char *field_selector; /* or NULL */
+	int paged_lists;	    /* list in pages, never streamed; default 0 */
 	long page_size;		    /* list page size; default 500 */
 	long stall_timeout_ms;	    /* default 90000: bookmarks come about every minute */
 	long watch_timeout_s;	    /* server-side watch timeout; default 300-600 at random */

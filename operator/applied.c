@@ -108,6 +108,28 @@ int bw_applied_record(struct bw_applied *memo, const char *key,
 	return 0;
 }
 
+int bw_applied_known(struct bw_applied *memo, const char *key)
+{
+	int known;
+
+	pthread_mutex_lock(&memo->lock);
+	known = *find(memo, key) != NULL;
+	pthread_mutex_unlock(&memo->lock);
+	return known;
+}
+
+void bw_applied_hex(const unsigned char digest[BW_APPLIED_DIGEST_LEN],
+		    char hex[BW_APPLIED_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < BW_APPLIED_DIGEST_LEN; i++) {
+		hex[2 * i] = digits[digest[i] >> 4];
+		hex[2 * i + 1] = digits[digest[i] & 15];
+	}
+	hex[BW_APPLIED_HEX_LEN] = '\0';
+}
+
 void bw_applied_forget(struct bw_applied *memo, const char *key)
 {
 	struct entry **link, *e;

@@ -13,6 +13,16 @@
  * younger than a resync age (drift in the Service or Ingress, which nothing
  * here watches for, is put back within it).
  *
+ * A restart empties the memo, and applying every Service again then cost
+ * three requests each (a GET, two applies) for nothing. So the digest also
+ * travels on the Deployment, as the annotation breakwater.io/applied: on a
+ * Service's first reconcile in a process, a cached Deployment that carries
+ * the digest of what would be applied now, and whose image, replicas,
+ * paused flag and restart time are the ones to apply, is taken as applied
+ * (service_controller.c); drift in any other field that happened while no
+ * operator ran is put back at the resync age, as for the Service and
+ * Ingress.
+ *
  * Ownership: keys are copied. Thread-safety: every call locks; any thread.
  */
 #ifndef BW_OPERATOR_APPLIED_H
@@ -21,6 +31,7 @@
 #include <time.h>
 
 #define BW_APPLIED_DIGEST_LEN 32
+#define BW_APPLIED_HEX_LEN    (2 * BW_APPLIED_DIGEST_LEN)
 
 struct bw_applied;
 
@@ -37,6 +48,13 @@ int bw_applied_same(struct bw_applied *memo, const char *key,
 int bw_applied_record(struct bw_applied *memo, const char *key,
 		      const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation,
 		      time_t now);
+
+/* 1 when key has an entry, however old: this process applied it once. */
+int bw_applied_known(struct bw_applied *memo, const char *key);
+
+/* The digest as lowercase hex, NUL-terminated: the annotation's value. */
+void bw_applied_hex(const unsigned char digest[BW_APPLIED_DIGEST_LEN],
+		    char hex[BW_APPLIED_HEX_LEN + 1]);
 
 /* Drops key's entry (the Service is gone). */
 void bw_applied_forget(struct bw_applied *memo, const char *key);

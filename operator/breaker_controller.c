@@ -19,19 +19,6 @@ static const char *str(const json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
-static int depends_on(const json_t *svc, const char *target)
-{
-	size_t i;
-	json_t *dep;
-
-	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, dep)
-	{
-		if (json_string_value(dep) && strcmp(json_string_value(dep), target) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 static int compare_strings(const void *a, const void *b)
 {
 	return strcmp(json_string_value(*(json_t *const *)a),
@@ -80,38 +67,59 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 	if (!ns || !name || !target || json_object_get(meta, "deletionTimestamp"))
 		goto out;
 
+	/* the clients by the by-dependency index and their pods by the
+	 * by-service one: this runs on every pod change of the namespace */
 	clients = json_array();
-	if ((ret = bw_store_list(ctx->caches.services, ns, &services, &err)) != 0)
-		goto out;
-	for (size_t i = 0; i < services.count; i++) {
-		const char *svc_name = bw_store_item_name(services.v[i]);
-		json_t *svc = bw_cached_object_parse(services.v[i]);
+	{
+		const void *t = bw_store_get(ctx->caches.services, ns, target);
 
-		if (strcmp(svc_name, target) == 0)
-			target_found = 1;
-		if (svc && depends_on(svc, target))
-			json_array_append_new(clients, json_string(svc_name));
-		json_decref(svc);
+		target_found = t != NULL;
+		bw_store_item_put(t);
+	}
+	snprintf(msg, sizeof(msg), "%s/%s", ns, target);
+	for (int pass = 0; pass < 2; pass++) {
+		char value[600];
+
+		snprintf(value, sizeof(value), "%s/%s", ns, pass == 0 ? target : "*");
+		if ((ret = bw_store_by_index(ctx->caches.services, BW_INDEX_BY_DEPENDENCY, value,
+					     &services, &err)) != 0) {
+			json_decref(clients);
+			goto out;
+		}
+		for (size_t i = 0; i < services.count; i++) {
+			const struct bw_cached_object *o = services.v[i];
+			int named = pass == 0;
+
+			for (size_t j = 0; !named && j < o->n_dependencies; j++)
+				named = strcmp(o->dependency_keys[j], msg) == 0;
+			if (named)
+				json_array_append_new(clients, json_string(bw_store_item_name(o)));
+		}
+		bw_store_items_release(&services);
 	}
 	clients = sorted(clients);
 
-	if ((ret = bw_store_list(ctx->caches.pods, ns, &pods, &err)) != 0) {
-		json_decref(clients);
-		goto out;
-	}
-	for (size_t i = 0; i < pods.count; i++) {
-		const struct bw_cached_pod *p = pods.v[i];
+	{
 		size_t j;
 		json_t *c;
 
 		json_array_foreach(clients, j, c)
 		{
-			if (strcmp(json_string_value(c), p->service) == 0) {
+			snprintf(msg, sizeof(msg), "%s/%s", ns, json_string_value(c));
+			if ((ret = bw_store_by_index(ctx->caches.pods, BW_INDEX_BY_SERVICE, msg,
+						     &pods, &err)) != 0) {
+				json_decref(clients);
+				goto out;
+			}
+			for (size_t i = 0; i < pods.count; i++) {
+				const struct bw_cached_pod *p = pods.v[i];
+
 				if (*p->injected)
 					configured++;
 				else
 					stale++;
 			}
+			bw_store_items_release(&pods);
 		}
 	}
 

@@ -13,6 +13,8 @@
 #define BW_ANNOTATION_INJECTED "breakwater.io/injected"
 /* on a Deployment's pod template: the last repair restart (--repair-pods) */
 #define BW_ANNOTATION_RESTARTED_AT "breakwater.io/restartedAt"
-#define BW_REGISTRY_NAME	   "breakwater-registry"
+/* on a Deployment: the digest of what the operator last applied (applied.h) */
+#define BW_ANNOTATION_APPLIED "breakwater.io/applied"
+#define BW_REGISTRY_NAME      "breakwater-registry"
 
 #endif

@@ -28,11 +28,29 @@ extern const struct bw_resource bw_res_bw_services; /* services.breakwater.io */
 extern const struct bw_resource bw_res_bw_breakers; /* breakers.breakwater.io */
 
 /* Cached custom resources: the object as compact JSON (without managedFields
- * and the last-applied annotation), parsed again by the reconciler. */
+ * and the last-applied annotation), parsed again by the reconciler. A
+ * Service's projection (bw_operator_project_service) also keeps what is read
+ * of every Service of a namespace on every change of one, so that costs no
+ * parse: its registry entry and the keys of its dependencies. */
 struct bw_cached_object {
 	const char *json;
 	long generation;
+	/* bw_registry_service_entry() as compact JSON; NULL when not listed
+	 * (invalid, being deleted), and for Breakers */
+	const char *registry_entry;
+	/* "namespace/name" of each spec.dependsOn name, n_dependencies of them;
+	 * past BW_STORE_INDEX_MAX of them, one more: "namespace/ *" without the
+	 * space, the value the by-dependency index then holds instead */
+	const char *const *dependency_keys;
+	size_t n_dependencies;
 };
+
+/* The index of the Services cache: a Service under the key of each Service
+ * it depends on ("namespace/name"), so the dependents of one are found
+ * without a pass over the namespace. */
+#define BW_INDEX_BY_DEPENDENCY "by-dependency"
+/* The index of the pods cache: a pod under "namespace/service". */
+#define BW_INDEX_BY_SERVICE "by-service"
 
 /* A cached Deployment: what rollouts and status need, nothing more. */
 struct bw_cached_deployment {
@@ -45,12 +63,14 @@ struct bw_cached_deployment {
 	const char *uid;	      /* its own metadata.uid */
 	const char *owner_uid;	      /* the controller owner's uid, or "" */
 	const char *restarted_at;     /* the pod template's breakwater.io/restartedAt, or "" */
+	const char *applied;	      /* its breakwater.io/applied annotation, or "" */
 };
 
 /* A cached pod of a breakwater Service. */
 struct bw_cached_pod {
-	const char *service;  /* its breakwater.io/service label */
-	const char *injected; /* its breakwater.io/injected annotation, or "" */
+	const char *service;	 /* its breakwater.io/service label */
+	const char *service_key; /* "namespace/service", its by-service index value */
+	const char *injected;	 /* its breakwater.io/injected annotation, or "" */
 };
 
 /* A cached registry ConfigMap. */
@@ -141,6 +161,9 @@ const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op);
  * one being deleted) and registry ConfigMaps. They read any JSON object
  * without trusting its shape: a missing or mistyped field reads as 0 or "". */
 void *bw_operator_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_operator_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg);
+size_t bw_operator_index_dependency(const void *item, const char **values, size_t max, void *arg);
+size_t bw_operator_index_service(const void *item, const char **values, size_t max, void *arg);
 void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_operator_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_operator_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg);

@@ -221,15 +221,15 @@ static int listed(const json_t *obj, const char *namespace)
 	return !bw_json_get(md, "deletionTimestamp");
 }
 
-/* The registry.json entry of a valid Service; NULL on allocation failure. */
-static json_t *service_entry(const json_t *svc, const char *namespace, const json_t *ready)
+/* The registry.json entry of a valid Service, without readyReplicas; NULL
+ * on allocation failure. */
+static json_t *service_entry(const json_t *svc, const char *namespace)
 {
 	const json_t *spec = bw_json_get(svc, "spec"), *hc = bw_json_get(spec, "healthCheck");
 	const json_t *deps = bw_json_get(spec, "dependsOn");
 	const char *name = json_string_value(bw_json_get(bw_json_get(svc, "metadata"), "name"));
 	json_int_t port = bw_json_get(spec, "port") ? json_integer_value(bw_json_get(spec, "port"))
 						    : BW_RENDER_DEFAULT_PORT;
-	json_int_t n = json_is_integer(ready) ? json_integer_value(ready) : 0;
 	json_t *e = json_object();
 	int bad = 0;
 
@@ -241,7 +241,6 @@ static json_t *service_entry(const json_t *svc, const char *namespace, const jso
 	if (hc)
 		bad |=
 		    json_object_set_new(e, "healthPath", json_deep_copy(bw_json_get(hc, "path")));
-	bad |= json_object_set_new(e, "readyReplicas", json_integer(n > 0 ? n : 0));
 	bad |= json_object_set_new(e, "image", json_deep_copy(bw_json_get(spec, "image")));
 	bad |= json_object_set_new(e, "dependsOn", deps ? json_deep_copy(deps) : json_array());
 	if (bad) {
@@ -251,23 +250,42 @@ static json_t *service_entry(const json_t *svc, const char *namespace, const jso
 	return e;
 }
 
-/* Fills the "services" map from the Service objects. */
-static int add_services(json_t *map, const char *namespace, const json_t *services,
-			const json_t *ready_replicas, struct bw_error *err)
+int bw_registry_service_entry(const json_t *svc, const char *namespace, json_t **out,
+			      struct bw_error *err)
 {
-	const json_t *svc;
-	const char *name;
-	size_t i;
+	if (out)
+		*out = NULL;
+	if (!svc || !namespace || !out)
+		return bw_error_set(err, BW_EINVAL,
+				    "registry: service, namespace and out are required");
+	/* an invalid Service is reported by its own reconciler, not here */
+	if (!listed(svc, namespace) || bw_render_validate(svc, NULL))
+		return 0;
+	*out = service_entry(svc, namespace);
+	return *out ? 0 : bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+}
 
-	json_array_foreach(services, i, svc)
+/* Fills the "services" map from the entries and the ready replicas; compact
+ * keeps only url and readyReplicas. */
+static int add_services(json_t *map, const json_t *entries, const json_t *ready_replicas,
+			int compact, struct bw_error *err)
+{
+	const json_t *entry, *ready;
+	const char *name;
+	json_int_t n;
+	json_t *e;
+
+	json_object_foreach((json_t *)entries, name, entry)
 	{
-		/* an invalid Service is reported by its own reconciler, not here */
-		if (!listed(svc, namespace) || bw_render_validate(svc, NULL))
-			continue;
-		name = json_string_value(bw_json_get(bw_json_get(svc, "metadata"), "name"));
-		if (json_object_set_new(
-			map, name,
-			service_entry(svc, namespace, bw_json_get(ready_replicas, name))))
+		if (!json_is_object(entry))
+			return bw_error_set(err, BW_EINVAL,
+					    "registry: the entry of %s is not an object", name);
+		ready = bw_json_get(ready_replicas, name);
+		n = json_is_integer(ready) ? json_integer_value(ready) : 0;
+		e = compact ? json_pack("{s:O*}", "url", bw_json_get(entry, "url"))
+			    : json_copy((json_t *)entry);
+		if (!e || json_object_set_new(e, "readyReplicas", json_integer(n > 0 ? n : 0)) ||
+		    json_object_set_new(map, name, e))
 			return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
 	}
 	return 0;
@@ -301,8 +319,9 @@ static int add_breakers(json_t *map, const char *namespace, const json_t *breake
 	return 0;
 }
 
-/* {"namespace": NS, KEY: map} serialised; stores the text in *text (free()). */
-static int dump(const char *namespace, const char *key, json_t *map, char **text,
+/* {"namespace": NS, KEY: map} serialised, with "compact": true when it
+ * is; stores the text in *text (free()). */
+static int dump(const char *namespace, const char *key, json_t *map, int compact, char **text,
 		struct bw_error *err)
 {
 	json_t *doc = json_object();
@@ -310,6 +329,8 @@ static int dump(const char *namespace, const char *key, json_t *map, char **text
 
 	bad |= json_object_set_new(doc, "namespace", json_string(namespace));
 	bad |= json_object_set(doc, key, map);
+	if (compact)
+		bad |= json_object_set_new(doc, "compact", json_true());
 	*text = bad ? NULL : json_dumps(doc, DUMP_FLAGS);
 	json_decref(doc);
 	if (!*text)
@@ -317,47 +338,81 @@ static int dump(const char *namespace, const char *key, json_t *map, char **text
 	return 0;
 }
 
-int bw_registry_build(const char *namespace, const json_t *services, const json_t *breakers,
-		      const json_t *ready_replicas, json_t **configmap, struct bw_error *err)
+/* Checks the arguments both builds share. */
+static int check_args(const char *namespace, const json_t *breakers, const json_t *ready_replicas,
+		      json_t **configmap, struct bw_error *err)
 {
-	json_t *svc_map = json_object(), *brk_map = json_object(), *cm = NULL;
-	char *registry = NULL, *breakers_text = NULL;
-	size_t size;
-	int rc;
-
 	if (configmap)
 		*configmap = NULL;
-	if (!configmap || !namespace) {
-		rc = bw_error_set(err, BW_EINVAL, "registry: namespace and configmap are required");
+	if (!configmap || !namespace)
+		return bw_error_set(err, BW_EINVAL,
+				    "registry: namespace and configmap are required");
+	if (!is_namespace(namespace))
+		return bw_error_set(err, BW_EINVAL, "registry: \"%.80s\" is not a namespace name",
+				    namespace);
+	if ((breakers && !json_is_array(breakers)) ||
+	    (ready_replicas && !json_is_object(ready_replicas)))
+		return bw_error_set(err, BW_EINVAL,
+				    "registry: services and breakers must be arrays, "
+				    "ready_replicas an object");
+	return 0;
+}
+
+/* registry.json's text, in the full form or the compact one. */
+static int registry_text(const char *namespace, const json_t *entries, const json_t *ready_replicas,
+			 int compact, char **text, struct bw_error *err)
+{
+	json_t *map = json_object();
+	int rc;
+
+	*text = NULL;
+	if (!map)
+		return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	if ((rc = add_services(map, entries, ready_replicas, compact, err)) == 0)
+		rc = dump(namespace, "services", map, compact, text, err);
+	json_decref(map);
+	return rc;
+}
+
+int bw_registry_build_entries(const char *namespace, const json_t *entries, const json_t *breakers,
+			      const json_t *ready_replicas, json_t **configmap,
+			      struct bw_error *err)
+{
+	json_t *brk_map = json_object(), *cm = NULL;
+	char *registry = NULL, *breakers_text = NULL;
+	size_t size = 0, fixed;
+	int rc, compact;
+
+	if ((rc = check_args(namespace, breakers, ready_replicas, configmap, err)))
+		goto out;
+	if (entries && !json_is_object(entries)) {
+		rc = bw_error_set(err, BW_EINVAL, "registry: entries must be an object");
 		goto out;
 	}
-	if (!is_namespace(namespace)) {
-		rc = bw_error_set(err, BW_EINVAL, "registry: \"%.80s\" is not a namespace name",
-				  namespace);
-		goto out;
-	}
-	if ((services && !json_is_array(services)) || (breakers && !json_is_array(breakers)) ||
-	    (ready_replicas && !json_is_object(ready_replicas))) {
-		rc = bw_error_set(err, BW_EINVAL,
-				  "registry: services and breakers must be arrays, "
-				  "ready_replicas an object");
-		goto out;
-	}
-	if (!svc_map || !brk_map) {
+	if (!brk_map) {
 		rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
 		goto out;
 	}
-	if ((rc = add_services(svc_map, namespace, services, ready_replicas, err)) ||
-	    (rc = add_breakers(brk_map, namespace, breakers, err)) ||
-	    (rc = dump(namespace, "services", svc_map, &registry, err)) ||
-	    (rc = dump(namespace, "breakers", brk_map, &breakers_text, err)))
+	if ((rc = add_breakers(brk_map, namespace, breakers, err)) ||
+	    (rc = dump(namespace, "breakers", brk_map, 0, &breakers_text, err)))
 		goto out;
-	size = strlen(BW_REGISTRY_KEY) + strlen(registry) + strlen(BW_REGISTRY_BREAKERS_KEY) +
-	       strlen(breakers_text);
+	fixed = strlen(BW_REGISTRY_KEY) + strlen(BW_REGISTRY_BREAKERS_KEY) + strlen(breakers_text);
+	/* the full form, else the compact one (registry.h) */
+	for (compact = 0; compact < 2; compact++) {
+		free(registry);
+		if ((rc = registry_text(namespace, entries, ready_replicas, compact, &registry,
+					err)))
+			goto out;
+		size = fixed + strlen(registry);
+		if (size <= BW_REGISTRY_MAX_BYTES)
+			break;
+	}
 	if (size > BW_REGISTRY_MAX_BYTES) {
-		rc = bw_error_set(err, BW_ETOOBIG,
-				  "registry: ConfigMap %s/%s would hold %zu bytes, more than %d",
-				  namespace, BW_REGISTRY_NAME, size, BW_REGISTRY_MAX_BYTES);
+		rc = bw_error_set(
+		    err, BW_ETOOBIG,
+		    "registry: ConfigMap %s/%s would hold %zu bytes even in the compact "
+		    "form, more than %d",
+		    namespace, BW_REGISTRY_NAME, size, BW_REGISTRY_MAX_BYTES);
 		goto out;
 	}
 
@@ -375,8 +430,46 @@ int bw_registry_build(const char *namespace, const json_t *services, const json_
 out:
 	free(registry);
 	free(breakers_text);
-	json_decref(svc_map);
 	json_decref(brk_map);
+	return rc;
+}
+
+int bw_registry_build(const char *namespace, const json_t *services, const json_t *breakers,
+		      const json_t *ready_replicas, json_t **configmap, struct bw_error *err)
+{
+	json_t *entries = json_object(), *entry;
+	const json_t *svc;
+	size_t i;
+	int rc;
+
+	if ((rc = check_args(namespace, breakers, ready_replicas, configmap, err)))
+		goto out;
+	if (services && !json_is_array(services)) {
+		rc = bw_error_set(err, BW_EINVAL,
+				  "registry: services and breakers must be arrays, "
+				  "ready_replicas an object");
+		goto out;
+	}
+	if (!entries) {
+		rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+		goto out;
+	}
+	json_array_foreach(services, i, svc)
+	{
+		if ((rc = bw_registry_service_entry(svc, namespace, &entry, err)))
+			goto out;
+		if (entry && json_object_set_new(entries,
+						 json_string_value(bw_json_get(
+						     bw_json_get(svc, "metadata"), "name")),
+						 entry)) {
+			rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+			goto out;
+		}
+	}
+	rc =
+	    bw_registry_build_entries(namespace, entries, breakers, ready_replicas, configmap, err);
+out:
+	json_decref(entries);
 	return rc;
 }
 

@@ -12,6 +12,9 @@
  *                   rateThreshold}, openSeconds, maxOpenSeconds,
  *                   backoffMultiplier, halfOpenCalls, mode}}}
  *
+ * A namespace too large for the full registry.json gets its compact form
+ * (bw_registry_build_entries()).
+ *
  * Both texts are serialised with sorted keys and no whitespace
  * (JSON_SORT_KEYS | JSON_COMPACT): the same objects always give byte-identical
  * text whatever their order in the input, so the controller can compare the
@@ -51,26 +54,57 @@
 int bw_registry_breaker_policy(const json_t *breaker, json_t **out, struct bw_error *err);
 
 /*
+ * The registry.json entry of one Service of namespace (the caller's
+ * namespace: an object without metadata.namespace is taken as this one's):
+ * {url, port, healthPath (only with a healthCheck), image, dependsOn}, the
+ * entry without readyReplicas, which follows the Deployment and is added at
+ * build time. The operator computes it once per version of a Service (its
+ * cache projection), so a registry build parses no Service. *out is NULL,
+ * with 0 returned, for a Service that is not listed: of another namespace,
+ * being deleted (metadata.deletionTimestamp set), or one its own reconciler
+ * refuses as invalid (bw_render_validate(): it reports that in its status),
+ * so one bad object never blocks the namespace's registry. Returns 0,
+ * BW_EINVAL (NULL arguments) or BW_ENOMEM.
+ */
+int bw_registry_service_entry(const json_t *svc, const char *namespace, json_t **out,
+			      struct bw_error *err);
+
+/*
  * The whole ConfigMap for server-side apply: apiVersion v1, kind ConfigMap,
  * metadata {name breakwater-registry, namespace, labels
  * {app.kubernetes.io/managed-by: breakwater}}, data {registry.json,
  * breakers.json}.
  *
- * services and breakers are JSON arrays of breakwater Service and Breaker
- * objects (NULL means none); ready_replicas maps a Service name to the ready
- * replicas of its Deployment (NULL, a missing name or a non-integer means 0).
- * Left out: objects of another namespace (an object without
- * metadata.namespace is taken as this one's), objects being deleted
- * (metadata.deletionTimestamp set), and objects their own reconciler refuses
- * as invalid (bw_render_validate(), bw_registry_breaker_policy(): it reports
- * them in their status), so one bad object never blocks the namespace's
- * registry. Names are unique in a namespace, as the API server keeps them.
+ * entries maps a Service name to its entry from bw_registry_service_entry()
+ * (NULL means none); breakers is a JSON array of Breaker objects (NULL means
+ * none); ready_replicas maps a Service name to the ready replicas of its
+ * Deployment (NULL, a missing name or a non-integer means 0). Breakers of
+ * another namespace, being deleted, or refused by their own reconciler
+ * (bw_registry_breaker_policy()) are left out.
+ *
+ * Size: a ConfigMap holds at most BW_REGISTRY_MAX_BYTES. When the full
+ * registry.json would not fit (about 5,000 Services with short names), it
+ * is written in the compact form: {"compact": true, "namespace": NS,
+ * "services": {NAME: {url, readyReplicas}}} (about 12,000 fit); a consumer
+ * that needs the rest reads the Service itself. When even that does not
+ * fit, BW_ETOOBIG (docs/resources.md says what the controller does then).
  *
  * An empty namespace gives a ConfigMap with empty maps; deleting the
  * ConfigMap when a namespace has neither Services nor Breakers is the
  * controller's decision. Returns 0, BW_EINVAL (namespace not a DNS label,
- * services or breakers not arrays, ready_replicas not an object), BW_ETOOBIG
- * (more than BW_REGISTRY_MAX_BYTES of data) or BW_ENOMEM.
+ * entries not an object or holding a non-object, breakers not an array,
+ * ready_replicas not an object), BW_ETOOBIG or BW_ENOMEM.
+ */
+int bw_registry_build_entries(const char *namespace, const json_t *entries, const json_t *breakers,
+			      const json_t *ready_replicas, json_t **configmap,
+			      struct bw_error *err);
+
+/*
+ * The same from Service objects: services is a JSON array of breakwater
+ * Services (NULL means none), each turned into its entry by
+ * bw_registry_service_entry() (names are unique in a namespace, as the API
+ * server keeps them). Returns as bw_registry_build_entries(), and BW_EINVAL
+ * for services not an array.
  */
 int bw_registry_build(const char *namespace, const json_t *services, const json_t *breakers,
 		      const json_t *ready_replicas, json_t **configmap, struct bw_error *err);

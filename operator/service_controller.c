@@ -525,6 +525,31 @@ static int digest_owned(const json_t *deployment, const json_t *service, const j
 	return ok ? 0 : BW_ENOMEM;
 }
 
+/* Whether the cached Deployment d has what the rendered one asks for in
+ * the fields someone else is likely to change: the app image, replicas,
+ * paused and the restart annotation of the template. */
+static int cache_matches(const struct bw_cached_deployment *d, const json_t *deployment)
+{
+	const json_t *spec = json_object_get(deployment, "spec");
+	const json_t *tmpl = json_object_get(spec, "template");
+	const char *restarted =
+	    str(json_object_get(json_object_get(tmpl, "metadata"), "annotations"),
+		BW_ANNOTATION_RESTARTED_AT);
+	const json_t *c;
+	const char *image = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(tmpl, "spec"), "containers"), i, c)
+	{
+		if (same(str(c, "name"), "app"))
+			image = str(c, "image");
+	}
+	return same(d->image, image) &&
+	       d->spec_replicas == (long)json_integer_value(json_object_get(spec, "replicas")) &&
+	       d->paused == json_is_true(json_object_get(spec, "paused")) &&
+	       strcmp(d->restarted_at, restarted ? restarted : "") == 0;
+}
+
 /*
  * Writes the Deployment, Service and Ingress (or deletes our Ingress when
  * no longer wanted: the route was removed, or another Service holds it),
@@ -544,6 +569,7 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	    {.res = &bw_res_deployments}, {.res = &bw_res_services}, {.res = &bw_res_ingresses}};
 	const void *had_ingress = NULL;
 	unsigned char md[BW_APPLIED_DIGEST_LEN];
+	char hex[BW_APPLIED_HEX_LEN + 1];
 	int have_digest, ret;
 
 	conflict[0] = '\0';
@@ -567,9 +593,26 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	}
 	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
 	have_digest = digest_owned(deployment, service, ingress, md) == 0;
-	if (have_digest && d && !ingress == !had_ingress &&
-	    bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
-		goto out; /* applied already, and the Deployment's spec untouched since */
+	if (have_digest && d && !ingress == !had_ingress) {
+		bw_applied_hex(md, hex);
+		if (bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
+			goto out; /* applied already, and the Deployment's spec untouched since */
+		if (!bw_applied_known(ctx->applied, key) && same(d->applied, hex) &&
+		    cache_matches(d, deployment)) {
+			/* applied by an earlier process (applied.h): a restart writes nothing */
+			(void)bw_applied_record(ctx->applied, key, md, d->generation, time(NULL));
+			goto out;
+		}
+	}
+	if (have_digest) { /* after the digest, which it must not be part of */
+		json_t *dmeta = json_object_get(deployment, "metadata");
+
+		bw_applied_hex(md, hex);
+		if (!json_object_get(dmeta, "annotations"))
+			json_object_set_new(dmeta, "annotations", json_object());
+		json_object_set_new(json_object_get(dmeta, "annotations"), BW_ANNOTATION_APPLIED,
+				    json_string(hex));
+	}
 
 	/* Whose are they? All three are known before anything is written, so a
 	 * conflict on one leaves the others as they were too. */
@@ -766,12 +809,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	have_expected =
 	    ctx->expected_injection && ctx->expected_injection(ns, name, expected, sizeof(expected),
 							       ctx->expected_injection_arg) == 0;
-	if (bw_store_list(ctx->caches.pods, ns, &pods, NULL) == 0) {
+	snprintf(msg, sizeof(msg), "%s/%s", ns, name);
+	if (bw_store_by_index(ctx->caches.pods, BW_INDEX_BY_SERVICE, msg, &pods, NULL) == 0) {
 		for (size_t i = 0; i < pods.count; i++) {
 			const struct bw_cached_pod *p = pods.v[i];
 
-			if (strcmp(p->service, name) != 0)
-				continue;
 			if (!*p->injected)
 				missed++;
 			else if (have_expected && strcmp(p->injected, expected) != 0)

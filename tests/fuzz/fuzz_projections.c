@@ -1,8 +1,8 @@
 /* libFuzzer: arbitrary JSON text through the store projections the
  * operator's informers use (custom resources, Deployments, Pods, registry
- * ConfigMaps, Namespaces): each parsed value is upserted into a real store
- * with each projection, read back, deleted, and replaced as a list, as the
- * informers do on watch events and relists. */
+ * ConfigMaps, Namespaces), with the indexes of the Services and pods caches: each parsed value is
+ * upserted into a real store with each projection, read back, deleted, and replaced as a list, as
+ * the informers do on watch events and relists. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,11 +16,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { P_OBJECT, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
+enum { P_OBJECT, P_SERVICE, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
 
 static bw_store_project_fn *const projections[P_N] = {
-    bw_operator_project_object, bw_operator_project_deployment, bw_operator_project_pod,
-    bw_operator_project_registry, bw_operator_project_namespace};
+    bw_operator_project_object, bw_operator_project_service,  bw_operator_project_deployment,
+    bw_operator_project_pod,	bw_operator_project_registry, bw_operator_project_namespace};
+
+/* The index each cache keeps, as operator.c registers it (name NULL: none). */
+static const struct bw_store_index indexes[P_N] = {
+    [P_SERVICE] = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL},
+    [P_POD] = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL},
+};
 
 /* Reads every string of an item, so ASan sees one that points out of it. */
 static size_t touch(const char *s)
@@ -46,11 +52,30 @@ static void read_item(int p, const void *item)
 		json_decref(back);
 		break;
 	}
+	case P_SERVICE: {
+		const struct bw_cached_object *o = item;
+		json_t *back = bw_cached_object_parse(o), *entry = NULL;
+
+		if (!back)
+			abort();
+		json_decref(back);
+		/* the registry entry is built from it by parsing: it must parse */
+		if (o->registry_entry)
+			entry = json_loads(o->registry_entry, JSON_ALLOW_NUL, NULL);
+		if (o->registry_entry && !json_is_object(entry))
+			abort();
+		json_decref(entry);
+		for (size_t i = 0; i < o->n_dependencies; i++)
+			n += touch(o->dependency_keys[i]);
+		if (o->n_dependencies > BW_STORE_INDEX_MAX)
+			n += touch(o->dependency_keys[o->n_dependencies]);
+		break;
+	}
 	case P_DEPLOYMENT: {
 		const struct bw_cached_deployment *d = item;
 
 		n += touch(d->image) + touch(d->progressing) + touch(d->available_status) +
-		     touch(d->owner_uid) + touch(d->restarted_at);
+		     touch(d->owner_uid) + touch(d->restarted_at) + touch(d->applied);
 		break;
 	}
 	case P_POD: {
@@ -58,7 +83,7 @@ static void read_item(int p, const void *item)
 
 		if (!pod->service)
 			abort();
-		n += touch(pod->service) + touch(pod->injected);
+		n += touch(pod->service) + touch(pod->service_key) + touch(pod->injected);
 		break;
 	}
 	case P_REGISTRY: {
@@ -84,7 +109,9 @@ static void read_item(int p, const void *item)
 
 static void run(int p, json_t *doc)
 {
-	struct bw_store *store = bw_store_new(projections[p], NULL, NULL, 0, NULL);
+	struct bw_store *store =
+	    bw_store_new(projections[p], NULL, indexes[p].name ? &indexes[p] : NULL,
+			 indexes[p].name ? 1 : 0, NULL);
 	struct bw_store_change change = {0};
 	struct bw_store_changes changes = {0};
 	struct bw_store_items items = {0};

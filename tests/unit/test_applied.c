@@ -28,14 +28,31 @@ int main(void)
 	CHECK(!bw_applied_same(memo, "shop/orders", a, 4, 1000, 600),
 	      "a Deployment edited since (generation 4) is applied again");
 	CHECK(!bw_applied_same(memo, "shop/users", a, 3, 1000, 600), "another key is unknown");
+	CHECK(bw_applied_known(memo, "shop/orders") && !bw_applied_known(memo, "shop/users"),
+	      "known: a key recorded once");
+	CHECK(bw_applied_known(memo, "shop/orders") &&
+		  !bw_applied_same(memo, "shop/orders", a, 3, 5000, 600),
+	      "still known past the resync age, when it is no longer the same");
 	CHECK_INT(0, bw_applied_record(memo, "shop/orders", b, 4, 1100), "a new apply replaces it");
 	CHECK(bw_applied_same(memo, "shop/orders", b, 4, 1100, 600), "and is known");
 	CHECK_INT(1, bw_applied_count(memo), "one entry per key");
 	bw_applied_forget(memo, "shop/orders");
 	CHECK(!bw_applied_same(memo, "shop/orders", b, 4, 1100, 600), "a forgotten key is unknown");
 	CHECK_INT(0, bw_applied_count(memo), "and gone");
+	CHECK(!bw_applied_known(memo, "shop/orders"), "and no longer known");
 	bw_applied_forget(memo, "shop/orders");
 	CHECK_INT(0, bw_applied_count(memo), "forgetting twice is harmless");
+
+	{
+		unsigned char d[BW_APPLIED_DIGEST_LEN];
+		char hex[BW_APPLIED_HEX_LEN + 1];
+
+		for (int i = 0; i < BW_APPLIED_DIGEST_LEN; i++)
+			d[i] = (unsigned char)(i * 8 + 7);
+		bw_applied_hex(d, hex);
+		CHECK_STR("070f171f272f373f474f575f676f777f878f979fa7afb7bfc7cfd7dfe7eff7ff", hex,
+			  "the digest in hex, for the annotation");
+	}
 
 	for (int i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "ns-%d/svc-%d", i % 40, i);

@@ -379,29 +379,131 @@ static void test_arguments(void)
 	json_decref(arr);
 }
 
-/* A namespace whose registry would not fit in one ConfigMap. */
+/* n Services of namespace ns named svc-0..svc-(n-1) with image `image`. */
+static json_t *many_services(const char *ns, int n, const char *image)
+{
+	json_t *services = json_array();
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "svc-%d", i);
+		json_array_append_new(services, json_pack("{s:{s:s, s:s}, s:{s:s, s:{s:s}, s:[s]}}",
+							  "metadata", "name", name, "namespace", ns,
+							  "spec", "image", image, "healthCheck",
+							  "path", "/health", "dependsOn", "svc-0"));
+	}
+	return services;
+}
+
+/* A namespace whose registry would not fit in one ConfigMap: the compact
+ * form, then BW_ETOOBIG. */
 static void test_size_cap(void)
 {
-	json_t *services = json_array(), *out = NULL;
+	json_t *services, *out = NULL, *reg = NULL, *e;
+	const char *name;
 	struct bw_error err;
-	char name[32], image[300];
-	int i, rc;
+	char image[300];
+	int rc, entries = 0, only_url = 1;
 
 	memset(image, 'x', sizeof(image) - 1);
 	image[sizeof(image) - 1] = '\0';
 	memcpy(image, "registry.local/", 15);
-	for (i = 0; i < 3000; i++) {
-		snprintf(name, sizeof(name), "svc-%d", i);
-		json_array_append_new(services,
-				      json_pack("{s:{s:s, s:s}, s:{s:s}}", "metadata", "name", name,
-						"namespace", "big", "spec", "image", image));
-	}
+
+	/* 3,000 entries of over 300 bytes: too much for the full form */
+	services = many_services("big", 3000, image);
 	bw_error_clear(&err);
 	rc = bw_registry_build("big", services, NULL, NULL, &out, &err);
-	CHECK_INT(BW_ETOOBIG, rc, "a registry over %d bytes is BW_ETOOBIG", BW_REGISTRY_MAX_BYTES);
+	CHECK_INT(0, rc, "a registry over %d bytes in full is built in the compact form",
+		  BW_REGISTRY_MAX_BYTES);
+	if (rc)
+		printf("    error: %s\n", err.message);
+	CHECK_INT(0, bw_registry_parse(out ? data_text(out, BW_REGISTRY_KEY) : "", &reg, &err),
+		  "the compact registry.json reads back");
+	CHECK(json_is_true(json_object_get(reg, "compact")), "it says \"compact\": true");
+	json_object_foreach(json_object_get(reg, "services"), name, e)
+	{
+		entries++;
+		only_url &= json_object_size(e) == 2 && json_is_string(json_object_get(e, "url")) &&
+			    json_is_integer(json_object_get(e, "readyReplicas"));
+	}
+	CHECK_INT(3000, entries, "every Service is listed in the compact form");
+	CHECK(only_url, "compact entries hold url and readyReplicas only");
+	CHECK(out && strlen(data_text(out, BW_REGISTRY_KEY)) <= BW_REGISTRY_MAX_BYTES,
+	      "the compact registry.json fits");
+	json_decref(reg);
+	json_decref(out);
+	json_decref(services);
+
+	/* a namespace small enough stays in the full form */
+	services = many_services("big", 10, image);
+	rc = bw_registry_build("big", services, NULL, NULL, &out, &err);
+	CHECK(rc == 0 && !strstr(data_text(out, BW_REGISTRY_KEY), "\"compact\""),
+	      "a small registry is not compact");
+	json_decref(out);
+	json_decref(services);
+
+	/* 20,000 with a long namespace: not even the compact form fits */
+	services = many_services("a-namespace-name-of-sixty-three-characters-xxxxxxxxxxxxxxxxxxxx",
+				 20000, "img");
+	out = (json_t *)1;
+	rc = bw_registry_build("a-namespace-name-of-sixty-three-characters-xxxxxxxxxxxxxxxxxxxx",
+			       services, NULL, NULL, &out, &err);
+	CHECK_INT(BW_ETOOBIG, rc, "a registry over %d bytes even compact is BW_ETOOBIG",
+		  BW_REGISTRY_MAX_BYTES);
 	CHECK(out == NULL, "an oversized registry leaves *out NULL");
 	printf("    # %s\n", err.message);
 	json_decref(services);
+}
+
+/* bw_registry_service_entry(), and builds from entries giving the same
+ * bytes as builds from the Services. */
+static void test_entries(void)
+{
+	json_t *svc = json_pack("{s:{s:s, s:s}, s:{s:s, s:i, s:{s:s}, s:[s]}}", "metadata", "name",
+				"orders", "namespace", "shop", "spec", "image", "img:1", "port",
+				8000, "healthCheck", "path", "/h", "dependsOn", "users");
+	json_t *entry = NULL, *entries = json_object(), *services = json_array(), *a = NULL,
+	       *b = NULL, *ready = json_pack("{s:i}", "orders", 2);
+	struct bw_error err;
+
+	CHECK_INT(0, bw_registry_service_entry(svc, "shop", &entry, &err), "an entry is made");
+	CHECK(entry && !json_object_get(entry, "readyReplicas"),
+	      "the entry leaves readyReplicas to the build");
+	CHECK_STR("http://orders.shop.svc.cluster.local:8000",
+		  json_string_value(json_object_get(entry, "url")), "the entry's url");
+	json_object_set(entries, "orders", entry);
+	json_array_append(services, svc);
+	CHECK_INT(0, bw_registry_build_entries("shop", entries, NULL, ready, &a, &err),
+		  "a build from entries");
+	CHECK_INT(0, bw_registry_build("shop", services, NULL, ready, &b, &err),
+		  "a build from Services");
+	CHECK(a && b, "both built");
+	if (a && b)
+		CHECK_STR(data_text(b, BW_REGISTRY_KEY), data_text(a, BW_REGISTRY_KEY),
+			  "entries and Services give the same registry.json");
+	json_decref(entry);
+	entry = (json_t *)1;
+	CHECK_INT(0, bw_registry_service_entry(svc, "other", &entry, &err),
+		  "a Service of another namespace is no error");
+	CHECK(entry == NULL, "and has no entry");
+	json_object_set_new(json_object_get(svc, "metadata"), "deletionTimestamp",
+			    json_string("2026-11-30T00:00:00Z"));
+	CHECK(bw_registry_service_entry(svc, "shop", &entry, &err) == 0 && entry == NULL,
+	      "a Service being deleted has no entry");
+	json_object_del(json_object_get(svc, "metadata"), "deletionTimestamp");
+	json_object_del(json_object_get(svc, "spec"), "image");
+	CHECK(bw_registry_service_entry(svc, "shop", &entry, &err) == 0 && entry == NULL,
+	      "an invalid Service (no image) has no entry");
+	json_object_set_new(entries, "bad", json_string("x"));
+	json_decref(a);
+	CHECK_INT(BW_EINVAL, bw_registry_build_entries("shop", entries, NULL, NULL, &a, &err),
+		  "an entry that is not an object is refused");
+	json_decref(a);
+	json_decref(b);
+	json_decref(svc);
+	json_decref(entries);
+	json_decref(services);
+	json_decref(ready);
 }
 
 int main(void)
@@ -419,5 +521,6 @@ int main(void)
 	test_parse();
 	test_arguments();
 	test_size_cap();
+	test_entries();
 	return check_exit();
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# A restarted operator with everything converged writes nothing: the
+# Deployments carry the digest of what was applied (breakwater.io/applied),
+# so no Service is applied again, and the registry is already as it should
+# be. Counted from the API server's own apiserver_request_total (server-side
+# applies of Deployments, Services and ConfigMaps: nothing else in this
+# cluster sends those). A Deployment changed while no operator ran is still
+# put back by the restarted one.
+. "$(dirname "$0")/../lib.sh"
+
+install_crds || { not_ok "the CRDs are installed"; exit 1; }
+use_namespace quiet
+trap cleanup_operator EXIT
+start_operator "$ns"
+
+# server-side applies of Deployments, core Services and ConfigMaps so far
+applies() {
+	kubectl get --raw /metrics | awk '
+		/^apiserver_request_total\{/ && /verb="APPLY"/ &&
+		(/resource="deployments"/ || (/resource="services"/ && /group=""/) || /resource="configmaps"/) \
+			{ n += $NF } END { print n + 0 }'
+}
+
+for s in users orders payments; do
+	deps="[users]"
+	[ $s = users ] && deps="[]"
+	cat <<YAML
+---
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: $s}
+spec: {image: "registry.local/shop/$s:1", replicas: 1, healthCheck: {path: /health}, dependsOn: $deps}
+YAML
+done | kubectl -n "$ns" apply -f - >/dev/null
+check "the Services become Ready" kubectl -n "$ns" wait --for=condition=Ready bsvc/users bsvc/orders bsvc/payments --timeout=90s
+check "the Deployment carries the digest of what was applied" bash -c \
+	"'$state/bin/kubectl' -n $ns get deployment orders -o jsonpath='{.metadata.annotations.breakwater\.io/applied}' | grep -Eq '^[0-9a-f]{64}$'"
+check "the registry is written" eventually 10 kubectl -n "$ns" get configmap breakwater-registry
+sleep 2 # the last status writes settle
+stop_operator
+
+before=$(applies)
+start_operator "$ns"
+sleep 5
+after=$(applies)
+check_eq "a restart with everything converged applies nothing" 0 "$((after - before))"
+check "the Services are still Ready" kubectl -n "$ns" wait --for=condition=Ready bsvc/users bsvc/orders bsvc/payments --timeout=5s
+stop_operator
+check_operator_log
+
+# drift while no operator runs: an image and a replica count changed by hand
+kubectl -n "$ns" set image deployment/orders app=registry.local/shop/orders:drifted >/dev/null
+kubectl -n "$ns" scale deployment/payments --replicas=3 >/dev/null
+start_operator "$ns"
+check "a restarted operator puts a changed image back" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get deployment orders -o jsonpath='{.spec.template.spec.containers[0].image}')\" = registry.local/shop/orders:1 ]"
+check "and a changed replica count" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get deployment payments -o jsonpath='{.spec.replicas}')\" = 1 ]"
+stop_operator
+check_operator_log

@@ -1,0 +1,147 @@
+/*
+ * Unit tests for the operator's cache projections and indexes
+ * (operator/operator.c): a Service keeps its registry entry and the keys of
+ * its dependencies, and the by-dependency index finds its dependents without
+ * a pass over the namespace, also past BW_STORE_INDEX_MAX dependencies (one
+ * "namespace/ *" value then stands for them); a pod is found by its Service.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "store.h"
+#include "../../operator/operator.h"
+#include "../../operator/registry.h"
+
+/* A Service of shop named name with n dependencies dep-0..dep-(n-1). */
+static json_t *service(const char *name, int n)
+{
+	json_t *deps = json_array();
+	char dep[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(dep, sizeof(dep), "dep-%d", i);
+		json_array_append_new(deps, json_string(dep));
+	}
+	return json_pack("{s:{s:s, s:s, s:s, s:i}, s:{s:s, s:o}}", "metadata", "name", name,
+			 "namespace", "shop", "resourceVersion", "1", "generation", 1, "spec",
+			 "image", "img:1", "dependsOn", deps);
+}
+
+/* The names of the items of a by-index lookup, sorted, space-separated. */
+static void names_of(struct bw_store *s, const char *index, const char *value, char *out,
+		     size_t size)
+{
+	struct bw_store_items items = {0};
+	const char *v[64];
+	size_t n = 0, len = 0;
+
+	out[0] = '\0';
+	if (bw_store_by_index(s, index, value, &items, NULL) != 0)
+		return;
+	for (size_t i = 0; i < items.count && n < 64; i++)
+		v[n++] = bw_store_item_name(items.v[i]);
+	for (size_t i = 1; i < n; i++) /* insertion sort: a handful */
+		for (size_t j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
+			const char *t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (size_t i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "%s%s", i ? " " : "", v[i]);
+	bw_store_items_release(&items);
+}
+
+static void test_services(void)
+{
+	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL};
+	struct bw_store *s = bw_store_new(bw_operator_project_service, NULL, &ix, 1, NULL);
+	json_t *few = service("few", 3), *many = service("many", BW_STORE_INDEX_MAX + 4),
+	       *none = service("none", 0), *entry = NULL, *cached_entry;
+	const struct bw_cached_object *o;
+	char names[256];
+	char *want;
+
+	CHECK(s != NULL, "a store with the by-dependency index");
+	CHECK(bw_store_upsert(s, few, NULL, NULL) == 0 &&
+		  bw_store_upsert(s, many, NULL, NULL) == 0 &&
+		  bw_store_upsert(s, none, NULL, NULL) == 0,
+	      "three Services are cached");
+
+	o = bw_store_get(s, "shop", "few");
+	CHECK_INT(3, o ? o->n_dependencies : 0, "a Service keeps the keys of its dependencies");
+	CHECK_STR("shop/dep-2", o && o->n_dependencies == 3 ? o->dependency_keys[2] : NULL,
+		  "as namespace/name");
+	bw_registry_service_entry(few, "shop", &entry, NULL);
+	want = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR(want, o ? o->registry_entry : NULL,
+		  "and its registry entry, as bw_registry_service_entry() makes it");
+	cached_entry = o ? json_loads(o->registry_entry, JSON_ALLOW_NUL, NULL) : NULL;
+	CHECK(json_equal(entry, cached_entry), "which reads back as that entry");
+	free(want);
+	json_decref(entry);
+	json_decref(cached_entry);
+	bw_store_item_put(o);
+
+	names_of(s, BW_INDEX_BY_DEPENDENCY, "shop/dep-1", names, sizeof(names));
+	CHECK_STR("few", names, "the index finds the dependents of dep-1 (within the limit)");
+	names_of(s, BW_INDEX_BY_DEPENDENCY, "shop/*", names, sizeof(names));
+	CHECK_STR("many", names, "a Service with more than %d dependencies is under shop/*",
+		  BW_STORE_INDEX_MAX);
+	o = bw_store_get(s, "shop", "many");
+	CHECK_INT(BW_STORE_INDEX_MAX + 4, o ? o->n_dependencies : 0, "and keeps every key");
+	CHECK_STR("shop/*", o ? o->dependency_keys[o->n_dependencies] : NULL,
+		  "and the shop/* value after them");
+	bw_store_item_put(o);
+	names_of(s, BW_INDEX_BY_DEPENDENCY, "other/dep-1", names, sizeof(names));
+	CHECK_STR("", names, "another namespace's dep-1 has no dependents here");
+
+	/* an invalid Service (no image) and one being deleted have no entry */
+	json_object_del(json_object_get(none, "spec"), "image");
+	json_object_set_new(json_object_get(none, "metadata"), "resourceVersion", json_string("2"));
+	bw_store_upsert(s, none, NULL, NULL);
+	o = bw_store_get(s, "shop", "none");
+	CHECK(o && !o->registry_entry, "an invalid Service has no registry entry");
+	bw_store_item_put(o);
+
+	json_decref(few);
+	json_decref(many);
+	json_decref(none);
+	bw_store_free(s);
+}
+
+static void test_pods(void)
+{
+	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL};
+	struct bw_store *s = bw_store_new(bw_operator_project_pod, NULL, &ix, 1, NULL);
+	char name[32], names[256];
+	int all = 1;
+
+	for (int i = 0; i < 6; i++) {
+		json_t *pod;
+
+		snprintf(name, sizeof(name), "pod-%d", i);
+		pod = json_pack("{s:{s:s, s:s, s:s, s:{s:s}}}", "metadata", "name", name,
+				"namespace", i < 5 ? "shop" : "other", "resourceVersion", "1",
+				"labels", "breakwater.io/service", i % 2 ? "orders" : "users");
+		all &= bw_store_upsert(s, pod, NULL, NULL) == 0;
+		json_decref(pod);
+	}
+	CHECK(all, "six pods are cached");
+	names_of(s, BW_INDEX_BY_SERVICE, "shop/orders", names, sizeof(names));
+	CHECK_STR("pod-1 pod-3", names, "the pods of shop/orders, by the by-service index");
+	names_of(s, BW_INDEX_BY_SERVICE, "other/orders", names, sizeof(names));
+	CHECK_STR("pod-5", names, "and of other/orders, apart");
+	bw_store_free(s);
+}
+
+int main(void)
+{
+	test_services();
+	test_pods();
+	return check_exit();
+}
