@@ -201,6 +201,11 @@ void bw_informer_stop(struct bw_informer *inf)
 	bw_reflector_stop(inf->reflector);
 }
 
+void bw_informer_join(struct bw_informer *inf)
+{
+	bw_reflector_join(inf->reflector);
+}
+
 struct bw_store *bw_informer_store(struct bw_informer *inf)
 {
 	return inf->store;

@@ -54,6 +54,10 @@ int bw_informer_add_handlers(struct bw_informer *inf, const struct bw_informer_h
 
 int bw_informer_start(struct bw_informer *inf, struct bw_error *err);
 void bw_informer_stop(struct bw_informer *inf);
+/* Stops it and waits until its thread has ended, so none of its handlers
+ * runs any more. An owner of several informers whose handlers read each
+ * other's stores joins them all before freeing any. */
+void bw_informer_join(struct bw_informer *inf);
 
 struct bw_store *bw_informer_store(struct bw_informer *inf);
 int bw_informer_has_synced(const struct bw_informer *inf);

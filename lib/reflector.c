@@ -25,7 +25,7 @@ struct bw_reflector {
 
 	atomic_int stopping;
 	atomic_int synced;
-	int started;
+	int started; /* the thread runs until joined; both only from the owner's thread */
 	pthread_t thread;
 
 	/* guards last_rv and stats; wake interrupts backoff sleeps on stop */
@@ -99,9 +99,7 @@ void bw_reflector_free(struct bw_reflector *r)
 {
 	if (!r)
 		return;
-	bw_reflector_stop(r);
-	if (r->started)
-		pthread_join(r->thread, NULL);
+	bw_reflector_join(r);
 	bw_line_reader_release(&r->lines);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
@@ -109,6 +107,14 @@ void bw_reflector_free(struct bw_reflector *r)
 	free(r->label_selector);
 	free(r->field_selector);
 	free(r);
+}
+
+void bw_reflector_join(struct bw_reflector *r)
+{
+	bw_reflector_stop(r);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	r->started = 0;
 }
 
 void bw_reflector_stop(struct bw_reflector *r)

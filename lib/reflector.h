@@ -96,6 +96,9 @@ void bw_reflector_free(struct bw_reflector *r);
 int bw_reflector_run(struct bw_reflector *r);
 int bw_reflector_start(struct bw_reflector *r, struct bw_error *err);
 void bw_reflector_stop(struct bw_reflector *r);
+/* Stops it and waits for its thread to end: no handler runs after this
+ * returns. Only from the thread that started it; a second call does nothing. */
+void bw_reflector_join(struct bw_reflector *r);
 
 /* True once a complete list has been taken in. */
 int bw_reflector_has_synced(const struct bw_reflector *r);

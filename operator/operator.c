@@ -872,6 +872,11 @@ void bw_operator_free(struct bw_operator *op)
 	if (!op)
 		return;
 	bw_operator_stop(op);
+	/* every informer ended before any store goes: one's handlers read the
+	 * others' stores (a pod's handler looks up its Breakers) */
+	for (int i = 0; i < INF_N; i++)
+		if (op->informers[i])
+			bw_informer_join(op->informers[i]);
 	for (int i = 0; i < INF_N; i++)
 		bw_informer_free(op->informers[i]);
 	for (int i = 0; i < Q_N; i++)
