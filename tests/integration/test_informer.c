@@ -8,7 +8,11 @@
  *  - a watch whose resourceVersion was compacted away gets 410 and relists,
  *    and the relist reports exactly what changed meanwhile;
  *  - an event the store refuses (a projection that fails) makes it relist
- *    at once, and the store converges.
+ *    at once, and the store converges;
+ *  - bw_informer_join() returns only once a handler under way has ended, so
+ *    an owner whose handlers read another informer's store can join them
+ *    all, then free them (the operator's shutdown once freed a store that a
+ *    running handler then read).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -416,6 +420,71 @@ static void test_compacted(struct bw_client *c)
 	bw_informer_free(inf);
 }
 
+/* A handler that reads another informer's store, slowly, as the operator's
+ * pod handler looks up its Breakers. */
+struct slow_reader {
+	struct bw_informer *other;
+	atomic_int entered, finished, reads;
+};
+
+static void on_add_slow(const void *item, void *ctx)
+{
+	struct slow_reader *r = ctx;
+	const void *found;
+
+	if (strcmp(bw_store_item_name(item), "slow-trigger") != 0)
+		return;
+	atomic_store(&r->entered, 1);
+	itest_sleep_ms(500);
+	/* under ASan, a read of a freed store here is a heap-use-after-free */
+	found = bw_store_get(bw_informer_store(r->other), ns, "pre-existing-other");
+	atomic_fetch_add(&r->reads, found != NULL);
+	bw_store_item_put(found);
+	atomic_store(&r->finished, 1);
+}
+
+static int slow_entered(void *ctx)
+{
+	return atomic_load(&((struct slow_reader *)ctx)->entered);
+}
+
+static void test_join_waits_for_handlers(struct bw_client *c)
+{
+	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct slow_reader r = {0};
+	struct bw_informer_options opts = {
+	    .watch = {.resource = &bw_res_configmaps,
+		      .namespace = ns,
+		      .label_selector = "itest=informer"},
+	    .project = project_configmap,
+	};
+	struct bw_informer_handlers h = {on_add_slow, NULL, NULL, &r};
+	struct bw_informer *inf = NULL;
+	struct bw_error err;
+
+	create_cm(c, "pre-existing-other", "1");
+	r.other = start_informer(c, &bw_res_configmaps, &t, 0);
+	CHECK_INT(0, bw_informer_wait_synced(r.other, 10000), "the informer read from syncs");
+	if (bw_informer_new(&inf, c, &opts, &err) || bw_informer_add_handlers(inf, &h, &err) ||
+	    bw_informer_start(inf, &err)) {
+		printf("not ok - start an informer: %s\n", err.message);
+		exit(1);
+	}
+	CHECK_INT(0, bw_informer_wait_synced(inf, 10000), "the slow-handler informer syncs");
+	create_cm(c, "slow-trigger", "1");
+	CHECK(itest_eventually(30000, slow_entered, &r), "its handler is under way");
+
+	/* the operator's shutdown: join every informer, then free them */
+	bw_informer_join(inf);
+	CHECK(atomic_load(&r.finished), "bw_informer_join returned only after the handler ended");
+	bw_informer_join(r.other);
+	bw_informer_free(r.other);
+	bw_informer_free(inf);
+	CHECK_INT(1, atomic_load(&r.reads), "the handler read the other store while it existed");
+	bw_client_delete(c, &bw_res_configmaps, ns, "slow-trigger", NULL, NULL);
+	bw_client_delete(c, &bw_res_configmaps, ns, "pre-existing-other", NULL, NULL);
+}
+
 int main(void)
 {
 	struct bw_client *c;
@@ -426,6 +495,7 @@ int main(void)
 		return 1;
 	test_basic(c);
 	test_store_failure(c);
+	test_join_waits_for_handlers(c);
 	/* the tsan suite skips the two restarts of the API server: they take
 	 * most of the run and the ASan run covers them. The restart comes
 	 * before the stall, whose object it would count. */
