@@ -302,12 +302,13 @@ void bw_repair_decide(const struct bw_repair_input *in, const struct bw_rollout_
 	/* The template's time when it is later: the status of that restart is not
 	 * in the cache yet (the Deployment's event brought us here first), or was
 	 * never written (a crash in between). Going by the older time would
-	 * restart again at once. */
+	 * restart again at once; that restart is one more than status counts, or
+	 * the back-off would shrink. */
 	if (d && d->restarted_at.text && *d->restarted_at.text &&
 	    (!restarted_at.text || strcmp(d->restarted_at.text, restarted_at.text) > 0)) {
 		restarted_at = d->restarted_at;
-		if (out->stale > 0 && out->restarts < 1)
-			out->restarts = 1;
+		if (out->stale > 0)
+			out->restarts++;
 	}
 	out->restarted_at = restarted_at.text;
 	/* Only once the Deployment has rolled out its template: pods of a rollout
