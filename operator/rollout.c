@@ -1,4 +1,5 @@
 /* The service controller's decisions (rollout.h): pure, no I/O. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,18 +32,24 @@ static void utf8_trim(char *s)
 		s[start] = '\0';
 }
 
-static struct bw_rollout_event *add_event(struct bw_rollout_event *events, size_t *n,
-					  const char *type, const char *reason)
+/* Appends an event to events (n of them); past BW_ROLLOUT_EVENTS (never
+ * reached: a reconcile decides at most four) it is dropped. */
+__attribute__((format(printf, 5, 6))) static void add_event(struct bw_rollout_event *events,
+							    size_t *n, const char *type,
+							    const char *reason, const char *fmt,
+							    ...)
 {
 	struct bw_rollout_event *e = &events[*n];
+	va_list ap;
 
-	if (*n >= BW_ROLLOUT_EVENTS) /* not reached: at most four are decided */
-		return NULL;
+	if (*n >= BW_ROLLOUT_EVENTS)
+		return;
 	(*n)++;
 	e->type = type;
 	e->reason = reason;
-	e->message[0] = '\0';
-	return e;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
 }
 
 static void add_condition(struct bw_rollout_decision *out, const char *type, const char *status,
@@ -176,15 +183,14 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 		       const struct bw_rollout_peers *peers, struct bw_rollout_decision *out)
 {
 	struct view v = {0};
-	struct bw_rollout_event *e;
 	int rolled_back_now = 0;
 	const char *status_image = svc->status_image;
 
 	memset(out, 0, sizeof(*out));
 	if (!svc->image) {
 		out->invalid = 1;
-		e = add_event(out->events, &out->n_events, "Warning", "InvalidSpec");
-		snprintf(e->message, sizeof(e->message), "spec.image is missing");
+		add_event(out->events, &out->n_events, "Warning", "InvalidSpec",
+			  "spec.image is missing");
 		return; /* the CRD requires it: nothing to do until it is fixed */
 	}
 	v.spec_image = svc->image;
@@ -219,28 +225,24 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 	out->deploy_image = v.deploy_image;
 
 	if (d && !same(d->image, v.deploy_image) && !same(v.failed, v.spec_image) && !v.paused) {
-		e = add_event(out->events, &out->n_events, "Normal", "RolloutStarted");
-		snprintf(e->message, sizeof(e->message), "rolling out %s (was %s)", v.deploy_image,
-			 d->image ? d->image : "");
+		add_event(out->events, &out->n_events, "Normal", "RolloutStarted",
+			  "rolling out %s (was %s)", v.deploy_image, d->image ? d->image : "");
 	}
 	if (d && d->spec_replicas != v.replicas) {
-		e = add_event(out->events, &out->n_events, "Normal", "Scaled");
-		snprintf(e->message, sizeof(e->message), "scaled from %ld to %ld replicas",
-			 d->spec_replicas, v.replicas);
+		add_event(out->events, &out->n_events, "Normal", "Scaled",
+			  "scaled from %ld to %ld replicas", d->spec_replicas, v.replicas);
 	}
 	if (rolled_back_now) {
-		e = add_event(out->events, &out->n_events, "Warning", "RolledBack");
-		snprintf(e->message, sizeof(e->message),
-			 "rollout of %s exceeded its progress deadline; rolling back to %s",
-			 v.spec_image, v.last_good);
+		add_event(out->events, &out->n_events, "Warning", "RolledBack",
+			  "rollout of %s exceeded its progress deadline; rolling back to %s",
+			  v.spec_image, v.last_good);
 	}
 	out->withhold_ingress = peers->route_holder && peers->route_holder[0];
 	if (out->withhold_ingress && !same(svc->ready_reason, "RouteConflict")) {
-		e = add_event(out->events, &out->n_events, "Warning", "RouteConflict");
-		snprintf(e->message, sizeof(e->message),
-			 "spec.route is the route of the older Service %.400s; no Ingress is "
-			 "written for this one",
-			 peers->route_holder);
+		add_event(out->events, &out->n_events, "Warning", "RouteConflict",
+			  "spec.route is the route of the older Service %.400s; no Ingress is "
+			  "written for this one",
+			  peers->route_holder);
 	}
 
 	/* The rollout is complete when the Deployment has observed its spec and
@@ -250,9 +252,8 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 		     d->updated == v.replicas && d->replicas == v.replicas &&
 		     d->available == v.replicas;
 	if (v.complete && !same(v.failed, v.spec_image) && !same(status_image, v.spec_image)) {
-		e = add_event(out->done_events, &out->n_done_events, "Normal", "RolloutCompleted");
-		snprintf(e->message, sizeof(e->message), "rolled out %s to %ld replicas",
-			 v.spec_image, v.replicas);
+		add_event(out->done_events, &out->n_done_events, "Normal", "RolloutCompleted",
+			  "rolled out %s to %ld replicas", v.spec_image, v.replicas);
 		status_image = v.spec_image;
 	}
 	if (rolled_back_now)
@@ -282,7 +283,6 @@ void bw_repair_decide(const struct bw_repair_input *in, const struct bw_rollout_
 		      struct bw_repair_decision *out)
 {
 	struct bw_rollout_time restarted_at = in->status_restarted_at;
-	struct bw_rollout_event *e;
 
 	memset(out, 0, sizeof(*out));
 	/* Pods created while the webhook was unreachable lack the injection;
@@ -319,13 +319,12 @@ void bw_repair_decide(const struct bw_repair_input *in, const struct bw_rollout_
 		long long since = in->now.secs - last;
 		long long wait = bw_repair_wait_s(out->restarts);
 
-		e = add_event(out->events, &out->n_events, "Warning", "PodsNotInjected");
-		snprintf(e->message, sizeof(e->message),
-			 "%ld pod(s) lack the registry configuration (created while the admission "
-			 "webhook was unreachable), %ld carry an outdated one (a dependency "
-			 "changed)%s",
-			 out->missed, out->outdated,
-			 in->repair_pods ? "" : "; restart them, or run with --repair-pods");
+		add_event(out->events, &out->n_events, "Warning", "PodsNotInjected",
+			  "%ld pod(s) lack the registry configuration (created while the admission "
+			  "webhook was unreachable), %ld carry an outdated one (a dependency "
+			  "changed)%s",
+			  out->missed, out->outdated,
+			  in->repair_pods ? "" : "; restart them, or run with --repair-pods");
 		/* Outdated pods alone prove the webhook injects: restart at once. Pods
 		 * with no injection may mean it is still away: back off. */
 		if (in->repair_pods && out->missed > 0 && last >= 0 && out->restarts > 0 &&
@@ -341,11 +340,9 @@ void bw_repair_decide(const struct bw_repair_input *in, const struct bw_rollout_
 				out->restarted_at = in->now.text;
 				out->restart = 1;
 				out->restarts++;
-				e = add_event(out->events, &out->n_events, "Normal",
-					      "PodsRestarted");
-				snprintf(e->message, sizeof(e->message),
-					 "restarting %ld pod(s) to inject the registry",
-					 out->stale);
+				add_event(out->events, &out->n_events, "Normal", "PodsRestarted",
+					  "restarting %ld pod(s) to inject the registry",
+					  out->stale);
 			}
 		}
 	}
