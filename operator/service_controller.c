@@ -6,11 +6,11 @@
  * derived from the resource, its status and the Deployment as cached, so a
  * restart at any moment converges to the same state.
  *
- * Image bookkeeping (docs/resources.md): when spec.image differs from
- * status.image a rollout is under way and lastGoodImage is the image being
- * replaced; status.image follows once the new image is fully available. A
- * rollout past its progress deadline is reverted to lastGoodImage (with
- * autoRollback) and failedImage remembers why, until spec.image changes.
+ * This file is the glue: it gathers the inputs from the caches, asks the
+ * pure decisions of rollout.h (image bookkeeping, rollback, conditions,
+ * events, stale pods and their restart back-off) what to do, and does the
+ * I/O: ownership checks (ownership.h), the applies, the events and the
+ * status write.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@
 #include "operator.h"
 #include "ownership.h"
 #include "render.h"
+#include "rollout.h"
 #include "rules.h"
 
 #define MSG_MAX 512
@@ -185,26 +186,6 @@ out:
 	return ret;
 }
 
-/* maxUnavailable as a number of pods, rounded down as the Deployment controller does. */
-static long max_unavailable(const json_t *rollout, long replicas)
-{
-	const json_t *v = json_object_get(rollout, "maxUnavailable");
-	const char *s = json_string_value(v);
-
-	if (json_is_integer(v))
-		return (long)json_integer_value(v);
-	if (s && strchr(s, '%'))
-		return replicas * atol(s) / 100;
-	return 0;
-}
-
-struct rollout_view {
-	const char *spec_image, *deploy_image;
-	const char *status_image, *last_good, *failed;
-	long replicas, generation;
-	int complete, deadline_exceeded, paused, rolled_back_now;
-};
-
 /* What the rules that need other Services say (rules.h). */
 struct cross_view {
 	char route_holder[600]; /* "namespace/name" of the Service holding our route, or "" */
@@ -285,151 +266,6 @@ out:
 	return ret;
 }
 
-/* Cuts a trailing UTF-8 sequence that snprintf truncated in half (jansson
- * refuses such a string, and the condition would be lost). */
-static void utf8_trim(char *s)
-{
-	size_t n = strlen(s), start = n, need;
-
-	while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
-		start--;
-	if (start == 0 || ((unsigned char)s[start - 1] & 0x80) == 0)
-		return;
-	start--; /* the lead byte */
-	need = ((unsigned char)s[start] & 0xE0) == 0xC0	  ? 2
-	       : ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3
-	       : ((unsigned char)s[start] & 0xF8) == 0xF0 ? 4
-							  : 1;
-	if (n - start < need)
-		s[start] = '\0';
-}
-
-static void set_conditions(json_t *status, const json_t *old_conditions,
-			   const struct rollout_view *v, const struct bw_cached_deployment *d,
-			   const json_t *spec, const struct cross_view *x)
-{
-	json_t *conds = json_array();
-	char msg[MSG_MAX];
-	long updated = d ? d->updated : 0, available = d ? d->available : 0;
-	int failed = same(v->failed, v->spec_image);
-	long deadline = (long)json_integer_value(
-	    json_object_get(json_object_get(spec, "rollout"), "progressDeadlineSeconds"));
-
-	if (!deadline)
-		deadline = 600;
-	/* Ready */
-	if (x->route_holder[0]) {
-		char long_msg[6144]; /* pathPrefix: 1024 characters, up to 4 bytes each */
-
-		snprintf(long_msg, sizeof(long_msg),
-			 "spec.route: pathPrefix %.4096s%s%.253s is the route of Service %s, which "
-			 "is older; this Service's Ingress is not written until the route is free "
-			 "or changed",
-			 str(json_object_get(spec, "route"), "pathPrefix"),
-			 str(json_object_get(spec, "route"), "host") ? " on host " : "",
-			 str(json_object_get(spec, "route"), "host")
-			     ? str(json_object_get(spec, "route"), "host")
-			     : "",
-			 x->route_holder);
-		utf8_trim(long_msg);
-		bw_condition_set(conds, old_conditions, "Ready", "False", "RouteConflict", long_msg,
-				 v->generation);
-	} else if (failed) {
-		snprintf(msg, sizeof(msg),
-			 "rollout of %s did not complete within %lds and was rolled back to %s; "
-			 "change spec.image to roll out again",
-			 v->spec_image, deadline,
-			 v->last_good ? v->last_good : "the previous image");
-		bw_condition_set(conds, old_conditions, "Ready", "False", "RolledBack", msg,
-				 v->generation);
-	} else if (v->complete) {
-		if (v->replicas == 0)
-			snprintf(msg, sizeof(msg), "scaled to zero; image %s", v->spec_image);
-		else
-			snprintf(msg, sizeof(msg), "%ld of %ld replicas run %s and are available",
-				 available, v->replicas, v->spec_image);
-		bw_condition_set(conds, old_conditions, "Ready", "True",
-				 v->replicas == 0 ? "ScaledToZero" : "RolloutComplete", msg,
-				 v->generation);
-	} else if (v->deadline_exceeded) {
-		snprintf(msg, sizeof(msg),
-			 "rollout of %s: %ld of %ld replicas available after %lds (%s)",
-			 v->deploy_image, available, v->replicas, deadline,
-			 v->last_good ? "autoRollback is off" : "no earlier image to roll back to");
-		bw_condition_set(conds, old_conditions, "Ready", "False",
-				 "ProgressDeadlineExceeded", msg, v->generation);
-	} else if (v->paused) {
-		snprintf(msg, sizeof(msg), "rollouts are paused (spec.paused); %ld of %ld updated",
-			 updated, v->replicas);
-		bw_condition_set(conds, old_conditions, "Ready", "False", "Paused", msg,
-				 v->generation);
-	} else {
-		snprintf(msg, sizeof(msg),
-			 "rolling out %s: %ld of %ld replicas updated, %ld available",
-			 v->deploy_image, updated, v->replicas, available);
-		bw_condition_set(conds, old_conditions, "Ready", "False", "RolloutInProgress", msg,
-				 v->generation);
-	}
-
-	/* Progressing */
-	if (failed)
-		bw_condition_set(conds, old_conditions, "Progressing", "False", "RolledBack",
-				 "rolled back after the progress deadline", v->generation);
-	else if (v->deadline_exceeded)
-		bw_condition_set(conds, old_conditions, "Progressing", "False",
-				 "ProgressDeadlineExceeded",
-				 "the rollout exceeded its progress deadline", v->generation);
-	else if (v->paused && !v->complete)
-		bw_condition_set(conds, old_conditions, "Progressing", "False", "Paused",
-				 "rollouts are paused", v->generation);
-	else if (v->complete)
-		bw_condition_set(conds, old_conditions, "Progressing", "True", "RolloutComplete",
-				 "the last rollout completed", v->generation);
-	else
-		bw_condition_set(conds, old_conditions, "Progressing", "True", "RolloutInProgress",
-				 "a rollout is under way", v->generation);
-
-	/* Available */
-	if (d && available >=
-		     v->replicas - max_unavailable(json_object_get(spec, "rollout"), v->replicas)) {
-		snprintf(msg, sizeof(msg), "%ld of %ld replicas available", available, v->replicas);
-		bw_condition_set(conds, old_conditions, "Available", "True",
-				 "MinimumReplicasAvailable", msg, v->generation);
-	} else {
-		snprintf(msg, sizeof(msg), "%ld of %ld replicas available", available, v->replicas);
-		bw_condition_set(conds, old_conditions, "Available", "False",
-				 "MinimumReplicasUnavailable", msg, v->generation);
-	}
-
-	/* DependenciesResolved: advisory, Ready does not wait for it (the pods
-	 * run; the missing <NAME>_SERVICE_URL is injected once the Service
-	 * exists and the pods restart) */
-	if (x->missing[0]) {
-		snprintf(msg, sizeof(msg),
-			 "spec.dependsOn: no Service named %.380s in this namespace; their "
-			 "<NAME>_SERVICE_URL is not injected until they exist",
-			 x->missing);
-		utf8_trim(msg);
-		bw_condition_set(conds, old_conditions, "DependenciesResolved", "False",
-				 "MissingDependency", msg, v->generation);
-	} else {
-		snprintf(msg, sizeof(msg), "%zu of %zu dependencies exist", x->dependencies,
-			 x->dependencies);
-		bw_condition_set(conds, old_conditions, "DependenciesResolved", "True",
-				 x->dependencies ? "AllFound" : "NoDependencies", msg,
-				 v->generation);
-	}
-
-	/* RolledBack, while the rollback is in effect */
-	if (failed) {
-		snprintf(msg, sizeof(msg), "%s exceeded its progress deadline; running %s",
-			 v->spec_image, v->last_good ? v->last_good : "the previous image");
-		bw_condition_set(conds, old_conditions, "RolledBack", "True",
-				 "ProgressDeadlineExceeded", msg, v->generation);
-	}
-	json_object_set_new(status, "conditions", conds);
-}
-
 static void event(struct bw_operator_context *ctx, const json_t *svc, const char *type,
 		  const char *reason, const char *msg)
 {
@@ -446,7 +282,6 @@ static void event(struct bw_operator_context *ctx, const json_t *svc, const char
 		bw_recorder_event(ctx->recorder, &ref, type, reason, "%s", msg);
 }
 
-/* Writes the owned objects. */
 /* Days from 1970-01-01 to a civil date (Howard Hinnant's days_from_civil). */
 static long long days_from_civil(int y, int m, int d)
 {
@@ -478,25 +313,6 @@ static void now_utc(char *buf, size_t size)
 
 	gmtime_r(&t, &tm);
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* Pods that missed injection are restarted at once the first time; if the
- * new ones miss it too (the webhook is still unreachable), the next restart
- * waits 15 s, then 30 s, doubling up to 10 minutes, so an absent webhook
- * causes no churn and a brief gap (a CA the API server had not yet loaded)
- * is repaired in seconds. status.podsRestarts counts the restarts in a row;
- * it is back to 0 once no pod is stale. */
-#define REPAIR_FIRST_WAIT_S 15
-#define REPAIR_MAX_WAIT_S   600
-
-/* How long after the n-th restart in a row the next may come. */
-static long long repair_wait_s(long long n)
-{
-	long long wait = REPAIR_FIRST_WAIT_S;
-
-	while (--n > 0 && wait < REPAIR_MAX_WAIT_S)
-		wait *= 2;
-	return wait < REPAIR_MAX_WAIT_S ? wait : REPAIR_MAX_WAIT_S;
 }
 
 /* The owned objects are applied again at least this often even when nothing
@@ -707,25 +523,131 @@ static int status_not_ready(struct bw_operator_context *ctx, const json_t *svc, 
 	return ret;
 }
 
+/* A time of an object: its text and seconds (parse_utc). */
+static struct bw_rollout_time time_of(const char *text)
+{
+	struct bw_rollout_time t = {.text = text && *text ? text : NULL, .secs = -1};
+
+	if (t.text)
+		t.secs = parse_utc(t.text);
+	return t;
+}
+
+/* The decisions' view of the Service svc (rollout.h). */
+static void service_input(const json_t *svc, struct bw_rollout_service *in)
+{
+	const json_t *meta = json_object_get(svc, "metadata"), *spec = json_object_get(svc, "spec");
+	const json_t *status = json_object_get(svc, "status");
+	const json_t *rollout = json_object_get(spec, "rollout"), *route;
+	const json_t *mu = json_object_get(rollout, "maxUnavailable");
+
+	in->generation = (long)json_integer_value(json_object_get(meta, "generation"));
+	in->image = str(spec, "image");
+	in->replicas = json_object_get(spec, "replicas")
+			   ? (long)json_integer_value(json_object_get(spec, "replicas"))
+			   : 1;
+	in->paused = json_is_true(json_object_get(spec, "paused"));
+	in->progress_deadline_s =
+	    (long)json_integer_value(json_object_get(rollout, "progressDeadlineSeconds"));
+	in->auto_rollback = !json_is_false(json_object_get(rollout, "autoRollback"));
+	if (json_is_integer(mu))
+		in->max_unavailable.value = (long)json_integer_value(mu);
+	else if (json_string_value(mu) && strchr(json_string_value(mu), '%'))
+		in->max_unavailable = (struct bw_rollout_amount){atol(json_string_value(mu)), 1};
+	route = json_object_get(spec, "route");
+	in->route_prefix = str(route, "pathPrefix");
+	in->route_host = str(route, "host");
+	in->status_image = str(status, "image");
+	in->last_good = str(status, "lastGoodImage");
+	in->failed = str(status, "failedImage");
+	in->ready_reason = ready_reason(status);
+}
+
+static void deployment_input(const struct bw_cached_deployment *d, struct bw_rollout_deployment *in)
+{
+	*in = (struct bw_rollout_deployment){
+	    .generation = d->generation,
+	    .observed_generation = d->observed_generation,
+	    .spec_replicas = d->spec_replicas,
+	    .replicas = d->replicas,
+	    .updated = d->updated,
+	    .ready = d->ready,
+	    .available = d->available,
+	    .image = d->image,
+	    .progressing = d->progressing,
+	    .restarted_at = time_of(d->restarted_at),
+	};
+}
+
+static void emit(struct bw_operator_context *ctx, const json_t *svc,
+		 const struct bw_rollout_event *events, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		event(ctx, svc, events[i].type, events[i].reason, events[i].message);
+}
+
+/* The status the decisions ask for, with svc's selector and url, and the
+ * conditions' transition times kept from old_conditions where unchanged. */
+static json_t *status_of(const json_t *svc, const struct bw_rollout_decision *r,
+			 const struct bw_repair_decision *p, const json_t *old_conditions)
+{
+	json_t *status = json_object(), *conds = json_array();
+	char buf[BW_RENDER_URL_MAX > BW_RENDER_SELECTOR_MAX ? BW_RENDER_URL_MAX
+							    : BW_RENDER_SELECTOR_MAX];
+
+	json_object_set_new(status, "observedGeneration", json_integer(r->observed_generation));
+	if (r->image)
+		json_object_set_new(status, "image", json_string(r->image));
+	if (r->last_good)
+		json_object_set_new(status, "lastGoodImage", json_string(r->last_good));
+	if (r->failed)
+		json_object_set_new(status, "failedImage", json_string(r->failed));
+	json_object_set_new(status, "replicas", json_integer(r->replicas));
+	json_object_set_new(status, "updatedReplicas", json_integer(r->updated));
+	json_object_set_new(status, "readyReplicas", json_integer(r->ready));
+	json_object_set_new(status, "availableReplicas", json_integer(r->available));
+	json_object_set_new(status, "pods",
+			    json_pack("{s:I, s:I}", "configured", (json_int_t)p->configured,
+				      "stale", (json_int_t)p->stale));
+	if (p->restarted_at)
+		json_object_set_new(status, "podsRestartedAt", json_string(p->restarted_at));
+	if (p->restarts > 0)
+		json_object_set_new(status, "podsRestarts", json_integer(p->restarts));
+	if (bw_render_selector(svc, buf, sizeof(buf), NULL) == 0)
+		json_object_set_new(status, "selector", json_string(buf));
+	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)
+		json_object_set_new(status, "url", json_string(buf));
+	for (size_t i = 0; i < r->n_conditions; i++)
+		bw_condition_set(conds, old_conditions, r->conditions[i].type,
+				 r->conditions[i].status, r->conditions[i].reason,
+				 r->conditions[i].message, r->observed_generation);
+	json_object_set_new(status, "conditions", conds);
+	return status;
+}
+
+/*
+ * The glue: gathers what the decisions need from the caches (rollout.h),
+ * records their events, writes the owned objects and the status.
+ */
 int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms)
 {
 	const struct bw_cached_object *item = bw_store_get_key(ctx->caches.services, key);
 	const struct bw_cached_deployment *d = NULL;
-	json_t *svc = NULL, *spec, *meta, *old_status, *status = NULL;
-	struct rollout_view v = {0};
+	json_t *svc = NULL, *meta, *old_status, *status = NULL;
+	struct bw_rollout_service in = {0};
+	struct bw_rollout_deployment din, *dp = NULL;
+	struct bw_rollout_peers peers;
+	struct bw_rollout_decision *r = NULL;
+	struct bw_repair_input rin = {0};
+	struct bw_repair_decision rep;
 	struct bw_store_items pods = {0};
-	long configured = 0, stale = 0, missed = 0, outdated = 0;
-	long long restarts;
-	char expected[64];
-	int have_expected;
-	const char *restarted_at;
-	char now[32];
+	const char **injected = NULL;
+	char expected[64], now[32];
 	struct bw_error err = {0};
 	const char *ns, *name, *uid;
 	struct cross_view x = {0};
 	char conflict[MSG_MAX * 2];
-	char msg[MSG_MAX], buf[BW_RENDER_URL_MAX > BW_RENDER_SELECTOR_MAX ? BW_RENDER_URL_MAX
-									  : BW_RENDER_SELECTOR_MAX];
+	char msg[MSG_MAX];
 	int ret = 0;
 
 	svc = bw_cached_object_parse(item);
@@ -735,7 +657,6 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		goto out;
 	}
 	meta = json_object_get(svc, "metadata");
-	spec = json_object_get(svc, "spec");
 	old_status = json_object_get(svc, "status");
 	ns = str(meta, "namespace");
 	name = str(meta, "name");
@@ -750,143 +671,62 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		bw_store_item_put(d);
 		d = NULL;
 	}
-
-	v.generation = (long)json_integer_value(json_object_get(meta, "generation"));
-	v.spec_image = str(spec, "image");
-	v.status_image = str(old_status, "image");
-	v.last_good = str(old_status, "lastGoodImage");
-	v.failed = str(old_status, "failedImage");
-	v.replicas = json_object_get(spec, "replicas")
-			 ? (long)json_integer_value(json_object_get(spec, "replicas"))
-			 : 1;
-	v.paused = json_is_true(json_object_get(spec, "paused"));
-	if (!v.spec_image) {
-		event(ctx, svc, "Warning", "InvalidSpec", "spec.image is missing");
-		goto out; /* the CRD requires it: nothing to do until it is fixed */
-	}
-	if (v.failed && !same(v.failed, v.spec_image))
-		v.failed = NULL; /* a new image: the rollback is over */
-	if (v.status_image && !same(v.status_image, v.spec_image))
-		v.last_good = v.status_image; /* a rollout replaces status.image */
-
-	/* A rollout past its deadline, of the image the spec asks for, is
-	 * reverted when there is something to revert to. */
-	v.deadline_exceeded = d && d->observed_generation >= d->generation &&
-			      strcmp(d->progressing, "ProgressDeadlineExceeded") == 0;
-	if (!v.failed && v.deadline_exceeded && same(d->image, v.spec_image) && v.last_good &&
-	    !same(v.last_good, v.spec_image) &&
-	    !json_is_false(json_object_get(json_object_get(spec, "rollout"), "autoRollback"))) {
-		v.failed = v.spec_image;
-		v.rolled_back_now = 1;
-	}
-	v.deploy_image = same(v.failed, v.spec_image) && v.last_good ? v.last_good : v.spec_image;
-	/* A rollback is recorded (status.failedImage) before it is acted on: the
-	 * Deployment goes back only in a reconcile whose cache holds the record.
-	 * Acting at once let the next reconcile, woken by the Deployment's change
-	 * before our status write reached the cache, roll the bad image out
-	 * again. */
-	if (v.rolled_back_now)
-		v.deploy_image = d->image;
-
-	if (d && !same(d->image, v.deploy_image) && !same(v.failed, v.spec_image) && !v.paused) {
-		snprintf(msg, sizeof(msg), "rolling out %s (was %s)", v.deploy_image, d->image);
-		event(ctx, svc, "Normal", "RolloutStarted", msg);
-	}
-	if (d && d->spec_replicas != v.replicas) {
-		snprintf(msg, sizeof(msg), "scaled from %ld to %ld replicas", d->spec_replicas,
-			 v.replicas);
-		event(ctx, svc, "Normal", "Scaled", msg);
-	}
-	if (v.rolled_back_now) {
-		snprintf(msg, sizeof(msg),
-			 "rollout of %s exceeded its progress deadline; rolling back to %s",
-			 v.spec_image, v.last_good);
-		event(ctx, svc, "Warning", "RolledBack", msg);
+	if (d) {
+		deployment_input(d, &din);
+		dp = &din;
 	}
 
-	/* Pods created while the webhook was unreachable lack the injection;
-	 * pods injected before a dependency changed carry an older generation. */
-	have_expected =
-	    ctx->expected_injection && ctx->expected_injection(ns, name, expected, sizeof(expected),
-							       ctx->expected_injection_arg) == 0;
-	snprintf(msg, sizeof(msg), "%s/%s", ns, name);
-	if (bw_store_by_index(ctx->caches.pods, BW_INDEX_BY_SERVICE, msg, &pods, NULL) == 0) {
-		for (size_t i = 0; i < pods.count; i++) {
-			const struct bw_cached_pod *p = pods.v[i];
-
-			if (!*p->injected)
-				missed++;
-			else if (have_expected && strcmp(p->injected, expected) != 0)
-				outdated++;
-			else
-				configured++;
-		}
-	}
-	stale = missed + outdated;
-	restarted_at = str(old_status, "podsRestartedAt");
-	restarts = stale > 0 ? json_integer_value(json_object_get(old_status, "podsRestarts")) : 0;
-	/* The template's time when it is later: the status of that restart is not
-	 * in the cache yet (the Deployment's event brought us here first), or was
-	 * never written (a crash in between). Going by the older time would
-	 * restart again at once. */
-	if (d && *d->restarted_at && (!restarted_at || strcmp(d->restarted_at, restarted_at) > 0)) {
-		restarted_at = d->restarted_at;
-		if (stale > 0 && restarts < 1)
-			restarts = 1;
-	}
-	if (stale > 0 && d && d->observed_generation >= d->generation &&
-	    d->updated == d->replicas) {
-		long long last = parse_utc(restarted_at);
-		long long since = (long long)time(NULL) - last;
-
-		snprintf(msg, sizeof(msg),
-			 "%ld pod(s) lack the registry configuration (created while the admission "
-			 "webhook was unreachable), %ld carry an outdated one (a dependency "
-			 "changed)%s",
-			 missed, outdated,
-			 ctx->repair_pods ? "" : "; restart them, or run with --repair-pods");
-		event(ctx, svc, "Warning", "PodsNotInjected", msg);
-		/* Outdated pods alone prove the webhook injects: restart at once. Pods
-		 * with no injection may mean it is still away: back off. */
-		if (ctx->repair_pods && missed > 0 && last >= 0 && restarts > 0 &&
-		    since < repair_wait_s(restarts)) {
-			/* nothing else may wake this Service when the wait ends */
-			*requeue_after_ms =
-			    (repair_wait_s(restarts) - (since > 0 ? since : 0)) * 1000L;
-		} else if (ctx->repair_pods) {
-			now_utc(now, sizeof(now));
-			if (restarted_at && strcmp(restarted_at, now) == 0) {
-				/* The annotation has one-second resolution: a restart in the
-				 * same second as the last would change nothing. Come back. */
-				*requeue_after_ms = 1000;
-			} else {
-				restarted_at = now;
-				restarts++;
-				snprintf(msg, sizeof(msg),
-					 "restarting %ld pod(s) to inject the registry", stale);
-				event(ctx, svc, "Normal", "PodsRestarted", msg);
-			}
-		}
-	}
-
-	if ((ret = cross_checks(ctx, svc, &x)) != 0)
+	/* the rollout: what to apply, what to say */
+	service_input(svc, &in);
+	if ((r = malloc(sizeof(*r))) == NULL) {
+		ret = BW_ENOMEM;
 		goto out;
-	if (x.route_holder[0] && !same(ready_reason(old_status), "RouteConflict")) {
-		snprintf(
-		    msg, sizeof(msg),
-		    "spec.route is the route of the older Service %.400s; no Ingress is written "
-		    "for this one",
-		    x.route_holder);
-		event(ctx, svc, "Warning", "RouteConflict", msg);
 	}
-	ret = apply_owned(ctx, svc, key, d, v.deploy_image, restarted_at, x.route_holder[0] != 0,
+	if (in.image && (ret = cross_checks(ctx, svc, &x)) != 0)
+		goto out;
+	peers = (struct bw_rollout_peers){x.route_holder, x.missing, x.dependencies};
+	bw_rollout_decide(&in, dp, &peers, r);
+	emit(ctx, svc, r->events, r->n_events);
+	if (r->invalid)
+		goto out; /* nothing to do until the spec is fixed */
+
+	/* the pods: stale ones, and whether to restart them */
+	rin.expected =
+	    ctx->expected_injection && ctx->expected_injection(ns, name, expected, sizeof(expected),
+							       ctx->expected_injection_arg) == 0
+		? expected
+		: NULL;
+	snprintf(msg, sizeof(msg), "%s/%s", ns, name);
+	if (bw_store_by_index(ctx->caches.pods, BW_INDEX_BY_SERVICE, msg, &pods, NULL) == 0 &&
+	    pods.count > 0) {
+		if ((injected = calloc(pods.count, sizeof(*injected))) == NULL) {
+			ret = BW_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < pods.count; i++)
+			injected[i] = ((const struct bw_cached_pod *)pods.v[i])->injected;
+		rin.injected = injected;
+		rin.n_pods = pods.count;
+	}
+	rin.repair_pods = ctx->repair_pods;
+	rin.status_restarted_at = time_of(str(old_status, "podsRestartedAt"));
+	rin.status_restarts = json_integer_value(json_object_get(old_status, "podsRestarts"));
+	now_utc(now, sizeof(now));
+	rin.now = time_of(now);
+	bw_repair_decide(&rin, dp, &rep);
+
+	emit(ctx, svc, rep.events, rep.n_events);
+	if (rep.requeue_after_ms)
+		*requeue_after_ms = rep.requeue_after_ms;
+
+	ret = apply_owned(ctx, svc, key, d, r->deploy_image, rep.restarted_at, r->withhold_ingress,
 			  conflict, sizeof(conflict), &err);
 	if (ret == 0 && conflict[0]) {
 		/* once per conflict, not on every look (CONFLICT_RECHECK_MS) */
-		if (!same(ready_reason(old_status), "OwnershipConflict"))
+		if (!same(in.ready_reason, "OwnershipConflict"))
 			event(ctx, svc, "Warning", "OwnershipConflict", conflict);
 		bw_log_warn("service", "%s: %s", key, conflict);
-		status_not_ready(ctx, svc, "OwnershipConflict", conflict, v.generation);
+		status_not_ready(ctx, svc, "OwnershipConflict", conflict, in.generation);
 		*requeue_after_ms = CONFLICT_RECHECK_MS;
 		goto out;
 	}
@@ -897,58 +737,22 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		if (ret == BW_EHTTP || ret == BW_EINVAL) {
 			/* refused as invalid: retrying will not help until the spec
 			 * changes, but the status must say so */
-			status_not_ready(ctx, svc, "ReconcileFailed", msg, v.generation);
+			status_not_ready(ctx, svc, "ReconcileFailed", msg, in.generation);
 			ret = 0;
 		}
 		goto out;
 	}
+	emit(ctx, svc, r->done_events, r->n_done_events);
 
-	/* The rollout is complete when the Deployment has observed its spec and
-	 * every replica runs the image and is available. */
-	v.complete = d && d->observed_generation >= d->generation &&
-		     same(d->image, v.deploy_image) && d->spec_replicas == v.replicas &&
-		     d->updated == v.replicas && d->replicas == v.replicas &&
-		     d->available == v.replicas;
-	if (v.complete && !same(v.failed, v.spec_image) && !same(v.status_image, v.spec_image)) {
-		snprintf(msg, sizeof(msg), "rolled out %s to %ld replicas", v.spec_image,
-			 v.replicas);
-		event(ctx, svc, "Normal", "RolloutCompleted", msg);
-		v.status_image = v.spec_image;
-	}
-	if (v.rolled_back_now)
-		v.complete = 0;
-
-	status = json_object();
-	json_object_set_new(status, "observedGeneration", json_integer(v.generation));
-	if (v.status_image)
-		json_object_set_new(status, "image", json_string(v.status_image));
-	if (v.last_good)
-		json_object_set_new(status, "lastGoodImage", json_string(v.last_good));
-	if (v.failed)
-		json_object_set_new(status, "failedImage", json_string(v.failed));
-	json_object_set_new(status, "replicas", json_integer(d ? d->replicas : 0));
-	json_object_set_new(status, "updatedReplicas", json_integer(d ? d->updated : 0));
-	json_object_set_new(status, "readyReplicas", json_integer(d ? d->ready : 0));
-	json_object_set_new(status, "availableReplicas", json_integer(d ? d->available : 0));
-	json_object_set_new(status, "pods",
-			    json_pack("{s:I, s:I}", "configured", (json_int_t)configured, "stale",
-				      (json_int_t)stale));
-	if (restarted_at)
-		json_object_set_new(status, "podsRestartedAt", json_string(restarted_at));
-	if (restarts > 0)
-		json_object_set_new(status, "podsRestarts", json_integer(restarts));
-	if (bw_render_selector(svc, buf, sizeof(buf), NULL) == 0)
-		json_object_set_new(status, "selector", json_string(buf));
-	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)
-		json_object_set_new(status, "url", json_string(buf));
-	set_conditions(status, json_object_get(old_status, "conditions"), &v, d, spec, &x);
-
+	status = status_of(svc, r, &rep, json_object_get(old_status, "conditions"));
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
 	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
 		bw_log_debug("service", "%s: status: %s", key, err.message);
 	else if (ret != 0)
 		bw_log_warn("service", "%s: status: %s", key, err.message);
 out:
+	free(injected);
+	free(r);
 	bw_store_items_release(&pods);
 	bw_store_item_put(d);
 	bw_store_item_put(item);
