@@ -30,7 +30,7 @@
 
 #include <curl/curl.h>
 
-#include "../operator/operator.h"
+#include "cached.h"
 #include "../webhook/server.h"
 #include "backoff.h"
 #include "certs.h"
@@ -320,9 +320,9 @@ int main(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	caches.services = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
-	caches.breakers = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
-	caches.namespaces = bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err);
+	caches.services = bw_store_new(bw_project_object, NULL, NULL, 0, &err);
+	caches.breakers = bw_store_new(bw_project_object, NULL, NULL, 0, &err);
+	caches.namespaces = bw_store_new(bw_project_namespace, NULL, NULL, 0, &err);
 	fill(&caches, services);
 	if (bw_certs_make_ca("bench-ca", 0, time(NULL), &ca, &err) ||
 	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,

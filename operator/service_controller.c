@@ -230,8 +230,7 @@ static json_t *peers_of(struct bw_operator_context *ctx, const json_t *svc)
 		return NULL;
 	if (prefix && bw_store_list(ctx->caches.services, NULL, &items, NULL) == 0) {
 		for (i = 0; i < items.count; i++) {
-			if (bw_operator_may_hold_route(ctx->caches.namespaces, items.v[i],
-						       prefix) &&
+			if (bw_service_may_hold_route(ctx->caches.namespaces, items.v[i], prefix) &&
 			    (obj = bw_cached_object_parse(items.v[i])) != NULL)
 				json_array_append_new(array, obj);
 		}
@@ -435,8 +434,8 @@ static void event(struct bw_operator_context *ctx, const json_t *svc, const char
 {
 	const json_t *meta = json_object_get(svc, "metadata");
 	struct bw_event_ref ref = {
-	    .api_version = "breakwater.io/v1alpha1",
-	    .kind = "Service",
+	    .api_version = BW_API_VERSION,
+	    .kind = BW_KIND_SERVICE,
 	    .namespace = str(meta, "namespace"),
 	    .name = str(meta, "name"),
 	    .uid = str(meta, "uid"),
@@ -541,7 +540,7 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
 
 	json_array_foreach(json_object_get(json_object_get(tmpl, "spec"), "containers"), i, c)
 	{
-		if (same(str(c, "name"), "app"))
+		if (same(str(c, "name"), BW_APP_CONTAINER))
 			image = str(c, "image");
 	}
 	return same(d->image, image) &&

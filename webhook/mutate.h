@@ -66,17 +66,9 @@
 
 #include <jansson.h>
 
-#include "../operator/names.h"
+#include "names.h"
 #include "error.h"
 
-#define BW_MUTATE_LABEL_INJECT	   BW_LABEL_INJECT
-#define BW_MUTATE_LABEL_SERVICE	   BW_LABEL_SERVICE
-#define BW_MUTATE_ANNOTATION	   BW_ANNOTATION_INJECTED
-#define BW_MUTATE_VOLUME	   BW_REGISTRY_NAME
-#define BW_MUTATE_CONFIGMAP	   BW_REGISTRY_NAME
-#define BW_MUTATE_MOUNT_PATH	   "/etc/breakwater/"
-#define BW_MUTATE_REGISTRY_FILE	   "/etc/breakwater/registry.json"
-#define BW_MUTATE_BREAKERS_FILE	   "/etc/breakwater/breakers.json"
 #define BW_MUTATE_GENERATION_CHARS 16
 
 struct bw_mutate_input {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../operator/operator.h"
+#include "cached.h"
 #include "admission.h"
 #include "backoff.h"
 #include "httpd.h"
@@ -106,7 +106,7 @@ static json_t *service_siblings(struct bw_store *store, struct bw_store *namespa
 
 		if (here && name && strcmp(bw_store_item_name(items.v[i]), name) == 0)
 			continue;
-		if (!here && !bw_operator_may_hold_route(namespaces, items.v[i], prefix))
+		if (!here && !bw_service_may_hold_route(namespaces, items.v[i], prefix))
 			continue;
 		sib = bw_cached_object_parse(items.v[i]);
 		if (sib)
@@ -162,8 +162,8 @@ int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, cons
 		return ret;
 	deps = dependency_ports(caches, ns, svc);
 	/* only the service label and the namespace shape what is injected */
-	pod = json_pack("{s:{s:{s:s}}, s:{s:[{s:s}]}}", "metadata", "labels",
-			"breakwater.io/service", service, "spec", "containers", "name", "app");
+	pod = json_pack("{s:{s:{s:s}}, s:{s:[{s:s}]}}", "metadata", "labels", BW_LABEL_SERVICE,
+			service, "spec", "containers", "name", BW_APP_CONTAINER);
 	in.pod = pod;
 	in.namespace = ns;
 	in.service = svc;
@@ -235,9 +235,8 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 		goto out;
 	}
 	labels = namespace_labels(&wh->caches, req.namespace);
-	service = json_string_value(
-	    json_object_get(json_object_get(json_object_get(req.object, "metadata"), "labels"),
-			    "breakwater.io/service"));
+	service = json_string_value(json_object_get(
+	    json_object_get(json_object_get(req.object, "metadata"), "labels"), BW_LABEL_SERVICE));
 	svc = service ? cached_service(wh->caches.services, req.namespace, service) : NULL;
 	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
 	in.pod = req.object;
@@ -281,8 +280,8 @@ static int validate(struct bw_webhook *wh, const struct bw_http_request *hreq,
 	int ret;
 
 	if (bw_admission_parse(hreq->body, hreq->body_len, &req, &err) != 0 ||
-	    bw_admission_check_kind(&req, "breakwater.io", breakers ? "Breaker" : "Service",
-				    &err) != 0) {
+	    bw_admission_check_kind(&req, BW_API_GROUP,
+				    breakers ? BW_KIND_BREAKER : BW_KIND_SERVICE, &err) != 0) {
 		ret = reply_malformed(resp, &req, err.message);
 		observe(wh, endpoint, "malformed", start);
 		goto out;

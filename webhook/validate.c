@@ -14,9 +14,9 @@
 #include "dnsname.h"
 #include "json.h"
 #include "error.h"
-#include "../operator/registry.h"
-#include "../operator/render.h"
-#include "../operator/rules.h"
+#include "registry.h"
+#include "render.h"
+#include "rules.h"
 #include "admission.h"
 #include "validate.h"
 

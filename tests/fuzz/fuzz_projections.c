@@ -12,20 +12,20 @@
 
 #include "store.h"
 
-#include "../../operator/operator.h"
+#include "cached.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { P_OBJECT, P_SERVICE, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
 
-static bw_store_project_fn *const projections[P_N] = {
-    bw_operator_project_object, bw_operator_project_service,  bw_operator_project_deployment,
-    bw_operator_project_pod,	bw_operator_project_registry, bw_operator_project_namespace};
+static bw_store_project_fn *const projections[P_N] = {bw_project_object,     bw_project_service,
+						      bw_project_deployment, bw_project_pod,
+						      bw_project_registry,   bw_project_namespace};
 
 /* The index each cache keeps, as operator.c registers it (name NULL: none). */
 static const struct bw_store_index indexes[P_N] = {
-    [P_SERVICE] = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL},
-    [P_POD] = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL},
+    [P_SERVICE] = {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL},
+    [P_POD] = {BW_INDEX_BY_SERVICE, bw_index_service, NULL},
 };
 
 /* Reads every string of an item, so ASan sees one that points out of it. */

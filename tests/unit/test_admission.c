@@ -260,7 +260,8 @@ static void check_containers(const char *name, const char *key, const json_t *be
 		      name, key, i);
 		CHECK(kept(json_object_get(old, "env"), env),
 		      "%s: %s[%zu]: its own variables kept, not overridden", name, key, i);
-		CHECK(count_mounts(json_object_get(ctr, "volumeMounts"), BW_MUTATE_MOUNT_PATH) == 1,
+		CHECK(count_mounts(json_object_get(ctr, "volumeMounts"), BW_REGISTRY_MOUNT_PATH) ==
+			  1,
 		      "%s: %s[%zu]: one mount at /etc/breakwater/", name, key, i);
 		CHECK(kept(json_object_get(old, "volumeMounts"),
 			   json_object_get(ctr, "volumeMounts")),
@@ -281,7 +282,7 @@ static json_t *expected_names(const json_t *pod, const json_t *context)
 	char name[128];
 	size_t i, j;
 
-	if (json_string_length(json_object_get(labels, BW_MUTATE_LABEL_SERVICE)) > 0)
+	if (json_string_length(json_object_get(labels, BW_LABEL_SERVICE)) > 0)
 		json_array_append_new(names, json_string("BREAKWATER_SERVICE"));
 	json_array_foreach(depends, i, d)
 	{
@@ -316,14 +317,14 @@ static void check_patched(const char *name, const struct bw_mutate_input *in,
 		goto done;
 	spec = json_object_get(pod, "spec");
 	vols = json_object_get(spec, "volumes");
-	CHECK(count_named(vols, BW_MUTATE_VOLUME) == 1, "%s: one volume %s", name,
-	      BW_MUTATE_VOLUME);
+	CHECK(count_named(vols, BW_REGISTRY_NAME) == 1, "%s: one volume %s", name,
+	      BW_REGISTRY_NAME);
 	CHECK(kept(json_object_get(json_object_get(in->pod, "spec"), "volumes"), vols),
 	      "%s: the pod's own volumes kept", name);
 	CHECK_STR(res->generation,
 		  json_string_value(json_object_get(
 		      json_object_get(json_object_get(pod, "metadata"), "annotations"),
-		      BW_MUTATE_ANNOTATION)),
+		      BW_ANNOTATION_INJECTED)),
 		  "%s: the annotation holds the generation", name);
 	check_containers(name, "containers", in->pod, pod, vars);
 	check_containers(name, "initContainers", in->pod, pod, vars);
@@ -685,8 +686,8 @@ static void test_shape_limits(void)
 static json_t *pod_with(const char *service)
 {
 	return json_pack("{s:{s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "metadata", "name", "p",
-			 "labels", BW_MUTATE_LABEL_SERVICE, service, "spec", "containers", "name",
-			 "app", "image", "img:1");
+			 "labels", BW_LABEL_SERVICE, service, "spec", "containers", "name", "app",
+			 "image", "img:1");
 }
 
 static void generation_of(const char *ns, const json_t *service, const json_t *deps, char *out)

@@ -24,7 +24,7 @@
 #include "check.h"
 #include "fixtures.h"
 #include "../../operator/ownership.h"
-#include "../../operator/rules.h"
+#include "rules.h"
 
 #define MAX_CASES 256
 

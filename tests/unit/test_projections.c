@@ -13,8 +13,8 @@
 
 #include "check.h"
 #include "store.h"
-#include "../../operator/operator.h"
-#include "../../operator/registry.h"
+#include "cached.h"
+#include "registry.h"
 
 /* A Service of shop named name with n dependencies dep-0..dep-(n-1). */
 static json_t *service(const char *name, int n)
@@ -58,8 +58,8 @@ static void names_of(struct bw_store *s, const char *index, const char *value, c
 
 static void test_services(void)
 {
-	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL};
-	struct bw_store *s = bw_store_new(bw_operator_project_service, NULL, &ix, 1, NULL);
+	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL};
+	struct bw_store *s = bw_store_new(bw_project_service, NULL, &ix, 1, NULL);
 	json_t *few = service("few", 3), *many = service("many", BW_STORE_INDEX_MAX + 4),
 	       *none = service("none", 0), *entry = NULL, *cached_entry;
 	const struct bw_cached_object *o;
@@ -116,8 +116,8 @@ static void test_services(void)
 
 static void test_pods(void)
 {
-	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL};
-	struct bw_store *s = bw_store_new(bw_operator_project_pod, NULL, &ix, 1, NULL);
+	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_index_service, NULL};
+	struct bw_store *s = bw_store_new(bw_project_pod, NULL, &ix, 1, NULL);
 	char name[32], names[256];
 	int all = 1;
 

@@ -418,8 +418,8 @@ int bw_registry_build_entries(const char *namespace, const json_t *entries, cons
 
 	cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s}}", "apiVersion", "v1",
 		       "kind", "ConfigMap", "metadata", "name", BW_REGISTRY_NAME, "namespace",
-		       namespace, "labels", "app.kubernetes.io/managed-by", "breakwater", "data",
-		       BW_REGISTRY_KEY, registry, BW_REGISTRY_BREAKERS_KEY, breakers_text);
+		       namespace, "labels", BW_LABEL_MANAGED, BW_MANAGER, "data", BW_REGISTRY_KEY,
+		       registry, BW_REGISTRY_BREAKERS_KEY, breakers_text);
 	if (!cm) {
 		rc = bw_error_set(err, BW_ENOMEM, "registry: cannot build ConfigMap %s/%s",
 				  namespace, BW_REGISTRY_NAME);
