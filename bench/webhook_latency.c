@@ -329,8 +329,8 @@ int main(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	caches.services = bw_store_new(bw_project_object, NULL, NULL, 0, &err);
-	caches.breakers = bw_store_new(bw_project_object, NULL, NULL, 0, &err);
+	caches.services = bw_store_new(bw_project_service, NULL, NULL, 0, &err);
+	caches.breakers = bw_store_new(bw_project_breaker, NULL, NULL, 0, &err);
 	caches.namespaces = bw_store_new(bw_project_namespace, NULL, NULL, 0, &err);
 	fill(&caches, services);
 	make_validation_review();

@@ -11,6 +11,11 @@ const struct bw_resource bw_res_bw_services = {BW_API_GROUP, BW_API_VERSION_ONLY
 const struct bw_resource bw_res_bw_breakers = {BW_API_GROUP, BW_API_VERSION_ONLY,
 					       BW_PLURAL_BREAKERS, BW_KIND_BREAKER, 1};
 
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
 /* "namespace/name" in a new string (free()), or NULL. */
 static char *join_key(const char *ns, const char *name)
 {
@@ -47,49 +52,93 @@ static char *compact_text(const json_t *obj)
 	return text;
 }
 
-void *bw_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg)
+void *bw_project_breaker(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
-	struct bw_cached_object *item = NULL;
+	struct bw_cached_breaker *item = NULL;
+	struct bw_breaker_view v;
 	char *text = compact_text(obj);
 
 	(void)arg;
 	if (!text)
 		return NULL;
+	bw_breaker_view_read(obj, &v);
 	bw_store_pack_reserve_str(pack, text);
+	bw_store_pack_reserve_str(pack, v.ns);
+	bw_store_pack_reserve_str(pack, v.name);
+	bw_store_pack_reserve_str(pack, v.created);
+	bw_store_pack_reserve_str(pack, v.target);
 	item = bw_store_pack_alloc(pack, sizeof(*item));
 	if (item) {
-		item->json = bw_store_pack_str(pack, text);
-		item->generation = (long)json_integer_value(
+		item->object.json = bw_store_pack_str(pack, text);
+		item->object.generation = (long)json_integer_value(
 		    json_object_get(json_object_get(obj, "metadata"), "generation"));
+		item->view = v;
+		item->view.ns = bw_store_pack_str(pack, v.ns);
+		item->view.name = bw_store_pack_str(pack, v.name);
+		item->view.created = bw_store_pack_str(pack, v.created);
+		item->view.target = bw_store_pack_str(pack, v.target);
 	}
 	free(text);
 	return item;
 }
 
+/* Reserves the view's strings and its dependsOn array. */
+static void reserve_view(struct bw_store_pack *pack, const struct bw_service_view *v)
+{
+	bw_store_pack_reserve_str(pack, v->ns);
+	bw_store_pack_reserve_str(pack, v->name);
+	bw_store_pack_reserve_str(pack, v->created);
+	bw_store_pack_reserve_str(pack, v->route_host);
+	bw_store_pack_reserve_str(pack, v->route_path);
+	if (v->n_depends_on)
+		bw_store_pack_reserve(pack, v->n_depends_on * sizeof(char *));
+	for (size_t i = 0; i < v->n_depends_on; i++)
+		bw_store_pack_reserve_str(pack, v->depends_on[i]);
+}
+
+/* Copies the view into the packed item: every string into the reserved room. */
+static void pack_view(struct bw_store_pack *pack, struct bw_service_view *to,
+		      const struct bw_service_view *v)
+{
+	const char **deps =
+	    v->n_depends_on ? bw_store_pack_mem(pack, v->n_depends_on * sizeof(char *)) : NULL;
+
+	*to = *v;
+	to->ns = bw_store_pack_str(pack, v->ns);
+	to->name = bw_store_pack_str(pack, v->name);
+	to->created = bw_store_pack_str(pack, v->created);
+	to->route_host = bw_store_pack_str(pack, v->route_host);
+	to->route_path = bw_store_pack_str(pack, v->route_path);
+	for (size_t i = 0; deps && i < v->n_depends_on; i++)
+		deps[i] = bw_store_pack_str(pack, v->depends_on[i]);
+	to->depends_on = deps;
+	to->n_depends_on = deps ? v->n_depends_on : 0;
+}
+
 void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
-	const json_t *meta = json_object_get(obj, "metadata"),
-		     *deps = json_object_get(json_object_get(obj, "spec"), "dependsOn"), *dep;
+	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
+		     *replicas;
 	const char *ns = json_string_value(json_object_get(meta, "namespace"));
-	struct bw_cached_object *item = NULL;
+	const char *image = str_or_empty(json_string_value(json_object_get(spec, "image")));
+	struct bw_cached_service *item = NULL;
+	struct bw_service_view v = {0};
 	char *text = compact_text(obj), *entry_text = NULL, **keys = NULL;
 	const char **packed;
 	json_t *entry = NULL;
 	size_t i, n = 0, slots;
 
 	(void)arg;
-	if (!text)
-		return NULL;
+	if (!text || bw_service_view_read(obj, &v) != 0)
+		goto out;
 	if (ns && bw_registry_service_entry(obj, ns, &entry, NULL) == 0 && entry)
 		entry_text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(entry);
-	keys = calloc(json_array_size(deps) + 2, sizeof(*keys)); /* the "*" key, a NULL */
+	keys = calloc(v.n_depends_on + 2, sizeof(*keys)); /* the "*" key, a NULL */
 	if (!keys)
 		goto out;
-	json_array_foreach(deps, i, dep)
-	{
-		if (json_string_value(dep) && ns &&
-		    !(keys[n++] = join_key(ns, json_string_value(dep))))
+	for (i = 0; i < v.n_depends_on; i++) {
+		if (v.depends_on[i] && ns && !(keys[n++] = join_key(ns, v.depends_on[i])))
 			goto out;
 	}
 	if (n > BW_STORE_INDEX_MAX && !(keys[n] = join_key(ns, "*")))
@@ -97,14 +146,20 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 	slots = n > BW_STORE_INDEX_MAX ? n + 1 : n;
 	bw_store_pack_reserve_str(pack, text);
 	bw_store_pack_reserve_str(pack, entry_text);
+	bw_store_pack_reserve_str(pack, image);
+	reserve_view(pack, &v);
 	bw_store_pack_reserve(pack, slots * sizeof(char *));
 	for (i = 0; i < slots; i++)
 		bw_store_pack_reserve_str(pack, keys[i]);
 	item = bw_store_pack_alloc(pack, sizeof(*item));
 	if (!item)
 		goto out;
-	item->json = bw_store_pack_str(pack, text);
-	item->generation = (long)json_integer_value(json_object_get(meta, "generation"));
+	item->object.json = bw_store_pack_str(pack, text);
+	item->object.generation = (long)json_integer_value(json_object_get(meta, "generation"));
+	pack_view(pack, &item->view, &v);
+	item->image = bw_store_pack_str(pack, image);
+	replicas = json_object_get(spec, "replicas");
+	item->replicas = replicas ? (long)json_integer_value(replicas) : 1;
 	item->registry_entry = bw_store_pack_str(pack, entry_text);
 	packed = slots ? bw_store_pack_mem(pack, slots * sizeof(char *)) : NULL;
 	for (i = 0; packed && i < slots; i++)
@@ -115,6 +170,7 @@ out:
 	for (i = 0; keys && keys[i]; i++)
 		free(keys[i]);
 	free(keys);
+	bw_service_view_release(&v);
 	free(entry_text);
 	free(text);
 	return item;
@@ -122,7 +178,7 @@ out:
 
 size_t bw_index_dependency(const void *item, const char **values, size_t max, void *arg)
 {
-	const struct bw_cached_object *o = item;
+	const struct bw_cached_service *o = item;
 	size_t i;
 
 	(void)arg;
@@ -149,11 +205,6 @@ size_t bw_index_service(const void *item, const char **values, size_t max, void 
 json_t *bw_cached_object_parse(const struct bw_cached_object *item)
 {
 	return item ? json_loads(item->json, JSON_ALLOW_NUL, NULL) : NULL;
-}
-
-static const char *str_or_empty(const char *s)
-{
-	return s ? s : "";
 }
 
 static const char *condition_field(const json_t *conditions, const char *type, const char *field)
@@ -336,13 +387,9 @@ int bw_namespace_terminating(struct bw_store *namespaces, const char *ns)
 	return terminating;
 }
 
-int bw_service_may_hold_route(struct bw_store *namespaces, const struct bw_cached_object *o,
+int bw_service_may_hold_route(struct bw_store *namespaces, const struct bw_cached_service *o,
 			      const char *prefix)
 {
-	int plain = 1;
-
-	for (const char *c = prefix; *c; c++)
-		plain &= *c != '"' && *c != '\\' && (unsigned char)*c >= 0x20;
-	return (!plain || strstr(o->json, prefix)) &&
-	       !bw_namespace_terminating(namespaces, bw_store_item_namespace(o));
+	return o->view.route_path && strcmp(o->view.route_path, prefix) == 0 &&
+	       !bw_namespace_terminating(namespaces, o->view.ns);
 }

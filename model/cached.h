@@ -20,27 +20,45 @@
 
 #include "client.h"
 #include "names.h"
+#include "rules.h"
 #include "store.h"
 
 extern const struct bw_resource bw_res_bw_services; /* services.breakwater.io */
 extern const struct bw_resource bw_res_bw_breakers; /* breakers.breakwater.io */
 
-/* Cached custom resources: the object as compact JSON (without managedFields
- * and the last-applied annotation), parsed again by the reconciler. A
- * Service's projection (bw_project_service) also keeps what is read
- * of every Service of a namespace on every change of one, so that costs no
- * parse: its registry entry and the keys of its dependencies. */
+/* A cached custom resource: the object as compact JSON (without
+ * managedFields and the last-applied annotation), and its generation. The
+ * first member of the Service and Breaker items, so either is one. */
 struct bw_cached_object {
 	const char *json;
 	long generation;
+};
+
+/* A cached breakwater Service: its text (the reconciler renders the pod
+ * template and writes status from it), and the fields read of every
+ * Service of a namespace, or of the cluster, on every reconcile and every
+ * admission, projected once per version: the view the rules and the
+ * webhook read, its registry entry and the keys of its dependencies. */
+struct bw_cached_service {
+	struct bw_cached_object object; /* first: bw_cached_object_parse() reads it */
+	struct bw_service_view view;	/* ns, name, route, dependsOn, port (rules.h) */
+	const char *image;		/* spec.image, or "" */
+	long replicas;			/* spec.replicas, 1 when absent */
 	/* bw_registry_service_entry() as compact JSON; NULL when not listed
-	 * (invalid, being deleted), and for Breakers */
+	 * (invalid, being deleted) */
 	const char *registry_entry;
 	/* "namespace/name" of each spec.dependsOn name, n_dependencies of them;
 	 * past BW_STORE_INDEX_MAX of them, one more: "namespace/ *" without the
 	 * space, the value the by-dependency index then holds instead */
 	const char *const *dependency_keys;
 	size_t n_dependencies;
+};
+
+/* A cached Breaker: its text (the controller reads its status) and the
+ * view the rules and the webhook read, its policy checked once. */
+struct bw_cached_breaker {
+	struct bw_cached_object object; /* first */
+	struct bw_breaker_view view;	/* ns, name, target, valid (rules.h) */
 };
 
 /* The index of the Services cache: a Service under the key of each Service
@@ -90,19 +108,18 @@ struct bw_cached_namespace {
  * refused until the namespace controller got to them). Thread-safe. */
 int bw_namespace_terminating(struct bw_store *namespaces, const char *ns);
 
-/* True when the cached Service o may hold route pathPrefix prefix: its JSON
- * holds the prefix (a substring test that spares parsing every Service of
- * the cluster; a prefix JSON would escape cannot be tested so, and then any
- * Service may) and its namespace is not being deleted. Thread-safe. */
-int bw_service_may_hold_route(struct bw_store *namespaces, const struct bw_cached_object *o,
+/* True when the cached Service o may hold route pathPrefix prefix: its
+ * route has that pathPrefix (the host is the rules' to compare) and its
+ * namespace is not being deleted. Thread-safe. */
+int bw_service_may_hold_route(struct bw_store *namespaces, const struct bw_cached_service *o,
 			      const char *prefix);
 
 /* The projections behind the caches, for anyone filling a store the same
- * way (the webhook's benchmark, the fuzz target): custom resources,
- * Namespaces, Deployments, Pods (NULL for a pod of no breakwater Service, or
- * one being deleted) and registry ConfigMaps. They read any JSON object
- * without trusting its shape: a missing or mistyped field reads as 0 or "". */
-void *bw_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg);
+ * way (the webhook's benchmark, the fuzz target): Services
+ * (bw_cached_service), Breakers (bw_cached_breaker), Namespaces, Deployments, Pods (NULL for a pod
+ * of no breakwater Service, or one being deleted) and registry ConfigMaps. They read any JSON
+ * object without trusting its shape: a missing or mistyped field reads as 0 or "". */
+void *bw_project_breaker(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg);
 size_t bw_index_dependency(const void *item, const char **values, size_t max, void *arg);
 size_t bw_index_service(const void *item, const char **values, size_t max, void *arg);

@@ -1,7 +1,9 @@
 /* Rules about a Service that need other Services: see rules.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
+#include "render.h"
 #include "rules.h"
 
 static const char *field(const json_t *obj, const char *key)
@@ -11,49 +13,148 @@ static const char *field(const json_t *obj, const char *key)
 	return s && *s ? s : NULL;
 }
 
-static const json_t *meta(const json_t *obj)
-{
-	return json_object_get(obj, "metadata");
-}
-
-static const json_t *route_of(const json_t *svc)
-{
-	const json_t *r = json_object_get(json_object_get(svc, "spec"), "route");
-
-	return json_is_object(r) ? r : NULL;
-}
-
 static int cmp(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "");
 }
 
-static int counts(const json_t *obj)
+int bw_service_view_read(const json_t *svc, struct bw_service_view *v)
 {
-	return json_is_object(obj) && field(meta(obj), "name") &&
-	       !json_object_get(meta(obj), "deletionTimestamp");
+	const json_t *meta = json_object_get(svc, "metadata"), *spec = json_object_get(svc, "spec");
+	const json_t *route = json_object_get(spec, "route"), *deps, *d, *port;
+	const char **names = NULL;
+	size_t i;
+
+	memset(v, 0, sizeof(*v));
+	deps = json_object_get(spec, "dependsOn");
+	if (json_array_size(deps) > 0) {
+		names = calloc(json_array_size(deps), sizeof(*names));
+		if (!names)
+			return -1;
+		json_array_foreach(deps, i, d) names[i] = json_string_value(d);
+		v->depends_on = names;
+		v->n_depends_on = json_array_size(deps);
+	}
+	v->ns = field(meta, "namespace");
+	v->name = field(meta, "name");
+	v->created = field(meta, "creationTimestamp");
+	v->deleting = json_object_get(meta, "deletionTimestamp") != NULL;
+	v->has_route = json_is_object(route);
+	if (v->has_route) {
+		v->route_host = field(route, "host");
+		v->route_path = field(route, "pathPrefix");
+	}
+	port = json_object_get(spec, "port");
+	v->port = json_is_integer(port) ? (long)json_integer_value(port) : BW_RENDER_DEFAULT_PORT;
+	return 0;
 }
 
-int bw_rules_same_route(const json_t *a, const json_t *b)
+void bw_service_view_release(struct bw_service_view *v)
 {
-	const char *ha = field(a, "host"), *hb = field(b, "host");
-	const char *pa = field(a, "pathPrefix"), *pb = field(b, "pathPrefix");
-
-	return pa && pb && strcmp(pa, pb) == 0 && ((!ha && !hb) || (ha && hb && !strcmp(ha, hb)));
+	if (!v)
+		return;
+	free((void *)v->depends_on);
+	memset(v, 0, sizeof(*v));
 }
 
-int bw_rules_same_object(const json_t *a, const json_t *b)
+void bw_breaker_view_read(const json_t *brk, struct bw_breaker_view *v)
 {
-	return cmp(field(meta(a), "namespace"), field(meta(b), "namespace")) == 0 &&
-	       cmp(field(meta(a), "name"), field(meta(b), "name")) == 0;
+	const json_t *meta = json_object_get(brk, "metadata");
+	json_t *policy = NULL;
+
+	memset(v, 0, sizeof(*v));
+	v->ns = field(meta, "namespace");
+	v->name = field(meta, "name");
+	v->created = field(meta, "creationTimestamp");
+	v->deleting = json_object_get(meta, "deletionTimestamp") != NULL;
+	v->target = field(json_object_get(brk, "spec"), "target");
+	v->valid = bw_registry_breaker_policy(brk, &policy, NULL) == 0;
+	json_decref(policy);
 }
 
-int bw_rules_earlier(const json_t *a, const json_t *b)
+/* n pointers followed by the n views they point to, in one allocation. */
+static void *views_alloc(size_t n, size_t size)
+{
+	char *mem = calloc(1, n * (sizeof(void *) + size) + 1);
+	void **p = (void **)mem;
+
+	for (size_t i = 0; mem && i < n; i++)
+		p[i] = mem + n * sizeof(void *) + i * size;
+	return mem;
+}
+
+int bw_service_views_read(const json_t *array, const struct bw_service_view ***views, size_t *n)
+{
+	size_t count = json_array_size(array), i;
+	struct bw_service_view **p = views_alloc(count, sizeof(struct bw_service_view));
+
+	*views = NULL;
+	*n = 0;
+	if (!p)
+		return -1;
+	for (i = 0; i < count; i++) {
+		if (bw_service_view_read(json_array_get(array, i), p[i]) != 0) {
+			bw_service_views_free((const struct bw_service_view **)p, i);
+			return -1;
+		}
+	}
+	*views = (const struct bw_service_view **)p;
+	*n = count;
+	return 0;
+}
+
+int bw_breaker_views_read(const json_t *array, const struct bw_breaker_view ***views, size_t *n)
+{
+	size_t count = json_array_size(array), i;
+	struct bw_breaker_view **p = views_alloc(count, sizeof(struct bw_breaker_view));
+
+	*views = NULL;
+	*n = 0;
+	if (!p)
+		return -1;
+	for (i = 0; i < count; i++)
+		bw_breaker_view_read(json_array_get(array, i), p[i]);
+	*views = (const struct bw_breaker_view **)p;
+	*n = count;
+	return 0;
+}
+
+void bw_service_views_free(const struct bw_service_view **views, size_t n)
+{
+	for (size_t i = 0; views && i < n; i++)
+		bw_service_view_release((struct bw_service_view *)views[i]);
+	free((void *)views);
+}
+
+void bw_breaker_views_free(const struct bw_breaker_view **views)
+{
+	free((void *)views);
+}
+
+static int counts(const char *name, int deleting)
+{
+	return name && !deleting;
+}
+
+int bw_rules_same_route(const struct bw_service_view *a, const struct bw_service_view *b)
+{
+	const char *ha = a->route_host, *hb = b->route_host;
+
+	return a->has_route && b->has_route && a->route_path && b->route_path &&
+	       strcmp(a->route_path, b->route_path) == 0 &&
+	       ((!ha && !hb) || (ha && hb && !strcmp(ha, hb)));
+}
+
+int bw_rules_same_object(const char *ns_a, const char *name_a, const char *ns_b, const char *name_b)
+{
+	return cmp(ns_a, ns_b) == 0 && cmp(name_a, name_b) == 0;
+}
+
+int bw_rules_earlier(const char *ta, const char *ns_a, const char *name_a, const char *tb,
+		     const char *ns_b, const char *name_b)
 {
 	/* RFC 3339 UTC times of one format compare as strings; an object not yet
 	 * stored (no time: an admission request) comes last */
-	const char *ta = field(meta(a), "creationTimestamp"),
-		   *tb = field(meta(b), "creationTimestamp");
 	int c;
 
 	if (ta && !tb)
@@ -62,60 +163,72 @@ int bw_rules_earlier(const json_t *a, const json_t *b)
 		return 0;
 	if ((c = cmp(ta, tb)) != 0)
 		return c < 0;
-	if ((c = cmp(field(meta(a), "namespace"), field(meta(b), "namespace"))) != 0)
+	if ((c = cmp(ns_a, ns_b)) != 0)
 		return c < 0;
-	return cmp(field(meta(a), "name"), field(meta(b), "name")) < 0;
+	return cmp(name_a, name_b) < 0;
 }
 
-const json_t *bw_rules_route_holder(const json_t *svc, const json_t *services, int earlier_only)
+static int service_earlier(const struct bw_service_view *a, const struct bw_service_view *b)
 {
-	const json_t *route = route_of(svc), *other, *best = NULL;
-	size_t i;
+	return bw_rules_earlier(a->created, a->ns, a->name, b->created, b->ns, b->name);
+}
 
-	if (!route)
+static int breaker_earlier(const struct bw_breaker_view *a, const struct bw_breaker_view *b)
+{
+	return bw_rules_earlier(a->created, a->ns, a->name, b->created, b->ns, b->name);
+}
+
+const struct bw_service_view *bw_rules_route_holder(const struct bw_service_view *svc,
+						    const struct bw_service_view *const *services,
+						    size_t n, int earlier_only)
+{
+	const struct bw_service_view *best = NULL;
+
+	if (!svc->has_route)
 		return NULL;
-	json_array_foreach(services, i, other)
-	{
-		if (!counts(other) || bw_rules_same_object(svc, other) ||
-		    !bw_rules_same_route(route, route_of(other)))
+	for (size_t i = 0; i < n; i++) {
+		const struct bw_service_view *other = services[i];
+
+		if (!counts(other->name, other->deleting) ||
+		    bw_rules_same_object(svc->ns, svc->name, other->ns, other->name) ||
+		    !bw_rules_same_route(svc, other))
 			continue;
-		if (earlier_only && !bw_rules_earlier(other, svc))
+		if (earlier_only && !service_earlier(other, svc))
 			continue;
-		if (!best || bw_rules_earlier(other, best))
+		if (!best || service_earlier(other, best))
 			best = other;
 	}
 	return best;
 }
 
-int bw_rules_service_exists(const json_t *services, const char *ns, const char *name)
+int bw_rules_service_exists(const struct bw_service_view *const *services, size_t n, const char *ns,
+			    const char *name)
 {
-	const json_t *other;
-	size_t i;
-
-	json_array_foreach(services, i, other)
-	{
-		const char *ons = field(meta(other), "namespace");
+	for (size_t i = 0; i < n; i++) {
+		const struct bw_service_view *other = services[i];
 
 		/* an unknown namespace (an object as admission sees it) matches */
-		if (counts(other) && (!ns || !ons || strcmp(ons, ns) == 0) &&
-		    strcmp(field(meta(other), "name"), name) == 0)
+		if (counts(other->name, other->deleting) &&
+		    (!ns || !other->ns || strcmp(other->ns, ns) == 0) &&
+		    strcmp(other->name, name) == 0)
 			return 1;
 	}
 	return 0;
 }
 
-int bw_rules_missing_dependencies(const json_t *svc, const json_t *services, json_t *missing)
+int bw_rules_missing_dependencies(const struct bw_service_view *svc,
+				  const struct bw_service_view *const *services, size_t n,
+				  json_t *missing)
 {
-	const char *ns = field(meta(svc), "namespace"), *self = field(meta(svc), "name"), *name;
-	const json_t *d, *seen;
+	const json_t *seen;
+	const char *name;
 	size_t i, j;
 	int dup;
 
-	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, d)
-	{
-		name = json_string_value(d);
-		if (!name || !*name || (self && strcmp(name, self) == 0) ||
-		    bw_rules_service_exists(services, ns, name))
+	for (i = 0; i < svc->n_depends_on; i++) {
+		name = svc->depends_on[i];
+		if (!name || !*name || (svc->name && strcmp(name, svc->name) == 0) ||
+		    bw_rules_service_exists(services, n, svc->ns, name))
 			continue;
 		dup = 0;
 		json_array_foreach(missing, j, seen)
@@ -129,33 +242,22 @@ int bw_rules_missing_dependencies(const json_t *svc, const json_t *services, jso
 	return 0;
 }
 
-static int valid_breaker(const json_t *brk)
+const struct bw_breaker_view *bw_rules_breaker_holder(const struct bw_breaker_view *brk,
+						      const struct bw_breaker_view *const *breakers,
+						      size_t n)
 {
-	json_t *policy = NULL;
-	int ok = bw_registry_breaker_policy(brk, &policy, NULL) == 0;
+	const struct bw_breaker_view *best = NULL;
 
-	json_decref(policy);
-	return ok;
-}
-
-const json_t *bw_rules_breaker_holder(const json_t *brk, const json_t *breakers)
-{
-	const char *target = field(json_object_get(brk, "spec"), "target"),
-		   *ns = field(meta(brk), "namespace");
-	const json_t *other, *best = NULL;
-	size_t i;
-
-	if (!target)
+	if (!brk->target)
 		return NULL;
-	json_array_foreach(breakers, i, other)
-	{
-		const char *ons = field(meta(other), "namespace");
+	for (size_t i = 0; i < n; i++) {
+		const struct bw_breaker_view *other = breakers[i];
 
-		if (!counts(other) || bw_rules_same_object(brk, other) ||
-		    (ns && ons && strcmp(ns, ons) != 0) ||
-		    cmp(field(json_object_get(other, "spec"), "target"), target) != 0 ||
-		    !bw_rules_earlier(other, brk) || (best && !bw_rules_earlier(other, best)) ||
-		    !valid_breaker(other))
+		if (!counts(other->name, other->deleting) ||
+		    bw_rules_same_object(brk->ns, brk->name, other->ns, other->name) ||
+		    (brk->ns && other->ns && strcmp(brk->ns, other->ns) != 0) ||
+		    cmp(other->target, brk->target) != 0 || !breaker_earlier(other, brk) ||
+		    (best && !breaker_earlier(other, best)) || !other->valid)
 			continue;
 		best = other;
 	}

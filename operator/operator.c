@@ -110,7 +110,7 @@ static void enqueue_breakers_of(struct bw_operator *op, const char *ns)
 }
 
 /* Whether the cached Service o names `name` (of its namespace) in dependsOn. */
-static int depends_on(const struct bw_cached_object *o, const char *key)
+static int depends_on(const struct bw_cached_service *o, const char *key)
 {
 	for (size_t i = 0; i < o->n_dependencies; i++)
 		if (strcmp(o->dependency_keys[i], key) == 0)
@@ -145,30 +145,21 @@ static void enqueue_dependents(struct bw_operator *op, const char *ns, const cha
  * order is in rules.h) must look again. */
 static void enqueue_route_peers(struct bw_operator *op, const void *item)
 {
-	const struct bw_cached_object *o = item;
+	const struct bw_cached_service *o = item;
 	struct bw_store_items items = {0};
-	/* cheap: most Services have no route, and then nothing is parsed */
-	json_t *svc = strstr(o->json, "\"route\"") ? bw_cached_object_parse(o) : NULL, *other;
-	const json_t *route = json_object_get(json_object_get(svc, "spec"), "route");
-	const char *prefix = json_string_value(json_object_get(route, "pathPrefix"));
 
-	if (!prefix || bw_store_list(op->ctx.caches.services, NULL, &items, NULL) != 0)
-		goto out;
+	/* most Services have no route, and then nothing is listed */
+	if (!o->view.route_path || bw_store_list(op->ctx.caches.services, NULL, &items, NULL) != 0)
+		return;
 	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_object *p = items.v[i];
+		const struct bw_cached_service *p = items.v[i];
 
-		if (p == o || !strstr(p->json, "\"route\"")) /* cheap: most have no route */
-			continue;
-		other = bw_cached_object_parse(p);
-		if (other && !bw_rules_same_object(svc, other) &&
-		    bw_rules_same_route(route,
-					json_object_get(json_object_get(other, "spec"), "route")))
+		if (p != o &&
+		    !bw_rules_same_object(o->view.ns, o->view.name, p->view.ns, p->view.name) &&
+		    bw_rules_same_route(&o->view, &p->view))
 			enqueue_item(op->ctx.service_queue, p);
-		json_decref(other);
 	}
-out:
 	bw_store_items_release(&items);
-	json_decref(svc);
 }
 
 static void on_service(const void *item, void *ctx)
@@ -185,10 +176,10 @@ static void on_service(const void *item, void *ctx)
 
 static void on_service_update(const void *old_item, const void *new_item, void *ctx)
 {
-	const struct bw_cached_object *a = old_item, *b = new_item;
+	const struct bw_cached_service *a = old_item, *b = new_item;
 	struct bw_operator *op = ctx;
 
-	if (a->generation != b->generation) {
+	if (a->object.generation != b->object.generation) {
 		enqueue_route_peers(op, old_item); /* the route it had may be free now */
 		on_service(new_item, ctx);
 		return;
@@ -312,7 +303,7 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_BREAKERS] = {&bw_res_bw_breakers,
 			      NULL,
 			      NULL,
-			      bw_project_object,
+			      bw_project_breaker,
 			      {on_breaker, on_breaker_update, on_breaker, op},
 			      {NULL, NULL, NULL}},
 	    [INF_DEPLOYMENTS] = {&bw_res_deployments,

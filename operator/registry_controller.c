@@ -56,7 +56,7 @@ static int entries_of(struct bw_operator_context *ctx, const char *ns, json_t **
 		return ret;
 	*count = items.count;
 	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_object *o = items.v[i];
+		const struct bw_cached_service *o = items.v[i];
 		const char *name = bw_store_item_name(o);
 		const struct bw_cached_deployment *d;
 		json_t *entry;

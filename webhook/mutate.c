@@ -231,6 +231,53 @@ static int generation(struct ctx *c, char *out, struct bw_error *err)
 	return 0;
 }
 
+/* What is injected: the variables, in c->vars, and their generation, in
+ * c->generation. A function of the namespace, the service label, the
+ * Service's dependsOn and the dependencies' ports only: the pod itself has
+ * no part in it (bw_mutate_generation() relies on that). */
+static int injected_vars(struct ctx *c, struct bw_error *err)
+{
+	int rc;
+
+	if (c->service)
+		add_var(c, "BREAKWATER_SERVICE", c->service);
+	add_var(c, "BREAKWATER_NAMESPACE", c->in->namespace);
+	if ((rc = dependency_vars(c, err)))
+		return rc;
+	add_var(c, "BREAKWATER_REGISTRY_FILE", BW_REGISTRY_MOUNT_PATH BW_REGISTRY_KEY);
+	add_var(c, "BREAKWATER_BREAKERS_FILE", BW_REGISTRY_MOUNT_PATH BW_REGISTRY_BREAKERS_KEY);
+	if (c->bad)
+		return bw_error_set(err, BW_ENOMEM, "mutate: out of memory");
+	return generation(c, c->generation, err);
+}
+
+int bw_mutate_generation(const char *namespace, const char *service, const json_t *svc,
+			 const json_t *deps, char out[BW_MUTATE_GENERATION_CHARS + 1],
+			 struct bw_error *err)
+{
+	struct bw_mutate_input in = {.namespace = namespace, .service = svc, .deps = deps};
+	struct ctx c = {0};
+	int rc;
+
+	out[0] = '\0';
+	if (!namespace || !bw_is_dns1123_label(namespace))
+		return bw_error_set(err, BW_EINVAL, "namespace: \"%.100s\" is not a namespace name",
+				    namespace ? namespace : "");
+	if ((deps && !json_is_object(deps)) || (svc && !json_is_object(svc)))
+		return bw_error_set(err, BW_EINVAL, "mutate: service and deps must be objects");
+	c.in = &in;
+	c.service = service && *service ? service : NULL;
+	c.warnings = json_array();
+	c.vars = json_array();
+	rc = !c.warnings || !c.vars ? bw_error_set(err, BW_ENOMEM, "mutate: out of memory")
+				    : injected_vars(&c, err);
+	if (rc == 0)
+		memcpy(out, c.generation, sizeof(c.generation));
+	json_decref(c.warnings);
+	json_decref(c.vars);
+	return rc;
+}
+
 /* An optional array member: NULL when absent or null, BW_EINVAL for another type. */
 static int opt_array(const json_t *obj, const char *key, const char *path, const json_t **out,
 		     struct bw_error *err)
@@ -461,16 +508,7 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 	if (out->skipped)
 		goto done;
 	out->inject = 1;
-	if (c.service)
-		add_var(&c, "BREAKWATER_SERVICE", c.service);
-	add_var(&c, "BREAKWATER_NAMESPACE", in->namespace);
-	if ((rc = dependency_vars(&c, err)))
-		goto fail;
-	add_var(&c, "BREAKWATER_REGISTRY_FILE", BW_REGISTRY_MOUNT_PATH BW_REGISTRY_KEY);
-	add_var(&c, "BREAKWATER_BREAKERS_FILE", BW_REGISTRY_MOUNT_PATH BW_REGISTRY_BREAKERS_KEY);
-	if (c.bad)
-		goto nomem;
-	if ((rc = generation(&c, c.generation, err)))
+	if ((rc = injected_vars(&c, err)))
 		goto fail;
 	memcpy(out->generation, c.generation, sizeof(out->generation));
 

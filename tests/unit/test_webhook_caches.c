@@ -49,8 +49,8 @@ static void expected(const char *ns, const char *service, const char *depends, c
 int main(void)
 {
 	struct bw_error err;
-	struct bw_webhook_caches c = {bw_store_new(bw_project_object, NULL, NULL, 0, &err),
-				      bw_store_new(bw_project_object, NULL, NULL, 0, &err),
+	struct bw_webhook_caches c = {bw_store_new(bw_project_service, NULL, NULL, 0, &err),
+				      bw_store_new(bw_project_breaker, NULL, NULL, 0, &err),
 				      bw_store_new(bw_project_namespace, NULL, NULL, 0, &err)};
 	char got[32], want[32];
 
