@@ -29,7 +29,7 @@ CLANG_FORMAT ?= clang-format
 CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla
-BW_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -Ilib \
+BW_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -Ilib -Imodel \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
 BW_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
 
@@ -40,15 +40,16 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 BUILD ?= build/$(notdir $(CC))
 
 LIB_SRC := $(wildcard lib/*.c)
+MODEL_SRC := $(wildcard model/*.c)
 OPERATOR_SRC := $(wildcard operator/*.c)
 WEBHOOK_SRC := $(wildcard webhook/*.c)
 PROXY_SRC := $(wildcard proxy/*.c)
-BIN_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(OPERATOR_SRC)
+BIN_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(OPERATOR_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # What a test program links: everything but main().
-TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
+TESTED_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
 
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
@@ -183,7 +184,7 @@ clang-build:
 build/clang/breakwater: $(call objects,build/clang,$(BIN_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
 
-FORMAT_FILES = $(wildcard lib/*.[ch] operator/*.[ch] webhook/*.[ch] proxy/*.[ch] tests/unit/*.[ch] \
+FORMAT_FILES = $(wildcard lib/*.[ch] model/*.[ch] operator/*.[ch] webhook/*.[ch] proxy/*.[ch] tests/unit/*.[ch] \
 	tests/integration/*.[ch] tests/fuzz/*.[ch] tests/load/*.[ch] bench/*.[ch])
 
 format:

@@ -30,16 +30,19 @@
 
 #include <curl/curl.h>
 
-#include "../operator/operator.h"
+#include "cached.h"
 #include "../webhook/server.h"
 #include "backoff.h"
 #include "certs.h"
 #include "log.h"
+#include "service_json.h"
 
-#define RATE	   1000 /* requests per second, all threads together */
 #define SECONDS	   10
 #define THREADS	   4
-#define PER_THREAD (RATE * SECONDS / THREADS)
+#define PER_THREAD (rate * SECONDS / THREADS)
+
+/* requests per second, all threads together (--rate) */
+static int rate = 1000;
 
 static const char *review =
     "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
@@ -54,10 +57,32 @@ static const char *review =
     "\"containerPort\":8000}],\"env\":[{\"name\":\"DJANGO_SETTINGS_MODULE\",\"value\":"
     "\"orders.settings\"}]}]}},\"oldObject\":null,\"dryRun\":false}}";
 
+/* --validate: an UPDATE of the Service orders (its own spec again, no route:
+ * every Service of the namespace is a sibling the decision reads), in
+ * validation_review, built at start. */
+static char validation_review[9000];
+
+static void make_validation_review(void)
+{
+	char svc[4096];
+
+	bench_service_json(svc, sizeof(svc), "orders", 4, "users", "payments");
+	snprintf(validation_review, sizeof(validation_review),
+		 "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+		 "\"request\":{\"uid\":\"b1e8c0de-0000-4000-8000-000000000002\",\"kind\":{"
+		 "\"group\":\"breakwater.io\",\"version\":\"v1alpha1\",\"kind\":\"Service\"},"
+		 "\"resource\":{\"group\":\"breakwater.io\",\"version\":\"v1alpha1\","
+		 "\"resource\":\"services\"},\"name\":\"orders\",\"namespace\":\"shop\","
+		 "\"operation\":\"UPDATE\",\"userInfo\":{\"username\":\"alice\"},\"object\":%s,"
+		 "\"oldObject\":%s,\"dryRun\":false}}",
+		 svc, svc);
+}
+
 struct run {
 	const char *url, *body;
 	const char *ca;
-	double *latencies; /* ms, PER_THREAD of them */
+	const char *expect; /* what a decision's answer must hold */
+	double *latencies;  /* ms, PER_THREAD of them */
 	int64_t start_ns;
 	int index;
 	int failures;
@@ -73,12 +98,17 @@ static int contains(const char *data, size_t len, const char *needle)
 	return 0;
 }
 
+struct answer {
+	const char *expect;
+	int saw;
+};
+
 static size_t discard(char *data, size_t size, size_t n, void *userp)
 {
-	int *saw_patch = userp;
+	struct answer *a = userp;
 
-	if (contains(data, size * n, "\"patch\""))
-		*saw_patch = 1;
+	if (a->expect && contains(data, size * n, a->expect))
+		a->saw = 1;
 	return size * n;
 }
 
@@ -88,12 +118,12 @@ static void *client(void *arg)
 	struct curl_blob ca = {(void *)r->ca, strlen(r->ca), CURL_BLOB_COPY};
 	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
 	CURL *h = curl_easy_init();
-	int saw_patch = 0;
+	struct answer answer = {r->expect, 0};
 
 	curl_easy_setopt(h, CURLOPT_URL, r->url);
 	curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &saw_patch);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	if (r->body) {
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -101,7 +131,7 @@ static void *client(void *arg)
 	}
 	for (int i = 0; i < PER_THREAD; i++) {
 		/* each thread's requests are spread evenly, threads interleaved */
-		int64_t due = r->start_ns + ((int64_t)i * THREADS + r->index) * 1000000000LL / RATE;
+		int64_t due = r->start_ns + ((int64_t)i * THREADS + r->index) * 1000000000LL / rate;
 		int64_t now = bw_now_ns();
 		long code = 0;
 
@@ -116,8 +146,8 @@ static void *client(void *arg)
 			r->failures++;
 		r->latencies[i] = (double)(bw_now_ns() - due) / 1e6;
 	}
-	if (r->body && !saw_patch)
-		r->failures = PER_THREAD; /* the decision must be a real injection */
+	if (r->body && !answer.saw)
+		r->failures = PER_THREAD; /* the decision must be a real one */
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);
 	return NULL;
@@ -135,16 +165,17 @@ struct result {
 	int failures;
 };
 
-static struct result load(const char *url, const char *body, const char *ca)
+static struct result load(const char *url, const char *body, const char *expect, const char *ca)
 {
-	static double latencies[THREADS * PER_THREAD];
+	double *latencies = calloc((size_t)(THREADS * PER_THREAD), sizeof(double));
 	struct run runs[THREADS];
 	pthread_t th[THREADS];
 	struct result res = {0};
 	int64_t start = bw_now_ns() + 100000000LL;
 
 	for (int i = 0; i < THREADS; i++) {
-		runs[i] = (struct run){url, body, ca, latencies + i * PER_THREAD, start, i, 0};
+		runs[i] =
+		    (struct run){url, body, ca, expect, latencies + i * PER_THREAD, start, i, 0};
 		pthread_create(&th[i], NULL, client, &runs[i]);
 	}
 	for (int i = 0; i < THREADS; i++) {
@@ -155,6 +186,7 @@ static struct result load(const char *url, const char *body, const char *ca)
 	res.p50 = latencies[THREADS * PER_THREAD / 2];
 	res.p99 = latencies[THREADS * PER_THREAD * 99 / 100];
 	res.max = latencies[THREADS * PER_THREAD - 1];
+	free(latencies);
 	return res;
 }
 
@@ -166,44 +198,13 @@ static void add(struct bw_store *store, const char *json)
 	json_decref(obj);
 }
 
-/* A Service as the operator caches it (managedFields and the last-applied
- * annotation dropped, status kept): about 1.6 KB of JSON. */
+/* A Service as the operator caches it (service_json.h). */
 static void add_service(struct bw_store *store, const char *name, int rv, const char *dep1,
 			const char *dep2)
 {
-	char json[4096], deps[160] = "";
+	char json[4096];
 
-	if (dep1)
-		snprintf(deps, sizeof(deps), ",\"dependsOn\":[\"%s\",\"%s\"]", dep1, dep2);
-	snprintf(
-	    json, sizeof(json),
-	    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\",\"metadata\":{"
-	    "\"name\":\"%s\",\"namespace\":\"shop\",\"uid\":\"6f1c2a9e-4b7d-4e0a-9c1e-%012d\","
-	    "\"resourceVersion\":\"%d\",\"generation\":3,\"creationTimestamp\":"
-	    "\"2026-11-30T01:00:00Z\",\"labels\":{\"app.kubernetes.io/part-of\":\"shop\","
-	    "\"team\":\"checkout\"},\"finalizers\":[\"breakwater.io/cleanup\"]},\"spec\":{"
-	    "\"image\":\"registry.local/shop/%s:1.4.2\",\"replicas\":3,\"port\":8000,"
-	    "\"healthCheck\":{\"path\":\"/health\",\"periodSeconds\":10},\"env\":[{\"name\":"
-	    "\"DJANGO_SETTINGS_MODULE\",\"value\":\"%s.settings\"}],\"resources\":{\"requests\":{"
-	    "\"cpu\":\"100m\",\"memory\":\"128Mi\"}}%s,\"rollout\":{\"maxSurge\":\"25%%\","
-	    "\"maxUnavailable\":0,\"progressDeadlineSeconds\":600,\"autoRollback\":true}},"
-	    "\"status\":{\"observedGeneration\":3,\"image\":\"registry.local/shop/%s:1.4.2\","
-	    "\"lastGoodImage\":\"registry.local/shop/%s:1.4.1\",\"replicas\":3,"
-	    "\"updatedReplicas\":3,\"readyReplicas\":3,\"availableReplicas\":3,\"selector\":"
-	    "\"breakwater.io/service=%s\",\"url\":\"http://%s.shop.svc.cluster.local:8000\","
-	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":3,"
-	    "\"lastTransitionTime\":\"2026-11-30T01:02:00Z\",\"reason\":\"RolledOut\",\"message\":"
-	    "\"3 of 3 replicas run registry.local/shop/%s:1.4.2\"},{\"type\":\"Progressing\","
-	    "\"status\":\"False\",\"observedGeneration\":3,\"lastTransitionTime\":"
-	    "\"2026-11-30T01:02:00Z\",\"reason\":\"Complete\",\"message\":\"rollout complete\"},"
-	    "{\"type\":\"Available\",\"status\":\"True\",\"observedGeneration\":3,"
-	    "\"lastTransitionTime\":\"2026-11-30T01:01:30Z\",\"reason\":"
-	    "\"MinimumReplicasAvailable\","
-	    "\"message\":\"3 of 3 replicas available\"},{\"type\":\"DependenciesResolved\","
-	    "\"status\":\"True\",\"observedGeneration\":3,\"lastTransitionTime\":"
-	    "\"2026-11-30T01:00:01Z\",\"reason\":\"Resolved\",\"message\":\"every dependency "
-	    "exists\"}]}}",
-	    name, rv, rv, name, name, deps, name, name, name, name, name);
+	bench_service_json(json, sizeof(json), name, rv, dep1, dep2);
 	add(store, json);
 }
 
@@ -265,12 +266,13 @@ static void print_decisions(struct bw_metrics *metrics, const char *endpoint)
 
 /* --serve: until SIGINT or SIGTERM. */
 static int serve(struct bw_webhook *wh, struct bw_metrics *metrics, const char *dir,
-		 const struct bw_certs_pair *ca, const struct bw_certs_pair *serving)
+		 const char *body, const char *endpoint, const struct bw_certs_pair *ca,
+		 const struct bw_certs_pair *serving)
 {
 	sigset_t set;
 	int sig = 0;
 
-	if (write_file(dir, "review.json", review) || write_file(dir, "ca.pem", ca->cert_pem) ||
+	if (write_file(dir, "review.json", body) || write_file(dir, "ca.pem", ca->cert_pem) ||
 	    write_file(dir, "cert.pem", serving->cert_pem) ||
 	    write_file(dir, "key.pem", serving->key_pem)) {
 		fprintf(stderr, "webhook_latency: cannot write into %s\n", dir);
@@ -282,7 +284,7 @@ static int serve(struct bw_webhook *wh, struct bw_metrics *metrics, const char *
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigwait(&set, &sig);
-	print_decisions(metrics, "mutate-pods");
+	print_decisions(metrics, endpoint);
 	return 0;
 }
 
@@ -298,7 +300,7 @@ int main(int argc, char **argv)
 	struct result mutate, health;
 	char url[128];
 	const char *serve_dir = NULL;
-	int services = 3, rc;
+	int services = 3, validate = 0, rc;
 	sigset_t set;
 
 	for (int i = 1; i < argc; i++) {
@@ -306,8 +308,15 @@ int main(int argc, char **argv)
 			serve_dir = argv[++i];
 		else if (strcmp(argv[i], "--services") == 0 && i + 1 < argc)
 			services = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc &&
+			 atoi(argv[i + 1]) >= THREADS)
+			rate = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--validate") == 0)
+			validate = 1;
 		else {
-			fprintf(stderr, "usage: webhook_latency [--services N] [--serve DIR]\n");
+			fprintf(stderr,
+				"usage: webhook_latency [--services N] [--rate R] [--validate] "
+				"[--serve DIR]\n");
 			return 2;
 		}
 	}
@@ -320,10 +329,11 @@ int main(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	caches.services = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
-	caches.breakers = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
-	caches.namespaces = bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err);
+	caches.services = bw_store_new(bw_project_service, NULL, NULL, 0, &err);
+	caches.breakers = bw_store_new(bw_project_breaker, NULL, NULL, 0, &err);
+	caches.namespaces = bw_store_new(bw_project_namespace, NULL, NULL, 0, &err);
 	fill(&caches, services);
+	make_validation_review();
 	if (bw_certs_make_ca("bench-ca", 0, time(NULL), &ca, &err) ||
 	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,
 				  &err)) {
@@ -337,25 +347,29 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (serve_dir) {
-		rc = serve(wh, metrics, serve_dir, &ca, &serving);
+		rc = serve(wh, metrics, serve_dir, validate ? validation_review : review,
+			   validate ? "validate-services" : "mutate-pods", &ca, &serving);
 		goto out;
 	}
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", bw_webhook_port(wh));
-	health = load(url, NULL, ca.cert_pem);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%d/mutate-pods", bw_webhook_port(wh));
-	mutate = load(url, review, ca.cert_pem);
+	health = load(url, NULL, NULL, ca.cert_pem);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/%s", bw_webhook_port(wh),
+		 validate ? "validate-services" : "mutate-pods");
+	mutate = validate ? load(url, validation_review, "\"allowed\":true", ca.cert_pem)
+			  : load(url, review, "\"patch\"", ca.cert_pem);
 
 	printf("admission webhook, %d requests/s for %d s, %d keep-alive TLS connections, %d "
 	       "Services cached:\n",
-	       RATE, SECONDS, THREADS, services);
+	       rate, SECONDS, THREADS, services);
 	printf("  baseline GET /healthz:      p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
 	       health.p50, health.p99, health.max, health.failures);
-	printf("  POST /mutate-pods (patch):  p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
+	printf("  POST /%s:%s p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%d failed)\n",
+	       validate ? "validate-services" : "mutate-pods (patch)", validate ? "" : " ",
 	       mutate.p50, mutate.p99, mutate.max, mutate.failures);
-	printf("  ratio mutate/healthz: p50 %.2f, p99 %.2f\n", mutate.p50 / health.p50,
+	printf("  ratio decision/healthz: p50 %.2f, p99 %.2f\n", mutate.p50 / health.p50,
 	       mutate.p99 / health.p99);
-	print_decisions(metrics, "mutate-pods");
+	print_decisions(metrics, validate ? "validate-services" : "mutate-pods");
 	rc = mutate.failures || health.failures ? 1 : 0;
 out:
 	bw_webhook_free(wh);

@@ -44,10 +44,10 @@ static json_t *sorted(json_t *array)
 
 int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms)
 {
-	const struct bw_cached_object *item = bw_store_get_key(ctx->caches.breakers, key);
+	const struct bw_cached_breaker *item = bw_store_get_key(ctx->caches.breakers, key);
 	struct bw_store_items services = {0}, pods = {0}, breakers = {0};
-	json_t *brk = NULL, *meta, *old_status, *status = NULL, *clients, *conds, *others = NULL;
-	const json_t *holder;
+	json_t *brk = NULL, *meta, *old_status, *status = NULL, *clients, *conds;
+	const struct bw_breaker_view **others = NULL, *holder;
 	const char *ns, *name, *target;
 	int target_found = 0, ret = 0;
 	long configured = 0, stale = 0, generation;
@@ -55,7 +55,7 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 	struct bw_error err;
 
 	(void)requeue_after_ms;
-	brk = bw_cached_object_parse(item);
+	brk = item ? bw_cached_object_parse(&item->object) : NULL;
 	if (!brk)
 		goto out;
 	meta = json_object_get(brk, "metadata");
@@ -87,7 +87,7 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 			goto out;
 		}
 		for (size_t i = 0; i < services.count; i++) {
-			const struct bw_cached_object *o = services.v[i];
+			const struct bw_cached_service *o = services.v[i];
 			int named = pass == 0;
 
 			for (size_t j = 0; !named && j < o->n_dependencies; j++)
@@ -127,14 +127,16 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 		json_decref(clients);
 		goto out;
 	}
-	others = json_array();
-	for (size_t i = 0; others && i < breakers.count; i++) {
-		json_t *o = bw_cached_object_parse(breakers.v[i]);
-
-		if (o)
-			json_array_append_new(others, o);
+	/* the views projected in the cache: no other Breaker is parsed */
+	others = calloc(breakers.count + 1, sizeof(*others));
+	if (!others) {
+		json_decref(clients);
+		ret = BW_ENOMEM;
+		goto out;
 	}
-	holder = bw_rules_breaker_holder(brk, others);
+	for (size_t i = 0; i < breakers.count; i++)
+		others[i] = &((const struct bw_cached_breaker *)breakers.v[i])->view;
+	holder = bw_rules_breaker_holder(&item->view, others, breakers.count);
 
 	status = json_pack("{s:I, s:o, s:{s:I, s:I}}", "observedGeneration", (json_int_t)generation,
 			   "clients", clients, "pods", "configured", (json_int_t)configured,
@@ -145,7 +147,7 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 			 "spec.target: %s is already protected by the older Breaker %s; this "
 			 "policy is not applied while that one exists (two policies for one target "
 			 "would be ambiguous)",
-			 target, str(json_object_get(holder, "metadata"), "name"));
+			 target, holder->name);
 		bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "False",
 				 "TargetConflict", msg, generation);
 	} else if (target_found) {
@@ -168,7 +170,7 @@ out:
 	bw_store_items_release(&services);
 	bw_store_items_release(&pods);
 	bw_store_items_release(&breakers);
-	json_decref(others);
+	free(others);
 	bw_store_item_put(item);
 	json_decref(brk);
 	json_decref(status);

@@ -476,8 +476,8 @@ static int expected_injection(const char *ns, const char *service, char *buf, si
  * informers keep trying, so applying the CRDs later is enough. */
 static void check_crds(struct app *app)
 {
-	static const char *const kinds[] = {"services", "breakers"};
-	struct bw_request req = {.method = "GET", .path = "/apis/breakwater.io/v1alpha1"};
+	static const char *const kinds[] = {BW_PLURAL_SERVICES, BW_PLURAL_BREAKERS};
+	struct bw_request req = {.method = "GET", .path = "/apis/" BW_API_VERSION};
 	struct bw_response resp = {0};
 	struct bw_error err = {0};
 	char missing[64] = "";
@@ -487,9 +487,10 @@ static void check_crds(struct app *app)
 	if (bw_client_do(app->client, &req, &resp, &err) != 0) {
 		if (err.code == BW_ENOTFOUND)
 			bw_log_error(
-			    "main", "the breakwater CRDs are not installed (no API group "
-				    "breakwater.io/v1alpha1): kubectl apply -f crds/ ; waiting for "
-				    "them");
+			    "main",
+			    "the breakwater CRDs are not installed (no API group " BW_API_VERSION
+			    "): kubectl apply -f crds/ ; waiting for "
+			    "them");
 		else
 			bw_log_warn("main", "checking for the breakwater CRDs: %s", err.message);
 		bw_response_release(&resp);
@@ -524,7 +525,7 @@ static int setup(struct app *app, struct bw_error *err)
 					 .repair_pods = app->opt.repair_pods,
 					 .expected_injection = expected_injection,
 					 .expected_injection_arg = app};
-	struct bw_recorder_options ro = {.component = "breakwater"};
+	struct bw_recorder_options ro = {.component = BW_MANAGER};
 	const struct route health[] = {{"GET", "/healthz", handle_healthz},
 				       {"GET", "/readyz", handle_readyz}};
 	const struct route metrics[] = {{"GET", "/metrics", handle_metrics}};

@@ -13,11 +13,6 @@
 #include "registry.h"
 #include "rules.h"
 
-const struct bw_resource bw_res_bw_services = {"breakwater.io", "v1alpha1", "services", "Service",
-					       1};
-const struct bw_resource bw_res_bw_breakers = {"breakwater.io", "v1alpha1", "breakers", "Breaker",
-					       1};
-
 enum {
 	INF_SERVICES,
 	INF_BREAKERS,
@@ -29,8 +24,8 @@ enum {
 	INF_N
 };
 
-static const char *const informer_names[INF_N] = {"services.breakwater.io",
-						  "breakers.breakwater.io",
+static const char *const informer_names[INF_N] = {BW_PLURAL_SERVICES "." BW_API_GROUP,
+						  BW_PLURAL_BREAKERS "." BW_API_GROUP,
 						  "deployments",
 						  "pods",
 						  "configmaps",
@@ -60,349 +55,12 @@ struct bw_operator {
 	struct bw_metrics_histogram *reconcile_time;
 };
 
-/* --- projections --- */
-
-/* "namespace/name" in a new string (free()), or NULL. */
-static char *join_key(const char *ns, const char *name)
-{
-	size_t size = strlen(ns) + strlen(name) + 2;
-	char *key = malloc(size);
-
-	if (key)
-		snprintf(key, size, "%s/%s", ns, name);
-	return key;
-}
-
-/* Custom resources are kept whole but compact: the reconcilers need every
- * field of the spec and the status they wrote. The text, without
- * managedFields and the last-applied annotation; NULL when out of memory. */
-static char *compact_text(const json_t *obj)
-{
-	json_t *copy = json_copy((json_t *)obj), *meta = NULL, *ann;
-	char *text;
-
-	if (!copy)
-		return NULL;
-	meta = json_copy(json_object_get(copy, "metadata"));
-	if (meta) {
-		json_object_del(meta, "managedFields");
-		ann = json_copy(json_object_get(meta, "annotations"));
-		if (ann) {
-			json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
-			json_object_set_new(meta, "annotations", ann);
-		}
-		json_object_set_new(copy, "metadata", meta);
-	}
-	text = json_dumps(copy, JSON_COMPACT);
-	json_decref(copy);
-	return text;
-}
-
-void *bw_operator_project_object(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	struct bw_cached_object *item = NULL;
-	char *text = compact_text(obj);
-
-	(void)arg;
-	if (!text)
-		return NULL;
-	bw_store_pack_reserve_str(pack, text);
-	item = bw_store_pack_alloc(pack, sizeof(*item));
-	if (item) {
-		item->json = bw_store_pack_str(pack, text);
-		item->generation = (long)json_integer_value(
-		    json_object_get(json_object_get(obj, "metadata"), "generation"));
-	}
-	free(text);
-	return item;
-}
-
-void *bw_operator_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	const json_t *meta = json_object_get(obj, "metadata"),
-		     *deps = json_object_get(json_object_get(obj, "spec"), "dependsOn"), *dep;
-	const char *ns = json_string_value(json_object_get(meta, "namespace"));
-	struct bw_cached_object *item = NULL;
-	char *text = compact_text(obj), *entry_text = NULL, **keys = NULL;
-	const char **packed;
-	json_t *entry = NULL;
-	size_t i, n = 0, slots;
-
-	(void)arg;
-	if (!text)
-		return NULL;
-	if (ns && bw_registry_service_entry(obj, ns, &entry, NULL) == 0 && entry)
-		entry_text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(entry);
-	keys = calloc(json_array_size(deps) + 2, sizeof(*keys)); /* the "*" key, a NULL */
-	if (!keys)
-		goto out;
-	json_array_foreach(deps, i, dep)
-	{
-		if (json_string_value(dep) && ns &&
-		    !(keys[n++] = join_key(ns, json_string_value(dep))))
-			goto out;
-	}
-	if (n > BW_STORE_INDEX_MAX && !(keys[n] = join_key(ns, "*")))
-		goto out;
-	slots = n > BW_STORE_INDEX_MAX ? n + 1 : n;
-	bw_store_pack_reserve_str(pack, text);
-	bw_store_pack_reserve_str(pack, entry_text);
-	bw_store_pack_reserve(pack, slots * sizeof(char *));
-	for (i = 0; i < slots; i++)
-		bw_store_pack_reserve_str(pack, keys[i]);
-	item = bw_store_pack_alloc(pack, sizeof(*item));
-	if (!item)
-		goto out;
-	item->json = bw_store_pack_str(pack, text);
-	item->generation = (long)json_integer_value(json_object_get(meta, "generation"));
-	item->registry_entry = bw_store_pack_str(pack, entry_text);
-	packed = slots ? bw_store_pack_mem(pack, slots * sizeof(char *)) : NULL;
-	for (i = 0; packed && i < slots; i++)
-		packed[i] = bw_store_pack_str(pack, keys[i]);
-	item->dependency_keys = packed;
-	item->n_dependencies = n;
-out:
-	for (i = 0; keys && keys[i]; i++)
-		free(keys[i]);
-	free(keys);
-	free(entry_text);
-	free(text);
-	return item;
-}
-
-size_t bw_operator_index_dependency(const void *item, const char **values, size_t max, void *arg)
-{
-	const struct bw_cached_object *o = item;
-	size_t i;
-
-	(void)arg;
-	if (o->n_dependencies > max) { /* one value stands for all: "namespace/ *" */
-		values[0] = o->dependency_keys[o->n_dependencies];
-		return max > 0 ? 1 : 0;
-	}
-	for (i = 0; i < o->n_dependencies; i++)
-		values[i] = o->dependency_keys[i];
-	return i;
-}
-
-size_t bw_operator_index_service(const void *item, const char **values, size_t max, void *arg)
-{
-	const struct bw_cached_pod *p = item;
-
-	(void)arg;
-	if (max == 0)
-		return 0;
-	values[0] = p->service_key;
-	return 1;
-}
-
-json_t *bw_cached_object_parse(const struct bw_cached_object *item)
-{
-	return item ? json_loads(item->json, JSON_ALLOW_NUL, NULL) : NULL;
-}
-
-static const char *str_or_empty(const char *s)
-{
-	return s ? s : "";
-}
-
-static const char *condition_field(const json_t *conditions, const char *type, const char *field)
-{
-	size_t i;
-	json_t *c;
-
-	json_array_foreach(conditions, i, c)
-	{
-		const char *t = json_string_value(json_object_get(c, "type"));
-
-		if (t && strcmp(t, type) == 0)
-			return json_string_value(json_object_get(c, field));
-	}
-	return NULL;
-}
-
-static const char *controller_uid(const json_t *meta)
-{
-	size_t i;
-	json_t *ref;
-
-	json_array_foreach(json_object_get(meta, "ownerReferences"), i, ref)
-	{
-		if (json_is_true(json_object_get(ref, "controller")))
-			return json_string_value(json_object_get(ref, "uid"));
-	}
-	return NULL;
-}
-
-static const char *app_image(const json_t *deployment)
-{
-	json_t *containers = json_object_get(
-	    json_object_get(json_object_get(json_object_get(deployment, "spec"), "template"),
-			    "spec"),
-	    "containers");
-	size_t i;
-	json_t *c;
-
-	json_array_foreach(containers, i, c)
-	{
-		const char *name = json_string_value(json_object_get(c, "name"));
-
-		if (name && strcmp(name, "app") == 0)
-			return json_string_value(json_object_get(c, "image"));
-	}
-	return json_string_value(json_object_get(json_array_get(containers, 0), "image"));
-}
-
-static long int_at(const json_t *obj, const char *key)
-{
-	return (long)json_integer_value(json_object_get(obj, key));
-}
-
-void *bw_operator_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
-		     *status = json_object_get(obj, "status"),
-		     *conds = json_object_get(status, "conditions");
-	const char *image = str_or_empty(app_image(obj));
-	const char *progressing = str_or_empty(condition_field(conds, "Progressing", "reason"));
-	const char *available = str_or_empty(condition_field(conds, "Available", "status"));
-	const char *owner = str_or_empty(controller_uid(meta));
-	const char *uid = str_or_empty(json_string_value(json_object_get(meta, "uid")));
-	const char *restarted_at = str_or_empty(json_string_value(json_object_get(
-	    json_object_get(json_object_get(json_object_get(spec, "template"), "metadata"),
-			    "annotations"),
-	    BW_ANNOTATION_RESTARTED_AT)));
-	const char *applied = str_or_empty(json_string_value(
-	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_APPLIED)));
-	struct bw_cached_deployment *d;
-
-	(void)arg;
-	bw_store_pack_reserve_str(pack, applied);
-	bw_store_pack_reserve_str(pack, image);
-	bw_store_pack_reserve_str(pack, progressing);
-	bw_store_pack_reserve_str(pack, available);
-	bw_store_pack_reserve_str(pack, owner);
-	bw_store_pack_reserve_str(pack, uid);
-	bw_store_pack_reserve_str(pack, restarted_at);
-	d = bw_store_pack_alloc(pack, sizeof(*d));
-	if (!d)
-		return NULL;
-	d->generation = int_at(meta, "generation");
-	d->observed_generation = int_at(status, "observedGeneration");
-	d->spec_replicas = json_object_get(spec, "replicas") ? int_at(spec, "replicas") : 1;
-	d->replicas = int_at(status, "replicas");
-	d->updated = int_at(status, "updatedReplicas");
-	d->ready = int_at(status, "readyReplicas");
-	d->available = int_at(status, "availableReplicas");
-	d->paused = json_is_true(json_object_get(spec, "paused"));
-	d->image = bw_store_pack_str(pack, image);
-	d->progressing = bw_store_pack_str(pack, progressing);
-	d->available_status = bw_store_pack_str(pack, available);
-	d->owner_uid = bw_store_pack_str(pack, owner);
-	d->uid = bw_store_pack_str(pack, uid);
-	d->restarted_at = bw_store_pack_str(pack, restarted_at);
-	d->applied = bw_store_pack_str(pack, applied);
-	return d;
-}
-
-void *bw_operator_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	const json_t *meta = json_object_get(obj, "metadata");
-	const char *service =
-	    json_string_value(json_object_get(json_object_get(meta, "labels"), BW_LABEL_SERVICE));
-	const char *injected = json_string_value(
-	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_INJECTED));
-	const char *ns = str_or_empty(json_string_value(json_object_get(meta, "namespace")));
-	struct bw_cached_pod *p;
-	char *key;
-
-	(void)arg;
-	if (!service || json_object_get(meta, "deletionTimestamp"))
-		return NULL;
-	key = join_key(ns, service);
-	if (!key)
-		return NULL;
-	bw_store_pack_reserve_str(pack, service);
-	bw_store_pack_reserve_str(pack, key);
-	bw_store_pack_reserve_str(pack, str_or_empty(injected));
-	p = bw_store_pack_alloc(pack, sizeof(*p));
-	if (p) {
-		p->service = bw_store_pack_str(pack, service);
-		p->service_key = bw_store_pack_str(pack, key);
-		p->injected = bw_store_pack_str(pack, str_or_empty(injected));
-	}
-	free(key);
-	return p;
-}
-
-void *bw_operator_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	const json_t *data = json_object_get(obj, "data");
-	const char *reg = str_or_empty(json_string_value(json_object_get(data, "registry.json")));
-	const char *brk = str_or_empty(json_string_value(json_object_get(data, "breakers.json")));
-	struct bw_cached_registry *r;
-
-	(void)arg;
-	bw_store_pack_reserve_str(pack, reg);
-	bw_store_pack_reserve_str(pack, brk);
-	r = bw_store_pack_alloc(pack, sizeof(*r));
-	if (r) {
-		r->registry_json = bw_store_pack_str(pack, reg);
-		r->breakers_json = bw_store_pack_str(pack, brk);
-	}
-	return r;
-}
-
 /* Ingresses are cached only to know which exist (so a removed route deletes one). */
 static void *project_key_only(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	(void)obj;
 	(void)arg;
 	return bw_store_pack_alloc(pack, 1);
-}
-
-/* Namespaces are cached for their labels: the webhook's opt-in. */
-void *bw_operator_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
-	char *text = json_is_object(labels) ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS)
-					    : strdup("{}");
-	struct bw_cached_namespace *n = NULL;
-
-	(void)arg;
-	if (!text)
-		return NULL;
-	bw_store_pack_reserve_str(pack, text);
-	n = bw_store_pack_alloc(pack, sizeof(*n));
-	if (n) {
-		n->labels_json = bw_store_pack_str(pack, text);
-		n->terminating =
-		    json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL;
-	}
-	free(text);
-	return n;
-}
-
-int bw_operator_namespace_terminating(struct bw_store *namespaces, const char *ns)
-{
-	const struct bw_cached_namespace *n =
-	    namespaces && ns ? bw_store_get(namespaces, NULL, ns) : NULL;
-	int terminating = n && n->terminating;
-
-	bw_store_item_put(n);
-	return terminating;
-}
-
-int bw_operator_may_hold_route(struct bw_store *namespaces, const struct bw_cached_object *o,
-			       const char *prefix)
-{
-	int plain = 1;
-
-	for (const char *c = prefix; *c; c++)
-		plain &= *c != '"' && *c != '\\' && (unsigned char)*c >= 0x20;
-	return (!plain || strstr(o->json, prefix)) &&
-	       !bw_operator_namespace_terminating(namespaces, bw_store_item_namespace(o));
 }
 
 /* --- event handlers: enqueue keys --- */
@@ -452,7 +110,7 @@ static void enqueue_breakers_of(struct bw_operator *op, const char *ns)
 }
 
 /* Whether the cached Service o names `name` (of its namespace) in dependsOn. */
-static int depends_on(const struct bw_cached_object *o, const char *key)
+static int depends_on(const struct bw_cached_service *o, const char *key)
 {
 	for (size_t i = 0; i < o->n_dependencies; i++)
 		if (strcmp(o->dependency_keys[i], key) == 0)
@@ -487,30 +145,21 @@ static void enqueue_dependents(struct bw_operator *op, const char *ns, const cha
  * order is in rules.h) must look again. */
 static void enqueue_route_peers(struct bw_operator *op, const void *item)
 {
-	const struct bw_cached_object *o = item;
+	const struct bw_cached_service *o = item;
 	struct bw_store_items items = {0};
-	/* cheap: most Services have no route, and then nothing is parsed */
-	json_t *svc = strstr(o->json, "\"route\"") ? bw_cached_object_parse(o) : NULL, *other;
-	const json_t *route = json_object_get(json_object_get(svc, "spec"), "route");
-	const char *prefix = json_string_value(json_object_get(route, "pathPrefix"));
 
-	if (!prefix || bw_store_list(op->ctx.caches.services, NULL, &items, NULL) != 0)
-		goto out;
+	/* most Services have no route, and then nothing is listed */
+	if (!o->view.route_path || bw_store_list(op->ctx.caches.services, NULL, &items, NULL) != 0)
+		return;
 	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_object *p = items.v[i];
+		const struct bw_cached_service *p = items.v[i];
 
-		if (p == o || !strstr(p->json, "\"route\"")) /* cheap: most have no route */
-			continue;
-		other = bw_cached_object_parse(p);
-		if (other && !bw_rules_same_object(svc, other) &&
-		    bw_rules_same_route(route,
-					json_object_get(json_object_get(other, "spec"), "route")))
+		if (p != o &&
+		    !bw_rules_same_object(o->view.ns, o->view.name, p->view.ns, p->view.name) &&
+		    bw_rules_same_route(&o->view, &p->view))
 			enqueue_item(op->ctx.service_queue, p);
-		json_decref(other);
 	}
-out:
 	bw_store_items_release(&items);
-	json_decref(svc);
 }
 
 static void on_service(const void *item, void *ctx)
@@ -527,10 +176,10 @@ static void on_service(const void *item, void *ctx)
 
 static void on_service_update(const void *old_item, const void *new_item, void *ctx)
 {
-	const struct bw_cached_object *a = old_item, *b = new_item;
+	const struct bw_cached_service *a = old_item, *b = new_item;
 	struct bw_operator *op = ctx;
 
-	if (a->generation != b->generation) {
+	if (a->object.generation != b->object.generation) {
 		enqueue_route_peers(op, old_item); /* the route it had may be free now */
 		on_service(new_item, ctx);
 		return;
@@ -648,35 +297,35 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_SERVICES] = {&bw_res_bw_services,
 			      NULL,
 			      NULL,
-			      bw_operator_project_service,
+			      bw_project_service,
 			      {on_service, on_service_update, on_service, op},
-			      {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL}},
+			      {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL}},
 	    [INF_BREAKERS] = {&bw_res_bw_breakers,
 			      NULL,
 			      NULL,
-			      bw_operator_project_object,
+			      bw_project_breaker,
 			      {on_breaker, on_breaker_update, on_breaker, op},
 			      {NULL, NULL, NULL}},
 	    [INF_DEPLOYMENTS] = {&bw_res_deployments,
 				 BW_LABEL_SERVICE,
 				 NULL,
-				 bw_operator_project_deployment,
+				 bw_project_deployment,
 				 {on_deployment, on_deployment_update, on_deployment, op},
 				 {NULL, NULL, NULL}},
 	    [INF_PODS] = {&bw_res_pods,
 			  BW_LABEL_SERVICE,
 			  NULL,
-			  bw_operator_project_pod,
+			  bw_project_pod,
 			  {on_pod, on_pod_update, on_pod, op},
-			  {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL}},
+			  {BW_INDEX_BY_SERVICE, bw_index_service, NULL}},
 	    [INF_REGISTRIES] = {&bw_res_configmaps,
 				NULL,
 				"metadata.name=" BW_REGISTRY_NAME,
-				bw_operator_project_registry,
+				bw_project_registry,
 				{on_registry, on_registry_update, on_registry, op},
 				{NULL, NULL, NULL}},
 	    [INF_INGRESSES] = {&bw_res_ingresses,
-			       BW_LABEL_MANAGED "=breakwater",
+			       BW_LABEL_MANAGED "=" BW_MANAGER,
 			       NULL,
 			       project_key_only,
 			       {on_ingress, on_ingress_update, on_ingress, op},
@@ -684,7 +333,7 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_NAMESPACES] = {&bw_res_namespaces,
 				NULL,
 				ns ? ns_selector : NULL,
-				bw_operator_project_namespace,
+				bw_project_namespace,
 				{NULL, NULL, NULL, NULL},
 				{NULL, NULL, NULL}},
 	};

@@ -56,7 +56,7 @@ static int entries_of(struct bw_operator_context *ctx, const char *ns, json_t **
 		return ret;
 	*count = items.count;
 	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_object *o = items.v[i];
+		const struct bw_cached_service *o = items.v[i];
 		const char *name = bw_store_item_name(o);
 		const struct bw_cached_deployment *d;
 		json_t *entry;
@@ -132,9 +132,9 @@ int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long 
 	data = json_object_get(cm, "data");
 	if (cached &&
 	    strcmp(cached->registry_json,
-		   json_string_value(json_object_get(data, "registry.json"))) == 0 &&
+		   json_string_value(json_object_get(data, BW_REGISTRY_KEY))) == 0 &&
 	    strcmp(cached->breakers_json,
-		   json_string_value(json_object_get(data, "breakers.json"))) == 0)
+		   json_string_value(json_object_get(data, BW_REGISTRY_BREAKERS_KEY))) == 0)
 		goto out; /* already as it should be */
 	ret = bw_client_patch(ctx->client, &bw_res_configmaps, ns, BW_REGISTRY_NAME, NULL,
 			      BW_PATCH_APPLY, cm, &po, NULL, &err);

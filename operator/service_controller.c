@@ -193,64 +193,97 @@ struct cross_view {
 	size_t dependencies;	/* how many dependsOn names there are */
 };
 
-/* What the rules need of the other Services, parsed: those of any
- * namespace whose cached JSON holds svc's route pathPrefix (a substring
- * test first: most Services have another route or none), and those its
- * dependsOn names (looked up by name). Not every Service of the namespace:
- * this runs on every reconcile. */
-static json_t *peers_of(struct bw_operator_context *ctx, const json_t *svc)
+/* What the rules need of the other Services: their views, projected in
+ * the cache (items holds the references), of those of any namespace whose
+ * route has svc's pathPrefix, and of those its dependsOn names (looked up
+ * by name). Not every Service of the namespace: this runs on every
+ * reconcile. */
+struct peers {
+	const struct bw_service_view **views;
+	const void **items; /* what to put: the dependencies got by name */
+	size_t n, n_items, cap;
+	struct bw_store_items listed; /* the route candidates' references */
+};
+
+static int peers_add(struct peers *p, const struct bw_cached_service *o, int got)
 {
-	const json_t *spec = json_object_get(svc, "spec"), *dep;
-	const char *prefix = str(json_object_get(spec, "route"), "pathPrefix"),
-		   *ns = str(json_object_get(svc, "metadata"), "namespace");
-	struct bw_store_items items = {0};
-	json_t *array = json_array(), *obj;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		const struct bw_service_view **v = realloc(p->views, cap * sizeof(*v));
+		const void **items;
+
+		if (!v)
+			return -1;
+		p->views = v;
+		items = realloc(p->items, cap * sizeof(*items));
+		if (!items)
+			return -1;
+		p->items = items;
+		p->cap = cap;
+	}
+	p->views[p->n++] = &o->view;
+	if (got)
+		p->items[p->n_items++] = o;
+	return 0;
+}
+
+static void peers_release(struct peers *p)
+{
+	for (size_t i = 0; i < p->n_items; i++)
+		bw_store_item_put(p->items[i]);
+	bw_store_items_release(&p->listed);
+	free(p->views);
+	free(p->items);
+}
+
+static int peers_of(struct bw_operator_context *ctx, const struct bw_service_view *svc,
+		    struct peers *p)
+{
+	int bad = 0;
 	size_t i;
 
-	if (!array)
-		return NULL;
-	if (prefix && bw_store_list(ctx->caches.services, NULL, &items, NULL) == 0) {
-		for (i = 0; i < items.count; i++) {
-			if (bw_operator_may_hold_route(ctx->caches.namespaces, items.v[i],
-						       prefix) &&
-			    (obj = bw_cached_object_parse(items.v[i])) != NULL)
-				json_array_append_new(array, obj);
-		}
+	if (svc->route_path && bw_store_list(ctx->caches.services, NULL, &p->listed, NULL) == 0) {
+		for (i = 0; !bad && i < p->listed.count; i++)
+			if (bw_service_may_hold_route(ctx->caches.namespaces, p->listed.v[i],
+						      svc->route_path))
+				bad = peers_add(p, p->listed.v[i], 0) != 0;
 	}
-	bw_store_items_release(&items);
-	json_array_foreach(json_object_get(spec, "dependsOn"), i, dep)
-	{
-		const struct bw_cached_object *o =
-		    json_string_value(dep)
-			? bw_store_get(ctx->caches.services, ns, json_string_value(dep))
-			: NULL;
+	for (i = 0; !bad && i < svc->n_depends_on; i++) {
+		const struct bw_cached_service *o =
+		    svc->depends_on[i] ? bw_store_get(ctx->caches.services, svc->ns ? svc->ns : "",
+						      svc->depends_on[i])
+				       : NULL;
 
-		if (o && (obj = bw_cached_object_parse(o)) != NULL)
-			json_array_append_new(array, obj);
-		bw_store_item_put(o);
+		if (o && (bad = peers_add(p, o, 1) != 0))
+			bw_store_item_put(o);
 	}
-	return array;
+	return bad ? BW_ENOMEM : 0;
 }
 
 static int cross_checks(struct bw_operator_context *ctx, const json_t *svc, struct cross_view *x)
 {
-	json_t *peers = peers_of(ctx, svc), *missing = json_array(), *m;
-	const json_t *holder;
+	struct bw_service_view view;
+	struct peers peers = {0};
+	json_t *missing = json_array(), *m;
+	const struct bw_service_view *holder;
 	size_t i, len = 0;
 	int ret = 0;
 
-	if (!peers || !missing) {
+	if (bw_service_view_read(svc, &view) != 0) {
+		json_decref(missing);
+		return BW_ENOMEM;
+	}
+	if (!missing || (ret = peers_of(ctx, &view, &peers)) != 0) {
 		ret = BW_ENOMEM;
 		goto out;
 	}
-	holder = bw_rules_route_holder(svc, peers, 1);
+	holder = bw_rules_route_holder(&view, peers.views, peers.n, 1);
 	if (holder)
 		snprintf(x->route_holder, sizeof(x->route_holder), "%.63s/%.253s",
-			 str(json_object_get(holder, "metadata"), "namespace"),
-			 str(json_object_get(holder, "metadata"), "name"));
+			 holder->ns ? holder->ns : "", holder->name ? holder->name : "");
 	x->dependencies =
 	    json_array_size(json_object_get(json_object_get(svc, "spec"), "dependsOn"));
-	if (bw_rules_missing_dependencies(svc, peers, missing) != 0) {
+	if (bw_rules_missing_dependencies(&view, peers.views, peers.n, missing) != 0) {
 		ret = BW_ENOMEM;
 		goto out;
 	}
@@ -261,7 +294,8 @@ static int cross_checks(struct bw_operator_context *ctx, const json_t *svc, stru
 						i ? ", " : "", json_string_value(m));
 	}
 out:
-	json_decref(peers);
+	peers_release(&peers);
+	bw_service_view_release(&view);
 	json_decref(missing);
 	return ret;
 }
@@ -271,8 +305,8 @@ static void event(struct bw_operator_context *ctx, const json_t *svc, const char
 {
 	const json_t *meta = json_object_get(svc, "metadata");
 	struct bw_event_ref ref = {
-	    .api_version = "breakwater.io/v1alpha1",
-	    .kind = "Service",
+	    .api_version = BW_API_VERSION,
+	    .kind = BW_KIND_SERVICE,
 	    .namespace = str(meta, "namespace"),
 	    .name = str(meta, "name"),
 	    .uid = str(meta, "uid"),
@@ -357,7 +391,7 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
 
 	json_array_foreach(json_object_get(json_object_get(tmpl, "spec"), "containers"), i, c)
 	{
-		if (same(str(c, "name"), "app"))
+		if (same(str(c, "name"), BW_APP_CONTAINER))
 			image = str(c, "image");
 	}
 	return same(d->image, image) &&

@@ -11,9 +11,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "names.h"
 #include "proxy.h"
 
-#define DEFAULT_BREAKERS_FILE "/etc/breakwater/breakers.json"
+#define DEFAULT_BREAKERS_FILE BW_REGISTRY_MOUNT_PATH BW_REGISTRY_BREAKERS_KEY
 
 static struct bw_proxy *running;
 

@@ -9,6 +9,7 @@
 #include "certmanager.h"
 #include "file.h"
 #include "log.h"
+#include "names.h"
 
 #define CHECK_EVERY_S	    30
 #define FILES_CHECK_EVERY_S 2
@@ -250,11 +251,10 @@ static int write_secret(struct bw_certmanager *cm, json_t *secret, const struct 
 	int ret, create = secret == NULL;
 
 	if (create)
-		secret =
-		    json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{}}", "apiVersion", "v1",
-			      "kind", "Secret", "metadata", "name", cm->o.secret_name, "namespace",
-			      cm->o.namespace, "labels", "app.kubernetes.io/managed-by",
-			      "breakwater", "type", "kubernetes.io/tls", "data");
+		secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{}}", "apiVersion",
+				   "v1", "kind", "Secret", "metadata", "name", cm->o.secret_name,
+				   "namespace", cm->o.namespace, "labels", BW_LABEL_MANAGED,
+				   BW_MANAGER, "type", "kubernetes.io/tls", "data");
 	else
 		json_incref(secret);
 	data = json_object_get(secret, "data");
@@ -283,7 +283,7 @@ out:
  * what they were last written with. */
 static int register_webhooks(struct bw_certmanager *cm, const char *bundle, struct bw_error *err)
 {
-	struct bw_patch_options po = {.field_manager = "breakwater", .force = 1};
+	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
 	struct bw_registration_options r = cm->o.registration;
 	json_t *mutating = NULL, *validating = NULL;
 	int ret;

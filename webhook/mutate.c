@@ -25,7 +25,7 @@
 #include "dnsname.h"
 #include "json.h"
 #include "error.h"
-#include "../operator/render.h"
+#include "render.h"
 #include "mutate.h"
 
 #define NAME_MAX_LEN (BW_DNS_LABEL_MAX + sizeof("_SERVICE_URL"))
@@ -105,15 +105,14 @@ static int cmp_str(const void *a, const void *b)
 /* Where the pod stands: returns the reason it is skipped, or NULL. */
 static const char *decide(struct ctx *c, const json_t *labels)
 {
-	const char *pod = str_field(labels, BW_MUTATE_LABEL_INJECT);
-	const char *ns = str_field(c->in->namespace_labels, BW_MUTATE_LABEL_INJECT);
+	const char *pod = str_field(labels, BW_LABEL_INJECT);
+	const char *ns = str_field(c->in->namespace_labels, BW_LABEL_INJECT);
 	int pod_on = pod && strcmp(pod, "enabled") == 0;
 
 	if (pod && strcmp(pod, "disabled") == 0)
 		return "pod opted out";
 	if (pod && !pod_on)
-		warn(c, "%s=%.63s: neither enabled nor disabled; ignored", BW_MUTATE_LABEL_INJECT,
-		     pod);
+		warn(c, "%s=%.63s: neither enabled nor disabled; ignored", BW_LABEL_INJECT, pod);
 	if (pod_on)
 		return NULL;
 	if (ns && strcmp(ns, "disabled") == 0)
@@ -137,7 +136,7 @@ static int dependency_vars(struct ctx *c, struct bw_error *err)
 		warn(c,
 		     "%s=%.63s: no breakwater Service named %.63s in namespace %s; no "
 		     "dependency URLs injected",
-		     BW_MUTATE_LABEL_SERVICE, c->service, c->service, c->in->namespace);
+		     BW_LABEL_SERVICE, c->service, c->service, c->in->namespace);
 	if (!json_is_array(depends) || json_array_size(depends) == 0)
 		return 0;
 	names = calloc(json_array_size(depends), sizeof(*names));
@@ -200,8 +199,8 @@ static int generation(struct ctx *c, char *out, struct bw_error *err)
 {
 	static const char hex[] = "0123456789abcdef";
 	static const char version[] = "breakwater-injection/v1";
-	static const char tail[] = "volume\0" BW_MUTATE_VOLUME "\0configMap\0" BW_MUTATE_CONFIGMAP
-				   "\0mount\0" BW_MUTATE_MOUNT_PATH "\0readOnly";
+	static const char tail[] = "volume\0" BW_REGISTRY_NAME "\0configMap\0" BW_REGISTRY_NAME
+				   "\0mount\0" BW_REGISTRY_MOUNT_PATH "\0readOnly";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
@@ -230,6 +229,53 @@ static int generation(struct ctx *c, char *out, struct bw_error *err)
 	}
 	out[BW_MUTATE_GENERATION_CHARS] = '\0';
 	return 0;
+}
+
+/* What is injected: the variables, in c->vars, and their generation, in
+ * c->generation. A function of the namespace, the service label, the
+ * Service's dependsOn and the dependencies' ports only: the pod itself has
+ * no part in it (bw_mutate_generation() relies on that). */
+static int injected_vars(struct ctx *c, struct bw_error *err)
+{
+	int rc;
+
+	if (c->service)
+		add_var(c, "BREAKWATER_SERVICE", c->service);
+	add_var(c, "BREAKWATER_NAMESPACE", c->in->namespace);
+	if ((rc = dependency_vars(c, err)))
+		return rc;
+	add_var(c, "BREAKWATER_REGISTRY_FILE", BW_REGISTRY_MOUNT_PATH BW_REGISTRY_KEY);
+	add_var(c, "BREAKWATER_BREAKERS_FILE", BW_REGISTRY_MOUNT_PATH BW_REGISTRY_BREAKERS_KEY);
+	if (c->bad)
+		return bw_error_set(err, BW_ENOMEM, "mutate: out of memory");
+	return generation(c, c->generation, err);
+}
+
+int bw_mutate_generation(const char *namespace, const char *service, const json_t *svc,
+			 const json_t *deps, char out[BW_MUTATE_GENERATION_CHARS + 1],
+			 struct bw_error *err)
+{
+	struct bw_mutate_input in = {.namespace = namespace, .service = svc, .deps = deps};
+	struct ctx c = {0};
+	int rc;
+
+	out[0] = '\0';
+	if (!namespace || !bw_is_dns1123_label(namespace))
+		return bw_error_set(err, BW_EINVAL, "namespace: \"%.100s\" is not a namespace name",
+				    namespace ? namespace : "");
+	if ((deps && !json_is_object(deps)) || (svc && !json_is_object(svc)))
+		return bw_error_set(err, BW_EINVAL, "mutate: service and deps must be objects");
+	c.in = &in;
+	c.service = service && *service ? service : NULL;
+	c.warnings = json_array();
+	c.vars = json_array();
+	rc = !c.warnings || !c.vars ? bw_error_set(err, BW_ENOMEM, "mutate: out of memory")
+				    : injected_vars(&c, err);
+	if (rc == 0)
+		memcpy(out, c.generation, sizeof(c.generation));
+	json_decref(c.warnings);
+	json_decref(c.vars);
+	return rc;
 }
 
 /* An optional array member: NULL when absent or null, BW_EINVAL for another type. */
@@ -262,7 +308,7 @@ static int has_named(const json_t *array, const char *name)
 /* True when a mount in mounts is at /etc/breakwater (with or without '/'s at the end). */
 static int mounts_our_path(const json_t *mounts)
 {
-	const size_t want = strlen(BW_MUTATE_MOUNT_PATH) - 1;
+	const size_t want = strlen(BW_REGISTRY_MOUNT_PATH) - 1;
 	const json_t *m;
 	const char *p;
 	size_t i, n;
@@ -275,7 +321,7 @@ static int mounts_our_path(const json_t *mounts)
 		n = strlen(p);
 		while (n > 1 && p[n - 1] == '/')
 			n--;
-		if (n == want && strncmp(p, BW_MUTATE_MOUNT_PATH, want) == 0)
+		if (n == want && strncmp(p, BW_REGISTRY_MOUNT_PATH, want) == 0)
 			return 1;
 	}
 	return 0;
@@ -283,8 +329,8 @@ static int mounts_our_path(const json_t *mounts)
 
 static json_t *volume_mount(void)
 {
-	return json_pack("{s:s, s:s, s:b}", "name", BW_MUTATE_VOLUME, "mountPath",
-			 BW_MUTATE_MOUNT_PATH, "readOnly", 1);
+	return json_pack("{s:s, s:s, s:b}", "name", BW_REGISTRY_NAME, "mountPath",
+			 BW_REGISTRY_MOUNT_PATH, "readOnly", 1);
 }
 
 /* The ops for containers or initContainers (key). */
@@ -352,13 +398,14 @@ static int patch_pod(struct ctx *c, const json_t *metadata, const json_t *spec,
 
 	/* the annotation */
 	if (!metadata) {
-		add_op(c, "/metadata",
-		       json_pack("{s:{s:s}}", "annotations", BW_MUTATE_ANNOTATION, c->generation));
+		add_op(
+		    c, "/metadata",
+		    json_pack("{s:{s:s}}", "annotations", BW_ANNOTATION_INJECTED, c->generation));
 	} else if (!annotations) {
 		add_op(c, "/metadata/annotations",
-		       json_pack("{s:s}", BW_MUTATE_ANNOTATION, c->generation));
+		       json_pack("{s:s}", BW_ANNOTATION_INJECTED, c->generation));
 	} else {
-		pointer(path, sizeof(path), "/metadata/annotations/", BW_MUTATE_ANNOTATION);
+		pointer(path, sizeof(path), "/metadata/annotations/", BW_ANNOTATION_INJECTED);
 		add_op(c, path, json_string(c->generation));
 	}
 
@@ -368,19 +415,19 @@ static int patch_pod(struct ctx *c, const json_t *metadata, const json_t *spec,
 	json_array_foreach(volumes, i, vol)
 	{
 		if (strcmp(str_field(vol, "name") ? str_field(vol, "name") : "",
-			   BW_MUTATE_VOLUME) != 0)
+			   BW_REGISTRY_NAME) != 0)
 			continue;
 		cm = str_field(bw_json_get(vol, "configMap"), "name");
-		if (!cm || strcmp(cm, BW_MUTATE_CONFIGMAP) != 0)
+		if (!cm || strcmp(cm, BW_REGISTRY_NAME) != 0)
 			warn(c,
 			     "spec.volumes[%zu]: volume %s is not the ConfigMap %s; %s will not "
 			     "hold the registry",
-			     i, BW_MUTATE_VOLUME, BW_MUTATE_CONFIGMAP, BW_MUTATE_MOUNT_PATH);
+			     i, BW_REGISTRY_NAME, BW_REGISTRY_NAME, BW_REGISTRY_MOUNT_PATH);
 		break;
 	}
-	if (!has_named(volumes, BW_MUTATE_VOLUME)) {
-		json_t *v = json_pack("{s:s, s:{s:s, s:b}}", "name", BW_MUTATE_VOLUME, "configMap",
-				      "name", BW_MUTATE_CONFIGMAP, "optional", 1);
+	if (!has_named(volumes, BW_REGISTRY_NAME)) {
+		json_t *v = json_pack("{s:s, s:{s:s, s:b}}", "name", BW_REGISTRY_NAME, "configMap",
+				      "name", BW_REGISTRY_NAME, "optional", 1);
 
 		add_op(c, volumes ? "/spec/volumes/-" : "/spec/volumes",
 		       volumes ? v : json_pack("[o]", v));
@@ -448,7 +495,7 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 	}
 
 	c.in = in;
-	c.service = str_field(labels, BW_MUTATE_LABEL_SERVICE);
+	c.service = str_field(labels, BW_LABEL_SERVICE);
 	if (c.service && !*c.service)
 		c.service = NULL;
 	c.warnings = out->warnings = json_array();
@@ -461,20 +508,11 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 	if (out->skipped)
 		goto done;
 	out->inject = 1;
-	if (c.service)
-		add_var(&c, "BREAKWATER_SERVICE", c.service);
-	add_var(&c, "BREAKWATER_NAMESPACE", in->namespace);
-	if ((rc = dependency_vars(&c, err)))
-		goto fail;
-	add_var(&c, "BREAKWATER_REGISTRY_FILE", BW_MUTATE_REGISTRY_FILE);
-	add_var(&c, "BREAKWATER_BREAKERS_FILE", BW_MUTATE_BREAKERS_FILE);
-	if (c.bad)
-		goto nomem;
-	if ((rc = generation(&c, c.generation, err)))
+	if ((rc = injected_vars(&c, err)))
 		goto fail;
 	memcpy(out->generation, c.generation, sizeof(out->generation));
 
-	current = str_field(bw_json_get(metadata, "annotations"), BW_MUTATE_ANNOTATION);
+	current = str_field(bw_json_get(metadata, "annotations"), BW_ANNOTATION_INJECTED);
 	if (current && strcmp(current, c.generation) == 0) {
 		out->skipped = "already injected";
 		goto done;

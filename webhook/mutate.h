@@ -66,17 +66,9 @@
 
 #include <jansson.h>
 
-#include "../operator/names.h"
+#include "names.h"
 #include "error.h"
 
-#define BW_MUTATE_LABEL_INJECT	   BW_LABEL_INJECT
-#define BW_MUTATE_LABEL_SERVICE	   BW_LABEL_SERVICE
-#define BW_MUTATE_ANNOTATION	   BW_ANNOTATION_INJECTED
-#define BW_MUTATE_VOLUME	   BW_REGISTRY_NAME
-#define BW_MUTATE_CONFIGMAP	   BW_REGISTRY_NAME
-#define BW_MUTATE_MOUNT_PATH	   "/etc/breakwater/"
-#define BW_MUTATE_REGISTRY_FILE	   "/etc/breakwater/registry.json"
-#define BW_MUTATE_BREAKERS_FILE	   "/etc/breakwater/breakers.json"
 #define BW_MUTATE_GENERATION_CHARS 16
 
 struct bw_mutate_input {
@@ -116,6 +108,20 @@ struct bw_mutate_result {
  */
 int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out,
 		  struct bw_error *err);
+
+/*
+ * The config generation a pod of Service `service` (its breakwater.io/service
+ * label; NULL or "" for none) in namespace gets from bw_mutate_pod() when it
+ * is injected: a pure function of these inputs (svc and deps as in struct
+ * bw_mutate_input), with no pod. The operator asks it (through
+ * bw_webhook_injection_generation()) to tell pods injected before a
+ * dependency changed. Writes 16 hex digits and a NUL into out; returns 0,
+ * BW_EINVAL (namespace not a DNS label, svc or deps not objects, a deps port
+ * out of range) or BW_ENOMEM, with out "" then.
+ */
+int bw_mutate_generation(const char *namespace, const char *service, const json_t *svc,
+			 const json_t *deps, char out[BW_MUTATE_GENERATION_CHARS + 1],
+			 struct bw_error *err);
 
 /* Releases the patch and warnings and zeroes *r; safe on a zeroed result. */
 void bw_mutate_result_release(struct bw_mutate_result *r);

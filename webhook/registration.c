@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "certs.h"
+#include "names.h"
 #include "registration.h"
 
 static json_t *client_config(const struct bw_registration_options *o, const char *path,
@@ -45,7 +46,7 @@ static json_t *namespace_selector(const struct bw_registration_options *o)
 
 static json_t *labels(void)
 {
-	return json_pack("{s:s}", "app.kubernetes.io/managed-by", "breakwater");
+	return json_pack("{s:s}", BW_LABEL_MANAGED, BW_MANAGER);
 }
 
 int bw_registration_render(const struct bw_registration_options *o, json_t **mutating,
@@ -72,7 +73,7 @@ int bw_registration_render(const struct bw_registration_options *o, json_t **mut
 	    "failurePolicy", "Ignore", "timeoutSeconds", 5, "reinvocationPolicy", "IfNeeded",
 	    "clientConfig", client_config(o, "/mutate-pods", ca_b64), "namespaceSelector",
 	    namespace_selector(o), "objectSelector",
-	    json_pack("{s:[{s:s, s:s, s:[s]}]}", "matchExpressions", "key", "breakwater.io/inject",
+	    json_pack("{s:[{s:s, s:s, s:[s]}]}", "matchExpressions", "key", BW_LABEL_INJECT,
 		      "operator", "NotIn", "values", "disabled"),
 	    "rules", "apiGroups", "", "apiVersions", "v1", "operations", "CREATE", "resources",
 	    "pods", "scope", "Namespaced");
@@ -88,13 +89,15 @@ int bw_registration_render(const struct bw_registration_options *o, json_t **mut
 	    "sideEffects", "None", "failurePolicy", "Ignore", "timeoutSeconds",
 	    BW_REGISTRATION_VALIDATE_TIMEOUT_S, "clientConfig",
 	    client_config(o, "/validate-services", ca_b64), "namespaceSelector",
-	    namespace_selector(o), "rules", "apiGroups", "breakwater.io", "apiVersions", "v1alpha1",
-	    "operations", "CREATE", "UPDATE", "resources", "services", "scope", "Namespaced",
-	    "name", "breakers.breakwater.io", "admissionReviewVersions", "v1", "sideEffects",
-	    "None", "failurePolicy", "Ignore", "timeoutSeconds", BW_REGISTRATION_VALIDATE_TIMEOUT_S,
-	    "clientConfig", client_config(o, "/validate-breakers", ca_b64), "namespaceSelector",
-	    namespace_selector(o), "rules", "apiGroups", "breakwater.io", "apiVersions", "v1alpha1",
-	    "operations", "CREATE", "UPDATE", "resources", "breakers", "scope", "Namespaced");
+	    namespace_selector(o), "rules", "apiGroups", BW_API_GROUP, "apiVersions",
+	    BW_API_VERSION_ONLY, "operations", "CREATE", "UPDATE", "resources", BW_PLURAL_SERVICES,
+	    "scope", "Namespaced", "name", "breakers.breakwater.io", "admissionReviewVersions",
+	    "v1", "sideEffects", "None", "failurePolicy", "Ignore", "timeoutSeconds",
+	    BW_REGISTRATION_VALIDATE_TIMEOUT_S, "clientConfig",
+	    client_config(o, "/validate-breakers", ca_b64), "namespaceSelector",
+	    namespace_selector(o), "rules", "apiGroups", BW_API_GROUP, "apiVersions",
+	    BW_API_VERSION_ONLY, "operations", "CREATE", "UPDATE", "resources", BW_PLURAL_BREAKERS,
+	    "scope", "Namespaced");
 	free(ca_b64);
 	if (!*mutating || !*validating) {
 		json_decref(*mutating);

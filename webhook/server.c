@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../operator/operator.h"
+#include "cached.h"
 #include "admission.h"
 #include "backoff.h"
 #include "httpd.h"
@@ -24,96 +24,96 @@ struct bw_webhook {
 static const double latency_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					 0.01,	  0.025,  0.05,	   0.1,	   0.25,  0.5,	  1};
 
-/* The value of member key of a cached object's spec, its text parsed alone
- * (JSON_DECODE_ANY: it may be a number or an array); NULL when there is
- * none. A mutation reads two members of a Service's spec, and the rest of
- * it, status and metadata are most of its cached text: scanning past them
- * costs a fraction of building them. Text the scan cannot walk is parsed
- * whole. */
-static json_t *spec_member(const struct bw_cached_object *item, const char *key)
-{
-	const char *spec, *v;
-	size_t spec_len, n;
-	json_t *obj, *out;
-
-	if (!item)
-		return NULL;
-	if (bw_json_member(item->json, strlen(item->json), "spec", &spec, &spec_len) == 0)
-		return bw_json_member(spec, spec_len, key, &v, &n) == 0
-			   ? json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
-			   : NULL;
-	obj = bw_cached_object_parse(item);
-	out = json_incref(json_object_get(json_object_get(obj, "spec"), key));
-	json_decref(obj);
-	return out;
-}
-
 /* The cached Service ns/name as {"spec": {"dependsOn": [...]}}, all a
- * mutation reads of it (mutate.h); NULL when it is not cached. */
+ * mutation reads of it (mutate.h), built from its projected view (an entry
+ * that is no string as null, which the mutation skips as it would the
+ * original); NULL when it is not cached. */
 static json_t *cached_service(struct bw_store *store, const char *ns, const char *name)
 {
-	const struct bw_cached_object *item = bw_store_get(store, ns, name);
-	json_t *svc =
-	    item ? json_pack("{s:{s:o*}}", "spec", "dependsOn", spec_member(item, "dependsOn"))
-		 : NULL;
+	const struct bw_cached_service *item = bw_store_get(store, ns, name);
+	json_t *deps = item ? json_array() : NULL, *svc = NULL;
 
+	for (size_t i = 0; deps && i < item->view.n_depends_on; i++) {
+		const char *d = item->view.depends_on[i];
+
+		if (json_array_append_new(deps, d ? json_string(d) : json_null()) != 0) {
+			json_decref(deps);
+			deps = NULL;
+		}
+	}
+	if (deps)
+		svc = json_pack("{s:{s:o}}", "spec", "dependsOn", deps);
 	bw_store_item_put(item);
 	return svc;
 }
 
-/* The objects of a namespace, parsed, except the one named `except`. */
-static json_t *cached_list(struct bw_store *store, const char *ns, const char *except)
+/* The views of cached items (rules.h), borrowed from the items listed,
+ * which this holds until views_release(). */
+struct views {
+	const void **v; /* struct bw_service_view or struct bw_breaker_view pointers */
+	size_t n;
+	struct bw_store_items items;
+};
+
+static void views_release(struct views *w)
 {
-	struct bw_store_items items = {0};
-	json_t *array = json_array();
+	free(w->v);
+	bw_store_items_release(&w->items);
+	memset(w, 0, sizeof(*w));
+}
 
-	if (bw_store_list(store, ns, &items, NULL) != 0)
-		return array;
-	for (size_t i = 0; i < items.count; i++) {
-		json_t *obj;
+/* The Services (breakers 0) or Breakers (1) of namespace ns, but the one
+ * named `except`, as views. Returns 0 or -1 (out of memory). */
+static int cached_views(struct bw_store *store, const char *ns, const char *except, int breakers,
+			struct views *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (bw_store_list(store, ns, &w->items, NULL) != 0)
+		return 0;
+	w->v = calloc(w->items.count + 1, sizeof(*w->v));
+	if (!w->v)
+		return -1;
+	for (size_t i = 0; i < w->items.count; i++) {
+		const void *item = w->items.v[i];
 
-		if (except && strcmp(bw_store_item_name(items.v[i]), except) == 0)
+		if (except && strcmp(bw_store_item_name(item), except) == 0)
 			continue;
-		obj = bw_cached_object_parse(items.v[i]);
-		if (obj)
-			json_array_append_new(array, obj);
+		w->v[w->n++] = breakers
+				   ? (const void *)&((const struct bw_cached_breaker *)item)->view
+				   : (const void *)&((const struct bw_cached_service *)item)->view;
 	}
-	bw_store_items_release(&items);
-	return array;
+	return 0;
 }
 
 /* The Services a write of obj is checked against: every one of its
- * namespace but itself, and those of other namespaces whose cached JSON
- * holds obj's route pathPrefix (the cross-namespace route check, without
- * parsing every Service of the cluster on each admission). */
-static json_t *service_siblings(struct bw_store *store, struct bw_store *namespaces, const char *ns,
-				const char *name, const json_t *obj)
+ * namespace but itself, and those of other namespaces whose route has obj's
+ * pathPrefix (the cross-namespace route check). Views: no Service is parsed. */
+static int service_siblings(struct bw_store *store, struct bw_store *namespaces, const char *ns,
+			    const char *name, const json_t *obj, struct views *w)
 {
 	const char *prefix = json_string_value(
 	    json_object_get(json_object_get(json_object_get(obj, "spec"), "route"), "pathPrefix"));
-	struct bw_store_items items = {0};
-	json_t *array;
 
 	if (!prefix)
-		return cached_list(store, ns, name);
-	array = json_array();
-	if (!array || bw_store_list(store, NULL, &items, NULL) != 0)
-		return array;
-	for (size_t i = 0; i < items.count; i++) {
-		const char *ins = bw_store_item_namespace(items.v[i]);
+		return cached_views(store, ns, name, 0, w);
+	memset(w, 0, sizeof(*w));
+	if (bw_store_list(store, NULL, &w->items, NULL) != 0)
+		return 0;
+	w->v = calloc(w->items.count + 1, sizeof(*w->v));
+	if (!w->v)
+		return -1;
+	for (size_t i = 0; i < w->items.count; i++) {
+		const struct bw_cached_service *item = w->items.v[i];
+		const char *ins = bw_store_item_namespace(item);
 		int here = ns && ins && strcmp(ins, ns) == 0;
-		json_t *sib;
 
-		if (here && name && strcmp(bw_store_item_name(items.v[i]), name) == 0)
+		if (here && name && strcmp(bw_store_item_name(item), name) == 0)
 			continue;
-		if (!here && !bw_operator_may_hold_route(namespaces, items.v[i], prefix))
+		if (!here && !bw_service_may_hold_route(namespaces, item, prefix))
 			continue;
-		sib = bw_cached_object_parse(items.v[i]);
-		if (sib)
-			json_array_append_new(array, sib);
+		w->v[w->n++] = &item->view;
 	}
-	bw_store_items_release(&items);
-	return array;
+	return 0;
 }
 
 static json_t *namespace_labels(const struct bw_webhook_caches *caches, const char *ns)
@@ -135,15 +135,11 @@ static json_t *dependency_ports(const struct bw_webhook_caches *caches, const ch
 	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, name)
 	{
 		const char *n = json_string_value(name);
-		const struct bw_cached_object *dep =
+		const struct bw_cached_service *dep =
 		    n ? bw_store_get(caches->services, ns, n) : NULL;
-		json_t *port = spec_member(dep, "port");
 
 		if (dep)
-			json_object_set_new(
-			    deps, n,
-			    json_integer(json_is_integer(port) ? json_integer_value(port) : 8080));
-		json_decref(port);
+			json_object_set_new(deps, n, json_integer(dep->view.port));
 		bw_store_item_put(dep);
 	}
 	return deps;
@@ -152,28 +148,18 @@ static json_t *dependency_ports(const struct bw_webhook_caches *caches, const ch
 int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, const char *ns,
 				    const char *service, char *out, size_t size)
 {
-	struct bw_mutate_result result = {0};
-	struct bw_mutate_input in = {0};
-	json_t *svc, *deps, *pod;
+	char generation[BW_MUTATE_GENERATION_CHARS + 1];
+	json_t *svc, *deps;
 	int ret = BW_ENOTFOUND;
 
 	svc = cached_service(caches->services, ns, service);
 	if (!svc)
 		return ret;
 	deps = dependency_ports(caches, ns, svc);
-	/* only the service label and the namespace shape what is injected */
-	pod = json_pack("{s:{s:{s:s}}, s:{s:[{s:s}]}}", "metadata", "labels",
-			"breakwater.io/service", service, "spec", "containers", "name", "app");
-	in.pod = pod;
-	in.namespace = ns;
-	in.service = svc;
-	in.deps = deps;
-	if (pod && bw_mutate_pod(&in, &result, NULL) == 0 && result.inject) {
-		snprintf(out, size, "%s", result.generation);
+	if (deps && bw_mutate_generation(ns, service, svc, deps, generation, NULL) == 0) {
+		snprintf(out, size, "%s", generation);
 		ret = 0;
 	}
-	bw_mutate_result_release(&result);
-	json_decref(pod);
 	json_decref(deps);
 	json_decref(svc);
 	return ret;
@@ -235,9 +221,8 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 		goto out;
 	}
 	labels = namespace_labels(&wh->caches, req.namespace);
-	service = json_string_value(
-	    json_object_get(json_object_get(json_object_get(req.object, "metadata"), "labels"),
-			    "breakwater.io/service"));
+	service = json_string_value(json_object_get(
+	    json_object_get(json_object_get(req.object, "metadata"), "labels"), BW_LABEL_SERVICE));
 	svc = service ? cached_service(wh->caches.services, req.namespace, service) : NULL;
 	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
 	in.pod = req.object;
@@ -275,28 +260,35 @@ static int validate(struct bw_webhook *wh, const struct bw_http_request *hreq,
 	struct bw_admission_request req = {0};
 	struct bw_validate_result result = {0};
 	struct bw_admission_response answer = {0};
-	json_t *services = NULL, *others = NULL;
+	struct views services = {0}, others = {0};
 	struct bw_error err;
 	int64_t start = bw_now_ns();
 	int ret;
 
 	if (bw_admission_parse(hreq->body, hreq->body_len, &req, &err) != 0 ||
-	    bw_admission_check_kind(&req, "breakwater.io", breakers ? "Breaker" : "Service",
-				    &err) != 0) {
+	    bw_admission_check_kind(&req, BW_API_GROUP,
+				    breakers ? BW_KIND_BREAKER : BW_KIND_SERVICE, &err) != 0) {
 		ret = reply_malformed(resp, &req, err.message);
 		observe(wh, endpoint, "malformed", start);
 		goto out;
 	}
 	if (breakers) {
-		services = cached_list(wh->caches.services, req.namespace, NULL);
-		others = cached_list(wh->caches.breakers, req.namespace, req.name);
-		ret = bw_validate_breaker(req.operation, req.object, req.old_object, services,
-					  others, &result, &err);
+		ret = cached_views(wh->caches.services, req.namespace, NULL, 0, &services) ||
+			      cached_views(wh->caches.breakers, req.namespace, req.name, 1, &others)
+			  ? bw_error_set(&err, BW_ENOMEM, "out of memory")
+			  : bw_validate_breaker_views(
+				req.operation, req.object, req.old_object,
+				(const struct bw_service_view *const *)services.v, services.n,
+				(const struct bw_breaker_view *const *)others.v, others.n, &result,
+				&err);
 	} else {
-		others = service_siblings(wh->caches.services, wh->caches.namespaces, req.namespace,
-					  req.name, req.object);
-		ret = bw_validate_service(req.operation, req.object, req.old_object, others,
-					  &result, &err);
+		ret =
+		    service_siblings(wh->caches.services, wh->caches.namespaces, req.namespace,
+				     req.name, req.object, &others)
+			? bw_error_set(&err, BW_ENOMEM, "out of memory")
+			: bw_validate_service_views(req.operation, req.object, req.old_object,
+						    (const struct bw_service_view *const *)others.v,
+						    others.n, &result, &err);
 	}
 	if (ret != 0) {
 		ret = reply_malformed(resp, &req, err.message);
@@ -311,8 +303,8 @@ static int validate(struct bw_webhook *wh, const struct bw_http_request *hreq,
 	observe(wh, endpoint, result.allowed ? "allowed" : "denied", start);
 out:
 	bw_validate_result_release(&result);
-	json_decref(services);
-	json_decref(others);
+	views_release(&services);
+	views_release(&others);
 	bw_admission_request_release(&req);
 	return ret;
 }

@@ -14,9 +14,9 @@
 #include "dnsname.h"
 #include "json.h"
 #include "error.h"
-#include "../operator/registry.h"
-#include "../operator/render.h"
-#include "../operator/rules.h"
+#include "registry.h"
+#include "render.h"
+#include "rules.h"
 #include "admission.h"
 #include "validate.h"
 
@@ -148,47 +148,43 @@ static int being_deleted(const json_t *obj)
 
 /* The name of a sibling that counts (an object of the namespace, not being
  * deleted, and when same_kind is set not the object itself), or NULL. */
-static const char *other(const struct ctx *c, const json_t *sib, int same_kind)
+static const char *other(const struct ctx *c, const char *name, const char *ns, int deleting,
+			 int same_kind)
 {
-	const json_t *md = bw_json_get(sib, "metadata");
-	const char *name = str_field(md, "name"), *ns = str_field(md, "namespace");
-
-	if (!name || (same_kind && strcmp(name, c->name) == 0) || being_deleted(sib))
+	if (!name || (same_kind && strcmp(name, c->name) == 0) || deleting)
 		return NULL;
 	if (ns && c->ns && strcmp(ns, c->ns) != 0)
 		return NULL;
 	return name;
 }
 
-/* The named sibling that counts, or NULL. */
-static const json_t *find(const struct ctx *c, const json_t *siblings, const char *name,
-			  int same_kind)
+static const char *other_service(const struct ctx *c, const struct bw_service_view *sib,
+				 int same_kind)
 {
-	const json_t *sib;
-	const char *n;
-	size_t i;
-
-	json_array_foreach(siblings, i, sib)
-	{
-		n = other(c, sib, same_kind);
-		if (n && strcmp(n, name) == 0)
-			return sib;
-	}
-	return NULL;
+	return other(c, sib->name, sib->ns, sib->deleting, same_kind);
 }
 
-/* The common start: arguments, the operations that need no check. Returns
- * 1 when the decision is already made (allowed), 0 to go on, or an error. */
-static int start(const char *what, enum bw_admission_op op, const json_t *object, const json_t *a,
-		 const json_t *b, struct bw_validate_result *out, struct bw_error *err)
+/* Whether a Service of the namespace named name counts. */
+static int find(const struct ctx *c, const struct bw_service_view *const *services, size_t n,
+		const char *name)
+{
+	const char *o;
+
+	for (size_t i = 0; i < n; i++)
+		if ((o = other_service(c, services[i], 0)) && strcmp(o, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The common start: the operations that need no check. Returns 1 when the
+ * decision is already made (allowed), 0 to go on, or an error. */
+static int start(const char *what, enum bw_admission_op op, const json_t *object,
+		 struct bw_validate_result *out, struct bw_error *err)
 {
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!out)
 		return bw_error_set(err, BW_EINVAL, "validate: out is required");
-	if ((a && !json_is_array(a)) || (b && !json_is_array(b)))
-		return bw_error_set(err, BW_EINVAL,
-				    "validate: the namespace's objects must be JSON arrays");
 	out->allowed = 1;
 	out->warnings = json_array();
 	if (!out->warnings)
@@ -220,43 +216,42 @@ static const char *ns_or_this(const struct ctx *c)
  * hold Services of other namespaces for this check; the object itself (its
  * name in its namespace) is skipped.
  */
-static void check_route(struct ctx *c, enum bw_admission_op op, const json_t *object,
-			const json_t *old_object, const json_t *siblings)
+static void check_route(struct ctx *c, enum bw_admission_op op, const struct bw_service_view *obj,
+			const struct bw_service_view *old,
+			const struct bw_service_view *const *siblings, size_t n)
 {
-	const json_t *route = bw_json_get(bw_json_get(object, "spec"), "route"), *sib, *md;
-	const json_t *old_route = bw_json_get(bw_json_get(old_object, "spec"), "route");
-	const char *host = str_field(route, "host"), *name, *ns;
+	const struct bw_service_view *sib;
+	const char *ns;
 	char where[160], prefix[ECHO_MAX], buf[ECHO_MAX];
 	size_t i;
 
-	if (!route)
+	if (!obj->has_route)
 		return;
-	if (host)
-		snprintf(where, sizeof(where), "on host %s", echo(buf, host));
+	if (obj->route_host)
+		snprintf(where, sizeof(where), "on host %s", echo(buf, obj->route_host));
 	else
 		snprintf(where, sizeof(where), "with no host");
-	echo(prefix, str_field(route, "pathPrefix") ? str_field(route, "pathPrefix") : "");
-	json_array_foreach(siblings, i, sib)
-	{
-		md = bw_json_get(sib, "metadata");
-		name = str_field(md, "name");
-		ns = str_field(md, "namespace");
-		if (!name || being_deleted(sib) ||
-		    (strcmp(name, c->name) == 0 && (!ns || !c->ns || strcmp(ns, c->ns) == 0)) ||
-		    !bw_rules_same_route(route, bw_json_get(bw_json_get(sib, "spec"), "route")))
+	echo(prefix, obj->route_path ? obj->route_path : "");
+	for (i = 0; i < n; i++) {
+		sib = siblings[i];
+		ns = sib->ns;
+		if (!sib->name || sib->deleting ||
+		    (strcmp(sib->name, c->name) == 0 &&
+		     (!ns || !c->ns || strcmp(ns, c->ns) == 0)) ||
+		    !bw_rules_same_route(obj, sib))
 			continue;
 		if (!ns)
 			ns = ns_or_this(c);
-		if (op == BW_ADMISSION_UPDATE && old_route && bw_rules_same_route(route, old_route))
+		if (op == BW_ADMISSION_UPDATE && old && bw_rules_same_route(obj, old))
 			warn(c,
 			     "spec.route: pathPrefix %s %s is also the route of Service %s/%s; one "
 			     "of them should move",
-			     prefix, where, ns, name);
+			     prefix, where, ns, sib->name);
 		else
 			deny(c,
 			     "spec.route: pathPrefix %s %s is already the route of Service %s in "
 			     "namespace %s; a route must lead to one Service in the cluster",
-			     prefix, where, name, ns);
+			     prefix, where, sib->name, ns);
 		return;
 	}
 }
@@ -267,7 +262,8 @@ static const json_t *depends_on(const json_t *obj)
 	return bw_json_get(bw_json_get(obj, "spec"), "dependsOn");
 }
 
-static void check_depends_on(struct ctx *c, const json_t *object, const json_t *siblings)
+static void check_depends_on(struct ctx *c, const json_t *object,
+			     const struct bw_service_view *const *siblings, size_t n)
 {
 	const json_t *d;
 	const char *name;
@@ -280,7 +276,7 @@ static void check_depends_on(struct ctx *c, const json_t *object, const json_t *
 	{
 		name = json_string_value(d);
 		if (!name || strcmp(name, c->name) == 0 ||
-		    bw_rules_service_exists(siblings, c->ns, name))
+		    bw_rules_service_exists(siblings, n, c->ns, name))
 			continue;
 		/* the variable the webhook would inject (names are DNS labels here) */
 		for (j = 0; name[j] && j < BW_DNS_LABEL_MAX; j++)
@@ -312,13 +308,14 @@ static size_t append_hop(char *buf, size_t len, const char *name)
  * A breadth-first search from the object through the siblings' dependsOn:
  * the shortest path that comes back to the object is reported.
  */
-static int check_cycle(struct ctx *c, const json_t *object, const json_t *siblings,
+static int check_cycle(struct ctx *c, const struct bw_service_view *obj,
+		       const struct bw_service_view *const *siblings, size_t n,
 		       struct bw_error *err)
 {
-	size_t n = json_array_size(siblings), head = 0, tail = 0, i, u, hops = 0;
+	size_t head = 0, tail = 0, i, u, hops = 0;
 	long *parent = NULL, *queue = NULL, *path = NULL, v;
 	json_t *index = json_object(); /* name -> sibling index */
-	const json_t *d, *deps;
+	const struct bw_service_view *from;
 	const char *name;
 	char buf[CYCLE_MAX];
 	size_t len;
@@ -334,16 +331,14 @@ static int check_cycle(struct ctx *c, const json_t *object, const json_t *siblin
 	}
 	for (i = 0; i < n; i++) {
 		parent[i] = -2; /* unvisited */
-		if ((name = other(c, json_array_get(siblings, i), 1)) &&
-		    !json_object_get(index, name))
+		if ((name = other_service(c, siblings[i], 1)) && !json_object_get(index, name))
 			c->bad |= json_object_set_new(index, name, json_integer((json_int_t)i));
 	}
 	/* u == n stands for the object itself */
 	for (u = n; found == -2;) {
-		deps = depends_on(u == n ? object : json_array_get(siblings, u));
-		json_array_foreach(deps, i, d)
-		{
-			if (!(name = json_string_value(d)))
+		from = u == n ? obj : siblings[u];
+		for (i = 0; i < from->n_depends_on; i++) {
+			if (!(name = from->depends_on[i]))
 				continue;
 			if (strcmp(name, c->name) == 0) {
 				found = u == n ? -1 : (long)u;
@@ -367,11 +362,7 @@ static int check_cycle(struct ctx *c, const json_t *object, const json_t *siblin
 		path[hops++] = v;
 	len = (size_t)snprintf(buf, sizeof(buf), "%s", c->name);
 	while (hops > 0)
-		len =
-		    append_hop(buf, len,
-			       str_field(bw_json_get(json_array_get(siblings, (size_t)path[--hops]),
-						     "metadata"),
-					 "name"));
+		len = append_hop(buf, len, siblings[path[--hops]]->name);
 	append_hop(buf, len, c->name);
 	warn(c,
 	     "spec.dependsOn: dependency cycle %s; pods that wait for their dependencies "
@@ -417,15 +408,17 @@ static void check_health(struct ctx *c, const json_t *object)
 		     replicas);
 }
 
-int bw_validate_service(enum bw_admission_op op, const json_t *object, const json_t *old_object,
-			const json_t *siblings, struct bw_validate_result *out,
-			struct bw_error *err)
+int bw_validate_service_views(enum bw_admission_op op, const json_t *object,
+			      const json_t *old_object,
+			      const struct bw_service_view *const *siblings, size_t n,
+			      struct bw_validate_result *out, struct bw_error *err)
 {
+	struct bw_service_view obj = {0}, old = {0};
 	struct bw_error verr;
 	struct ctx c = {0};
 	int rc;
 
-	if ((rc = start("Service", op, object, siblings, NULL, out, err)))
+	if ((rc = start("Service", op, object, out, err)))
 		return rc < 0 ? rc : 0;
 	bw_error_clear(&verr);
 	if (bw_render_validate(object, &verr)) {
@@ -435,10 +428,15 @@ int bw_validate_service(enum bw_admission_op op, const json_t *object, const jso
 	c.out = out;
 	c.name = str_field(bw_json_get(object, "metadata"), "name");
 	c.ns = str_field(bw_json_get(object, "metadata"), "namespace");
+	if (bw_service_view_read(object, &obj) != 0 ||
+	    (old_object && bw_service_view_read(old_object, &old) != 0)) {
+		rc = bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+		goto fail;
+	}
 
-	check_route(&c, op, object, old_object, siblings);
-	check_depends_on(&c, object, siblings);
-	if ((rc = check_cycle(&c, object, siblings, err)))
+	check_route(&c, op, &obj, old_object ? &old : NULL, siblings, n);
+	check_depends_on(&c, object, siblings, n);
+	if ((rc = check_cycle(&c, &obj, siblings, n, err)))
 		goto fail;
 	check_image(&c, object);
 	check_health(&c, object);
@@ -446,28 +444,63 @@ int bw_validate_service(enum bw_admission_op op, const json_t *object, const jso
 		rc = bw_error_set(err, BW_ENOMEM, "validate: out of memory");
 		goto fail;
 	}
+	bw_service_view_release(&obj);
+	bw_service_view_release(&old);
 	return 0;
 fail:
+	bw_service_view_release(&obj);
+	bw_service_view_release(&old);
 	bw_validate_result_release(out);
+	return rc;
+}
+
+/* The JSON arrays of the callers that hold JSON, checked. */
+static int arrays_ok(const json_t *a, const json_t *b, struct bw_validate_result *out,
+		     struct bw_error *err)
+{
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if ((a && !json_is_array(a)) || (b && !json_is_array(b)))
+		return bw_error_set(err, BW_EINVAL,
+				    "validate: the namespace's objects must be JSON arrays");
+	return 0;
+}
+
+int bw_validate_service(enum bw_admission_op op, const json_t *object, const json_t *old_object,
+			const json_t *siblings, struct bw_validate_result *out,
+			struct bw_error *err)
+{
+	const struct bw_service_view **views = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (out && (rc = arrays_ok(siblings, NULL, out, err)))
+		return rc;
+	if (bw_service_views_read(siblings, &views, &n) != 0)
+		return bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+	rc = bw_validate_service_views(op, object, old_object, views, n, out, err);
+	bw_service_views_free(views, n);
 	return rc;
 }
 
 /* ---- Breaker ---- */
 
-int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const json_t *old_object,
-			const json_t *services, const json_t *breakers,
-			struct bw_validate_result *out, struct bw_error *err)
+int bw_validate_breaker_views(enum bw_admission_op op, const json_t *object,
+			      const json_t *old_object,
+			      const struct bw_service_view *const *services, size_t n_services,
+			      const struct bw_breaker_view *const *breakers, size_t n_breakers,
+			      struct bw_validate_result *out, struct bw_error *err)
 {
 	struct bw_error verr;
 	struct ctx c = {0};
 	json_t *policy = NULL;
-	const json_t *brk;
-	const char *target, *other_target, *name, *old_target;
+	const struct bw_breaker_view *brk;
+	const char *target, *name, *old_target;
 	json_int_t minimum, size;
 	size_t i;
 	int rc;
 
-	if ((rc = start("Breaker", op, object, services, breakers, out, err)))
+	if ((rc = start("Breaker", op, object, out, err)))
 		return rc < 0 ? rc : 0;
 	bw_error_clear(&verr);
 	if (bw_registry_breaker_policy(object, &policy, &verr)) {
@@ -493,12 +526,11 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 	}
 
 	old_target = str_field(bw_json_get(old_object, "spec"), "target");
-	json_array_foreach(breakers, i, brk)
-	{
-		if (!(name = other(&c, brk, 1)))
+	for (i = 0; i < n_breakers; i++) {
+		brk = breakers[i];
+		if (!(name = other(&c, brk->name, brk->ns, brk->deleting, 1)))
 			continue;
-		other_target = str_field(bw_json_get(brk, "spec"), "target");
-		if (!other_target || strcmp(other_target, target) != 0)
+		if (!brk->target || strcmp(brk->target, target) != 0)
 			continue;
 		if (op == BW_ADMISSION_UPDATE && old_target && strcmp(old_target, target) == 0)
 			warn(
@@ -513,7 +545,7 @@ int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const jso
 			     target, name, ns_or_this(&c), name);
 		break;
 	}
-	if (!find(&c, services, target, 0))
+	if (!find(&c, services, n_services, target))
 		warn(&c,
 		     "spec.target: no Service named %s in namespace %s; the policy protects no "
 		     "one until it exists",
@@ -541,6 +573,27 @@ done:
 	return 0;
 fail:
 	bw_validate_result_release(out);
+	return rc;
+}
+
+int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const json_t *old_object,
+			const json_t *services, const json_t *breakers,
+			struct bw_validate_result *out, struct bw_error *err)
+{
+	const struct bw_service_view **sv = NULL;
+	const struct bw_breaker_view **bv = NULL;
+	size_t ns = 0, nb = 0;
+	int rc;
+
+	if (out && (rc = arrays_ok(services, breakers, out, err)))
+		return rc;
+	if (bw_service_views_read(services, &sv, &ns) != 0 ||
+	    bw_breaker_views_read(breakers, &bv, &nb) != 0)
+		rc = bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+	else
+		rc = bw_validate_breaker_views(op, object, old_object, sv, ns, bv, nb, out, err);
+	bw_service_views_free(sv, ns);
+	bw_breaker_views_free(bv);
 	return rc;
 }
 

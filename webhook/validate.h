@@ -51,6 +51,7 @@
 
 #include "error.h"
 #include "admission.h"
+#include "rules.h"
 
 struct bw_validate_result {
 	int allowed;	   /* 1: admit the write */
@@ -74,12 +75,30 @@ int bw_validate_service(enum bw_admission_op op, const json_t *object, const jso
 			struct bw_error *err);
 
 /*
+ * The same with the siblings as views (rules.h), n of them: what the webhook
+ * passes from its cache, whose items hold them projected (cached.h), so a
+ * decision parses no other Service. bw_validate_service() reads its JSON
+ * siblings into views and calls this.
+ */
+int bw_validate_service_views(enum bw_admission_op op, const json_t *object,
+			      const json_t *old_object,
+			      const struct bw_service_view *const *siblings, size_t n,
+			      struct bw_validate_result *out, struct bw_error *err);
+
+/*
  * Decides a write of a Breaker: services are the namespace's breakwater
  * Services, breakers its other Breakers. Returns as bw_validate_service().
  */
 int bw_validate_breaker(enum bw_admission_op op, const json_t *object, const json_t *old_object,
 			const json_t *services, const json_t *breakers,
 			struct bw_validate_result *out, struct bw_error *err);
+
+/* The same with views (rules.h): n_services Services, n_breakers Breakers. */
+int bw_validate_breaker_views(enum bw_admission_op op, const json_t *object,
+			      const json_t *old_object,
+			      const struct bw_service_view *const *services, size_t n_services,
+			      const struct bw_breaker_view *const *breakers, size_t n_breakers,
+			      struct bw_validate_result *out, struct bw_error *err);
 
 /* Releases the warnings and zeroes *r; safe on a zeroed result. */
 void bw_validate_result_release(struct bw_validate_result *r);

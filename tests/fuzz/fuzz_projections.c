@@ -1,5 +1,5 @@
 /* libFuzzer: arbitrary JSON text through the store projections the
- * operator's informers use (custom resources, Deployments, Pods, registry
+ * operator's informers use (Services, Breakers, Deployments, Pods, registry
  * ConfigMaps, Namespaces), with the indexes of the Services and pods caches: each parsed value is
  * upserted into a real store with each projection, read back, deleted, and replaced as a list, as
  * the informers do on watch events and relists. */
@@ -12,21 +12,39 @@
 
 #include "store.h"
 
-#include "../../operator/operator.h"
+#include "cached.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { P_OBJECT, P_SERVICE, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
+enum { P_BREAKER, P_SERVICE, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
 
-static bw_store_project_fn *const projections[P_N] = {
-    bw_operator_project_object, bw_operator_project_service,  bw_operator_project_deployment,
-    bw_operator_project_pod,	bw_operator_project_registry, bw_operator_project_namespace};
+static bw_store_project_fn *const projections[P_N] = {bw_project_breaker,    bw_project_service,
+						      bw_project_deployment, bw_project_pod,
+						      bw_project_registry,   bw_project_namespace};
 
 /* The index each cache keeps, as operator.c registers it (name NULL: none). */
 static const struct bw_store_index indexes[P_N] = {
-    [P_SERVICE] = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL},
-    [P_POD] = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL},
+    [P_SERVICE] = {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL},
+    [P_POD] = {BW_INDEX_BY_SERVICE, bw_index_service, NULL},
 };
+
+static int same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_view(const struct bw_service_view *a, const struct bw_service_view *b)
+{
+	if (!same(a->ns, b->ns) || !same(a->name, b->name) || !same(a->created, b->created) ||
+	    a->deleting != b->deleting || a->has_route != b->has_route ||
+	    !same(a->route_host, b->route_host) || !same(a->route_path, b->route_path) ||
+	    a->n_depends_on != b->n_depends_on || a->port != b->port)
+		return 0;
+	for (size_t i = 0; i < a->n_depends_on; i++)
+		if (!same(a->depends_on[i], b->depends_on[i]))
+			return 0;
+	return 1;
+}
 
 /* Reads every string of an item, so ASan sees one that points out of it. */
 static size_t touch(const char *s)
@@ -42,23 +60,39 @@ static void read_item(int p, const void *item)
 
 	bw_store_item_key(item, key, sizeof(key));
 	switch (p) {
-	case P_OBJECT: {
-		const struct bw_cached_object *o = item;
-		json_t *back = bw_cached_object_parse(o);
+	case P_BREAKER: {
+		const struct bw_cached_breaker *b = item;
+		json_t *back = bw_cached_object_parse(&b->object);
+		struct bw_breaker_view v;
 
 		/* what the cache keeps must parse again: reconcilers read it back */
 		if (!back)
 			abort();
+		/* and the projected view is what that text reads as */
+		bw_breaker_view_read(back, &v);
 		json_decref(back);
+		if (!same(v.ns, b->view.ns) || !same(v.name, b->view.name) ||
+		    !same(v.created, b->view.created) || !same(v.target, b->view.target) ||
+		    v.deleting != b->view.deleting || v.valid != b->view.valid)
+			abort();
 		break;
 	}
 	case P_SERVICE: {
-		const struct bw_cached_object *o = item;
-		json_t *back = bw_cached_object_parse(o), *entry = NULL;
+		const struct bw_cached_service *o = item;
+		json_t *back = bw_cached_object_parse(&o->object), *entry = NULL;
+		struct bw_service_view v;
 
 		if (!back)
 			abort();
+		/* the projected view is what the kept text reads as: the rules and
+		 * the webhook read the one, the reconciler the other */
+		if (bw_service_view_read(back, &v) == 0) {
+			if (!same_view(&v, &o->view))
+				abort();
+			bw_service_view_release(&v);
+		}
 		json_decref(back);
+		n += touch(o->image);
 		/* the registry entry is built from it by parsing: it must parse */
 		if (o->registry_entry)
 			entry = json_loads(o->registry_entry, JSON_ALLOW_NUL, NULL);

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../operator/operator.h"
+#include "cached.h"
 #include "../../webhook/admission.h"
 #include "../../webhook/server.h"
 #include "../unit/check.h"
@@ -67,9 +67,9 @@ static void serve(int port_fd, int hold_fd)
 	char c;
 
 	bw_log_configure(BW_LOG_ERROR, BW_LOG_TEXT, NULL);
-	caches.services = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
-	caches.breakers = bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err);
-	caches.namespaces = bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err);
+	caches.services = bw_store_new(bw_project_service, NULL, NULL, 0, &err);
+	caches.breakers = bw_store_new(bw_project_breaker, NULL, NULL, 0, &err);
+	caches.namespaces = bw_store_new(bw_project_namespace, NULL, NULL, 0, &err);
 	if (bw_certs_make_ca("flood-ca", 0, time(NULL), &ca, &err) ||
 	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,
 				  &err)) {

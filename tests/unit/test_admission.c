@@ -260,7 +260,8 @@ static void check_containers(const char *name, const char *key, const json_t *be
 		      name, key, i);
 		CHECK(kept(json_object_get(old, "env"), env),
 		      "%s: %s[%zu]: its own variables kept, not overridden", name, key, i);
-		CHECK(count_mounts(json_object_get(ctr, "volumeMounts"), BW_MUTATE_MOUNT_PATH) == 1,
+		CHECK(count_mounts(json_object_get(ctr, "volumeMounts"), BW_REGISTRY_MOUNT_PATH) ==
+			  1,
 		      "%s: %s[%zu]: one mount at /etc/breakwater/", name, key, i);
 		CHECK(kept(json_object_get(old, "volumeMounts"),
 			   json_object_get(ctr, "volumeMounts")),
@@ -281,7 +282,7 @@ static json_t *expected_names(const json_t *pod, const json_t *context)
 	char name[128];
 	size_t i, j;
 
-	if (json_string_length(json_object_get(labels, BW_MUTATE_LABEL_SERVICE)) > 0)
+	if (json_string_length(json_object_get(labels, BW_LABEL_SERVICE)) > 0)
 		json_array_append_new(names, json_string("BREAKWATER_SERVICE"));
 	json_array_foreach(depends, i, d)
 	{
@@ -316,14 +317,14 @@ static void check_patched(const char *name, const struct bw_mutate_input *in,
 		goto done;
 	spec = json_object_get(pod, "spec");
 	vols = json_object_get(spec, "volumes");
-	CHECK(count_named(vols, BW_MUTATE_VOLUME) == 1, "%s: one volume %s", name,
-	      BW_MUTATE_VOLUME);
+	CHECK(count_named(vols, BW_REGISTRY_NAME) == 1, "%s: one volume %s", name,
+	      BW_REGISTRY_NAME);
 	CHECK(kept(json_object_get(json_object_get(in->pod, "spec"), "volumes"), vols),
 	      "%s: the pod's own volumes kept", name);
 	CHECK_STR(res->generation,
 		  json_string_value(json_object_get(
 		      json_object_get(json_object_get(pod, "metadata"), "annotations"),
-		      BW_MUTATE_ANNOTATION)),
+		      BW_ANNOTATION_INJECTED)),
 		  "%s: the annotation holds the generation", name);
 	check_containers(name, "containers", in->pod, pod, vars);
 	check_containers(name, "initContainers", in->pod, pod, vars);
@@ -373,7 +374,7 @@ static void answer_malformed(const char *name, const struct bw_admission_request
 }
 
 static void decide_mutate(const char *name, const struct bw_admission_request *req,
-			  const json_t *context, int *status, char **body)
+			  const json_t *context, int *status, char **body, size_t *generations)
 {
 	struct bw_admission_response resp = {0};
 	struct bw_mutate_input in = {0};
@@ -410,6 +411,21 @@ static void decide_mutate(const char *name, const struct bw_admission_request *r
 		printf("    # skipped: %s\n", res.skipped);
 	if (res.patched)
 		check_patched(name, &in, &res, context);
+	if (res.inject) {
+		/* what the operator asks for its stale-pod count: the same value,
+		 * from the Service, the namespace and the ports alone, no pod */
+		char pure[BW_MUTATE_GENERATION_CHARS + 1];
+		const char *label = json_string_value(json_object_get(
+		    json_object_get(json_object_get(req->object, "metadata"), "labels"),
+		    BW_LABEL_SERVICE));
+
+		CHECK_INT(
+		    0, bw_mutate_generation(in.namespace, label, in.service, in.deps, pure, NULL),
+		    "%s: bw_mutate_generation() answers", name);
+		CHECK_STR(res.generation, pure,
+			  "%s: bw_mutate_generation() is the generation the pod gets", name);
+		(*generations)++;
+	}
 	resp.allowed = 1;
 	resp.warnings = res.warnings;
 	resp.patch = res.patch;
@@ -458,7 +474,7 @@ static void decide_validate(const char *name, const char *endpoint,
 	bw_validate_result_release(&res);
 }
 
-static void run_case(const char *name, size_t *mutations)
+static void run_case(const char *name, size_t *mutations, size_t *generations)
 {
 	struct bw_admission_request req;
 	json_t *context, *want, *want_err, *got;
@@ -487,7 +503,7 @@ static void run_case(const char *name, size_t *mutations)
 		CHECK_INT(400, err.http_status, "%s: a refusal carries HTTP status 400", name);
 		answer_malformed(name, &req, err.message, &status, &body);
 	} else if (strcmp(endpoint, "mutate-pods") == 0) {
-		decide_mutate(name, &req, context, &status, &body);
+		decide_mutate(name, &req, context, &status, &body, generations);
 		*mutations += 1;
 	} else {
 		decide_validate(name, endpoint, &req, context, &status, &body);
@@ -685,8 +701,8 @@ static void test_shape_limits(void)
 static json_t *pod_with(const char *service)
 {
 	return json_pack("{s:{s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "metadata", "name", "p",
-			 "labels", BW_MUTATE_LABEL_SERVICE, service, "spec", "containers", "name",
-			 "app", "image", "img:1");
+			 "labels", BW_LABEL_SERVICE, service, "spec", "containers", "name", "app",
+			 "image", "img:1");
 }
 
 static void generation_of(const char *ns, const json_t *service, const json_t *deps, char *out)
@@ -727,6 +743,28 @@ static void test_generation(void)
 	CHECK_STR(g1, g2, "generation: the order of dependsOn and duplicates do not matter");
 	CHECK(strcmp(g1, g3) != 0, "generation: a port change changes it");
 	CHECK(strcmp(g1, g4) != 0, "generation: the namespace changes it");
+	{
+		char pure[BW_MUTATE_GENERATION_CHARS + 1];
+
+		CHECK(bw_mutate_generation("shop", "orders", b, deps, pure, NULL) == 0 &&
+			  strcmp(pure, g2) == 0,
+		      "generation: bw_mutate_generation() gives a pod's value without a pod");
+		CHECK(bw_mutate_generation("shop", "orders", a, deps, pure, NULL) == 0 &&
+			  strcmp(pure, g1) == 0,
+		      "generation: also with duplicates in dependsOn");
+		CHECK(bw_mutate_generation("shop", "users", b, deps, pure, NULL) == 0 &&
+			  strcmp(pure, g2) != 0,
+		      "generation: the service label changes it");
+		bw_error_clear(&err);
+		CHECK_INT(BW_EINVAL,
+			  bw_mutate_generation("Not_A_Namespace", "orders", b, deps, pure, &err),
+			  "generation: a bad namespace refused");
+		CHECK_STR("", pure, "generation: empty on failure");
+		json_object_set_new(deps2, "users", json_integer(70000));
+		CHECK_INT(BW_EINVAL, bw_mutate_generation("shop", "orders", b, deps2, pure, &err),
+			  "generation: a port out of range refused");
+		json_object_set_new(deps2, "users", json_integer(8001));
+	}
 
 	bw_error_clear(&err);
 	CHECK_INT(BW_EINVAL, bw_mutate_pod(NULL, &res, &err), "mutate: NULL input refused");
@@ -823,7 +861,7 @@ static void test_response_text(void)
 int main(void)
 {
 	char *names[MAX_CASES];
-	size_t n, i, errors = 0, mutations = 0;
+	size_t n, i, errors = 0, mutations = 0, generations = 0;
 	char dir[512];
 
 	n = list_cases(DATA, names, MAX_CASES);
@@ -831,11 +869,13 @@ int main(void)
 		snprintf(dir, sizeof(dir), "%s/%s", DATA, names[i]);
 		errors += exists(dir, "error.json");
 		printf("# case %s\n", names[i]);
-		run_case(names[i], &mutations);
+		run_case(names[i], &mutations, &generations);
 		free(names[i]);
 	}
 	CHECK(n >= 24, "at least 24 admission cases (%zu)", n);
 	CHECK(mutations >= 12, "at least 12 mutation cases (%zu)", mutations);
+	CHECK(generations >= 12, "the pure generation checked against at least 12 of them (%zu)",
+	      generations);
 	CHECK(errors >= 2, "at least 2 cases answered without an AdmissionReview (%zu)", errors);
 	test_response_caps();
 	test_response_text();

@@ -24,7 +24,7 @@
 #include "check.h"
 #include "fixtures.h"
 #include "../../operator/ownership.h"
-#include "../../operator/rules.h"
+#include "rules.h"
 
 #define MAX_CASES 256
 
@@ -61,20 +61,13 @@ static void ownership_case(const char *name)
 	json_decref(c);
 }
 
-static void ns_name(const json_t *svc, char *buf, size_t size)
-{
-	const json_t *md = json_object_get(svc, "metadata");
-
-	snprintf(buf, size, "%s/%s", json_string_value(json_object_get(md, "namespace")),
-		 json_string_value(json_object_get(md, "name")));
-}
-
-static void check_holder(const char *name, const char *what, const json_t *want, const json_t *got)
+static void check_holder(const char *name, const char *what, const json_t *want,
+			 const struct bw_service_view *got)
 {
 	char buf[600] = "";
 
 	if (got)
-		ns_name(got, buf, sizeof(buf));
+		snprintf(buf, sizeof(buf), "%s/%s", got->ns, got->name);
 	CHECK_STR(json_string_value(want) ? json_string_value(want) : "", buf, "%s: %s", name,
 		  what);
 }
@@ -83,6 +76,9 @@ static void rules_case(const char *name)
 {
 	char dir[512];
 	json_t *svc, *services, *expected, *missing = json_array();
+	const struct bw_service_view **views = NULL;
+	struct bw_service_view view = {0};
+	size_t n = 0;
 
 	snprintf(dir, sizeof(dir), "tests/unit/data/rules/%s", name);
 	printf("# case rules/%s\n", name);
@@ -92,17 +88,22 @@ static void rules_case(const char *name)
 	CHECK(svc && services && expected, "%s: has service.json, services.json, expected.json",
 	      name);
 	if (svc && services && expected) {
+		CHECK(bw_service_view_read(svc, &view) == 0 &&
+			  bw_service_views_read(services, &views, &n) == 0,
+		      "%s: views read", name);
 		check_holder(name, "route holder (earlier only)",
 			     json_object_get(expected, "routeHolder"),
-			     bw_rules_route_holder(svc, services, 1));
+			     bw_rules_route_holder(&view, views, n, 1));
 		check_holder(name, "route claimant (any)",
 			     json_object_get(expected, "routeClaimant"),
-			     bw_rules_route_holder(svc, services, 0));
-		CHECK_INT(0, bw_rules_missing_dependencies(svc, services, missing),
+			     bw_rules_route_holder(&view, views, n, 0));
+		CHECK_INT(0, bw_rules_missing_dependencies(&view, views, n, missing),
 			  "%s: missing dependencies listed", name);
 		check_json(json_object_get(expected, "missing"), missing,
 			   "missing dependencies as expected");
 	}
+	bw_service_view_release(&view);
+	bw_service_views_free(views, n);
 	json_decref(missing);
 	json_decref(svc);
 	json_decref(services);
@@ -116,13 +117,19 @@ static void order_properties(void)
 	json_t *b = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "namespace", "b", "name", "x",
 			      "creationTimestamp", "2026-11-29T10:00:00Z");
 	json_t *new = json_pack("{s:{s:s, s:s}}", "metadata", "namespace", "a", "name", "a");
+	struct bw_service_view va, vb, vn;
 
-	CHECK(bw_rules_earlier(a, b) && !bw_rules_earlier(b, a),
+	bw_service_view_read(a, &va);
+	bw_service_view_read(b, &vb);
+	bw_service_view_read(new, &vn);
+#define EARLIER(x, y) bw_rules_earlier(x.created, x.ns, x.name, y.created, y.ns, y.name)
+	CHECK(EARLIER(va, vb) && !EARLIER(vb, va),
 	      "route order: equal times go to the smaller namespace");
-	CHECK(!bw_rules_earlier(a, a), "route order: strict (not earlier than itself)");
-	CHECK(bw_rules_earlier(b, new) && !bw_rules_earlier(new, b),
+	CHECK(!EARLIER(va, va), "route order: strict (not earlier than itself)");
+	CHECK(EARLIER(vb, vn) && !EARLIER(vn, vb),
 	      "route order: an object not yet stored comes last");
-	CHECK(bw_rules_route_holder(a, NULL, 1) == NULL, "route holder: no Services, none");
+#undef EARLIER
+	CHECK(bw_rules_route_holder(&va, NULL, 0, 1) == NULL, "route holder: no Services, none");
 	json_decref(a);
 	json_decref(b);
 	json_decref(new);

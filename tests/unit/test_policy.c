@@ -14,7 +14,7 @@
 
 #include "check.h"
 #include "error.h"
-#include "../../operator/registry.h"
+#include "registry.h"
 #include "../../proxy/policy.h"
 
 static json_t *breaker(const char *name, const char *spec_json, const char *created)

@@ -3,7 +3,9 @@
  * (operator/operator.c): a Service keeps its registry entry and the keys of
  * its dependencies, and the by-dependency index finds its dependents without
  * a pass over the namespace, also past BW_STORE_INDEX_MAX dependencies (one
- * "namespace/ *" value then stands for them); a pod is found by its Service.
+ * "namespace/ *" value then stands for them); a pod is found by its Service;
+ * the typed fields of a Service and a Breaker (model/cached.h) are what the
+ * rules, the webhook and the reconciler read, so no one parses the text.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +15,8 @@
 
 #include "check.h"
 #include "store.h"
-#include "../../operator/operator.h"
-#include "../../operator/registry.h"
+#include "cached.h"
+#include "registry.h"
 
 /* A Service of shop named name with n dependencies dep-0..dep-(n-1). */
 static json_t *service(const char *name, int n)
@@ -58,11 +60,11 @@ static void names_of(struct bw_store *s, const char *index, const char *value, c
 
 static void test_services(void)
 {
-	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL};
-	struct bw_store *s = bw_store_new(bw_operator_project_service, NULL, &ix, 1, NULL);
+	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL};
+	struct bw_store *s = bw_store_new(bw_project_service, NULL, &ix, 1, NULL);
 	json_t *few = service("few", 3), *many = service("many", BW_STORE_INDEX_MAX + 4),
 	       *none = service("none", 0), *entry = NULL, *cached_entry;
-	const struct bw_cached_object *o;
+	const struct bw_cached_service *o;
 	char names[256];
 	char *want;
 
@@ -116,8 +118,8 @@ static void test_services(void)
 
 static void test_pods(void)
 {
-	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL};
-	struct bw_store *s = bw_store_new(bw_operator_project_pod, NULL, &ix, 1, NULL);
+	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_index_service, NULL};
+	struct bw_store *s = bw_store_new(bw_project_pod, NULL, &ix, 1, NULL);
 	char name[32], names[256];
 	int all = 1;
 
@@ -139,9 +141,95 @@ static void test_pods(void)
 	bw_store_free(s);
 }
 
+static void test_typed(void)
+{
+	struct bw_store *s = bw_store_new(bw_project_service, NULL, NULL, 0, NULL);
+	struct bw_store *b = bw_store_new(bw_project_breaker, NULL, NULL, 0, NULL);
+	json_t *svc = json_loads(
+	    "{\"metadata\":{\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":"
+	    "\"7\",\"generation\":4,\"creationTimestamp\":\"2026-11-30T01:00:00Z\","
+	    "\"managedFields\":[{\"manager\":\"kubectl\"}]},\"spec\":{\"image\":"
+	    "\"r/orders:1\",\"replicas\":3,\"port\":8000,\"route\":{\"host\":\"shop.example\","
+	    "\"pathPrefix\":\"/orders\"},\"dependsOn\":[\"users\",7,\"payments\"]},"
+	    "\"status\":{\"image\":\"r/orders:0\"}}",
+	    0, NULL);
+	json_t *bare = json_pack("{s:{s:s, s:s, s:s, s:{}}, s:{s:s}}", "metadata", "name", "bare",
+				 "namespace", "shop", "resourceVersion", "1", "deletionTimestamp",
+				 "spec", "image", "r/bare:1");
+	json_t *brk = json_pack("{s:{s:s, s:s, s:s, s:s}, s:{s:s}}", "metadata", "name", "pay",
+				"namespace", "shop", "resourceVersion", "1", "creationTimestamp",
+				"2026-11-30T01:00:00Z", "spec", "target", "payments");
+	json_t *bad = json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s}}", "metadata", "name", "bad",
+				"namespace", "shop", "resourceVersion", "1", "spec", "target",
+				"payments", "mode", "Sometimes");
+	const struct bw_cached_service *o;
+	const struct bw_cached_breaker *k;
+	json_t *back;
+
+	CHECK(bw_store_upsert(s, svc, NULL, NULL) == 0 && bw_store_upsert(s, bare, NULL, NULL) == 0,
+	      "typed: two Services cached");
+	o = bw_store_get(s, "shop", "orders");
+	CHECK(o != NULL, "typed: orders is cached");
+	if (o) {
+		CHECK_STR("shop", o->view.ns, "typed: namespace");
+		CHECK_STR("orders", o->view.name, "typed: name");
+		CHECK_STR("2026-11-30T01:00:00Z", o->view.created, "typed: creationTimestamp");
+		CHECK_INT(0, o->view.deleting, "typed: not being deleted");
+		CHECK_INT(4, o->object.generation, "typed: generation");
+		CHECK_STR("r/orders:1", o->image, "typed: spec.image");
+		CHECK_INT(3, o->replicas, "typed: spec.replicas");
+		CHECK_INT(8000, o->view.port, "typed: spec.port");
+		CHECK(o->view.has_route, "typed: a route");
+		CHECK_STR("shop.example", o->view.route_host, "typed: its host");
+		CHECK_STR("/orders", o->view.route_path, "typed: its pathPrefix");
+		CHECK_INT(3, o->view.n_depends_on, "typed: every dependsOn entry, in order");
+		CHECK_STR("users", o->view.n_depends_on == 3 ? o->view.depends_on[0] : NULL,
+			  "typed: dependsOn[0]");
+		CHECK(o->view.n_depends_on == 3 && o->view.depends_on[1] == NULL,
+		      "typed: an entry that is no string is NULL, so indexes match the field");
+		CHECK_STR("payments", o->view.n_depends_on == 3 ? o->view.depends_on[2] : NULL,
+			  "typed: dependsOn[2]");
+		CHECK_INT(2, o->n_dependencies, "typed: the index keys skip the non-string");
+		back = bw_cached_object_parse(&o->object);
+		CHECK(
+		    back && !json_object_get(json_object_get(back, "metadata"), "managedFields") &&
+			json_equal(json_object_get(back, "status"), json_object_get(svc, "status")),
+		    "typed: the text kept for render and status, without managedFields");
+		json_decref(back);
+	}
+	bw_store_item_put(o);
+	o = bw_store_get(s, "shop", "bare");
+	CHECK(o && o->view.deleting && !o->view.has_route && !o->view.route_path &&
+		  o->view.port == 8080 && o->replicas == 1 && o->view.n_depends_on == 0 &&
+		  !o->view.created,
+	      "typed: the defaults of a bare Service being deleted (port 8080, replicas 1)");
+	bw_store_item_put(o);
+
+	CHECK(bw_store_upsert(b, brk, NULL, NULL) == 0 && bw_store_upsert(b, bad, NULL, NULL) == 0,
+	      "typed: two Breakers cached");
+	k = bw_store_get(b, "shop", "pay");
+	CHECK(k && k->view.valid && strcmp(k->view.target, "payments") == 0 &&
+		  strcmp(k->view.created, "2026-11-30T01:00:00Z") == 0 &&
+		  strcmp(k->view.name, "pay") == 0,
+	      "typed: a Breaker's target, creationTimestamp and its policy checked valid");
+	bw_store_item_put(k);
+	k = bw_store_get(b, "shop", "bad");
+	CHECK(k && !k->view.valid && strcmp(k->view.target, "payments") == 0,
+	      "typed: a Breaker whose policy is refused (mode Sometimes) is not valid");
+	bw_store_item_put(k);
+
+	json_decref(svc);
+	json_decref(bare);
+	json_decref(brk);
+	json_decref(bad);
+	bw_store_free(s);
+	bw_store_free(b);
+}
+
 int main(void)
 {
 	test_services();
+	test_typed();
 	test_pods();
 	return check_exit();
 }

@@ -27,7 +27,7 @@
 #include "check.h"
 #include "fixtures.h"
 #include "error.h"
-#include "../../operator/registry.h"
+#include "registry.h"
 
 #define DATA	   "tests/unit/data/registry"
 #define MAX_CASES  256

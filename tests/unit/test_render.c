@@ -29,7 +29,7 @@
 #include "check.h"
 #include "fixtures.h"
 #include "error.h"
-#include "../../operator/render.h"
+#include "render.h"
 
 #define DATA	  "tests/unit/data/render"
 #define MAX_CASES 256

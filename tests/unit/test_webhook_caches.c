@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../operator/operator.h"
+#include "cached.h"
 #include "../../webhook/mutate.h"
 #include "../../webhook/server.h"
 #include "check.h"
@@ -49,10 +49,9 @@ static void expected(const char *ns, const char *service, const char *depends, c
 int main(void)
 {
 	struct bw_error err;
-	struct bw_webhook_caches c = {
-	    bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err),
-	    bw_store_new(bw_operator_project_object, NULL, NULL, 0, &err),
-	    bw_store_new(bw_operator_project_namespace, NULL, NULL, 0, &err)};
+	struct bw_webhook_caches c = {bw_store_new(bw_project_service, NULL, NULL, 0, &err),
+				      bw_store_new(bw_project_breaker, NULL, NULL, 0, &err),
+				      bw_store_new(bw_project_namespace, NULL, NULL, 0, &err)};
 	char got[32], want[32];
 
 	/* status and metadata before spec, holding "spec", "port" and

@@ -32,11 +32,8 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "names.h"
 
-/* The breakwater Service's apiVersion, used in owner references. */
-#define BW_RENDER_API_VERSION "breakwater.io/v1alpha1"
-/* The label carried by everything rendered and by the pod template. */
-#define BW_RENDER_LABEL_SERVICE "breakwater.io/service"
 /* The cluster DNS domain of the URLs (status.url, the registry). */
 #define BW_RENDER_CLUSTER_DOMAIN "cluster.local"
 /* spec.port when absent. */

@@ -34,8 +34,6 @@
 #include "error.h"
 #include "names.h"
 
-#define BW_REGISTRY_KEY		 "registry.json"
-#define BW_REGISTRY_BREAKERS_KEY "breakers.json"
 /* The most data one ConfigMap may hold, keys and values together (the API
  * server's limit); also the cap on the text bw_registry_parse() accepts. */
 #define BW_REGISTRY_MAX_BYTES (1024 * 1024)

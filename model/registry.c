@@ -295,28 +295,36 @@ static int add_services(json_t *map, const json_t *entries, const json_t *ready_
 static int add_breakers(json_t *map, const char *namespace, const json_t *breakers,
 			struct bw_error *err)
 {
+	const struct bw_breaker_view **views = NULL;
 	const json_t *brk;
 	json_t *policy;
-	size_t i;
-	int rc;
+	size_t i, n;
+	int rc = 0;
 
+	if (bw_breaker_views_read(breakers, &views, &n) != 0)
+		return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
 	json_array_foreach(breakers, i, brk)
 	{
 		if (!listed(brk, namespace))
 			continue;
 		/* two policies for one target: only the earliest is applied (rules.h) */
-		if (bw_rules_breaker_holder(brk, breakers))
+		if (bw_rules_breaker_holder(views[i], views, n))
 			continue; /* reported by the later Breaker's reconciler */
 		rc = bw_registry_breaker_policy(brk, &policy, NULL);
-		if (rc == BW_EINVAL)
+		if (rc == BW_EINVAL) {
+			rc = 0;
 			continue; /* reported by the Breaker's reconciler */
+		}
 		if (rc ||
 		    json_object_set_new(
 			map, json_string_value(bw_json_get(bw_json_get(brk, "metadata"), "name")),
-			policy))
-			return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+			policy)) {
+			rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+			break;
+		}
 	}
-	return 0;
+	bw_breaker_views_free(views);
+	return rc;
 }
 
 /* {"namespace": NS, KEY: map} serialised, with "compact": true when it
@@ -418,8 +426,8 @@ int bw_registry_build_entries(const char *namespace, const json_t *entries, cons
 
 	cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s}}", "apiVersion", "v1",
 		       "kind", "ConfigMap", "metadata", "name", BW_REGISTRY_NAME, "namespace",
-		       namespace, "labels", "app.kubernetes.io/managed-by", "breakwater", "data",
-		       BW_REGISTRY_KEY, registry, BW_REGISTRY_BREAKERS_KEY, breakers_text);
+		       namespace, "labels", BW_LABEL_MANAGED, BW_MANAGER, "data", BW_REGISTRY_KEY,
+		       registry, BW_REGISTRY_BREAKERS_KEY, breakers_text);
 	if (!cm) {
 		rc = bw_error_set(err, BW_ENOMEM, "registry: cannot build ConfigMap %s/%s",
 				  namespace, BW_REGISTRY_NAME);

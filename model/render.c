@@ -308,14 +308,13 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 /* {app.kubernetes.io/name, app.kubernetes.io/managed-by, breakwater.io/service}. */
 static json_t *labels(const char *name)
 {
-	return json_pack("{s:s, s:s, s:s}", "app.kubernetes.io/name", name,
-			 "app.kubernetes.io/managed-by", "breakwater", BW_RENDER_LABEL_SERVICE,
-			 name);
+	return json_pack("{s:s, s:s, s:s}", BW_LABEL_NAME, name, BW_LABEL_MANAGED, BW_MANAGER,
+			 BW_LABEL_SERVICE, name);
 }
 
 static json_t *selector(const char *name)
 {
-	return json_pack("{s:s}", BW_RENDER_LABEL_SERVICE, name);
+	return json_pack("{s:s}", BW_LABEL_SERVICE, name);
 }
 
 /* metadata of an owned object: name, namespace, labels, owner reference. */
@@ -325,7 +324,7 @@ static json_t *owned_metadata(const struct spec *s)
 	int bad = 0;
 
 	bad |= json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion",
-						     BW_RENDER_API_VERSION, "kind", "Service",
+						     BW_API_VERSION, "kind", BW_KIND_SERVICE,
 						     "name", s->name, "uid", s->uid, "controller",
 						     1, "blockOwnerDeletion", 1));
 	bad |= json_object_set_new(md, "name", json_string(s->name));
@@ -371,7 +370,7 @@ static json_t *container(const struct spec *s, const char *image)
 
 	bad |= json_array_append_new(ports, json_pack("{s:s, s:I, s:s}", "name", "http",
 						      "containerPort", s->port, "protocol", "TCP"));
-	bad |= json_object_set_new(c, "name", json_string("app"));
+	bad |= json_object_set_new(c, "name", json_string(BW_APP_CONTAINER));
 	bad |= json_object_set_new(c, "image", json_string(image));
 	bad |= json_object_set_new(c, "ports", ports);
 	if (s->env)
@@ -565,8 +564,8 @@ int bw_render_selector(const json_t *svc, char *buf, size_t size, struct bw_erro
 		return bw_error_set(err, BW_EINVAL, "render: svc and buf are required");
 	if ((rc = parse(svc, 0, &s, err)))
 		return rc;
-	return put(buf, size, snprintf(buf, size, "%s=%s", BW_RENDER_LABEL_SERVICE, s.name),
-		   "selector", err);
+	return put(buf, size, snprintf(buf, size, "%s=%s", BW_LABEL_SERVICE, s.name), "selector",
+		   err);
 }
 
 int bw_render_url(const json_t *svc, char *buf, size_t size, struct bw_error *err)

@@ -1,0 +1,395 @@
+/* The cached items of breakwater's resources and their projections: see cached.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cached.h"
+#include "registry.h"
+
+const struct bw_resource bw_res_bw_services = {BW_API_GROUP, BW_API_VERSION_ONLY,
+					       BW_PLURAL_SERVICES, BW_KIND_SERVICE, 1};
+const struct bw_resource bw_res_bw_breakers = {BW_API_GROUP, BW_API_VERSION_ONLY,
+					       BW_PLURAL_BREAKERS, BW_KIND_BREAKER, 1};
+
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* "namespace/name" in a new string (free()), or NULL. */
+static char *join_key(const char *ns, const char *name)
+{
+	size_t size = strlen(ns) + strlen(name) + 2;
+	char *key = malloc(size);
+
+	if (key)
+		snprintf(key, size, "%s/%s", ns, name);
+	return key;
+}
+
+/* Custom resources are kept whole but compact: the reconcilers need every
+ * field of the spec and the status they wrote. The text, without
+ * managedFields and the last-applied annotation; NULL when out of memory. */
+static char *compact_text(const json_t *obj)
+{
+	json_t *copy = json_copy((json_t *)obj), *meta = NULL, *ann;
+	char *text;
+
+	if (!copy)
+		return NULL;
+	meta = json_copy(json_object_get(copy, "metadata"));
+	if (meta) {
+		json_object_del(meta, "managedFields");
+		ann = json_copy(json_object_get(meta, "annotations"));
+		if (ann) {
+			json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+			json_object_set_new(meta, "annotations", ann);
+		}
+		json_object_set_new(copy, "metadata", meta);
+	}
+	text = json_dumps(copy, JSON_COMPACT);
+	json_decref(copy);
+	return text;
+}
+
+void *bw_project_breaker(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	struct bw_cached_breaker *item = NULL;
+	struct bw_breaker_view v;
+	char *text = compact_text(obj);
+
+	(void)arg;
+	if (!text)
+		return NULL;
+	bw_breaker_view_read(obj, &v);
+	bw_store_pack_reserve_str(pack, text);
+	bw_store_pack_reserve_str(pack, v.ns);
+	bw_store_pack_reserve_str(pack, v.name);
+	bw_store_pack_reserve_str(pack, v.created);
+	bw_store_pack_reserve_str(pack, v.target);
+	item = bw_store_pack_alloc(pack, sizeof(*item));
+	if (item) {
+		item->object.json = bw_store_pack_str(pack, text);
+		item->object.generation = (long)json_integer_value(
+		    json_object_get(json_object_get(obj, "metadata"), "generation"));
+		item->view = v;
+		item->view.ns = bw_store_pack_str(pack, v.ns);
+		item->view.name = bw_store_pack_str(pack, v.name);
+		item->view.created = bw_store_pack_str(pack, v.created);
+		item->view.target = bw_store_pack_str(pack, v.target);
+	}
+	free(text);
+	return item;
+}
+
+/* Reserves the view's strings and its dependsOn array. */
+static void reserve_view(struct bw_store_pack *pack, const struct bw_service_view *v)
+{
+	bw_store_pack_reserve_str(pack, v->ns);
+	bw_store_pack_reserve_str(pack, v->name);
+	bw_store_pack_reserve_str(pack, v->created);
+	bw_store_pack_reserve_str(pack, v->route_host);
+	bw_store_pack_reserve_str(pack, v->route_path);
+	if (v->n_depends_on)
+		bw_store_pack_reserve(pack, v->n_depends_on * sizeof(char *));
+	for (size_t i = 0; i < v->n_depends_on; i++)
+		bw_store_pack_reserve_str(pack, v->depends_on[i]);
+}
+
+/* Copies the view into the packed item: every string into the reserved room. */
+static void pack_view(struct bw_store_pack *pack, struct bw_service_view *to,
+		      const struct bw_service_view *v)
+{
+	const char **deps =
+	    v->n_depends_on ? bw_store_pack_mem(pack, v->n_depends_on * sizeof(char *)) : NULL;
+
+	*to = *v;
+	to->ns = bw_store_pack_str(pack, v->ns);
+	to->name = bw_store_pack_str(pack, v->name);
+	to->created = bw_store_pack_str(pack, v->created);
+	to->route_host = bw_store_pack_str(pack, v->route_host);
+	to->route_path = bw_store_pack_str(pack, v->route_path);
+	for (size_t i = 0; deps && i < v->n_depends_on; i++)
+		deps[i] = bw_store_pack_str(pack, v->depends_on[i]);
+	to->depends_on = deps;
+	to->n_depends_on = deps ? v->n_depends_on : 0;
+}
+
+void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
+		     *replicas;
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *image = str_or_empty(json_string_value(json_object_get(spec, "image")));
+	struct bw_cached_service *item = NULL;
+	struct bw_service_view v = {0};
+	char *text = compact_text(obj), *entry_text = NULL, **keys = NULL;
+	const char **packed;
+	json_t *entry = NULL;
+	size_t i, n = 0, slots;
+
+	(void)arg;
+	if (!text || bw_service_view_read(obj, &v) != 0)
+		goto out;
+	if (ns && bw_registry_service_entry(obj, ns, &entry, NULL) == 0 && entry)
+		entry_text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(entry);
+	keys = calloc(v.n_depends_on + 2, sizeof(*keys)); /* the "*" key, a NULL */
+	if (!keys)
+		goto out;
+	for (i = 0; i < v.n_depends_on; i++) {
+		if (v.depends_on[i] && ns && !(keys[n++] = join_key(ns, v.depends_on[i])))
+			goto out;
+	}
+	if (n > BW_STORE_INDEX_MAX && !(keys[n] = join_key(ns, "*")))
+		goto out;
+	slots = n > BW_STORE_INDEX_MAX ? n + 1 : n;
+	bw_store_pack_reserve_str(pack, text);
+	bw_store_pack_reserve_str(pack, entry_text);
+	bw_store_pack_reserve_str(pack, image);
+	reserve_view(pack, &v);
+	bw_store_pack_reserve(pack, slots * sizeof(char *));
+	for (i = 0; i < slots; i++)
+		bw_store_pack_reserve_str(pack, keys[i]);
+	item = bw_store_pack_alloc(pack, sizeof(*item));
+	if (!item)
+		goto out;
+	item->object.json = bw_store_pack_str(pack, text);
+	item->object.generation = (long)json_integer_value(json_object_get(meta, "generation"));
+	pack_view(pack, &item->view, &v);
+	item->image = bw_store_pack_str(pack, image);
+	replicas = json_object_get(spec, "replicas");
+	item->replicas = replicas ? (long)json_integer_value(replicas) : 1;
+	item->registry_entry = bw_store_pack_str(pack, entry_text);
+	packed = slots ? bw_store_pack_mem(pack, slots * sizeof(char *)) : NULL;
+	for (i = 0; packed && i < slots; i++)
+		packed[i] = bw_store_pack_str(pack, keys[i]);
+	item->dependency_keys = packed;
+	item->n_dependencies = n;
+out:
+	for (i = 0; keys && keys[i]; i++)
+		free(keys[i]);
+	free(keys);
+	bw_service_view_release(&v);
+	free(entry_text);
+	free(text);
+	return item;
+}
+
+size_t bw_index_dependency(const void *item, const char **values, size_t max, void *arg)
+{
+	const struct bw_cached_service *o = item;
+	size_t i;
+
+	(void)arg;
+	if (o->n_dependencies > max) { /* one value stands for all: "namespace/ *" */
+		values[0] = o->dependency_keys[o->n_dependencies];
+		return max > 0 ? 1 : 0;
+	}
+	for (i = 0; i < o->n_dependencies; i++)
+		values[i] = o->dependency_keys[i];
+	return i;
+}
+
+size_t bw_index_service(const void *item, const char **values, size_t max, void *arg)
+{
+	const struct bw_cached_pod *p = item;
+
+	(void)arg;
+	if (max == 0)
+		return 0;
+	values[0] = p->service_key;
+	return 1;
+}
+
+json_t *bw_cached_object_parse(const struct bw_cached_object *item)
+{
+	return item ? json_loads(item->json, JSON_ALLOW_NUL, NULL) : NULL;
+}
+
+static const char *condition_field(const json_t *conditions, const char *type, const char *field)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(conditions, i, c)
+	{
+		const char *t = json_string_value(json_object_get(c, "type"));
+
+		if (t && strcmp(t, type) == 0)
+			return json_string_value(json_object_get(c, field));
+	}
+	return NULL;
+}
+
+static const char *controller_uid(const json_t *meta)
+{
+	size_t i;
+	json_t *ref;
+
+	json_array_foreach(json_object_get(meta, "ownerReferences"), i, ref)
+	{
+		if (json_is_true(json_object_get(ref, "controller")))
+			return json_string_value(json_object_get(ref, "uid"));
+	}
+	return NULL;
+}
+
+static const char *app_image(const json_t *deployment)
+{
+	json_t *containers = json_object_get(
+	    json_object_get(json_object_get(json_object_get(deployment, "spec"), "template"),
+			    "spec"),
+	    "containers");
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(containers, i, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "name"));
+
+		if (name && strcmp(name, BW_APP_CONTAINER) == 0)
+			return json_string_value(json_object_get(c, "image"));
+	}
+	return json_string_value(json_object_get(json_array_get(containers, 0), "image"));
+}
+
+static long int_at(const json_t *obj, const char *key)
+{
+	return (long)json_integer_value(json_object_get(obj, key));
+}
+
+void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
+		     *status = json_object_get(obj, "status"),
+		     *conds = json_object_get(status, "conditions");
+	const char *image = str_or_empty(app_image(obj));
+	const char *progressing = str_or_empty(condition_field(conds, "Progressing", "reason"));
+	const char *available = str_or_empty(condition_field(conds, "Available", "status"));
+	const char *owner = str_or_empty(controller_uid(meta));
+	const char *uid = str_or_empty(json_string_value(json_object_get(meta, "uid")));
+	const char *restarted_at = str_or_empty(json_string_value(json_object_get(
+	    json_object_get(json_object_get(json_object_get(spec, "template"), "metadata"),
+			    "annotations"),
+	    BW_ANNOTATION_RESTARTED_AT)));
+	const char *applied = str_or_empty(json_string_value(
+	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_APPLIED)));
+	struct bw_cached_deployment *d;
+
+	(void)arg;
+	bw_store_pack_reserve_str(pack, applied);
+	bw_store_pack_reserve_str(pack, image);
+	bw_store_pack_reserve_str(pack, progressing);
+	bw_store_pack_reserve_str(pack, available);
+	bw_store_pack_reserve_str(pack, owner);
+	bw_store_pack_reserve_str(pack, uid);
+	bw_store_pack_reserve_str(pack, restarted_at);
+	d = bw_store_pack_alloc(pack, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->generation = int_at(meta, "generation");
+	d->observed_generation = int_at(status, "observedGeneration");
+	d->spec_replicas = json_object_get(spec, "replicas") ? int_at(spec, "replicas") : 1;
+	d->replicas = int_at(status, "replicas");
+	d->updated = int_at(status, "updatedReplicas");
+	d->ready = int_at(status, "readyReplicas");
+	d->available = int_at(status, "availableReplicas");
+	d->paused = json_is_true(json_object_get(spec, "paused"));
+	d->image = bw_store_pack_str(pack, image);
+	d->progressing = bw_store_pack_str(pack, progressing);
+	d->available_status = bw_store_pack_str(pack, available);
+	d->owner_uid = bw_store_pack_str(pack, owner);
+	d->uid = bw_store_pack_str(pack, uid);
+	d->restarted_at = bw_store_pack_str(pack, restarted_at);
+	d->applied = bw_store_pack_str(pack, applied);
+	return d;
+}
+
+void *bw_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const char *service =
+	    json_string_value(json_object_get(json_object_get(meta, "labels"), BW_LABEL_SERVICE));
+	const char *injected = json_string_value(
+	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_INJECTED));
+	const char *ns = str_or_empty(json_string_value(json_object_get(meta, "namespace")));
+	struct bw_cached_pod *p;
+	char *key;
+
+	(void)arg;
+	if (!service || json_object_get(meta, "deletionTimestamp"))
+		return NULL;
+	key = join_key(ns, service);
+	if (!key)
+		return NULL;
+	bw_store_pack_reserve_str(pack, service);
+	bw_store_pack_reserve_str(pack, key);
+	bw_store_pack_reserve_str(pack, str_or_empty(injected));
+	p = bw_store_pack_alloc(pack, sizeof(*p));
+	if (p) {
+		p->service = bw_store_pack_str(pack, service);
+		p->service_key = bw_store_pack_str(pack, key);
+		p->injected = bw_store_pack_str(pack, str_or_empty(injected));
+	}
+	free(key);
+	return p;
+}
+
+void *bw_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *data = json_object_get(obj, "data");
+	const char *reg = str_or_empty(json_string_value(json_object_get(data, BW_REGISTRY_KEY)));
+	const char *brk =
+	    str_or_empty(json_string_value(json_object_get(data, BW_REGISTRY_BREAKERS_KEY)));
+	struct bw_cached_registry *r;
+
+	(void)arg;
+	bw_store_pack_reserve_str(pack, reg);
+	bw_store_pack_reserve_str(pack, brk);
+	r = bw_store_pack_alloc(pack, sizeof(*r));
+	if (r) {
+		r->registry_json = bw_store_pack_str(pack, reg);
+		r->breakers_json = bw_store_pack_str(pack, brk);
+	}
+	return r;
+}
+
+/* Namespaces are cached for their labels: the webhook's opt-in. */
+void *bw_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+	char *text = json_is_object(labels) ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS)
+					    : strdup("{}");
+	struct bw_cached_namespace *n = NULL;
+
+	(void)arg;
+	if (!text)
+		return NULL;
+	bw_store_pack_reserve_str(pack, text);
+	n = bw_store_pack_alloc(pack, sizeof(*n));
+	if (n) {
+		n->labels_json = bw_store_pack_str(pack, text);
+		n->terminating =
+		    json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL;
+	}
+	free(text);
+	return n;
+}
+
+int bw_namespace_terminating(struct bw_store *namespaces, const char *ns)
+{
+	const struct bw_cached_namespace *n =
+	    namespaces && ns ? bw_store_get(namespaces, NULL, ns) : NULL;
+	int terminating = n && n->terminating;
+
+	bw_store_item_put(n);
+	return terminating;
+}
+
+int bw_service_may_hold_route(struct bw_store *namespaces, const struct bw_cached_service *o,
+			      const char *prefix)
+{
+	return o->view.route_path && strcmp(o->view.route_path, prefix) == 0 &&
+	       !bw_namespace_terminating(namespaces, o->view.ns);
+}

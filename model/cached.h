@@ -1,0 +1,134 @@
+/*
+ * breakwater's resources as the caches hold them: the resource descriptors
+ * of its custom resources, the projected item of each cached kind (what
+ * the operator's reconcilers and the webhook's admissions read), and the
+ * projections that build them from a watched object, for any store filled
+ * the same way (the operator's informers, the webhook's benchmark, the
+ * fuzz target). Part of model/: it knows the shape of the objects, not who
+ * watches them (operator/operator.c wires the informers).
+ *
+ * Projections read any JSON object without trusting its shape: a missing
+ * or mistyped field reads as 0 or "". They run on the informers' threads;
+ * items are immutable once stored and read by any thread.
+ */
+#ifndef BW_MODEL_CACHED_H
+#define BW_MODEL_CACHED_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "client.h"
+#include "names.h"
+#include "rules.h"
+#include "store.h"
+
+extern const struct bw_resource bw_res_bw_services; /* services.breakwater.io */
+extern const struct bw_resource bw_res_bw_breakers; /* breakers.breakwater.io */
+
+/* A cached custom resource: the object as compact JSON (without
+ * managedFields and the last-applied annotation), and its generation. The
+ * first member of the Service and Breaker items, so either is one. */
+struct bw_cached_object {
+	const char *json;
+	long generation;
+};
+
+/* A cached breakwater Service: its text (the reconciler renders the pod
+ * template and writes status from it), and the fields read of every
+ * Service of a namespace, or of the cluster, on every reconcile and every
+ * admission, projected once per version: the view the rules and the
+ * webhook read, its registry entry and the keys of its dependencies. */
+struct bw_cached_service {
+	struct bw_cached_object object; /* first: bw_cached_object_parse() reads it */
+	struct bw_service_view view;	/* ns, name, route, dependsOn, port (rules.h) */
+	const char *image;		/* spec.image, or "" */
+	long replicas;			/* spec.replicas, 1 when absent */
+	/* bw_registry_service_entry() as compact JSON; NULL when not listed
+	 * (invalid, being deleted) */
+	const char *registry_entry;
+	/* "namespace/name" of each spec.dependsOn name, n_dependencies of them;
+	 * past BW_STORE_INDEX_MAX of them, one more: "namespace/ *" without the
+	 * space, the value the by-dependency index then holds instead */
+	const char *const *dependency_keys;
+	size_t n_dependencies;
+};
+
+/* A cached Breaker: its text (the controller reads its status) and the
+ * view the rules and the webhook read, its policy checked once. */
+struct bw_cached_breaker {
+	struct bw_cached_object object; /* first */
+	struct bw_breaker_view view;	/* ns, name, target, valid (rules.h) */
+};
+
+/* The index of the Services cache: a Service under the key of each Service
+ * it depends on ("namespace/name"), so the dependents of one are found
+ * without a pass over the namespace. */
+#define BW_INDEX_BY_DEPENDENCY "by-dependency"
+/* The index of the pods cache: a pod under "namespace/service". */
+#define BW_INDEX_BY_SERVICE "by-service"
+
+/* A cached Deployment: what rollouts and status need, nothing more. */
+struct bw_cached_deployment {
+	long generation, observed_generation;
+	long spec_replicas, replicas, updated, ready, available;
+	int paused;
+	const char *image;	      /* the "app" container's */
+	const char *progressing;      /* the Progressing condition's reason, or "" */
+	const char *available_status; /* "True", "False" or "" */
+	const char *uid;	      /* its own metadata.uid */
+	const char *owner_uid;	      /* the controller owner's uid, or "" */
+	const char *restarted_at;     /* the pod template's breakwater.io/restartedAt, or "" */
+	const char *applied;	      /* its breakwater.io/applied annotation, or "" */
+};
+
+/* A cached pod of a breakwater Service. */
+struct bw_cached_pod {
+	const char *service;	 /* its breakwater.io/service label */
+	const char *service_key; /* "namespace/service", its by-service index value */
+	const char *injected;	 /* its breakwater.io/injected annotation, or "" */
+};
+
+/* A cached registry ConfigMap. */
+struct bw_cached_registry {
+	const char *registry_json;
+	const char *breakers_json;
+};
+
+/* A cached Namespace: its labels, as compact JSON ("{}" when none), and
+ * whether it is being deleted. */
+struct bw_cached_namespace {
+	const char *labels_json;
+	int terminating;
+};
+
+/* True when namespace ns is cached as being deleted: its Services are on
+ * their way out and hold no route any more (a test, or a team, deleting a
+ * namespace and applying the same routes elsewhere would otherwise be
+ * refused until the namespace controller got to them). Thread-safe. */
+int bw_namespace_terminating(struct bw_store *namespaces, const char *ns);
+
+/* True when the cached Service o may hold route pathPrefix prefix: its
+ * route has that pathPrefix (the host is the rules' to compare) and its
+ * namespace is not being deleted. Thread-safe. */
+int bw_service_may_hold_route(struct bw_store *namespaces, const struct bw_cached_service *o,
+			      const char *prefix);
+
+/* The projections behind the caches, for anyone filling a store the same
+ * way (the webhook's benchmark, the fuzz target): Services
+ * (bw_cached_service), Breakers (bw_cached_breaker), Namespaces, Deployments, Pods (NULL for a pod
+ * of no breakwater Service, or one being deleted) and registry ConfigMaps. They read any JSON
+ * object without trusting its shape: a missing or mistyped field reads as 0 or "". */
+void *bw_project_breaker(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg);
+size_t bw_index_dependency(const void *item, const char **values, size_t max, void *arg);
+size_t bw_index_service(const void *item, const char **values, size_t max, void *arg);
+void *bw_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg);
+
+/* Parses a cached custom resource back into JSON (a new reference), or NULL. */
+json_t *bw_cached_object_parse(const struct bw_cached_object *item);
+
+#endif
