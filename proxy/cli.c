@@ -42,6 +42,11 @@ static void usage(FILE *out)
 		"                               byte went out, then for each pause in the\n"
 		"                               answer; default 30000\n"
 		"  --max-connections N          default 1024\n"
+		"  --idle-timeout-ms N          an idle keep-alive client connection; default\n"
+		"                               60000\n"
+		"  --upstream-pool N            idle upstream connections kept per dependency;\n"
+		"                               default 32\n"
+		"  --upstream-idle-timeout-ms N how long one is kept; default 2000\n"
 		"  --drain-timeout-ms N         after SIGTERM; default 5000\n"
 		"  --admin-bind-address IP:PORT /metrics, /healthz, /readyz (default: none)\n"
 		"  --log-level LEVEL            error, warn, info (default), debug, trace\n"
@@ -86,6 +91,9 @@ int bw_proxy_main(int argc, char **argv)
 	    {"request-timeout-ms", required_argument, NULL, 'r'},
 	    {"max-connections", required_argument, NULL, 'm'},
 	    {"drain-timeout-ms", required_argument, NULL, 't'},
+	    {"idle-timeout-ms", required_argument, NULL, 'i'},
+	    {"upstream-pool", required_argument, NULL, 'P'},
+	    {"upstream-idle-timeout-ms", required_argument, NULL, 'I'},
 	    {"admin-bind-address", required_argument, NULL, 'a'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
@@ -131,6 +139,15 @@ int bw_proxy_main(int argc, char **argv)
 			break;
 		case 't':
 			bad |= positive(optarg, &o.drain_timeout_ms);
+			break;
+		case 'i':
+			bad |= positive(optarg, &o.idle_timeout_ms);
+			break;
+		case 'P':
+			bad |= positive(optarg, &o.upstream_pool);
+			break;
+		case 'I':
+			bad |= positive(optarg, &o.upstream_idle_timeout_ms);
 			break;
 		case 'a':
 			o.admin_address = optarg;

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* POLLRDHUP, accept4 */
 /*
  * The forwarding proxy (proxy.h): a poll() loop over non-blocking sockets.
  * Written by hand because none of the dependencies proxies a stream:
@@ -5,12 +6,17 @@
  * (LWS_WITH_HTTP_PROXY is off), reads no chunked request bodies and
  * mishandles pipelining (lib/httpd.h); libcurl is a client only.
  *
- * A connection goes HEAD (reading the request head) -> CONNECTING ->
- * TUNNEL (bytes both ways; the response head is read, rewritten and judged
- * on the way) -> closed; or HEAD -> LOCAL (our own answer: 503 while the
+ * A client connection goes HEAD (reading a request head) -> CONNECTING (a
+ * new upstream connection; skipped when the pool has one) -> FORWARD (the
+ * request body up, the response head read, rewritten and judged, its body
+ * down; body.h says where each body ends) -> HEAD again (keep-alive, the
+ * upstream connection back to the dependency's pool) or LINGER (closing).
+ * A 101 answer to an Upgrade request turns FORWARD into TUNNEL (bytes both
+ * ways until both sides closed). Our own answers go LOCAL (503 while the
  * breaker refuses, 4xx for a bad request, 502/504 when the upstream failed
- * before answering) -> LINGER (the rest of the request read and dropped,
- * so the client reads the answer rather than a reset) -> closed.
+ * before answering) -> HEAD (a refusal of a request without a body keeps
+ * the connection) or LINGER (the rest of the request read and dropped, so
+ * the client reads the answer rather than a reset) -> closed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "body.h"
 #include "breaker.h"
 #include "dnsname.h"
 #include "file.h"
@@ -35,7 +43,9 @@
 #include "policy.h"
 #include "proxy.h"
 
-#define BUF_SIZE  (2 * BW_PROXY_HEAD_MAX + 1024)
+#define BUF_SIZE (2 * BW_PROXY_HEAD_MAX + 1024)
+/* A response head is read into u2c at RHEAD_OFF and rewritten to its start. */
+#define RHEAD_OFF (BW_PROXY_HEAD_MAX + 1024)
 #define LINGER_MS 1000
 #define TICK_MS	  1000
 #define LOG	  "proxy"
@@ -54,12 +64,18 @@ struct dep {
 	unsigned instance; /* bumped each time a breaker starts: permits of an
 			    * earlier one (removed, then added again) count for nothing */
 	struct bw_breaker breaker;
+	/* idle upstream connections, the most recently used last */
+	int *pool;
+	int64_t *pool_since;
+	size_t npool;
 	/* for /metrics: calls by outcome (enum bw_breaker_outcome), refusals,
 	 * MetricsOnly's would-be refusals, and the time to the response head */
 	uint64_t outcomes[3], refused, would_refuse;
 	uint64_t hist[sizeof(hist_le) / sizeof(hist_le[0]) + 1];
 	uint64_t hist_count;
 	double hist_sum;
+	/* upstream connections opened, taken from the pool; requests sent again */
+	uint64_t opened, reused, retried;
 };
 
 struct buf {
@@ -67,17 +83,31 @@ struct buf {
 	size_t off, len; /* pending bytes: d[off..len) */
 };
 
-enum phase { HEAD, CONNECTING, TUNNEL, LOCAL, LINGER };
+enum phase { HEAD, CONNECTING, FORWARD, TUNNEL, LOCAL, LINGER };
 
 struct conn {
+	struct bw_proxy *p;
 	struct dep *dep;
 	int cfd, ufd;
 	enum phase phase;
 	struct buf c2u, u2c;
-	char head[BW_PROXY_HEAD_MAX];
+	char head[BW_PROXY_HEAD_MAX]; /* the request head; then the next request's bytes */
 	size_t hlen;
-	int answered; /* the response head went into u2c */
-	int upstream_eof;
+	size_t rhlen;	     /* response head bytes at u2c.d + RHEAD_OFF */
+	size_t req_head_len; /* the rewritten request head, c2u.d[0..), for a retry */
+	struct bw_body req, resp;
+	int upgrade;	   /* the request asks for a tunnel */
+	int head_method;   /* HEAD: the response has no body */
+	int client_keep;   /* the client can send another request after this one */
+	int keep_client;   /* decided at the response head: it will */
+	int upstream_keep; /* the upstream connection can serve another request */
+	int reused;	   /* the upstream connection came from the pool */
+	int retry_safe;	   /* idempotent and bodiless: may go again on a new connection */
+	int retried;
+	int interim;  /* a 1xx passed to the client */
+	int answered; /* the final response head went into u2c */
+	int upstream_eof, client_eof;
+	int local_keep;	   /* LOCAL: back to HEAD after our answer */
 	int pending;	   /* forwarded, its outcome not known yet */
 	int has_permit;	   /* and the breaker let it through */
 	unsigned instance; /* of the breaker that gave it */
@@ -93,6 +123,7 @@ struct bw_proxy {
 	struct conn **conns;
 	size_t nconns;
 	int max_conns, connect_timeout_ms, request_timeout_ms, drain_timeout_ms;
+	int idle_timeout_ms, pool_size, pool_idle_ms;
 	char *breakers_file;
 	char *breakers_text;	/* what was last applied */
 	char reload_error[512]; /* the last reload's error, said once */
@@ -196,8 +227,6 @@ static int reload(struct bw_proxy *p, struct bw_error *err)
 	return 0;
 }
 
-/* ---- connections ---- */
-
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -232,9 +261,54 @@ static void settle(struct conn *c, enum bw_breaker_outcome outcome)
 	log_transition(d, before);
 }
 
-/* Our own answer; the connection closes after it. */
+/* ---- the upstream pool ---- */
+
+/* An idle connection to d the upstream has not closed, or -1. */
+static int pool_take(struct dep *d)
+{
+	char probe;
+	ssize_t n;
+	int fd;
+
+	while (d->npool) {
+		fd = d->pool[--d->npool];
+		/* closed since the last poll(), or bytes nobody asked for: not usable */
+		n = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+static void pool_put(struct bw_proxy *p, struct dep *d, int fd)
+{
+	if (d->npool >= (size_t)p->pool_size || atomic_load(&p->stopping)) {
+		close(fd);
+		return;
+	}
+	d->pool[d->npool] = fd;
+	d->pool_since[d->npool++] = now_ms();
+}
+
+/* Drops the pooled connection at index i (the upstream closed it, or it
+ * idled too long). */
+static void pool_drop(struct dep *d, size_t i)
+{
+	close(d->pool[i]);
+	memmove(d->pool + i, d->pool + i + 1, (d->npool - i - 1) * sizeof(*d->pool));
+	memmove(d->pool_since + i, d->pool_since + i + 1,
+		(d->npool - i - 1) * sizeof(*d->pool_since));
+	d->npool--;
+}
+
+/* ---- our own answers ---- */
+
+static void client_head(struct bw_proxy *p, struct conn *c);
+
+/* Our own answer; keep: the connection serves the next request after it. */
 static void answer_with(struct conn *c, int status, const char *reason, const char *type,
-			const char *extra_headers, const char *body, size_t blen)
+			const char *extra_headers, const char *body, size_t blen, int keep)
 {
 	size_t cap = blen + 256 + (extra_headers ? strlen(extra_headers) : 0);
 	int n;
@@ -245,6 +319,7 @@ static void answer_with(struct conn *c, int status, const char *reason, const ch
 	c->out_off = c->out_len = 0;
 	c->answered = 1;
 	c->phase = LOCAL;
+	c->local_keep = keep;
 	c->deadline_ms = now_ms() + LINGER_MS * 5;
 	if (!c->out) {
 		close_fd(&c->cfd); /* no memory for an answer: the client sees a close */
@@ -252,8 +327,9 @@ static void answer_with(struct conn *c, int status, const char *reason, const ch
 	}
 	n = snprintf(c->out, cap,
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: "
-		     "close\r\n\r\n",
-		     status, reason, type, blen, extra_headers ? extra_headers : "");
+		     "%s\r\n\r\n",
+		     status, reason, type, blen, extra_headers ? extra_headers : "",
+		     keep ? "keep-alive" : "close");
 	if (n < 0 || (size_t)n + blen > cap) {
 		close_fd(&c->cfd);
 		return;
@@ -263,9 +339,9 @@ static void answer_with(struct conn *c, int status, const char *reason, const ch
 }
 
 static void answer(struct conn *c, int status, const char *reason, const char *extra_headers,
-		   const char *body)
+		   const char *body, int keep)
 {
-	answer_with(c, status, reason, "application/json", extra_headers, body, strlen(body));
+	answer_with(c, status, reason, "application/json", extra_headers, body, strlen(body), keep);
 }
 
 static void answer_error(struct conn *c, int status, const char *reason, const char *what)
@@ -274,7 +350,7 @@ static void answer_error(struct conn *c, int status, const char *reason, const c
 
 	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"dependency\":\"%s\"}\n", what,
 		 c->dep ? c->dep->name : "");
-	answer(c, status, reason, NULL, body);
+	answer(c, status, reason, NULL, body, 0);
 }
 
 /* The upstream failed before answering: a failure, and 502 or 504 for the client. */
@@ -282,7 +358,7 @@ static void upstream_failed(struct conn *c, int status, const char *what)
 {
 	settle(c, BW_OUTCOME_FAILURE);
 	bw_log_debug(LOG, "%s: %s", c->dep->name, what);
-	if (c->answered) { /* the client has part of the answer already: cut it */
+	if (c->answered || c->interim) { /* the client has part of an answer: cut it */
 		close_fd(&c->ufd);
 		close_fd(&c->cfd);
 		return;
@@ -304,8 +380,12 @@ static void refuse(struct conn *c, const struct bw_breaker_decision *dec)
 		 "\"state\":\"%s\",\"retryAfterSeconds\":%lld}\n",
 		 b->policy.name, c->dep->name, bw_breaker_state_name(b->state), (long long)secs);
 	c->dep->refused++;
-	answer(c, 503, "Service Unavailable", headers, body);
+	/* the connection stays when the request had no body left to read */
+	answer(c, 503, "Service Unavailable", headers, body,
+	       c->req.done && c->client_keep && !atomic_load(&c->p->stopping));
 }
+
+/* ---- one exchange ---- */
 
 static int resolve(struct dep *d)
 {
@@ -324,11 +404,21 @@ static int resolve(struct dep *d)
 	return 0;
 }
 
+/* A new connection to the dependency (CONNECTING), or one from its pool
+ * (FORWARD at once). */
 static void start_upstream(struct bw_proxy *p, struct conn *c)
 {
 	struct dep *d = c->dep;
 	int one = 1;
 
+	c->reused = 0;
+	if (!c->retried && (c->ufd = pool_take(d)) >= 0) {
+		c->reused = 1;
+		d->reused++;
+		c->phase = FORWARD;
+		c->deadline_ms = now_ms() + p->request_timeout_ms;
+		return;
+	}
 	if (resolve(d)) {
 		upstream_failed(c, 502, "cannot resolve the dependency");
 		return;
@@ -338,6 +428,7 @@ static void start_upstream(struct bw_proxy *p, struct conn *c)
 		upstream_failed(c, 502, "no socket");
 		return;
 	}
+	d->opened++;
 	setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->ufd, d->addr->ai_addr, d->addr->ai_addrlen) && errno != EINPROGRESS) {
 		upstream_failed(c, 502,
@@ -348,6 +439,37 @@ static void start_upstream(struct bw_proxy *p, struct conn *c)
 	c->deadline_ms = now_ms() + p->connect_timeout_ms;
 }
 
+/* The upstream connection broke before any answer. A pooled connection the
+ * upstream closed as the request went out (its keep-alive timeout racing
+ * ours) is no news about the dependency: an idempotent request without a
+ * body goes again, once, on a new connection. Anything else is a failure. */
+static void upstream_lost(struct bw_proxy *p, struct conn *c, const char *what)
+{
+	if (c->reused && c->retry_safe && !c->retried && !c->answered && !c->interim && !c->rhlen) {
+		close_fd(&c->ufd);
+		c->retried = 1;
+		c->dep->retried++;
+		c->c2u.off = 0;
+		c->c2u.len = c->req_head_len; /* still there: nothing was read after it */
+		bw_log_debug(LOG, "%s: a pooled connection: %s; sent again", c->dep->name, what);
+		start_upstream(p, c);
+		return;
+	}
+	upstream_failed(c, 502, what);
+}
+
+static int idempotent(const char *head)
+{
+	static const char *const methods[] = {"GET ",	"HEAD ", "OPTIONS ",
+					      "TRACE ", "PUT ",	 "DELETE "};
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strncmp(head, methods[i], strlen(methods[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* The request head is in c->head[0..end): judge it, ask the breaker, go. */
 static void request_head(struct bw_proxy *p, struct conn *c, size_t end)
 {
@@ -355,24 +477,41 @@ static void request_head(struct bw_proxy *p, struct conn *c, size_t end)
 	struct bw_breaker_decision dec;
 	enum bw_breaker_state before;
 	struct dep *d = c->dep;
+	size_t rest, k;
 	long n;
 
-	n = bw_proxy_head_rewrite(c->head, end, 1, d->host_header, c->c2u.d,
-				  BW_PROXY_HEAD_MAX + 1024, &info);
+	n = bw_proxy_head_rewrite(c->head, end, 1, d->host_header, "keep-alive", c->c2u.d,
+				  RHEAD_OFF, &info);
+	if (n >= 0 && info.upgrade)
+		n = bw_proxy_head_rewrite(c->head, end, 1, d->host_header, "upgrade", c->c2u.d,
+					  RHEAD_OFF, &info);
 	if (n < 0) {
-		answer_error(c, 400, "Bad Request", "not an HTTP/1.1 request head");
+		answer_error(c, 400, "Bad Request",
+			     "not an HTTP/1.1 request head, or its body's length is ambiguous");
 		return;
 	}
-	if (info.upgrade) {
-		answer_error(c, 501, "Not Implemented",
-			     "breakwater proxy does not pass Upgrade requests");
+	c->upgrade = info.upgrade;
+	c->head_method = info.head_method;
+	c->client_keep = info.minor == 1 && !info.conn_close && !info.upgrade;
+	bw_body_start(&c->req,
+		      info.chunked		? BW_BODY_CHUNKED
+		      : info.content_length > 0 ? BW_BODY_LENGTH
+						: BW_BODY_NONE,
+		      info.content_length > 0 ? (unsigned long long)info.content_length : 0);
+	c->retry_safe = c->req.kind == BW_BODY_NONE && !info.upgrade && idempotent(c->head);
+	/* the bytes read with the head: the body's first ones, then the next request's */
+	rest = c->hlen - end;
+	k = bw_body_feed(&c->req, c->head + end, rest);
+	if (c->req.error) {
+		answer_error(c, 400, "Bad Request", "a broken chunked body");
 		return;
 	}
-	/* the body bytes read with the head follow the rewritten head */
-	memcpy(c->c2u.d + n, c->head + end, c->hlen - end);
+	memcpy(c->c2u.d + n, c->head + end, k);
+	memmove(c->head, c->head + end + k, rest - k);
+	c->hlen = rest - k;
 	c->c2u.off = 0;
-	c->c2u.len = (size_t)n + c->hlen - end;
-	c->hlen = 0;
+	c->c2u.len = (size_t)n + k;
+	c->req_head_len = (size_t)n;
 
 	if (d->has_breaker) {
 		before = d->breaker.state;
@@ -392,29 +531,89 @@ static void request_head(struct bw_proxy *p, struct conn *c, size_t end)
 	start_upstream(p, c);
 }
 
-/* The response head is in c->head[0..end): judge it, rewrite it for the client. */
-static void response_head(struct conn *c, size_t end)
+/* The response head at u2c.d + RHEAD_OFF, once u2c is empty: judged and
+ * rewritten into u2c. A 1xx passes and the next head is read; a 101 to an
+ * Upgrade request turns the connection into a tunnel. */
+static void response_head(struct bw_proxy *p, struct conn *c)
 {
 	struct bw_proxy_head_info info;
+	char *rh = c->u2c.d + RHEAD_OFF;
+	const char *conn;
+	size_t end, rest, k;
 	long n;
 
-	n = bw_proxy_head_rewrite(c->head, end, 0, NULL, c->u2c.d, BW_PROXY_HEAD_MAX + 1024, &info);
-	if (n < 0) {
-		upstream_failed(c, 502, "not an HTTP/1.1 response head");
-		return;
+	while (!c->answered && c->u2c.off == c->u2c.len && c->phase == FORWARD) {
+		end = bw_proxy_head_end(rh, c->rhlen);
+		if (!end) {
+			if (c->rhlen == BW_PROXY_HEAD_MAX)
+				upstream_failed(c, 502, "a response head over 16 KiB");
+			return;
+		}
+		if (bw_proxy_head_rewrite(rh, end, 0, NULL, NULL, NULL, 0, &info) < 0) {
+			upstream_failed(c, 502, "not an HTTP/1.1 response head");
+			return;
+		}
+		if (info.status == 101 && !c->upgrade) {
+			upstream_failed(c, 502,
+					"101 Switching Protocols to a request without Upgrade");
+			return;
+		}
+		/* the client connection stays when nothing is left of the request,
+		 * the response ends by its framing, and we are not stopping */
+		c->keep_client =
+		    c->client_keep && c->req.done && !atomic_load(&p->stopping) &&
+		    (c->head_method || info.status == 204 || info.status == 304 || info.chunked ||
+		     (!info.transfer_encoding && info.content_length >= 0));
+		conn = info.status == 101		     ? "upgrade"
+		       : info.status < 200 || c->keep_client ? "keep-alive"
+							     : "close";
+		n = bw_proxy_head_rewrite(rh, end, 0, NULL, conn, c->u2c.d, RHEAD_OFF, &info);
+		if (n < 0) {
+			upstream_failed(c, 502, "a response head over 16 KiB");
+			return;
+		}
+		rest = c->rhlen - end;
+		c->u2c.off = 0;
+		if (info.status >= 100 && info.status < 200 && info.status != 101) {
+			/* interim (100 Continue): passed, and the final head follows */
+			c->u2c.len = (size_t)n;
+			memmove(rh, rh + end, rest);
+			c->rhlen = rest;
+			c->interim = 1;
+			continue;
+		}
+		settle(c, info.status >= 500 ? BW_OUTCOME_FAILURE : BW_OUTCOME_SUCCESS);
+		c->answered = 1;
+		c->rhlen = 0;
+		if (info.status == 101) {
+			/* a tunnel: the bytes after the head, and the client's early ones */
+			memmove(c->u2c.d + n, rh + end, rest);
+			c->u2c.len = (size_t)n + rest;
+			if (c->hlen <= sizeof(c->c2u.d) - c->c2u.len) {
+				memcpy(c->c2u.d + c->c2u.len, c->head, c->hlen);
+				c->c2u.len += c->hlen;
+			}
+			c->hlen = 0;
+			c->phase = TUNNEL;
+			c->deadline_ms = 0;
+			return;
+		}
+		bw_body_start(
+		    &c->resp,
+		    c->head_method || info.status == 204 || info.status == 304 ? BW_BODY_NONE
+		    : info.chunked					       ? BW_BODY_CHUNKED
+		    : info.transfer_encoding				       ? BW_BODY_UNTIL_CLOSE
+		    : info.content_length >= 0				       ? BW_BODY_LENGTH
+					       : BW_BODY_UNTIL_CLOSE,
+		    info.content_length > 0 ? (unsigned long long)info.content_length : 0);
+		c->upstream_keep =
+		    info.minor == 1 && !info.conn_close && c->resp.kind != BW_BODY_UNTIL_CLOSE;
+		k = bw_body_feed(&c->resp, rh + end, rest);
+		if (k < rest) /* bytes past the answer, or a broken chunk: not again */
+			c->upstream_keep = 0;
+		memmove(c->u2c.d + n, rh + end, k);
+		c->u2c.len = (size_t)n + k;
 	}
-	if (info.status >= 100 && info.status < 200) {
-		/* 1xx (100 Continue): not supported in this cut; a client waits for it
-		 * only with Expect, which a 417 would be the answer to */
-		upstream_failed(c, 502, "an interim 1xx response");
-		return;
-	}
-	settle(c, info.status >= 500 ? BW_OUTCOME_FAILURE : BW_OUTCOME_SUCCESS);
-	memcpy(c->u2c.d + n, c->head + end, c->hlen - end);
-	c->u2c.off = 0;
-	c->u2c.len = (size_t)n + c->hlen - end;
-	c->hlen = 0;
-	c->answered = 1;
 }
 
 static void conn_free(struct conn *c)
@@ -427,13 +626,48 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-/* Reads what fits into b from fd; 1 data, 0 EOF, -1 error, -2 would block. */
-static int fill(int fd, struct buf *b)
+/* Ready for the client's next request (keep-alive), which may be here already. */
+static void next_request(struct bw_proxy *p, struct conn *c)
+{
+	c->phase = HEAD;
+	c->answered = c->interim = c->reused = c->retried = c->has_permit = 0;
+	c->upstream_eof = c->client_eof = c->local_keep = 0;
+	c->rhlen = 0;
+	c->c2u.off = c->c2u.len = c->u2c.off = c->u2c.len = 0;
+	free(c->out);
+	c->out = NULL;
+	c->deadline_ms = now_ms() + p->idle_timeout_ms;
+	if (c->hlen)
+		client_head(p, c);
+}
+
+/* The answer is through to the client: the upstream connection to the pool
+ * when it can serve again, the client's to its next request or closing. */
+static void exchange_done(struct bw_proxy *p, struct conn *c)
+{
+	if (c->ufd >= 0 && c->upstream_keep && c->req.done && c->resp.done && !c->upstream_eof)
+		pool_put(p, c->dep, c->ufd);
+	else if (c->ufd >= 0)
+		close(c->ufd);
+	c->ufd = -1;
+	if (c->keep_client) {
+		next_request(p, c);
+		return;
+	}
+	shutdown(c->cfd, SHUT_WR);
+	c->phase = LINGER;
+	c->deadline_ms = now_ms() + LINGER_MS;
+}
+
+/* Reads what fits into b from fd; 1 data (the new bytes from *from), 0 EOF,
+ * -1 error, -2 would block. */
+static int fill(int fd, struct buf *b, size_t *from)
 {
 	ssize_t n;
 
 	if (b->off == b->len)
 		b->off = b->len = 0;
+	*from = b->len;
 	if (b->len == sizeof(b->d))
 		return -2;
 	n = recv(fd, b->d + b->len, sizeof(b->d) - b->len, 0);
@@ -464,26 +698,20 @@ static long flush(int fd, struct buf *b)
 	return sent;
 }
 
-/* Reads the response head from the upstream into c->head. */
-static void read_response_head(struct conn *c)
-{
-	ssize_t n = recv(c->ufd, c->head + c->hlen, sizeof(c->head) - c->hlen, 0);
-	size_t end;
+/* A request head is complete in c->head, or not yet: act on it. */
+static void admin_request(struct bw_proxy *p, struct conn *c);
 
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-		upstream_failed(c, 502,
-				n == 0 ? "the upstream closed before answering"
-				       : "the upstream reset the connection");
-		return;
-	}
-	if (n < 0)
-		return;
-	c->hlen += (size_t)n;
-	end = bw_proxy_head_end(c->head, c->hlen);
-	if (end)
-		response_head(c, end);
+static void client_head(struct bw_proxy *p, struct conn *c)
+{
+	size_t end = bw_proxy_head_end(c->head, c->hlen);
+
+	if (end && !c->dep)
+		admin_request(p, c);
+	else if (end)
+		request_head(p, c, end);
 	else if (c->hlen == sizeof(c->head))
-		upstream_failed(c, 502, "a response head over 16 KiB");
+		answer_error(c, 431, "Request Header Fields Too Large",
+			     "a request head over 16 KiB");
 }
 
 /* ---- the admin endpoint ---- */
@@ -536,6 +764,24 @@ static void metrics_text(struct bw_proxy *p, FILE *f)
 	for (i = 0; i < p->ndeps; i++)
 		fprintf(f, "breakwater_proxy_would_refuse_total{dependency=\"%s\"} %llu\n",
 			p->deps[i].name, (unsigned long long)p->deps[i].would_refuse);
+	fprintf(f, "# HELP breakwater_proxy_upstream_connections_total Connections to the "
+		   "dependency: opened, or reused from the pool.\n"
+		   "# TYPE breakwater_proxy_upstream_connections_total counter\n");
+	for (i = 0; i < p->ndeps; i++)
+		fprintf(
+		    f,
+		    "breakwater_proxy_upstream_connections_total{dependency=\"%s\",how=\"opened\"} "
+		    "%llu\n"
+		    "breakwater_proxy_upstream_connections_total{dependency=\"%s\",how=\"reused\"} "
+		    "%llu\n",
+		    p->deps[i].name, (unsigned long long)p->deps[i].opened, p->deps[i].name,
+		    (unsigned long long)p->deps[i].reused);
+	fprintf(f, "# HELP breakwater_proxy_retries_total Requests sent again on a new "
+		   "connection after a pooled one broke before any answer.\n"
+		   "# TYPE breakwater_proxy_retries_total counter\n");
+	for (i = 0; i < p->ndeps; i++)
+		fprintf(f, "breakwater_proxy_retries_total{dependency=\"%s\"} %llu\n",
+			p->deps[i].name, (unsigned long long)p->deps[i].retried);
 	fprintf(f, "# HELP breakwater_proxy_call_duration_seconds Time from the breaker's "
 		   "decision to the response head (or the failure).\n"
 		   "# TYPE breakwater_proxy_call_duration_seconds histogram\n");
@@ -568,37 +814,171 @@ static void admin_request(struct bw_proxy *p, struct conn *c)
 	FILE *f;
 
 	if (sscanf(c->head, "%15s %255s HTTP/1.", method, path) != 2) {
-		answer_with(c, 400, "Bad Request", "text/plain", NULL, "bad request\n", 12);
+		answer_with(c, 400, "Bad Request", "text/plain", NULL, "bad request\n", 12, 0);
 		return;
 	}
 	if (strcmp(method, "GET") != 0) {
 		answer_with(c, 405, "Method Not Allowed", "text/plain", "Allow: GET\r\n",
-			    "GET only\n", 9);
+			    "GET only\n", 9, 0);
 	} else if (strcmp(path, "/healthz") == 0) {
-		answer_with(c, 200, "OK", "text/plain", NULL, "ok\n", 3);
+		answer_with(c, 200, "OK", "text/plain", NULL, "ok\n", 3, 0);
 	} else if (strcmp(path, "/readyz") == 0) {
 		if (atomic_load(&p->stopping))
 			answer_with(c, 503, "Service Unavailable", "text/plain", NULL, "stopping\n",
-				    9);
+				    9, 0);
 		else
-			answer_with(c, 200, "OK", "text/plain", NULL, "ok\n", 3);
+			answer_with(c, 200, "OK", "text/plain", NULL, "ok\n", 3, 0);
 	} else if (strcmp(path, "/metrics") == 0 && (f = open_memstream(&text, &len))) {
 		metrics_text(p, f);
 		fclose(f);
-		answer_with(c, 200, "OK", "text/plain; version=0.0.4", NULL, text, len);
+		answer_with(c, 200, "OK", "text/plain; version=0.0.4", NULL, text, len, 0);
 		free(text);
 	} else {
-		answer_with(c, 404, "Not Found", "text/plain", NULL, "not found\n", 10);
+		answer_with(c, 404, "Not Found", "text/plain", NULL, "not found\n", 10, 0);
 	}
+}
+
+/* One step of a connection after poll; returns 0 to keep it, -1 to free it. */
+/* FORWARD: the request up, the response down. 0 to keep the connection, -1 to free it. */
+static int forward(struct bw_proxy *p, struct conn *c, short cev, short uev)
+{
+	long moved = 0, more;
+	size_t from, k, extra;
+	ssize_t n;
+	int rc;
+
+	/* client -> upstream */
+	if (c->c2u.off < c->c2u.len && (moved = flush(c->ufd, &c->c2u)) < 0) {
+		upstream_lost(p, c, "the upstream reset the connection");
+		return 0;
+	}
+	if (!c->req.done && (cev & (POLLIN | POLLHUP | POLLERR))) {
+		rc = fill(c->cfd, &c->c2u, &from);
+		/* the client closed or reset: it is gone (HTTP clients do not
+		 * half-close), ignored when it had no answer yet, as nginx does */
+		if (rc == 0 || rc == -1)
+			return -1;
+		if (rc == 1) {
+			k = bw_body_feed(&c->req, c->c2u.d + from, c->c2u.len - from);
+			if (c->req.error)
+				return -1; /* a broken chunked body: nothing sensible to forward */
+			extra = c->c2u.len - from - k;
+			if (extra && extra <= sizeof(c->head) - c->hlen) {
+				/* the next request, pipelined: kept for after this answer */
+				memcpy(c->head + c->hlen, c->c2u.d + from + k, extra);
+				c->hlen += extra;
+			} else if (extra) {
+				c->client_keep = 0;
+			}
+			c->c2u.len = from + k;
+			if ((more = flush(c->ufd, &c->c2u)) < 0) {
+				upstream_lost(p, c, "the upstream reset the connection");
+				return 0;
+			}
+			moved += more;
+		}
+	} else if (c->req.done && (cev & (POLLRDHUP | POLLHUP | POLLERR))) {
+		return -1; /* the client is gone while its call was under way */
+	}
+	/* the request timeout runs from the last request byte sent */
+	if (moved > 0 && !c->answered)
+		c->deadline_ms = now_ms() + p->request_timeout_ms;
+
+	/* upstream -> client */
+	moved = 0;
+	if (!c->answered) {
+		if ((uev & (POLLIN | POLLHUP | POLLERR)) && c->rhlen < BW_PROXY_HEAD_MAX) {
+			n = recv(c->ufd, c->u2c.d + RHEAD_OFF + c->rhlen,
+				 BW_PROXY_HEAD_MAX - c->rhlen, 0);
+			if (n == 0 ||
+			    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+				upstream_lost(p, c,
+					      n == 0 ? "the upstream closed before answering"
+						     : "the upstream reset the connection");
+				return 0;
+			}
+			if (n > 0)
+				c->rhlen += (size_t)n;
+		}
+		response_head(p, c);
+		if (c->phase != FORWARD)
+			return c->cfd < 0 ? -1 : 0;
+		moved = c->answered;
+	} else if (!c->resp.done && !c->upstream_eof && (uev & (POLLIN | POLLHUP | POLLERR))) {
+		rc = fill(c->ufd, &c->u2c, &from);
+		if (rc == 1) {
+			k = bw_body_feed(&c->resp, c->u2c.d + from, c->u2c.len - from);
+			if (k < c->u2c.len - from) { /* past the answer, or broken */
+				c->upstream_keep = 0;
+				c->u2c.len = from + k;
+				if (c->resp.error)
+					c->upstream_eof = 1;
+			}
+			moved = 1;
+		} else if (rc == 0 || rc == -1) {
+			c->upstream_eof = 1;
+			bw_body_eof(&c->resp); /* an answer until close is over; another is cut */
+		}
+	}
+	if (c->u2c.off < c->u2c.len) {
+		more = flush(c->cfd, &c->u2c);
+		if (more < 0)
+			return -1;
+		moved += more;
+	}
+	if (c->u2c.off == c->u2c.len) {
+		if (c->answered && c->resp.done) {
+			exchange_done(p, c);
+			return c->cfd < 0 ? -1 : 0;
+		}
+		if (c->upstream_eof)
+			return -1; /* cut short: the client sees the close */
+		if (!c->answered && c->rhlen)
+			response_head(p, c); /* a head waiting behind a 1xx */
+	}
+	/* once answered, the same timeout for a pause in the answer */
+	if (moved > 0 && c->answered)
+		c->deadline_ms = now_ms() + p->request_timeout_ms;
+	return c->cfd < 0 ? -1 : 0;
+}
+
+/* TUNNEL: bytes both ways; each side's close is passed on as a half-close. */
+static int tunnel(struct conn *c, short cev, short uev)
+{
+	size_t from;
+	int rc;
+
+	if (!c->client_eof && (cev & (POLLIN | POLLHUP | POLLERR))) {
+		rc = fill(c->cfd, &c->c2u, &from);
+		if (rc == -1)
+			return -1;
+		c->client_eof = rc == 0;
+	}
+	if (c->c2u.off < c->c2u.len && flush(c->ufd, &c->c2u) < 0)
+		return -1;
+	if (!c->upstream_eof && (uev & (POLLIN | POLLHUP | POLLERR))) {
+		rc = fill(c->ufd, &c->u2c, &from);
+		if (rc == -1)
+			return -1;
+		c->upstream_eof = rc == 0;
+	}
+	if (c->u2c.off < c->u2c.len && flush(c->cfd, &c->u2c) < 0)
+		return -1;
+	if (c->client_eof && c->c2u.off == c->c2u.len)
+		shutdown(c->ufd, SHUT_WR);
+	if (c->upstream_eof && c->u2c.off == c->u2c.len)
+		shutdown(c->cfd, SHUT_WR);
+	if (c->client_eof && c->upstream_eof && c->c2u.off == c->c2u.len &&
+	    c->u2c.off == c->u2c.len)
+		return -1;
+	return 0;
 }
 
 /* One step of a connection after poll; returns 0 to keep it, -1 to free it. */
 static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 {
-	long moved, more;
-	size_t end;
 	ssize_t n;
-	int rc, err = 0;
+	int err = 0;
 	socklen_t len = sizeof(err);
 	char sink[4096];
 
@@ -611,14 +991,10 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			return -1;
 		if (n < 0)
 			break;
+		if (!c->hlen) /* the first bytes: the head has the request timeout to come */
+			c->deadline_ms = now_ms() + p->request_timeout_ms;
 		c->hlen += (size_t)n;
-		if ((end = bw_proxy_head_end(c->head, c->hlen)) && !c->dep)
-			admin_request(p, c);
-		else if (end)
-			request_head(p, c, end);
-		else if (c->hlen == sizeof(c->head))
-			answer_error(c, 431, "Request Header Fields Too Large",
-				     "a request head over 16 KiB");
+		client_head(p, c);
 		break;
 	case CONNECTING:
 		if (!(uev & (POLLOUT | POLLERR | POLLHUP)))
@@ -629,54 +1005,14 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			    c, 502, err == ECONNREFUSED ? "connection refused" : "connect failed");
 			break;
 		}
-		c->phase = TUNNEL;
-		/* fall through: the request head is waiting */
-		/* FALLTHROUGH */
+		c->phase = FORWARD;
+		c->deadline_ms = now_ms() + p->request_timeout_ms;
+		/* the request head is waiting */
+		return forward(p, c, 0, POLLOUT);
+	case FORWARD:
+		return forward(p, c, cev, uev);
 	case TUNNEL:
-		/* client -> upstream */
-		moved = c->c2u.off < c->c2u.len ? flush(c->ufd, &c->c2u) : 0;
-		if (moved >= 0 && (cev & (POLLIN | POLLHUP | POLLERR))) {
-			rc = fill(c->cfd, &c->c2u);
-			/* the client closed or reset: it is gone (HTTP clients do not
-			 * half-close), ignored when it had no answer yet, as nginx does */
-			if (rc == 0 || rc == -1)
-				return -1;
-			more = rc == 1 ? flush(c->ufd, &c->c2u) : 0;
-			moved = more < 0 ? -1 : moved + more;
-		}
-		if (moved < 0) {
-			upstream_failed(c, 502, "the upstream reset the connection");
-			break;
-		}
-		/* the request timeout runs from the last request byte sent */
-		if (moved > 0 && !c->answered)
-			c->deadline_ms = now_ms() + p->request_timeout_ms;
-		/* upstream -> client */
-		moved = 0;
-		if (!c->answered && (uev & (POLLIN | POLLHUP | POLLERR))) {
-			read_response_head(c);
-			if (c->phase != TUNNEL)
-				break;
-			moved = c->answered;
-		} else if (c->answered && !c->upstream_eof &&
-			   (uev & (POLLIN | POLLHUP | POLLERR))) {
-			rc = fill(c->ufd, &c->u2c);
-			if (rc == 0 || rc == -1)
-				c->upstream_eof = 1;
-			moved = rc == 1;
-		}
-		if (c->u2c.off < c->u2c.len) {
-			more = flush(c->cfd, &c->u2c);
-			if (more < 0)
-				return -1;
-			moved += more;
-		}
-		if (c->upstream_eof && c->u2c.off == c->u2c.len)
-			return -1; /* the answer is through */
-		/* once answered, the same timeout for a pause in the answer */
-		if (moved > 0 && c->answered)
-			c->deadline_ms = now_ms() + p->request_timeout_ms;
-		break;
+		return tunnel(c, cev, uev);
 	case LOCAL:
 		while (c->out_off < c->out_len) {
 			n = send(c->cfd, c->out + c->out_off, c->out_len - c->out_off,
@@ -688,6 +1024,10 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			c->out_off += (size_t)n;
 		}
 		if (c->out_off == c->out_len) {
+			if (c->local_keep) {
+				next_request(p, c);
+				break;
+			}
 			shutdown(c->cfd, SHUT_WR);
 			c->phase = LINGER;
 			c->deadline_ms = now_ms() + LINGER_MS;
@@ -716,13 +1056,13 @@ static int expire(struct bw_proxy *p, struct conn *c, int64_t now)
 	case CONNECTING:
 		upstream_failed(c, 504, "connect timeout");
 		return 0;
-	case TUNNEL:
+	case FORWARD:
 		if (c->answered)
 			return -1; /* the answer paused too long: cut it (the outcome stands) */
 		upstream_failed(c, 504, "request timeout");
 		return 0;
 	case HEAD:
-		return -1; /* a client that does not send its head */
+		return -1; /* a client that does not send its head, or idle too long */
 	default:
 		return -1; /* LOCAL or LINGER overdue */
 	}
@@ -735,13 +1075,9 @@ static void accept_all(struct bw_proxy *p, int lfd, struct dep *d)
 	int fd, one = 1;
 
 	while (p->nconns < (size_t)p->max_conns) {
-		fd = accept(lfd, NULL, NULL);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (nonblocking(fd) || fcntl(fd, F_SETFD, FD_CLOEXEC)) {
-			close(fd);
-			continue;
-		}
 		c = calloc(1, sizeof(*c));
 		grown = c ? realloc(p->conns, (p->nconns + 1) * sizeof(*p->conns)) : NULL;
 		if (!grown) {
@@ -751,6 +1087,7 @@ static void accept_all(struct bw_proxy *p, int lfd, struct dep *d)
 		}
 		p->conns = grown;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->p = p;
 		c->dep = d;
 		c->cfd = fd;
 		c->ufd = -1;
@@ -863,6 +1200,9 @@ int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct
 	p->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 30000;
 	p->max_conns = o->max_connections > 0 ? o->max_connections : 1024;
 	p->drain_timeout_ms = o->drain_timeout_ms > 0 ? o->drain_timeout_ms : 5000;
+	p->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 60000;
+	p->pool_size = o->upstream_pool > 0 ? o->upstream_pool : 32;
+	p->pool_idle_ms = o->upstream_idle_timeout_ms > 0 ? o->upstream_idle_timeout_ms : 2000;
 	p->ndeps = o->ndeps;
 	if (pipe(p->wake) || nonblocking(p->wake[0]) || nonblocking(p->wake[1])) {
 		rc = bw_error_set(err, BW_EIO, "proxy: pipe: %s", strerror(errno));
@@ -881,6 +1221,12 @@ int bw_proxy_new(const struct bw_proxy_options *o, struct bw_proxy **out, struct
 			goto fail;
 		}
 		snprintf(d->name, sizeof(d->name), "%s", o->deps[i].name);
+		d->pool = calloc((size_t)p->pool_size, sizeof(*d->pool));
+		d->pool_since = calloc((size_t)p->pool_size, sizeof(*d->pool_since));
+		if (!d->pool || !d->pool_since) {
+			rc = bw_error_set(err, BW_ENOMEM, "proxy: out of memory");
+			goto fail;
+		}
 		for (j = 0; j < i; j++)
 			if (strcmp(p->deps[j].name, d->name) == 0) {
 				rc = bw_error_set(err, BW_EINVAL, "proxy: dependency %s twice",
@@ -938,6 +1284,10 @@ void bw_proxy_free(struct bw_proxy *p)
 	free(p->conns);
 	for (i = 0; i < BW_PROXY_MAX_DEPENDENCIES; i++) {
 		close_fd(&p->deps[i].lfd);
+		while (p->deps[i].npool)
+			close(p->deps[i].pool[--p->deps[i].npool]);
+		free(p->deps[i].pool);
+		free(p->deps[i].pool_since);
 		if (p->deps[i].addr)
 			freeaddrinfo(p->deps[i].addr);
 		if (p->deps[i].has_breaker)
@@ -966,8 +1316,22 @@ static void client_events(const struct conn *c, struct pollfd *pc, struct pollfd
 	case CONNECTING:
 		pu->events = POLLOUT;
 		break;
+	case FORWARD:
+		if (!c->req.done && c->c2u.len < sizeof(c->c2u.d))
+			pc->events |= POLLIN;
+		else if (c->req.done)
+			pc->events |= POLLRDHUP; /* only to see the client go */
+		if (c->c2u.off < c->c2u.len)
+			pu->events |= POLLOUT;
+		if (!c->answered
+			? c->rhlen < BW_PROXY_HEAD_MAX
+			: !c->resp.done && !c->upstream_eof && c->u2c.len < sizeof(c->u2c.d))
+			pu->events |= POLLIN;
+		if (c->u2c.off < c->u2c.len)
+			pc->events |= POLLOUT;
+		break;
 	case TUNNEL:
-		if (c->c2u.len < sizeof(c->c2u.d))
+		if (!c->client_eof && c->c2u.len < sizeof(c->c2u.d))
 			pc->events |= POLLIN;
 		if (c->c2u.off < c->c2u.len)
 			pu->events |= POLLOUT;
@@ -975,6 +1339,10 @@ static void client_events(const struct conn *c, struct pollfd *pc, struct pollfd
 			pu->events |= POLLIN;
 		if (c->u2c.off < c->u2c.len)
 			pc->events |= POLLOUT;
+		if (!pc->events) /* a half-closed side with nothing to say: not polled */
+			pc->fd = -1;
+		if (!pu->events)
+			pu->fd = -1;
 		break;
 	case LOCAL:
 		pc->events = POLLOUT;
@@ -984,10 +1352,26 @@ static void client_events(const struct conn *c, struct pollfd *pc, struct pollfd
 		pu->events = 0;
 }
 
+/* Pooled connections: one the upstream closed (or wrote to unasked) is
+ * dropped, as is one idle past the pool's idle time. */
+static void pool_events(struct bw_proxy *p, const struct pollfd *fds, int64_t now)
+{
+	size_t i, k, j = 0;
+
+	for (i = 0; i < p->ndeps; i++) {
+		struct dep *d = &p->deps[i];
+		size_t n = d->npool;
+
+		for (k = 0; k < n; k++, j++)
+			if (fds[j].revents || now - d->pool_since[n - 1 - k] >= p->pool_idle_ms)
+				pool_drop(d, n - 1 - k);
+	}
+}
+
 int bw_proxy_run(struct bw_proxy *p)
 {
 	struct pollfd *fds = NULL, *grown;
-	size_t cap = 0, n, i, k, base;
+	size_t cap = 0, n, i, k, base, pooled, pbase;
 	int64_t now, next_tick = now_ms() + TICK_MS, drain_until = 0, wait;
 	struct bw_error err = {0};
 	char drain[64];
@@ -998,11 +1382,21 @@ int bw_proxy_run(struct bw_proxy *p)
 			drain_until = now_ms() + p->drain_timeout_ms;
 			for (i = 0; i < p->ndeps; i++)
 				close_fd(&p->deps[i].lfd);
+			/* idle keep-alive connections close now; the others after their answer */
+			for (i = 0, k = 0; i < p->nconns; i++) {
+				if (p->conns[i]->phase == HEAD && !p->conns[i]->hlen)
+					conn_free(p->conns[i]);
+				else
+					p->conns[k++] = p->conns[i];
+			}
+			p->nconns = k;
 			bw_log_info(LOG, "stopping: %zu connections to drain", p->nconns);
 		}
 		if (drain_until && (!p->nconns || now_ms() >= drain_until))
 			break;
-		n = 2 + p->ndeps + 2 * p->nconns;
+		for (i = 0, pooled = 0; i < p->ndeps; i++)
+			pooled += p->deps[i].npool;
+		n = 2 + p->ndeps + 2 * p->nconns + pooled;
 		if (n > cap) {
 			grown = realloc(fds, n * sizeof(*fds));
 			if (!grown) {
@@ -1027,6 +1421,15 @@ int bw_proxy_run(struct bw_proxy *p)
 			if (p->conns[i]->deadline_ms && p->conns[i]->deadline_ms - now < wait)
 				wait = p->conns[i]->deadline_ms - now;
 		}
+		/* pooled connections, newest first (pool_events() walks them so) */
+		pbase = base + 2 * p->nconns;
+		for (i = 0, k = 0; i < p->ndeps; i++) {
+			size_t j;
+
+			for (j = p->deps[i].npool; j > 0; j--)
+				fds[pbase + k++] = (struct pollfd){.fd = p->deps[i].pool[j - 1],
+								   .events = POLLIN | POLLRDHUP};
+		}
 		if (drain_until && drain_until - now < wait)
 			wait = drain_until - now;
 		if (poll(fds, n, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR) {
@@ -1037,7 +1440,9 @@ int bw_proxy_run(struct bw_proxy *p)
 			while (read(p->wake[0], drain, sizeof(drain)) > 0)
 				;
 		now = now_ms();
-		/* connections first: fds[] indexes them as they are now */
+		/* the pool first: steps below take from it and put into it */
+		pool_events(p, fds + pbase, now);
+		/* connections: fds[] indexes them as they are now */
 		for (i = 0, k = 0; i < p->nconns; i++) {
 			struct conn *c = p->conns[i];
 			int keep = step(p, c, fds[base + 2 * i].revents,

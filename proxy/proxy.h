@@ -2,13 +2,19 @@
  * `breakwater proxy`: for each dependency, a listener on 127.0.0.1 that
  * forwards HTTP/1.1 to the dependency's URL through the Breaker that
  * protects it (breaker.h). docs/breaker.md, "The sidecar", says what it does
- * and what it does not do yet; in short, this first cut:
+ * and what it does not do yet; in short:
  *
- * - serves one request per client connection (answers carry `Connection:
- *   close`) and opens one upstream connection per request;
+ * - keeps client connections between requests (HTTP/1.1 keep-alive,
+ *   pipelined requests served in turn) and keeps idle upstream connections
+ *   in a pool per dependency (bounded, each for a bounded time; one the
+ *   upstream closed is dropped; one that broke before any answer sends an
+ *   idempotent request without a body again, once, on a new connection);
  * - passes request and response bodies through as they come, in both
  *   directions, in fixed buffers (a large upload or download takes bounded
- *   memory; chunked bodies pass as they are);
+ *   memory; chunked bodies pass as they are), following Content-Length and
+ *   chunked framing (body.h) to know where each ends; HEAD, 204 and 304
+ *   answers have none; 1xx answers pass before the final one; a 101 to an
+ *   Upgrade request turns the connection into a tunnel;
  * - while the breaker refuses, answers 503 with Retry-After, a
  *   `breakwater-breaker: NAME; state=STATE` header and a short JSON body,
  *   and forwards nothing;
@@ -55,7 +61,10 @@ struct bw_proxy_options {
 				    * for each pause in the answer; 0: 30000 */
 	int max_connections;	   /* client connections at once; 0: 1024 */
 	int drain_timeout_ms;	   /* after stop, for calls in flight; 0: 5000 */
-	const char *admin_address; /* "IPV4:PORT" for /metrics, /healthz, /readyz; NULL: none */
+	int idle_timeout_ms;	   /* a keep-alive client connection between requests; 0: 60000 */
+	int upstream_pool;	   /* idle upstream connections kept per dependency; 0: 32 */
+	int upstream_idle_timeout_ms; /* how long one is kept; 0: 2000 */
+	const char *admin_address;    /* "IPV4:PORT" for /metrics, /healthz, /readyz; NULL: none */
 };
 
 struct bw_proxy;
