@@ -833,44 +833,48 @@ int bw_client_list_page(struct bw_client *client, const struct bw_resource *res,
 	return request_json(client, &req, out, err);
 }
 
-int bw_client_list(struct bw_client *client, const struct bw_resource *res, const char *ns,
-		   const struct bw_list_options *opts, json_t **items, char **resource_version,
-		   struct bw_error *err)
+int bw_client_list_pages(struct bw_client *client, const struct bw_resource *res, const char *ns,
+			 const struct bw_list_options *opts, const struct bw_list_pager *pager,
+			 char **resource_version, size_t *count, struct bw_error *err)
 {
 	struct bw_list_options page_opts = {0};
-	json_t *all = json_array(), *page = NULL;
+	json_t *page = NULL;
 	char *token = NULL, *rv = NULL;
 	int restarted = 0, ret = 0;
+	size_t n = 0;
 
-	*items = NULL;
 	if (resource_version)
 		*resource_version = NULL;
-	if (!all)
-		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	if (count)
+		*count = 0;
 	if (opts)
 		page_opts = *opts;
 	for (;;) {
-		json_t *meta, *page_items;
+		json_t *meta, *item;
 		const char *next;
+		size_t i;
 
 		page_opts.continue_token = token;
 		ret = bw_client_list_page(client, res, ns, &page_opts, &page, err);
 		if (ret == BW_EGONE && token && !restarted) {
 			/* the continue token expired: start again from a fresh snapshot */
-			bw_log_info("client", "list of %s: continue token expired; relisting",
+			bw_log_info("client", "list of %s: continue token expired; listing again",
 				    res->resource);
 			restarted = 1;
 			free(token);
 			token = NULL;
-			json_array_clear(all);
+			n = 0;
+			if (pager->restart && (ret = pager->restart(pager->ctx, err)) != 0)
+				goto out;
 			continue;
 		}
 		if (ret != 0)
 			goto out;
-		page_items = json_object_get(page, "items");
-		if (json_is_array(page_items) && json_array_extend(all, page_items) != 0) {
-			ret = bw_error_set(err, BW_ENOMEM, "out of memory");
-			goto out;
+		json_array_foreach(json_object_get(page, "items"), i, item)
+		{
+			if ((ret = pager->item(item, pager->ctx, err)) != 0)
+				goto out;
+			n++;
 		}
 		meta = json_object_get(page, "metadata");
 		free(rv);
@@ -883,17 +887,50 @@ int bw_client_list(struct bw_client *client, const struct bw_resource *res, cons
 		if (!token)
 			break;
 	}
-	*items = all;
-	all = NULL;
 	if (resource_version) {
 		*resource_version = rv;
 		rv = NULL;
 	}
+	if (count)
+		*count = n;
 out:
 	json_decref(page);
-	json_decref(all);
 	free(token);
 	free(rv);
+	return ret;
+}
+
+static int collect_item(json_t *item, void *ctx, struct bw_error *err)
+{
+	return json_array_append(ctx, item) == 0 ? 0
+						 : bw_error_set(err, BW_ENOMEM, "out of memory");
+}
+
+static int collect_restart(void *ctx, struct bw_error *err)
+{
+	(void)err;
+	json_array_clear(ctx);
+	return 0;
+}
+
+int bw_client_list(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		   const struct bw_list_options *opts, json_t **items, char **resource_version,
+		   struct bw_error *err)
+{
+	json_t *all = json_array();
+	struct bw_list_pager pager = {collect_item, collect_restart, all};
+	int ret;
+
+	*items = NULL;
+	if (resource_version)
+		*resource_version = NULL;
+	if (!all)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	ret = bw_client_list_pages(client, res, ns, opts, &pager, resource_version, NULL, err);
+	if (ret == 0)
+		*items = all;
+	else
+		json_decref(all);
 	return ret;
 }
 

@@ -1755,7 +1755,7 @@ out:
 	return rc;
 }
 
-int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, struct bw_error *err)
+int bw_httpd_new(struct bw_httpd **out, const struct bw_httpd_options *opts, struct bw_error *err)
 {
 	static const struct bw_httpd_options defaults;
 	struct bw_httpd *h = NULL;

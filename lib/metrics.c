@@ -495,18 +495,20 @@ static void family_free(struct family *fam)
 	free(fam);
 }
 
-struct bw_metrics *bw_metrics_new(void)
+int bw_metrics_new(struct bw_metrics **out, struct bw_error *err)
 {
 	struct bw_metrics *reg = calloc(1, sizeof(*reg));
 
+	*out = NULL;
 	if (!reg)
-		return NULL;
+		return bw_error_set(err, BW_ENOMEM, "metrics: out of memory");
 	if (pthread_mutex_init(&reg->lock, NULL) != 0) {
 		free(reg);
-		return NULL;
+		return bw_error_set(err, BW_ENOMEM, "metrics: no mutex for the registry");
 	}
 	atomic_init(&reg->families, NULL);
-	return reg;
+	*out = reg;
+	return 0;
 }
 
 void bw_metrics_free(struct bw_metrics *reg)

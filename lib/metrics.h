@@ -3,7 +3,8 @@
  * Prometheus text exposition format 0.0.4 (what a /metrics endpoint serves
  * with "Content-Type: text/plain; version=0.0.4; charset=utf-8").
  *
- *   struct bw_metrics *reg = bw_metrics_new();
+ *   struct bw_metrics *reg;
+ *   bw_metrics_new(&reg, &err);
  *   struct bw_metrics_counter *reconciles;
  *   struct bw_metrics_histogram *reconcile_time;
  *
@@ -101,8 +102,8 @@ int bw_metrics_buckets_exponential(double *bounds, size_t count, double start, d
 int bw_metrics_buckets_linear(double *bounds, size_t count, double start, double width,
 			      struct bw_error *err);
 
-/* A new, empty registry; NULL when out of memory. */
-struct bw_metrics *bw_metrics_new(void);
+/* A new, empty registry in *out; BW_ENOMEM (and *out NULL) when out of memory. */
+int bw_metrics_new(struct bw_metrics **out, struct bw_error *err);
 
 /* Frees the registry and every metric in it; NULL is a no-op. */
 void bw_metrics_free(struct bw_metrics *reg);

@@ -794,14 +794,14 @@ size_t bw_store_index_by_namespace(const void *item, const char **values, size_t
 
 /* The store. */
 
-struct bw_store *bw_store_new(bw_store_project_fn *project, void *arg,
-			      const struct bw_store_index *indexes, size_t n_indexes,
-			      struct bw_error *err)
+int bw_store_new(struct bw_store **out, bw_store_project_fn *project, void *arg,
+		 const struct bw_store_index *indexes, size_t n_indexes, struct bw_error *err)
 {
 	struct bw_store *s = NULL;
 	size_t i, j;
 	int locks = 0, rc = BW_ENOMEM;
 
+	*out = NULL;
 	if (!project || (n_indexes && !indexes)) {
 		rc = bw_error_set(err, BW_EINVAL, "store: no projection");
 		goto fail;
@@ -847,7 +847,8 @@ struct bw_store *bw_store_new(bw_store_project_fn *project, void *arg,
 	locks++;
 	if (pthread_mutex_init(&s->write_lock, NULL))
 		goto fail;
-	return s;
+	*out = s;
+	return 0;
 fail:
 	if (rc == BW_ENOMEM)
 		bw_error_set(err, BW_ENOMEM, "store: out of memory");
@@ -858,7 +859,7 @@ fail:
 			index_release(&s->indexes[i]);
 		free(s);
 	}
-	return NULL;
+	return rc;
 }
 
 void bw_store_free(struct bw_store *s)

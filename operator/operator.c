@@ -895,7 +895,7 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	for (int i = 0; i < Q_N; i++) {
 		struct bw_workqueue_options qo = {.name = controller_names[i]};
 
-		if ((ret = bw_workqueue_new(&qo, &op->queues[i], err)) != 0)
+		if ((ret = bw_workqueue_new(&op->queues[i], &qo, err)) != 0)
 			goto fail;
 		op->controllers[i] = (struct controller){op, i, reconcilers[i]};
 	}

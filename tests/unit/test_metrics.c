@@ -17,6 +17,16 @@
 			return try_rc_; \
 	} while (0)
 
+/* A new registry; a failed check when there is none. */
+static struct bw_metrics *new_registry(void)
+{
+	struct bw_metrics *reg = NULL;
+	struct bw_error err = {0};
+
+	CHECK_INT(0, bw_metrics_new(&reg, &err), "a new registry (%s)", err.message);
+	return reg;
+}
+
 /* Renders reg; NULL (and a failed check) when render fails. */
 static char *render(struct bw_metrics *reg, const char *what)
 {
@@ -388,7 +398,7 @@ static const struct {
 static void test_render_cases(void)
 {
 	for (size_t i = 0; i < sizeof(render_cases) / sizeof(render_cases[0]); i++) {
-		struct bw_metrics *reg = bw_metrics_new();
+		struct bw_metrics *reg = new_registry();
 		char *text;
 
 		CHECK_INT(0, render_cases[i].setup(reg), "%s: setup", render_cases[i].name);
@@ -401,7 +411,7 @@ static void test_render_cases(void)
 
 static void test_gauge_fn_live(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	int value = 1;
 	char *text;
 
@@ -514,7 +524,7 @@ static int register_kind(struct bw_metrics *reg, size_t i, void **out, struct bw
 
 static void test_registration_errors(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_counter *taken;
 	struct bw_metrics_histogram *lat;
 	struct bw_metrics_gauge *queue;
@@ -603,7 +613,7 @@ static int count_of(const char *haystack, const char *needle)
 
 static void test_update_errors(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_counter *c, *plain;
 	struct bw_metrics_gauge *g;
 	struct bw_metrics_histogram *h;
@@ -679,7 +689,7 @@ static void test_update_errors(void)
 
 static void test_series_cap(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_gauge *g;
 	char label[16], *logged = NULL;
 	size_t logged_len = 0;
@@ -817,7 +827,7 @@ static void test_concurrency(void)
 {
 	static const char *names[THREADS] = {"w0", "w1", "w2", "w3"};
 	static const double bounds[] = {0.5};
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct worker workers[THREADS];
 	struct renderer r = {0};
 	struct bw_metrics_counter *total, *halves, *own;
@@ -946,7 +956,7 @@ static void test_collectors(void)
 				.cumulative = {{1, 4, 5}, {0, 0, 0}},
 				.count = {6, 0},
 				.sum = {12.5, 0}};
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_collector *depth = NULL;
 	struct bw_metrics_counter *c;
 	struct bw_error err;

@@ -59,11 +59,14 @@ static void names_of(struct bw_store *s, const char *index, const char *value, c
 static void test_services(void)
 {
 	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_operator_index_dependency, NULL};
-	struct bw_store *s = bw_store_new(bw_operator_project_service, NULL, &ix, 1, NULL);
 	json_t *few = service("few", 3), *many = service("many", BW_STORE_INDEX_MAX + 4),
 	       *none = service("none", 0), *entry = NULL, *cached_entry;
 	const struct bw_cached_object *o;
+	struct bw_store *s;
 	char names[256];
+
+	CHECK_INT(0, bw_store_new(&s, bw_operator_project_service, NULL, &ix, 1, NULL),
+		  "a store of Services indexed by dependency");
 	char *want;
 
 	CHECK(s != NULL, "a store with the by-dependency index");
@@ -117,9 +120,12 @@ static void test_services(void)
 static void test_pods(void)
 {
 	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_operator_index_service, NULL};
-	struct bw_store *s = bw_store_new(bw_operator_project_pod, NULL, &ix, 1, NULL);
 	char name[32], names[256];
+	struct bw_store *s;
 	int all = 1;
+
+	CHECK_INT(0, bw_store_new(&s, bw_operator_project_pod, NULL, &ix, 1, NULL),
+		  "a store of pods indexed by Service");
 
 	for (int i = 0; i < 6; i++) {
 		json_t *pod;
