@@ -16,6 +16,8 @@
  * also kept in b.error, so a writer may append many pieces and check once at
  * the end. Later appends are still tried (a smaller piece may fit).
  *
+ * A zeroed struct is an empty buffer with a cap of 0 (raise b.max to use it).
+ *
  * Ownership: the struct is the caller's (usually on the stack or inside
  * another struct); its memory is freed by bw_buf_release() or handed over by
  * bw_buf_steal(). Thread-safety: none; one owner at a time.

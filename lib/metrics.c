@@ -640,17 +640,53 @@ out:
 	return rc;
 }
 
+/* What a kind of metric sets before its family is visible: a gauge's
+ * function, or a collector's. */
+struct family_init {
+	bw_metrics_gauge_fn gauge_fn;
+	bw_metrics_collect_fn collect;
+	void *arg;
+};
+
+/* Checks, makes and publishes a family; on error *out is NULL and nothing
+ * is registered. */
+static int family_register(struct bw_metrics *reg, enum family_type type, const char *name,
+			   const char *help, const char *const *labels, const double *bounds,
+			   size_t nbounds, const struct family_init *init, struct family **out,
+			   struct bw_error *err)
+{
+	struct family *fam;
+	int rc = family_new(reg, type, name, help, labels, bounds, nbounds, &fam, err);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	/* not yet visible to other threads: no lock needed */
+	if (init && init->gauge_fn) {
+		struct child *c = atomic_load_explicit(&fam->children, memory_order_relaxed);
+
+		c->fn = init->gauge_fn;
+		c->arg = init->arg;
+	}
+	if (init && init->collect) {
+		fam->is_collector = 1;
+		fam->collect = init->collect;
+		fam->collect_arg = init->arg;
+	}
+	if ((rc = family_publish(reg, fam, err)) == 0)
+		*out = fam;
+	return rc;
+}
+
 int bw_metrics_register_counter(struct bw_metrics *reg, const char *name, const char *help,
 				const char *const *labels, struct bw_metrics_counter **out,
 				struct bw_error *err)
 {
 	struct family *fam;
-	int rc = family_new(reg, TYPE_COUNTER, name, help, labels, NULL, 0, &fam, err);
+	int rc = family_register(reg, TYPE_COUNTER, name, help, labels, NULL, 0, NULL, &fam, err);
 
-	if (!rc)
-		rc = family_publish(reg, fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_counter *)(void *)fam;
+		*out = (struct bw_metrics_counter *)(void *)fam;
 	return rc;
 }
 
@@ -659,12 +695,10 @@ int bw_metrics_register_gauge(struct bw_metrics *reg, const char *name, const ch
 			      struct bw_error *err)
 {
 	struct family *fam;
-	int rc = family_new(reg, TYPE_GAUGE, name, help, labels, NULL, 0, &fam, err);
+	int rc = family_register(reg, TYPE_GAUGE, name, help, labels, NULL, 0, NULL, &fam, err);
 
-	if (!rc)
-		rc = family_publish(reg, fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_gauge *)(void *)fam;
+		*out = (struct bw_metrics_gauge *)(void *)fam;
 	return rc;
 }
 
@@ -672,26 +706,17 @@ int bw_metrics_register_gauge_fn(struct bw_metrics *reg, const char *name, const
 				 bw_metrics_gauge_fn fn, void *arg, struct bw_metrics_gauge **out,
 				 struct bw_error *err)
 {
+	struct family_init init = {.gauge_fn = fn, .arg = arg};
 	struct family *fam = NULL;
-	struct child *c;
 	int rc;
 
-	if (!fn) {
+	if (!fn)
 		rc = bw_error_set(err, BW_EINVAL, "gauge \"%s\" needs a function",
 				  name ? name : "(null)");
-		goto out;
-	}
-	rc = family_new(reg, TYPE_GAUGE, name, help, NULL, NULL, 0, &fam, err);
-	if (rc)
-		goto out;
-	/* not yet visible to other threads: no lock needed */
-	c = atomic_load_explicit(&fam->children, memory_order_relaxed);
-	c->fn = fn;
-	c->arg = arg;
-	rc = family_publish(reg, fam, err);
-out:
+	else
+		rc = family_register(reg, TYPE_GAUGE, name, help, NULL, NULL, 0, &init, &fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_gauge *)(void *)fam;
+		*out = (struct bw_metrics_gauge *)(void *)fam;
 	return rc;
 }
 
@@ -700,12 +725,11 @@ int bw_metrics_register_histogram(struct bw_metrics *reg, const char *name, cons
 				  struct bw_metrics_histogram **out, struct bw_error *err)
 {
 	struct family *fam;
-	int rc = family_new(reg, TYPE_HISTOGRAM, name, help, labels, bounds, nbounds, &fam, err);
+	int rc = family_register(reg, TYPE_HISTOGRAM, name, help, labels, bounds, nbounds, NULL,
+				 &fam, err);
 
-	if (!rc)
-		rc = family_publish(reg, fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_histogram *)(void *)fam;
+		*out = (struct bw_metrics_histogram *)(void *)fam;
 	return rc;
 }
 
@@ -971,6 +995,7 @@ int bw_metrics_register_collector(struct bw_metrics *reg, enum bw_metrics_type t
 	    [BW_METRICS_GAUGE] = TYPE_GAUGE,
 	    [BW_METRICS_HISTOGRAM] = TYPE_HISTOGRAM,
 	};
+	struct family_init init = {.collect = fn, .arg = arg};
 	struct family *fam;
 	int rc;
 
@@ -981,17 +1006,11 @@ int bw_metrics_register_collector(struct bw_metrics *reg, enum bw_metrics_type t
 				    "metric \"%s\": a collector needs a type and "
 				    "a function",
 				    name ? name : "(null)");
-	rc = family_new(reg, types[type], name, help, labels, bounds, nbounds, &fam, err);
-	if (rc)
-		return rc;
-	fam->is_collector = 1;
-	fam->collect = fn;
-	fam->collect_arg = arg;
-	if ((rc = family_publish(reg, fam, err)) != 0)
-		return rc;
+	rc = family_register(reg, types[type], name, help, labels, bounds, nbounds, &init, &fam,
+			     err);
 	if (out)
 		*out = (struct bw_metrics_collector *)(void *)fam;
-	return 0;
+	return rc;
 }
 
 void bw_metrics_collector_detach(struct bw_metrics_collector *collector)
