@@ -43,8 +43,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	before = in_use();
-	store = bw_store_new(bw_project_service, NULL, ix, 1, &err);
-	if (!store) {
+	if (bw_store_new(&store, bw_project_service, NULL, ix, 1, &err) != 0) {
 		fprintf(stderr, "service_store: %s\n", err.message);
 		return 1;
 	}

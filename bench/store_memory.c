@@ -159,7 +159,7 @@ static double measure_store(char **texts, const struct bw_store_index *indexes, 
 	double per = -1;
 
 	before = in_use();
-	store = bw_store_new(deployment_project, NULL, indexes, n_indexes, &err);
+	bw_store_new(&store, deployment_project, NULL, indexes, n_indexes, &err);
 	if (!store) {
 		fprintf(stderr, "store_memory: %s\n", err.message);
 		return -1;

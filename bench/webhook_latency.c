@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 	struct bw_webhook_options wo = {.port = 0};
 	struct bw_webhook_caches caches;
 	struct bw_webhook *wh = NULL;
-	struct bw_metrics *metrics = bw_metrics_new();
+	struct bw_metrics *metrics = NULL;
 	struct bw_error err;
 	struct result mutate, health;
 	char url[128];
@@ -329,9 +329,10 @@ int main(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bw_log_configure(BW_LOG_WARN, BW_LOG_TEXT, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	caches.services = bw_store_new(bw_project_service, NULL, NULL, 0, &err);
-	caches.breakers = bw_store_new(bw_project_breaker, NULL, NULL, 0, &err);
-	caches.namespaces = bw_store_new(bw_project_namespace, NULL, NULL, 0, &err);
+	bw_metrics_new(&metrics, &err);
+	bw_store_new(&caches.services, bw_project_service, NULL, NULL, 0, &err);
+	bw_store_new(&caches.breakers, bw_project_breaker, NULL, NULL, 0, &err);
+	bw_store_new(&caches.namespaces, bw_project_namespace, NULL, NULL, 0, &err);
 	fill(&caches, services);
 	make_validation_review();
 	if (bw_certs_make_ca("bench-ca", 0, time(NULL), &ca, &err) ||

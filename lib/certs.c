@@ -26,6 +26,7 @@
 #include "certs.h"
 #include "file.h"
 #include "error.h"
+#include "rfc3339.h"
 
 #define CN_MAX	     64 /* ub-common-name (RFC 5280) */
 #define DNS_MAX	     253
@@ -114,20 +115,6 @@ static char *bio_string(BIO *b)
 	return dup_mem(data, (size_t)n);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	long long era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
 static int asn1_time_get(const ASN1_TIME *t, time_t *out)
 {
 	struct tm tm;
@@ -135,8 +122,8 @@ static int asn1_time_get(const ASN1_TIME *t, time_t *out)
 	memset(&tm, 0, sizeof(tm));
 	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
 		return -1;
-	*out = (time_t)(days_from_civil((long long)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
-					(unsigned)tm.tm_mday) *
+	*out = (time_t)(bw_days_from_civil((long long)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+					   (unsigned)tm.tm_mday) *
 			    86400LL +
 			tm.tm_hour * 3600LL + tm.tm_min * 60LL + tm.tm_sec);
 	return 0;
@@ -144,9 +131,7 @@ static int asn1_time_get(const ASN1_TIME *t, time_t *out)
 
 static const char *utc_text(time_t t, char *buf, size_t size)
 {
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (bw_rfc3339_format(buf, size, (long long)t, 0, 0) != 0)
 		snprintf(buf, size, "%lld", (long long)t);
 	return buf;
 }

@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "backoff.h"
+#include "buf.h"
 #include "client.h"
 #include "log.h"
 #include "version.h"
@@ -454,11 +455,9 @@ static void release_handle(struct bw_client *client, CURL *h)
 		curl_easy_cleanup(h);
 }
 
-/* A body being received: collected up to cap, or streamed. */
+/* A body being received: collected up to buf.max bytes, or streamed. */
 struct body {
-	char *data;
-	size_t len, cap, max;
-	int too_big;
+	struct bw_buf buf;
 	/* streaming */
 	CURL *handle;
 	bw_stream_fn on_data;
@@ -467,30 +466,6 @@ struct body {
 	int stream_code;
 	int stopped;
 };
-
-static int body_append(struct body *b, const char *data, size_t n)
-{
-	if (b->len + n > b->max) {
-		b->too_big = 1;
-		return -1;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *grown;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		grown = realloc(b->data, cap);
-		if (!grown)
-			return -1;
-		b->data = grown;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -515,9 +490,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 			return n;
 		}
 		/* an error status: keep its Status body, capped */
-		b->max = ERROR_BODY_MAX;
+		b->buf.max = ERROR_BODY_MAX;
 	}
-	return body_append(b, data, n) == 0 ? n : 0;
+	return bw_buf_append(&b->buf, data, n) == 0 ? n : 0;
 }
 
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -662,10 +637,10 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 		else if (b->stopped)
 			ret = bw_error_set(err, BW_ESTOPPED, "%s %s: stopped", req->method,
 					   req->path);
-		else if (b->too_big)
+		else if (b->buf.error == BW_ETOOBIG)
 			ret = bw_error_set(err, BW_ETOOBIG,
 					   "%s %s: response body larger than %zu bytes",
-					   req->method, req->path, b->max);
+					   req->method, req->path, b->buf.max);
 		else
 			ret = bw_error_set(err, code_for_curl(rc), "%s: %s", client->server,
 					   curl_easy_strerror(rc));
@@ -702,15 +677,13 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 	bw_error_clear(err);
 	for (int attempt = 0;; attempt++) {
 		memset(&a, 0, sizeof(a));
-		b->len = 0;
-		if (b->data)
-			b->data[0] = '\0';
+		bw_buf_reset(&b->buf);
 		if (!idempotent && client->write_guard &&
 		    (ret = client->write_guard(client->write_guard_ctx, err)) < 0)
 			break;
 		ret = perform(client, req, b, timeout_ms, &a, err);
 		if (ret == 0 && a.status >= 400)
-			ret = bw_client_status_error(a.status, b->data, b->len, err);
+			ret = bw_client_status_error(a.status, b->buf.data, b->buf.len, err);
 		else if (ret == 0)
 			bw_error_clear(err);
 		/* 429 means the server did not act on the request: retrying any
@@ -726,9 +699,8 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 		bw_error_prefix(err, "%s %s", req->method, req->path);
 	if (resp) {
 		resp->status = a.status;
-		resp->body = b->data;
-		resp->len = b->len;
-		b->data = NULL;
+		resp->len = 0;
+		resp->body = b->buf.data ? bw_buf_steal(&b->buf, &resp->len) : NULL;
 	}
 	return ret;
 }
@@ -736,14 +708,15 @@ static int do_request(struct bw_client *client, const struct bw_request *req, st
 int bw_client_do(struct bw_client *client, const struct bw_request *req, struct bw_response *resp,
 		 struct bw_error *err)
 {
-	struct body b = {.max = client->max_body_bytes};
+	struct body b = {0};
 	int ret;
 
+	bw_buf_init(&b.buf, client->max_body_bytes);
 	if (resp)
 		memset(resp, 0, sizeof(*resp));
 	ret = do_request(client, req, &b,
 			 req->timeout_ms > 0 ? req->timeout_ms : client->timeout_ms, resp, err);
-	free(b.data);
+	bw_buf_release(&b.buf);
 	return ret;
 }
 
@@ -760,11 +733,12 @@ int bw_client_stream(struct bw_client *client, const char *path, const char *que
 		     struct bw_error *err)
 {
 	struct bw_request req = {.method = "GET", .path = path, .query = query};
-	struct body b = {.max = ERROR_BODY_MAX, .on_data = on_data, .on_tick = on_tick, .ctx = ctx};
+	struct body b = {.on_data = on_data, .on_tick = on_tick, .ctx = ctx};
 	int ret;
 
+	bw_buf_init(&b.buf, ERROR_BODY_MAX);
 	ret = do_request(client, &req, &b, 0, NULL, err);
-	free(b.data);
+	bw_buf_release(&b.buf);
 	return ret;
 }
 
@@ -859,44 +833,48 @@ int bw_client_list_page(struct bw_client *client, const struct bw_resource *res,
 	return request_json(client, &req, out, err);
 }
 
-int bw_client_list(struct bw_client *client, const struct bw_resource *res, const char *ns,
-		   const struct bw_list_options *opts, json_t **items, char **resource_version,
-		   struct bw_error *err)
+int bw_client_list_pages(struct bw_client *client, const struct bw_resource *res, const char *ns,
+			 const struct bw_list_options *opts, const struct bw_list_pager *pager,
+			 char **resource_version, size_t *count, struct bw_error *err)
 {
 	struct bw_list_options page_opts = {0};
-	json_t *all = json_array(), *page = NULL;
+	json_t *page = NULL;
 	char *token = NULL, *rv = NULL;
 	int restarted = 0, ret = 0;
+	size_t n = 0;
 
-	*items = NULL;
 	if (resource_version)
 		*resource_version = NULL;
-	if (!all)
-		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	if (count)
+		*count = 0;
 	if (opts)
 		page_opts = *opts;
 	for (;;) {
-		json_t *meta, *page_items;
+		json_t *meta, *item;
 		const char *next;
+		size_t i;
 
 		page_opts.continue_token = token;
 		ret = bw_client_list_page(client, res, ns, &page_opts, &page, err);
 		if (ret == BW_EGONE && token && !restarted) {
 			/* the continue token expired: start again from a fresh snapshot */
-			bw_log_info("client", "list of %s: continue token expired; relisting",
+			bw_log_info("client", "list of %s: continue token expired; listing again",
 				    res->resource);
 			restarted = 1;
 			free(token);
 			token = NULL;
-			json_array_clear(all);
+			n = 0;
+			if (pager->restart && (ret = pager->restart(pager->ctx, err)) != 0)
+				goto out;
 			continue;
 		}
 		if (ret != 0)
 			goto out;
-		page_items = json_object_get(page, "items");
-		if (json_is_array(page_items) && json_array_extend(all, page_items) != 0) {
-			ret = bw_error_set(err, BW_ENOMEM, "out of memory");
-			goto out;
+		json_array_foreach(json_object_get(page, "items"), i, item)
+		{
+			if ((ret = pager->item(item, pager->ctx, err)) != 0)
+				goto out;
+			n++;
 		}
 		meta = json_object_get(page, "metadata");
 		free(rv);
@@ -909,17 +887,50 @@ int bw_client_list(struct bw_client *client, const struct bw_resource *res, cons
 		if (!token)
 			break;
 	}
-	*items = all;
-	all = NULL;
 	if (resource_version) {
 		*resource_version = rv;
 		rv = NULL;
 	}
+	if (count)
+		*count = n;
 out:
 	json_decref(page);
-	json_decref(all);
 	free(token);
 	free(rv);
+	return ret;
+}
+
+static int collect_item(json_t *item, void *ctx, struct bw_error *err)
+{
+	return json_array_append(ctx, item) == 0 ? 0
+						 : bw_error_set(err, BW_ENOMEM, "out of memory");
+}
+
+static int collect_restart(void *ctx, struct bw_error *err)
+{
+	(void)err;
+	json_array_clear(ctx);
+	return 0;
+}
+
+int bw_client_list(struct bw_client *client, const struct bw_resource *res, const char *ns,
+		   const struct bw_list_options *opts, json_t **items, char **resource_version,
+		   struct bw_error *err)
+{
+	json_t *all = json_array();
+	struct bw_list_pager pager = {collect_item, collect_restart, all};
+	int ret;
+
+	*items = NULL;
+	if (resource_version)
+		*resource_version = NULL;
+	if (!all)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	ret = bw_client_list_pages(client, res, ns, opts, &pager, resource_version, NULL, err);
+	if (ret == 0)
+		*items = all;
+	else
+		json_decref(all);
 	return ret;
 }
 

@@ -136,9 +136,28 @@ struct bw_list_options {
 int bw_client_list_page(struct bw_client *client, const struct bw_resource *res, const char *ns,
 			const struct bw_list_options *opts, json_t **out, struct bw_error *err);
 
-/* Every page, following metadata.continue: *items gets one array of all items
- * and *resource_version (malloc'd, may be NULL) the list's resourceVersion. A
- * continue token that expires (410) restarts the list from the beginning once. */
+/* The pager under bw_client_list and the reflector's paged lists. */
+struct bw_list_pager {
+	/* each object of each page, in order (borrowed: json_incref to keep it);
+	 * nonzero, with err filled, stops the list and is returned */
+	int (*item)(json_t *item, void *ctx, struct bw_error *err);
+	/* NULL or called when an expired continue token (410) restarts the
+	 * list: forget the objects handed over so far; nonzero stops the list */
+	int (*restart)(void *ctx, struct bw_error *err);
+	void *ctx;
+};
+
+/* Every page, following metadata.continue, each object handed to pager->item;
+ * a continue token that expires (410) restarts the list from the beginning
+ * once, as client-go's pager does. On success *resource_version (when not
+ * NULL; malloc'd, may be NULL) is the list's resourceVersion and *count
+ * (when not NULL) the objects of the pass that completed. */
+int bw_client_list_pages(struct bw_client *client, const struct bw_resource *res, const char *ns,
+			 const struct bw_list_options *opts, const struct bw_list_pager *pager,
+			 char **resource_version, size_t *count, struct bw_error *err);
+
+/* Every page, as bw_client_list_pages: *items gets one array of all items
+ * and *resource_version (malloc'd, may be NULL) the list's resourceVersion. */
 int bw_client_list(struct bw_client *client, const struct bw_resource *res, const char *ns,
 		   const struct bw_list_options *opts, json_t **items, char **resource_version,
 		   struct bw_error *err);

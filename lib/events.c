@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "events.h"
 #include "log.h"
+#include "rfc3339.h"
 
 #define MESSAGE_MAX 1024
 
@@ -48,15 +49,6 @@ struct bw_recorder {
 	struct sent *cache; /* touched by the sending thread only */
 	size_t cached;
 };
-
-static void rfc3339_now(char *buf, size_t size)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static char *pack(char **cursor, const char *s)
 {
@@ -189,7 +181,7 @@ static int create_event(struct bw_recorder *rec, const struct pending *p, char *
 	json_t *ev, *involved;
 	int ret;
 
-	rfc3339_now(now, sizeof(now));
+	bw_rfc3339_now(now, sizeof(now), 0);
 	/* client-go's naming: the object's name and a nanosecond timestamp in hex */
 	snprintf(name, size, "%.200s.%llx", p->name, (unsigned long long)bw_now_ns());
 	involved = json_pack("{s:s, s:s, s:s, s:s}", "apiVersion", p->api_version, "kind", p->kind,
@@ -219,7 +211,7 @@ static int bump_event(struct bw_recorder *rec, struct sent *s, struct bw_error *
 	json_t *patch;
 	int ret;
 
-	rfc3339_now(now, sizeof(now));
+	bw_rfc3339_now(now, sizeof(now), 0);
 	patch = json_pack("{s:I, s:s}", "count", (json_int_t)(s->count + 1), "lastTimestamp", now);
 	ret = bw_client_patch(rec->client, &bw_res_events, s->namespace, s->name, NULL,
 			      BW_PATCH_MERGE, patch, NULL, NULL, err);

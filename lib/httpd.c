@@ -52,6 +52,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "buf.h"
 #include "httpd.h"
 #include "log.h"
 
@@ -67,9 +68,8 @@
 /* A body over the limit by at most this much is read and dropped before
  * the connection closes (see on_request()). */
 #define HTTPD_DRAIN_MAX (16ull * 1024 * 1024)
-/* A body buffer starts this small and doubles as bytes arrive, up to the
- * Content-Length (which is never trusted with an allocation up front). */
-#define HTTPD_BODY_CHUNK (16 * 1024)
+/* A body buffer (buf.h) starts at 4 KiB and doubles as bytes arrive, up to
+ * the Content-Length (which is never trusted with an allocation up front). */
 
 struct httpd_creds {
 	X509 *leaf;
@@ -100,9 +100,7 @@ struct httpd_conn {
 	const struct httpd_route *route; /* NULL: answer with resp as set */
 	size_t slot;
 	char *path, *query, *content_type;
-	char *body;
-	size_t body_len, body_cap;
-	size_t body_expected;	    /* the Content-Length */
+	struct bw_buf body;	    /* capped at the Content-Length (body.max) */
 	size_t reserved;	    /* bytes of the buffering budget held */
 	struct httpd_job *job;	    /* the handler's work on a worker, until answered */
 	unsigned char retry_after;  /* 503: add Retry-After */
@@ -565,7 +563,7 @@ static void conn_release(struct bw_httpd *h, struct httpd_conn *c)
 	free(c->path);
 	free(c->query);
 	free(c->content_type);
-	free(c->body);
+	bw_buf_release(&c->body);
 	response_clear(&c->resp);
 	memset(c, 0, sizeof(*c));
 }
@@ -622,11 +620,10 @@ static int conn_queue_job(struct bw_httpd *h, struct lws *wsi, struct httpd_conn
 	job->method = c->method;
 	job->query = c->query;
 	job->content_type = c->content_type;
-	job->body = c->body;
-	job->body_len = c->body_len;
+	job->body = c->body.data ? bw_buf_steal(&c->body, &job->body_len) : NULL;
 	job->reserved = c->reserved;
-	c->query = c->content_type = c->body = NULL;
-	c->body_len = c->body_cap = c->reserved = 0;
+	c->query = c->content_type = NULL;
+	c->reserved = 0;
 	c->job = job;
 	pthread_mutex_lock(&h->pool_lock);
 	if (h->queue_tail)
@@ -651,7 +648,7 @@ static void conn_dispatch(struct bw_httpd *h, struct lws *wsi, struct httpd_conn
 	/* to a worker, unless there is none (none could start) or the route
 	 * says the handler is quick enough for this thread at this size */
 	if (h->n_worker_threads > 0 &&
-	    !(c->route->inline_ok && c->body_len <= c->route->inline_max)) {
+	    !(c->route->inline_ok && c->body.len <= c->route->inline_max)) {
 		if (conn_queue_job(h, wsi, c) == 0)
 			return;
 		bw_log_error(HTTPD_MODULE, "out of memory for a request; answering 500");
@@ -664,8 +661,8 @@ static void conn_dispatch(struct bw_httpd *h, struct lws *wsi, struct httpd_conn
 	req.path = c->path;
 	req.query = c->query;
 	req.content_type = c->content_type;
-	req.body = c->body ? c->body : "";
-	req.body_len = c->body_len;
+	req.body = c->body.data ? c->body.data : "";
+	req.body_len = c->body.len;
 	response_clear(&c->resp);
 	c->resp.status = 200;
 	rc = c->route->handler(&req, &c->resp, c->route->ctx);
@@ -969,7 +966,7 @@ static int on_request(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c,
 		}
 		budget_add(h, (long long)body_len);
 		c->reserved = (size_t)body_len;
-		c->body_expected = (size_t)body_len;
+		c->body.max = (size_t)body_len;
 	}
 	if (body_len > 0) {
 		/* lws calls HTTP_BODY and then HTTP_BODY_COMPLETION */
@@ -984,36 +981,18 @@ static int on_request(struct bw_httpd *h, struct lws *wsi, struct httpd_conn *c,
 
 static int on_body(struct httpd_conn *c, const void *in, size_t len)
 {
-	size_t cap;
-	char *grown;
-
 	if (c->answered || c->drop_body || !c->waiting_body || !len)
 		return 0;
-	if (len > c->body_expected - c->body_len) {
+	if (len > c->body.max - c->body.len) {
 		/* lws 4.1 does this on bytes after a body in the same read (see
 		 * on_body_done()): a client's doing, so no error; close */
 		bw_log_debug(HTTPD_MODULE, "request body longer than its Content-Length");
 		return -1;
 	}
-	if (!c->body || len > c->body_cap - c->body_len) {
-		/* double, from HTTPD_BODY_CHUNK, up to the Content-Length */
-		cap = c->body_cap ? c->body_cap : HTTPD_BODY_CHUNK;
-		while (cap < c->body_len + len)
-			cap = cap > c->body_expected / 2 ? c->body_expected : cap * 2;
-		if (cap > c->body_expected)
-			cap = c->body_expected;
-		grown = realloc(c->body, cap + 1);
-		if (!grown) {
-			bw_log_error(HTTPD_MODULE, "out of memory for a %zu-byte body",
-				     c->body_expected);
-			return -1;
-		}
-		c->body = grown;
-		c->body_cap = cap;
+	if (bw_buf_append(&c->body, in, len) != 0) {
+		bw_log_error(HTTPD_MODULE, "out of memory for a %zu-byte body", c->body.max);
+		return -1;
 	}
-	memcpy(c->body + c->body_len, in, len);
-	c->body_len += len;
-	c->body[c->body_len] = '\0';
 	return 0;
 }
 
@@ -1755,7 +1734,7 @@ out:
 	return rc;
 }
 
-int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, struct bw_error *err)
+int bw_httpd_new(struct bw_httpd **out, const struct bw_httpd_options *opts, struct bw_error *err)
 {
 	static const struct bw_httpd_options defaults;
 	struct bw_httpd *h = NULL;

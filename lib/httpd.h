@@ -10,7 +10,7 @@
  *
  *   struct bw_httpd_options o = {.port = 8081};
  *   struct bw_httpd *h;
- *   if (bw_httpd_new(&o, &h, &err) < 0 ||
+ *   if (bw_httpd_new(&h, &o, &err) < 0 ||
  *       bw_httpd_add_route(h, "GET", "/healthz", healthz, NULL, &err) < 0 ||
  *       bw_httpd_start(h, &err) < 0)
  *           ...
@@ -234,7 +234,7 @@ struct bw_httpd_stats {
  * (an address that is not a literal, half a TLS pair, a negative number),
  * BW_EIO when a certificate file cannot be read, BW_EPARSE when the
  * certificate or key does not parse or they do not match, BW_ENOMEM. */
-int bw_httpd_new(const struct bw_httpd_options *opts, struct bw_httpd **out, struct bw_error *err);
+int bw_httpd_new(struct bw_httpd **out, const struct bw_httpd_options *opts, struct bw_error *err);
 
 /* Stops the server if it runs, then frees it. NULL is a no-op. */
 void bw_httpd_free(struct bw_httpd *httpd);

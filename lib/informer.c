@@ -155,10 +155,9 @@ int bw_informer_new(struct bw_informer **out, struct bw_client *client,
 	if (!inf)
 		return bw_error_set(err, BW_ENOMEM, "out of memory");
 	inf->what = opts->watch.resource->resource;
-	inf->store =
-	    bw_store_new(opts->project, opts->project_arg, opts->indexes, opts->n_indexes, err);
-	if (!inf->store) {
-		ret = err ? err->code : BW_ENOMEM;
+	ret = bw_store_new(&inf->store, opts->project, opts->project_arg, opts->indexes,
+			   opts->n_indexes, err);
+	if (ret) {
 		goto fail;
 	}
 	rh.ctx = inf;

@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "leader.h"
 #include "log.h"
+#include "rfc3339.h"
 
 struct bw_leader {
 	struct bw_client *client;
@@ -132,19 +133,6 @@ static void pause_ms(struct bw_leader *le, long ms)
 	pthread_mutex_unlock(&le->lock);
 }
 
-/* A Kubernetes MicroTime for now: 2026-11-26T19:34:36.123456Z */
-static void micro_time(char *buf, size_t size)
-{
-	struct timespec now;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, size - n, ".%06ldZ", now.tv_nsec / 1000);
-}
-
 static void report_leader(struct bw_leader *le, const char *holder)
 {
 	if (!holder || !*holder || strcmp(holder, le->reported_leader) == 0)
@@ -229,7 +217,7 @@ static int try_acquire_or_renew(struct bw_leader *le, int64_t deadline_ms)
 	long duration_s, transitions;
 	int ret;
 
-	micro_time(now, sizeof(now));
+	bw_rfc3339_now(now, sizeof(now), 6); /* a MicroTime */
 	ret = lease_request(le, "GET", NULL, deadline_ms, &lease, &err);
 	if (ret == BW_ENOTFOUND) {
 		fresh = json_pack(
@@ -302,7 +290,7 @@ static void release(struct bw_leader *le, int64_t deadline_ms)
 	holder = json_string_value(json_object_get(spec, "holderIdentity"));
 	if (!holder || strcmp(holder, le->identity) != 0)
 		goto out;
-	micro_time(now, sizeof(now));
+	bw_rfc3339_now(now, sizeof(now), 6); /* a MicroTime */
 	json_object_set_new(
 	    lease, "spec",
 	    lease_spec("", 1, now, now,

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "rfc3339.h"
 
 static const char *level_names[] = {"error", "warn", "info", "debug", "trace"};
 
@@ -50,18 +51,6 @@ int bw_log_enabled(enum bw_log_level level)
 	return level <= threshold;
 }
 
-static void format_time(char *buf, size_t size)
-{
-	struct timespec now;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, size - n, ".%03ldZ", now.tv_nsec / 1000000);
-}
-
 void bw_log(enum bw_log_level level, const char *module, const char *fmt, ...)
 {
 	char when[32], msg[2048];
@@ -73,7 +62,7 @@ void bw_log(enum bw_log_level level, const char *module, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	format_time(when, sizeof(when));
+	bw_rfc3339_now(when, sizeof(when), 3);
 
 	if (format_used == BW_LOG_JSON) {
 		/* json_pack refuses invalid UTF-8: such a message falls back to text */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "error.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,6 +61,11 @@ struct family {
 	struct child *tail; /* guarded by lock */
 	size_t nchildren;   /* guarded by lock */
 	atomic_int warned;
+	/* a collector's: its series come from collect(collect_arg) at each
+	 * render, called with lock held so a detach waits for it */
+	int is_collector;
+	bw_metrics_collect_fn collect; /* guarded by lock; NULL once detached */
+	void *collect_arg;
 };
 
 struct bw_metrics {
@@ -489,18 +495,20 @@ static void family_free(struct family *fam)
 	free(fam);
 }
 
-struct bw_metrics *bw_metrics_new(void)
+int bw_metrics_new(struct bw_metrics **out, struct bw_error *err)
 {
 	struct bw_metrics *reg = calloc(1, sizeof(*reg));
 
+	*out = NULL;
 	if (!reg)
-		return NULL;
+		return bw_error_set(err, BW_ENOMEM, "metrics: out of memory");
 	if (pthread_mutex_init(&reg->lock, NULL) != 0) {
 		free(reg);
-		return NULL;
+		return bw_error_set(err, BW_ENOMEM, "metrics: no mutex for the registry");
 	}
 	atomic_init(&reg->families, NULL);
-	return reg;
+	*out = reg;
+	return 0;
 }
 
 void bw_metrics_free(struct bw_metrics *reg)
@@ -632,17 +640,53 @@ out:
 	return rc;
 }
 
+/* What a kind of metric sets before its family is visible: a gauge's
+ * function, or a collector's. */
+struct family_init {
+	bw_metrics_gauge_fn gauge_fn;
+	bw_metrics_collect_fn collect;
+	void *arg;
+};
+
+/* Checks, makes and publishes a family; on error *out is NULL and nothing
+ * is registered. */
+static int family_register(struct bw_metrics *reg, enum family_type type, const char *name,
+			   const char *help, const char *const *labels, const double *bounds,
+			   size_t nbounds, const struct family_init *init, struct family **out,
+			   struct bw_error *err)
+{
+	struct family *fam;
+	int rc = family_new(reg, type, name, help, labels, bounds, nbounds, &fam, err);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	/* not yet visible to other threads: no lock needed */
+	if (init && init->gauge_fn) {
+		struct child *c = atomic_load_explicit(&fam->children, memory_order_relaxed);
+
+		c->fn = init->gauge_fn;
+		c->arg = init->arg;
+	}
+	if (init && init->collect) {
+		fam->is_collector = 1;
+		fam->collect = init->collect;
+		fam->collect_arg = init->arg;
+	}
+	if ((rc = family_publish(reg, fam, err)) == 0)
+		*out = fam;
+	return rc;
+}
+
 int bw_metrics_register_counter(struct bw_metrics *reg, const char *name, const char *help,
 				const char *const *labels, struct bw_metrics_counter **out,
 				struct bw_error *err)
 {
 	struct family *fam;
-	int rc = family_new(reg, TYPE_COUNTER, name, help, labels, NULL, 0, &fam, err);
+	int rc = family_register(reg, TYPE_COUNTER, name, help, labels, NULL, 0, NULL, &fam, err);
 
-	if (!rc)
-		rc = family_publish(reg, fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_counter *)(void *)fam;
+		*out = (struct bw_metrics_counter *)(void *)fam;
 	return rc;
 }
 
@@ -651,12 +695,10 @@ int bw_metrics_register_gauge(struct bw_metrics *reg, const char *name, const ch
 			      struct bw_error *err)
 {
 	struct family *fam;
-	int rc = family_new(reg, TYPE_GAUGE, name, help, labels, NULL, 0, &fam, err);
+	int rc = family_register(reg, TYPE_GAUGE, name, help, labels, NULL, 0, NULL, &fam, err);
 
-	if (!rc)
-		rc = family_publish(reg, fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_gauge *)(void *)fam;
+		*out = (struct bw_metrics_gauge *)(void *)fam;
 	return rc;
 }
 
@@ -664,26 +706,17 @@ int bw_metrics_register_gauge_fn(struct bw_metrics *reg, const char *name, const
 				 bw_metrics_gauge_fn fn, void *arg, struct bw_metrics_gauge **out,
 				 struct bw_error *err)
 {
+	struct family_init init = {.gauge_fn = fn, .arg = arg};
 	struct family *fam = NULL;
-	struct child *c;
 	int rc;
 
-	if (!fn) {
+	if (!fn)
 		rc = bw_error_set(err, BW_EINVAL, "gauge \"%s\" needs a function",
 				  name ? name : "(null)");
-		goto out;
-	}
-	rc = family_new(reg, TYPE_GAUGE, name, help, NULL, NULL, 0, &fam, err);
-	if (rc)
-		goto out;
-	/* not yet visible to other threads: no lock needed */
-	c = atomic_load_explicit(&fam->children, memory_order_relaxed);
-	c->fn = fn;
-	c->arg = arg;
-	rc = family_publish(reg, fam, err);
-out:
+	else
+		rc = family_register(reg, TYPE_GAUGE, name, help, NULL, NULL, 0, &init, &fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_gauge *)(void *)fam;
+		*out = (struct bw_metrics_gauge *)(void *)fam;
 	return rc;
 }
 
@@ -692,45 +725,25 @@ int bw_metrics_register_histogram(struct bw_metrics *reg, const char *name, cons
 				  struct bw_metrics_histogram **out, struct bw_error *err)
 {
 	struct family *fam;
-	int rc = family_new(reg, TYPE_HISTOGRAM, name, help, labels, bounds, nbounds, &fam, err);
+	int rc = family_register(reg, TYPE_HISTOGRAM, name, help, labels, bounds, nbounds, NULL,
+				 &fam, err);
 
-	if (!rc)
-		rc = family_publish(reg, fam, err);
 	if (out)
-		*out = rc ? NULL : (struct bw_metrics_histogram *)(void *)fam;
+		*out = (struct bw_metrics_histogram *)(void *)fam;
 	return rc;
 }
 
 /* --- exposition ---------------------------------------------------------- */
 
-/* A growing text; failed is set once an allocation fails, and later appends are no-ops. */
+/* The exposition text: a capped buffer; a failed append is kept in
+ * buf.error and the render checks it once at the end. */
 struct text {
-	char *p;
-	size_t len, cap;
-	int failed;
+	struct bw_buf buf;
 };
 
 static void text_add(struct text *t, const char *s, size_t n)
 {
-	if (t->failed)
-		return;
-	if (t->cap - t->len <= n) {
-		size_t cap = t->cap ? t->cap : 4096;
-		char *p;
-
-		while (cap - t->len <= n)
-			cap *= 2;
-		p = realloc(t->p, cap);
-		if (!p) {
-			t->failed = 1;
-			return;
-		}
-		t->p = p;
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, s, n);
-	t->len += n;
-	t->p[t->len] = '\0';
+	bw_buf_append(&t->buf, s, n);
 }
 
 static void text_puts(struct text *t, const char *s)
@@ -802,7 +815,7 @@ static void text_u64(struct text *t, uint64_t v)
 
 /* name{labels[,le="bound"]} */
 static void text_series(struct text *t, const struct family *fam, const char *suffix,
-			const struct child *c, const char *le)
+			const char *const *values, const char *le)
 {
 	text_puts(t, fam->name);
 	text_puts(t, suffix);
@@ -814,7 +827,7 @@ static void text_series(struct text *t, const struct family *fam, const char *su
 			text_add(t, ",", 1);
 		text_puts(t, fam->labels[i]);
 		text_add(t, "=\"", 2);
-		text_escaped(t, c->values[i], 1);
+		text_escaped(t, values[i], 1);
 		text_add(t, "\"", 1);
 	}
 	if (le) {
@@ -840,9 +853,35 @@ static void render_value(struct text *t, struct family *fam, struct child *c)
 		pthread_mutex_unlock(&fam->lock);
 	}
 	v = fn ? fn(arg) : bits_double(atomic_load_explicit(&c->value, memory_order_relaxed));
-	text_series(t, fam, "", c, NULL);
+	text_series(t, fam, "", c->values, NULL);
 	text_add(t, " ", 1);
 	text_double(t, v);
+	text_add(t, "\n", 1);
+}
+
+/* One histogram series from cumulative counts: nbounds buckets, then +Inf (count). */
+static void text_histogram(struct text *t, const struct family *fam, const char *const *values,
+			   const uint64_t *cumulative, uint64_t count, double sum)
+{
+	char le[40];
+
+	for (size_t i = 0; i <= fam->nbounds; i++) {
+		if (i < fam->nbounds)
+			format_double(le, sizeof(le), fam->bounds[i]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		text_series(t, fam, "_bucket", values, le);
+		text_add(t, " ", 1);
+		text_u64(t, i < fam->nbounds ? cumulative[i] : count);
+		text_add(t, "\n", 1);
+	}
+	text_series(t, fam, "_sum", values, NULL);
+	text_add(t, " ", 1);
+	text_double(t, sum);
+	text_add(t, "\n", 1);
+	text_series(t, fam, "_count", values, NULL);
+	text_add(t, " ", 1);
+	text_u64(t, count);
 	text_add(t, "\n", 1);
 }
 
@@ -850,7 +889,6 @@ static void render_value(struct text *t, struct family *fam, struct child *c)
 static void render_histogram(struct text *t, struct family *fam, struct child *c, uint64_t *scratch)
 {
 	uint64_t count, cumulative = 0;
-	char le[40];
 	double sum;
 
 	pthread_mutex_lock(&fam->lock);
@@ -859,42 +897,15 @@ static void render_histogram(struct text *t, struct family *fam, struct child *c
 	sum = c->sum;
 	pthread_mutex_unlock(&fam->lock);
 
-	for (size_t i = 0; i <= fam->nbounds; i++) {
+	for (size_t i = 0; i < fam->nbounds; i++) {
 		cumulative += scratch[i];
-		if (i < fam->nbounds)
-			format_double(le, sizeof(le), fam->bounds[i]);
-		else
-			snprintf(le, sizeof(le), "+Inf");
-		text_series(t, fam, "_bucket", c, le);
-		text_add(t, " ", 1);
-		text_u64(t, cumulative);
-		text_add(t, "\n", 1);
+		scratch[i] = cumulative;
 	}
-	text_series(t, fam, "_sum", c, NULL);
-	text_add(t, " ", 1);
-	text_double(t, sum);
-	text_add(t, "\n", 1);
-	text_series(t, fam, "_count", c, NULL);
-	text_add(t, " ", 1);
-	text_u64(t, count);
-	text_add(t, "\n", 1);
+	text_histogram(t, fam, c->values, scratch, count, sum);
 }
 
-static int render_family(struct text *t, struct family *fam)
+static void text_header(struct text *t, const struct family *fam)
 {
-	struct child *c = atomic_load_explicit(&fam->children, memory_order_acquire);
-	uint64_t *scratch = NULL;
-	int rc = 0;
-
-	if (!c)
-		goto out;
-	if (fam->type == TYPE_HISTOGRAM) {
-		scratch = malloc((fam->nbounds + 1) * sizeof(uint64_t));
-		if (!scratch) {
-			rc = BW_ENOMEM;
-			goto out;
-		}
-	}
 	text_add(t, "# HELP ", 7);
 	text_puts(t, fam->name);
 	text_add(t, " ", 1);
@@ -904,6 +915,136 @@ static int render_family(struct text *t, struct family *fam)
 	text_add(t, " ", 1);
 	text_puts(t, type_names[fam->type]);
 	text_add(t, "\n", 1);
+}
+
+/* --- collectors ---------------------------------------------------------- */
+
+struct bw_metrics_sink {
+	struct text *t;
+	struct family *fam;
+	int header_done; /* HELP and TYPE come with the first series */
+};
+
+static int sink_series(struct bw_metrics_sink *sink, int histogram, size_t n,
+		       const char *const *values)
+{
+	struct family *fam = sink->fam;
+
+	if ((fam->type == TYPE_HISTOGRAM) != histogram)
+		return update_failed(fam, BW_EINVAL, "a series of another type was collected");
+	if (n != fam->nlabels || (n > 0 && !values))
+		return update_failed(fam, BW_EINVAL, "wrong number of label values collected");
+	for (size_t i = 0; i < n; i++) {
+		if (!values[i])
+			return update_failed(fam, BW_EINVAL, "a collected label value is NULL");
+	}
+	if (!sink->header_done) {
+		text_header(sink->t, fam);
+		sink->header_done = 1;
+	}
+	return 0;
+}
+
+int bw_metrics_sink_value_array(struct bw_metrics_sink *sink, double v, size_t n,
+				const char *const *values)
+{
+	int rc;
+
+	if (!sink)
+		return BW_EINVAL;
+	if ((rc = sink_series(sink, 0, n, values)) != 0)
+		return rc;
+	text_series(sink->t, sink->fam, "", values, NULL);
+	text_add(sink->t, " ", 1);
+	text_double(sink->t, v);
+	text_add(sink->t, "\n", 1);
+	return sink->t->buf.error;
+}
+
+int bw_metrics_sink_histogram_array(struct bw_metrics_sink *sink, const uint64_t *cumulative,
+				    uint64_t count, double sum, size_t n, const char *const *values)
+{
+	int rc;
+
+	if (!sink || !cumulative)
+		return BW_EINVAL;
+	if ((rc = sink_series(sink, 1, n, values)) != 0)
+		return rc;
+	text_histogram(sink->t, sink->fam, values, cumulative, count, sum);
+	return sink->t->buf.error;
+}
+
+static void render_collected(struct text *t, struct family *fam)
+{
+	struct bw_metrics_sink sink = {t, fam, 0};
+
+	pthread_mutex_lock(&fam->lock);
+	if (fam->collect)
+		fam->collect(&sink, fam->collect_arg);
+	pthread_mutex_unlock(&fam->lock);
+}
+
+int bw_metrics_register_collector(struct bw_metrics *reg, enum bw_metrics_type type,
+				  const char *name, const char *help, const char *const *labels,
+				  const double *bounds, size_t nbounds, bw_metrics_collect_fn fn,
+				  void *arg, struct bw_metrics_collector **out,
+				  struct bw_error *err)
+{
+	static const enum family_type types[] = {
+	    [BW_METRICS_COUNTER] = TYPE_COUNTER,
+	    [BW_METRICS_GAUGE] = TYPE_GAUGE,
+	    [BW_METRICS_HISTOGRAM] = TYPE_HISTOGRAM,
+	};
+	struct family_init init = {.collect = fn, .arg = arg};
+	struct family *fam;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if ((unsigned)type >= sizeof(types) / sizeof(types[0]) || !fn)
+		return bw_error_set(err, BW_EINVAL,
+				    "metric \"%s\": a collector needs a type and "
+				    "a function",
+				    name ? name : "(null)");
+	rc = family_register(reg, types[type], name, help, labels, bounds, nbounds, &init, &fam,
+			     err);
+	if (out)
+		*out = (struct bw_metrics_collector *)(void *)fam;
+	return rc;
+}
+
+void bw_metrics_collector_detach(struct bw_metrics_collector *collector)
+{
+	struct family *fam = (struct family *)(void *)collector;
+
+	if (!fam)
+		return;
+	pthread_mutex_lock(&fam->lock);
+	fam->collect = NULL;
+	fam->collect_arg = NULL;
+	pthread_mutex_unlock(&fam->lock);
+}
+
+static int render_family(struct text *t, struct family *fam)
+{
+	struct child *c = atomic_load_explicit(&fam->children, memory_order_acquire);
+	uint64_t *scratch = NULL;
+	int rc = 0;
+
+	if (fam->is_collector) {
+		render_collected(t, fam);
+		return 0;
+	}
+	if (!c)
+		goto out;
+	if (fam->type == TYPE_HISTOGRAM) {
+		scratch = malloc((fam->nbounds + 1) * sizeof(uint64_t));
+		if (!scratch) {
+			rc = BW_ENOMEM;
+			goto out;
+		}
+	}
+	text_header(t, fam);
 	for (; c; c = atomic_load_explicit(&c->next, memory_order_acquire)) {
 		if (fam->type == TYPE_HISTOGRAM)
 			render_histogram(t, fam, c, scratch);
@@ -917,33 +1058,30 @@ out:
 
 int bw_metrics_render(struct bw_metrics *reg, char **out, size_t *len, struct bw_error *err)
 {
-	struct text t = {0};
+	struct text t;
 	struct family *fam;
 	int rc = 0;
 
+	bw_buf_init(&t.buf, BW_METRICS_TEXT_MAX);
 	if (out)
 		*out = NULL;
 	if (len)
 		*len = 0;
-	if (!reg || !out || !len) {
-		rc = bw_error_set(err, BW_EINVAL, "metrics: render needs a registry, out and len");
-		goto out;
-	}
-	text_add(&t, "", 0);
+	if (!reg || !out || !len)
+		return bw_error_set(err, BW_EINVAL,
+				    "metrics: render needs a registry, out and len");
 	for (fam = atomic_load_explicit(&reg->families, memory_order_acquire); fam;
 	     fam = atomic_load_explicit(&fam->next, memory_order_acquire)) {
 		rc = render_family(&t, fam);
-		if (rc || t.failed)
+		if (rc || t.buf.error)
 			break;
 	}
-	if (rc || t.failed) {
+	if (rc)
+		rc = bw_error_set(err, rc, "metrics: out of memory rendering the metrics");
+	else if (t.buf.error)
+		rc = bw_buf_error(&t.buf, "metrics: the exposition text", err);
+	else if (!(*out = bw_buf_steal(&t.buf, len)))
 		rc = bw_error_set(err, BW_ENOMEM, "metrics: out of memory rendering the metrics");
-		goto out;
-	}
-	*out = t.p;
-	*len = t.len;
-	t.p = NULL;
-out:
-	free(t.p);
+	bw_buf_release(&t.buf);
 	return rc;
 }

@@ -3,7 +3,8 @@
  * Prometheus text exposition format 0.0.4 (what a /metrics endpoint serves
  * with "Content-Type: text/plain; version=0.0.4; charset=utf-8").
  *
- *   struct bw_metrics *reg = bw_metrics_new();
+ *   struct bw_metrics *reg;
+ *   bw_metrics_new(&reg, &err);
  *   struct bw_metrics_counter *reconciles;
  *   struct bw_metrics_histogram *reconcile_time;
  *
@@ -62,12 +63,14 @@
 #define BW_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
 #define BW_METRICS_MAX_LABELS	4    /* label names per metric */
 #define BW_METRICS_MAX_CHILDREN 1000 /* series (label-value tuples) per metric */
 #define BW_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define BW_METRICS_TEXT_MAX	((size_t)64 << 20) /* cap on a rendered text */
 
 struct bw_metrics;
 struct bw_metrics_counter;
@@ -99,8 +102,8 @@ int bw_metrics_buckets_exponential(double *bounds, size_t count, double start, d
 int bw_metrics_buckets_linear(double *bounds, size_t count, double start, double width,
 			      struct bw_error *err);
 
-/* A new, empty registry; NULL when out of memory. */
-struct bw_metrics *bw_metrics_new(void);
+/* A new, empty registry in *out; BW_ENOMEM (and *out NULL) when out of memory. */
+int bw_metrics_new(struct bw_metrics **out, struct bw_error *err);
 
 /* Frees the registry and every metric in it; NULL is a no-op. */
 void bw_metrics_free(struct bw_metrics *reg);
@@ -179,9 +182,58 @@ int bw_metrics_histogram_observe_array(struct bw_metrics_histogram *hist, double
 #define bw_metrics_histogram_observe(hist, v, ...) \
 	bw_metrics_histogram_observe_array((hist), (v), BW_METRICS_ARGS_(__VA_ARGS__))
 
+/*
+ * Collectors: a metric whose series are read at render time from state kept
+ * elsewhere (a work queue's counters, an informer's statistics) rather than
+ * updated as things happen, so that state is not counted twice. The family
+ * (name, HELP, type, label names, histogram bounds) is registered and checked
+ * as any other; at each render fn(sink, arg) is called, from the rendering
+ * thread with the metric's lock held, and emits the series with the sink
+ * functions below (label values as in the update functions). A collector
+ * that emits nothing leaves its metric out of the output. fn must not call
+ * into the registry other than through the sink.
+ *
+ * arg is borrowed: call bw_metrics_collector_detach() before freeing it.
+ * After detach returns, fn is not running and is never called again; the
+ * metric stays registered (its name stays taken) and renders nothing.
+ */
+enum bw_metrics_type {
+	BW_METRICS_COUNTER,
+	BW_METRICS_GAUGE,
+	BW_METRICS_HISTOGRAM,
+};
+struct bw_metrics_collector;
+struct bw_metrics_sink;
+typedef void (*bw_metrics_collect_fn)(struct bw_metrics_sink *sink, void *arg);
+
+/* bounds as for bw_metrics_register_histogram (histograms only). out may be NULL. */
+int bw_metrics_register_collector(struct bw_metrics *reg, enum bw_metrics_type type,
+				  const char *name, const char *help, const char *const *labels,
+				  const double *bounds, size_t nbounds, bw_metrics_collect_fn fn,
+				  void *arg, struct bw_metrics_collector **out,
+				  struct bw_error *err);
+void bw_metrics_collector_detach(struct bw_metrics_collector *collector);
+
+/* In a collector: one counter or gauge series. 0, or BW_EINVAL (wrong label
+ * values, a histogram's collector: logged once per metric), or the text's
+ * BW_ENOMEM/BW_ETOOBIG (the render fails then). */
+int bw_metrics_sink_value_array(struct bw_metrics_sink *sink, double v, size_t n,
+				const char *const *values);
+/* In a histogram's collector: one series; cumulative[i] counts the
+ * observations <= bound i (one per bound), count is the +Inf bucket. */
+int bw_metrics_sink_histogram_array(struct bw_metrics_sink *sink, const uint64_t *cumulative,
+				    uint64_t count, double sum, size_t n,
+				    const char *const *values);
+#define bw_metrics_sink_value(sink, v, ...) \
+	bw_metrics_sink_value_array((sink), (v), BW_METRICS_ARGS_(__VA_ARGS__))
+#define bw_metrics_sink_histogram(sink, cumulative, count, sum, ...)          \
+	bw_metrics_sink_histogram_array((sink), (cumulative), (count), (sum), \
+					BW_METRICS_ARGS_(__VA_ARGS__))
+
 /* Renders every metric, in registration order, series in creation order, as
  * the text format 0.0.4. On success *out is a NUL-terminated malloc'd text
- * (free() it) and *len its length; on error (BW_ENOMEM) *out is NULL. */
+ * (free() it) and *len its length; on error (BW_ENOMEM, or BW_ETOOBIG past
+ * BW_METRICS_TEXT_MAX bytes) *out is NULL. */
 int bw_metrics_render(struct bw_metrics *reg, char **out, size_t *len, struct bw_error *err);
 
 #endif

@@ -178,8 +178,26 @@ static const char *where(const struct bw_reflector *r)
 	return r->res->resource;
 }
 
-/* Lists every page, handing each object over; restarts once from the
- * beginning when a continue token expires (410), as client-go's pager does. */
+static int list_item(json_t *item, void *ctx, struct bw_error *err)
+{
+	struct bw_reflector *r = ctx;
+	int ret = r->handlers.list_item(item, r->handlers.ctx);
+
+	return ret ? bw_error_set(err, ret, "the list handler refused an object") : 0;
+}
+
+/* An expired continue token: the list starts again, and so does the store's replace. */
+static int list_restart(void *ctx, struct bw_error *err)
+{
+	struct bw_reflector *r = ctx;
+	int ret;
+
+	r->handlers.list_end(0, NULL, r->handlers.ctx);
+	ret = r->handlers.list_begin(r->handlers.ctx);
+	return ret ? bw_error_set(err, ret, "the list handler could not start again") : 0;
+}
+
+/* Lists every page (bw_client_list_pages), handing each object over. */
 static int list_pages(struct bw_reflector *r, char **rv, struct bw_error *err)
 {
 	struct bw_list_options opts = {
@@ -187,59 +205,14 @@ static int list_pages(struct bw_reflector *r, char **rv, struct bw_error *err)
 	    .field_selector = r->field_selector,
 	    .limit = r->page_size,
 	};
-	char *token = NULL;
-	json_t *page = NULL;
-	int restarted = 0, ret = 0;
+	struct bw_list_pager pager = {list_item, list_restart, r};
 	size_t count = 0;
+	int ret;
 
-	for (;;) {
-		json_t *meta, *items, *item;
-		const char *next;
-		size_t i;
-
-		opts.continue_token = token;
-		ret = bw_client_list_page(r->client, r->res, r->ns, &opts, &page, err);
-		if (ret == BW_EGONE && token && !restarted) {
-			bw_log_info("reflector", "list %s: continue token expired; listing again",
-				    where(r));
-			r->handlers.list_end(0, NULL, r->handlers.ctx);
-			if ((ret = r->handlers.list_begin(r->handlers.ctx)) != 0)
-				goto out;
-			restarted = 1;
-			free(token);
-			token = NULL;
-			count = 0;
-			continue;
-		}
-		if (ret != 0)
-			goto out;
-		items = json_object_get(page, "items");
-		json_array_foreach(items, i, item)
-		{
-			if ((ret = r->handlers.list_item(item, r->handlers.ctx)) != 0) {
-				bw_error_set(err, ret, "the list handler refused an object");
-				goto out;
-			}
-			count++;
-		}
-		meta = json_object_get(page, "metadata");
-		free(*rv);
-		*rv = json_string_value(json_object_get(meta, "resourceVersion"))
-			  ? strdup(json_string_value(json_object_get(meta, "resourceVersion")))
-			  : NULL;
-		next = json_string_value(json_object_get(meta, "continue"));
-		free(token);
-		token = next && *next ? strdup(next) : NULL;
-		json_decref(page);
-		page = NULL;
-		if (!token)
-			break;
-	}
-	bw_log_debug("reflector", "listed %zu %s at resourceVersion %s", count, where(r),
-		     *rv ? *rv : "?");
-out:
-	json_decref(page);
-	free(token);
+	ret = bw_client_list_pages(r->client, r->res, r->ns, &opts, &pager, rv, &count, err);
+	if (ret == 0)
+		bw_log_debug("reflector", "listed %zu %s at resourceVersion %s", count, where(r),
+			     *rv ? *rv : "?");
 	return ret;
 }
 

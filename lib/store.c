@@ -794,14 +794,14 @@ size_t bw_store_index_by_namespace(const void *item, const char **values, size_t
 
 /* The store. */
 
-struct bw_store *bw_store_new(bw_store_project_fn *project, void *arg,
-			      const struct bw_store_index *indexes, size_t n_indexes,
-			      struct bw_error *err)
+int bw_store_new(struct bw_store **out, bw_store_project_fn *project, void *arg,
+		 const struct bw_store_index *indexes, size_t n_indexes, struct bw_error *err)
 {
 	struct bw_store *s = NULL;
 	size_t i, j;
 	int locks = 0, rc = BW_ENOMEM;
 
+	*out = NULL;
 	if (!project || (n_indexes && !indexes)) {
 		rc = bw_error_set(err, BW_EINVAL, "store: no projection");
 		goto fail;
@@ -847,7 +847,8 @@ struct bw_store *bw_store_new(bw_store_project_fn *project, void *arg,
 	locks++;
 	if (pthread_mutex_init(&s->write_lock, NULL))
 		goto fail;
-	return s;
+	*out = s;
+	return 0;
 fail:
 	if (rc == BW_ENOMEM)
 		bw_error_set(err, BW_ENOMEM, "store: out of memory");
@@ -858,7 +859,7 @@ fail:
 			index_release(&s->indexes[i]);
 		free(s);
 	}
-	return NULL;
+	return rc;
 }
 
 void bw_store_free(struct bw_store *s)
@@ -1192,59 +1193,30 @@ void bw_store_replace_abort(struct bw_store_replace *r)
 	free(r);
 }
 
-/* Fills c with the differences between the store's table and the staged
- * one. Called by a writer holding write_lock. */
-static int replace_diff(struct bw_store *s, struct bw_store_replace *r, struct bw_store_changes *c)
+/* One pass over the staged table and the store's: counts the differences
+ * into c while c->v is NULL, records them once it is allocated. */
+static void diff_pass(struct bw_store *s, struct bw_store_replace *r, struct bw_store_changes *c)
 {
-	size_t n;
-
-	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i <= r->staged.mask; i++) {
-		struct item_hdr *e = r->staged.slots[i];
+		struct item_hdr *e = r->staged.slots[i], *old;
 		struct key k;
-		struct item_hdr *old;
 
 		if (!e)
 			continue;
 		k = key_of_hdr(e);
 		old = table_get(&s->items, &k, NULL);
-		if (!old)
-			c->added++;
-		else if (old != e)
-			c->updated++;
-		else
-			c->unchanged++;
-	}
-	for (size_t i = 0; s->items.slots && i <= s->items.mask; i++) {
-		struct item_hdr *e = s->items.slots[i];
-		struct key k;
-
-		if (!e)
-			continue;
-		k = key_of_hdr(e);
-		if (!table_get(&r->staged, &k, NULL))
-			c->deleted++;
-	}
-	n = c->added + c->updated + c->deleted;
-	if (!n)
-		return 0;
-	c->v = calloc(n, sizeof(*c->v));
-	if (!c->v)
-		return BW_ENOMEM;
-	for (size_t i = 0; i <= r->staged.mask; i++) {
-		struct item_hdr *e = r->staged.slots[i];
-		struct key k;
-		struct item_hdr *old;
-
-		if (!e)
-			continue;
-		k = key_of_hdr(e);
-		old = table_get(&s->items, &k, NULL);
-		if (old == e)
-			continue;
-		c->v[c->count].event = old ? BW_STORE_UPDATED : BW_STORE_ADDED;
-		c->v[c->count].old_item = hdr_take(old);
-		c->v[c->count++].new_item = hdr_take(e);
+		if (!c->v) {
+			if (!old)
+				c->added++;
+			else if (old != e)
+				c->updated++;
+			else
+				c->unchanged++;
+		} else if (old != e) {
+			c->v[c->count].event = old ? BW_STORE_UPDATED : BW_STORE_ADDED;
+			c->v[c->count].old_item = hdr_take(old);
+			c->v[c->count++].new_item = hdr_take(e);
+		}
 	}
 	for (size_t i = 0; s->items.slots && i <= s->items.mask; i++) {
 		struct item_hdr *e = s->items.slots[i];
@@ -1255,9 +1227,30 @@ static int replace_diff(struct bw_store *s, struct bw_store_replace *r, struct b
 		k = key_of_hdr(e);
 		if (table_get(&r->staged, &k, NULL))
 			continue;
-		c->v[c->count].event = BW_STORE_DELETED;
-		c->v[c->count++].old_item = hdr_take(e);
+		if (!c->v) {
+			c->deleted++;
+		} else {
+			c->v[c->count].event = BW_STORE_DELETED;
+			c->v[c->count++].old_item = hdr_take(e);
+		}
 	}
+}
+
+/* Fills c with the differences between the store's table and the staged
+ * one: counted first, then recorded. Called by a writer holding write_lock. */
+static int replace_diff(struct bw_store *s, struct bw_store_replace *r, struct bw_store_changes *c)
+{
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	diff_pass(s, r, c);
+	n = c->added + c->updated + c->deleted;
+	if (!n)
+		return 0;
+	c->v = calloc(n, sizeof(*c->v));
+	if (!c->v)
+		return BW_ENOMEM;
+	diff_pass(s, r, c);
 	return 0;
 }
 

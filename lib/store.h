@@ -129,13 +129,12 @@ struct bw_store_items {
 };
 
 /*
- * A new, empty store. project is required; arg is passed to it. indexes may
- * be NULL when n_indexes is 0; their names must be distinct. Returns NULL
- * and fills err on failure (BW_EINVAL, BW_ENOMEM).
+ * A new, empty store in *out. project is required; arg is passed to it.
+ * indexes may be NULL when n_indexes is 0; their names must be distinct.
+ * On failure (BW_EINVAL, BW_ENOMEM) *out is NULL and err says why.
  */
-struct bw_store *bw_store_new(bw_store_project_fn *project, void *arg,
-			      const struct bw_store_index *indexes, size_t n_indexes,
-			      struct bw_error *err);
+int bw_store_new(struct bw_store **out, bw_store_project_fn *project, void *arg,
+		 const struct bw_store_index *indexes, size_t n_indexes, struct bw_error *err);
 
 /* Drops the store's references and frees it; items the caller still holds
  * stay valid. NULL is a no-op. Not to be called while other threads use it. */

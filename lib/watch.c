@@ -1,19 +1,16 @@
 /* Watch stream framing and events: see watch.h. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "watch.h"
 
 void bw_line_reader_init(struct bw_line_reader *r, size_t max_line)
 {
-	memset(r, 0, sizeof(*r));
-	r->max_line = max_line;
+	bw_buf_init(&r->buf, max_line);
 }
 
 void bw_line_reader_release(struct bw_line_reader *r)
 {
-	free(r->buf);
-	memset(r, 0, sizeof(*r));
+	bw_buf_release(&r->buf);
 }
 
 static int emit(const char *line, size_t len, bw_line_fn fn, void *ctx)
@@ -23,28 +20,21 @@ static int emit(const char *line, size_t len, bw_line_fn fn, void *ctx)
 	return len ? fn(line, len, ctx) : 0;
 }
 
+static int too_big(const struct bw_line_reader *r, struct bw_error *err)
+{
+	return bw_error_set(err, BW_ETOOBIG, "a watch event is larger than the %zu-byte cap",
+			    r->buf.max);
+}
+
 static int keep(struct bw_line_reader *r, const char *data, size_t len, struct bw_error *err)
 {
-	if (r->len + len > r->max_line)
-		return bw_error_set(err, BW_ETOOBIG,
-				    "a watch event is larger than the %zu-byte cap", r->max_line);
-	if (r->len + len > r->cap) {
-		size_t cap = r->cap ? r->cap : 4096;
-		char *grown;
+	int ret = bw_buf_append(&r->buf, data, len);
 
-		while (cap < r->len + len)
-			cap *= 2;
-		if (cap > r->max_line)
-			cap = r->max_line;
-		grown = realloc(r->buf, cap);
-		if (!grown)
-			return bw_error_set(err, BW_ENOMEM,
-					    "out of memory buffering a watch event");
-		r->buf = grown;
-		r->cap = cap;
-	}
-	memcpy(r->buf + r->len, data, len);
-	r->len += len;
+	r->buf.error = 0; /* each failure is returned; the reader stays usable */
+	if (ret == BW_ETOOBIG)
+		return too_big(r, err);
+	if (ret)
+		return bw_error_set(err, ret, "out of memory buffering a watch event");
 	return 0;
 }
 
@@ -57,18 +47,16 @@ int bw_line_reader_feed(struct bw_line_reader *r, const char *data, size_t len, 
 	while (data < end && (nl = memchr(data, '\n', (size_t)(end - data))) != NULL) {
 		size_t part = (size_t)(nl - data);
 
-		if (r->len == 0) {
+		if (r->buf.len == 0) {
 			/* the common case: a whole line inside this chunk, no copy */
-			if (part > r->max_line)
-				return bw_error_set(err, BW_ETOOBIG,
-						    "a watch event is larger than the %zu-byte cap",
-						    r->max_line);
+			if (part > r->buf.max)
+				return too_big(r, err);
 			ret = emit(data, part, fn, ctx);
 		} else {
 			if ((ret = keep(r, data, part, err)) != 0)
 				return ret;
-			ret = emit(r->buf, r->len, fn, ctx);
-			r->len = 0;
+			ret = emit(r->buf.data, r->buf.len, fn, ctx);
+			bw_buf_reset(&r->buf);
 		}
 		if (ret != 0)
 			return ret;

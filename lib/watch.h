@@ -15,12 +15,12 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "error.h"
 
+/* buf holds the partial line carried over between chunks; its cap is max_line. */
 struct bw_line_reader {
-	char *buf;
-	size_t len, cap;
-	size_t max_line;
+	struct bw_buf buf;
 };
 
 /* The reflector's default cap on one watch event (one line), and the one the

@@ -480,7 +480,7 @@ static void histogram_observe(struct bw_workqueue_histogram *h, int64_t ns)
 
 /* ---- the public functions ---- */
 
-int bw_workqueue_new(const struct bw_workqueue_options *opts, struct bw_workqueue **out,
+int bw_workqueue_new(struct bw_workqueue **out, const struct bw_workqueue_options *opts,
 		     struct bw_error *err)
 {
 	struct bw_workqueue_options o = {0};

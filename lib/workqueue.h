@@ -21,7 +21,7 @@
  *   static int reconcile(const char *key, void *ctx, long *requeue_after_ms);
  *
  *   struct bw_workqueue *q;
- *   if (bw_workqueue_new(NULL, &q, &err) < 0 ||
+ *   if (bw_workqueue_new(&q, NULL, &err) < 0 ||
  *       bw_workqueue_run(q, 4, reconcile, ctx, &err) < 0)
  *           ...
  *   bw_workqueue_add(q, "default/web", NULL);     (from informer callbacks)
@@ -72,7 +72,7 @@ struct bw_workqueue_options {
 
 /* Creates an empty queue in *out. opts may be NULL. Fails with BW_EINVAL for
  * negative or inconsistent options, BW_ENOMEM when out of resources. */
-int bw_workqueue_new(const struct bw_workqueue_options *opts, struct bw_workqueue **out,
+int bw_workqueue_new(struct bw_workqueue **out, const struct bw_workqueue_options *opts,
 		     struct bw_error *err);
 
 /* Shuts the queue down without draining if that was not done (joining the

@@ -447,7 +447,7 @@ static int serve(struct bw_httpd **out, const char *addr, const struct route *ro
 	host[colon - addr] = '\0';
 	o.bind_address = *host ? host : "0.0.0.0";
 	o.port = atoi(colon + 1);
-	if ((ret = bw_httpd_new(&o, out, err)) != 0)
+	if ((ret = bw_httpd_new(out, &o, err)) != 0)
 		return ret;
 	for (size_t i = 0; i < n_routes; i++)
 		if ((ret = bw_httpd_add_route(*out, routes[i].method, routes[i].path,
@@ -554,10 +554,8 @@ static int setup(struct app *app, struct bw_error *err)
 	if (ret != 0)
 		return ret;
 	check_crds(app);
-	app->metrics = bw_metrics_new();
-	if (!app->metrics)
-		return bw_error_set(err, BW_ENOMEM, "out of memory");
-	if ((ret = bw_metrics_register_gauge_fn(app->metrics, "leader_election_master_status",
+	if ((ret = bw_metrics_new(&app->metrics, err)) != 0 ||
+	    (ret = bw_metrics_register_gauge_fn(app->metrics, "leader_election_master_status",
 						"1 while this process leads, 0 otherwise",
 						leader_gauge, app, NULL, err)) != 0 ||
 	    (ret = bw_recorder_new(&app->recorder, app->client, &ro, err)) != 0 ||

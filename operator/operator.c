@@ -2,7 +2,6 @@
  * The operator's wiring: informers and what they cache, which keys their
  * events enqueue, the controllers' queues and workers, and their metrics.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,26 @@ struct controller {
 	int (*reconcile)(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
 };
 
+enum {
+	S_DEPTH,
+	S_ADDS,
+	S_RETRIES,
+	S_UNFINISHED,
+	S_LONGEST,
+	S_QUEUE_DURATION,
+	S_WORK_DURATION,
+	S_WATCH_RESTARTS,
+	S_WATCH_RELISTS,
+	SCRAPED_N
+};
+
+/* A metric collected at scrape time: which one, of which operator. */
+struct scraped {
+	struct bw_operator *op;
+	int which;
+	struct bw_metrics_collector *collector;
+};
+
 struct bw_operator {
 	struct bw_operator_context ctx;
 	struct bw_metrics *metrics;
@@ -53,6 +72,7 @@ struct bw_operator {
 
 	struct bw_metrics_counter *reconcile_total, *reconcile_errors;
 	struct bw_metrics_histogram *reconcile_time;
+	struct scraped scraped[SCRAPED_N];
 };
 
 /* Ingresses are cached only to know which exist (so a removed route deletes one). */
@@ -368,6 +388,105 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	return 0;
 }
 
+/* The work queues' and watches' metrics (controller-runtime's workqueue_*
+ * names) are collected from their statistics at each scrape. */
+static const struct {
+	enum bw_metrics_type type;
+	const char *name, *help;
+} scraped_metrics[SCRAPED_N] = {
+    [S_DEPTH] = {BW_METRICS_GAUGE, "workqueue_depth", "Current depth of workqueue"},
+    [S_ADDS] = {BW_METRICS_COUNTER, "workqueue_adds_total",
+		"Total number of adds handled by workqueue"},
+    [S_RETRIES] = {BW_METRICS_COUNTER, "workqueue_retries_total",
+		   "Total number of retries handled by workqueue"},
+    [S_UNFINISHED] = {BW_METRICS_GAUGE, "workqueue_unfinished_work_seconds",
+		      "How many seconds of work has been done that is in progress and hasn't "
+		      "been observed by work_duration."},
+    [S_LONGEST] = {BW_METRICS_GAUGE, "workqueue_longest_running_processor_seconds",
+		   "How many seconds has the longest running processor for workqueue been "
+		   "running."},
+    [S_QUEUE_DURATION] = {BW_METRICS_HISTOGRAM, "workqueue_queue_duration_seconds",
+			  "How long in seconds an item stays in workqueue before being "
+			  "requested"},
+    [S_WORK_DURATION] = {BW_METRICS_HISTOGRAM, "workqueue_work_duration_seconds",
+			 "How long in seconds processing an item from workqueue takes."},
+    [S_WATCH_RESTARTS] = {BW_METRICS_COUNTER, "breakwater_watch_restarts_total",
+			  "Watches that ended in an error or a stall and were restarted"},
+    [S_WATCH_RELISTS] = {BW_METRICS_COUNTER, "breakwater_watch_relists_total",
+			 "Complete lists, the first and after 410 Gone"},
+};
+
+static void collect_histogram(struct bw_metrics_sink *sink, const char *queue,
+			      const struct bw_workqueue_histogram *h)
+{
+	bw_metrics_sink_histogram(sink, h->buckets, h->count, h->sum_seconds, queue);
+}
+
+static void collect_scraped(struct bw_metrics_sink *sink, void *arg)
+{
+	const struct scraped *m = arg;
+	struct bw_workqueue_stats qs;
+	struct bw_reflector_stats rs;
+
+	if (m->which == S_WATCH_RESTARTS || m->which == S_WATCH_RELISTS) {
+		for (int i = 0; i < INF_N; i++) {
+			bw_informer_stats(m->op->informers[i], &rs);
+			bw_metrics_sink_value(
+			    sink,
+			    (double)(m->which == S_WATCH_RESTARTS ? rs.watch_restarts : rs.lists),
+			    informer_names[i]);
+		}
+		return;
+	}
+	for (int i = 0; i < Q_N; i++) {
+		const char *q = controller_names[i];
+
+		bw_workqueue_stats(m->op->queues[i], &qs);
+		switch (m->which) {
+		case S_DEPTH:
+			bw_metrics_sink_value(sink, (double)qs.depth, q);
+			break;
+		case S_ADDS:
+			bw_metrics_sink_value(sink, (double)qs.adds_total, q);
+			break;
+		case S_RETRIES:
+			bw_metrics_sink_value(sink, (double)qs.retries_total, q);
+			break;
+		case S_UNFINISHED:
+			bw_metrics_sink_value(sink, qs.unfinished_work_seconds, q);
+			break;
+		case S_LONGEST:
+			bw_metrics_sink_value(sink, qs.longest_running_processor_seconds, q);
+			break;
+		case S_QUEUE_DURATION:
+			collect_histogram(sink, q, &qs.queue_duration);
+			break;
+		case S_WORK_DURATION:
+			collect_histogram(sink, q, &qs.work_duration);
+			break;
+		}
+	}
+}
+
+static int make_scraped_metrics(struct bw_operator *op, struct bw_error *err)
+{
+	int ret;
+
+	for (int i = 0; i < SCRAPED_N; i++) {
+		int watch = i == S_WATCH_RESTARTS || i == S_WATCH_RELISTS;
+		int hist = scraped_metrics[i].type == BW_METRICS_HISTOGRAM;
+
+		op->scraped[i] = (struct scraped){op, i, NULL};
+		if ((ret = bw_metrics_register_collector(
+			 op->metrics, scraped_metrics[i].type, scraped_metrics[i].name,
+			 scraped_metrics[i].help, BW_METRICS_LABELS(watch ? "resource" : "name"),
+			 hist ? bw_workqueue_bucket_bounds : NULL, hist ? BW_WORKQUEUE_BUCKETS : 0,
+			 collect_scraped, &op->scraped[i], &op->scraped[i].collector, err)) != 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int make_metrics(struct bw_operator *op, struct bw_error *err)
 {
 	int ret;
@@ -394,7 +513,7 @@ static int make_metrics(struct bw_operator *op, struct bw_error *err)
 				       "requeue_after");
 		bw_metrics_counter_add(op->reconcile_errors, 0, controller_names[i]);
 	}
-	return 0;
+	return make_scraped_metrics(op, err);
 }
 
 int bw_operator_new(struct bw_operator **out, struct bw_client *client,
@@ -425,7 +544,7 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	for (int i = 0; i < Q_N; i++) {
 		struct bw_workqueue_options qo = {.name = controller_names[i]};
 
-		if ((ret = bw_workqueue_new(&qo, &op->queues[i], err)) != 0)
+		if ((ret = bw_workqueue_new(&op->queues[i], &qo, err)) != 0)
 			goto fail;
 		op->controllers[i] = (struct controller){op, i, reconcilers[i]};
 	}
@@ -520,6 +639,8 @@ void bw_operator_free(struct bw_operator *op)
 {
 	if (!op)
 		return;
+	for (int i = 0; i < SCRAPED_N; i++)
+		bw_metrics_collector_detach(op->scraped[i].collector);
 	bw_operator_stop(op);
 	/* every informer ended before any store goes: one's handlers read the
 	 * others' stores (a pod's handler looks up its Breakers) */
@@ -536,131 +657,8 @@ void bw_operator_free(struct bw_operator *op)
 
 /* --- metrics that are read from the queues and informers at scrape time --- */
 
-struct text {
-	char *buf;
-	size_t len, cap;
-	int failed;
-};
-
-static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = 1;
-			return;
-		}
-		if ((size_t)n < t->cap - t->len)
-			break;
-		size_t cap = t->cap * 2 + (size_t)n + 1;
-		char *grown = realloc(t->buf, cap);
-
-		if (!grown) {
-			t->failed = 1;
-			return;
-		}
-		t->buf = grown;
-		t->cap = cap;
-	}
-	t->len += (size_t)n;
-}
-
-static void add_histogram(struct text *t, const char *metric, const char *queue,
-			  const struct bw_workqueue_histogram *h)
-{
-	for (int i = 0; i < BW_WORKQUEUE_BUCKETS; i++)
-		add(t, "%s_bucket{name=\"%s\",le=\"%g\"} %llu\n", metric, queue,
-		    bw_workqueue_bucket_bounds[i], (unsigned long long)h->buckets[i]);
-	add(t, "%s_bucket{name=\"%s\",le=\"+Inf\"} %llu\n", metric, queue,
-	    (unsigned long long)h->count);
-	add(t, "%s_sum{name=\"%s\"} %.9g\n", metric, queue, h->sum_seconds);
-	add(t, "%s_count{name=\"%s\"} %llu\n", metric, queue, (unsigned long long)h->count);
-}
-
 int bw_operator_render_metrics(struct bw_operator *op, char **out, size_t *len,
 			       struct bw_error *err)
 {
-	struct bw_workqueue_stats qs[Q_N];
-	struct bw_reflector_stats rs;
-	struct text t = {0};
-	char *base = NULL;
-	size_t base_len = 0;
-	int ret;
-
-	if ((ret = bw_metrics_render(op->metrics, &base, &base_len, err)) != 0)
-		return ret;
-	t.buf = base;
-	t.len = base_len;
-	t.cap = base_len + 1;
-	for (int i = 0; i < Q_N; i++)
-		bw_workqueue_stats(op->queues[i], &qs[i]);
-
-	add(&t,
-	    "# HELP workqueue_depth Current depth of workqueue\n# TYPE workqueue_depth gauge\n");
-	for (int i = 0; i < Q_N; i++)
-		add(&t, "workqueue_depth{name=\"%s\"} %zu\n", controller_names[i], qs[i].depth);
-	add(&t, "# HELP workqueue_adds_total Total number of adds handled by workqueue\n"
-		"# TYPE workqueue_adds_total counter\n");
-	for (int i = 0; i < Q_N; i++)
-		add(&t, "workqueue_adds_total{name=\"%s\"} %llu\n", controller_names[i],
-		    (unsigned long long)qs[i].adds_total);
-	add(&t, "# HELP workqueue_retries_total Total number of retries handled by workqueue\n"
-		"# TYPE workqueue_retries_total counter\n");
-	for (int i = 0; i < Q_N; i++)
-		add(&t, "workqueue_retries_total{name=\"%s\"} %llu\n", controller_names[i],
-		    (unsigned long long)qs[i].retries_total);
-	add(&t, "# HELP workqueue_unfinished_work_seconds How many seconds of work has been done "
-		"that is in progress and hasn't been observed by work_duration.\n"
-		"# TYPE workqueue_unfinished_work_seconds gauge\n");
-	for (int i = 0; i < Q_N; i++)
-		add(&t, "workqueue_unfinished_work_seconds{name=\"%s\"} %.9g\n",
-		    controller_names[i], qs[i].unfinished_work_seconds);
-	add(&t, "# HELP workqueue_longest_running_processor_seconds How many seconds has the "
-		"longest running processor for workqueue been running.\n"
-		"# TYPE workqueue_longest_running_processor_seconds gauge\n");
-	for (int i = 0; i < Q_N; i++)
-		add(&t, "workqueue_longest_running_processor_seconds{name=\"%s\"} %.9g\n",
-		    controller_names[i], qs[i].longest_running_processor_seconds);
-	add(&t, "# HELP workqueue_queue_duration_seconds How long in seconds an item stays in "
-		"workqueue before being requested\n# TYPE workqueue_queue_duration_seconds "
-		"histogram\n");
-	for (int i = 0; i < Q_N; i++)
-		add_histogram(&t, "workqueue_queue_duration_seconds", controller_names[i],
-			      &qs[i].queue_duration);
-	add(&t, "# HELP workqueue_work_duration_seconds How long in seconds processing an item "
-		"from workqueue takes.\n# TYPE workqueue_work_duration_seconds histogram\n");
-	for (int i = 0; i < Q_N; i++)
-		add_histogram(&t, "workqueue_work_duration_seconds", controller_names[i],
-			      &qs[i].work_duration);
-
-	add(&t, "# HELP breakwater_watch_restarts_total Watches that ended in an error or a stall "
-		"and were restarted\n# TYPE breakwater_watch_restarts_total counter\n");
-	for (int i = 0; i < INF_N; i++) {
-		bw_informer_stats(op->informers[i], &rs);
-		add(&t, "breakwater_watch_restarts_total{resource=\"%s\"} %llu\n",
-		    informer_names[i], (unsigned long long)rs.watch_restarts);
-	}
-	add(&t, "# HELP breakwater_watch_relists_total Complete lists, the first and after 410 "
-		"Gone\n# TYPE breakwater_watch_relists_total counter\n");
-	for (int i = 0; i < INF_N; i++) {
-		bw_informer_stats(op->informers[i], &rs);
-		add(&t, "breakwater_watch_relists_total{resource=\"%s\"} %llu\n", informer_names[i],
-		    (unsigned long long)rs.lists);
-	}
-	if (t.failed) {
-		free(t.buf);
-		return bw_error_set(err, BW_ENOMEM, "out of memory rendering metrics");
-	}
-	*out = t.buf;
-	*len = t.len;
-	return 0;
+	return bw_metrics_render(op->metrics, out, len, err);
 }

@@ -52,8 +52,8 @@ int bw_operator_start_controllers(struct bw_operator *op, struct bw_error *err);
 /* Stops the controllers (finishing the keys in hand), then the informers. */
 void bw_operator_stop(struct bw_operator *op);
 
-/* Appends the operator's own metrics (work queues, watches) in Prometheus
- * text to the registry's; for the /metrics handler. */
+/* The registry's metrics in Prometheus text, the operator's work queues and
+ * watches among them (collected at each call); for the /metrics handler. */
 int bw_operator_render_metrics(struct bw_operator *op, char **out, size_t *len,
 			       struct bw_error *err);
 

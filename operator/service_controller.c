@@ -23,6 +23,7 @@
 #include "operator.h"
 #include "ownership.h"
 #include "render.h"
+#include "rfc3339.h"
 #include "rollout.h"
 #include "rules.h"
 
@@ -316,37 +317,17 @@ static void event(struct bw_operator_context *ctx, const json_t *svc, const char
 		bw_recorder_event(ctx->recorder, &ref, type, reason, "%s", msg);
 }
 
-/* Days from 1970-01-01 to a civil date (Howard Hinnant's days_from_civil). */
-static long long days_from_civil(int y, int m, int d)
-{
-	long long era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
-/* Seconds since the epoch of an RFC 3339 UTC time ("2026-11-26T19:00:00Z"), or -1. */
+/* Seconds since the epoch of an RFC 3339 time ("2026-11-26T19:00:00Z"), or -1. */
 static long long parse_utc(const char *s)
 {
-	int y, mo, d, h, mi, sec;
+	long long sec;
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) != 6)
-		return -1;
-	return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	return s && bw_rfc3339_parse(s, &sec, NULL, NULL) == 0 ? sec : -1;
 }
 
 static void now_utc(char *buf, size_t size)
 {
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	bw_rfc3339_now(buf, size, 0);
 }
 
 /* The owned objects are applied again at least this often even when nothing

@@ -1,9 +1,9 @@
 /* Conditions and status writes, shared by the controllers. */
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "operator.h"
+#include "rfc3339.h"
 
 static const json_t *find_condition(const json_t *conditions, const char *type)
 {
@@ -31,11 +31,7 @@ void bw_condition_set(json_t *conditions, const json_t *old_conditions, const ch
 	size_t i;
 
 	if (!old_status || strcmp(old_status, status) != 0 || !since) {
-		time_t t = time(NULL);
-		struct tm tm;
-
-		gmtime_r(&t, &tm);
-		strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		bw_rfc3339_now(now, sizeof(now), 0);
 		since = now;
 	}
 	for (i = 0; i < json_array_size(conditions); i++) {

@@ -362,7 +362,7 @@ int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opt
 		 "Time to decide an admission request, by endpoint", BW_METRICS_LABELS("endpoint"),
 		 latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]),
 		 &wh->duration, err)) != 0 ||
-	    (ret = bw_httpd_new(&ho, &wh->httpd, err)) != 0 ||
+	    (ret = bw_httpd_new(&wh->httpd, &ho, err)) != 0 ||
 	    (ret = bw_httpd_add_route_inline(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh,
 					     BW_WEBHOOK_INLINE_MAX, err)) != 0 ||
 	    (ret = bw_httpd_add_route(wh->httpd, "POST", "/validate-services", validate_services,

@@ -128,6 +128,12 @@ check "metrics are served with controller-runtime's names" bash -c \
 	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q 'controller_runtime_reconcile_total{controller=\"service\",result=\"success\"}'"
 check "work-queue metrics are served" bash -c \
 	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q '^workqueue_depth{name=\"service\"}'"
+check "watch metrics are served" bash -c \
+	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q '^breakwater_watch_relists_total{resource=\"pods\"} [1-9]'"
+check "the work-queue histograms end in +Inf" bash -c \
+	"curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q '^workqueue_work_duration_seconds_bucket{name=\"service\",le=\"+Inf\"} [1-9]'"
+check "/metrics has one HELP and one TYPE per metric, before its samples" bash -c \
+	"curl -sf http://127.0.0.1:$op_metrics/metrics | awk -f '$top/tests/exposition.awk'"
 stop_operator
 check_eq "SIGTERM stops the operator cleanly" 0 "$?"
 check_operator_log

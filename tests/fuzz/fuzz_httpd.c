@@ -71,7 +71,7 @@ static void server_start(void)
 	struct bw_error err;
 
 	bw_log_configure(BW_LOG_ERROR, BW_LOG_TEXT, stderr);
-	if (bw_httpd_new(&o, &server, &err) < 0 ||
+	if (bw_httpd_new(&server, &o, &err) < 0 ||
 	    bw_httpd_add_route(server, "GET", "/hello", h_hello, NULL, &err) < 0 ||
 	    bw_httpd_add_route(server, "POST", "/echo", h_echo, NULL, &err) < 0 ||
 	    bw_httpd_add_route(server, "PUT", "/echo", h_echo, NULL, &err) < 0 ||

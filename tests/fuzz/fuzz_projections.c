@@ -143,16 +143,15 @@ static void read_item(int p, const void *item)
 
 static void run(int p, json_t *doc)
 {
-	struct bw_store *store =
-	    bw_store_new(projections[p], NULL, indexes[p].name ? &indexes[p] : NULL,
-			 indexes[p].name ? 1 : 0, NULL);
+	struct bw_store *store;
 	struct bw_store_change change = {0};
 	struct bw_store_changes changes = {0};
 	struct bw_store_items items = {0};
 	json_t *list;
 	size_t i;
 
-	if (!store)
+	if (bw_store_new(&store, projections[p], NULL, indexes[p].name ? &indexes[p] : NULL,
+			 indexes[p].name ? 1 : 0, NULL) != 0)
 		abort();
 	/* the object itself, as a watch event delivers it, twice (UNCHANGED or UPDATED) */
 	for (i = 0; i < 2; i++) {

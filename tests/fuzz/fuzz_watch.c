@@ -53,11 +53,11 @@ static void feed(const uint8_t *data, size_t size, size_t chunk, size_t max_line
 		    bw_line_reader_feed(&r, (const char *)data + off, n, parse_line, &seen, &err);
 
 		if (ret != 0) {
-			if (ret != BW_ETOOBIG || r.len > max_line)
+			if (ret != BW_ETOOBIG || r.buf.len > max_line)
 				abort();
 			break;
 		}
-		if (r.len > max_line || r.len > r.cap)
+		if (r.buf.len > max_line || (r.buf.data && r.buf.len >= r.buf.cap))
 			abort();
 		off += n;
 	}

@@ -61,15 +61,16 @@ static void serve(int port_fd, int hold_fd)
 	struct bw_webhook_options wo = {.port = 0};
 	struct bw_webhook_caches caches;
 	struct bw_webhook *wh = NULL;
-	struct bw_metrics *metrics = bw_metrics_new();
+	struct bw_metrics *metrics = NULL;
 	struct bw_error err;
 	int port = -1;
 	char c;
 
 	bw_log_configure(BW_LOG_ERROR, BW_LOG_TEXT, NULL);
-	caches.services = bw_store_new(bw_project_service, NULL, NULL, 0, &err);
-	caches.breakers = bw_store_new(bw_project_breaker, NULL, NULL, 0, &err);
-	caches.namespaces = bw_store_new(bw_project_namespace, NULL, NULL, 0, &err);
+	bw_metrics_new(&metrics, &err);
+	bw_store_new(&caches.services, bw_project_service, NULL, NULL, 0, &err);
+	bw_store_new(&caches.breakers, bw_project_breaker, NULL, NULL, 0, &err);
+	bw_store_new(&caches.namespaces, bw_project_namespace, NULL, NULL, 0, &err);
 	if (bw_certs_make_ca("flood-ca", 0, time(NULL), &ca, &err) ||
 	    bw_certs_make_serving(ca.cert_pem, ca.key_pem, sans, 1, 0, time(NULL), &serving,
 				  &err)) {

@@ -357,7 +357,7 @@ static struct bw_httpd *server_new(const struct bw_httpd_options *o)
 	int rc;
 
 	bw_error_clear(&err);
-	rc = bw_httpd_new(o, &h, &err);
+	rc = bw_httpd_new(&h, o, &err);
 	if (rc == 0 && (bw_httpd_add_route(h, "GET", "/hello", h_hello, NULL, &err) < 0 ||
 			bw_httpd_add_route(h, "POST", "/echo", h_echo, NULL, &err) < 0 ||
 			bw_httpd_add_route(h, "GET", "/query", h_query, NULL, &err) < 0 ||
@@ -383,22 +383,22 @@ static void test_options_and_routes(void)
 
 	memset(&o, 0, sizeof(o));
 	o.bind_address = "localhost";
-	CHECK_INT(BW_EINVAL, bw_httpd_new(&o, &h, &err), "a host name is not a bind address");
+	CHECK_INT(BW_EINVAL, bw_httpd_new(&h, &o, &err), "a host name is not a bind address");
 	o.bind_address = NULL;
 	o.tls_cert_pem = "x";
-	CHECK_INT(BW_EINVAL, bw_httpd_new(&o, &h, &err), "half a TLS pair is refused");
+	CHECK_INT(BW_EINVAL, bw_httpd_new(&h, &o, &err), "half a TLS pair is refused");
 	o.tls_key_pem = "y";
-	CHECK_INT(BW_EPARSE, bw_httpd_new(&o, &h, &err), "a PEM that does not parse is refused");
+	CHECK_INT(BW_EPARSE, bw_httpd_new(&h, &o, &err), "a PEM that does not parse is refused");
 	CHECK(strstr(err.message, "certificate") != NULL, "... saying so: %s", err.message);
 	memset(&o, 0, sizeof(o));
 	o.tls_cert_file = "/nonexistent/cert.pem";
 	o.tls_key_file = "/nonexistent/key.pem";
-	CHECK_INT(BW_EIO, bw_httpd_new(&o, &h, &err), "a missing certificate file is refused");
+	CHECK_INT(BW_EIO, bw_httpd_new(&h, &o, &err), "a missing certificate file is refused");
 	memset(&o, 0, sizeof(o));
 	o.port = 70000;
-	CHECK_INT(BW_EINVAL, bw_httpd_new(&o, &h, &err), "port 70000 is refused");
+	CHECK_INT(BW_EINVAL, bw_httpd_new(&h, &o, &err), "port 70000 is refused");
 
-	CHECK_INT(0, bw_httpd_new(NULL, &h, &err), "defaults make a server");
+	CHECK_INT(0, bw_httpd_new(&h, NULL, &err), "defaults make a server");
 	CHECK_INT(0, bw_httpd_port(h), "no port before start");
 	CHECK_INT(BW_EINVAL, bw_httpd_add_route(h, "HEAD", "/x", h_hello, NULL, &err),
 		  "HEAD routes are refused");
@@ -416,7 +416,7 @@ static void test_options_and_routes(void)
 
 	memset(&o, 0, sizeof(o));
 	o.port = bw_httpd_port(h);
-	CHECK_INT(0, bw_httpd_new(&o, &h2, &err), "a second server on the same port is made");
+	CHECK_INT(0, bw_httpd_new(&h2, &o, &err), "a second server on the same port is made");
 	CHECK_INT(BW_EIO, bw_httpd_start(h2, &err), "... but cannot start: %s", err.message);
 	bw_httpd_free(h2);
 	bw_httpd_free(h); /* stops it */
@@ -626,7 +626,7 @@ static void test_stop_from_handler(void)
 	int ok;
 
 	memset(&r, 0, sizeof(r));
-	ok = bw_httpd_new(NULL, &h, &err) == 0 &&
+	ok = bw_httpd_new(&h, NULL, &err) == 0 &&
 	     bw_httpd_add_route(h, "GET", "/stop", h_stop, &h, &err) == 0 &&
 	     bw_httpd_start(h, &err) == 0;
 	CHECK(ok, "a server with a handler that stops it starts");
@@ -752,7 +752,7 @@ static void test_https(void)
 	memset(&o, 0, sizeof(o));
 	o.tls_cert_pem = s1.cert_pem;
 	o.tls_key_pem = s2.key_pem;
-	CHECK_INT(BW_EPARSE, bw_httpd_new(&o, &h, &err), "a key that does not match is refused");
+	CHECK_INT(BW_EPARSE, bw_httpd_new(&h, &o, &err), "a key that does not match is refused");
 	o.tls_key_pem = s1.key_pem;
 	h = server_new(&o);
 	CHECK(h != NULL, "an HTTPS server starts");
@@ -1294,7 +1294,7 @@ static void test_workers(void)
 
 	memset(&o, 0, sizeof(o));
 	o.workers = 2;
-	ok = bw_httpd_new(&o, &h, &err) == 0 &&
+	ok = bw_httpd_new(&h, &o, &err) == 0 &&
 	     bw_httpd_add_route(h, "GET", "/slow", h_slow, NULL, &err) == 0 &&
 	     bw_httpd_add_route(h, "GET", "/hello", h_hello, NULL, &err) == 0 &&
 	     bw_httpd_add_route(h, "GET", "/fail", h_fail, NULL, &err) == 0 &&
@@ -1377,7 +1377,7 @@ static void test_inline_routes(void)
 
 	memset(&o, 0, sizeof(o));
 	o.workers = 2;
-	ok = bw_httpd_new(&o, &h, &err) == 0 &&
+	ok = bw_httpd_new(&h, &o, &err) == 0 &&
 	     bw_httpd_add_route_inline(h, "GET", "/service", h_where, NULL, 0, &err) == 0 &&
 	     bw_httpd_add_route_inline(h, "POST", "/inline", h_where, NULL, 100, &err) == 0 &&
 	     bw_httpd_add_route(h, "POST", "/worker", h_where, NULL, &err) == 0 &&

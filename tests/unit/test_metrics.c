@@ -17,6 +17,16 @@
 			return try_rc_; \
 	} while (0)
 
+/* A new registry; a failed check when there is none. */
+static struct bw_metrics *new_registry(void)
+{
+	struct bw_metrics *reg = NULL;
+	struct bw_error err = {0};
+
+	CHECK_INT(0, bw_metrics_new(&reg, &err), "a new registry (%s)", err.message);
+	return reg;
+}
+
 /* Renders reg; NULL (and a failed check) when render fails. */
 static char *render(struct bw_metrics *reg, const char *what)
 {
@@ -388,7 +398,7 @@ static const struct {
 static void test_render_cases(void)
 {
 	for (size_t i = 0; i < sizeof(render_cases) / sizeof(render_cases[0]); i++) {
-		struct bw_metrics *reg = bw_metrics_new();
+		struct bw_metrics *reg = new_registry();
 		char *text;
 
 		CHECK_INT(0, render_cases[i].setup(reg), "%s: setup", render_cases[i].name);
@@ -401,7 +411,7 @@ static void test_render_cases(void)
 
 static void test_gauge_fn_live(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	int value = 1;
 	char *text;
 
@@ -514,7 +524,7 @@ static int register_kind(struct bw_metrics *reg, size_t i, void **out, struct bw
 
 static void test_registration_errors(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_counter *taken;
 	struct bw_metrics_histogram *lat;
 	struct bw_metrics_gauge *queue;
@@ -603,7 +613,7 @@ static int count_of(const char *haystack, const char *needle)
 
 static void test_update_errors(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_counter *c, *plain;
 	struct bw_metrics_gauge *g;
 	struct bw_metrics_histogram *h;
@@ -679,7 +689,7 @@ static void test_update_errors(void)
 
 static void test_series_cap(void)
 {
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct bw_metrics_gauge *g;
 	char label[16], *logged = NULL;
 	size_t logged_len = 0;
@@ -817,7 +827,7 @@ static void test_concurrency(void)
 {
 	static const char *names[THREADS] = {"w0", "w1", "w2", "w3"};
 	static const double bounds[] = {0.5};
-	struct bw_metrics *reg = bw_metrics_new();
+	struct bw_metrics *reg = new_registry();
 	struct worker workers[THREADS];
 	struct renderer r = {0};
 	struct bw_metrics_counter *total, *halves, *own;
@@ -899,6 +909,133 @@ static void test_concurrency(void)
 	bw_metrics_free(reg);
 }
 
+/* --- collectors ---------------------------------------------------------- */
+
+struct queue_state {
+	double depth[2];
+	uint64_t cumulative[2][3];
+	uint64_t count[2];
+	double sum[2];
+	int wrong; /* emit a wrong series too */
+	int calls;
+};
+
+static void collect_depth(struct bw_metrics_sink *sink, void *arg)
+{
+	struct queue_state *q = arg;
+
+	q->calls++;
+	bw_metrics_sink_value(sink, q->depth[0], "service");
+	bw_metrics_sink_value(sink, q->depth[1], "breaker");
+	if (q->wrong) {
+		CHECK_INT(BW_EINVAL, bw_metrics_sink_value(sink, 1, "a", "b"),
+			  "a collected series with two values for one label is refused");
+		CHECK_INT(BW_EINVAL, bw_metrics_sink_histogram(sink, q->cumulative[0], 1, 1, "x"),
+			  "a histogram series in a gauge's collector is refused");
+	}
+}
+
+static void collect_durations(struct bw_metrics_sink *sink, void *arg)
+{
+	struct queue_state *q = arg;
+
+	bw_metrics_sink_histogram(sink, q->cumulative[0], q->count[0], q->sum[0], "service");
+	bw_metrics_sink_histogram(sink, q->cumulative[1], q->count[1], q->sum[1], "breaker");
+}
+
+static void collect_nothing(struct bw_metrics_sink *sink, void *arg)
+{
+	(void)sink;
+	(void)arg;
+}
+
+static void test_collectors(void)
+{
+	static const double bounds[] = {0.001, 0.1, 10};
+	struct queue_state q = {.depth = {3, 0},
+				.cumulative = {{1, 4, 5}, {0, 0, 0}},
+				.count = {6, 0},
+				.sum = {12.5, 0}};
+	struct bw_metrics *reg = new_registry();
+	struct bw_metrics_collector *depth = NULL;
+	struct bw_metrics_counter *c;
+	struct bw_error err;
+	char *text;
+
+	CHECK_INT(0,
+		  bw_metrics_register_collector(
+		      reg, BW_METRICS_GAUGE, "workqueue_depth", "Current depth of workqueue",
+		      BW_METRICS_LABELS("name"), NULL, 0, collect_depth, &q, &depth, &err),
+		  "a gauge collector registers");
+	CHECK_INT(0,
+		  bw_metrics_register_collector(
+		      reg, BW_METRICS_HISTOGRAM, "workqueue_work_duration_seconds",
+		      "How long processing takes.", BW_METRICS_LABELS("name"), bounds, 3,
+		      collect_durations, &q, NULL, &err),
+		  "a histogram collector registers");
+	CHECK_INT(0,
+		  bw_metrics_register_collector(reg, BW_METRICS_COUNTER, "idle_total", "Nothing.",
+						NULL, NULL, 0, collect_nothing, NULL, NULL, &err),
+		  "a collector that emits nothing registers");
+	CHECK_INT(BW_EINVAL,
+		  bw_metrics_register_counter(reg, "workqueue_depth", "Again.", NULL, &c, &err),
+		  "a collector's name is taken in the registry");
+	CHECK_INT(BW_EINVAL,
+		  bw_metrics_register_counter(reg, "workqueue_work_duration_seconds_count", "x",
+					      NULL, &c, &err),
+		  "and a collected histogram's series names too");
+	CHECK_INT(BW_EINVAL,
+		  bw_metrics_register_collector(reg, BW_METRICS_GAUGE, "no_fn", "x", NULL, NULL, 0,
+						NULL, NULL, NULL, &err),
+		  "a collector needs a function");
+	CHECK_INT(BW_EINVAL,
+		  bw_metrics_register_collector(reg, BW_METRICS_GAUGE, "bad-name", "x", NULL, NULL,
+						0, collect_nothing, NULL, NULL, &err),
+		  "a collector's name is checked like any other");
+
+	text = render(reg, "collectors");
+	CHECK_STR("# HELP workqueue_depth Current depth of workqueue\n"
+		  "# TYPE workqueue_depth gauge\n"
+		  "workqueue_depth{name=\"service\"} 3\n"
+		  "workqueue_depth{name=\"breaker\"} 0\n"
+		  "# HELP workqueue_work_duration_seconds How long processing takes.\n"
+		  "# TYPE workqueue_work_duration_seconds histogram\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"service\",le=\"0.001\"} 1\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"service\",le=\"0.1\"} 4\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"service\",le=\"10\"} 5\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"service\",le=\"+Inf\"} 6\n"
+		  "workqueue_work_duration_seconds_sum{name=\"service\"} 12.5\n"
+		  "workqueue_work_duration_seconds_count{name=\"service\"} 6\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"breaker\",le=\"0.001\"} 0\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"breaker\",le=\"0.1\"} 0\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"breaker\",le=\"10\"} 0\n"
+		  "workqueue_work_duration_seconds_bucket{name=\"breaker\",le=\"+Inf\"} 0\n"
+		  "workqueue_work_duration_seconds_sum{name=\"breaker\"} 0\n"
+		  "workqueue_work_duration_seconds_count{name=\"breaker\"} 0\n",
+		  text,
+		  "collected series render with one HELP and TYPE each; an empty one is left out");
+	free(text);
+
+	q.depth[0] = 7;
+	q.wrong = 1;
+	text = render(reg, "collectors again");
+	CHECK(text && strstr(text, "workqueue_depth{name=\"service\"} 7\n") != NULL,
+	      "each render reads the state anew");
+	CHECK(text && !strstr(text, "name=\"a\""), "a refused series is not rendered");
+	free(text);
+
+	bw_metrics_collector_detach(depth);
+	q.calls = 0;
+	text = render(reg, "after detach");
+	CHECK_INT(0, q.calls, "a detached collector is not called");
+	CHECK(text && !strstr(text, "workqueue_depth"), "and its metric is left out");
+	CHECK(text && strstr(text, "workqueue_work_duration_seconds_count{name=\"service\"} 6"),
+	      "the other collectors still render");
+	free(text);
+	bw_metrics_collector_detach(NULL);
+	bw_metrics_free(reg);
+}
+
 int main(void)
 {
 	test_render_cases();
@@ -908,5 +1045,6 @@ int main(void)
 	test_series_cap();
 	test_buckets();
 	test_concurrency();
+	test_collectors();
 	return check_exit();
 }

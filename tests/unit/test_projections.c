@@ -61,11 +61,14 @@ static void names_of(struct bw_store *s, const char *index, const char *value, c
 static void test_services(void)
 {
 	struct bw_store_index ix = {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL};
-	struct bw_store *s = bw_store_new(bw_project_service, NULL, &ix, 1, NULL);
 	json_t *few = service("few", 3), *many = service("many", BW_STORE_INDEX_MAX + 4),
 	       *none = service("none", 0), *entry = NULL, *cached_entry;
 	const struct bw_cached_service *o;
+	struct bw_store *s;
 	char names[256];
+
+	CHECK_INT(0, bw_store_new(&s, bw_project_service, NULL, &ix, 1, NULL),
+		  "a store of Services indexed by dependency");
 	char *want;
 
 	CHECK(s != NULL, "a store with the by-dependency index");
@@ -119,9 +122,12 @@ static void test_services(void)
 static void test_pods(void)
 {
 	struct bw_store_index ix = {BW_INDEX_BY_SERVICE, bw_index_service, NULL};
-	struct bw_store *s = bw_store_new(bw_project_pod, NULL, &ix, 1, NULL);
 	char name[32], names[256];
+	struct bw_store *s;
 	int all = 1;
+
+	CHECK_INT(0, bw_store_new(&s, bw_project_pod, NULL, &ix, 1, NULL),
+		  "a store of pods indexed by Service");
 
 	for (int i = 0; i < 6; i++) {
 		json_t *pod;
@@ -143,8 +149,7 @@ static void test_pods(void)
 
 static void test_typed(void)
 {
-	struct bw_store *s = bw_store_new(bw_project_service, NULL, NULL, 0, NULL);
-	struct bw_store *b = bw_store_new(bw_project_breaker, NULL, NULL, 0, NULL);
+	struct bw_store *s = NULL, *b = NULL;
 	json_t *svc = json_loads(
 	    "{\"metadata\":{\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":"
 	    "\"7\",\"generation\":4,\"creationTimestamp\":\"2026-11-30T01:00:00Z\","
@@ -165,6 +170,9 @@ static void test_typed(void)
 	const struct bw_cached_service *o;
 	const struct bw_cached_breaker *k;
 	json_t *back;
+
+	bw_store_new(&s, bw_project_service, NULL, NULL, 0, NULL);
+	bw_store_new(&b, bw_project_breaker, NULL, NULL, 0, NULL);
 
 	CHECK(bw_store_upsert(s, svc, NULL, NULL) == 0 && bw_store_upsert(s, bare, NULL, NULL) == 0,
 	      "typed: two Services cached");

@@ -129,9 +129,9 @@ static int upsert(struct bw_store *s, json_t *obj)
 static struct bw_store *new_store(struct counters *c)
 {
 	struct bw_error err;
-	struct bw_store *s = bw_store_new(deploy_project, c, store_indexes, N_INDEXES, &err);
+	struct bw_store *s;
 
-	if (!s)
+	if (bw_store_new(&s, deploy_project, c, store_indexes, N_INDEXES, &err) != 0)
 		printf("# bw_store_new: %s\n", err.message);
 	return s;
 }
@@ -191,12 +191,17 @@ static void test_new(void)
 	struct bw_error err;
 	const struct bw_store_index twice[] = {{"a", index_app, NULL}, {"a", index_app, NULL}};
 	const struct bw_store_index unnamed[] = {{"", index_app, NULL}};
+	struct bw_store *s = (struct bw_store *)&err; /* not NULL before the call */
 
-	CHECK(!bw_store_new(NULL, NULL, NULL, 0, &err), "new: a projection is required");
+	CHECK_INT(BW_EINVAL, bw_store_new(&s, NULL, NULL, NULL, 0, &err),
+		  "new: a projection is required");
+	CHECK(s == NULL, "new: no store on failure");
 	CHECK_INT(BW_EINVAL, err.code, "new: no projection is BW_EINVAL");
-	CHECK(!bw_store_new(deploy_project, NULL, twice, 2, &err), "new: duplicate index names");
+	CHECK(bw_store_new(&s, deploy_project, NULL, twice, 2, &err) != 0,
+	      "new: duplicate index names");
 	CHECK(strstr(err.message, "two indexes named a") != NULL, "new: message names the index");
-	CHECK(!bw_store_new(deploy_project, NULL, unnamed, 1, &err), "new: an unnamed index");
+	CHECK(bw_store_new(&s, deploy_project, NULL, unnamed, 1, &err) != 0,
+	      "new: an unnamed index");
 	bw_store_free(NULL);
 }
 
@@ -606,15 +611,15 @@ static void test_pack(void)
 	struct bw_store *s;
 	json_t *obj = deployment("shop", "p", "1", 1, "i", NULL, NULL);
 
-	s = bw_store_new(over_project, NULL, NULL, 0, &err);
+	bw_store_new(&s, over_project, NULL, NULL, 0, &err);
 	CHECK_INT(BW_EINVAL, bw_store_upsert(s, obj, NULL, &err), "pack: over the reservation");
 	CHECK(strstr(err.message, "misused") != NULL, "pack: message says so");
 	CHECK_INT(0, bw_store_count(s), "pack: nothing cached");
 	bw_store_free(s);
-	s = bw_store_new(foreign_project, NULL, NULL, 0, &err);
+	bw_store_new(&s, foreign_project, NULL, NULL, 0, &err);
 	CHECK_INT(BW_EINVAL, bw_store_upsert(s, obj, NULL, &err), "pack: a foreign pointer");
 	bw_store_free(s);
-	s = bw_store_new(mem_project, NULL, NULL, 0, &err);
+	bw_store_new(&s, mem_project, NULL, NULL, 0, &err);
 	CHECK_INT(BW_EINVAL, bw_store_upsert(s, obj, NULL, &err), "pack: two allocations");
 	bw_store_free(s);
 	json_decref(obj);
@@ -646,7 +651,7 @@ static void *array_project(struct bw_store_pack *pack, const json_t *obj, void *
 
 static void test_pack_mem(void)
 {
-	struct bw_store *s = bw_store_new(array_project, NULL, NULL, 0, NULL);
+	struct bw_store *s;
 	json_t *obj = deployment("shop", "p", "1", 1, "i", NULL, NULL);
 	const struct {
 		char tag;
@@ -654,6 +659,7 @@ static void test_pack_mem(void)
 		const char *s;
 	} * l;
 
+	CHECK_INT(0, bw_store_new(&s, array_project, NULL, NULL, 0, NULL), "pack mem: new");
 	CHECK_INT(0, bw_store_upsert(s, obj, NULL, NULL), "pack mem: upsert");
 	l = bw_store_get(s, "shop", "p");
 	CHECK(l && ((uintptr_t)l->numbers % 8) == 0, "pack mem: aligned array");

@@ -56,7 +56,7 @@ static void test_framing(void)
 		CHECK_STR("{\"a\":1}", c.lines[0], "chunks of %zu: first line", chunks[i]);
 		CHECK_STR("{\"b\":2}", c.lines[1], "chunks of %zu: CRLF stripped", chunks[i]);
 		CHECK_STR("{\"c\":3}", c.lines[2], "chunks of %zu: third line", chunks[i]);
-		CHECK_INT(10, r.len, "chunks of %zu: the partial line is kept", chunks[i]);
+		CHECK_INT(10, r.buf.len, "chunks of %zu: the partial line is kept", chunks[i]);
 		ret = bw_line_reader_feed(&r, "}\n", 2, collect, &c, &err);
 		CHECK_STR("{\"partial\"}", c.lines[3], "chunks of %zu: completed by the next chunk",
 			  chunks[i]);

@@ -49,10 +49,12 @@ static void expected(const char *ns, const char *service, const char *depends, c
 int main(void)
 {
 	struct bw_error err;
-	struct bw_webhook_caches c = {bw_store_new(bw_project_service, NULL, NULL, 0, &err),
-				      bw_store_new(bw_project_breaker, NULL, NULL, 0, &err),
-				      bw_store_new(bw_project_namespace, NULL, NULL, 0, &err)};
+	struct bw_webhook_caches c = {0};
 	char got[32], want[32];
+
+	bw_store_new(&c.services, bw_project_service, NULL, NULL, 0, &err);
+	bw_store_new(&c.breakers, bw_project_breaker, NULL, NULL, 0, &err);
+	bw_store_new(&c.namespaces, bw_project_namespace, NULL, NULL, 0, &err);
 
 	/* status and metadata before spec, holding "spec", "port" and
 	 * "dependsOn" of their own; a key with a quote in it */

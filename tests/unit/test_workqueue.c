@@ -40,7 +40,7 @@ static struct bw_workqueue *new_queue(double rate, long burst, long base_ms, lon
 	o.burst = burst;
 	o.base_delay_ms = base_ms;
 	o.max_delay_ms = max_ms;
-	if (bw_workqueue_new(&o, &q, &err) < 0) {
+	if (bw_workqueue_new(&q, &o, &err) < 0) {
 		printf("bw_workqueue_new: %s\n", err.message);
 		exit(1);
 	}
@@ -153,11 +153,11 @@ static void test_errors(void)
 
 	o.base_delay_ms = 100;
 	o.max_delay_ms = 10;
-	CHECK_INT(BW_EINVAL, bw_workqueue_new(&o, &q, &err), "max delay below base is refused");
+	CHECK_INT(BW_EINVAL, bw_workqueue_new(&q, &o, &err), "max delay below base is refused");
 	CHECK(q == NULL, "no queue on failure");
 	o.max_delay_ms = 0;
 	o.burst = -1;
-	CHECK_INT(BW_EINVAL, bw_workqueue_new(&o, &q, &err), "negative burst is refused");
+	CHECK_INT(BW_EINVAL, bw_workqueue_new(&q, &o, &err), "negative burst is refused");
 
 	q = new_queue(0, 0, 0, 0);
 	CHECK_INT(BW_EINVAL, bw_workqueue_add(q, NULL, &err), "NULL key is refused");
