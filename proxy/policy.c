@@ -11,6 +11,7 @@
 
 #include "breaker_policy.h"
 #include "json.h"
+#include "names.h"
 #include "policy.h"
 
 /* An integer field: where it sits, its range and where it goes. */
@@ -213,7 +214,7 @@ int bw_policy_parse(const char *text, size_t len, struct bw_policy_set *set, str
 				    "breakers.json: %zu bytes, more than the limit of %d", len,
 				    BW_POLICY_MAX_BYTES);
 	if ((rc = bw_json_check_shape(text, len, MAX_VALUES, MAX_DEPTH, err))) {
-		bw_error_prefix(err, "breakers.json");
+		bw_error_prefix(err, BW_REGISTRY_BREAKERS_KEY);
 		return rc;
 	}
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
