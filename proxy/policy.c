@@ -1,7 +1,7 @@
 /*
  * breakers.json into struct bw_breaker_policy. The defaults and ranges are
  * the CRD's (crds/breakers.breakwater.io.yaml); tests/unit/test_policy.c
- * checks that whatever operator/registry.c writes reads back here.
+ * checks that whatever model/registry.c writes reads back here.
  */
 #include <inttypes.h>
 #include <limits.h>
