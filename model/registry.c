@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "error.h"
+#include "breaker_policy.h"
 #include "registry.h"
 #include "rules.h"
 #include "render.h"
@@ -26,19 +27,14 @@ struct int_field {
 	json_int_t def, min, max;
 };
 
-static const struct int_field breaker_ints[] = {
-    {NULL, "failureThreshold", 5, 1, 1000},	 {NULL, "failureRateThreshold", 50, 1, 100},
-    {NULL, "minimumCalls", 20, 1, 100000},	 {"slidingWindow", "size", 100, 1, 100000},
-    {"slowCall", "durationMs", 2000, 1, 600000}, {"slowCall", "rateThreshold", 100, 1, 100},
-    {NULL, "openSeconds", 60, 1, 86400},	 {NULL, "backoffMultiplier", 2, 1, 10},
-    {NULL, "halfOpenCalls", 1, 1, 1000},
-};
+#define INT_FIELD(parent, key, def, min, max, member) {parent, key, def, min, max},
+static const struct int_field breaker_ints[] = {BW_BREAKER_INT_FIELDS(INT_FIELD)};
+#undef INT_FIELD
 
-static const char *const breaker_modes[] = {"Enforce", "MetricsOnly", "ForcedOpen", "ForcedClosed",
-					    "Disabled"};
-static const char *const window_types[] = {"Count", "Time"};
+static const char *const breaker_modes[] = {BW_BREAKER_MODE_NAMES};
+static const char *const window_types[] = {BW_BREAKER_WINDOW_NAMES};
 
-#define DEFAULT_MAX_OPEN_SECONDS 600
+#define DEFAULT_MAX_OPEN_SECONDS BW_BREAKER_DEFAULT_MAX_OPEN_SECONDS
 
 /* An optional integer in min..max, def when absent. */
 static int get_int(const json_t *v, const char *path, json_int_t def, json_int_t min,

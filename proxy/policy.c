@@ -1,7 +1,7 @@
 /*
  * breakers.json into struct bw_breaker_policy. The defaults and ranges are
  * the CRD's (crds/breakers.breakwater.io.yaml); tests/unit/test_policy.c
- * checks that whatever operator/registry.c writes reads back here.
+ * checks that whatever model/registry.c writes reads back here.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breaker_policy.h"
 #include "json.h"
+#include "names.h"
 #include "policy.h"
 
 /* An integer field: where it sits, its range and where it goes. */
@@ -20,43 +22,24 @@ struct int_field {
 	size_t offset; /* of the int in struct bw_breaker_policy */
 };
 
-#define FIELD(parent, key, min, max, member)                                      \
-	{                                                                         \
-		parent, key, min, max, offsetof(struct bw_breaker_policy, member) \
-	}
+#define INT_FIELD(parent, key, def, min, max, member) \
+	{parent, key, min, max, offsetof(struct bw_breaker_policy, member)},
+static const struct int_field int_fields[] = {BW_BREAKER_INT_FIELDS(INT_FIELD)};
+#undef INT_FIELD
 
-static const struct int_field int_fields[] = {
-    FIELD(NULL, "failureThreshold", 1, 1000, failure_threshold),
-    FIELD(NULL, "failureRateThreshold", 1, 100, failure_rate_threshold),
-    FIELD(NULL, "minimumCalls", 1, 100000, minimum_calls),
-    FIELD("slidingWindow", "size", 1, 100000, window_size),
-    FIELD("slowCall", "durationMs", 1, 600000, slow_call_duration_ms),
-    FIELD("slowCall", "rateThreshold", 1, 100, slow_call_rate_threshold),
-    FIELD(NULL, "openSeconds", 1, 86400, open_seconds),
-    FIELD(NULL, "backoffMultiplier", 1, 10, backoff_multiplier),
-    FIELD(NULL, "halfOpenCalls", 1, 1000, half_open_calls),
-};
+static const char *const mode_names[] = {BW_BREAKER_MODE_NAMES};
+static const char *const window_names[] = {BW_BREAKER_WINDOW_NAMES};
 
-static const char *const mode_names[] = {"Enforce", "MetricsOnly", "ForcedOpen", "ForcedClosed",
-					 "Disabled"};
-static const char *const window_names[] = {"Count", "Time"};
-
-#define DEFAULT_MAX_OPEN_SECONDS 600
+#define DEFAULT_MAX_OPEN_SECONDS BW_BREAKER_DEFAULT_MAX_OPEN_SECONDS
 
 void bw_policy_defaults(struct bw_breaker_policy *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->failure_threshold = 5;
-	p->failure_rate_threshold = 50;
-	p->minimum_calls = 20;
+#define SET_DEFAULT(parent, key, def, min, max, member) p->member = def;
+	BW_BREAKER_INT_FIELDS(SET_DEFAULT)
+#undef SET_DEFAULT
 	p->window_type = BW_WINDOW_COUNT;
-	p->window_size = 100;
-	p->slow_call_duration_ms = 2000;
-	p->slow_call_rate_threshold = 100;
-	p->open_seconds = 60;
 	p->max_open_seconds = DEFAULT_MAX_OPEN_SECONDS;
-	p->backoff_multiplier = 2;
-	p->half_open_calls = 1;
 	p->mode = BW_MODE_ENFORCE;
 }
 
@@ -231,7 +214,7 @@ int bw_policy_parse(const char *text, size_t len, struct bw_policy_set *set, str
 				    "breakers.json: %zu bytes, more than the limit of %d", len,
 				    BW_POLICY_MAX_BYTES);
 	if ((rc = bw_json_check_shape(text, len, MAX_VALUES, MAX_DEPTH, err))) {
-		bw_error_prefix(err, "breakers.json");
+		bw_error_prefix(err, BW_REGISTRY_BREAKERS_KEY);
 		return rc;
 	}
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);

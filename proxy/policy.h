@@ -2,7 +2,7 @@
  * Breaker policies as the webhook injects them: `breakers.json` of the
  * namespace's `breakwater-registry` ConfigMap, mounted in the pod (by
  * default /etc/breakwater/breakers.json). Its shape (docs/resources.md,
- * written by operator/registry.c):
+ * written by model/registry.c):
  *
  *   {"namespace": NS,
  *    "breakers": {NAME: {target, generation, failureThreshold,
@@ -14,7 +14,7 @@
  * The operator writes every field with its default applied; a field that is
  * absent here takes the CRD's default all the same (a hand-written file, an
  * older operator), and the ranges are the CRD's (maxOpenSeconds: at least
- * openSeconds, at most INT32_MAX, as operator/registry.c accepts it). Unknown
+ * openSeconds, at most INT32_MAX, as model/registry.c accepts it). Unknown
  * keys are ignored, so a newer operator's file still loads. Messages name
  * the field: "breakers.payments.slidingWindow.size: 0 is out of range
  * 1..100000".

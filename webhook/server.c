@@ -64,15 +64,25 @@ static void views_release(struct views *w)
 
 /* The Services (breakers 0) or Breakers (1) of namespace ns, but the one
  * named `except`, as views. Returns 0 or -1 (out of memory). */
-static int cached_views(struct bw_store *store, const char *ns, const char *except, int breakers,
-			struct views *w)
+/* Lists the items of ns (NULL: all) into w, with room for their views.
+ * Returns 1 when there are items to go through, 0 when none (a failed list
+ * counts as none, as it always did), -1 out of memory. */
+static int views_list(struct bw_store *store, const char *ns, struct views *w)
 {
 	memset(w, 0, sizeof(*w));
 	if (bw_store_list(store, ns, &w->items, NULL) != 0)
 		return 0;
 	w->v = calloc(w->items.count + 1, sizeof(*w->v));
-	if (!w->v)
-		return -1;
+	return w->v ? 1 : -1;
+}
+
+static int cached_views(struct bw_store *store, const char *ns, const char *except, int breakers,
+			struct views *w)
+{
+	int rc = views_list(store, ns, w);
+
+	if (rc <= 0)
+		return rc;
 	for (size_t i = 0; i < w->items.count; i++) {
 		const void *item = w->items.v[i];
 
@@ -93,15 +103,12 @@ static int service_siblings(struct bw_store *store, struct bw_store *namespaces,
 {
 	const char *prefix = json_string_value(
 	    json_object_get(json_object_get(json_object_get(obj, "spec"), "route"), "pathPrefix"));
+	int rc;
 
 	if (!prefix)
 		return cached_views(store, ns, name, 0, w);
-	memset(w, 0, sizeof(*w));
-	if (bw_store_list(store, NULL, &w->items, NULL) != 0)
-		return 0;
-	w->v = calloc(w->items.count + 1, sizeof(*w->v));
-	if (!w->v)
-		return -1;
+	if ((rc = views_list(store, NULL, w)) <= 0)
+		return rc;
 	for (size_t i = 0; i < w->items.count; i++) {
 		const struct bw_cached_service *item = w->items.v[i];
 		const char *ins = bw_store_item_namespace(item);

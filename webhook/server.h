@@ -51,7 +51,8 @@ struct bw_webhook_options {
 	int idle_timeout_s;
 };
 
-/* The caches decisions read: items as operator.h describes them. */
+/* The caches decisions read: stores filled with model/cached.h's
+ * projections (bw_project_service, bw_project_breaker, bw_project_namespace). */
 struct bw_webhook_caches {
 	struct bw_store *services, *breakers, *namespaces;
 };

@@ -69,12 +69,12 @@ static void read_item(int p, const void *item)
 		if (!back)
 			abort();
 		/* and the projected view is what that text reads as */
-		bw_breaker_view_read(back, &v);
-		json_decref(back);
+		bw_breaker_view_read(back, &v); /* its strings borrow from back */
 		if (!same(v.ns, b->view.ns) || !same(v.name, b->view.name) ||
 		    !same(v.created, b->view.created) || !same(v.target, b->view.target) ||
 		    v.deleting != b->view.deleting || v.valid != b->view.valid)
 			abort();
+		json_decref(back);
 		break;
 	}
 	case P_SERVICE: {

@@ -1,5 +1,5 @@
 /*
- * Unit tests for operator/ownership.c and operator/rules.c, data-driven.
+ * Unit tests for operator/ownership.c and model/rules.c, data-driven.
  *
  * tests/unit/data/ownership/CASE/ (one object the controller would write):
  *   case.json    {"kind": "Service", "ownerUid": "...", "decision": "Absent" |

@@ -1,6 +1,6 @@
 /*
  * Unit tests for proxy/policy.c, the reader of breakers.json: what
- * operator/registry.c writes reads back field for field (the two keep their
+ * model/registry.c writes reads back field for field (the two keep their
  * own copies of the CRD's defaults and ranges; this is where they meet),
  * and whole files are all or nothing with messages naming the field.
  * The per-field cases (defaults, ranges) are conformance cases in

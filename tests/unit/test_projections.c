@@ -1,6 +1,6 @@
 /*
  * Unit tests for the operator's cache projections and indexes
- * (operator/operator.c): a Service keeps its registry entry and the keys of
+ * (model/cached.c): a Service keeps its registry entry and the keys of
  * its dependencies, and the by-dependency index finds its dependents without
  * a pass over the namespace, also past BW_STORE_INDEX_MAX dependencies (one
  * "namespace/ *" value then stands for them); a pod is found by its Service;

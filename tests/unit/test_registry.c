@@ -1,5 +1,5 @@
 /*
- * Unit tests for operator/registry.c, data-driven: each folder under
+ * Unit tests for model/registry.c, data-driven: each folder under
  * tests/unit/data/registry/ is one case, run in sorted order.
  *
  *   services.json   optional: a JSON array of breakwater Services (absent: NULL)

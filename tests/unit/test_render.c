@@ -1,5 +1,5 @@
 /*
- * Unit tests for operator/render.c, data-driven: each folder under
+ * Unit tests for model/render.c, data-driven: each folder under
  * tests/unit/data/render/ is one case, run in sorted order.
  *
  *   service.json      the breakwater Service (input)
