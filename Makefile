@@ -81,14 +81,16 @@ $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/tests/%.o $(call objects,$(ASAN_BUILD),$(TE
 	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
 
 # ThreadSanitizer build of the tests of everything that runs threads: the
-# client, informer, work queue, leader, events and HTTP server. `make tsan`
+# client, informer, work queue, leader, events and HTTP server, and the
+# breaker sidecar's (one thread of its own, stopped from another). `make tsan`
 # builds and runs them (the integration ones start the local control plane);
 # `make test` runs them as the tsan suite. Suppressions: tests/tsan.supp.
 TSAN_BUILD := build/tsan
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := tests/unit/test_client tests/unit/test_workqueue tests/unit/test_httpd \
 	tests/integration/test_client tests/integration/test_informer \
-	tests/integration/test_leader tests/integration/test_events
+	tests/integration/test_leader tests/integration/test_events \
+	tests/integration/test_proxy
 $(TSAN_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(BW_CFLAGS) -O1 -g $(TSAN) -MMD -MP -c -o $@ $<
