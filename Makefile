@@ -8,6 +8,8 @@
 #   make tsan       the threaded parts' tests under ThreadSanitizer
 #   make test-faults  the fault scenarios of tests/faults/ (minutes; not in test)
 #   make bench        the benchmarks of bench/ (bench/README.md)
+#   make bench-proxy  the breaker sidecar against nginx and HAProxy on loopback
+#                     (no cluster; bench/README.md)
 #   make bench-scale  breakwater against kubectl and a controller-runtime operator
 #                     at SIZES="100 1000" services (long; not in test; bench/README.md)
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
@@ -53,7 +55,7 @@ TESTED_SRC := $(LIB_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out operator/main.
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit test-faults bench-scale unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit test-faults bench-scale bench-proxy unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean image image-rootfs image-deps bench-deps
 
 all: build
@@ -137,6 +139,11 @@ bench: deps bench-deps build bench-bins cluster-up
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC)); do \
 		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
 	@for b in $(filter-out bench/scale.sh,$(wildcard bench/*.sh)); do echo "== $$b"; $$b || exit 1; done
+
+# The breaker sidecar against nginx and HAProxy (bench/proxy.sh): loopback
+# only, no cluster. SECONDS_PER_RUN, CONNECTIONS and BASE_PORT pass through.
+bench-proxy: deps bench-deps build build/bench/proxy_load
+	@bench/proxy.sh
 
 # The scale bench (bench/scale.sh, bench/README.md "Scale"): SIZES, PHASES and
 # EDITS pass through the environment. The controller-manager and the scheduler
