@@ -11,14 +11,15 @@
 # keep-alive connections at 1,000 and 10,000 requests/s (open loop) and then
 # as fast as answers come (closed loop), SECONDS (5) each after a 1 s
 # warm-up, to the upstream directly and through each proxy, the targets
-# taking turns at each rate. Added latency is a proxy's percentile minus
-# the direct one of the same rate. RSS: VmRSS after start and one call
+# taking turns at each rate, for ROUNDS (3) rounds; each figure is the
+# median of the rounds (a shared machine's noise is in the tails). Added
+# latency is a proxy's percentile minus the direct one of the same rate. RSS: VmRSS after start and one call
 # (idle) and VmHWM at the end (the peak under load); nginx is master plus
 # worker. CPU: each proxy's user+system time over its closed-loop run. The
 # fast-fail rate: closed loop against a dependency whose Breaker is
 # ForcedOpen (every answer a 503 from the breaker).
 #
-#   SECONDS_PER_RUN=5 CONNECTIONS=16 BASE_PORT=18180 bench/proxy.sh
+#   SECONDS_PER_RUN=5 CONNECTIONS=16 ROUNDS=3 BASE_PORT=18180 bench/proxy.sh
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,7 @@ bw=bin/breakwater
 seconds=${SECONDS_PER_RUN:-5}
 conns=${CONNECTIONS:-16}
 base=${BASE_PORT:-18180}
+rounds=${ROUNDS:-3}
 up=$base bwp=$((base + 1)) ngp=$((base + 2)) hap=$((base + 3)) ffp=$((base + 4))
 for f in "$load" "$bw"; do
 	[ -x "$f" ] || { echo "proxy.sh: $f missing (make build bench-bins)" >&2; exit 1; }
@@ -136,51 +138,62 @@ for t in breakwater nginx haproxy; do
 done
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+# The median over the rounds of FIELD for TARGET at RATE.
+med() {
+	local r
+	for r in $(seq "$rounds"); do field "$1" "${res[$2,$3,$r]}"; done | sort -g |
+		awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
 echo "# $(date -u +%F) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $conns connections, ${seconds} s per run after a 1 s warm-up"
-for rate in 1000 10000 max; do
-	for t in direct breakwater nginx haproxy; do
-		args=(--port "${port[$t]}" --seconds "$seconds" --connections "$conns")
-		[ "$rate" = max ] || args+=(--rate "$rate")
-		before=0
-		# shellcheck disable=SC2086
-		[ "$t" = direct ] || before=$(cpu_ticks ${procs[$t]})
-		res[$t,$rate]=$("$load" "${args[@]}")
-		# shellcheck disable=SC2086
-		[ "$t" = direct ] || cpu[$t,$rate]=$(($(cpu_ticks ${procs[$t]}) - before))
-		echo "# $rate $t: ${res[$t,$rate]}"
+echo "# $conns connections, ${seconds} s per run after a 1 s warm-up, $rounds rounds"
+for round in $(seq "$rounds"); do
+	for rate in 1000 10000 max; do
+		for t in direct breakwater nginx haproxy; do
+			args=(--port "${port[$t]}" --seconds "$seconds" --connections "$conns")
+			[ "$rate" = max ] || args+=(--rate "$rate")
+			before=0
+			# shellcheck disable=SC2086
+			[ "$t" = direct ] || before=$(cpu_ticks ${procs[$t]})
+			res[$t,$rate,$round]=$("$load" "${args[@]}")
+			# shellcheck disable=SC2086
+			[ "$t" = direct ] || cpu[$t,$rate,$round]=$(($(cpu_ticks ${procs[$t]}) - before))
+			echo "# round $round, $rate $t: ${res[$t,$rate,$round]}"
+		done
 	done
 done
 ff=$("$load" --port "$ffp" --seconds "$seconds" --connections "$conns")
 echo "# fast-fail: $ff"
+echo "# load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 echo "| rate | proxy | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p50 | added p99 | added p99.9 |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for rate in 1000 10000 max; do
-	d=${res[direct,$rate]}
 	for t in direct breakwater nginx haproxy; do
-		r=${res[$t,$rate]}
 		if [ "$t" = direct ]; then
 			added="| | |"
 		else
-			added=$(awk -v a="$(field p50_us "$r")" -v b="$(field p50_us "$d")" \
-				-v c="$(field p99_us "$r")" -v e="$(field p99_us "$d")" \
-				-v f="$(field p999_us "$r")" -v g="$(field p999_us "$d")" \
+			added=$(awk -v a="$(med p50_us $t $rate)" -v b="$(med p50_us direct $rate)" \
+				-v c="$(med p99_us $t $rate)" -v e="$(med p99_us direct $rate)" \
+				-v f="$(med p999_us $t $rate)" -v g="$(med p999_us direct $rate)" \
 				'BEGIN {printf "%.0f | %.0f | %.0f |", a - b, c - e, f - g}')
 		fi
-		echo "| $rate | $t | $(field achieved "$r") | $(field p50_us "$r") | $(field p99_us "$r") | $(field p999_us "$r") | $added"
+		echo "| $rate | $t | $(med achieved $t $rate) | $(med p50_us $t $rate) | $(med p99_us $t $rate) | $(med p999_us $t $rate) | $added"
 	done
 done
 echo
-echo "| proxy | RSS idle KiB | peak RSS under load KiB | CPU ms per 1,000 requests (closed loop) |"
+echo "| proxy | RSS idle KiB | peak RSS under load KiB | CPU ms per 1,000 requests (closed loop, all rounds) |"
 echo "|---|---:|---:|---:|"
 hz=$(getconf CLK_TCK)
 for t in breakwater nginx haproxy; do
 	# shellcheck disable=SC2086
 	peak=$(status_kib VmHWM ${procs[$t]})
-	n=$(field achieved "${res[$t,max]}")
-	per=$(awk -v c="${cpu[$t,max]}" -v hz="$hz" -v n="$n" -v s="$seconds" \
+	c=0 n=0
+	for r in $(seq "$rounds"); do
+		c=$((c + cpu[$t,max,$r]))
+		n=$(awk -v a="$n" -v b="$(field achieved "${res[$t,max,$r]}")" 'BEGIN {print a + b}')
+	done
+	per=$(awk -v c="$c" -v hz="$hz" -v n="$n" -v s="$seconds" \
 		'BEGIN {printf "%.1f", (n > 0 ? c * 1000 / hz / (n * (s + 1)) * 1000 : 0)}')
 	echo "| $t | ${idle[$t]} | $peak | $per |"
 done
