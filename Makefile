@@ -8,6 +8,8 @@
 #   make tsan       the threaded parts' tests under ThreadSanitizer
 #   make test-faults  the fault scenarios of tests/faults/ (minutes; not in test)
 #   make bench        the benchmarks of bench/ (bench/README.md)
+#   make bench-proxy  the breaker sidecar against nginx and HAProxy on loopback
+#                     (no cluster; bench/README.md)
 #   make bench-scale  breakwater against kubectl and a controller-runtime operator
 #                     at SIZES="100 1000" services (long; not in test; bench/README.md)
 #   make cluster-up / cluster-down / cluster-status / cluster-clean
@@ -54,7 +56,7 @@ TESTED_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out o
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit test-faults bench-scale unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit test-faults bench-scale bench-proxy unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean image image-rootfs image-deps bench-deps
 
 all: build
@@ -82,14 +84,16 @@ $(ASAN_BUILD)/tests/%: $(ASAN_BUILD)/tests/%.o $(call objects,$(ASAN_BUILD),$(TE
 	$(CC) $(SANITIZE) -o $@ $^ $(BW_LIBS)
 
 # ThreadSanitizer build of the tests of everything that runs threads: the
-# client, informer, work queue, leader, events and HTTP server. `make tsan`
+# client, informer, work queue, leader, events and HTTP server, and the
+# breaker sidecar's (one thread of its own, stopped from another). `make tsan`
 # builds and runs them (the integration ones start the local control plane);
 # `make test` runs them as the tsan suite. Suppressions: tests/tsan.supp.
 TSAN_BUILD := build/tsan
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := tests/unit/test_client tests/unit/test_workqueue tests/unit/test_httpd \
 	tests/integration/test_client tests/integration/test_informer \
-	tests/integration/test_leader tests/integration/test_events
+	tests/integration/test_leader tests/integration/test_events \
+	tests/integration/test_proxy
 $(TSAN_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(BW_CFLAGS) -O1 -g $(TSAN) -MMD -MP -c -o $@ $<
@@ -136,6 +140,11 @@ bench: deps bench-deps build bench-bins cluster-up
 	@for b in $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC)); do \
 		echo "== $$b"; KUBECONFIG=$(CURDIR)/.cluster/kubeconfig $$b || exit 1; done
 	@for b in $(filter-out bench/scale.sh,$(wildcard bench/*.sh)); do echo "== $$b"; $$b || exit 1; done
+
+# The breaker sidecar against nginx and HAProxy (bench/proxy.sh): loopback
+# only, no cluster. SECONDS_PER_RUN, CONNECTIONS and BASE_PORT pass through.
+bench-proxy: deps bench-deps build build/bench/proxy_load
+	@bench/proxy.sh
 
 # The scale bench (bench/scale.sh, bench/README.md "Scale"): SIZES, PHASES and
 # EDITS pass through the environment. The controller-manager and the scheduler

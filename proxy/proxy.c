@@ -404,8 +404,11 @@ static int resolve(struct dep *d)
 	return 0;
 }
 
+static long flush(int fd, struct buf *b);
+static void upstream_lost(struct bw_proxy *p, struct conn *c, const char *what);
+
 /* A new connection to the dependency (CONNECTING), or one from its pool
- * (FORWARD at once). */
+ * (FORWARD at once, the request head sent). */
 static void start_upstream(struct bw_proxy *p, struct conn *c)
 {
 	struct dep *d = c->dep;
@@ -417,6 +420,9 @@ static void start_upstream(struct bw_proxy *p, struct conn *c)
 		d->reused++;
 		c->phase = FORWARD;
 		c->deadline_ms = now_ms() + p->request_timeout_ms;
+		/* the request goes now, not after another turn of the loop */
+		if (flush(c->ufd, &c->c2u) < 0)
+			upstream_lost(p, c, "the upstream reset the connection");
 		return;
 	}
 	if (resolve(d)) {
@@ -974,6 +980,31 @@ static int tunnel(struct conn *c, short cev, short uev)
 	return 0;
 }
 
+/* LOCAL: our own answer out; then the next request or closing. */
+static int send_local(struct bw_proxy *p, struct conn *c)
+{
+	ssize_t n;
+
+	if (c->cfd < 0)
+		return -1;
+	while (c->out_off < c->out_len) {
+		n = send(c->cfd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+		if (n < 0)
+			return -1;
+		c->out_off += (size_t)n;
+	}
+	if (c->local_keep) {
+		next_request(p, c);
+		return c->cfd < 0 ? -1 : 0;
+	}
+	shutdown(c->cfd, SHUT_WR);
+	c->phase = LINGER;
+	c->deadline_ms = now_ms() + LINGER_MS;
+	return 0;
+}
+
 /* One step of a connection after poll; returns 0 to keep it, -1 to free it. */
 static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 {
@@ -995,6 +1026,8 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 			c->deadline_ms = now_ms() + p->request_timeout_ms;
 		c->hlen += (size_t)n;
 		client_head(p, c);
+		if (c->phase == LOCAL) /* our answer (a refusal, say) goes now */
+			return send_local(p, c);
 		break;
 	case CONNECTING:
 		if (!(uev & (POLLOUT | POLLERR | POLLHUP)))
@@ -1014,25 +1047,7 @@ static int step(struct bw_proxy *p, struct conn *c, short cev, short uev)
 	case TUNNEL:
 		return tunnel(c, cev, uev);
 	case LOCAL:
-		while (c->out_off < c->out_len) {
-			n = send(c->cfd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-				break;
-			if (n < 0)
-				return -1;
-			c->out_off += (size_t)n;
-		}
-		if (c->out_off == c->out_len) {
-			if (c->local_keep) {
-				next_request(p, c);
-				break;
-			}
-			shutdown(c->cfd, SHUT_WR);
-			c->phase = LINGER;
-			c->deadline_ms = now_ms() + LINGER_MS;
-		}
-		break;
+		return send_local(p, c);
 	case LINGER:
 		if (cev & (POLLIN | POLLHUP | POLLERR)) {
 			n = recv(c->cfd, sink, sizeof(sink), 0);

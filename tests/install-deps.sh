@@ -4,7 +4,8 @@
 #
 #   tests/install-deps.sh            what make, make test and make demo need
 #   tests/install-deps.sh image      and what make image needs (umoci, strip)
-#   tests/install-deps.sh bench      and what make bench and bench-scale need (h2load, gnuplot)
+#   tests/install-deps.sh bench      and what make bench, bench-scale and bench-proxy need
+#                                    (h2load, gnuplot, nginx, HAProxy)
 set -euo pipefail
 
 packages=(
@@ -15,7 +16,7 @@ packages=(
 for extra in "$@"; do
 	case $extra in
 	image) packages+=(umoci binutils ca-certificates) ;;
-	bench) packages+=(nghttp2-client gnuplot-nox) ;;
+	bench) packages+=(nghttp2-client gnuplot-nox nginx-light haproxy) ;;
 	*) echo "install-deps: unknown group $extra (image, bench)" >&2; exit 2 ;;
 	esac
 done

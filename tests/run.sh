@@ -9,7 +9,9 @@
 # failure counts as one failure, so a crash is never a pass.
 #
 # The integration and e2e suites need the local control plane: it is started
-# if it is not running, and stopped at the end unless BREAKWATER_KEEP_CLUSTER=1.
+# if it is not running, and stopped at the end unless BREAKWATER_KEEP_CLUSTER=1;
+# the integration tests that need none (test_proxy) run first, under ASan and
+# UBSan like the others (and under TSan in the tsan suite), cluster or not.
 # The unit suite also runs the load tests (build/load/, `make load-bins`),
 # built without sanitizers because they measure memory and latency.
 # The tsan suite runs the ThreadSanitizer builds (make tsan-bins) of the
@@ -121,11 +123,20 @@ need_cluster() {
 	cluster_started=1
 }
 
+# Integration tests that need no cluster (real loopback servers only): they
+# run first, and run even when the local control plane does not start.
+no_cluster=" test_proxy "
+
 suite_integration() {
 	local t
+	for t in build/asan/tests/integration/test_*; do
+		[ -x "$t" ] && [[ $no_cluster == *" ${t##*/} "* ]] || continue
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+			run_program "integration/${t##*/}" "$t"
+	done
 	need_cluster || return
 	for t in build/asan/tests/integration/test_*; do
-		[ -x "$t" ] || continue
+		[ -x "$t" ] && [[ $no_cluster != *" ${t##*/} "* ]] || continue
 		KUBECONFIG=$top/.cluster/kubeconfig BREAKWATER_CLUSTER_DIR=$top/.cluster \
 			ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 			run_program "integration/${t##*/}" "$t"
@@ -143,9 +154,13 @@ suite_tsan() {
 		BREAKWATER_HTTPD_CONC=25 TSAN_OPTIONS=$tsan_options \
 			run_program "tsan/unit/${t##*/}" "$t"
 	done
+	for t in build/tsan/tests/integration/test_*; do
+		[ -x "$t" ] && [[ $no_cluster == *" ${t##*/} "* ]] || continue
+		TSAN_OPTIONS=$tsan_options run_program "tsan/integration/${t##*/}" "$t"
+	done
 	need_cluster || return
 	for t in build/tsan/tests/integration/test_*; do
-		[ -x "$t" ] || continue
+		[ -x "$t" ] && [[ $no_cluster != *" ${t##*/} "* ]] || continue
 		# the API server restarts stay with the integration suite: slow, and
 		# not where the threads are
 		KUBECONFIG=$top/.cluster/kubeconfig BREAKWATER_CLUSTER_DIR=$top/.cluster \

@@ -37,7 +37,9 @@ static void check(const char *head, size_t len, int request)
 	m = bw_proxy_head_rewrite(out, (size_t)n, request, request ? "users.shop:8000" : NULL,
 				  "close", again, sizeof(again), &info2);
 	if (m != n || memcmp(out, again, (size_t)n) != 0 || info.status != info2.status ||
-	    info.content_length != info2.content_length || info.chunked != info2.chunked)
+	    info.chunked != info2.chunked ||
+	    /* a response's Content-Length beside Transfer-Encoding is dropped */
+	    (info.content_length != info2.content_length && (request || !info.transfer_encoding)))
 		abort();
 	if (bw_proxy_head_rewrite(head, len, request, NULL, "close", NULL, 0, &info2) < 0)
 		abort(); /* info only never refuses what a rewrite took */

@@ -29,7 +29,8 @@
  * trailers; HEAD, 204 and 304 followed by another call on the same
  * connections; two pipelined requests; 100-continue; an Upgrade tunnel;
  * a client gone mid-body and before its answer, each closing the upstream
- * connection.
+ * connection. Refusals (ForcedOpen) keep the client connection of requests
+ * without a body, and close it after one whose body was still to come.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -1105,6 +1106,22 @@ int main(void)
 		sleep_ms(100);
 	CHECK_INT(503, r.status, "reload: ForcedOpen refuses within 3 s (%d tries)", i + 1);
 	CHECK(has(&r, "Retry-After: 60\r\n"), "reload: the new policy's openSeconds (default 60)");
+	{ /* a refusal keeps the connection of a request without a body, not of one with */
+		static struct message m;
+		struct reader *c = client(port);
+		int ok = 1;
+
+		for (i = 0; i < 3; i++)
+			ok &= call(c, "GET /r HTTP/1.1\r\nHost: x\r\n\r\n", 0, &m) == 503 &&
+			      strstr(m.head, "Connection: keep-alive\r\n") != NULL;
+		CHECK(ok, "refusals: three 503s on one connection, each saying keep-alive");
+		CHECK_INT(
+		    503, call(c, "POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", 0, &m),
+		    "refusal of a request whose body is still to come: 503");
+		CHECK(strstr(m.head, "Connection: close\r\n") != NULL,
+		      "... and the connection closes after it");
+		close(c->fd);
+	}
 	CHECK_INT(502, get(users_port, &r),
 		  "reload: users lost its breaker: forwarded (to a dead port), not 503");
 	write_config(dir, "v3", "{\"namespace\": \"shop\", \"breakers\": {}}");
