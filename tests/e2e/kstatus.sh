@@ -3,7 +3,8 @@
 # sigs.k8s.io/cli-utils itself (tests/kstatus/) from the live object: Current
 # when Ready, InProgress during a rollout (and while paused), Failed once a
 # rollout past its progress deadline is rolled back, Current again after a
-# good image; every condition a valid metav1.Condition at each step; and
+# good image; Failed for an ownership conflict, Current once it is resolved;
+# every condition a valid metav1.Condition at each step; and
 # kubectl wait --for=condition=Ready as before.
 . "$(dirname "$0")/../lib.sh"
 
@@ -67,6 +68,33 @@ check_eq "Reconciling False Paused, Stalled False" "False Paused False" \
 	"$(cond pay Reconciling status) $(cond pay Reconciling reason) $(cond pay Stalled status)"
 set_spec pay '{"spec":{"paused":false}}'
 check "resumed: Current once rolled out" eventually 60 reads pay '^Current: '
+
+# An ownership conflict (a Deployment of its name that it does not own) needs
+# someone to act: Failed, naming the object; Current once it is gone.
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: taken}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: legacy}}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec: {containers: [{name: legacy, image: registry.local/legacy:7}]}
+EOF
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: taken}
+spec: {image: registry.local/shop/taken:1.0.0}
+EOF
+check "an ownership conflict: kstatus reads Failed, naming the Deployment" \
+	eventually 20 reads taken '^Failed: .*[Dd]eployment.*taken'
+check_eq "Stalled True OwnershipConflict, Reconciling False" "True OwnershipConflict False" \
+	"$(cond taken Stalled status) $(cond taken Stalled reason) $(cond taken Reconciling status)"
+kubectl -n "$ns" delete deployment taken --wait=true >/dev/null
+check "the Deployment deleted: Current once rolled out (rechecked within 10 s)" \
+	eventually 60 reads taken '^Current: '
 
 stop_operator
 check_eq "SIGTERM stops the operator cleanly" 0 "$?"
