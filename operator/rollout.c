@@ -95,9 +95,8 @@ static void set_kstatus(struct bw_rollout_decision *out, const struct bw_rollout
 	if (strcmp(r, "RolloutInProgress") == 0)
 		add_condition(out, "Reconciling", "True", r, msg);
 	else if (stalled)
-		add_condition(
-		    out, "Reconciling", "False", "Stalled",
-		    "nothing is rolled out until what the Stalled condition says is resolved");
+		add_condition(out, "Reconciling", "False", "Stalled",
+			      "stalled: see the Stalled condition");
 	else if (strcmp(r, "Paused") == 0)
 		add_condition(out, "Reconciling", "False", r, "rollouts are paused (spec.paused)");
 	else
@@ -316,7 +315,7 @@ size_t bw_rollout_blocked(const char *reason, const char *message,
 	snprintf(out[0].message, sizeof(out[0].message), "%s", message);
 	utf8_trim(out[0].message);
 	snprintf(out[1].message, sizeof(out[1].message), "%s",
-		 "nothing is rolled out until what the Stalled condition says is resolved");
+		 "stalled: see the Stalled condition");
 	memcpy(out[2].message, out[0].message, sizeof(out[2].message));
 	return 3;
 }

@@ -21,7 +21,7 @@ out=$cache/kstatus-$key
 if [ ! -x "$out" ]; then
 	mkdir -p "$cache"
 	log=$cache/build-$key.log
-	say "building (cli-utils and apimachinery: about 3 minutes on 2 cores the first time; log: $log)"
+	say "building (cli-utils and apimachinery: 1 to 3 minutes on 2 cores the first time; log: $log)"
 	start=$SECONDS
 	if ! (cd "$here" && go build -trimpath -ldflags "-s -w" -o "$out.tmp.$$" .) >"$log" 2>&1; then
 		say "build FAILED; last lines of $log:"

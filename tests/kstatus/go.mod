@@ -1,4 +1,4 @@
-// The kstatus check of tests/e2e/kstatus.sh and tests/kstatus/fixtures.sh:
+// The kstatus check of tests/e2e/kstatus.sh and tests/cli/kstatus_fixtures.sh:
 // sigs.k8s.io/cli-utils' status.Compute over an object's JSON. Built by
 // build.sh into ~/.cache/breakwater/kstatus-bin. See README.md.
 module breakwater.local/tests/kstatus
