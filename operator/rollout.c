@@ -76,6 +76,37 @@ struct view {
 	int complete, deadline_exceeded, paused;
 };
 
+/* Reconciling and Stalled, the abnormal-true conditions of the kstatus
+ * conventions (sigs.k8s.io/cli-utils) that GitOps tools judge a resource by,
+ * derived from the Ready condition ready: Stalled when the desired state
+ * cannot be reached without someone changing something (kstatus: Failed),
+ * Reconciling while a rollout or scaling is under way (InProgress); never
+ * both, as kstatus reads whichever comes first. Neither with Ready True
+ * (Current), or with Ready False Paused (InProgress by Ready alone: the spec
+ * is not rolled out, but nothing works towards it). */
+static void set_kstatus(struct bw_rollout_decision *out, const struct bw_rollout_condition *ready)
+{
+	char msg[BW_ROLLOUT_CONDITION_MAX]; /* a copy: add_condition writes into out */
+	const char *r = ready->reason;
+	int stalled = strcmp(r, "RouteConflict") == 0 || strcmp(r, "RolledBack") == 0 ||
+		      strcmp(r, "ProgressDeadlineExceeded") == 0;
+
+	memcpy(msg, ready->message, sizeof(msg));
+	if (strcmp(r, "RolloutInProgress") == 0)
+		add_condition(out, "Reconciling", "True", r, msg);
+	else if (stalled)
+		add_condition(out, "Reconciling", "False", "Stalled",
+			      "stalled: see the Stalled condition");
+	else if (strcmp(r, "Paused") == 0)
+		add_condition(out, "Reconciling", "False", r, "rollouts are paused (spec.paused)");
+	else
+		add_condition(out, "Reconciling", "False", r, "the spec is rolled out");
+	if (stalled)
+		add_condition(out, "Stalled", "True", r, msg);
+	else
+		add_condition(out, "Stalled", "False", r, "nothing stands in the way of the spec");
+}
+
 static void set_conditions(struct bw_rollout_decision *out, const struct view *v,
 			   const struct bw_rollout_service *svc,
 			   const struct bw_rollout_deployment *d,
@@ -84,6 +115,7 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 	char msg[MSG_MAX];
 	long updated = d ? d->updated : 0, available = d ? d->available : 0;
 	int failed = same(v->failed, v->spec_image);
+	const struct bw_rollout_condition *ready;
 
 	/* Ready */
 	if (peers->route_holder && peers->route_holder[0]) {
@@ -131,6 +163,8 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 		add_condition(out, "Ready", "False", "RolloutInProgress", msg);
 	}
 
+	ready = &out->conditions[out->n_conditions - 1];
+
 	/* Progressing */
 	if (failed)
 		add_condition(out, "Progressing", "False", "RolledBack",
@@ -153,6 +187,8 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 		add_condition(out, "Available", "True", "MinimumReplicasAvailable", msg);
 	else
 		add_condition(out, "Available", "False", "MinimumReplicasUnavailable", msg);
+
+	set_kstatus(out, ready);
 
 	/* DependenciesResolved: advisory, Ready does not wait for it (the pods
 	 * run; the missing <NAME>_SERVICE_URL is injected once the Service
@@ -268,6 +304,20 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 	out->ready = d ? d->ready : 0;
 	out->available = d ? d->available : 0;
 	set_conditions(out, &v, svc, d, peers);
+}
+
+size_t bw_rollout_blocked(const char *reason, const char *message,
+			  struct bw_rollout_condition out[3])
+{
+	out[0] = (struct bw_rollout_condition){"Ready", "False", reason, ""};
+	out[1] = (struct bw_rollout_condition){"Reconciling", "False", "Stalled", ""};
+	out[2] = (struct bw_rollout_condition){"Stalled", "True", reason, ""};
+	snprintf(out[0].message, sizeof(out[0].message), "%s", message);
+	utf8_trim(out[0].message);
+	snprintf(out[1].message, sizeof(out[1].message), "%s",
+		 "stalled: see the Stalled condition");
+	memcpy(out[2].message, out[0].message, sizeof(out[2].message));
+	return 3;
 }
 
 long long bw_repair_wait_s(long long n)

@@ -16,6 +16,8 @@
  *                      status (failedImage) in one reconcile and reverted to
  *                      lastGoodImage in the next (autoRollback). Then the
  *                      conditions and events.
+ *   bw_rollout_blocked the conditions when the controller cannot act
+ *                      (an ownership conflict, a refused spec).
  *   bw_repair_decide   pods that missed the webhook's injection, or carry an
  *                      outdated one, and whether to restart them now (with
  *                      --repair-pods), with back-off (docs/webhook.md).
@@ -37,7 +39,7 @@
 #define BW_ROLLOUT_EVENT_MAX	    512	 /* an event's message, bytes with the NUL */
 #define BW_ROLLOUT_CONDITION_MAX    6144 /* a condition's message (a route: 1024 characters) */
 #define BW_ROLLOUT_EVENTS	    4
-#define BW_ROLLOUT_CONDITIONS	    5
+#define BW_ROLLOUT_CONDITIONS	    7
 #define BW_ROLLOUT_DEFAULT_DEADLINE 600 /* progressDeadlineSeconds when unset */
 
 /* A time as read from an object: text NULL (and secs -1) when absent;
@@ -119,6 +121,15 @@ struct bw_rollout_decision {
 /* Decides for svc; d NULL when the Service controls no Deployment (yet). */
 void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rollout_deployment *d,
 		       const struct bw_rollout_peers *peers, struct bw_rollout_decision *out);
+
+/* The controller could not do its work and cannot until someone changes
+ * something: an ownership conflict (another owner's Deployment or Ingress of
+ * that name), a spec the API server refused, or spec.image missing. The
+ * conditions to write over the last status, in out (3 of them): Ready False,
+ * Reconciling False and Stalled True, each with reason (CamelCase) and
+ * message, so that kstatus reads Failed. Returns the count. */
+size_t bw_rollout_blocked(const char *reason, const char *message,
+			  struct bw_rollout_condition out[3]);
 
 /* What the pods of a Service carry, and what the repair needs to know. */
 struct bw_repair_input {

@@ -514,23 +514,35 @@ static const char *ready_reason(const json_t *status)
 	return NULL;
 }
 
-/* Writes a status that keeps the last one but for Ready=False with reason
- * and msg: the controller could not do its work (nothing about the rollout
- * is known anew). */
+/* Writes a status that keeps the last one but for the conditions of
+ * bw_rollout_blocked (Ready False and Stalled True with reason and msg): the
+ * controller could not do its work (nothing about the rollout is known anew)
+ * and will not until someone changes something. */
 static int status_not_ready(struct bw_operator_context *ctx, const json_t *svc, const char *reason,
 			    const char *msg, long generation)
 {
 	const json_t *old_status = json_object_get(svc, "status");
 	json_t *status = old_status ? json_deep_copy(old_status) : json_object();
 	json_t *conds = json_deep_copy(json_object_get(status, "conditions"));
+	struct bw_rollout_condition *c; /* 18 KiB of messages: not on the stack */
+	size_t n;
 	int ret;
 
 	if (!json_is_array(conds)) {
 		json_decref(conds);
 		conds = json_array();
 	}
-	bw_condition_set(conds, json_object_get(old_status, "conditions"), "Ready", "False", reason,
-			 msg, generation);
+	c = malloc(3 * sizeof(*c));
+	if (!c) {
+		json_decref(conds);
+		json_decref(status);
+		return BW_ENOMEM;
+	}
+	n = bw_rollout_blocked(reason, msg, c);
+	for (size_t i = 0; i < n; i++)
+		bw_condition_set(conds, json_object_get(old_status, "conditions"), c[i].type,
+				 c[i].status, c[i].reason, c[i].message, generation);
+	free(c);
 	json_object_set_new(status, "conditions", conds);
 	json_object_set_new(status, "observedGeneration", json_integer(generation));
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, NULL);
@@ -702,8 +714,12 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	peers = (struct bw_rollout_peers){x.route_holder, x.missing, x.dependencies};
 	bw_rollout_decide(&in, dp, &peers, r);
 	emit(ctx, svc, r->events, r->n_events);
-	if (r->invalid)
-		goto out; /* nothing to do until the spec is fixed */
+	if (r->invalid) { /* nothing to do until the spec is fixed; kstatus: Failed */
+		ret = status_not_ready(ctx, svc, "InvalidSpec",
+				       r->n_events ? r->events[0].message : "invalid spec",
+				       in.generation);
+		goto out;
+	}
 
 	/* the pods: stale ones, and whether to restart them */
 	rin.expected =

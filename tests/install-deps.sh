@@ -43,3 +43,11 @@ if ! command -v go >/dev/null 2>&1; then
 	fi
 	exit 1
 fi
+
+# The kstatus check (tests/kstatus/: the cli and e2e suites) is a Go program
+# from the module proxy, cached under ~/.cache/breakwater: build it now so a
+# missing proxy shows here, not as a failed test.
+if [ $# -eq 0 ]; then
+	"$(dirname "$0")/kstatus/build.sh" >/dev/null || exit 1
+fi
+

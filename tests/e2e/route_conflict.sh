@@ -52,6 +52,8 @@ fi
 check "the older Service becomes Ready" kubectl -n "$nsA" wait --for=condition=Ready bsvc/shop --timeout=60s
 check "the later one reports RouteConflict" eventually 30 is_reason "$nsB" shop RouteConflict
 check_eq "its Ready is False" False "$(cond "$nsB" shop status)"
+check_eq "it is Stalled (what GitOps tools read as Failed; tests/e2e/kstatus.sh)" "True RouteConflict" \
+	"$(kubectl -n "$nsB" get bsvc shop -o jsonpath='{.status.conditions[?(@.type=="Stalled")].status} {.status.conditions[?(@.type=="Stalled")].reason}')"
 msg=$(cond "$nsB" shop message)
 check "the message names the holder ($msg)" grep -qF "is the route of Service $nsA/shop" <<<"$msg"
 check_eq "the older one has the Ingress" /api/shop/ \
@@ -72,6 +74,8 @@ kubectl -n "$nsA" delete bsvc shop --wait=true --timeout=30s >/dev/null
 check "the later Service becomes Ready once the route is free" \
 	kubectl -n "$nsB" wait --for=condition=Ready bsvc/shop --timeout=90s
 check "and has its Ingress" eventually 30 kubectl -n "$nsB" get ingress shop
+check_eq "and is no longer Stalled" False \
+	"$(kubectl -n "$nsB" get bsvc shop -o jsonpath='{.status.conditions[?(@.type=="Stalled")].status}')"
 
 stop_operator
 check_operator_log

@@ -345,6 +345,29 @@ static void test_wait(void)
 	CHECK_INT(600, bw_repair_wait_s(1000000), "back-off: capped for a long run of restarts");
 }
 
+/* An ownership conflict or a refused spec: kstatus must read Failed
+ * (Stalled True) and kubectl wait --for=condition=Ready must not pass. */
+static void test_blocked(void)
+{
+	static struct bw_rollout_condition c[3];
+	size_t n = bw_rollout_blocked("OwnershipConflict",
+				      "deployment shop/orders is owned by another", c);
+
+	CHECK_INT(3, (long long)n, "blocked: three conditions");
+	CHECK_STR("Ready", c[0].type, "blocked: Ready first");
+	CHECK_STR("False", c[0].status, "blocked: Ready False");
+	CHECK_STR("OwnershipConflict", c[0].reason, "blocked: Ready's reason");
+	CHECK_STR("deployment shop/orders is owned by another", c[0].message,
+		  "blocked: Ready's message");
+	CHECK_STR("Reconciling", c[1].type, "blocked: Reconciling second");
+	CHECK_STR("False", c[1].status,
+		  "blocked: Reconciling False (kstatus reads the first true)");
+	CHECK_STR("Stalled", c[2].type, "blocked: Stalled third");
+	CHECK_STR("True", c[2].status, "blocked: Stalled True");
+	CHECK_STR("OwnershipConflict", c[2].reason, "blocked: Stalled's reason");
+	CHECK_STR(c[0].message, c[2].message, "blocked: Stalled says what Ready says");
+}
+
 int main(void)
 {
 	char *names[MAX_CASES];
@@ -359,5 +382,6 @@ int main(void)
 	CHECK(n >= 31, "at least 30 rollout cases (%zu)", n - 1);
 	CHECK(restarts >= 6, "at least 6 cases of an operator restarted (%zu)", restarts);
 	test_wait();
+	test_blocked();
 	return check_exit();
 }
