@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "client.h"
 #include "log.h"
+#include "utf8.h"
 #include "version.h"
 
 const struct bw_resource bw_res_configmaps = {"", "v1", "configmaps", "ConfigMap", 1};
@@ -367,14 +368,7 @@ static int code_for_status(long status)
  * end inside a UTF-8 sequence (s is valid UTF-8: jansson checked it). */
 static size_t utf8_prefix(const char *s, size_t max)
 {
-	size_t n = strnlen(s, max + 1);
-
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	return n;
+	return bw_utf8_cut(s, strnlen(s, max + 1), max);
 }
 
 int bw_client_status_error(long http_status, const char *body, size_t len, struct bw_error *err)

@@ -4,21 +4,10 @@
 #include <string.h>
 
 #include "error.h"
+#include "utf8.h"
 
 /* What room the message leaves: its cap less the NUL. */
 #define MESSAGE_ROOM (sizeof(((struct bw_error *)0)->message) - 1)
-
-/* At most max bytes of s (len bytes long), not splitting a UTF-8 sequence,
- * so a cut message stays valid UTF-8 for jansson (status conditions, events).
- * Reads s[max] when len > max. */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
-}
 
 void bw_error_clear(struct bw_error *err)
 {
@@ -38,7 +27,7 @@ int bw_error_set(struct bw_error *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	len = utf8_cut(text, strlen(text), MESSAGE_ROOM);
+	len = bw_utf8_cut(text, strlen(text), MESSAGE_ROOM);
 	memcpy(err->message, text, len);
 	err->message[len] = '\0';
 	return code;
@@ -62,11 +51,11 @@ void bw_error_prefix(struct bw_error *err, const char *fmt, ...)
 	keep = mlen < MESSAGE_ROOM / 2 ? mlen : MESSAGE_ROOM / 2;
 	cap = MESSAGE_ROOM - 2 - keep;
 	if (plen > cap) {
-		plen = utf8_cut(prefix, plen, cap - 3);
+		plen = bw_utf8_cut(prefix, plen, cap - 3);
 		memcpy(prefix + plen, "...", 4);
 		plen += 3;
 	}
-	mlen = utf8_cut(err->message, mlen, MESSAGE_ROOM - 2 - plen);
+	mlen = bw_utf8_cut(err->message, mlen, MESSAGE_ROOM - 2 - plen);
 	memcpy(joined, prefix, plen);
 	memcpy(joined + plen, ": ", 2);
 	memcpy(joined + plen + 2, err->message, mlen);
@@ -80,7 +69,7 @@ const char *bw_error_abbrev(const char *s, size_t max, char *buf, size_t size)
 
 	if (len <= max || max < 5 || size <= max)
 		return s;
-	head = utf8_cut(s, len, (max - 3) / 2);
+	head = bw_utf8_cut(s, len, (max - 3) / 2);
 	tail = len - (max - 3 - head);
 	while (tail < len && ((unsigned char)s[tail] & 0xc0) == 0x80)
 		tail++;

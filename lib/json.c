@@ -1,7 +1,18 @@
 /* jansson helpers: see json.h. */
+#include <stdio.h>
 #include <string.h>
 
 #include "json.h"
+#include "utf8.h"
+
+int bw_json_append_vprintf(json_t *array, const char *fmt, va_list ap)
+{
+	char buf[BW_JSON_MESSAGE_MAX + 1];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	bw_utf8_repair(buf);
+	return json_array_append_new(array, json_string(buf));
+}
 
 int bw_json_check_shape(const char *text, size_t len, size_t max_values, size_t max_depth,
 			struct bw_error *err)

@@ -8,6 +8,7 @@
 #ifndef BW_JSON_H
 #define BW_JSON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -22,6 +23,14 @@ const json_t *bw_json_get(const json_t *obj, const char *key);
  * fraction", "a boolean", "null", or "nothing" for NULL: for messages such as
  * "spec.replicas: must be an integer, got a string". */
 const char *bw_json_type_name(const json_t *v);
+
+/* Appends to array a string formatted as vprintf(fmt, ap) does, cut to
+ * BW_JSON_MESSAGE_MAX bytes at a UTF-8 boundary and with broken sequences
+ * dropped (jansson refuses them): admission warnings, messages. -1 when the
+ * string cannot be made or appended (out of memory), 0 otherwise. */
+#define BW_JSON_MESSAGE_MAX 511
+int bw_json_append_vprintf(json_t *array, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* A cheap look at JSON text before a parser builds it: counts the values
  * (objects, arrays, strings, numbers, literals; object keys count too, they

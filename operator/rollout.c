@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rollout.h"
+#include "utf8.h"
 
 /* The size of the messages other than the route conflict's. */
 #define MSG_MAX 512
@@ -11,25 +12,6 @@
 static int same(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
-}
-
-/* Cuts a trailing UTF-8 sequence that snprintf truncated in half (jansson
- * refuses such a string, and the condition would be lost). */
-static void utf8_trim(char *s)
-{
-	size_t n = strlen(s), start = n, need;
-
-	while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
-		start--;
-	if (start == 0 || ((unsigned char)s[start - 1] & 0x80) == 0)
-		return;
-	start--; /* the lead byte */
-	need = ((unsigned char)s[start] & 0xE0) == 0xC0	  ? 2
-	       : ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3
-	       : ((unsigned char)s[start] & 0xF8) == 0xF0 ? 4
-							  : 1;
-	if (n - start < need)
-		s[start] = '\0';
 }
 
 /* Appends an event to events (n of them); past BW_ROLLOUT_EVENTS (never
@@ -129,7 +111,7 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 			 svc->route_prefix ? svc->route_prefix : "",
 			 svc->route_host ? " on host " : "", svc->route_host ? svc->route_host : "",
 			 peers->route_holder);
-		utf8_trim(long_msg);
+		bw_utf8_repair(long_msg);
 		add_condition(out, "Ready", "False", "RouteConflict", long_msg);
 	} else if (failed) {
 		snprintf(msg, sizeof(msg),
@@ -198,7 +180,7 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 			 "spec.dependsOn: no Service named %.380s in this namespace; their "
 			 "<NAME>_SERVICE_URL is not injected until they exist",
 			 peers->missing);
-		utf8_trim(msg);
+		bw_utf8_repair(msg);
 		add_condition(out, "DependenciesResolved", "False", "MissingDependency", msg);
 	} else {
 		snprintf(msg, sizeof(msg), "%zu of %zu dependencies exist", peers->dependencies,
@@ -313,7 +295,7 @@ size_t bw_rollout_blocked(const char *reason, const char *message,
 	out[1] = (struct bw_rollout_condition){"Reconciling", "False", "Stalled", ""};
 	out[2] = (struct bw_rollout_condition){"Stalled", "True", reason, ""};
 	snprintf(out[0].message, sizeof(out[0].message), "%s", message);
-	utf8_trim(out[0].message);
+	bw_utf8_repair(out[0].message);
 	snprintf(out[1].message, sizeof(out[1].message), "%s",
 		 "stalled: see the Stalled condition");
 	memcpy(out[2].message, out[0].message, sizeof(out[2].message));

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "error.h"
 #include "admission.h"
+#include "utf8.h"
 
 static int bad_request(struct bw_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -287,9 +288,7 @@ static json_t *capped_string(const char *s, size_t n, size_t max)
 
 	if (n <= max)
 		return json_stringn(s, n);
-	cut = max - 3;
-	while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-		cut--;
+	cut = bw_utf8_cut(s, n, max - 3);
 	memcpy(buf, s, cut);
 	memcpy(buf + cut, "...", 3);
 	return json_stringn(buf, cut + 3);

@@ -51,13 +51,11 @@ static void warn(struct ctx *c, const char *fmt, ...) __attribute__((format(prin
 
 static void warn(struct ctx *c, const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	c->bad |= bw_json_append_vprintf(c->warnings, fmt, ap);
 	va_end(ap);
-	c->bad |= json_array_append_new(c->warnings, json_string(buf));
 }
 
 static void add_var(struct ctx *c, const char *name, const char *value)

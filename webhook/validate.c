@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "render.h"
 #include "rules.h"
+#include "utf8.h"
 #include "admission.h"
 #include "validate.h"
 
@@ -37,53 +38,6 @@ static const char *str_field(const json_t *obj, const char *key)
 	return s && *s ? s : NULL;
 }
 
-/* The length of the valid UTF-8 sequence at s (as jansson checks it: no
- * overlong form, no surrogate, nothing above U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0; /* also at the NUL of a string cut short */
-	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
-	    (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
-		return 0;
-	return n;
-}
-
-/*
- * Makes s valid UTF-8 in place by dropping the bytes of broken sequences. A
- * message is cut by byte counts (the buffer's size, a "%.100s" in the
- * renderer's messages) that can split a character, and jansson refuses such
- * a string: the answer would be a 500 instead of a denial.
- */
-static void utf8_repair(char *s)
-{
-	unsigned char *r = (unsigned char *)s, *w = r;
-	size_t n;
-
-	while (*r) {
-		if (!(n = utf8_seq(r))) {
-			r++;
-			continue;
-		}
-		while (n--)
-			*w++ = *r++;
-	}
-	*w = '\0';
-}
-
 /* s quoted in a message: at most ECHO_MAX - 1 bytes, cut at a character
  * boundary and then ending in "...". Returns buf. */
 static const char *echo(char buf[ECHO_MAX], const char *s)
@@ -94,9 +48,7 @@ static const char *echo(char buf[ECHO_MAX], const char *s)
 		memcpy(buf, s, n + 1);
 		return buf;
 	}
-	cut = ECHO_MAX - 4;
-	while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-		cut--;
+	cut = bw_utf8_cut(s, n, ECHO_MAX - 4);
 	memcpy(buf, s, cut);
 	memcpy(buf + cut, "...", 4);
 	return buf;
@@ -107,14 +59,11 @@ static void deny(struct ctx *c, const char *fmt, ...) __attribute__((format(prin
 
 static void warn(struct ctx *c, const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	c->bad |= bw_json_append_vprintf(c->out->warnings, fmt, ap);
 	va_end(ap);
-	utf8_repair(buf);
-	c->bad |= json_array_append_new(c->out->warnings, json_string(buf));
 }
 
 /* The first denial wins. */
@@ -129,7 +78,7 @@ static void deny(struct ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->out->message, sizeof(c->out->message), fmt, ap);
 	va_end(ap);
-	utf8_repair(c->out->message);
+	bw_utf8_repair(c->out->message);
 }
 
 /* A denial with the message of a rule of the renderer or the registry. */
@@ -138,7 +87,7 @@ static void deny_as(struct bw_validate_result *out, const char *message)
 	out->allowed = 0;
 	out->code = BW_ADMISSION_CODE_DENIED;
 	snprintf(out->message, sizeof(out->message), "%s", message);
-	utf8_repair(out->message);
+	bw_utf8_repair(out->message);
 }
 
 static int being_deleted(const json_t *obj)
