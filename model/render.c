@@ -449,6 +449,20 @@ int bw_render_validate(const json_t *svc, struct bw_error *err)
 	return parse(svc, 0, &s, err);
 }
 
+/* Hands obj to *out, or frees it and says so when building it failed (bad,
+ * or obj NULL): the last step of every renderer. */
+static int finish(json_t *obj, int bad, const char *kind, const char *name, json_t **out,
+		  struct bw_error *err)
+{
+	if (bad || !obj) {
+		json_decref(obj);
+		return bw_error_set(err, BW_ENOMEM, "render: out of memory building %s %s", kind,
+				    name);
+	}
+	*out = obj;
+	return 0;
+}
+
 int bw_render_deployment(const json_t *svc, const char *image, json_t **out, struct bw_error *err)
 {
 	struct spec s;
@@ -467,16 +481,10 @@ int bw_render_deployment(const json_t *svc, const char *image, json_t **out, str
 		s.image = image;
 	}
 	d = owned_object(&s, "apps/v1", "Deployment");
-	if (!d || json_object_set_new(d, "spec", deployment_spec(&s, s.image))) {
-		rc = bw_error_set(err, BW_ENOMEM, "render: out of memory building Deployment %s",
-				  s.name);
-		goto out;
-	}
-	*out = d;
-	d = NULL;
+	rc = finish(d, !d || json_object_set_new(d, "spec", deployment_spec(&s, s.image)),
+		    "Deployment", s.name, out, err);
 out:
 	json_decref(image_check);
-	json_decref(d);
 	return rc;
 }
 
@@ -487,33 +495,24 @@ int bw_render_service(const json_t *svc, json_t **out, struct bw_error *err)
 	int rc, bad = 0;
 
 	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)))
-		goto out;
+		return rc;
 	obj = owned_object(&s, "v1", "Service");
 	sp = json_pack("{s:s, s:[{s:s, s:I, s:s, s:s}]}", "type", "ClusterIP", "ports", "name",
 		       "http", "port", s.port, "targetPort", "http", "protocol", "TCP");
 	bad |= json_object_set_new(sp, "selector", selector(s.name));
 	bad |= json_object_set_new(obj, "spec", sp);
-	if (bad) {
-		rc = bw_error_set(err, BW_ENOMEM, "render: out of memory building Service %s",
-				  s.name);
-		goto out;
-	}
-	*out = obj;
-	obj = NULL;
-out:
-	json_decref(obj);
-	return rc;
+	return finish(obj, bad, "Service", s.name, out, err);
 }
 
 int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err)
 {
 	struct spec s;
-	json_t *obj = NULL, *sp = NULL, *rule = NULL, *rules = NULL;
+	json_t *obj, *sp, *rule, *rules;
 	int rc, bad = 0;
 
 	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)) ||
 	    !s.has_route)
-		goto out;
+		return rc; /* no route: no Ingress, *out stays NULL */
 	obj = owned_object(&s, "networking.k8s.io/v1", "Ingress");
 	sp = json_object();
 	rules = json_array();
@@ -523,23 +522,11 @@ int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err)
 	if (s.host)
 		bad |= json_object_set_new(rule, "host", json_string(s.host));
 	bad |= json_array_append_new(rules, rule);
-	rule = NULL;
 	if (s.class_name)
 		bad |= json_object_set_new(sp, "ingressClassName", json_string(s.class_name));
 	bad |= json_object_set_new(sp, "rules", rules);
-	rules = NULL;
 	bad |= json_object_set_new(obj, "spec", sp);
-	sp = NULL;
-	if (bad) {
-		rc = bw_error_set(err, BW_ENOMEM, "render: out of memory building Ingress %s",
-				  s.name);
-		goto out;
-	}
-	*out = obj;
-	obj = NULL;
-out:
-	json_decref(obj);
-	return rc;
+	return finish(obj, bad, "Ingress", s.name, out, err);
 }
 
 /* snprintf into buf, BW_ETOOBIG when it does not fit. */
