@@ -22,6 +22,7 @@
 #include "informer.h"
 #include "metrics.h"
 #include "cached.h"
+#include "rollout.h"
 #include "workqueue.h"
 
 struct bw_operator_options {
@@ -92,6 +93,13 @@ int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long 
 void bw_condition_set(json_t *conditions, const json_t *old_conditions, const char *type,
 		      const char *status, const char *reason, const char *message,
 		      long observed_generation);
+
+/* A Service's status fields as the decisions give them (rollout.h):
+ * observedGeneration, the images, the replica counts, pods and the repair
+ * restarts; without selector, url and conditions, which the caller adds.
+ * Pure: the status writer and the decisions' fixture test both use it. */
+json_t *bw_rollout_status_json(const struct bw_rollout_decision *r,
+			       const struct bw_repair_decision *p);
 
 /* Writes new_status through the status subresource (a merge patch) when it
  * differs from obj's, the cached object it was computed from. The patch

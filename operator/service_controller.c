@@ -618,28 +618,10 @@ static void emit(struct bw_operator_context *ctx, const json_t *svc,
 static json_t *status_of(const json_t *svc, const struct bw_rollout_decision *r,
 			 const struct bw_repair_decision *p, const json_t *old_conditions)
 {
-	json_t *status = json_object(), *conds = json_array();
+	json_t *status = bw_rollout_status_json(r, p), *conds = json_array();
 	char buf[BW_RENDER_URL_MAX > BW_RENDER_SELECTOR_MAX ? BW_RENDER_URL_MAX
 							    : BW_RENDER_SELECTOR_MAX];
 
-	json_object_set_new(status, "observedGeneration", json_integer(r->observed_generation));
-	if (r->image)
-		json_object_set_new(status, "image", json_string(r->image));
-	if (r->last_good)
-		json_object_set_new(status, "lastGoodImage", json_string(r->last_good));
-	if (r->failed)
-		json_object_set_new(status, "failedImage", json_string(r->failed));
-	json_object_set_new(status, "replicas", json_integer(r->replicas));
-	json_object_set_new(status, "updatedReplicas", json_integer(r->updated));
-	json_object_set_new(status, "readyReplicas", json_integer(r->ready));
-	json_object_set_new(status, "availableReplicas", json_integer(r->available));
-	json_object_set_new(status, "pods",
-			    json_pack("{s:I, s:I}", "configured", (json_int_t)p->configured,
-				      "stale", (json_int_t)p->stale));
-	if (p->restarted_at)
-		json_object_set_new(status, "podsRestartedAt", json_string(p->restarted_at));
-	if (p->restarts > 0)
-		json_object_set_new(status, "podsRestarts", json_integer(p->restarts));
 	if (bw_render_selector(svc, buf, sizeof(buf), NULL) == 0)
 		json_object_set_new(status, "selector", json_string(buf));
 	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)

@@ -20,6 +20,34 @@ static const json_t *find_condition(const json_t *conditions, const char *type)
 	return NULL;
 }
 
+static void set_str(json_t *obj, const char *key, const char *value)
+{
+	if (value)
+		json_object_set_new(obj, key, json_string(value));
+}
+
+json_t *bw_rollout_status_json(const struct bw_rollout_decision *r,
+			       const struct bw_repair_decision *p)
+{
+	json_t *status = json_object();
+
+	json_object_set_new(status, "observedGeneration", json_integer(r->observed_generation));
+	set_str(status, "image", r->image);
+	set_str(status, "lastGoodImage", r->last_good);
+	set_str(status, "failedImage", r->failed);
+	json_object_set_new(status, "replicas", json_integer(r->replicas));
+	json_object_set_new(status, "updatedReplicas", json_integer(r->updated));
+	json_object_set_new(status, "readyReplicas", json_integer(r->ready));
+	json_object_set_new(status, "availableReplicas", json_integer(r->available));
+	json_object_set_new(status, "pods",
+			    json_pack("{s:I, s:I}", "configured", (json_int_t)p->configured,
+				      "stale", (json_int_t)p->stale));
+	set_str(status, "podsRestartedAt", p->restarted_at);
+	if (p->restarts > 0)
+		json_object_set_new(status, "podsRestarts", json_integer(p->restarts));
+	return status;
+}
+
 void bw_condition_set(json_t *conditions, const json_t *old_conditions, const char *type,
 		      const char *status, const char *reason, const char *message,
 		      long observed_generation)

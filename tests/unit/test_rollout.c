@@ -21,7 +21,7 @@
 
 #include "check.h"
 #include "fixtures.h"
-#include "../../operator/rollout.h"
+#include "../../operator/operator.h"
 
 #define DATA	  "tests/unit/data/rollout"
 #define MAX_CASES 256
@@ -186,21 +186,7 @@ static json_t *decisions_json(const struct bw_rollout_decision *r,
 	    events_json(p->events, p->n_events, events_json(r->events, r->n_events, json_array())));
 	json_object_set_new(out, "eventsAfterApply",
 			    events_json(r->done_events, r->n_done_events, json_array()));
-	status = json_object();
-	json_object_set_new(status, "observedGeneration", json_integer(r->observed_generation));
-	set_str(status, "image", r->image);
-	set_str(status, "lastGoodImage", r->last_good);
-	set_str(status, "failedImage", r->failed);
-	json_object_set_new(status, "replicas", json_integer(r->replicas));
-	json_object_set_new(status, "updatedReplicas", json_integer(r->updated));
-	json_object_set_new(status, "readyReplicas", json_integer(r->ready));
-	json_object_set_new(status, "availableReplicas", json_integer(r->available));
-	json_object_set_new(status, "pods",
-			    json_pack("{s:I, s:I}", "configured", (json_int_t)p->configured,
-				      "stale", (json_int_t)p->stale));
-	set_str(status, "podsRestartedAt", p->restarted_at);
-	if (p->restarts > 0)
-		json_object_set_new(status, "podsRestarts", json_integer(p->restarts));
+	status = bw_rollout_status_json(r, p); /* the status writer's own fields */
 	conds = json_array();
 	for (size_t i = 0; i < r->n_conditions; i++) {
 		const struct bw_rollout_condition *c = &r->conditions[i];
