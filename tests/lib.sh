@@ -93,6 +93,7 @@ launch_operator() {
 	take_port op_health
 	take_port op_metrics
 	take_port op_webhook
+	mkdir -p "$top/build/test-logs" # a script run alone, before tests/run.sh made it
 	op_log=$top/build/test-logs/operator-$label-$$.log
 	ASAN_OPTIONS=detect_leaks=1 "$top/build/asan/breakwater" --kubeconfig "$KUBECONFIG" \
 		--health-probe-bind-address "127.0.0.1:$op_health" \
