@@ -60,6 +60,9 @@ done
 kubectl -n shop get bsvc orders
 kubectl -n shop get bsvc orders -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}{"\n"}'
 kubectl -n shop get events --field-selector involvedObject.name=orders,reason=RolledBack
+echo "what GitOps tools read (kstatus: Stalled True is Failed, so a pipeline fails fast):"
+kubectl -n shop get bsvc orders \
+	-o jsonpath='  Stalled={.status.conditions[?(@.type=="Stalled")].status} {.status.conditions[?(@.type=="Stalled")].reason}, Reconciling={.status.conditions[?(@.type=="Reconciling")].status}{"\n"}'
 
 step "done"
 echo "The control plane is still up: KUBECONFIG=$KUBECONFIG, kubectl at $state/bin/kubectl."

@@ -15,6 +15,7 @@ check "the rollout completes" grep -q "image registry.local/shop/orders:1.1.0, l
 check "the bad image is rolled back" grep -qE "^orders .*RolledBack" <<<"$out"
 # this checkout's demo operator only (it names the checkout's kubeconfig): other
 # checkouts on the machine may run operators of their own
+check "the rolled-back Service reads Stalled, as kstatus wants" grep -q "Stalled=True RolledBack, Reconciling=False" <<<"$out"
 check "no operator is left running" bash -c "! pgrep -f -- '[b]in/breakwater --kubeconfig $top/.cluster/kubeconfig' >/dev/null"
 check "and its cluster-wide webhook registration is gone" bash -c "! '$state/bin/kubectl' get mutatingwebhookconfiguration breakwater 2>/dev/null"
 [ "$rc" -eq 0 ] || tail -n 30 <<<"$out"
