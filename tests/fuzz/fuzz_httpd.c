@@ -11,6 +11,13 @@
  * client has sent everything and shut its side; and once every connection
  * is closed, no body budget is left in use (a leak there would starve later
  * requests with 503s).
+ *
+ * The waits are in time the process ran: a gap of over a second between
+ * two turns of a loop (whose polls last 100 ms) means the process was not
+ * scheduled (a loaded machine, SIGSTOP), the server no more than the
+ * client, so the gap extends the wait. Without it a stall of 5 s read as
+ * a connection the server never closed (found by a long run at nice 19 on
+ * a loaded machine; SIGSTOP for 6 s reproduced it at will).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -91,6 +98,18 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether a wait ending at *end is over, in time the process ran: a turn
+ * that came over a second after the last one moves *end by the gap. */
+static int wait_over(long long *end, long long *last)
+{
+	long long t = now_ms();
+
+	if (t - *last > 1000)
+		*end += t - *last;
+	*last = t;
+	return t >= *end;
+}
+
 /* The server's first words are a status line, "HTTP/1.x NNN " (lws answers
  * in the request's version). Later answers are not checked: HEAD answers
  * carry a Content-Length and no body, so they cannot be told from echoed
@@ -113,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bw_httpd_stats st;
 	struct pollfd p;
 	size_t sent = 0, got = 0;
-	long long end;
+	long long end, last;
 	int fd, shut = 0, closed = 0;
 	ssize_t n;
 
@@ -127,8 +146,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
 		abort();
 	/* write everything, then shut the sending side; read all the while */
-	end = now_ms() + 5000;
-	while (!closed && now_ms() < end) {
+	last = now_ms();
+	end = last + 5000;
+	while (!closed && !wait_over(&end, &last)) {
 		p.fd = fd;
 		p.events = POLLIN | (sent < size || !shut ? POLLOUT : 0);
 		p.revents = 0;
@@ -165,10 +185,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* once the server has let go of the connection (and a worker of its
 	 * request), no budget is held */
-	end = now_ms() + 2000;
+	last = now_ms();
+	end = last + 2000;
 	do {
 		bw_httpd_stats(server, &st);
-	} while (st.bytes_buffered && now_ms() < end);
+	} while (st.bytes_buffered && !wait_over(&end, &last));
 	if (st.bytes_buffered)
 		abort();
 	return 0;
