@@ -12,12 +12,16 @@
  * is closed, no body budget is left in use (a leak there would starve later
  * requests with 503s).
  *
- * The waits are in time the process ran: a gap of over a second between
- * two turns of a loop (whose polls last 100 ms) means the process was not
+ * The waits are long (30 s, where the server's own deadlines are 2 s) and
+ * count only time the process ran: a gap of over a second between two
+ * turns of a loop (whose polls last 100 ms) means the process was not
  * scheduled (a loaded machine, SIGSTOP), the server no more than the
- * client, so the gap extends the wait. Without it a stall of 5 s read as
- * a connection the server never closed (found by a long run at nice 19 on
- * a loaded machine; SIGSTOP for 6 s reproduced it at will).
+ * client, so the gap extends the wait. A server that never closes, or a
+ * budget never given back, still fails; a starved process does not. With
+ * 5 s of wall time, a stall of 5 s read as a connection the server never
+ * closed (a long run at nice 19 on a loaded machine; SIGSTOP for 6 s
+ * reproduced it at will), and with 2 s as budget held after the close
+ * (the same run, at load 18: a worker starved of the CPU frees it).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -147,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	/* write everything, then shut the sending side; read all the while */
 	last = now_ms();
-	end = last + 5000;
+	end = last + 30000;
 	while (!closed && !wait_over(&end, &last)) {
 		p.fd = fd;
 		p.events = POLLIN | (sent < size || !shut ? POLLOUT : 0);
@@ -176,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(fd);
 	if (!closed) {
-		/* the request deadline (2 s) should have closed it */
+		/* the request deadline (2 s) should have closed it long ago */
 		fprintf(stderr, "fuzz_httpd: the connection stays open; the answers so far: %.*s\n",
 			(int)(got < 2048 ? got : 2048), answer);
 		abort();
@@ -186,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* once the server has let go of the connection (and a worker of its
 	 * request), no budget is held */
 	last = now_ms();
-	end = last + 2000;
+	end = last + 30000;
 	do {
 		bw_httpd_stats(server, &st);
 	} while (st.bytes_buffered && !wait_over(&end, &last));
