@@ -393,7 +393,7 @@ void bw_plugin_history_print(FILE *out, const json_t *summary)
 
 	if (!cells || !text)
 		goto done;
-	cells[0] = "REVISION";
+	cells[0] = "REV";
 	cells[1] = "NAME";
 	cells[2] = "IMAGE";
 	cells[3] = "CHANGED";
@@ -403,14 +403,15 @@ void bw_plugin_history_print(FILE *out, const json_t *summary)
 		char *num = text[2 * i], *marks = text[2 * i + 1];
 		size_t len = 0;
 
-		snprintf(num, 64, "%8lld",
+		snprintf(num, 64, "%3lld",
 			 (long long)json_integer_value(bw_json_get(r, "revision")));
 		marks[0] = '\0';
 		if (json_is_true(bw_json_get(r, "current")))
 			len += (size_t)snprintf(marks + len, 64 - len, "current");
 		if (json_is_true(bw_json_get(r, "update")))
 			len += (size_t)snprintf(marks + len, 64 - len, "%supdate", len ? "," : "");
-		if (json_is_true(bw_json_get(r, "spec")))
+		/* the spec's revision is normally the update one: said when not */
+		if (json_is_true(bw_json_get(r, "spec")) && !json_is_true(bw_json_get(r, "update")))
 			snprintf(marks + len, 64 - len, "%sspec", len ? "," : "");
 		cells[rows * COLS] = num;
 		cells[rows * COLS + 1] = str(r, "name");
