@@ -83,13 +83,18 @@ check_eq "the conditions in order" "Ready Progressing Available Reconciling Stal
 timeout 20 "$state/bin/kubectl" breakwater status web -n "$ns" --watch >/dev/null 2>&1
 check_eq "status --watch on a Ready Service exits 0 at once" 0 "$?"
 
-# --- status --watch through a rollout: started after the edit, as
-# `kubectl rollout status` is ---
+# --- status --watch through a rollout, held by a pause so the watch sees
+# it in progress (kwok makes pods ready faster than kubectl starts) ---
 mkdir -p "$top/build/test-logs"
 watchlog=$top/build/test-logs/plugin-watch-$$.txt
+kb pause web -n "$ns" >/dev/null
 kubectl -n "$ns" patch bsvc web --type=merge -p '{"spec":{"image":"registry.local/shop/web:1.1.0"}}' >/dev/null
+check "a template change while paused waits (Ready False Paused)" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = Paused ]"
 timeout 90 "$state/bin/kubectl" breakwater status web -n "$ns" -w -o json >"$watchlog" 2>&1 &
 watcher=$!
+sleep 2
+kb resume web -n "$ns" >/dev/null
 wait $watcher
 check_eq "status --watch exits 0 once the rollout is Ready" 0 "$?"
 check "every line it printed is a JSON object" jq -e -s 'length >= 2 and all(type == "object")' "$watchlog"
