@@ -166,11 +166,13 @@ static void run_case(const char *name)
 		json_t *patch = NULL;
 
 		bw_error_clear(&err);
-		if (bw_plugin_undo_target(&h, json_string_value(json_object_get(
-						  json_object_get(svc, "metadata"), "name")),
+		if (bw_plugin_undo_target(&h,
+					  json_string_value(json_object_get(
+					      json_object_get(svc, "metadata"), "name")),
 					  to, &index, &err) == 0) {
-			got = json_pack("{s:I, s:s}", "revision", (json_int_t)h.items[index].revision,
-					"name", h.items[index].name);
+			got =
+			    json_pack("{s:I, s:s}", "revision", (json_int_t)h.items[index].revision,
+				      "name", h.items[index].name);
 			patch = bw_plugin_undo_patch(svc, h.items[index].template, &err);
 		} else {
 			got = json_pack("{s:s}", "error", err.message);
@@ -224,7 +226,8 @@ static void test_verdict(void)
 
 static void test_wrap_and_table(void)
 {
-	const char *cells[] = {"A", "LONG", "B", "x", "0123456789012345678901234567890123456789", ""};
+	const char *cells[] = {"A", "LONG", "B", "x", "0123456789012345678901234567890123456789",
+			       ""};
 	const int shrink[] = {0, 1, 0};
 	char *text = NULL;
 	size_t len = 0;
@@ -242,8 +245,9 @@ static void test_wrap_and_table(void)
 		  "  end\n"
 		  "  A  LONG                    B\n"
 		  "  x  012345678...0123456789\n",
-		  text, "wrapped at spaces under the indent; the widest column shortened in the "
-			"middle; no trailing blanks");
+		  text,
+		  "wrapped at spaces under the indent; the widest column shortened in the "
+		  "middle; no trailing blanks");
 	free(text);
 }
 
