@@ -16,6 +16,8 @@
 #   make image      the container image, without a Docker engine (image/)
 #   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
 #   make run        the operator in the foreground against it
+#   make install-bin  bin/breakwater and the kubectl-breakwater link (the kubectl
+#                   plugin, docs/plugin.md) into $(DESTDIR)$(BINDIR)
 #
 # Flags come from pkg-config; CC=clang works as well as gcc.
 
