@@ -165,7 +165,7 @@ static int parse(struct args *a, int argc, char **argv, const struct command **c
 			char name[32];
 
 			snprintf(name, sizeof(name), "%.*s", (int)strcspn(f, "="), f);
-			if (!v)
+			if (!v || !*v)
 				return usage_error(a, "flag %s needs a value", name);
 			if (strncmp(name, "--namespace", 11) == 0 || strcmp(name, "-n") == 0)
 				a->ns = v;

@@ -60,6 +60,8 @@ expect "an unknown flag" 2 "kubectl breakwater: unknown flag --replicas (see kub
 	status web --replicas 3
 expect "an unknown short flag" 2 "unknown flag -x" pause web -x
 expect "a flag without its value" 2 "flag --namespace needs a value" status web --namespace
+expect "an empty namespace is no namespace" 2 "flag -n needs a value" status web -n ""
+expect "nor with =" 2 "flag --namespace needs a value" status web --namespace=
 expect "-o takes text or json" 2 "-o takes text or json, not 'yaml'" status web -o yaml
 expect "--output=yaml the same" 2 "-o takes text or json, not 'yaml'" history web --output=yaml
 expect "--watch belongs to status" 2 "--watch is a flag of status, not of history" history web --watch
