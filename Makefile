@@ -16,6 +16,8 @@
 #   make image      the container image, without a Docker engine (image/)
 #   make install    CRDs into $(KUBECONFIG) (default .cluster/kubeconfig)
 #   make run        the operator in the foreground against it
+#   make install-bin  bin/breakwater and the kubectl-breakwater link (the kubectl
+#                   plugin, docs/plugin.md) into $(DESTDIR)$(BINDIR)
 #
 # Flags come from pkg-config; CC=clang works as well as gcc.
 
@@ -46,12 +48,13 @@ MODEL_SRC := $(wildcard model/*.c)
 OPERATOR_SRC := $(wildcard operator/*.c)
 WEBHOOK_SRC := $(wildcard webhook/*.c)
 PROXY_SRC := $(wildcard proxy/*.c)
-BIN_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(OPERATOR_SRC)
+PLUGIN_SRC := $(wildcard plugin/*.c)
+BIN_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(PLUGIN_SRC) $(OPERATOR_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # What a test program links: everything but main().
-TESTED_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
+TESTED_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(PLUGIN_SRC) $(filter-out operator/main.c,$(OPERATOR_SRC))
 
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
@@ -193,7 +196,7 @@ clang-build:
 build/clang/breakwater: $(call objects,build/clang,$(BIN_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BW_LIBS)
 
-FORMAT_FILES = $(wildcard lib/*.[ch] model/*.[ch] operator/*.[ch] webhook/*.[ch] proxy/*.[ch] tests/unit/*.[ch] \
+FORMAT_FILES = $(wildcard lib/*.[ch] model/*.[ch] operator/*.[ch] webhook/*.[ch] proxy/*.[ch] plugin/*.[ch] tests/unit/*.[ch] \
 	tests/integration/*.[ch] tests/fuzz/*.[ch] tests/load/*.[ch] bench/*.[ch])
 
 format:
@@ -258,6 +261,7 @@ demo: deps build
 install-bin: bin/breakwater
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 bin/breakwater $(DESTDIR)$(BINDIR)/breakwater
+	ln -sf breakwater $(DESTDIR)$(BINDIR)/kubectl-breakwater
 
 clean:
 	rm -rf build bin

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "operator.h"
 #include "version.h"
+#include "../plugin/plugin.h"
 #include "../proxy/proxy.h"
 #include "../webhook/certmanager.h"
 #include "../webhook/server.h"
@@ -63,7 +64,10 @@ static void print_usage(FILE *out)
 	fputs("usage: breakwater [options]\n"
 	      "\n"
 	      "Runs the breakwater operator: Service and Breaker controllers, the\n"
-	      "service registry, and their health and metrics endpoints.\n"
+	      "service registry, and their health and metrics endpoints. The same\n"
+	      "binary is the breaker sidecar (breakwater proxy --help) and, called as\n"
+	      "kubectl-breakwater or as breakwater plugin, a kubectl plugin\n"
+	      "(breakwater plugin --help).\n"
 	      "\n"
 	      "  --kubeconfig PATH          kubeconfig to use (default: in-cluster config,\n"
 	      "                             then $KUBECONFIG, then ~/.kube/config)\n"
@@ -794,6 +798,14 @@ int main(int argc, char **argv)
 	sigset_t signals;
 	int rc;
 
+	/* called as kubectl-breakwater (the link kubectl finds on PATH) or as
+	 * `breakwater plugin ...`: the kubectl plugin (plugin/plugin.h) */
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+
+	if (strcmp(base, "kubectl-breakwater") == 0)
+		return bw_plugin_main("kubectl breakwater", argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "plugin") == 0)
+		return bw_plugin_main("breakwater plugin", argc - 2, argv + 2);
 	/* `breakwater proxy ...`: the breaker sidecar, same binary (proxy/proxy.h) */
 	if (argc > 1 && strcmp(argv[1], "proxy") == 0)
 		return bw_proxy_main(argc - 1, argv + 1);
