@@ -761,8 +761,10 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 
 	/* the history: the template rolled out is a revision, written before the
 	 * Deployment runs it; only when the spec changed since the last status
-	 * (or that status was lost): a list per spec change, not per reconcile */
+	 * (or that status was lost), or a rollout completed (the revision it
+	 * replaced may be pruned now): a list per change, not per reconcile */
 	if (!same(str(old_status, "updateRevision"), want) ||
+	    !same(str(old_status, "currentRevision"), r->current_revision) ||
 	    json_integer_value(json_object_get(old_status, "observedGeneration")) !=
 		in.generation) {
 		ret = bw_history_sync(ctx, svc, want, r->current_revision, &err);
