@@ -53,7 +53,8 @@ static long max_unavailable(const struct bw_rollout_amount *a, long replicas)
 
 /* What the conditions need beside the inputs. */
 struct view {
-	const char *spec_image, *deploy_image, *last_good, *failed;
+	const char *spec_image, *deploy_image, *last_good;
+	const char *failed; /* the spec's image while a rollback is in effect, else NULL */
 	const char *want, *good_rev; /* the update revision; the one to roll back to */
 	long replicas, deadline;
 	int complete, deadline_exceeded, paused;
@@ -111,7 +112,7 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 {
 	char msg[MSG_MAX];
 	long updated = d ? d->updated : 0, available = d ? d->available : 0;
-	int failed = same(v->failed, v->spec_image);
+	int failed = v->failed != NULL;
 	const struct bw_rollout_condition *ready;
 	const char *what, *back;
 
@@ -316,7 +317,10 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 	out->observed_generation = svc->generation;
 	out->image = status_image;
 	out->last_good = v.last_good;
-	out->failed = v.failed;
+	/* failedImage: the image of the failed template, when the image is
+	 * what changed (an env-only rollout that failed leaves it out: the
+	 * image runs fine, failedRevision says what failed) */
+	out->failed = v.failed && !same(v.spec_image, v.last_good) ? v.failed : NULL;
 	out->current_revision = cur;
 	out->update_revision = v.want;
 	out->failed_revision = failed_rev;
