@@ -475,16 +475,18 @@ static int restart_at(const json_t *svc, json_t *d, struct bw_error *err)
 		return 0;
 	if (!json_is_string(at)) {
 		json_decref(d);
-		return bw_error_set(err, BW_EINVAL, "spec.restartAt: must be an RFC 3339 date-time");
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.restartAt: must be an RFC 3339 date-time");
 	}
-	tmeta = json_object_get(json_object_get(json_object_get(d, "spec"), "template"),
-				"metadata");
+	tmeta =
+	    json_object_get(json_object_get(json_object_get(d, "spec"), "template"), "metadata");
 	if (!json_object_get(tmeta, "annotations"))
 		json_object_set_new(tmeta, "annotations", json_object());
 	ann = json_object_get(tmeta, "annotations");
 	if (!ann || json_object_set_new(ann, BW_ANNOTATION_RESTART_AT, json_deep_copy(at)) != 0) {
 		json_decref(d);
-		return bw_error_set(err, BW_ENOMEM, "render: out of memory building the Deployment");
+		return bw_error_set(err, BW_ENOMEM,
+				    "render: out of memory building the Deployment");
 	}
 	return 0;
 }

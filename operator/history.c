@@ -27,20 +27,18 @@ static int controlled_by(const json_t *obj, const char *uid)
 }
 
 /* The ControllerRevision of template as revision number n, for apply. */
-static json_t *revision_object(const json_t *svc, const char *name, const json_t *template,
-			       long n)
+static json_t *revision_object(const json_t *svc, const char *name, const json_t *template, long n)
 {
 	const json_t *meta = json_object_get(svc, "metadata");
 
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:s, s:s, s:b, "
-			 "s:b}]}, s:{s:O}, s:I}",
-			 "apiVersion", "apps/v1", "kind", "ControllerRevision", "metadata", "name",
-			 name, "namespace", str(meta, "namespace"), "labels", BW_LABEL_SERVICE,
-			 str(meta, "name"), BW_LABEL_MANAGED, BW_MANAGER, "ownerReferences",
-			 "apiVersion", BW_API_VERSION, "kind", BW_KIND_SERVICE, "name",
-			 str(meta, "name"), "uid", str(meta, "uid"), "controller", 1,
-			 "blockOwnerDeletion", 1, "data", "spec", template, "revision",
-			 (json_int_t)n);
+	return json_pack(
+	    "{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:s, s:s, s:b, "
+	    "s:b}]}, s:{s:O}, s:I}",
+	    "apiVersion", "apps/v1", "kind", "ControllerRevision", "metadata", "name", name,
+	    "namespace", str(meta, "namespace"), "labels", BW_LABEL_SERVICE, str(meta, "name"),
+	    BW_LABEL_MANAGED, BW_MANAGER, "ownerReferences", "apiVersion", BW_API_VERSION, "kind",
+	    BW_KIND_SERVICE, "name", str(meta, "name"), "uid", str(meta, "uid"), "controller", 1,
+	    "blockOwnerDeletion", 1, "data", "spec", template, "revision", (json_int_t)n);
 }
 
 int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const char *update,

@@ -209,7 +209,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->log_level = v;
 		} else if ((v = flag_value(argc, argv, &i, "--log-format"))) {
 			o->log_format = v;
-		} else if (strcmp(a, "--repair-pods") == 0 || strcmp(a, "--repair-pods=true") == 0) {
+		} else if (strcmp(a, "--repair-pods") == 0 ||
+			   strcmp(a, "--repair-pods=true") == 0) {
 			o->repair_pods = 1;
 		} else if (strcmp(a, "--repair-pods=false") == 0) {
 			o->repair_pods = 0; /* an overlay's way to turn the base's off */

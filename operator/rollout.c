@@ -54,7 +54,7 @@ static long max_unavailable(const struct bw_rollout_amount *a, long replicas)
 /* What the conditions need beside the inputs. */
 struct view {
 	const char *spec_image, *deploy_image, *last_good;
-	const char *failed; /* the spec's image while a rollback is in effect, else NULL */
+	const char *failed;	     /* the spec's image while a rollback is in effect, else NULL */
 	const char *want, *good_rev; /* the update revision; the one to roll back to */
 	long replicas, deadline;
 	int complete, deadline_exceeded, paused;

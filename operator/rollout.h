@@ -74,7 +74,7 @@ struct bw_rollout_service {
 	const char *status_image, *last_good, *failed;
 	const char *status_revision; /* status.currentRevision: the last rolled out */
 	const char *failed_revision; /* status.failedRevision */
-	const char *ready_reason; /* the Ready condition's reason, or NULL */
+	const char *ready_reason;    /* the Ready condition's reason, or NULL */
 };
 
 /* The Service's Deployment as cached, when it controls one. */

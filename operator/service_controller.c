@@ -368,9 +368,9 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
 	const char *restarted =
 	    str(json_object_get(json_object_get(tmpl, "metadata"), "annotations"),
 		BW_ANNOTATION_RESTARTED_AT);
-	const char *revision = str(json_object_get(json_object_get(deployment, "metadata"),
-						   "annotations"),
-				   BW_ANNOTATION_REVISION);
+	const char *revision =
+	    str(json_object_get(json_object_get(deployment, "metadata"), "annotations"),
+		BW_ANNOTATION_REVISION);
 	const json_t *c;
 	const char *image = NULL;
 	size_t i;
@@ -709,7 +709,8 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 
 	/* the rollout: what to apply, what to say */
 	service_input(svc, &in);
-	if (in.image && bw_revision_name(name, json_object_get(svc, "spec"), want, sizeof(want)) != 0) {
+	if (in.image &&
+	    bw_revision_name(name, json_object_get(svc, "spec"), want, sizeof(want)) != 0) {
 		ret = BW_ENOMEM;
 		goto out;
 	}
@@ -791,9 +792,9 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 			render_image = r->deploy_image;
 		}
 	}
-	ret = apply_owned(ctx, render_svc, key, d, render_image, rep.restarted_at,
-			  r->deploy_revision, r->withhold_ingress, conflict, sizeof(conflict),
-			  &err);
+	ret =
+	    apply_owned(ctx, render_svc, key, d, render_image, rep.restarted_at, r->deploy_revision,
+			r->withhold_ingress, conflict, sizeof(conflict), &err);
 	if (ret == 0 && conflict[0]) {
 		/* once per conflict, not on every look (CONFLICT_RECHECK_MS) */
 		if (!same(in.ready_reason, "OwnershipConflict"))

@@ -162,9 +162,8 @@ static int read_inputs(const char *name, const json_t *service, const json_t *de
 	}
 	pods = json_object_get(context, "revisions");
 	in->have_history = json_is_array(pods);
-	in->history_limit = json_object_get(spec, "revisionHistoryLimit")
-				? num(spec, "revisionHistoryLimit")
-				: -1;
+	in->history_limit =
+	    json_object_get(spec, "revisionHistoryLimit") ? num(spec, "revisionHistoryLimit") : -1;
 	CHECK(json_array_size(pods) <= MAX_PODS, "%s: at most %d revisions", name, MAX_PODS);
 	json_array_foreach(pods, i, p)
 	{
