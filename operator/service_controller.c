@@ -769,8 +769,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	    json_integer_value(json_object_get(old_status, "observedGeneration")) !=
 		in.generation) {
 		ret = bw_history_sync(ctx, svc, want, r->current_revision, &err);
-		if (ret != 0) {
-			bw_log_warn("service", "%s: history: %s", key, err.message);
+		if (ret != 0) { /* retried with back-off; the event says why nothing moves */
+			snprintf(msg, sizeof(msg), "writing the revision history: %.400s",
+				 err.message);
+			event(ctx, svc, "Warning", "HistoryFailed", msg);
+			bw_log_warn("service", "%s: %s", key, msg);
 			goto out;
 		}
 	}
