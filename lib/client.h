@@ -51,6 +51,7 @@ extern const struct bw_resource bw_res_serviceaccounts;
 extern const struct bw_resource bw_res_rolebindings;
 extern const struct bw_resource bw_res_namespaces;
 extern const struct bw_resource bw_res_deployments;
+extern const struct bw_resource bw_res_controllerrevisions;
 extern const struct bw_resource bw_res_ingresses;
 extern const struct bw_resource bw_res_leases;
 extern const struct bw_resource bw_res_crds;

@@ -275,10 +275,13 @@ void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void 
 	    BW_ANNOTATION_RESTARTED_AT)));
 	const char *applied = str_or_empty(json_string_value(
 	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_APPLIED)));
+	const char *revision = str_or_empty(json_string_value(
+	    json_object_get(json_object_get(meta, "annotations"), BW_ANNOTATION_REVISION)));
 	struct bw_cached_deployment *d;
 
 	(void)arg;
 	bw_store_pack_reserve_str(pack, applied);
+	bw_store_pack_reserve_str(pack, revision);
 	bw_store_pack_reserve_str(pack, image);
 	bw_store_pack_reserve_str(pack, progressing);
 	bw_store_pack_reserve_str(pack, available);
@@ -303,6 +306,7 @@ void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void 
 	d->uid = bw_store_pack_str(pack, uid);
 	d->restarted_at = bw_store_pack_str(pack, restarted_at);
 	d->applied = bw_store_pack_str(pack, applied);
+	d->revision = bw_store_pack_str(pack, revision);
 	return d;
 }
 

@@ -80,6 +80,7 @@ struct bw_cached_deployment {
 	const char *owner_uid;	      /* the controller owner's uid, or "" */
 	const char *restarted_at;     /* the pod template's breakwater.io/restartedAt, or "" */
 	const char *applied;	      /* its breakwater.io/applied annotation, or "" */
+	const char *revision;	      /* its breakwater.io/revision annotation, or "" */
 };
 
 /* A cached pod of a breakwater Service. */

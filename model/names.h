@@ -30,6 +30,13 @@
 #define BW_ANNOTATION_INJECTED "breakwater.io/injected"
 /* on a Deployment's pod template: the last repair restart (--repair-pods) */
 #define BW_ANNOTATION_RESTARTED_AT "breakwater.io/restartedAt"
+/* on a Deployment's pod template: spec.restartAt, a restart the user asked
+ * for (part of the template, so it makes a revision); not restartedAt, which
+ * is the operator's own repair restart and counted by its back-off */
+#define BW_ANNOTATION_RESTART_AT "breakwater.io/restartAt"
+/* on a Deployment: the name of the ControllerRevision its template is
+ * (revision.h), so the rollout decisions know what it runs */
+#define BW_ANNOTATION_REVISION "breakwater.io/revision"
 /* on a Deployment: the digest of what the operator last applied (applied.h) */
 #define BW_ANNOTATION_APPLIED "breakwater.io/applied"
 

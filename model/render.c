@@ -463,6 +463,34 @@ static int finish(json_t *obj, int bad, const char *kind, const char *name, json
 	return 0;
 }
 
+/* spec.restartAt, a restart the user asked for, as an annotation of the pod
+ * template: a new time is a new template, so new pods (as `kubectl rollout
+ * restart` does), and a revision of its own. */
+static int restart_at(const json_t *svc, json_t *d, struct bw_error *err)
+{
+	const json_t *at = json_object_get(json_object_get(svc, "spec"), "restartAt");
+	json_t *tmeta, *ann;
+
+	if (!at)
+		return 0;
+	if (!json_is_string(at)) {
+		json_decref(d);
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.restartAt: must be an RFC 3339 date-time");
+	}
+	tmeta =
+	    json_object_get(json_object_get(json_object_get(d, "spec"), "template"), "metadata");
+	if (!json_object_get(tmeta, "annotations"))
+		json_object_set_new(tmeta, "annotations", json_object());
+	ann = json_object_get(tmeta, "annotations");
+	if (!ann || json_object_set_new(ann, BW_ANNOTATION_RESTART_AT, json_deep_copy(at)) != 0) {
+		json_decref(d);
+		return bw_error_set(err, BW_ENOMEM,
+				    "render: out of memory building the Deployment");
+	}
+	return 0;
+}
+
 int bw_render_deployment(const json_t *svc, const char *image, json_t **out, struct bw_error *err)
 {
 	struct spec s;
@@ -483,6 +511,8 @@ int bw_render_deployment(const json_t *svc, const char *image, json_t **out, str
 	d = owned_object(&s, "apps/v1", "Deployment");
 	rc = finish(d, !d || json_object_set_new(d, "spec", deployment_spec(&s, s.image)),
 		    "Deployment", s.name, out, err);
+	if (rc == 0 && (rc = restart_at(svc, *out, err)) != 0)
+		*out = NULL; /* freed */
 out:
 	json_decref(image_check);
 	return rc;

@@ -19,11 +19,17 @@
 #ifndef BW_MODEL_REVISION_H
 #define BW_MODEL_REVISION_H
 
+#include <stddef.h>
+
 #include <jansson.h>
 
 #include "error.h"
 
 #define BW_REVISION_HASH_LEN 10
+/* spec.revisionHistoryLimit when unset (the CRD's default) */
+#define BW_REVISION_DEFAULT_LIMIT 10
+/* A revision's name: the Service's (at most 63 characters), '-', the hash. */
+#define BW_REVISION_NAME_MAX (63 + 1 + BW_REVISION_HASH_LEN + 1)
 
 /* The spec fields outside the template, NULL-terminated. */
 extern const char *const bw_revision_kept_fields[];
@@ -44,5 +50,44 @@ int bw_revision_hash(const json_t *template, char out[BW_REVISION_HASH_LEN + 1])
  * revision lacks is absent. NULL with err set on bad input. */
 json_t *bw_revision_undo_spec(const json_t *current_spec, const json_t *template,
 			      struct bw_error *err);
+
+/* The name of the revision of spec's template for Service service:
+ * "<service>-<hash>", into out (size bytes). -1 when spec is not an object
+ * or the name does not fit. */
+int bw_revision_name(const char *service, const json_t *spec, char *out, size_t size);
+
+/* A ControllerRevision of the Service as listed: its name and revision. */
+struct bw_revision_entry {
+	const char *name;
+	long revision;
+};
+
+/* What to write of the history, and what to delete (bw_revision_plan). */
+struct bw_revision_plan {
+	/* the revision number to write the update revision with: max + 1 when
+	 * it is new, or when it comes back (an undo, or a spec reverted) and
+	 * an other revision is newer, as a Deployment's ReplicaSets are
+	 * renumbered; 0: it is already the newest, nothing to write */
+	long write_revision;
+	int create; /* the update revision does not exist yet */
+	/* the names to delete, oldest first (pointers into the entries) */
+	const char **prune;
+	size_t n_prune;
+};
+
+/*
+ * The history's next step, pure: given the revisions there are (n
+ * entries), the update revision (the template of the spec), the current
+ * one (the last template whose rollout completed; NULL: none) and
+ * spec.revisionHistoryLimit (negative: BW_REVISION_DEFAULT_LIMIT), the
+ * revision number to write and which revisions to prune. The update and
+ * current revisions are never pruned and not counted: limit is how many
+ * other (older) revisions are kept, the newest of them, as a StatefulSet's
+ * revisionHistoryLimit. prune must have room for n names; out->prune is
+ * set to it.
+ */
+void bw_revision_plan(const struct bw_revision_entry *entries, size_t n, const char *update,
+		      const char *current, long limit, const char **prune,
+		      struct bw_revision_plan *out);
 
 #endif

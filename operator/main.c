@@ -84,7 +84,8 @@ static void print_usage(FILE *out)
 	      "  --health-probe-bind-address A   host:port for /healthz and /readyz\n"
 	      "                             (default 127.0.0.1:8081; 0 disables)\n"
 	      "  --workers N                workers per controller (default 2)\n"
-	      "  --repair-pods              restart Services whose pods missed injection\n"
+	      "  --repair-pods[=false]      restart Services whose pods missed injection\n"
+	      "                             (with back-off; =false only reports them)\n"
 	      "  --operator-namespace NS    where the webhook Secret and the lease live\n"
 	      "                             (default: the pod's, or the kubeconfig's)\n"
 	      "  --webhook-port N           the admission webhook's HTTPS port (default\n"
@@ -212,8 +213,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->log_level = v;
 		} else if ((v = flag_value(argc, argv, &i, "--log-format"))) {
 			o->log_format = v;
-		} else if (strcmp(a, "--repair-pods") == 0) {
+		} else if (strcmp(a, "--repair-pods") == 0 ||
+			   strcmp(a, "--repair-pods=true") == 0) {
 			o->repair_pods = 1;
+		} else if (strcmp(a, "--repair-pods=false") == 0) {
+			o->repair_pods = 0; /* an overlay's way to turn the base's off */
 		} else if ((v = flag_value(argc, argv, &i, "--operator-namespace"))) {
 			o->operator_namespace = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-port"))) {

@@ -53,10 +53,26 @@ static long max_unavailable(const struct bw_rollout_amount *a, long replicas)
 
 /* What the conditions need beside the inputs. */
 struct view {
-	const char *spec_image, *deploy_image, *last_good, *failed;
+	const char *spec_image, *deploy_image, *last_good;
+	const char *failed;	     /* the spec's image while a rollback is in effect, else NULL */
+	const char *want, *good_rev; /* the update revision; the one to roll back to */
 	long replicas, deadline;
 	int complete, deadline_exceeded, paused;
 };
+
+/* What a message calls the template rolled out (what) or rolled back to
+ * (back): the images when they differ, else the revisions (an env-only or
+ * probe-only change keeps the image). */
+static void name_pair(const struct view *v, const char **what, const char **back)
+{
+	if (same(v->spec_image, v->last_good) && v->want && v->good_rev) {
+		*what = v->want;
+		*back = v->good_rev;
+	} else {
+		*what = v->spec_image;
+		*back = v->last_good ? v->last_good : "the previous image";
+	}
+}
 
 /* Reconciling and Stalled, the abnormal-true conditions of the kstatus
  * conventions (sigs.k8s.io/cli-utils) that GitOps tools judge a resource by,
@@ -96,9 +112,11 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 {
 	char msg[MSG_MAX];
 	long updated = d ? d->updated : 0, available = d ? d->available : 0;
-	int failed = same(v->failed, v->spec_image);
+	int failed = v->failed != NULL;
 	const struct bw_rollout_condition *ready;
+	const char *what, *back;
 
+	name_pair(v, &what, &back);
 	/* Ready */
 	if (peers->route_holder && peers->route_holder[0]) {
 		char long_msg[BW_ROLLOUT_CONDITION_MAX]; /* pathPrefix: 1024 characters, up to 4
@@ -116,9 +134,9 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 	} else if (failed) {
 		snprintf(msg, sizeof(msg),
 			 "rollout of %s did not complete within %lds and was rolled back to %s; "
-			 "change spec.image to roll out again",
-			 v->spec_image, v->deadline,
-			 v->last_good ? v->last_good : "the previous image");
+			 "change %s to roll out again",
+			 what, v->deadline, back,
+			 what == v->spec_image ? "spec.image" : "the spec");
 		add_condition(out, "Ready", "False", "RolledBack", msg);
 	} else if (v->complete) {
 		if (v->replicas == 0)
@@ -191,8 +209,8 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 
 	/* RolledBack, while the rollback is in effect */
 	if (failed) {
-		snprintf(msg, sizeof(msg), "%s exceeded its progress deadline; running %s",
-			 v->spec_image, v->last_good ? v->last_good : "the previous image");
+		snprintf(msg, sizeof(msg), "%s exceeded its progress deadline; running %s", what,
+			 back);
 		add_condition(out, "RolledBack", "True", "ProgressDeadlineExceeded", msg);
 	}
 }
@@ -202,7 +220,9 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 {
 	struct view v = {0};
 	int rolled_back_now = 0;
-	const char *status_image = svc->status_image;
+	const char *status_image = svc->status_image, *what, *back;
+	const char *cur = svc->status_revision, *failed_rev;
+	const char *d_rev = d && d->revision && *d->revision ? d->revision : NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (!svc->image) {
@@ -212,48 +232,64 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 		return; /* the CRD requires it: nothing to do until it is fixed */
 	}
 	v.spec_image = svc->image;
+	v.want = svc->revision ? svc->revision : svc->image;
 	v.replicas = svc->replicas;
 	v.paused = svc->paused;
 	v.deadline =
 	    svc->progress_deadline_s ? svc->progress_deadline_s : BW_ROLLOUT_DEFAULT_DEADLINE;
-	v.failed = svc->failed;
+	/* a rollback is in effect while the spec's template is the one that
+	 * failed; any other template ends it */
+	failed_rev = same(svc->failed_revision, v.want) ? v.want : NULL;
+	v.failed = failed_rev ? v.spec_image : NULL;
 	v.last_good = svc->last_good;
-	if (v.failed && !same(v.failed, v.spec_image))
-		v.failed = NULL; /* a new image: the rollback is over */
-	if (status_image && !same(status_image, v.spec_image))
-		v.last_good = status_image; /* a rollout replaces status.image */
+	if (cur && !same(cur, v.want)) {
+		v.last_good = status_image; /* a rollout replaces the current revision */
+		v.good_rev = cur;
+	}
 
-	/* A rollout past its deadline, of the image the spec asks for, is
-	 * reverted when there is something to revert to. */
+	/* A rollout past its deadline, of the template the spec asks for, is
+	 * reverted when there is something to revert to: the whole template of
+	 * the current revision, whatever the rollout changed. */
 	v.deadline_exceeded = d && d->observed_generation >= d->generation && d->progressing &&
 			      strcmp(d->progressing, "ProgressDeadlineExceeded") == 0;
-	if (!v.failed && v.deadline_exceeded && same(d->image, v.spec_image) && v.last_good &&
-	    !same(v.last_good, v.spec_image) && svc->auto_rollback) {
+	if (!failed_rev && v.deadline_exceeded && same(d_rev, v.want) && v.good_rev &&
+	    svc->auto_rollback) {
+		failed_rev = v.want;
 		v.failed = v.spec_image;
 		rolled_back_now = 1;
 	}
-	v.deploy_image = same(v.failed, v.spec_image) && v.last_good ? v.last_good : v.spec_image;
-	/* A rollback is recorded (status.failedImage) before it is acted on: the
-	 * Deployment goes back only in a reconcile whose cache holds the record.
-	 * Acting at once let the next reconcile, woken by the Deployment's change
-	 * before our status write reached the cache, roll the bad image out
-	 * again. */
-	if (rolled_back_now)
+	out->deploy_revision = failed_rev && v.good_rev ? v.good_rev : v.want;
+	v.deploy_image = failed_rev && v.good_rev && v.last_good ? v.last_good : v.spec_image;
+	/* A rollback is recorded (status.failedRevision) before it is acted on:
+	 * the Deployment goes back only in a reconcile whose cache holds the
+	 * record. Acting at once let the next reconcile, woken by the
+	 * Deployment's change before our status write reached the cache, roll
+	 * the bad template out again. */
+	if (rolled_back_now) {
+		out->deploy_revision = d_rev;
 		v.deploy_image = d->image;
+	}
 	out->deploy_image = v.deploy_image;
 
-	if (d && !same(d->image, v.deploy_image) && !same(v.failed, v.spec_image) && !v.paused) {
-		add_event(out->events, &out->n_events, "Normal", "RolloutStarted",
-			  "rolling out %s (was %s)", v.deploy_image, d->image ? d->image : "");
+	if (d && !same(d_rev, out->deploy_revision) && !failed_rev && !v.paused) {
+		if (!same(d->image, v.deploy_image))
+			add_event(out->events, &out->n_events, "Normal", "RolloutStarted",
+				  "rolling out %s (was %s)", v.deploy_image,
+				  d->image ? d->image : "");
+		else
+			add_event(out->events, &out->n_events, "Normal", "RolloutStarted",
+				  "rolling out revision %s (image %s unchanged)",
+				  out->deploy_revision, v.deploy_image);
 	}
 	if (d && d->spec_replicas != v.replicas) {
 		add_event(out->events, &out->n_events, "Normal", "Scaled",
 			  "scaled from %ld to %ld replicas", d->spec_replicas, v.replicas);
 	}
 	if (rolled_back_now) {
+		name_pair(&v, &what, &back);
 		add_event(out->events, &out->n_events, "Warning", "RolledBack",
-			  "rollout of %s exceeded its progress deadline; rolling back to %s",
-			  v.spec_image, v.last_good);
+			  "rollout of %s exceeded its progress deadline; rolling back to %s", what,
+			  back);
 	}
 	out->withhold_ingress = peers->route_holder && peers->route_holder[0];
 	if (out->withhold_ingress && !same(svc->ready_reason, "RouteConflict")) {
@@ -264,15 +300,16 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 	}
 
 	/* The rollout is complete when the Deployment has observed its spec and
-	 * every replica runs the image and is available. */
+	 * every replica runs the template and is available. */
 	v.complete = d && d->observed_generation >= d->generation &&
-		     same(d->image, v.deploy_image) && d->spec_replicas == v.replicas &&
+		     same(d_rev, out->deploy_revision) && d->spec_replicas == v.replicas &&
 		     d->updated == v.replicas && d->replicas == v.replicas &&
 		     d->available == v.replicas;
-	if (v.complete && !same(v.failed, v.spec_image) && !same(status_image, v.spec_image)) {
+	if (v.complete && !failed_rev && !same(cur, v.want)) {
 		add_event(out->done_events, &out->n_done_events, "Normal", "RolloutCompleted",
 			  "rolled out %s to %ld replicas", v.spec_image, v.replicas);
 		status_image = v.spec_image;
+		cur = v.want;
 	}
 	if (rolled_back_now)
 		v.complete = 0;
@@ -280,7 +317,13 @@ void bw_rollout_decide(const struct bw_rollout_service *svc, const struct bw_rol
 	out->observed_generation = svc->generation;
 	out->image = status_image;
 	out->last_good = v.last_good;
-	out->failed = v.failed;
+	/* failedImage: the image of the failed template, when the image is
+	 * what changed (an env-only rollout that failed leaves it out: the
+	 * image runs fine, failedRevision says what failed) */
+	out->failed = v.failed && !same(v.spec_image, v.last_good) ? v.failed : NULL;
+	out->current_revision = cur;
+	out->update_revision = v.want;
+	out->failed_revision = failed_rev;
 	out->replicas = d ? d->replicas : 0;
 	out->updated = d ? d->updated : 0;
 	out->ready = d ? d->ready : 0;

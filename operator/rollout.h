@@ -8,13 +8,16 @@
  * cluster state, an operator that restarts decides what one that never
  * stopped would have (tests/unit/data/rollout/ shows it step by step).
  *
- *   bw_rollout_decide  image bookkeeping (docs/resources.md): a rollout
- *                      starts when spec.image differs from status.image, and
- *                      lastGoodImage is the image being replaced; status.image
- *                      follows once the new image is fully available. A
+ *   bw_rollout_decide  revision bookkeeping (docs/resources.md): a rollout
+ *                      starts when the template of the spec (its revision,
+ *                      model/revision.h: image, env, probes, any pod field)
+ *                      differs from status.currentRevision, the last one
+ *                      rolled out; currentRevision (and status.image)
+ *                      follow once the new template is fully available. A
  *                      rollout past its progress deadline is recorded in
- *                      status (failedImage) in one reconcile and reverted to
- *                      lastGoodImage in the next (autoRollback). Then the
+ *                      status (failedRevision, failedImage) in one reconcile
+ *                      and reverted to the whole current revision's
+ *                      template in the next (autoRollback). Then the
  *                      conditions and events.
  *   bw_rollout_blocked the conditions when the controller cannot act
  *                      (an ownership conflict, a refused spec).
@@ -65,9 +68,13 @@ struct bw_rollout_service {
 	int auto_rollback;
 	struct bw_rollout_amount max_unavailable;
 	const char *route_prefix, *route_host; /* spec.route, for messages; NULL: none */
+	/* the revision of the spec's template (revision.h): the update revision */
+	const char *revision;
 	/* status as last written */
 	const char *status_image, *last_good, *failed;
-	const char *ready_reason; /* the Ready condition's reason, or NULL */
+	const char *status_revision; /* status.currentRevision: the last rolled out */
+	const char *failed_revision; /* status.failedRevision */
+	const char *ready_reason;    /* the Ready condition's reason, or NULL */
 };
 
 /* The Service's Deployment as cached, when it controls one. */
@@ -77,6 +84,7 @@ struct bw_rollout_deployment {
 	const char *image;		     /* the "app" container's */
 	const char *progressing;	     /* the Progressing condition's reason, or "" */
 	struct bw_rollout_time restarted_at; /* the pod template's breakwater.io/restartedAt */
+	const char *revision; /* its breakwater.io/revision: the template it runs; NULL: none */
 };
 
 /* What the rules that need other Services found (rules.h). */
@@ -100,8 +108,10 @@ struct bw_rollout_condition {
 
 struct bw_rollout_decision {
 	int invalid; /* the spec cannot be acted on: record events, nothing else */
-	/* the image the Deployment is to run */
-	const char *deploy_image;
+	/* the image the Deployment is to run (for messages), and the revision
+	 * whose template it is rendered from: the update revision (the spec
+	 * as it is), or while a rollback is in effect the current one */
+	const char *deploy_image, *deploy_revision;
 	/* withhold the Ingress: another Service holds the route */
 	int withhold_ingress;
 	/* to record before writing anything, in order */
@@ -113,6 +123,7 @@ struct bw_rollout_decision {
 	/* the status to write (with the pods' of bw_repair_decide); NULL: left out */
 	long observed_generation;
 	const char *image, *last_good, *failed;
+	const char *current_revision, *update_revision, *failed_revision;
 	long replicas, updated, ready, available;
 	struct bw_rollout_condition conditions[BW_ROLLOUT_CONDITIONS];
 	size_t n_conditions;

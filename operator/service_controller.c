@@ -19,10 +19,12 @@
 
 #include <openssl/evp.h>
 
+#include "history.h"
 #include "log.h"
 #include "operator.h"
 #include "ownership.h"
 #include "render.h"
+#include "revision.h"
 #include "rfc3339.h"
 #include "rollout.h"
 #include "rules.h"
@@ -358,7 +360,7 @@ static int digest_owned(const json_t *deployment, const json_t *service, const j
 
 /* Whether the cached Deployment d has what the rendered one asks for in
  * the fields someone else is likely to change: the app image, replicas,
- * paused and the restart annotation of the template. */
+ * paused, the restart annotation of the template and the revision. */
 static int cache_matches(const struct bw_cached_deployment *d, const json_t *deployment)
 {
 	const json_t *spec = json_object_get(deployment, "spec");
@@ -366,6 +368,9 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
 	const char *restarted =
 	    str(json_object_get(json_object_get(tmpl, "metadata"), "annotations"),
 		BW_ANNOTATION_RESTARTED_AT);
+	const char *revision =
+	    str(json_object_get(json_object_get(deployment, "metadata"), "annotations"),
+		BW_ANNOTATION_REVISION);
 	const json_t *c;
 	const char *image = NULL;
 	size_t i;
@@ -378,7 +383,8 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
 	return same(d->image, image) &&
 	       d->spec_replicas == (long)json_integer_value(json_object_get(spec, "replicas")) &&
 	       d->paused == json_is_true(json_object_get(spec, "paused")) &&
-	       strcmp(d->restarted_at, restarted ? restarted : "") == 0;
+	       strcmp(d->restarted_at, restarted ? restarted : "") == 0 &&
+	       strcmp(d->revision, revision ? revision : "") == 0;
 }
 
 /*
@@ -390,8 +396,8 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
  */
 static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *key,
 		       const struct bw_cached_deployment *d, const char *image,
-		       const char *restarted_at, int withhold_ingress, char *conflict, size_t size,
-		       struct bw_error *err)
+		       const char *restarted_at, const char *revision, int withhold_ingress,
+		       char *conflict, size_t size, struct bw_error *err)
 {
 	json_t *deployment = NULL, *service = NULL, *ingress = NULL, *applied = NULL;
 	const json_t *meta = json_object_get(svc, "metadata");
@@ -421,6 +427,16 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 			json_object_set_new(tmeta, "annotations", json_object());
 		json_object_set_new(json_object_get(tmeta, "annotations"),
 				    BW_ANNOTATION_RESTARTED_AT, json_string(restarted_at));
+	}
+	if (revision) {
+		/* on the Deployment, not its template: what it runs, for the
+		 * decisions; a new revision changes the template anyway */
+		json_t *dmeta = json_object_get(deployment, "metadata");
+
+		if (!json_object_get(dmeta, "annotations"))
+			json_object_set_new(dmeta, "annotations", json_object());
+		json_object_set_new(json_object_get(dmeta, "annotations"), BW_ANNOTATION_REVISION,
+				    json_string(revision));
 	}
 	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
 	have_digest = digest_owned(deployment, service, ingress, md) == 0;
@@ -585,6 +601,8 @@ static void service_input(const json_t *svc, struct bw_rollout_service *in)
 	in->route_prefix = str(route, "pathPrefix");
 	in->route_host = str(route, "host");
 	in->status_image = str(status, "image");
+	in->status_revision = str(status, "currentRevision");
+	in->failed_revision = str(status, "failedRevision");
 	in->last_good = str(status, "lastGoodImage");
 	in->failed = str(status, "failedImage");
 	in->ready_reason = ready_reason(status);
@@ -603,6 +621,7 @@ static void deployment_input(const struct bw_cached_deployment *d, struct bw_rol
 	    .image = d->image,
 	    .progressing = d->progressing,
 	    .restarted_at = time_of(d->restarted_at),
+	    .revision = d->revision && *d->revision ? d->revision : NULL,
 	};
 }
 
@@ -642,7 +661,10 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 {
 	const struct bw_cached_object *item = bw_store_get_key(ctx->caches.services, key);
 	const struct bw_cached_deployment *d = NULL;
-	json_t *svc = NULL, *meta, *old_status, *status = NULL;
+	json_t *svc = NULL, *meta, *old_status, *status = NULL, *back = NULL, *back_spec = NULL;
+	const json_t *render_svc;
+	const char *render_image = NULL;
+	char want[BW_REVISION_NAME_MAX];
 	struct bw_rollout_service in = {0};
 	struct bw_rollout_deployment din, *dp = NULL;
 	struct bw_rollout_peers peers;
@@ -687,6 +709,12 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 
 	/* the rollout: what to apply, what to say */
 	service_input(svc, &in);
+	if (in.image &&
+	    bw_revision_name(name, json_object_get(svc, "spec"), want, sizeof(want)) != 0) {
+		ret = BW_ENOMEM;
+		goto out;
+	}
+	in.revision = want;
 	if ((r = malloc(sizeof(*r))) == NULL) {
 		ret = BW_ENOMEM;
 		goto out;
@@ -732,8 +760,44 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	if (rep.requeue_after_ms)
 		*requeue_after_ms = rep.requeue_after_ms;
 
-	ret = apply_owned(ctx, svc, key, d, r->deploy_image, rep.restarted_at, r->withhold_ingress,
-			  conflict, sizeof(conflict), &err);
+	/* the history: the template rolled out is a revision, written before the
+	 * Deployment runs it; only when the spec changed since the last status
+	 * (or that status was lost), or a rollout completed (the revision it
+	 * replaced may be pruned now): a list per change, not per reconcile */
+	if (!same(str(old_status, "updateRevision"), want) ||
+	    !same(str(old_status, "currentRevision"), r->current_revision) ||
+	    json_integer_value(json_object_get(old_status, "observedGeneration")) !=
+		in.generation) {
+		ret = bw_history_sync(ctx, svc, want, r->current_revision, &err);
+		if (ret != 0) { /* retried with back-off; the event says why nothing moves */
+			snprintf(msg, sizeof(msg), "writing the revision history: %.400s",
+				 err.message);
+			event(ctx, svc, "Warning", "HistoryFailed", msg);
+			bw_log_warn("service", "%s: %s", key, msg);
+			goto out;
+		}
+	}
+
+	/* the template: the spec's, or while a rollback is in effect the whole
+	 * template of the current revision (with the spec's replicas, rollout
+	 * settings and route) */
+	render_svc = svc;
+	render_image = NULL;
+	if (r->deploy_revision && !same(r->deploy_revision, want)) {
+		if (bw_history_spec(ctx, svc, r->deploy_revision, &back_spec, &err) == 0 &&
+		    (back = json_copy(svc)) != NULL) {
+			json_object_set(back, "spec", back_spec);
+			render_svc = back;
+		} else {
+			/* the revision is gone: the image alone goes back */
+			bw_log_warn("service", "%s: rolling back the image only: %s", key,
+				    err.message);
+			render_image = r->deploy_image;
+		}
+	}
+	ret =
+	    apply_owned(ctx, render_svc, key, d, render_image, rep.restarted_at, r->deploy_revision,
+			r->withhold_ingress, conflict, sizeof(conflict), &err);
 	if (ret == 0 && conflict[0]) {
 		/* once per conflict, not on every look (CONFLICT_RECHECK_MS) */
 		if (!same(in.ready_reason, "OwnershipConflict"))
@@ -766,6 +830,8 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 out:
 	free(injected);
 	free(r);
+	json_decref(back);
+	json_decref(back_spec);
 	bw_store_items_release(&pods);
 	bw_store_item_put(d);
 	bw_store_item_put(item);

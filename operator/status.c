@@ -35,6 +35,9 @@ json_t *bw_rollout_status_json(const struct bw_rollout_decision *r,
 	set_str(status, "image", r->image);
 	set_str(status, "lastGoodImage", r->last_good);
 	set_str(status, "failedImage", r->failed);
+	set_str(status, "currentRevision", r->current_revision);
+	set_str(status, "updateRevision", r->update_revision);
+	set_str(status, "failedRevision", r->failed_revision);
 	json_object_set_new(status, "replicas", json_integer(r->replicas));
 	json_object_set_new(status, "updatedReplicas", json_integer(r->updated));
 	json_object_set_new(status, "readyReplicas", json_integer(r->ready));

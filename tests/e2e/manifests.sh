@@ -19,6 +19,11 @@ check_eq "the local overlay runs one replica of the :dev image, repairing pods" 
 	"$(kubectl create --dry-run=client -f - -o json <<<"$local_render" 2>&1 |
 		jq -r 'select(.kind == "Deployment") // (.items[]? | select(.kind == "Deployment")) |
 			"\(.spec.replicas) \(.spec.template.spec.containers[0].image) \(.spec.template.spec.containers[0].args | map(select(. == "--repair-pods")) | join(""))"')"
+check_eq "the base repairs pods that missed injection (docs/webhook.md: --repair-pods=false turns it off)" \
+	"--repair-pods" \
+	"$(kubectl kustomize "$top/manifests/base" | kubectl create --dry-run=client -f - -o json 2>&1 |
+		jq -r 'select(.kind == "Deployment") // (.items[]? | select(.kind == "Deployment")) |
+			.spec.template.spec.containers[0].args | map(select(startswith("--repair-pods"))) | join(" ")')"
 check "the CRDs and the base apply" bash -c \
 	"'$state/bin/kubectl' apply -f '$top/crds/' >/dev/null && '$state/bin/kubectl' apply -k '$top/manifests/base' >/dev/null"
 check "the Deployment becomes available (kwok)" \

@@ -84,10 +84,53 @@ static void test_undo(void)
 	json_decref(old);
 }
 
+static void test_name(void)
+{
+	json_t *spec = parse("{\"image\":\"a:1\",\"replicas\":3}");
+	json_t *other = parse("{\"image\":\"a:1\",\"replicas\":5,\"paused\":true}");
+	char a[BW_REVISION_NAME_MAX], b[BW_REVISION_NAME_MAX], tiny[8];
+
+	CHECK_INT(0, bw_revision_name("orders", spec, a, sizeof(a)), "a name");
+	CHECK(strncmp(a, "orders-", 7) == 0 && strlen(a) == 7 + BW_REVISION_HASH_LEN,
+	      "<service>-<hash> (%s)", a);
+	CHECK_INT(0, bw_revision_name("orders", other, b, sizeof(b)), "another name");
+	CHECK_STR(a, b, "replicas and paused are not the template: the same revision");
+	CHECK_INT(-1, bw_revision_name("orders", spec, tiny, sizeof(tiny)), "too small: -1");
+	json_decref(spec);
+	json_decref(other);
+}
+
+static void test_plan(void)
+{
+	const struct bw_revision_entry e[] = {{"s-1", 1}, {"s-2", 2}, {"s-3", 3}, {"s-4", 4}};
+	const char *prune[4];
+	struct bw_revision_plan p;
+
+	bw_revision_plan(e, 4, "s-4", "s-4", -1, prune, &p);
+	CHECK(p.write_revision == 0 && !p.create && p.n_prune == 0,
+	      "plan: the newest is the update revision, default limit: nothing to do");
+	bw_revision_plan(e, 4, "s-5", "s-4", 0, prune, &p);
+	CHECK(p.create && p.write_revision == 5, "plan: a new template is created as 5");
+	CHECK(p.n_prune == 3 && strcmp(prune[0], "s-1") == 0 && strcmp(prune[2], "s-3") == 0,
+	      "plan: limit 0 prunes every other but the current, oldest first");
+	bw_revision_plan(e, 4, "s-2", "s-4", 1, prune, &p);
+	CHECK(!p.create && p.write_revision == 5, "plan: a template that comes back is renumbered");
+	CHECK(p.n_prune == 1 && strcmp(prune[0], "s-1") == 0,
+	      "plan: limit 1 keeps update, current and the newest other (3)");
+	bw_revision_plan(e, 4, "s-1", NULL, 1, prune, &p);
+	CHECK(p.write_revision == 5 && p.n_prune == 2 && strcmp(prune[0], "s-2") == 0,
+	      "plan: no current revision (never rolled out): only the update one is kept besides "
+	      "the limit");
+	bw_revision_plan(NULL, 0, "s-1", NULL, -1, prune, &p);
+	CHECK(p.create && p.write_revision == 1 && p.n_prune == 0, "plan: the first revision is 1");
+}
+
 int main(void)
 {
 	test_template();
 	test_hash();
 	test_undo();
+	test_name();
+	test_plan();
 	return check_exit();
 }

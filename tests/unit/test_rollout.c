@@ -22,6 +22,7 @@
 #include "check.h"
 #include "fixtures.h"
 #include "../../operator/operator.h"
+#include "revision.h"
 
 #define DATA	  "tests/unit/data/rollout"
 #define MAX_CASES 256
@@ -61,6 +62,16 @@ struct inputs {
 	struct bw_rollout_peers peers;
 	struct bw_repair_input repair;
 	const char *injected[MAX_PODS];
+	/* A case that names no revision reads each image as its own template
+	 * (the revisions are the images) and leaves the revision fields out of
+	 * the status it expects; any other is in revision mode. */
+	int legacy;
+	char update_revision[BW_REVISION_NAME_MAX];
+	/* context.json's revisions, for the history plan; have_history: given */
+	struct bw_revision_entry history[MAX_PODS];
+	size_t n_history;
+	int have_history;
+	long history_limit;
 };
 
 static const char *ready_reason(const json_t *status)
@@ -83,6 +94,9 @@ static void read_status(struct inputs *in, const json_t *status)
 	in->svc.status_image = str(status, "image");
 	in->svc.last_good = str(status, "lastGoodImage");
 	in->svc.failed = str(status, "failedImage");
+	in->svc.status_revision =
+	    in->legacy ? in->svc.status_image : str(status, "currentRevision");
+	in->svc.failed_revision = in->legacy ? in->svc.failed : str(status, "failedRevision");
 	in->svc.ready_reason = ready_reason(status);
 	in->repair.status_restarted_at = time_of(str(status, "podsRestartedAt"));
 	in->repair.status_restarts = json_integer_value(json_object_get(status, "podsRestarts"));
@@ -96,6 +110,23 @@ static int read_inputs(const char *name, const json_t *service, const json_t *de
 	size_t i;
 
 	memset(in, 0, sizeof(*in));
+	{
+		const json_t *st = json_object_get(service, "status");
+
+		in->legacy = !json_object_get(st, "currentRevision") &&
+			     !json_object_get(st, "updateRevision") &&
+			     !json_object_get(st, "failedRevision") &&
+			     !json_object_get(deployment, "revision") &&
+			     !json_object_get(context, "revisions");
+	}
+	if (!in->legacy) {
+		CHECK(bw_revision_name(str(json_object_get(service, "metadata"), "name"), spec,
+				       in->update_revision, sizeof(in->update_revision)) == 0,
+		      "%s: the spec's revision has a name", name);
+		in->svc.revision = in->update_revision;
+	} else {
+		in->svc.revision = str(spec, "image");
+	}
 	in->svc.generation = num(json_object_get(service, "metadata"), "generation");
 	in->svc.image = str(spec, "image");
 	in->svc.replicas = json_object_get(spec, "replicas") ? num(spec, "replicas") : 1;
@@ -126,7 +157,19 @@ static int read_inputs(const char *name, const json_t *service, const json_t *de
 		    .progressing =
 			str(deployment, "progressing") ? str(deployment, "progressing") : "",
 		    .restarted_at = time_of(str(deployment, "restartedAt")),
+		    .revision = in->legacy ? str(deployment, "image") : str(deployment, "revision"),
 		};
+	}
+	pods = json_object_get(context, "revisions");
+	in->have_history = json_is_array(pods);
+	in->history_limit =
+	    json_object_get(spec, "revisionHistoryLimit") ? num(spec, "revisionHistoryLimit") : -1;
+	CHECK(json_array_size(pods) <= MAX_PODS, "%s: at most %d revisions", name, MAX_PODS);
+	json_array_foreach(pods, i, p)
+	{
+		if (i < MAX_PODS)
+			in->history[in->n_history++] =
+			    (struct bw_revision_entry){str(p, "name"), num(p, "revision")};
 	}
 
 	in->peers.route_holder = str(context, "routeHolder") ? str(context, "routeHolder") : "";
@@ -162,7 +205,7 @@ static void set_str(json_t *obj, const char *key, const char *value)
 }
 
 /* The decisions, in expected.json's shape. */
-static json_t *decisions_json(const struct bw_rollout_decision *r,
+static json_t *decisions_json(const struct inputs *in, const struct bw_rollout_decision *r,
 			      const struct bw_repair_decision *p)
 {
 	json_t *out = json_object(), *status, *conds;
@@ -174,6 +217,24 @@ static json_t *decisions_json(const struct bw_rollout_decision *r,
 		return out;
 	}
 	set_str(out, "deployImage", r->deploy_image);
+	if (!in->legacy)
+		set_str(out, "deployRevision", r->deploy_revision);
+	if (in->have_history) {
+		const char *prune[MAX_PODS];
+		struct bw_revision_plan plan;
+		json_t *h = json_object(), *names = json_array();
+
+		bw_revision_plan(in->history, in->n_history, r->update_revision,
+				 r->current_revision, in->history_limit, prune, &plan);
+		if (plan.write_revision)
+			json_object_set_new(h, plan.create ? "create" : "renumber",
+					    json_pack("{s:s, s:I}", "name", r->update_revision,
+						      "revision", (json_int_t)plan.write_revision));
+		for (size_t i = 0; i < plan.n_prune; i++)
+			json_array_append_new(names, json_string(plan.prune[i]));
+		json_object_set_new(h, "prune", names);
+		json_object_set_new(out, "history", h);
+	}
 	set_str(out, "restartedAt", p->restarted_at);
 	if (r->withhold_ingress)
 		json_object_set_new(out, "withholdIngress", json_true());
@@ -187,6 +248,11 @@ static json_t *decisions_json(const struct bw_rollout_decision *r,
 	json_object_set_new(out, "eventsAfterApply",
 			    events_json(r->done_events, r->n_done_events, json_array()));
 	status = bw_rollout_status_json(r, p); /* the status writer's own fields */
+	if (in->legacy) {
+		json_object_del(status, "currentRevision");
+		json_object_del(status, "updateRevision");
+		json_object_del(status, "failedRevision");
+	}
 	conds = json_array();
 	for (size_t i = 0; i < r->n_conditions; i++) {
 		const struct bw_rollout_condition *c = &r->conditions[i];
@@ -210,7 +276,7 @@ static json_t *decide(const struct inputs *in)
 		return NULL;
 	bw_rollout_decide(&in->svc, d, &in->peers, r);
 	bw_repair_decide(&in->repair, d, &p);
-	out = decisions_json(r, &p);
+	out = decisions_json(in, r, &p);
 	free(r);
 	return out;
 }
@@ -244,6 +310,8 @@ static void check_fixed_point(const char *name, const struct inputs *in, const j
 	size_t i;
 
 	in2.repair.injected = in2.injected;
+	if (!in2.legacy)
+		in2.svc.revision = in2.update_revision;
 	read_status(&in2, status);
 	again = decide(&in2);
 	snprintf(what, sizeof(what), "%s: deciding again from the status written writes the same",

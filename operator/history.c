@@ -1,0 +1,142 @@
+/* A Service's ControllerRevisions: written, pruned, read (history.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "history.h"
+#include "log.h"
+#include "revision.h"
+
+static const char *str(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* Whether obj's controller owner reference is uid's. */
+static int controlled_by(const json_t *obj, const char *uid)
+{
+	const json_t *ref;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "ownerReferences"), i,
+			   ref)
+	{
+		if (json_is_true(json_object_get(ref, "controller")))
+			return uid && str(ref, "uid") && strcmp(str(ref, "uid"), uid) == 0;
+	}
+	return 0;
+}
+
+/* The ControllerRevision of template as revision number n, for apply. */
+static json_t *revision_object(const json_t *svc, const char *name, const json_t *template, long n)
+{
+	const json_t *meta = json_object_get(svc, "metadata");
+
+	return json_pack(
+	    "{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, s:[{s:s, s:s, s:s, s:s, s:b, "
+	    "s:b}]}, s:{s:O}, s:I}",
+	    "apiVersion", "apps/v1", "kind", "ControllerRevision", "metadata", "name", name,
+	    "namespace", str(meta, "namespace"), "labels", BW_LABEL_SERVICE, str(meta, "name"),
+	    BW_LABEL_MANAGED, BW_MANAGER, "ownerReferences", "apiVersion", BW_API_VERSION, "kind",
+	    BW_KIND_SERVICE, "name", str(meta, "name"), "uid", str(meta, "uid"), "controller", 1,
+	    "blockOwnerDeletion", 1, "data", "spec", template, "revision", (json_int_t)n);
+}
+
+int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const char *update,
+		    const char *current, struct bw_error *err)
+{
+	const json_t *meta = json_object_get(svc, "metadata"), *spec = json_object_get(svc, "spec");
+	const char *ns = str(meta, "namespace"), *uid = str(meta, "uid");
+	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
+	struct bw_list_options lo = {0};
+	struct bw_revision_entry *entries = NULL;
+	struct bw_revision_plan plan;
+	const char **prune = NULL;
+	json_t *items = NULL, *item, *template = NULL, *obj = NULL;
+	const json_t *limit = json_object_get(spec, "revisionHistoryLimit");
+	char selector[128];
+	size_t i, n = 0;
+	int ret;
+
+	snprintf(selector, sizeof(selector), "%s=%s", BW_LABEL_SERVICE, str(meta, "name"));
+	lo.label_selector = selector;
+	if ((ret = bw_client_list(ctx->client, &bw_res_controllerrevisions, ns, &lo, &items, NULL,
+				  err)) != 0)
+		goto out;
+	entries = calloc(json_array_size(items) + 1, sizeof(*entries));
+	prune = calloc(json_array_size(items) + 1, sizeof(*prune));
+	if (!entries || !prune) {
+		ret = bw_error_set(err, BW_ENOMEM, "out of memory listing revisions");
+		goto out;
+	}
+	json_array_foreach(items, i, item)
+	{
+		if (controlled_by(item, uid)) /* a name alike is not ours to prune */
+			entries[n++] = (struct bw_revision_entry){
+			    str(json_object_get(item, "metadata"), "name"),
+			    (long)json_integer_value(json_object_get(item, "revision"))};
+	}
+	bw_revision_plan(entries, n, update, current,
+			 json_is_integer(limit) ? (long)json_integer_value(limit) : -1, prune,
+			 &plan);
+	if (plan.write_revision) {
+		template = bw_revision_template(spec);
+		obj = template ? revision_object(svc, update, template, plan.write_revision) : NULL;
+		if (!obj) {
+			ret = bw_error_set(err, BW_ENOMEM, "out of memory building revision %s",
+					   update);
+			goto out;
+		}
+		ret = bw_client_patch(ctx->client, &bw_res_controllerrevisions, ns, update, NULL,
+				      BW_PATCH_APPLY, obj, &po, NULL, err);
+		if (ret != 0) {
+			bw_error_prefix(err, "ControllerRevision %s/%s", ns, update);
+			goto out;
+		}
+		bw_log_info("service", "%s/%s: revision %s is number %ld", ns, str(meta, "name"),
+			    update, plan.write_revision);
+	}
+	for (i = 0; i < plan.n_prune; i++) {
+		ret = bw_client_delete(ctx->client, &bw_res_controllerrevisions, ns, plan.prune[i],
+				       NULL, err);
+		if (ret == BW_ENOTFOUND)
+			ret = 0;
+		if (ret != 0) {
+			bw_error_prefix(err, "ControllerRevision %s/%s", ns, plan.prune[i]);
+			goto out;
+		}
+	}
+out:
+	free(entries);
+	free(prune);
+	json_decref(items);
+	json_decref(template);
+	json_decref(obj);
+	return ret;
+}
+
+int bw_history_spec(struct bw_operator_context *ctx, const json_t *svc, const char *name,
+		    json_t **spec, struct bw_error *err)
+{
+	const json_t *meta = json_object_get(svc, "metadata");
+	json_t *obj = NULL;
+	int ret;
+
+	*spec = NULL;
+	ret = bw_client_get(ctx->client, &bw_res_controllerrevisions, str(meta, "namespace"), name,
+			    NULL, &obj, err);
+	if (ret != 0) {
+		bw_error_prefix(err, "ControllerRevision %s/%s", str(meta, "namespace"), name);
+		return ret;
+	}
+	if (!controlled_by(obj, str(meta, "uid"))) {
+		ret = bw_error_set(err, BW_EINVAL, "ControllerRevision %s/%s is not this Service's",
+				   str(meta, "namespace"), name);
+		goto out;
+	}
+	*spec = bw_revision_undo_spec(json_object_get(svc, "spec"),
+				      json_object_get(json_object_get(obj, "data"), "spec"), err);
+	ret = *spec ? 0 : err->code;
+out:
+	json_decref(obj);
+	return ret;
+}
