@@ -22,17 +22,14 @@
 #    upstream not called), after openSeconds a HALF_OPEN trial closes it.
 # Needs root (unshare, mount), python3, curl and jq.
 . "$(dirname "$0")/../lib.sh"
+. "$top/tests/sidecar_local.sh"
 
 image=registry.local/breakwater/breakwater:e2e
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
 use_namespace sidecar
 work=$(mktemp -d)
-holder=
 cleanup() {
-	[ -n "$holder" ] && kill "$holder" 2>/dev/null # the namespaces' holder; its
-	# processes (proxy, upstream) are ours too, stopped by pid below
-	for p in $proxy_pid $upstream_pid; do kill "$p" 2>/dev/null; done
-	for p in $proxy_pid $upstream_pid $holder; do wait "$p" 2>/dev/null; done
+	sidecar_local_stop
 	kubectl delete namespace "$ns-psa" --ignore-not-found --wait=false >/dev/null 2>&1
 	cleanup_operator
 	rm -rf "$work"
@@ -108,85 +105,25 @@ jq --arg ns "$ns-psa" "{apiVersion: \"v1\", kind: \"Pod\", metadata: {name: \"ps
 check "the sidecar passes Pod Security restricted" kubectl create --dry-run=server -f "$work/psa.json"
 kubectl delete namespace "$ns-psa" --wait=false >/dev/null 2>&1
 
-# --- the sidecar's command line, run here ---
-# The registry as the kubelet lays out a ConfigMap volume.
-reg=$work/registry
-stamp=..$(date -u +%Y_%m_%d_%H_%M_%S.000000000)
-mkdir -p "$reg/$stamp"
+# --- the sidecar's command line, run here (tests/sidecar_local.sh) ---
 get configmap breakwater-registry -o json >"$work/cm.json"
-for key in $(jq -r '.data | keys[]' "$work/cm.json"); do
-	jq -r --arg k "$key" '.data[$k]' "$work/cm.json" >"$reg/$stamp/$key"
-	ln -s "..data/$key" "$reg/$key"
-done
-ln -s "$stamp" "$reg/..data"
 check_eq "the real registry holds the payments Breaker" "payments 3" \
-	"$(jq -r '.breakers.payments | "\(.target) \(.openSeconds)"' "$reg/breakers.json")"
-
-# A network and mount namespace held by a sleeping process: loopback up,
-# /etc an overlay (writes go to $work), the registry at the mountPath.
-unshare --net --mount --propagation private sleep 100000 &
-holder=$!
-in_ns() { nsenter -t "$holder" -n -m "$@"; }
-eventually 5 in_ns true
-mkdir -p "$work/upper" "$work/ovl"
-mount_path=$(q "$side.volumeMounts[0].mountPath")
-host=$(q "$side.args[]" | sed -n 's|^payments=[0-9]*=http://\([^:]*\):\([0-9]*\)$|\1|p')
-up_port=$(q "$side.args[]" | sed -n 's|^payments=[0-9]*=http://\([^:]*\):\([0-9]*\)$|\2|p')
-check "a namespace of our own: loopback, /etc, the registry and hosts" in_ns sh -ec "
-	ip link set lo up
-	mount -t overlay overlay -o lowerdir=/etc,upperdir=$work/upper,workdir=$work/ovl /etc
-	mkdir -p '$mount_path'
-	mount --bind '$reg' '$mount_path'
-	echo '127.0.0.9 $host' >>/etc/hosts"
-
-# The upstream: 200 or, after GET /control/fail, 500; GET /control/count
-# says how many calls reached it besides the controls.
-cat >"$work/upstream.py" <<'EOF'
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-state = {"fail": False, "calls": 0}
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-    def do_GET(self):
-        code, body = 200, b"ok\n"
-        if self.path == "/control/fail": state["fail"] = True
-        elif self.path == "/control/ok": state["fail"] = False
-        elif self.path == "/control/count": body = b"%d\n" % state["calls"]
-        else:
-            state["calls"] += 1
-            if state["fail"]: code, body = 500, b"down\n"
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
-EOF
-py=$(command -v /usr/bin/python3 python3 | head -n 1) # Debian's starts fast, pyenv's shim does not
-nsenter -t "$holder" -n -m "$py" "$work/upstream.py" 127.0.0.9 "$up_port" &
-upstream_pid=$!
-control() { in_ns curl -sf "http://127.0.0.9:$up_port/control/$1"; }
-check "the upstream answers at $host:$up_port" eventually 30 control count
-
-mapfile -t args < <(q "$side.args[]")
-mapfile -t envs < <(q "($side.env // [])[] | \"\(.name)=\(.value)\"")
-nsenter -t "$holder" -n -m env -i ASAN_OPTIONS=detect_leaks=1 "${envs[@]}" \
-	"$top/build/asan/breakwater" "${args[@]}" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-admin=$(q "$side.startupProbe.httpGet.port")
-check "the sidecar's startup probe passes" eventually 10 in_ns curl -sf "http://127.0.0.1:$admin/readyz"
-
+	"$(jq -r '.data["breakers.json"] | fromjson | .breakers.payments | "\(.target) \(.openSeconds)"' "$work/cm.json")"
+# (the sidecar gets the pod's env only: ASan's leak check is on by default)
+if ! sidecar_local_start "$work" "$work/pod.json" "$work/cm.json" payments \
+	"$top/build/asan/breakwater" 2>"$work/start.err"; then
+	not_ok "the sidecar runs here with the pod's args and env" "$(cat "$work/start.err")"
+	exit 1
+fi
+ok "the sidecar runs here with the pod's args and env"
 url=$(env_of PAYMENTS_SERVICE_URL) # what the application calls
-call() { in_ns curl -s -o "$work/body" -D "$work/head" -w '%{http_code}' "$url/charge"; }
-state_of() {
-	in_ns curl -s "http://127.0.0.1:$admin/metrics" |
-		sed -n 's/^breakwater_proxy_breaker_state{.*dependency="payments".*state="\([A-Z_]*\)".* 1$/\1/p'
-}
+call() { sl_in curl -s -o "$work/body" -D "$work/head" -w '%{http_code}' "$url/charge"; }
+state_of() { sl_state payments; }
 check_eq "CLOSED: a call goes through" 200 "$(call)"
 check_eq "the metrics say CLOSED" CLOSED "$(state_of)"
 # Three failures, then at once (openSeconds is 3) a call the breaker refuses.
-before=$(control count)
-control fail >/dev/null
+before=$(sl_control count)
+sl_control fail >/dev/null
 codes=$(for i in 1 2 3; do call; echo; done | tr '\n' ' ')
 opened=$SECONDS
 refused=$(call)
@@ -195,13 +132,13 @@ check_eq "OPEN: answered at once with 503" 503 "$refused"
 check "with Retry-After" grep -qi '^retry-after: [123]' "$work/head"
 check "with the breaker's header" grep -qi '^breakwater-breaker: payments; state=OPEN' "$work/head"
 check_eq "and a JSON body" "circuit open payments" "$(jq -r '"\(.error) \(.breaker)"' "$work/body")"
-check_eq "the upstream was not called" "$((before + 3))" "$(control count)"
+check_eq "the upstream was not called" "$((before + 3))" "$(sl_control count)"
 check_eq "the metrics say OPEN" OPEN "$(state_of)"
-control ok >/dev/null
+sl_control ok >/dev/null
 while [ $((SECONDS - opened)) -le 3 ]; do sleep 0.5; done # openSeconds passed
 check_eq "after openSeconds a HALF_OPEN trial goes through" 200 "$(call)"
 check_eq "and closes the breaker" CLOSED "$(state_of)"
-check_eq "the upstream saw the trial" "$((before + 4))" "$(control count)"
+check_eq "the upstream saw the trial" "$((before + 4))" "$(sl_control count)"
 check "the sidecar logged each transition" bash -c "grep -q 'CLOSED -> OPEN' '$work/proxy.log' &&
 	grep -q 'OPEN -> HALF_OPEN' '$work/proxy.log' && grep -q 'HALF_OPEN -> CLOSED' '$work/proxy.log'"
 
@@ -209,9 +146,7 @@ check "the sidecar logged each transition" bash -c "grep -q 'CLOSED -> OPEN' '$w
 check "the Breaker counts orders' pods as configured" eventually 30 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get brk payments -o jsonpath='{.status.pods.configured} {.status.pods.stale}')\" = '3 0' ]"
 
-kill "$proxy_pid" 2>/dev/null
-wait "$proxy_pid" 2>/dev/null
-proxy_pid=
+sidecar_local_stop
 if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:' "$work/proxy.log"; then
 	not_ok "the sidecar ran clean under ASan/UBSan" "$(grep -m5 -A5 'ERROR\|runtime error' "$work/proxy.log")"
 else
