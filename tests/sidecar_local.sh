@@ -114,7 +114,9 @@ sl_state() {
 
 sidecar_local_stop() {
 	local p
-	for p in $sl_proxy $sl_upstream $sl_holder; do kill "$p" 2>/dev/null; done
-	for p in $sl_proxy $sl_upstream $sl_holder; do wait "$p" 2>/dev/null; done
+	# (a killed process's status is no failure: callers may run with set -e)
+	for p in $sl_proxy $sl_upstream $sl_holder; do kill "$p" 2>/dev/null || true; done
+	for p in $sl_proxy $sl_upstream $sl_holder; do wait "$p" 2>/dev/null || true; done
 	sl_proxy= sl_upstream= sl_holder=
+	return 0
 }
