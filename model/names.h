@@ -25,7 +25,7 @@
 #define BW_LABEL_SERVICE "breakwater.io/service"
 #define BW_LABEL_INJECT	 "breakwater.io/inject"
 /* a namespace's opt-in to the breaker sidecar (webhook/mutate.h) */
-#define BW_LABEL_PROXY "breakwater.io/proxy"
+#define BW_LABEL_PROXY	 "breakwater.io/proxy"
 #define BW_LABEL_MANAGED "app.kubernetes.io/managed-by"
 #define BW_LABEL_NAME	 "app.kubernetes.io/name"
 /* on a pod: the injection generation it was given (mutate.h) */

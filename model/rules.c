@@ -47,8 +47,8 @@ int bw_service_view_read(const json_t *svc, struct bw_service_view *v)
 	port = json_object_get(spec, "port");
 	v->port = json_is_integer(port) ? (long)json_integer_value(port) : BW_RENDER_DEFAULT_PORT;
 	sidecar = field(spec, "breakerSidecar");
-	v->breaker_sidecar = !sidecar			      ? 0
-			     : strcmp(sidecar, "Enabled") == 0  ? 1
+	v->breaker_sidecar = !sidecar				? 0
+			     : strcmp(sidecar, "Enabled") == 0	? 1
 			     : strcmp(sidecar, "Disabled") == 0 ? -1
 								: 0;
 	return 0;

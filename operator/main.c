@@ -241,7 +241,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->webhook_service = v;
 		} else if ((v = flag_value(argc, argv, &i, "--proxy-image"))) {
 			if (!*v) {
-				fprintf(stderr, "breakwater: --proxy-image takes an image, not ''\n");
+				fprintf(stderr,
+					"breakwater: --proxy-image takes an image, not ''\n");
 				return 2;
 			}
 			o->proxy_image = v;

@@ -244,8 +244,7 @@ static void on_namespace_update(const void *old_item, const void *new_item, void
 	struct bw_operator *op = ctx;
 	struct bw_store_items items = {0};
 
-	if (strcmp(a->labels_json ? a->labels_json : "", b->labels_json ? b->labels_json : "") ==
-	    0)
+	if (strcmp(a->labels_json ? a->labels_json : "", b->labels_json ? b->labels_json : "") == 0)
 		return;
 	if (bw_store_list(op->ctx.caches.services, bw_store_item_name(new_item), &items, NULL) != 0)
 		return;

@@ -179,8 +179,9 @@ static void dependency_url(struct ctx *c, const char *name, const char *var, con
 	if (!c->proxy_on || !has_breaker(c, name))
 		return;
 	if (c->n_proxied == BW_MUTATE_PROXY_MAX_DEPENDENCIES) {
-		warn(c, "dependency %s: more than %d dependencies with a Breaker; %s calls it "
-			"directly",
+		warn(c,
+		     "dependency %s: more than %d dependencies with a Breaker; %s calls it "
+		     "directly",
 		     name, BW_MUTATE_PROXY_MAX_DEPENDENCIES, var);
 		return;
 	}
@@ -320,8 +321,8 @@ static json_t *sidecar_container(struct ctx *c)
 	c->bad |= json_array_append_new(args, json_string("proxy"));
 	c->bad |= json_array_extend(args, c->proxy_args);
 	c->bad |= json_array_append_new(args, json_string("--breakers-file"));
-	c->bad |=
-	    json_array_append_new(args, json_string(BW_REGISTRY_MOUNT_PATH BW_REGISTRY_BREAKERS_KEY));
+	c->bad |= json_array_append_new(
+	    args, json_string(BW_REGISTRY_MOUNT_PATH BW_REGISTRY_BREAKERS_KEY));
 	c->bad |= json_array_append_new(args, json_string("--admin-bind-address"));
 	c->bad |= json_array_append_new(args, json_string(admin));
 	/* Resources: bench/README.md measured 8.4 MiB resident idle and 9.6 MiB
@@ -344,16 +345,15 @@ static json_t *sidecar_container(struct ctx *c)
 	    "ports", "name", "bw-proxy-admin", "containerPort", BW_MUTATE_PROXY_ADMIN_PORT,
 	    "protocol", "TCP",
 	    /* resources */
-	    "resources", "requests", "cpu", "10m", "memory", "16Mi", "limits", "cpu", "1",
-	    "memory", "64Mi",
+	    "resources", "requests", "cpu", "10m", "memory", "16Mi", "limits", "cpu", "1", "memory",
+	    "64Mi",
 	    /* the application starts once this succeeds */
 	    "startupProbe", "httpGet", "path", "/readyz", "port", BW_MUTATE_PROXY_ADMIN_PORT,
 	    "periodSeconds", 1, "timeoutSeconds", 1, "failureThreshold", 30,
 	    /* readiness and liveness */
 	    "readinessProbe", "httpGet", "path", "/readyz", "port", BW_MUTATE_PROXY_ADMIN_PORT,
-	    "periodSeconds", 5, "timeoutSeconds", 1, "livenessProbe", "httpGet", "path",
-	    "/healthz", "port", BW_MUTATE_PROXY_ADMIN_PORT, "periodSeconds", 10, "timeoutSeconds",
-	    2,
+	    "periodSeconds", 5, "timeoutSeconds", 1, "livenessProbe", "httpGet", "path", "/healthz",
+	    "port", BW_MUTATE_PROXY_ADMIN_PORT, "periodSeconds", 10, "timeoutSeconds", 2,
 	    /* Pod Security Standards, restricted */
 	    "securityContext", "runAsNonRoot", 1, "runAsUser", 65532, "runAsGroup", 65532,
 	    "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1, "capabilities", "drop",
@@ -401,7 +401,8 @@ int bw_mutate_generation(const struct bw_mutate_input *in, const char *service,
 	if (!in || !in->namespace || !bw_is_dns1123_label(in->namespace))
 		return bw_error_set(err, BW_EINVAL, "namespace: \"%.100s\" is not a namespace name",
 				    in && in->namespace ? in->namespace : "");
-	if ((in->deps && !json_is_object(in->deps)) || (in->service && !json_is_object(in->service)) ||
+	if ((in->deps && !json_is_object(in->deps)) ||
+	    (in->service && !json_is_object(in->service)) ||
 	    (in->namespace_labels && !json_is_object(in->namespace_labels)))
 		return bw_error_set(err, BW_EINVAL,
 				    "mutate: service, deps and namespace_labels must be objects");

@@ -44,7 +44,7 @@ static json_t *cached_service(struct bw_store *store, const char *ns, const char
 	}
 	if (deps)
 		svc = json_pack("{s:{s:o, s:s*}}", "spec", "dependsOn", deps, "breakerSidecar",
-				!item						? NULL
+				!item				 ? NULL
 				: item->view.breaker_sidecar > 0 ? "Enabled"
 				: item->view.breaker_sidecar < 0 ? "Disabled"
 								 : NULL);
@@ -266,7 +266,8 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	    json_object_get(json_object_get(req.object, "metadata"), "labels"), BW_LABEL_SERVICE));
 	svc = service ? cached_service(wh->caches.services, req.namespace, service) : NULL;
 	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
-	targets = svc && wh->caches.proxy_image ? breaker_targets(&wh->caches, req.namespace) : NULL;
+	targets =
+	    svc && wh->caches.proxy_image ? breaker_targets(&wh->caches, req.namespace) : NULL;
 	in.pod = req.object;
 	in.breaker_targets = targets;
 	in.proxy_image = wh->caches.proxy_image;

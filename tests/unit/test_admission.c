@@ -752,8 +752,8 @@ static void generation_of(const char *ns, const json_t *service, const json_t *d
 }
 
 /* bw_mutate_generation() of a Service's pod, without the sidecar's inputs. */
-static int gen(const char *ns, const char *label, const json_t *svc, const json_t *deps,
-	       char *out, struct bw_error *err)
+static int gen(const char *ns, const char *label, const json_t *svc, const json_t *deps, char *out,
+	       struct bw_error *err)
 {
 	struct bw_mutate_input in = {.namespace = ns, .service = svc, .deps = deps};
 
@@ -831,18 +831,14 @@ static void test_generation(void)
 	{
 		char pure[BW_MUTATE_GENERATION_CHARS + 1];
 
-		CHECK(gen("shop", "orders", b, deps, pure, NULL) == 0 &&
-			  strcmp(pure, g2) == 0,
+		CHECK(gen("shop", "orders", b, deps, pure, NULL) == 0 && strcmp(pure, g2) == 0,
 		      "generation: bw_mutate_generation() gives a pod's value without a pod");
-		CHECK(gen("shop", "orders", a, deps, pure, NULL) == 0 &&
-			  strcmp(pure, g1) == 0,
+		CHECK(gen("shop", "orders", a, deps, pure, NULL) == 0 && strcmp(pure, g1) == 0,
 		      "generation: also with duplicates in dependsOn");
-		CHECK(gen("shop", "users", b, deps, pure, NULL) == 0 &&
-			  strcmp(pure, g2) != 0,
+		CHECK(gen("shop", "users", b, deps, pure, NULL) == 0 && strcmp(pure, g2) != 0,
 		      "generation: the service label changes it");
 		bw_error_clear(&err);
-		CHECK_INT(BW_EINVAL,
-			  gen("Not_A_Namespace", "orders", b, deps, pure, &err),
+		CHECK_INT(BW_EINVAL, gen("Not_A_Namespace", "orders", b, deps, pure, &err),
 			  "generation: a bad namespace refused");
 		CHECK_STR("", pure, "generation: empty on failure");
 		json_object_set_new(deps2, "users", json_integer(70000));
