@@ -65,8 +65,8 @@ echo "what GitOps tools read (kstatus: Stalled True is Failed, so a pipeline fai
 kubectl -n shop get bsvc orders \
 	-o jsonpath='  Stalled={.status.conditions[?(@.type=="Stalled")].status} {.status.conditions[?(@.type=="Stalled")].reason}, Reconciling={.status.conditions[?(@.type=="Reconciling")].status}{"\n"}'
 
-step "the breaker sidecar: payments opts in; the users Breaker opens for 3 s"
-kubectl -n shop patch breaker users --type=merge -p '{"spec":{"openSeconds":3}}'
+step "the breaker sidecar: payments opts in; the users Breaker opens for 5 s"
+kubectl -n shop patch breaker users --type=merge -p '{"spec":{"openSeconds":5}}'
 kubectl -n shop patch bsvc payments --type=merge -p '{"spec":{"breakerSidecar":"Enabled"}}'
 # the injection changed: the operator restarts payments' pods (--repair-pods)
 pod=
@@ -103,7 +103,7 @@ else
 	call "not forwarded while OPEN:"
 	echo "  calls that reached users: $(sl_control count) (the refused one never left the pod)"
 	sl_control ok >/dev/null
-	sleep 3.2
+	sleep 5.2
 	call "after openSeconds, a trial:"
 	sed -n 's/.*\(breaker users.*\)/  sidecar log: \1/p' "$work/proxy.log"
 	sidecar_local_stop

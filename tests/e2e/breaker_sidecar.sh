@@ -43,7 +43,7 @@ cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
 apiVersion: breakwater.io/v1alpha1
 kind: Breaker
 metadata: {name: payments}
-spec: {target: payments, failureThreshold: 3, openSeconds: 3, halfOpenCalls: 1, mode: Enforce}
+spec: {target: payments, failureThreshold: 3, openSeconds: 5, halfOpenCalls: 1, mode: Enforce}
 EOF
 check "the shop applies" bash -c "for f in '$top'/examples/shop/[1-4]0-*.yaml; do
 	sed 's/namespace: shop/namespace: $ns/' \"\$f\"; echo ---; done | '$state/bin/kubectl' apply -f -"
@@ -111,7 +111,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 get configmap breakwater-registry -o json >"$work/cm.json"
-check_eq "the real registry holds the payments Breaker" "payments 3" \
+check_eq "the real registry holds the payments Breaker" "payments 5" \
 	"$(jq -r '.data["breakers.json"] | fromjson | .breakers.payments | "\(.target) \(.openSeconds)"' "$work/cm.json")"
 # (the sidecar gets the pod's env only: ASan's leak check is on by default)
 if ! sidecar_local_start "$work" "$work/pod.json" "$work/cm.json" payments \
@@ -125,21 +125,23 @@ call() { sl_in curl -s -o "$work/body" -D "$work/head" -w '%{http_code}' "$url/c
 state_of() { sl_state payments; }
 check_eq "CLOSED: a call goes through" 200 "$(call)"
 check_eq "the metrics say CLOSED" CLOSED "$(state_of)"
-# Three failures, then at once (openSeconds is 3) a call the breaker refuses.
+# Three failures, then at once (openSeconds is 5: margin for a loaded
+# machine) a call the breaker refuses, and its state.
 before=$(sl_control count)
 sl_control fail >/dev/null
 codes=$(for i in 1 2 3; do call; echo; done | tr '\n' ' ')
 opened=$SECONDS
 refused=$(call)
+state_open=$(state_of)
 check_eq "three failures pass to the application" "500 500 500 " "$codes"
 check_eq "OPEN: answered at once with 503" 503 "$refused"
-check "with Retry-After" grep -qi '^retry-after: [123]' "$work/head"
+check "with Retry-After" grep -qi '^retry-after: [1-5]' "$work/head"
 check "with the breaker's header" grep -qi '^breakwater-breaker: payments; state=OPEN' "$work/head"
 check_eq "and a JSON body" "circuit open payments" "$(jq -r '"\(.error) \(.breaker)"' "$work/body")"
 check_eq "the upstream was not called" "$((before + 3))" "$(sl_control count)"
-check_eq "the metrics say OPEN" OPEN "$(state_of)"
+check_eq "the metrics say OPEN" OPEN "$state_open"
 sl_control ok >/dev/null
-while [ $((SECONDS - opened)) -le 3 ]; do sleep 0.5; done # openSeconds passed
+while [ $((SECONDS - opened)) -le 5 ]; do sleep 0.5; done # openSeconds passed
 check_eq "after openSeconds a HALF_OPEN trial goes through" 200 "$(call)"
 check_eq "and closes the breaker" CLOSED "$(state_of)"
 check_eq "the upstream saw the trial" "$((before + 4))" "$(sl_control count)"
