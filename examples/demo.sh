@@ -22,6 +22,7 @@ kubectl wait --for=condition=Established crd/services.breakwater.io crd/breakers
 step "the operator (log: $state/logs/operator.log)"
 bin/breakwater --kubeconfig "$KUBECONFIG" --health-probe-bind-address 127.0.0.1:18081 \
 	--metrics-bind-address 127.0.0.1:18080 --webhook-port 18443 --repair-pods \
+	--proxy-image registry.local/breakwater/breakwater:dev \
 	>"$state/logs/operator.log" 2>&1 &
 operator=$!
 trap 'kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT
@@ -63,6 +64,51 @@ kubectl -n shop get events --field-selector involvedObject.name=orders,reason=Ro
 echo "what GitOps tools read (kstatus: Stalled True is Failed, so a pipeline fails fast):"
 kubectl -n shop get bsvc orders \
 	-o jsonpath='  Stalled={.status.conditions[?(@.type=="Stalled")].status} {.status.conditions[?(@.type=="Stalled")].reason}, Reconciling={.status.conditions[?(@.type=="Reconciling")].status}{"\n"}'
+
+step "the breaker sidecar: payments opts in; the users Breaker opens for 5 s"
+kubectl -n shop patch breaker users --type=merge -p '{"spec":{"openSeconds":5}}'
+kubectl -n shop patch bsvc payments --type=merge -p '{"spec":{"breakerSidecar":"Enabled"}}'
+# the injection changed: the operator restarts payments' pods (--repair-pods)
+pod=
+for _ in $(seq 1 120); do
+	pod=$(kubectl -n shop get pods -l breakwater.io/service=payments -o json |
+		jq -r '[.items[] | select(.spec.initContainers[0].name == "breakwater-proxy")][0].metadata.name // empty')
+	[ -n "$pod" ] && break
+	sleep 0.5
+done
+work=$(mktemp -d)
+kubectl -n shop get pod "$pod" -o json >"$work/pod.json"
+jq -r '"  pod \(.metadata.name): init container \(.spec.initContainers[0].name), restartPolicy \(.spec.initContainers[0].restartPolicy)",
+	"  args: \(.spec.initContainers[0].args | join(" "))",
+	(.spec.containers[0].env[] | select(.name == "USERS_SERVICE_URL") | "  app: \(.name)=\(.value)")' "$work/pod.json"
+
+step "that sidecar's command line, run here (kwok runs no containers), users failing on command"
+if [ "$(id -u)" != 0 ]; then
+	echo "skipped: running it in a namespace of its own needs root (unshare, mount)"
+else
+	. tests/sidecar_local.sh
+	trap 'sidecar_local_stop; rm -rf "$work"; kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT
+	kubectl -n shop get configmap breakwater-registry -o json >"$work/cm.json"
+	sidecar_local_start "$work" "$work/pod.json" "$work/cm.json" users "$top/bin/breakwater"
+	url=$(jq -r '.spec.containers[0].env[] | select(.name == "USERS_SERVICE_URL") | .value' "$work/pod.json")
+	call() { # what the application's GET $url/api/users/1 gets, and the breaker's state
+		local code
+		code=$(sl_in curl -s -o /dev/null -D "$work/head" -w '%{http_code}' "$url/api/users/1")
+		printf '  %-28s GET %s/api/users/1 -> %s   breaker %s%s\n' "$1" "$url" "$code" "$(sl_state users)" \
+			"$(tr -d '\r' <"$work/head" | sed -n 's/^[Bb]reakwater-[Bb]reaker: \(.*\)/ (\1)/p')"
+	}
+	call "users healthy:"
+	sl_control fail >/dev/null
+	for i in 1 2 3; do call "users failing ($i):"; done
+	call "not forwarded while OPEN:"
+	echo "  calls that reached users: $(sl_control count) (the refused one never left the pod)"
+	sl_control ok >/dev/null
+	sleep 5.2
+	call "after openSeconds, a trial:"
+	sed -n 's/.*\(breaker users.*\)/  sidecar log: \1/p' "$work/proxy.log"
+	sidecar_local_stop
+fi
+rm -rf "$work"
 
 step "done"
 echo "The control plane is still up: KUBECONFIG=$KUBECONFIG, kubectl at $state/bin/kubectl."

@@ -24,6 +24,8 @@
 
 #define BW_LABEL_SERVICE "breakwater.io/service"
 #define BW_LABEL_INJECT	 "breakwater.io/inject"
+/* a namespace's opt-in to the breaker sidecar (webhook/mutate.h) */
+#define BW_LABEL_PROXY	 "breakwater.io/proxy"
 #define BW_LABEL_MANAGED "app.kubernetes.io/managed-by"
 #define BW_LABEL_NAME	 "app.kubernetes.io/name"
 /* on a pod: the injection generation it was given (mutate.h) */
@@ -42,6 +44,8 @@
 
 /* The container of a Deployment's pod template that runs spec.image. */
 #define BW_APP_CONTAINER "app"
+/* The native sidecar the webhook adds for the breaker proxy (mutate.h). */
+#define BW_PROXY_CONTAINER "breakwater-proxy"
 
 /* The registry ConfigMap of a namespace, its two keys, and where the webhook
  * mounts it in pods (the sidecar's default policy file is under it). */

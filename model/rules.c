@@ -22,7 +22,7 @@ int bw_service_view_read(const json_t *svc, struct bw_service_view *v)
 {
 	const json_t *meta = json_object_get(svc, "metadata"), *spec = json_object_get(svc, "spec");
 	const json_t *route = json_object_get(spec, "route"), *deps, *d, *port;
-	const char **names = NULL;
+	const char **names = NULL, *sidecar;
 	size_t i;
 
 	memset(v, 0, sizeof(*v));
@@ -46,6 +46,11 @@ int bw_service_view_read(const json_t *svc, struct bw_service_view *v)
 	}
 	port = json_object_get(spec, "port");
 	v->port = json_is_integer(port) ? (long)json_integer_value(port) : BW_RENDER_DEFAULT_PORT;
+	sidecar = field(spec, "breakerSidecar");
+	v->breaker_sidecar = !sidecar				? 0
+			     : strcmp(sidecar, "Enabled") == 0	? 1
+			     : strcmp(sidecar, "Disabled") == 0 ? -1
+								: 0;
 	return 0;
 }
 

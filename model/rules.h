@@ -52,6 +52,9 @@ struct bw_service_view {
 	const char *const *depends_on;
 	size_t n_depends_on;
 	long port; /* spec.port when an integer, else BW_RENDER_DEFAULT_PORT */
+	/* spec.breakerSidecar: 1 "Enabled", -1 "Disabled", 0 absent (or
+	 * another value): the namespace decides (webhook/mutate.h) */
+	int breaker_sidecar;
 };
 
 /* What rules and validation read of a Breaker. */

@@ -105,6 +105,16 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 
 		json_array_foreach(clients, j, c)
 		{
+			/* configured: the pod has the injection the webhook gives now
+			 * (breakers.json reaches it live, so it runs the current
+			 * policy); stale: none, or an older one (the Service's
+			 * status.pods counts the same way) */
+			char expected[64] = "";
+			int known = ctx->expected_injection &&
+				    ctx->expected_injection(ns, json_string_value(c), expected,
+							    sizeof(expected),
+							    ctx->expected_injection_arg) == 0;
+
 			snprintf(msg, sizeof(msg), "%s/%s", ns, json_string_value(c));
 			if ((ret = bw_store_by_index(ctx->caches.pods, BW_INDEX_BY_SERVICE, msg,
 						     &pods, &err)) != 0) {
@@ -114,7 +124,7 @@ int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long 
 			for (size_t i = 0; i < pods.count; i++) {
 				const struct bw_cached_pod *p = pods.v[i];
 
-				if (*p->injected)
+				if (*p->injected && (!known || strcmp(p->injected, expected) == 0))
 					configured++;
 				else
 					stale++;

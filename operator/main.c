@@ -53,6 +53,7 @@ struct options {
 	const char *operator_namespace;
 	int webhook_port; /* 0: no webhook */
 	const char *webhook_bind, *webhook_url_host, *webhook_service, *webhook_name;
+	const char *proxy_image; /* the breaker sidecar's image (webhook/mutate.h) */
 	const char *webhook_cert_file, *webhook_key_file, *webhook_ca_file;
 	long webhook_cert_validity, webhook_ca_validity;
 	int webhook_request_timeout_s, webhook_idle_timeout_s,
@@ -112,6 +113,9 @@ static void print_usage(FILE *out)
 	      "                             (default 30)\n"
 	      "  --webhook-max-connections-per-peer N   connections at once from one\n"
 	      "                             address (default 256, of 1024 in all)\n"
+	      "  --proxy-image IMAGE        the breaker sidecar's image, the operator's own\n"
+	      "                             (docs/breaker.md); without it the webhook\n"
+	      "                             injects no sidecar\n"
 	      "  --log-level LEVEL          error, warn, info, debug, trace (default info)\n"
 	      "  --log-format FORMAT        text or json (default text)\n"
 	      "  --version                  print the version and exit\n"
@@ -243,6 +247,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return 2;
 			}
 			o->webhook_service = v;
+		} else if ((v = flag_value(argc, argv, &i, "--proxy-image"))) {
+			if (!*v) {
+				fprintf(stderr,
+					"breakwater: --proxy-image takes an image, not ''\n");
+				return 2;
+			}
+			o->proxy_image = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-name"))) {
 			o->webhook_name = v;
 		} else if ((v = flag_value(argc, argv, &i, "--webhook-cert-file"))) {
@@ -474,7 +485,8 @@ static int expected_injection(const char *ns, const char *service, char *buf, si
 {
 	struct app *app = arg;
 	const struct bw_operator_caches *c = bw_operator_caches(app->op);
-	struct bw_webhook_caches wc = {c->services, c->breakers, c->namespaces};
+	struct bw_webhook_caches wc = {c->services, c->breakers, c->namespaces,
+				       app->opt.proxy_image};
 
 	return bw_webhook_injection_generation(&wc, ns, service, buf, size);
 }
@@ -620,7 +632,8 @@ static int on_cert(const char *cert, const char *key, void *ctx)
 static int start_webhook(struct app *app, struct bw_error *err)
 {
 	const struct bw_operator_caches *c = bw_operator_caches(app->op);
-	struct bw_webhook_caches wc = {c->services, c->breakers, c->namespaces};
+	struct bw_webhook_caches wc = {c->services, c->breakers, c->namespaces,
+				       app->opt.proxy_image};
 	struct bw_certmanager_options co = {0};
 	struct bw_webhook_options wo = {0};
 	const char *opns =

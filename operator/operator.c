@@ -213,6 +213,7 @@ static void on_service_update(const void *old_item, const void *new_item, void *
 
 static void on_breaker(const void *item, void *ctx)
 {
+	const struct bw_cached_breaker *b = item;
 	struct bw_operator *op = ctx;
 
 	/* every Breaker of the namespace: one that comes or goes may decide
@@ -220,12 +221,36 @@ static void on_breaker(const void *item, void *ctx)
 	enqueue_breakers_of(op, bw_store_item_namespace(item));
 	enqueue_item(op->ctx.breaker_queue, item);
 	enqueue_registry(op, bw_store_item_namespace(item));
+	/* the callers of its target: whether their breaker sidecar protects it
+	 * is part of their pods' injection (webhook/mutate.h) */
+	if (b->view.target)
+		enqueue_dependents(op, bw_store_item_namespace(item), b->view.target);
 }
 
 static void on_breaker_update(const void *old_item, const void *new_item, void *ctx)
 {
-	(void)old_item;
+	const struct bw_cached_breaker *a = old_item, *b = new_item;
+
+	if (a->view.target && (!b->view.target || strcmp(a->view.target, b->view.target) != 0))
+		enqueue_dependents(ctx, bw_store_item_namespace(old_item), a->view.target);
 	on_breaker(new_item, ctx);
+}
+
+/* A namespace's labels choose injection and the breaker sidecar: its
+ * Services count their pods against the new generation. */
+static void on_namespace_update(const void *old_item, const void *new_item, void *ctx)
+{
+	const struct bw_cached_namespace *a = old_item, *b = new_item;
+	struct bw_operator *op = ctx;
+	struct bw_store_items items = {0};
+
+	if (strcmp(a->labels_json ? a->labels_json : "", b->labels_json ? b->labels_json : "") == 0)
+		return;
+	if (bw_store_list(op->ctx.caches.services, bw_store_item_name(new_item), &items, NULL) != 0)
+		return;
+	for (size_t i = 0; i < items.count; i++)
+		enqueue_item(op->ctx.service_queue, items.v[i]);
+	bw_store_items_release(&items);
 }
 
 /* A Deployment's owner Service is named after it (the operator names them so). */
@@ -354,7 +379,7 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 				NULL,
 				ns ? ns_selector : NULL,
 				bw_project_namespace,
-				{NULL, NULL, NULL, NULL},
+				{NULL, on_namespace_update, NULL, op},
 				{NULL, NULL, NULL}},
 	};
 	int ret;

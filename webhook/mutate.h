@@ -44,6 +44,39 @@
  *      mount): the same inputs always give the same value, whatever the
  *      order of spec.dependsOn.
  *
+ * The breaker sidecar (docs/breaker.md, "Injection"): for a pod of a
+ * Service, whether `breakwater proxy` runs beside the application, in this
+ * order of precedence (the first rule that applies decides):
+ *   1. the Service's spec.breakerSidecar: Disabled: no sidecar;
+ *   2. the Service's spec.breakerSidecar: Enabled: the sidecar;
+ *   3. the namespace labelled breakwater.io/proxy=disabled: no sidecar;
+ *   4. the namespace labelled breakwater.io/proxy=enabled: the sidecar;
+ *   5. otherwise none (the config-file-only mode: the application reads
+ *      breakers.json itself).
+ * Another value of the label is ignored with a warning. Opted in, the pod
+ * gets the sidecar only when at least one dependency that exists has a
+ * Breaker (in->breaker_targets) and the operator names an image
+ * (in->proxy_image; a warning when it does not). Each such dependency, in
+ * name order, gets the local port BW_MUTATE_PROXY_PORT_BASE + its index
+ * (15201, 15202, ...; at most BW_MUTATE_PROXY_MAX_DEPENDENCIES, the others
+ * are called directly, with a warning), and its <NAME>_SERVICE_URL becomes
+ * http://127.0.0.1:PORT; a dependency without a Breaker keeps its cluster
+ * URL. The sidecar is the init container breakwater-proxy with
+ * restartPolicy Always (a native sidecar: started, and ready by its
+ * startup probe, before the other init containers and the application;
+ * stopped after them), inserted first among the init containers, running
+ * the image's entrypoint with args `proxy --dependency NAME=PORT=URL ...
+ * --breakers-file /etc/breakwater/breakers.json --admin-bind-address
+ * 0.0.0.0:15200` (the admin port, BW_MUTATE_PROXY_ADMIN_PORT, reached by
+ * the kubelet's probes at the pod IP), the registry mounted read-only, its
+ * resources, probes and a securityContext that passes Pod Security
+ * "restricted". It is counted in the generation (the whole container as
+ * sorted compact JSON), so a Breaker added for a dependency, a new image or
+ * an opt-in changes the generation of a proxied pod; a pod without the
+ * sidecar hashes exactly as before the sidecar existed. The sidecar gets no
+ * injected env; a container named breakwater-proxy already in the pod is
+ * left as it is.
+ *
  * Reinvocation: a pod whose annotation already holds the current generation
  * gets no patch at all. A pod with another value gets what is missing (names
  * are checked: nothing is ever added twice) and the new value. A variable it
@@ -83,10 +116,23 @@ struct bw_mutate_input {
 	 * integer 1..65535; a name that is absent is a missing dependency. NULL
 	 * means none exists. Names not in spec.dependsOn are ignored. */
 	const json_t *deps;
+	/* The spec.target of each Breaker of the namespace with a valid policy
+	 * (an array of strings; NULL: none): the dependencies the sidecar
+	 * protects. */
+	const json_t *breaker_targets;
+	/* The sidecar's image (the operator's --proxy-image); NULL or "": the
+	 * sidecar is never injected. The Service's spec.breakerSidecar is read
+	 * from in->service. */
+	const char *proxy_image;
 };
+
+#define BW_MUTATE_PROXY_ADMIN_PORT	 15200
+#define BW_MUTATE_PROXY_PORT_BASE	 15200 /* + 1 for the first dependency */
+#define BW_MUTATE_PROXY_MAX_DEPENDENCIES 64    /* proxy.h's BW_PROXY_MAX_DEPENDENCIES */
 
 struct bw_mutate_result {
 	int inject;	     /* 1: the pod is in scope; 0: skipped (see skipped) */
+	int sidecar;	     /* 1: the generation includes the breaker sidecar */
 	int patched;	     /* 1: patch holds at least one operation */
 	json_t *patch;	     /* the RFC 6902 operations (an array), NULL when none */
 	json_t *warnings;    /* an array of strings, never NULL after success */
@@ -102,7 +148,8 @@ struct bw_mutate_result {
  * initialisation). Returns 0 (also when the pod is skipped), BW_EINVAL with
  * the field named when an argument is missing or the pod is not shaped like
  * a Pod (spec not an object, containers not an array of objects, env or
- * volumeMounts not arrays, a deps port that is not 1..65535), or
+ * volumeMounts not arrays, a deps port that is not 1..65535,
+ * breaker_targets not an array), or
  * BW_ENOMEM. On failure *out holds nothing to release (releasing it is
  * still safe).
  */
@@ -111,17 +158,16 @@ int bw_mutate_pod(const struct bw_mutate_input *in, struct bw_mutate_result *out
 
 /*
  * The config generation a pod of Service `service` (its breakwater.io/service
- * label; NULL or "" for none) in namespace gets from bw_mutate_pod() when it
- * is injected: a pure function of these inputs (svc and deps as in struct
- * bw_mutate_input), with no pod. The operator asks it (through
- * bw_webhook_injection_generation()) to tell pods injected before a
- * dependency changed. Writes 16 hex digits and a NUL into out; returns 0,
- * BW_EINVAL (namespace not a DNS label, svc or deps not objects, a deps port
- * out of range) or BW_ENOMEM, with out "" then.
+ * label; NULL or "" for none) gets from bw_mutate_pod() when it is injected:
+ * a pure function of in's fields but the pod (in->pod is not read), with no
+ * pod. The operator asks it (through bw_webhook_injection_generation()) to
+ * tell pods injected before a dependency, a Breaker or an opt-in changed.
+ * Writes 16 hex digits and a NUL into out; returns 0, BW_EINVAL (namespace
+ * not a DNS label, an input of the wrong type, a deps port out of range) or
+ * BW_ENOMEM, with out "" then.
  */
-int bw_mutate_generation(const char *namespace, const char *service, const json_t *svc,
-			 const json_t *deps, char out[BW_MUTATE_GENERATION_CHARS + 1],
-			 struct bw_error *err);
+int bw_mutate_generation(const struct bw_mutate_input *in, const char *service,
+			 char out[BW_MUTATE_GENERATION_CHARS + 1], struct bw_error *err);
 
 /* Releases the patch and warnings and zeroes *r; safe on a zeroed result. */
 void bw_mutate_result_release(struct bw_mutate_result *r);

@@ -24,8 +24,9 @@ struct bw_webhook {
 static const double latency_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					 0.01,	  0.025,  0.05,	   0.1,	   0.25,  0.5,	  1};
 
-/* The cached Service ns/name as {"spec": {"dependsOn": [...]}}, all a
- * mutation reads of it (mutate.h), built from its projected view (an entry
+/* The cached Service ns/name as {"spec": {"dependsOn": [...],
+ * "breakerSidecar": ...}}, all a mutation reads of it (mutate.h), built
+ * from its projected view (an entry
  * that is no string as null, which the mutation skips as it would the
  * original); NULL when it is not cached. */
 static json_t *cached_service(struct bw_store *store, const char *ns, const char *name)
@@ -42,7 +43,11 @@ static json_t *cached_service(struct bw_store *store, const char *ns, const char
 		}
 	}
 	if (deps)
-		svc = json_pack("{s:{s:o}}", "spec", "dependsOn", deps);
+		svc = json_pack("{s:{s:o, s:s*}}", "spec", "dependsOn", deps, "breakerSidecar",
+				!item				 ? NULL
+				: item->view.breaker_sidecar > 0 ? "Enabled"
+				: item->view.breaker_sidecar < 0 ? "Disabled"
+								 : NULL);
 	bw_store_item_put(item);
 	return svc;
 }
@@ -152,21 +157,50 @@ static json_t *dependency_ports(const struct bw_webhook_caches *caches, const ch
 	return deps;
 }
 
+/* The spec.target of each Breaker of ns with a valid policy (those
+ * breakers.json holds): the dependencies the sidecar protects. */
+static json_t *breaker_targets(const struct bw_webhook_caches *caches, const char *ns)
+{
+	struct bw_store_items items = {0};
+	json_t *targets = json_array();
+
+	if (!targets || bw_store_list(caches->breakers, ns, &items, NULL) != 0)
+		return targets;
+	for (size_t i = 0; i < items.count; i++) {
+		const struct bw_cached_breaker *b = items.v[i];
+
+		if (b->view.valid && !b->view.deleting && b->view.target &&
+		    json_array_append_new(targets, json_string(b->view.target)) != 0)
+			break;
+	}
+	bw_store_items_release(&items);
+	return targets;
+}
+
 int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, const char *ns,
 				    const char *service, char *out, size_t size)
 {
 	char generation[BW_MUTATE_GENERATION_CHARS + 1];
-	json_t *svc, *deps;
+	struct bw_mutate_input in = {.namespace = ns, .proxy_image = caches->proxy_image};
+	json_t *svc, *deps, *labels, *targets;
 	int ret = BW_ENOTFOUND;
 
 	svc = cached_service(caches->services, ns, service);
 	if (!svc)
 		return ret;
 	deps = dependency_ports(caches, ns, svc);
-	if (deps && bw_mutate_generation(ns, service, svc, deps, generation, NULL) == 0) {
+	labels = namespace_labels(caches, ns);
+	targets = breaker_targets(caches, ns);
+	in.service = svc;
+	in.deps = deps;
+	in.namespace_labels = labels;
+	in.breaker_targets = targets;
+	if (deps && bw_mutate_generation(&in, service, generation, NULL) == 0) {
 		snprintf(out, size, "%s", generation);
 		ret = 0;
 	}
+	json_decref(targets);
+	json_decref(labels);
 	json_decref(deps);
 	json_decref(svc);
 	return ret;
@@ -215,7 +249,7 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	struct bw_mutate_result result = {0};
 	struct bw_admission_response answer = {.allowed = 1};
 	struct bw_mutate_input in = {0};
-	json_t *labels = NULL, *svc = NULL, *deps = NULL;
+	json_t *labels = NULL, *svc = NULL, *deps = NULL, *targets = NULL;
 	const char *service;
 	struct bw_error err;
 	int64_t start = bw_now_ns();
@@ -232,7 +266,11 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	    json_object_get(json_object_get(req.object, "metadata"), "labels"), BW_LABEL_SERVICE));
 	svc = service ? cached_service(wh->caches.services, req.namespace, service) : NULL;
 	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
+	targets =
+	    svc && wh->caches.proxy_image ? breaker_targets(&wh->caches, req.namespace) : NULL;
 	in.pod = req.object;
+	in.breaker_targets = targets;
+	in.proxy_image = wh->caches.proxy_image;
 	in.namespace = req.namespace;
 	in.namespace_labels = labels;
 	in.service = svc;
@@ -255,6 +293,7 @@ out:
 	json_decref(labels);
 	json_decref(svc);
 	json_decref(deps);
+	json_decref(targets);
 	bw_admission_request_release(&req);
 	return ret;
 }

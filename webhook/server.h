@@ -55,6 +55,10 @@ struct bw_webhook_options {
  * projections (bw_project_service, bw_project_breaker, bw_project_namespace). */
 struct bw_webhook_caches {
 	struct bw_store *services, *breakers, *namespaces;
+	/* Not a cache but read with them: the breaker sidecar's image (the
+	 * operator's --proxy-image, borrowed for the server's life); NULL: no
+	 * sidecar is ever injected (mutate.h). */
+	const char *proxy_image;
 };
 
 struct bw_webhook;

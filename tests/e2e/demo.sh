@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo` stays true: the demo script runs to its end on the local
 # control plane, shows the shop Ready, the injected env, the rollout and the
-# automatic rollback, and leaves no operator process behind.
+# automatic rollback, a breaker sidecar opening and closing (the injected
+# sidecar's command line run here, tests/sidecar_local.sh), and leaves no
+# operator process behind.
 . "$(dirname "$0")/../lib.sh"
 
 kubectl delete namespace shop --wait=true --timeout=90s >/dev/null 2>&1
@@ -16,6 +18,13 @@ check "the bad image is rolled back" grep -qE "^orders .*RolledBack" <<<"$out"
 # this checkout's demo operator only (it names the checkout's kubeconfig): other
 # checkouts on the machine may run operators of their own
 check "the rolled-back Service reads Stalled, as kstatus wants" grep -q "Stalled=True RolledBack, Reconciling=False" <<<"$out"
+check "a pod of payments got the breaker sidecar once opted in" grep -q "init container breakwater-proxy, restartPolicy Always" <<<"$out"
+check "its USERS_SERVICE_URL points at the sidecar" grep -q "app: USERS_SERVICE_URL=http://127.0.0.1:15201" <<<"$out"
+check "run here, failures open the users breaker" grep -qE "users failing \(3\): .* -> 500 +breaker OPEN" <<<"$out"
+check "while OPEN the sidecar answers 503 itself" grep -qE "not forwarded while OPEN: .* -> 503 +breaker OPEN \(users; state=OPEN\)" <<<"$out"
+check "users saw only the calls that were forwarded" grep -q "calls that reached users: 4 " <<<"$out"
+check "after openSeconds a trial closes it again" grep -qE "after openSeconds, a trial: .* -> 200 +breaker CLOSED" <<<"$out"
+check "the sidecar logged the transitions" grep -q "sidecar log: .*HALF_OPEN -> CLOSED (TrialsSucceeded)" <<<"$out"
 check "no operator is left running" bash -c "! pgrep -f -- '[b]in/breakwater --kubeconfig $top/.cluster/kubeconfig' >/dev/null"
 check "and its cluster-wide webhook registration is gone" bash -c "! '$state/bin/kubectl' get mutatingwebhookconfiguration breakwater 2>/dev/null"
 [ "$rc" -eq 0 ] || tail -n 30 <<<"$out"

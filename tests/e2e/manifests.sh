@@ -24,6 +24,18 @@ check_eq "the base repairs pods that missed injection (docs/webhook.md: --repair
 	"$(kubectl kustomize "$top/manifests/base" | kubectl create --dry-run=client -f - -o json 2>&1 |
 		jq -r 'select(.kind == "Deployment") // (.items[]? | select(.kind == "Deployment")) |
 			.spec.template.spec.containers[0].args | map(select(startswith("--repair-pods"))) | join(" ")')"
+# the breaker sidecar runs the operator's own image (one image for both)
+same_image() { # RENDERED: "IMAGE PROXY-IMAGE" of the Deployment
+	kubectl create --dry-run=client -f - -o json <<<"$1" 2>&1 |
+		jq -r 'select(.kind == "Deployment") // (.items[]? | select(.kind == "Deployment")) |
+			.spec.template.spec.containers[0] |
+			"\(.image) \(.args | map(select(startswith("--proxy-image=")) | ltrimstr("--proxy-image=")) | join(""))"'
+}
+check_eq "the local overlay's sidecar image is the operator's" \
+	"registry.local/breakwater/breakwater:dev registry.local/breakwater/breakwater:dev" "$(same_image "$local_render")"
+check_eq "and the base's" \
+	"registry.local/breakwater/breakwater:0.1.0 registry.local/breakwater/breakwater:0.1.0" \
+	"$(same_image "$(kubectl kustomize "$top/manifests/base" 2>&1)")"
 check "the CRDs and the base apply" bash -c \
 	"'$state/bin/kubectl' apply -f '$top/crds/' >/dev/null && '$state/bin/kubectl' apply -k '$top/manifests/base' >/dev/null"
 check "the Deployment becomes available (kwok)" \

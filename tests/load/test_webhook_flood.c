@@ -59,7 +59,7 @@ static void serve(int port_fd, int hold_fd)
 	const char *sans[] = {"127.0.0.1"};
 	struct bw_certs_pair ca = {0}, serving = {0};
 	struct bw_webhook_options wo = {.port = 0};
-	struct bw_webhook_caches caches;
+	struct bw_webhook_caches caches = {0};
 	struct bw_webhook *wh = NULL;
 	struct bw_metrics *metrics = NULL;
 	struct bw_error err;

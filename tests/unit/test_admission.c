@@ -9,8 +9,11 @@
  *                  {"endpoint": "mutate-pods" | "validate-services" |
  *                   "validate-breakers", "namespaceLabels": {...},
  *                   "service": {...} | null, "deps": {...},
- *                   "services": [...], "breakers": [...]}
- *                  (absent: mutate-pods with nothing in the cache)
+ *                   "services": [...], "breakers": [...],
+ *                   "breakerTargets": ["payments", ...], "proxyImage": IMAGE}
+ *                  (absent: mutate-pods with nothing in the cache;
+ *                  breakerTargets and proxyImage are the breaker sidecar's
+ *                  inputs, mutate.h)
  *   response.json  the expected response AdmissionReview, its patch decoded
  *                  to a JSON array under "patch" (the test decodes the real
  *                  base64 before comparing)
@@ -20,8 +23,10 @@
  * Every patch is also applied to the input pod (RFC 6902 "add" only) and the
  * result checked: each env variable once, every variable and mount the
  * container had kept, the registry volume and mount exactly once, the
- * annotation holding the generation; and mutating the patched pod again must
- * give no patch (reinvocation). Runs from the repository root.
+ * annotation holding the generation; the breaker sidecar (container
+ * breakwater-proxy) at most once, first among the init containers, with no
+ * injected env; and mutating the patched pod again must give no patch
+ * (reinvocation). Runs from the repository root.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -241,7 +246,27 @@ static void check_containers(const char *name, const char *key, const json_t *be
 	json_array_foreach(a, i, ctr)
 	{
 		const json_t *env = json_object_get(ctr, "env");
-		const json_t *old = json_array_get(b, i);
+		const char *cname = json_string_value(json_object_get(ctr, "name"));
+		const json_t *old = NULL, *o;
+
+		if (cname && strcmp(cname, BW_PROXY_CONTAINER) == 0) {
+			CHECK(strcmp(key, "initContainers") == 0 && i == 0 &&
+				  count_named(a, BW_PROXY_CONTAINER) == 1,
+			      "%s: the sidecar once, first among the init containers", name);
+			CHECK(env == NULL, "%s: the sidecar gets no injected env", name);
+			continue;
+		}
+		/* the same container before the patch: by name (the sidecar is
+		 * inserted first), else at the same index */
+		json_array_foreach(b, j, o)
+		{
+			const char *n = json_string_value(json_object_get(o, "name"));
+
+			if (cname && n && strcmp(cname, n) == 0)
+				old = o;
+		}
+		if (!old)
+			old = json_array_get(b, i);
 
 		dups = 0;
 		json_array_foreach(env, j, e)
@@ -393,6 +418,8 @@ static void decide_mutate(const char *name, const struct bw_admission_request *r
 	in.namespace_labels = json_object_get(context, "namespaceLabels");
 	in.service = json_object_get(context, "service");
 	in.deps = json_object_get(context, "deps");
+	in.breaker_targets = json_object_get(context, "breakerTargets");
+	in.proxy_image = json_string_value(json_object_get(context, "proxyImage"));
 	if (json_is_null(in.service))
 		in.service = NULL;
 	copy = json_deep_copy(req->object);
@@ -419,9 +446,11 @@ static void decide_mutate(const char *name, const struct bw_admission_request *r
 		    json_object_get(json_object_get(req->object, "metadata"), "labels"),
 		    BW_LABEL_SERVICE));
 
-		CHECK_INT(
-		    0, bw_mutate_generation(in.namespace, label, in.service, in.deps, pure, NULL),
-		    "%s: bw_mutate_generation() answers", name);
+		struct bw_mutate_input nopod = in;
+
+		nopod.pod = NULL;
+		CHECK_INT(0, bw_mutate_generation(&nopod, label, pure, NULL),
+			  "%s: bw_mutate_generation() answers", name);
 		CHECK_STR(res.generation, pure,
 			  "%s: bw_mutate_generation() is the generation the pod gets", name);
 		(*generations)++;
@@ -722,6 +751,62 @@ static void generation_of(const char *ns, const json_t *service, const json_t *d
 	json_decref(pod);
 }
 
+/* bw_mutate_generation() of a Service's pod, without the sidecar's inputs. */
+static int gen(const char *ns, const char *label, const json_t *svc, const json_t *deps, char *out,
+	       struct bw_error *err)
+{
+	struct bw_mutate_input in = {.namespace = ns, .service = svc, .deps = deps};
+
+	return bw_mutate_generation(&in, label, out, err);
+}
+
+/* The sidecar in the generation: what changes it and what does not. */
+static void test_sidecar_generation(void)
+{
+	json_t *svc = json_pack("{s:{s:[ss]}}", "spec", "dependsOn", "users", "payments");
+	json_t *deps = json_pack("{s:i, s:i}", "users", 8000, "payments", 8000);
+	json_t *on = json_pack("{s:s}", BW_LABEL_PROXY, "enabled");
+	json_t *off = json_pack("{s:s}", BW_LABEL_PROXY, "disabled");
+	json_t *none = json_array(), *one = json_pack("[s]", "payments");
+	json_t *two = json_pack("[ss]", "payments", "users");
+	struct bw_mutate_input in = {.namespace = "shop", .service = svc, .deps = deps};
+	char plain[32], base[32], g[32];
+
+	CHECK_INT(0, gen("shop", "orders", svc, deps, plain, NULL), "sidecar: plain generation");
+	in.namespace_labels = on;
+	in.breaker_targets = one;
+	in.proxy_image = "registry.local/breakwater:1";
+	CHECK_INT(0, bw_mutate_generation(&in, "orders", base, NULL), "sidecar: generation");
+	CHECK(strcmp(plain, base) != 0, "sidecar: opting in with a Breaker changes it");
+	in.breaker_targets = two;
+	bw_mutate_generation(&in, "orders", g, NULL);
+	CHECK(strcmp(g, base) != 0, "sidecar: a Breaker added for another dependency changes it");
+	in.breaker_targets = none;
+	bw_mutate_generation(&in, "orders", g, NULL);
+	CHECK_STR(plain, g, "sidecar: no Breaker, no sidecar: the plain generation");
+	in.breaker_targets = one;
+	in.proxy_image = "registry.local/breakwater:2";
+	bw_mutate_generation(&in, "orders", g, NULL);
+	CHECK(strcmp(g, base) != 0, "sidecar: a new image changes it");
+	in.proxy_image = NULL;
+	bw_mutate_generation(&in, "orders", g, NULL);
+	CHECK_STR(plain, g, "sidecar: no image, no sidecar: the plain generation");
+	in.proxy_image = "registry.local/breakwater:1";
+	in.namespace_labels = off;
+	bw_mutate_generation(&in, "orders", g, NULL);
+	CHECK_STR(plain, g, "sidecar: namespace opted out: the plain generation");
+	in.breaker_targets = json_object_get(on, BW_LABEL_PROXY); /* a string */
+	CHECK_INT(BW_EINVAL, bw_mutate_generation(&in, "orders", g, NULL),
+		  "sidecar: breaker targets not an array refused");
+	json_decref(svc);
+	json_decref(deps);
+	json_decref(on);
+	json_decref(off);
+	json_decref(none);
+	json_decref(one);
+	json_decref(two);
+}
+
 static void test_generation(void)
 {
 	json_t *a = json_pack("{s:{s:[sss]}}", "spec", "dependsOn", "users", "payments", "users");
@@ -746,22 +831,18 @@ static void test_generation(void)
 	{
 		char pure[BW_MUTATE_GENERATION_CHARS + 1];
 
-		CHECK(bw_mutate_generation("shop", "orders", b, deps, pure, NULL) == 0 &&
-			  strcmp(pure, g2) == 0,
+		CHECK(gen("shop", "orders", b, deps, pure, NULL) == 0 && strcmp(pure, g2) == 0,
 		      "generation: bw_mutate_generation() gives a pod's value without a pod");
-		CHECK(bw_mutate_generation("shop", "orders", a, deps, pure, NULL) == 0 &&
-			  strcmp(pure, g1) == 0,
+		CHECK(gen("shop", "orders", a, deps, pure, NULL) == 0 && strcmp(pure, g1) == 0,
 		      "generation: also with duplicates in dependsOn");
-		CHECK(bw_mutate_generation("shop", "users", b, deps, pure, NULL) == 0 &&
-			  strcmp(pure, g2) != 0,
+		CHECK(gen("shop", "users", b, deps, pure, NULL) == 0 && strcmp(pure, g2) != 0,
 		      "generation: the service label changes it");
 		bw_error_clear(&err);
-		CHECK_INT(BW_EINVAL,
-			  bw_mutate_generation("Not_A_Namespace", "orders", b, deps, pure, &err),
+		CHECK_INT(BW_EINVAL, gen("Not_A_Namespace", "orders", b, deps, pure, &err),
 			  "generation: a bad namespace refused");
 		CHECK_STR("", pure, "generation: empty on failure");
 		json_object_set_new(deps2, "users", json_integer(70000));
-		CHECK_INT(BW_EINVAL, bw_mutate_generation("shop", "orders", b, deps2, pure, &err),
+		CHECK_INT(BW_EINVAL, gen("shop", "orders", b, deps2, pure, &err),
 			  "generation: a port out of range refused");
 		json_object_set_new(deps2, "users", json_integer(8001));
 	}
@@ -882,6 +963,7 @@ int main(void)
 	test_parse_edges();
 	test_shape_limits();
 	test_generation();
+	test_sidecar_generation();
 	test_validate_arguments();
 	return check_exit();
 }

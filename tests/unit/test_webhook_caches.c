@@ -100,6 +100,55 @@ int main(void)
 		  bw_webhook_injection_generation(&c, "shop", "ghost", got, sizeof(got)),
 		  "a Service not cached is not found");
 
+	/* The breaker sidecar's inputs from the caches: the namespace's label,
+	 * the Breakers' targets, the Service's breakerSidecar, the image. */
+	{
+		char plain[32], proxied[32], pod_gen[32];
+		json_t *svc =
+		    json_loads("{\"spec\":{\"dependsOn\":[\"users\",\"payments\",\"ghost\","
+			       "\"flat\"]}}",
+			       0, NULL);
+		json_t *deps =
+		    json_loads("{\"users\":9000,\"payments\":8080,\"flat\":8080}", 0, NULL);
+		json_t *labels = json_pack("{s:s}", BW_LABEL_PROXY, "enabled");
+		json_t *targets = json_pack("[s]", "payments");
+		struct bw_mutate_input in = {.namespace = "shop",
+					     .service = svc,
+					     .deps = deps,
+					     .namespace_labels = labels,
+					     .breaker_targets = targets,
+					     .proxy_image = "img:1"};
+
+		c.proxy_image = "img:1";
+		bw_webhook_injection_generation(&c, "shop", "orders", plain, sizeof(plain));
+		add(c.namespaces, "{\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"5\","
+				  "\"labels\":{\"breakwater.io/proxy\":\"enabled\"}}}");
+		bw_webhook_injection_generation(&c, "shop", "orders", got, sizeof(got));
+		CHECK_STR(plain, got, "sidecar: opted in, but no Breaker: the plain generation");
+		add(c.breakers, "{\"metadata\":{\"name\":\"pay\",\"namespace\":\"shop\","
+				"\"resourceVersion\":\"6\"},\"spec\":{\"target\":\"payments\"}}");
+		bw_webhook_injection_generation(&c, "shop", "orders", proxied, sizeof(proxied));
+		CHECK(strcmp(plain, proxied) != 0,
+		      "sidecar: a Breaker added changes the generation");
+		bw_mutate_generation(&in, "orders", pod_gen, NULL);
+		CHECK_STR(pod_gen, proxied,
+			  "sidecar: the caches give what the mutation gives with the same inputs");
+		c.proxy_image = NULL;
+		bw_webhook_injection_generation(&c, "shop", "orders", got, sizeof(got));
+		CHECK_STR(plain, got, "sidecar: without --proxy-image, none");
+		c.proxy_image = "img:1";
+		add(c.services, "{\"kind\":\"Service\",\"metadata\":{\"name\":\"orders\","
+				"\"namespace\":\"shop\",\"resourceVersion\":\"7\"},\"spec\":{"
+				"\"dependsOn\":[\"users\",\"payments\",\"ghost\",\"flat\"],"
+				"\"breakerSidecar\":\"Disabled\"}}");
+		bw_webhook_injection_generation(&c, "shop", "orders", got, sizeof(got));
+		CHECK_STR(plain, got, "sidecar: the Service's breakerSidecar: Disabled wins");
+		json_decref(svc);
+		json_decref(deps);
+		json_decref(labels);
+		json_decref(targets);
+	}
+
 	bw_store_free(c.services);
 	bw_store_free(c.breakers);
 	bw_store_free(c.namespaces);
