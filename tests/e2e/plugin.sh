@@ -8,12 +8,12 @@
 # the undo patch's resourceVersion refused when stale, and errors naming
 # what is missing.
 #
-# The operator on this branch does not write ControllerRevisions yet
-# (issue 11, another change): this test creates them with kubectl in the
-# layout model/revision.h documents (name <service>-<hash of the template>,
-# label breakwater.io/service, owned by the Service, data.spec = the
-# template), the hash computed here as model/revision.c does (FNV-1a 64 of
-# the template dumped compact with sorted keys, first 10 hex digits).
+# History and undo run over the ControllerRevisions the operator writes
+# (model/revision.h: name <service>-<hash of the template>, label
+# breakwater.io/service, owned by the Service, data.spec = the template);
+# the test computes the names as model/revision.c does (FNV-1a 64 of the
+# template dumped compact with sorted keys, first 10 hex digits), and adds
+# one revision owned by another object, which history must leave out.
 . "$(dirname "$0")/../lib.sh"
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
@@ -110,73 +110,85 @@ check_eq "resume -o json" '{"namespace":"'"$ns"'","name":"web","paused":false,"c
 	"$(kb resume web -n "$ns" -o json | jq -c .)"
 check_eq "spec.paused is false" false "$(get bsvc web -o jsonpath='{.spec.paused}')"
 
-# --- history and undo, over revisions made here ---
+# --- history and undo, over the revisions the operator writes ---
+# settled NAME REVISION: the Service is Ready at its generation with that
+# updateRevision (a Ready condition of the last generation does not count)
+settled() {
+	eventually 60 bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc $1 -o json | jq -r \
+		'[.metadata.generation == .status.observedGeneration,
+		  .status.updateRevision == \"$2\",
+		  (.status.conditions[] | select(.type == \"Ready\") | .status == \"True\")] | all')\" = true ]"
+}
+# revno NAME: the revision number of a ControllerRevision
+revno() { get controllerrevision "$1" -o jsonpath='{.revision}'; }
+kubectl -n "$ns" patch bsvc web --type=merge -p '{"spec":{"env":[{"name":"MODE","value":"canary"}]}}' >/dev/null
 uid=$(get bsvc web -o jsonpath='{.metadata.uid}')
 spec=$(get bsvc web -o json | jq -c .spec)
 # template SPEC: the spec without the kept fields (model/revision.c)
 template() { jq -c 'del(.replicas, .paused, .revisionHistoryLimit, .rollout, .route, .autoscaling, .disruptionBudget)' <<<"$1"; }
-hash() {
+# name TEMPLATE: web-<hash>, the hash as model/revision.c computes it
+name() {
 	python3 -c 'import json, sys
 h = 0xcbf29ce484222325
 for b in json.dumps(json.loads(sys.argv[1]), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode():
     h = ((h ^ b) * 0x100000001b3) % (1 << 64)
-print("%016x" % h)' "$1" | cut -c1-10
-}
-# revision N TEMPLATE [OWNER-UID]: creates it, prints its name
-revision() {
-	local name
-	name="web-$(hash "$2")"
-	jq -n --arg name "$name" --arg ns "$ns" --arg uid "${3:-$uid}" --argjson rev "$1" \
-		--argjson t "$2" '{apiVersion: "apps/v1", kind: "ControllerRevision",
-		metadata: {name: $name, namespace: $ns, labels: {"breakwater.io/service": "web"},
-		  ownerReferences: [{apiVersion: "breakwater.io/v1alpha1", kind: "Service", name: "web",
-		    uid: $uid, controller: true}]},
-		revision: $rev, data: {spec: $t}}' | kubectl apply -f - >/dev/null
-	echo "$name"
+print("web-%016x" % h)' "$1" | cut -c1-14
 }
 t3=$(template "$spec")
-t1=$(jq -c '.image = "registry.local/shop/web:1.0.0"' <<<"$t3")
-t2=$(jq -c '.env = [{name: "MODE", value: "canary"}]' <<<"$t3")
-revision 1 "$t1" >/dev/null
-r2=$(revision 2 "$t2")
-r3=$(revision 3 "$t3")
+t2=$(jq -c 'del(.env)' <<<"$t3")
+t1=$(jq -c '.image = "registry.local/shop/web:1.0.0"' <<<"$t2")
+r1=$(name "$t1") r2=$(name "$t2") r3=$(name "$t3")
+check "the env change is rolled out as revision $r3" settled web "$r3"
+check_eq "the operator wrote one revision per template, owned by the Service" "1:$r1:$uid 2:$r2:$uid 3:$r3:$uid" \
+	"$(get controllerrevisions -l breakwater.io/service=web -o json |
+		jq -r '.items | sort_by(.revision) | map("\(.revision):\(.metadata.name):\(.metadata.ownerReferences[0].uid)") | join(" ")')"
 # one labelled alike but owned by another object: not part of the history
-revision 9 "$(jq -c '.image = "x:9"' <<<"$t3")" 00000000-0000-0000-0000-000000000000 >/dev/null
+jq -n --arg ns "$ns" --argjson t "$(jq -c '.image = "x:9"' <<<"$t3")" '{apiVersion: "apps/v1",
+	kind: "ControllerRevision", metadata: {name: "web-foreign", namespace: $ns,
+	  labels: {"breakwater.io/service": "web"}, ownerReferences: [{apiVersion: "breakwater.io/v1alpha1",
+	    kind: "Service", name: "web", uid: "00000000-0000-0000-0000-000000000000", controller: true}]},
+	revision: 9, data: {spec: $t}}' | kubectl apply -f - >/dev/null
 
 out=$(kb history web -n "$ns" 2>&1)
 check_eq "history lists the three revisions in order" "1 2 3" \
 	"$(grep -E '^ +[0-9]+  web-' <<<"$out" | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"
-check "history says what changed" grep -qE "^ +2  $r2 +registry.local/shop/web:1.1.0 +env,image$" <<<"$out"
-check "history marks the revision the spec matches" grep -qE "^ +3  $r3 .* env +spec$" <<<"$out"
+check "history says what changed" grep -qE "^ +2  $r2 +registry.local/shop/web:1.1.0 +image( |$)" <<<"$out"
+check "history marks the current and update revision" grep -qE "^ +3  $r3 .* env +current,update$" <<<"$out"
 check_eq "history leaves out what the Service does not own" 0 "$(grep -c 'x:9' <<<"$out")"
 check "history fits 80 columns" fits80 "$out"
 json=$(kb history web -n "$ns" -o json)
-check_eq "history -o json: revisions, changes, the spec's" '1: 2:env,image 3:env spec=3' \
+check_eq "history -o json: revisions, changes, the spec's" '1: 2:image 3:env spec=3' \
 	"$(jq -r 'map("\(.revision):\(.changes | join(","))") | join(" ")' <<<"$json") spec=$(jq -r '.[] | select(.spec) | .revision' <<<"$json")"
 
 out=$(kb undo web -n "$ns" 2>&1)
 check_eq "undo exits 0" 0 "$?"
 check "undo goes back to the revision before the spec's" grep -qF "rolled back to revision 2 ($r2)" <<<"$out"
 check "and says which fields it wrote" grep -q "spec fields written: env" <<<"$out"
-check_eq "the spec has revision 2's env, replicas kept" "canary 2 registry.local/shop/web:1.1.0" \
-	"$(get bsvc web -o jsonpath='{.spec.env[0].value} {.spec.replicas} {.spec.image}')"
-check "the operator rolls it out" kubectl -n "$ns" wait --for=condition=Ready bsvc/web --timeout=60s
-check_eq "the Deployment has the env" canary \
-	"$(get deployment web -o json | jq -r '.spec.template.spec.containers[0].env[] | select(.name=="MODE") | .value')"
+check_eq "the spec has revision 2's template, replicas kept" "none 2 registry.local/shop/web:1.1.0" \
+	"$(get bsvc web -o json | jq -r '"\(.spec.env // "none") \(.spec.replicas) \(.spec.image)"')"
+check "the operator rolls it out" settled web "$r2"
+check_eq "the Deployment has no MODE env" 0 \
+	"$(get deployment web -o json | jq '[.spec.template.spec.containers[0].env // [] | .[] | select(.name=="MODE")] | length')"
+check_eq "the template that came back is the next revision, as Deployments do" 4 "$(revno "$r2")"
 
 kb undo web -n "$ns" >/dev/null 2>&1
-check_eq "undo again: revision 1 (the image, no env)" "registry.local/shop/web:1.0.0 none" \
-	"$(get bsvc web -o json | jq -r '"\(.spec.image) \(.spec.env // "none")"')"
-json=$(kb undo web -n "$ns" --to-revision 3 -o json)
-check_eq "undo --to-revision 3 -o json" '3 ["image"] true' \
-	"$(jq -r '"\(.revision) \(.changes | tojson) \(.written)"' <<<"$json")"
-check_eq "the spec is revision 3's template" "$(jq -S -c . <<<"$t3")" \
+check_eq "undo again: revision 3's env is back" "canary registry.local/shop/web:1.1.0" \
+	"$(get bsvc web -o json | jq -r '"\(.spec.env[0].value // "none") \(.spec.image)"')"
+check "rolled out" settled web "$r3"
+json=$(kb undo web -n "$ns" --to-revision 1 -o json)
+check_eq "undo --to-revision 1 -o json" '1 ["env","image"] true' \
+	"$(jq -r '"\(.revision) \(.changes | sort | tojson) \(.written)"' <<<"$json")"
+check_eq "the spec is revision 1's template" "$(jq -S -c . <<<"$t1")" \
 	"$(template "$(get bsvc web -o json | jq -c .spec)" | jq -S -c .)"
-out=$(kb undo web -n "$ns" --to-revision 3 2>&1)
-check "undo to the template it has writes nothing" grep -qF "already has the template of revision 3 ($r3): nothing written" <<<"$out"
-out=$(kb undo web -n "$ns" --to-revision 7 2>&1)
+check "rolled out" settled web "$r1"
+n1=$(revno "$r1")
+check_eq "revision 1 came back as 6" 6 "$n1"
+out=$(kb undo web -n "$ns" --to-revision "$n1" 2>&1)
+check "undo to the template it has writes nothing" grep -qF "already has the template of revision $n1 ($r1): nothing written" <<<"$out"
+out=$(kb undo web -n "$ns" --to-revision 99 2>&1)
 check_eq "a missing revision: exit 1, naming the revisions there are" \
-	"1 kubectl breakwater: revision 7 not found, the Service has 1..3" "$? $out"
+	"1 kubectl breakwater: revision 99 not found, the Service has 4..6" "$? $out"
+spec=$(get bsvc web -o json | jq -c .spec)
 
 # the undo's write: a JSON Patch setting the resourceVersion read; a stale
 # one is refused with a Conflict (what undo reports when an edit came between)
@@ -211,12 +223,10 @@ kubectl -n "$ns" patch bsvc bad --type=merge -p '{"spec":{"image":"registry.loca
 out=$(timeout 120 "$state/bin/kubectl" breakwater status bad -n "$ns" --watch 2>&1)
 check_eq "status --watch exits 1 when the rollout stalls" 1 "$?"
 check "its last state is Stalled" grep -q '^State       Stalled: ' <<<"$(grep '^State' <<<"$out" | tail -1)"
-out=$(kb history bad -n "$ns" 2>&1)
-check "history without revisions says so" grep -qF "No revisions of Service \"bad\" in namespace \"$ns\" yet" <<<"$out"
 out=$(kb undo bad -n "$ns" 2>&1)
-check_eq "undo without revisions: exit 1 naming what is missing" \
-	"1 kubectl breakwater: Service \"bad\" has no revisions (no ControllerRevision labelled breakwater.io/service=bad that it owns)" \
-	"$? $out"
+check_eq "undo after the failed rollout: exit 0" 0 "$?"
+check "it goes back to revision 1" grep -qF "rolled back to revision 1 (bad-" <<<"$out"
+check_eq "the spec has the good image again" registry.local/shop/bad:1.0.0 "$(get bsvc bad -o jsonpath='{.spec.image}')"
 
 # --- errors ---
 out=$(kb status nope -n "$ns" 2>&1)
@@ -229,4 +239,17 @@ check_eq "an unknown flag: exit 2" 2 "$?"
 check "it names the flag" grep -q "unknown flag --bogus" <<<"$out"
 
 stop_operator
+# a Service the operator never saw has no revisions
+kubectl -n "$ns" apply -f - >/dev/null <<'YAML'
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: fresh}
+spec: {image: registry.local/shop/fresh:1.0.0}
+YAML
+out=$(kb history fresh -n "$ns" 2>&1)
+check "history without revisions says so" grep -qF "No revisions of Service \"fresh\" in namespace \"$ns\" yet" <<<"$out"
+out=$(kb undo fresh -n "$ns" 2>&1)
+check_eq "undo without revisions: exit 1 naming what is missing" \
+	"1 kubectl breakwater: Service \"fresh\" has no revisions (no ControllerRevision labelled breakwater.io/service=fresh that it owns)" \
+	"$? $out"
 check_operator_log
