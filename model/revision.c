@@ -9,7 +9,7 @@
 
 const char *const bw_revision_kept_fields[] = {
 	"replicas", "paused", "revisionHistoryLimit", "rollout", "route",
-	"autoscaling", "disruptionBudget", NULL,
+	"autoscaling", "disruptionBudget", "minReadySeconds", NULL,
 };
 
 static int is_kept(const char *field)
