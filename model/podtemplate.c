@@ -348,7 +348,7 @@ static int check_pod_metadata(const json_t *sp, struct bw_error *err)
 static int check_pre_stop(const json_t *sp, struct bw_error *err)
 {
 	static const char *const handlers[] = {"exec", "httpGet", "sleep", NULL};
-	const json_t *ps;
+	const json_t *ps, *v;
 	int rc, n;
 
 	if ((rc = get(sp, "preStop", "spec.preStop", JSON_OBJECT, &ps, err)) || !ps ||
@@ -357,6 +357,18 @@ static int check_pre_stop(const json_t *sp, struct bw_error *err)
 	if (n != 1)
 		return bw_error_set(err, BW_EINVAL,
 				    "spec.preStop: exactly one of exec, httpGet or sleep, got %d", n);
+	if (bw_json_get(ps, "httpGet"))
+		return has_port(bw_json_get(ps, "httpGet"), "spec.preStop.httpGet", err);
+	if (bw_json_get(ps, "exec")) {
+		if ((rc = check_list(bw_json_get(ps, "exec"), "command", "spec.preStop.exec.command",
+				     BW_PODTEMPLATE_ARGS_MAX, JSON_STRING, &v, err)))
+			return rc;
+		if (!v || json_array_size(v) == 0)
+			return bw_error_set(err, BW_EINVAL, "spec.preStop.exec.command: required");
+		return 0;
+	}
+	if (!bw_json_get(bw_json_get(ps, "sleep"), "seconds"))
+		return bw_error_set(err, BW_EINVAL, "spec.preStop.sleep.seconds: required");
 	return check_int(bw_json_get(ps, "sleep"), "seconds", "spec.preStop.sleep.seconds", 1,
 			 BW_PODTEMPLATE_GRACE_MAX, err);
 }
