@@ -96,7 +96,7 @@ static int check_string_map(const json_t *obj, const char *key, const char *path
 	json_object_foreach((json_t *)*out, k, v)
 	{
 		if (!json_is_string(v))
-			return bw_error_set(err, BW_EINVAL, "%s[%.100s]: must be a string, got %s",
+			return bw_error_set(err, BW_EINVAL, "%s.%.100s: must be a string, got %s",
 					    path, k, bw_json_type_name(v));
 	}
 	return 0;
@@ -268,9 +268,10 @@ static int check_volumes(const json_t *sp, struct bw_error *err)
 			if (strcmp(name, json_string_value(json_object_get(
 						json_array_get(vols, j), "name"))) == 0)
 				break;
-		if (j == json_array_size(vols))
+		if (j == json_array_size(vols)) /* the field the CRD's rule names */
 			return bw_error_set(err, BW_EINVAL,
-					    "%s.name: \"%.100s\" names no volume of spec.volumes",
+					    "spec.volumeMounts: %s.name \"%.100s\" names no volume "
+					    "of spec.volumes",
 					    path, name);
 	}
 	return 0;
