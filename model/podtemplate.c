@@ -27,9 +27,8 @@ static int wrong_type(struct bw_error *err, const char *path, const char *want, 
 static int get(const json_t *obj, const char *key, const char *path, json_type want,
 	       const json_t **out, struct bw_error *err)
 {
-	static const char *const names[] = {[JSON_OBJECT] = "an object",
-					    [JSON_ARRAY] = "an array",
-					    [JSON_STRING] = "a string"};
+	static const char *const names[] = {
+	    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string"};
 	const json_t *v = bw_json_get(obj, key);
 
 	*out = NULL;
@@ -51,7 +50,8 @@ static int check_int(const json_t *obj, const char *key, const char *path, json_
 		return wrong_type(err, path, "an integer", v);
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
 		return bw_error_set(err, BW_EINVAL,
-				    "%s: %" JSON_INTEGER_FORMAT " is out of range %" JSON_INTEGER_FORMAT
+				    "%s: %" JSON_INTEGER_FORMAT
+				    " is out of range %" JSON_INTEGER_FORMAT
 				    "..%" JSON_INTEGER_FORMAT,
 				    path, json_integer_value(v), min, max);
 	return 0;
@@ -103,8 +103,8 @@ static int check_string_map(const json_t *obj, const char *key, const char *path
 }
 
 /* How many of keys (NULL-terminated) obj has; every one present must be an object. */
-static int count_objects(const json_t *obj, const char *const *keys, const char *path,
-			 int *n, struct bw_error *err)
+static int count_objects(const json_t *obj, const char *const *keys, const char *path, int *n,
+			 struct bw_error *err)
 {
 	char at[PATH_LEN + 32];
 	const json_t *v;
@@ -164,7 +164,7 @@ static int check_probe(const json_t *sp, const char *key, struct bw_error *err)
 		if (!h || json_array_size(h) == 0)
 			return bw_error_set(err, BW_EINVAL, "%s: required", at);
 	}
-#define PROBE_INT(field, min, max)                                                                 \
+#define PROBE_INT(field, min, max) \
 	(snprintf(at, sizeof(at), "%s." field, path), check_int(p, field, at, min, max, err))
 	if ((rc = PROBE_INT("initialDelaySeconds", 0, 3600)) ||
 	    (rc = PROBE_INT("periodSeconds", 1, 3600)) ||
@@ -229,10 +229,10 @@ static int check_volumes(const json_t *sp, struct bw_error *err)
 					    "the breakwater webhook mounts",
 					    path, BW_REGISTRY_NAME);
 		for (j = 0; j < i; j++)
-			if (strcmp(name, json_string_value(json_object_get(
-						json_array_get(vols, j), "name"))) == 0)
-				return bw_error_set(err, BW_EINVAL,
-						    "%s.name: \"%s\" is used twice", path, name);
+			if (strcmp(name, json_string_value(json_object_get(json_array_get(vols, j),
+									   "name"))) == 0)
+				return bw_error_set(err, BW_EINVAL, "%s.name: \"%s\" is used twice",
+						    path, name);
 		if ((rc = count_objects(v, sources, path, &n, err)))
 			return rc;
 		if (n != 1)
@@ -265,8 +265,8 @@ static int check_volumes(const json_t *sp, struct bw_error *err)
 					    "mounts the registry (/etc/breakwater)",
 					    path, mpath);
 		for (j = 0; j < json_array_size(vols); j++)
-			if (strcmp(name, json_string_value(json_object_get(
-						json_array_get(vols, j), "name"))) == 0)
+			if (strcmp(name, json_string_value(json_object_get(json_array_get(vols, j),
+									   "name"))) == 0)
 				break;
 		if (j == json_array_size(vols)) /* the field the CRD's rule names */
 			return bw_error_set(err, BW_EINVAL,
@@ -338,10 +338,11 @@ static int check_pod_metadata(const json_t *sp, struct bw_error *err)
 	json_object_foreach((json_t *)annotations, k, v)
 	{
 		if (strncmp(k, BW_API_GROUP "/", strlen(BW_API_GROUP) + 1) == 0)
-			return bw_error_set(err, BW_EINVAL,
-					    "spec.podMetadata.annotations: %.100s: the prefix "
-					    "breakwater.io/ is reserved for the operator and webhook",
-					    k);
+			return bw_error_set(
+			    err, BW_EINVAL,
+			    "spec.podMetadata.annotations: %.100s: the prefix "
+			    "breakwater.io/ is reserved for the operator and webhook",
+			    k);
 	}
 	return 0;
 }
@@ -357,12 +358,14 @@ static int check_pre_stop(const json_t *sp, struct bw_error *err)
 		return rc;
 	if (n != 1)
 		return bw_error_set(err, BW_EINVAL,
-				    "spec.preStop: exactly one of exec, httpGet or sleep, got %d", n);
+				    "spec.preStop: exactly one of exec, httpGet or sleep, got %d",
+				    n);
 	if (bw_json_get(ps, "httpGet"))
 		return has_port(bw_json_get(ps, "httpGet"), "spec.preStop.httpGet", err);
 	if (bw_json_get(ps, "exec")) {
-		if ((rc = check_list(bw_json_get(ps, "exec"), "command", "spec.preStop.exec.command",
-				     BW_PODTEMPLATE_ARGS_MAX, JSON_STRING, &v, err)))
+		if ((rc =
+			 check_list(bw_json_get(ps, "exec"), "command", "spec.preStop.exec.command",
+				    BW_PODTEMPLATE_ARGS_MAX, JSON_STRING, &v, err)))
 			return rc;
 		if (!v || json_array_size(v) == 0)
 			return bw_error_set(err, BW_EINVAL, "spec.preStop.exec.command: required");
@@ -418,8 +421,8 @@ static int check_identity(const json_t *sp, struct bw_error *err)
 	{
 		if (!json_is_string(bw_json_get(item, "name")) ||
 		    json_string_length(bw_json_get(item, "name")) == 0)
-			return bw_error_set(err, BW_EINVAL, "spec.imagePullSecrets[%zu].name: required",
-					    i);
+			return bw_error_set(err, BW_EINVAL,
+					    "spec.imagePullSecrets[%zu].name: required", i);
 	}
 	if ((rc = get(sp, "podSecurityContext", "spec.podSecurityContext", JSON_OBJECT, &v, err)) ||
 	    (rc = get(sp, "securityContext", "spec.securityContext", JSON_OBJECT, &v, err)))
@@ -435,14 +438,15 @@ int bw_podtemplate_check(const json_t *sp, json_int_t deadline, struct bw_error 
 	if ((rc = check_probe(sp, "readinessProbe", err)) ||
 	    (rc = check_probe(sp, "livenessProbe", err)) ||
 	    (rc = check_probe(sp, "startupProbe", err)) ||
-	    (rc = check_list(sp, "command", "spec.command", BW_PODTEMPLATE_ARGS_MAX, JSON_STRING, &v,
-			     err)) ||
+	    (rc = check_list(sp, "command", "spec.command", BW_PODTEMPLATE_ARGS_MAX, JSON_STRING,
+			     &v, err)) ||
 	    (rc = check_list(sp, "args", "spec.args", BW_PODTEMPLATE_ARGS_MAX, JSON_STRING, &v,
 			     err)) ||
 	    (rc = check_env_from(sp, err)) || (rc = check_volumes(sp, err)) ||
 	    (rc = check_scheduling(sp, err)) || (rc = check_identity(sp, err)) ||
-	    (rc = check_int(sp, "terminationGracePeriodSeconds", "spec.terminationGracePeriodSeconds",
-			    0, BW_PODTEMPLATE_GRACE_MAX, err)) ||
+	    (rc = check_int(sp, "terminationGracePeriodSeconds",
+			    "spec.terminationGracePeriodSeconds", 0, BW_PODTEMPLATE_GRACE_MAX,
+			    err)) ||
 	    (rc = check_pre_stop(sp, err)) ||
 	    (rc = check_int(sp, "minReadySeconds", "spec.minReadySeconds", 0,
 			    BW_PODTEMPLATE_MIN_READY_MAX, err)) ||
@@ -450,11 +454,12 @@ int bw_podtemplate_check(const json_t *sp, json_int_t deadline, struct bw_error 
 		return rc;
 	v = bw_json_get(sp, "minReadySeconds");
 	if (v && json_integer_value(v) >= deadline)
-		return bw_error_set(err, BW_EINVAL,
-				    "spec.minReadySeconds: %" JSON_INTEGER_FORMAT
-				    " must be less than spec.rollout.progressDeadlineSeconds (%" JSON_INTEGER_FORMAT
-				    ")",
-				    json_integer_value(v), deadline);
+		return bw_error_set(
+		    err, BW_EINVAL,
+		    "spec.minReadySeconds: %" JSON_INTEGER_FORMAT
+		    " must be less than spec.rollout.progressDeadlineSeconds (%" JSON_INTEGER_FORMAT
+		    ")",
+		    json_integer_value(v), deadline);
 	return 0;
 }
 
@@ -504,11 +509,11 @@ int bw_podtemplate_apply(const json_t *sp, json_t *pod_metadata, json_t *pod_spe
 	if (bw_json_get(sp, "securityContext"))
 		bad |= copy(sp, "securityContext", container, "securityContext");
 	else /* Pod Security Standards, restricted profile */
-		bad |= json_object_set_new(
-		    container, "securityContext",
-		    json_pack("{s:b, s:{s:[s]}, s:b, s:{s:s}}", "allowPrivilegeEscalation", 0,
-			      "capabilities", "drop", "ALL", "runAsNonRoot", 1, "seccompProfile",
-			      "type", "RuntimeDefault"));
+		bad |= json_object_set_new(container, "securityContext",
+					   json_pack("{s:b, s:{s:[s]}, s:b, s:{s:s}}",
+						     "allowPrivilegeEscalation", 0, "capabilities",
+						     "drop", "ALL", "runAsNonRoot", 1,
+						     "seccompProfile", "type", "RuntimeDefault"));
 
 	/* the pod */
 	bad |= copy(sp, "serviceAccountName", pod_spec, "serviceAccountName");

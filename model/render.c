@@ -365,14 +365,13 @@ static json_t *owned_object(const struct spec *s, const char *api_version, const
  */
 static json_t *probe(const struct spec *s, int liveness)
 {
-	json_t *handler = liveness ? json_pack("{s:I}", "port", s->health_port)
-				   : json_pack("{s:s, s:I}", "path", s->health_path, "port",
-					       s->health_port);
+	json_t *handler =
+	    liveness ? json_pack("{s:I}", "port", s->health_port)
+		     : json_pack("{s:s, s:I}", "path", s->health_path, "port", s->health_port);
 
-	return json_pack("{s:o, s:I, s:I, s:I, s:I}", liveness ? "tcpSocket" : "httpGet",
-			 handler, "initialDelaySeconds", s->initial_delay, "periodSeconds",
-			 s->period, "timeoutSeconds", s->timeout, "failureThreshold",
-			 s->failure_threshold);
+	return json_pack("{s:o, s:I, s:I, s:I, s:I}", liveness ? "tcpSocket" : "httpGet", handler,
+			 "initialDelaySeconds", s->initial_delay, "periodSeconds", s->period,
+			 "timeoutSeconds", s->timeout, "failureThreshold", s->failure_threshold);
 }
 
 /* The one container, named app: everything the pods run. */
