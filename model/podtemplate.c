@@ -231,8 +231,9 @@ static int check_volumes(const json_t *sp, struct bw_error *err)
 		for (j = 0; j < i; j++)
 			if (strcmp(name, json_string_value(json_object_get(json_array_get(vols, j),
 									   "name"))) == 0)
-				return bw_error_set(err, BW_EINVAL, "%s.name: \"%s\" is used twice",
-						    path, name);
+				return bw_error_set(err, BW_EINVAL,
+						    "%s: the name \"%s\" is used twice", path,
+						    name);
 		if ((rc = count_objects(v, sources, path, &n, err)))
 			return rc;
 		if (n != 1)

@@ -116,6 +116,28 @@ psa_refused() {
 check "a user securityContext that breaks restricted: its pods are refused by Pod Security" eventually 30 psa_refused
 check_eq "... and none runs" 0 "$(get pods -l breakwater.io/service=rooted -o json | jq '.items | length')"
 
+# What the schema leaves to Kubernetes (an affinity operator's value) is
+# checked by the API server's Deployment validation: the backstop reported
+# in the Service's Ready condition.
+kubectl apply -n "$ns" -f - >/dev/null <<'EOF'
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: backstop}
+spec:
+  image: registry.local/shop/backstop:1.0.0
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms: [{matchExpressions: [{key: zone, operator: Maybe}]}]
+EOF
+backstop() {
+	[ "$(get bsvc backstop -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}')" = ReconcileFailed ] &&
+		get bsvc backstop -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}' | grep -q 'affinity.*operator: Invalid value: "Maybe"'
+}
+check "an affinity the API server's Deployment validation refuses: Ready False ReconcileFailed with its message" \
+	eventually 30 backstop
+check_eq "... and no Deployment was made" "" "$(get deployment backstop -o name)"
+
 # --- refusals by kubectl apply ---------------------------------------------------------
 
 # refused NAME ERE SPEC-FIELDS [FLAGS...]: a Service with those spec fields is
