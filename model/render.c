@@ -18,6 +18,7 @@
 #include "dnsname.h"
 #include "json.h"
 #include "error.h"
+#include "podtemplate.h"
 #include "render.h"
 
 #define NEED_NAMESPACE 1
@@ -30,6 +31,7 @@
 
 /* A breakwater Service, read and defaulted. Pointers borrow from the object. */
 struct spec {
+	const json_t *spec; /* the whole spec, for podtemplate.h */
 	const char *name, *ns, *uid, *image;
 	json_int_t replicas, port;
 	const json_t *env;	 /* array or NULL */
@@ -300,8 +302,10 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 	    (rc = get_typed(sp, "resources", "spec.resources", JSON_OBJECT, &s->resources, err)) ||
 	    (rc = parse_health(sp, s, err)) || (rc = parse_depends_on(sp, err)) ||
 	    (rc = parse_route(sp, s, err)) || (rc = parse_rollout(sp, s, err)) ||
-	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)))
+	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)) ||
+	    (rc = bw_podtemplate_check(sp, s->deadline, err)))
 		return rc;
+	s->spec = sp;
 	return 0;
 }
 
@@ -354,12 +358,20 @@ static json_t *owned_object(const struct spec *s, const char *api_version, const
 	return obj;
 }
 
-static json_t *probe(const struct spec *s)
+/*
+ * A probe of healthCheck: readiness GETs the path; liveness only opens a TCP
+ * connection to the same port, so a health path that reports a downstream
+ * as down takes the pod out of the endpoints but never restarts it.
+ */
+static json_t *probe(const struct spec *s, int liveness)
 {
-	return json_pack("{s:{s:s, s:I}, s:I, s:I, s:I, s:I}", "httpGet", "path", s->health_path,
-			 "port", s->health_port, "initialDelaySeconds", s->initial_delay,
-			 "periodSeconds", s->period, "timeoutSeconds", s->timeout,
-			 "failureThreshold", s->failure_threshold);
+	json_t *handler =
+	    liveness ? json_pack("{s:I}", "port", s->health_port)
+		     : json_pack("{s:s, s:I}", "path", s->health_path, "port", s->health_port);
+
+	return json_pack("{s:o, s:I, s:I, s:I, s:I}", liveness ? "tcpSocket" : "httpGet", handler,
+			 "initialDelaySeconds", s->initial_delay, "periodSeconds", s->period,
+			 "timeoutSeconds", s->timeout, "failureThreshold", s->failure_threshold);
 }
 
 /* The one container, named app: everything the pods run. */
@@ -378,8 +390,8 @@ static json_t *container(const struct spec *s, const char *image)
 	if (s->resources)
 		bad |= json_object_set_new(c, "resources", json_deep_copy(s->resources));
 	if (s->has_health) {
-		bad |= json_object_set_new(c, "readinessProbe", probe(s));
-		bad |= json_object_set_new(c, "livenessProbe", probe(s));
+		bad |= json_object_set_new(c, "readinessProbe", probe(s, 0));
+		bad |= json_object_set_new(c, "livenessProbe", probe(s, 1));
 	}
 	if (bad) {
 		json_decref(c);
@@ -399,10 +411,10 @@ static json_t *deployment_spec(const struct spec *s, const char *image)
 {
 	json_t *sp = json_object(), *tmpl = json_object(), *tmeta = json_object();
 	json_t *pod = json_object(), *containers = json_array();
-	json_t *strategy = json_object(), *rolling = json_object();
+	json_t *strategy = json_object(), *rolling = json_object(), *c = container(s, image);
 	int bad = 0;
 
-	bad |= json_array_append_new(containers, container(s, image));
+	bad |= json_array_append_new(containers, json_incref(c));
 	bad |= json_object_set_new(pod, "containers", containers);
 	bad |= json_object_set_new(tmeta, "labels", labels(s->name));
 	bad |= json_object_set_new(tmpl, "metadata", tmeta);
@@ -423,6 +435,9 @@ static json_t *deployment_spec(const struct spec *s, const char *image)
 	bad |= json_object_set_new(sp, "progressDeadlineSeconds", json_integer(s->deadline));
 	bad |= json_object_set_new(sp, "paused", json_boolean(s->paused));
 	bad |= json_object_set_new(sp, "revisionHistoryLimit", json_integer(10));
+	/* the fields of model/podtemplate.h; probes set there replace healthCheck's */
+	bad |= !c || bw_podtemplate_apply(s->spec, tmeta, pod, c, sp) != 0;
+	json_decref(c);
 	if (bad) {
 		json_decref(sp);
 		return NULL;

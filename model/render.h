@@ -15,8 +15,9 @@
  * controller gets the same answer from each of them.
  *
  * The Deployment's pod template depends only on what the pods run (image,
- * port, env, resources, probes): nothing that changes with the generation or
- * with replicas/rollout settings, so those edits never restart pods.
+ * port, env, resources, probes and the fields of podtemplate.h): nothing
+ * that changes with the generation or with replicas/rollout settings, so
+ * those edits never restart pods.
  *
  * Ownership (as jansson says it): svc is borrowed and read during the call
  * only. *out receives a NEW reference the caller releases with json_decref();
@@ -58,7 +59,11 @@ int bw_render_validate(const json_t *svc, struct bw_error *err);
  * during a rollback); NULL or "" means spec.image, which is required either
  * way. Defaults: replicas 1, port 8080, maxSurge 25%, maxUnavailable 0,
  * progressDeadlineSeconds 600, paused false; revisionHistoryLimit is 10.
- * Probes are rendered only when spec.healthCheck is set. Requires
+ * Probes: readinessProbe, livenessProbe, startupProbe as given; otherwise
+ * from spec.healthCheck a readiness HTTP GET of its path and a liveness TCP
+ * check of its port (a failing dependency never restarts a pod); none
+ * without either. The pod and container get the restricted securityContext
+ * defaults of podtemplate.h unless the spec sets its own. Requires
  * metadata.name, namespace and uid. Returns 0 or BW_EINVAL / BW_ENOMEM.
  */
 int bw_render_deployment(const json_t *svc, const char *image, json_t **out, struct bw_error *err);

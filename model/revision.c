@@ -8,8 +8,8 @@
 #include "revision.h"
 
 const char *const bw_revision_kept_fields[] = {
-    "replicas", "paused",      "revisionHistoryLimit", "rollout",
-    "route",	"autoscaling", "disruptionBudget",     NULL,
+    "replicas",	   "paused",	       "revisionHistoryLimit", "rollout", "route",
+    "autoscaling", "disruptionBudget", "minReadySeconds",      NULL,
 };
 
 static int is_kept(const char *field)

@@ -231,6 +231,26 @@ svc | env entry without a name                  | spec.env\[0\].name: Required v
 svc | env name listed twice                     | spec.env\[1\]: Duplicate value                               | {"spec":{"env":[{"name":"A","value":"1"},{"name":"A","value":"2"}]}}
 svc | env with both value and valueFrom         | spec.env\[0\]: .*value and valueFrom are mutually exclusive  | {"spec":{"env":[{"name":"A","value":"1","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}]}}
 svc | resources.limits.cpu not a quantity       | spec.resources.limits.cpu: .*should match                    | {"spec":{"resources":{"limits":{"cpu":"lots"}}}}
+svc | readinessProbe with no handler            | spec.readinessProbe: .*exactly one of httpGet, tcpSocket, exec or grpc | {"spec":{"readinessProbe":{"periodSeconds":5}}}
+svc | startupProbe httpGet without a port       | spec.startupProbe.httpGet.port: Required value               | {"spec":{"startupProbe":{"httpGet":{"path":"/"}}}}
+svc | livenessProbe successThreshold 2          | spec.livenessProbe.successThreshold: .*must be 1             | {"spec":{"livenessProbe":{"tcpSocket":{"port":80},"successThreshold":2}}}
+svc | command not a list of strings             | spec.command\[0\]: .*must be of type string                  | {"spec":{"command":[1]}}
+svc | envFrom with neither source               | spec.envFrom\[0\]: .*exactly one of configMapRef or secretRef | {"spec":{"envFrom":[{"prefix":"A_"}]}}
+svc | a hostPath volume                         | spec.volumes\[0\]: .*hostPath volumes are not supported      | {"spec":{"volumes":[{"name":"d","hostPath":{"path":"/"}}]}}
+svc | a volume named breakwater-registry        | spec.volumes\[0\].name: .*reserved for the registry volume   | {"spec":{"volumes":[{"name":"breakwater-registry","emptyDir":{}}]}}
+svc | a volume name listed twice                | spec.volumes\[1\]: Duplicate value                           | {"spec":{"volumes":[{"name":"d","emptyDir":{}},{"name":"d","emptyDir":{}}]}}
+svc | a relative mountPath                      | spec.volumeMounts\[0\].mountPath: .*must be an absolute path | {"spec":{"volumes":[{"name":"d","emptyDir":{}}],"volumeMounts":[{"name":"d","mountPath":"data"}]}}
+svc | a mount under /etc/breakwater             | spec.volumeMounts\[0\].mountPath: .*breakwater webhook mounts the registry | {"spec":{"volumes":[{"name":"d","emptyDir":{}}],"volumeMounts":[{"name":"d","mountPath":"/etc/breakwater/x"}]}}
+svc | a mount naming no volume                  | spec.volumeMounts: .*must name a volume of spec.volumes      | {"spec":{"volumeMounts":[{"name":"d","mountPath":"/d"}]}}
+svc | a toleration operator Maybe               | spec.tolerations\[0\].operator: Unsupported value            | {"spec":{"tolerations":[{"key":"k","operator":"Maybe"}]}}
+svc | topologySpreadConstraint without a key    | spec.topologySpreadConstraints\[0\].topologyKey: Required value | {"spec":{"topologySpreadConstraints":[{"maxSkew":1,"whenUnsatisfiable":"ScheduleAnyway"}]}}
+svc | serviceAccountName not a DNS label        | spec.serviceAccountName: .*must be a DNS-1123 label          | {"spec":{"serviceAccountName":"Orders"}}
+svc | imagePullSecrets entry without a name     | spec.imagePullSecrets\[0\].name: Required value              | {"spec":{"imagePullSecrets":[{}]}}
+svc | terminationGracePeriodSeconds -1          | spec.terminationGracePeriodSeconds: .*greater than or equal to 0 | {"spec":{"terminationGracePeriodSeconds":-1}}
+svc | preStop with two handlers                 | spec.preStop: .*exactly one of exec, httpGet or sleep        | {"spec":{"preStop":{"sleep":{"seconds":1},"exec":{"command":["x"]}}}}
+svc | minReadySeconds over the deadline         | spec.minReadySeconds: .*less than spec.rollout.progressDeadlineSeconds | {"spec":{"minReadySeconds":30,"rollout":{"progressDeadlineSeconds":30}}}
+svc | a podMetadata label breakwater sets       | spec.podMetadata.labels: .*may not set breakwater.io/service | {"spec":{"podMetadata":{"labels":{"app.kubernetes.io/name":"x"}}}}
+svc | a podMetadata annotation breakwater.io/   | spec.podMetadata.annotations: .*prefix breakwater.io/        | {"spec":{"podMetadata":{"annotations":{"breakwater.io/restartedAt":"x"}}}}
 svc | paused not a boolean                      | spec.paused: .*must be of type boolean                       | {"spec":{"paused":"yes"}}
 svc | a name that is not a DNS-1035 label       | metadata.name: .*must be a DNS-1035 label                    | {"metadata":{"name":"bad.name"}}
 svc | a name starting with a digit              | metadata.name: .*"1orders" must be a DNS-1035 label          | {"metadata":{"name":"1orders"}}
