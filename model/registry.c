@@ -584,9 +584,8 @@ static int texts_as_json(const char *namespace, const struct bw_registry_text_en
 	return rc;
 }
 
-int bw_registry_build_texts(const char *namespace, struct bw_registry_text_entry *entries,
-			    size_t n, const json_t *breakers, json_t **configmap,
-			    struct bw_error *err)
+int bw_registry_build_texts(const char *namespace, struct bw_registry_text_entry *entries, size_t n,
+			    const json_t *breakers, json_t **configmap, struct bw_error *err)
 {
 	struct text_args a = {namespace, entries, NULL, n};
 	size_t *url_at = NULL, i;

@@ -130,9 +130,8 @@ struct bw_registry_text_entry {
  * bytes. entries is sorted by name in place. Returns as
  * bw_registry_build_entries().
  */
-int bw_registry_build_texts(const char *namespace, struct bw_registry_text_entry *entries,
-			    size_t n, const json_t *breakers, json_t **configmap,
-			    struct bw_error *err);
+int bw_registry_build_texts(const char *namespace, struct bw_registry_text_entry *entries, size_t n,
+			    const json_t *breakers, json_t **configmap, struct bw_error *err);
 
 /*
  * Reads back a registry.json text (from the ConfigMap's data): checks it is

@@ -47,9 +47,9 @@ static json_t *objects_of(struct bw_store *store, const char *ns, struct bw_erro
  * holds the Services, whose texts the entries borrow, until the build is
  * done. *n gets the listed entries, *count how many Services there are
  * (listed or not). */
-static int entries_of(struct bw_operator_context *ctx, const char *ns,
-		      struct bw_store_items *items, struct bw_registry_text_entry **entries,
-		      size_t *n, size_t *count, struct bw_error *err)
+static int entries_of(struct bw_operator_context *ctx, const char *ns, struct bw_store_items *items,
+		      struct bw_registry_text_entry **entries, size_t *n, size_t *count,
+		      struct bw_error *err)
 {
 	int ret;
 

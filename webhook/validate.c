@@ -418,8 +418,8 @@ static int grow(const void ***v, size_t n, size_t *cap)
 	return 0;
 }
 
-int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn *lookup,
-				    void *arg, const struct bw_service_view ***out, size_t *n,
+int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn *lookup, void *arg,
+				    const struct bw_service_view ***out, size_t *n,
 				    struct bw_error *err)
 {
 	const char *self = str_field(bw_json_get(object, "metadata"), "name");
@@ -442,8 +442,10 @@ int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn 
 			count = v->n_depends_on;
 		}
 		for (i = 0; i < count; i++) {
-			name = k == 0 ? json_string_value(json_array_get(deps, i))
-				      : ((const struct bw_service_view *)found[head - 1])->depends_on[i];
+			name =
+			    k == 0
+				? json_string_value(json_array_get(deps, i))
+				: ((const struct bw_service_view *)found[head - 1])->depends_on[i];
 			if (!name || (self && strcmp(name, self) == 0))
 				continue;
 			for (j = 0; j < n_tried && strcmp(tried[j], name) != 0; j++)

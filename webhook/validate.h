@@ -99,8 +99,8 @@ typedef const struct bw_service_view *bw_validate_lookup_fn(void *arg, const cha
  * namespace (the webhook used to pass every Service of it). *out (free())
  * gets *n views, in the order found. Returns 0, or BW_ENOMEM with *out NULL.
  */
-int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn *lookup,
-				    void *arg, const struct bw_service_view ***out, size_t *n,
+int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn *lookup, void *arg,
+				    const struct bw_service_view ***out, size_t *n,
 				    struct bw_error *err);
 
 /*

@@ -927,13 +927,13 @@ static void test_dependency_siblings_work(void)
 		snprintf(nm, sizeof(nm), "svc-%d", i);
 		snprintf(dep, sizeof(dep), "svc-%d", (i + 1) % 3);
 		json_array_append_new(services,
-				      json_pack("{s:{s:s, s:s}, s:{s:s, s:[s]}}", "metadata", "name",
-						nm, "namespace", "shop", "spec", "image", "img:1",
-						"dependsOn", i < 3 ? dep : "svc-999"));
+				      json_pack("{s:{s:s, s:s}, s:{s:s, s:[s]}}", "metadata",
+						"name", nm, "namespace", "shop", "spec", "image",
+						"img:1", "dependsOn", i < 3 ? dep : "svc-999"));
 	}
-	obj = json_pack("{s:{s:s, s:s}, s:{s:s, s:[s, s]}}", "metadata", "name", "svc-0",
-			"namespace", "shop", "spec", "image", "img:1", "dependsOn", "svc-1",
-			"nosuch");
+	obj =
+	    json_pack("{s:{s:s, s:s}, s:{s:s, s:[s, s]}}", "metadata", "name", "svc-0", "namespace",
+		      "shop", "spec", "image", "img:1", "dependsOn", "svc-1", "nosuch");
 	if (bw_service_views_read(services, &set.v, &set.n) != 0)
 		return;
 	set.ns = "shop";

@@ -563,7 +563,6 @@ static void test_entries(void)
 	json_decref(ready);
 }
 
-
 /* Counts jansson's allocations (json_set_alloc_funcs). */
 static size_t json_allocs;
 
@@ -683,8 +682,9 @@ static void test_texts(void)
 	/* 20,000 with a long namespace: not even the compact form fits */
 	e = big_entries(20000, "img", &texts);
 	cm = (json_t *)1;
-	rc = bw_registry_build_texts("a-namespace-name-of-sixty-three-characters-xxxxxxxxxxxxxxxxxxxx",
-				     e, 20000, NULL, &cm, &err);
+	rc = bw_registry_build_texts(
+	    "a-namespace-name-of-sixty-three-characters-xxxxxxxxxxxxxxxxxxxx", e, 20000, NULL, &cm,
+	    &err);
 	CHECK_INT(BW_ETOOBIG, rc, "a build from texts over %d bytes even compact is BW_ETOOBIG",
 		  BW_REGISTRY_MAX_BYTES);
 	CHECK(cm == NULL, "and leaves *out NULL");
