@@ -8,8 +8,8 @@
 #include "revision.h"
 
 const char *const bw_revision_kept_fields[] = {
-	"replicas", "paused", "revisionHistoryLimit", "rollout", "route",
-	"autoscaling", "disruptionBudget", NULL,
+    "replicas", "paused",      "revisionHistoryLimit", "rollout",
+    "route",	"autoscaling", "disruptionBudget",     NULL,
 };
 
 static int is_kept(const char *field)
@@ -28,7 +28,8 @@ json_t *bw_revision_template(const json_t *spec)
 
 	if (!json_is_object(spec) || !(out = json_object()))
 		return NULL;
-	json_object_foreach((json_t *)spec, key, value) {
+	json_object_foreach((json_t *)spec, key, value)
+	{
 		if (is_kept(key))
 			continue;
 		if (!(copy = json_deep_copy(value)) || json_object_set_new(out, key, copy) != 0) {

@@ -18,9 +18,10 @@ static json_t *parse(const char *text)
 
 static void test_template(void)
 {
-	json_t *spec = parse("{\"image\":\"a:1\",\"replicas\":3,\"paused\":true,"
-			     "\"env\":[{\"name\":\"X\",\"value\":\"1\"}],\"route\":{\"pathPrefix\":\"/a\"},"
-			     "\"rollout\":{\"maxSurge\":1},\"revisionHistoryLimit\":5,\"futureField\":7}");
+	json_t *spec =
+	    parse("{\"image\":\"a:1\",\"replicas\":3,\"paused\":true,"
+		  "\"env\":[{\"name\":\"X\",\"value\":\"1\"}],\"route\":{\"pathPrefix\":\"/a\"},"
+		  "\"rollout\":{\"maxSurge\":1},\"revisionHistoryLimit\":5,\"futureField\":7}");
 	json_t *t = bw_revision_template(spec);
 
 	CHECK(t != NULL, "a template from an object");
@@ -47,7 +48,8 @@ static void test_hash(void)
 	CHECK_INT(0, bw_revision_hash(b, hb), "hash b");
 	CHECK_INT(0, bw_revision_hash(c, hc), "hash c");
 	CHECK_INT(BW_REVISION_HASH_LEN, (int)strlen(ha), "the hash has its length");
-	CHECK(strspn(ha, "0123456789abcdef") == BW_REVISION_HASH_LEN, "lowercase hex (a name part)");
+	CHECK(strspn(ha, "0123456789abcdef") == BW_REVISION_HASH_LEN,
+	      "lowercase hex (a name part)");
 	CHECK_STR(ha, hb, "key order does not change the hash");
 	CHECK(strcmp(ha, hc) != 0, "another image, another hash");
 	json_decref(a);
@@ -57,8 +59,9 @@ static void test_hash(void)
 
 static void test_undo(void)
 {
-	json_t *current = parse("{\"image\":\"a:2\",\"replicas\":4,\"paused\":false,"
-				"\"env\":[{\"name\":\"BAD\",\"value\":\"1\"}],\"route\":{\"pathPrefix\":\"/a\"}}");
+	json_t *current = parse(
+	    "{\"image\":\"a:2\",\"replicas\":4,\"paused\":false,"
+	    "\"env\":[{\"name\":\"BAD\",\"value\":\"1\"}],\"route\":{\"pathPrefix\":\"/a\"}}");
 	json_t *old = parse("{\"image\":\"a:1\",\"replicas\":1}");
 	struct bw_error err = {0};
 	json_t *spec = bw_revision_undo_spec(current, old, &err);
@@ -72,8 +75,10 @@ static void test_undo(void)
 	CHECK(json_object_get(spec, "paused") != NULL, "paused stays");
 	json_decref(spec);
 
-	CHECK(bw_revision_undo_spec(current, json_null(), &err) == NULL, "a revision without a spec");
-	CHECK(strstr(err.message, "data.spec") != NULL, "the message names data.spec: %s", err.message);
+	CHECK(bw_revision_undo_spec(current, json_null(), &err) == NULL,
+	      "a revision without a spec");
+	CHECK(strstr(err.message, "data.spec") != NULL, "the message names data.spec: %s",
+	      err.message);
 	CHECK(bw_revision_undo_spec(json_null(), old, &err) == NULL, "a Service without a spec");
 	json_decref(current);
 	json_decref(old);
