@@ -378,21 +378,19 @@ static int registry_text(const char *namespace, const json_t *entries, const jso
 	return rc;
 }
 
-int bw_registry_build_entries(const char *namespace, const json_t *entries, const json_t *breakers,
-			      const json_t *ready_replicas, json_t **configmap,
-			      struct bw_error *err)
+/* Makes registry.json's text in the full form or the compact one. */
+typedef int registry_text_fn(const void *arg, int compact, char **text, struct bw_error *err);
+
+/* The ConfigMap around the registry.json that text() makes, in the full
+ * form when it fits and the compact one else (registry.h). */
+static int build_configmap(const char *namespace, const json_t *breakers, registry_text_fn *text,
+			   const void *arg, json_t **configmap, struct bw_error *err)
 {
 	json_t *brk_map = json_object(), *cm = NULL;
 	char *registry = NULL, *breakers_text = NULL;
 	size_t size = 0, fixed;
 	int rc, compact;
 
-	if ((rc = check_args(namespace, breakers, ready_replicas, configmap, err)))
-		goto out;
-	if (entries && !json_is_object(entries)) {
-		rc = bw_error_set(err, BW_EINVAL, "registry: entries must be an object");
-		goto out;
-	}
 	if (!brk_map) {
 		rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
 		goto out;
@@ -404,8 +402,7 @@ int bw_registry_build_entries(const char *namespace, const json_t *entries, cons
 	/* the full form, else the compact one (registry.h) */
 	for (compact = 0; compact < 2; compact++) {
 		free(registry);
-		if ((rc = registry_text(namespace, entries, ready_replicas, compact, &registry,
-					err)))
+		if ((rc = text(arg, compact, &registry, err)))
 			goto out;
 		size = fixed + strlen(registry);
 		if (size <= BW_REGISTRY_MAX_BYTES)
@@ -435,6 +432,181 @@ out:
 	free(registry);
 	free(breakers_text);
 	json_decref(brk_map);
+	return rc;
+}
+
+/* registry_text() for build_configmap(). */
+struct json_args {
+	const char *namespace;
+	const json_t *entries, *ready_replicas;
+};
+
+static int json_text(const void *arg, int compact, char **text, struct bw_error *err)
+{
+	const struct json_args *a = arg;
+
+	return registry_text(a->namespace, a->entries, a->ready_replicas, compact, text, err);
+}
+
+int bw_registry_build_entries(const char *namespace, const json_t *entries, const json_t *breakers,
+			      const json_t *ready_replicas, json_t **configmap,
+			      struct bw_error *err)
+{
+	struct json_args a = {namespace, entries, ready_replicas};
+	int rc;
+
+	if ((rc = check_args(namespace, breakers, ready_replicas, configmap, err)))
+		return rc;
+	if (entries && !json_is_object(entries))
+		return bw_error_set(err, BW_EINVAL, "registry: entries must be an object");
+	return build_configmap(namespace, breakers, json_text, &a, configmap, err);
+}
+
+/* ---- registry.json from the entries' texts ---- */
+
+/* The texts of a build and where each entry's "url" key starts. */
+struct text_args {
+	const char *namespace;
+	const struct bw_registry_text_entry *e;
+	const size_t *url_at;
+	size_t n;
+};
+
+/* A name the text is written with as it is: what jansson would write
+ * unescaped, and more than any Service name holds (DNS names). */
+static int plain_name(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '.'))
+			return 0;
+	return 1;
+}
+
+/* Where the "url" key of a compact, sorted entry text starts: the last key,
+ * a string with no quote in it, so the text ends `,"url":"...."}`. 0 when
+ * the text is not of that shape. */
+static size_t url_key_at(const char *entry)
+{
+	static const char key[] = ",\"url\":\"";
+	size_t n = entry ? strlen(entry) : 0, i;
+
+	if (n < sizeof(key) + 2 || entry[0] != '{' || entry[n - 1] != '}' || entry[n - 2] != '"')
+		return 0;
+	for (i = n - 3; i > 0 && entry[i] != '"'; i--)
+		;
+	/* entry[i] is the url value's opening quote */
+	if (i < sizeof(key) - 2 || memcmp(entry + i + 2 - sizeof(key), key, sizeof(key) - 1) != 0)
+		return 0;
+	return i + 2 - sizeof(key) + 1; /* after the comma */
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct bw_registry_text_entry *)a)->name,
+		      ((const struct bw_registry_text_entry *)b)->name);
+}
+
+/* Appends n bytes of s at *p. */
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static int texts_text(const void *arg, int compact, char **text, struct bw_error *err)
+{
+	const struct text_args *a = arg;
+	char head[160], ready[48];
+	size_t len, i, hl;
+	int rl;
+	char *p;
+
+	hl = (size_t)snprintf(head, sizeof(head), "{%s\"namespace\":\"%s\",\"services\":{",
+			      compact ? "\"compact\":true," : "", a->namespace);
+	len = hl + 2;
+	for (i = 0; i < a->n; i++)
+		/* "name":{ ... "readyReplicas":N, ...}, with a ready count of 20 digits at most */
+		len += strlen(a->e[i].name) + 4 + sizeof(ready) +
+		       (compact ? strlen(a->e[i].entry) - a->url_at[i] + 1 : strlen(a->e[i].entry));
+	if (!(p = *text = malloc(len + 1)))
+		return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	p = put(p, head, hl);
+	for (i = 0; i < a->n; i++) {
+		const char *e = a->e[i].entry;
+
+		rl = snprintf(ready, sizeof(ready), "\"readyReplicas\":%ld,",
+			      a->e[i].ready > 0 ? a->e[i].ready : 0);
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		p = put(p, a->e[i].name, strlen(a->e[i].name));
+		p = put(p, "\":", 2);
+		if (compact) {
+			*p++ = '{';
+		} else {
+			p = put(p, e, a->url_at[i]);
+		}
+		p = put(p, ready, (size_t)rl);
+		p = put(p, e + a->url_at[i], strlen(e + a->url_at[i]));
+	}
+	p = put(p, "}}", 2);
+	*p = '\0';
+	return 0;
+}
+
+/* The jansson path, for a build the splice cannot take. */
+static int texts_as_json(const char *namespace, const struct bw_registry_text_entry *e, size_t n,
+			 const json_t *breakers, json_t **configmap, struct bw_error *err)
+{
+	json_t *entries = json_object(), *ready = json_object(), *entry;
+	int rc = 0;
+
+	for (size_t i = 0; entries && ready && !rc && i < n; i++) {
+		/* a string may hold "\u0000" (the fuzz target found an image that
+		 * does): the text reads back as the object it came from */
+		entry = e[i].entry ? json_loads(e[i].entry, JSON_ALLOW_NUL, NULL) : NULL;
+		if (!entry)
+			rc = bw_error_set(err, BW_EINVAL, "registry: the entry of %s is not JSON",
+					  e[i].name ? e[i].name : "(no name)");
+		else if (!e[i].name || json_object_set_new(entries, e[i].name, entry) ||
+			 json_object_set_new(ready, e[i].name, json_integer(e[i].ready)))
+			rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	}
+	if (!entries || !ready)
+		rc = bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	if (!rc)
+		rc = bw_registry_build_entries(namespace, entries, breakers, ready, configmap, err);
+	json_decref(entries);
+	json_decref(ready);
+	return rc;
+}
+
+int bw_registry_build_texts(const char *namespace, struct bw_registry_text_entry *entries, size_t n,
+			    const json_t *breakers, json_t **configmap, struct bw_error *err)
+{
+	struct text_args a = {namespace, entries, NULL, n};
+	size_t *url_at = NULL, i;
+	int rc, plain = 1;
+
+	if ((rc = check_args(namespace, breakers, NULL, configmap, err)))
+		return rc;
+	if (n && !entries)
+		return bw_error_set(err, BW_EINVAL, "registry: entries are required");
+	if (n && !(url_at = malloc(n * sizeof(*url_at))))
+		return bw_error_set(err, BW_ENOMEM, "registry: out of memory");
+	if (n)
+		qsort(entries, n, sizeof(*entries), by_name);
+	for (i = 0; plain && i < n; i++) {
+		plain = plain_name(entries[i].name) && (url_at[i] = url_key_at(entries[i].entry)) &&
+			(i == 0 || strcmp(entries[i - 1].name, entries[i].name) != 0);
+	}
+	a.url_at = url_at;
+	rc = plain ? build_configmap(namespace, breakers, texts_text, &a, configmap, err)
+		   : texts_as_json(namespace, entries, n, breakers, configmap, err);
+	free(url_at);
 	return rc;
 }
 

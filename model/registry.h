@@ -107,6 +107,32 @@ int bw_registry_build_entries(const char *namespace, const json_t *entries, cons
 int bw_registry_build(const char *namespace, const json_t *services, const json_t *breakers,
 		      const json_t *ready_replicas, json_t **configmap, struct bw_error *err);
 
+/* One Service of a build from texts (bw_registry_build_texts()). */
+struct bw_registry_text_entry {
+	const char *name;  /* metadata.name */
+	const char *entry; /* bw_registry_service_entry() serialised with
+			    * JSON_SORT_KEYS | JSON_COMPACT, as the cache
+			    * projection keeps it */
+	long ready;	   /* its Deployment's ready replicas (below 0 reads as 0) */
+};
+
+/*
+ * The same ConfigMap as bw_registry_build_entries() gives for these
+ * entries and ready replicas, byte for byte, but registry.json is put
+ * together from the entries' texts: readyReplicas spliced in before "url"
+ * (the last of the sorted keys), the names sorted. No entry is parsed and
+ * no json_t is made per Service, so a build of a namespace costs a copy of
+ * its text, not a parse and a dump of every entry (bench/README.md, "Scale:
+ * where the operator's time and memory went"). An entry the splice cannot
+ * read (a name that is not a DNS name, a text that does not end in a
+ * plain "url" string, two entries of one name) sends the whole build down
+ * the jansson path of bw_registry_build_entries(), which gives the same
+ * bytes. entries is sorted by name in place. Returns as
+ * bw_registry_build_entries().
+ */
+int bw_registry_build_texts(const char *namespace, struct bw_registry_text_entry *entries, size_t n,
+			    const json_t *breakers, json_t **configmap, struct bw_error *err);
+
 /*
  * Reads back a registry.json text (from the ConfigMap's data): checks it is
  * {"namespace": string, "services": {NAME: {"url": string, ...}}} with the

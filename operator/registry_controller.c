@@ -10,9 +10,12 @@
  * RegistryTooLarge says why.
  *
  * Cost: a build reads every Service of the namespace, but only the entry
- * its cache projection computed once per version of it (no parse of the
- * Service), and builds are gathered (operator.c, REGISTRY_COALESCE_MS).
+ * text its cache projection computed once per version of it, spliced into
+ * registry.json as it is (bw_registry_build_texts(): no parse of a Service
+ * or an entry, no json_t per Service), and builds are gathered
+ * (operator.c, REGISTRY_COALESCE_MS).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -39,53 +42,48 @@ static json_t *objects_of(struct bw_store *store, const char *ns, struct bw_erro
 	return array;
 }
 
-/* The registry entries of ns's Services, each computed once by the cache's
- * projection, and their Deployments' ready replicas; *count gets how many
- * Services there are (listed or not). */
-static int entries_of(struct bw_operator_context *ctx, const char *ns, json_t **entries,
-		      json_t **ready, size_t *count, struct bw_error *err)
+/* The registry entries of ns's Services, each the text its cache projection
+ * computed once per version, with their Deployments' ready replicas; items
+ * holds the Services, whose texts the entries borrow, until the build is
+ * done. *n gets the listed entries, *count how many Services there are
+ * (listed or not). */
+static int entries_of(struct bw_operator_context *ctx, const char *ns, struct bw_store_items *items,
+		      struct bw_registry_text_entry **entries, size_t *n, size_t *count,
+		      struct bw_error *err)
 {
-	struct bw_store_items items = {0};
 	int ret;
 
-	*entries = json_object();
-	*ready = json_object();
-	if (!*entries || !*ready)
-		return bw_error_set(err, BW_ENOMEM, "out of memory");
-	if ((ret = bw_store_list(ctx->caches.services, ns, &items, err)) != 0)
+	*n = 0;
+	if ((ret = bw_store_list(ctx->caches.services, ns, items, err)) != 0)
 		return ret;
-	*count = items.count;
-	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_service *o = items.v[i];
+	*count = items->count;
+	*entries = calloc(items->count + 1, sizeof(**entries));
+	if (!*entries)
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	for (size_t i = 0; i < items->count; i++) {
+		const struct bw_cached_service *o = items->v[i];
 		const char *name = bw_store_item_name(o);
 		const struct bw_cached_deployment *d;
-		json_t *entry;
 
 		if (!o->registry_entry)
 			continue; /* invalid or being deleted */
-		/* a string may hold "\u0000" (the fuzz target found an image that
-		 * does): the text reads back as the object it came from */
-		entry = json_loads(o->registry_entry, JSON_ALLOW_NUL, NULL);
-		if (!entry || json_object_set_new(*entries, name, entry)) {
-			ret = bw_error_set(err, BW_ENOMEM, "out of memory");
-			break;
-		}
 		d = bw_store_get(ctx->caches.deployments, ns, name);
-		if (d)
-			json_object_set_new(*ready, name, json_integer(d->ready));
+		(*entries)[(*n)++] = (struct bw_registry_text_entry){
+		    .name = name, .entry = o->registry_entry, .ready = d ? d->ready : 0};
 		bw_store_item_put(d);
 	}
-	bw_store_items_release(&items);
-	return ret;
+	return 0;
 }
 
 int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long *requeue_after_ms)
 {
-	json_t *entries = NULL, *breakers = NULL, *ready = NULL, *cm = NULL, *data;
+	json_t *breakers = NULL, *cm = NULL, *data;
+	struct bw_registry_text_entry *entries = NULL;
+	struct bw_store_items services = {0};
 	const struct bw_cached_registry *cached = NULL;
 	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
 	struct bw_error err = {0};
-	size_t n_services = 0;
+	size_t n_services = 0, n_entries = 0;
 	int ret = 0;
 
 	(void)requeue_after_ms;
@@ -94,7 +92,7 @@ int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long 
 		ret = err.code ? err.code : BW_ENOMEM;
 		goto out;
 	}
-	if ((ret = entries_of(ctx, ns, &entries, &ready, &n_services, &err)) != 0)
+	if ((ret = entries_of(ctx, ns, &services, &entries, &n_entries, &n_services, &err)) != 0)
 		goto out;
 	cached = bw_store_get(ctx->caches.registries, ns, BW_REGISTRY_NAME);
 	if (n_services == 0 && json_array_size(breakers) == 0) {
@@ -106,7 +104,7 @@ int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long 
 		}
 		goto out;
 	}
-	ret = bw_registry_build_entries(ns, entries, breakers, ready, &cm, &err);
+	ret = bw_registry_build_texts(ns, entries, n_entries, breakers, &cm, &err);
 	if (ret == BW_ETOOBIG) {
 		/* retrying cannot help until the namespace shrinks (any change
 		 * wakes this again): the ConfigMap keeps its last content, and
@@ -144,9 +142,9 @@ out:
 	if (ret != 0)
 		bw_log_warn("registry", "%s: %s", ns, err.message);
 	bw_store_item_put(cached);
-	json_decref(entries);
+	free(entries);
+	bw_store_items_release(&services);
 	json_decref(breakers);
-	json_decref(ready);
 	json_decref(cm);
 	return ret;
 }

@@ -100,8 +100,62 @@ static int cached_views(struct bw_store *store, const char *ns, const char *exce
 	return 0;
 }
 
-/* The Services a write of obj is checked against: every one of its
- * namespace but itself, and those of other namespaces whose route has obj's
+/* bw_validate_lookup_fn over the Services cache of one namespace: each
+ * item got is held in the views' items until views_release(). */
+struct lookup {
+	struct bw_store *store;
+	const char *ns;
+	struct views *w;
+	size_t cap;
+	int bad;
+};
+
+static const struct bw_service_view *lookup_service(void *arg, const char *name)
+{
+	struct lookup *l = arg;
+	const struct bw_cached_service *item = bw_store_get(l->store, l->ns, name);
+	struct bw_store_items *held = &l->w->items;
+
+	if (!item)
+		return NULL;
+	if (held->count == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		const void **v = realloc(held->v, cap * sizeof(*v));
+
+		if (!v) {
+			bw_store_item_put(item);
+			l->bad = 1;
+			return NULL;
+		}
+		held->v = v;
+		l->cap = cap;
+	}
+	held->v[held->count++] = item;
+	return &item->view;
+}
+
+/* The Services of ns a write of obj without a route is checked against:
+ * those its dependsOn reaches, looked up by name
+ * (bw_validate_dependency_siblings()), not every one of the namespace. */
+static int dependency_views(struct bw_store *store, const char *ns, const json_t *obj,
+			    struct views *w)
+{
+	struct lookup l = {store, ns ? ns : "", w, 0, 0};
+	const struct bw_service_view **v = NULL;
+
+	memset(w, 0, sizeof(*w));
+	if (bw_validate_dependency_siblings(obj, lookup_service, &l, &v, &w->n, NULL) != 0 ||
+	    l.bad) {
+		free(v);
+		views_release(w);
+		return -1;
+	}
+	w->v = (const void **)v;
+	return 0;
+}
+
+/* The Services a write of obj is checked against: with a route, every one
+ * of its namespace but itself, and those of other namespaces whose route has obj's
  * pathPrefix (the cross-namespace route check). Views: no Service is parsed. */
 static int service_siblings(struct bw_store *store, struct bw_store *namespaces, const char *ns,
 			    const char *name, const json_t *obj, struct views *w)
@@ -111,7 +165,7 @@ static int service_siblings(struct bw_store *store, struct bw_store *namespaces,
 	int rc;
 
 	if (!prefix)
-		return cached_views(store, ns, name, 0, w);
+		return dependency_views(store, ns, obj, w);
 	if ((rc = views_list(store, NULL, w)) <= 0)
 		return rc;
 	for (size_t i = 0; i < w->items.count; i++) {

@@ -403,6 +403,75 @@ fail:
 	return rc;
 }
 
+/* Grows a list of pointers by one slot. */
+static int grow(const void ***v, size_t n, size_t *cap)
+{
+	const void **bigger;
+
+	if (n < *cap)
+		return 0;
+	bigger = realloc(*v, (*cap ? 2 * *cap : 16) * sizeof(**v));
+	if (!bigger)
+		return -1;
+	*v = bigger;
+	*cap = *cap ? 2 * *cap : 16;
+	return 0;
+}
+
+int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn *lookup, void *arg,
+				    const struct bw_service_view ***out, size_t *n,
+				    struct bw_error *err)
+{
+	const char *self = str_field(bw_json_get(object, "metadata"), "name");
+	const json_t *deps = depends_on(object);
+	const void **found = NULL, **tried = NULL; /* views; names looked up */
+	size_t n_found = 0, cap_found = 0, n_tried = 0, cap_tried = 0, head = 0, i, j, k;
+	const struct bw_service_view *v;
+	const char *name;
+
+	*out = NULL;
+	*n = 0;
+	/* breadth first: the object's names, then those of each view found */
+	for (k = 0;; k++) {
+		size_t count = k == 0 ? json_array_size(deps) : 0;
+
+		if (k > 0) {
+			if (head == n_found)
+				break;
+			v = found[head++];
+			count = v->n_depends_on;
+		}
+		for (i = 0; i < count; i++) {
+			name =
+			    k == 0
+				? json_string_value(json_array_get(deps, i))
+				: ((const struct bw_service_view *)found[head - 1])->depends_on[i];
+			if (!name || (self && strcmp(name, self) == 0))
+				continue;
+			for (j = 0; j < n_tried && strcmp(tried[j], name) != 0; j++)
+				;
+			if (j < n_tried)
+				continue; /* looked up already */
+			if (grow(&tried, n_tried, &cap_tried) != 0)
+				goto nomem;
+			tried[n_tried++] = name;
+			if (!(v = lookup(arg, name)))
+				continue;
+			if (grow(&found, n_found, &cap_found) != 0)
+				goto nomem;
+			found[n_found++] = v;
+		}
+	}
+	free(tried);
+	*out = (const struct bw_service_view **)found;
+	*n = n_found;
+	return 0;
+nomem:
+	free(tried);
+	free(found);
+	return bw_error_set(err, BW_ENOMEM, "validate: out of memory");
+}
+
 /* The JSON arrays of the callers that hold JSON, checked. */
 static int arrays_ok(const json_t *a, const json_t *b, struct bw_validate_result *out,
 		     struct bw_error *err)

@@ -85,6 +85,24 @@ int bw_validate_service_views(enum bw_admission_op op, const json_t *object,
 			      const struct bw_service_view *const *siblings, size_t n,
 			      struct bw_validate_result *out, struct bw_error *err);
 
+/* Looks a Service of the written object's namespace up by name: its view,
+ * or NULL when there is none. What it returns must stay valid until the
+ * decision is made (the caller holds it). */
+typedef const struct bw_service_view *bw_validate_lookup_fn(void *arg, const char *name);
+
+/*
+ * The siblings a write of a Service without a route needs: the Services its
+ * spec.dependsOn reaches, directly or through theirs, since the rules that
+ * read other Services of the namespace (missing dependencies, cycles) read
+ * no other. Each name is looked up once; the object's own name never. A
+ * write then costs what its dependencies reach, not the size of the
+ * namespace (the webhook used to pass every Service of it). *out (free())
+ * gets *n views, in the order found. Returns 0, or BW_ENOMEM with *out NULL.
+ */
+int bw_validate_dependency_siblings(const json_t *object, bw_validate_lookup_fn *lookup, void *arg,
+				    const struct bw_service_view ***out, size_t *n,
+				    struct bw_error *err);
+
 /*
  * Decides a write of a Breaker: services are the namespace's breakwater
  * Services, breakers its other Breakers. Returns as bw_validate_service().

@@ -464,6 +464,56 @@ static void decide_mutate(const char *name, const struct bw_admission_request *r
 	bw_mutate_result_release(&res);
 }
 
+/* bw_validate_lookup_fn over views: a Service of namespace ns by name, as
+ * the webhook's cache finds one; counts the lookups. */
+struct view_set {
+	const struct bw_service_view **v;
+	size_t n, lookups;
+	const char *ns;
+};
+
+static const struct bw_service_view *find_view(void *arg, const char *name)
+{
+	struct view_set *set = arg;
+
+	set->lookups++;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i]->name && strcmp(set->v[i]->name, name) == 0 &&
+		    (!set->ns || !set->v[i]->ns || strcmp(set->v[i]->ns, set->ns) == 0))
+			return set->v[i];
+	return NULL;
+}
+
+/* A Service without a route decided against the siblings its dependsOn
+ * reaches (what the webhook passes: bw_validate_dependency_siblings())
+ * gives the decision made against every Service of the context. */
+static void check_dependency_siblings(const char *name, const struct bw_admission_request *req,
+				      const json_t *services, const struct bw_validate_result *all)
+{
+	struct view_set set = {0};
+	const struct bw_service_view **found = NULL;
+	struct bw_validate_result res;
+	struct bw_error err;
+	size_t n = 0;
+	int rc;
+
+	if (json_object_get(json_object_get(req->object, "spec"), "route") ||
+	    bw_service_views_read(services, &set.v, &set.n) != 0)
+		return;
+	set.ns = req->namespace;
+	rc = bw_validate_dependency_siblings(req->object, find_view, &set, &found, &n, &err);
+	CHECK_INT(0, rc, "%s: the dependency siblings are gathered", name);
+	rc = bw_validate_service_views(req->operation, req->object, req->old_object, found, n, &res,
+				       &err);
+	CHECK(rc == 0 && res.allowed == all->allowed && strcmp(res.message, all->message) == 0 &&
+		  json_equal(res.warnings, all->warnings),
+	      "%s: decided against %zu dependency siblings as against all %zu", name, n, set.n);
+	if (rc == 0)
+		bw_validate_result_release(&res);
+	free(found);
+	bw_service_views_free(set.v, set.n);
+}
+
 static void decide_validate(const char *name, const char *endpoint,
 			    const struct bw_admission_request *req, const json_t *context,
 			    int *status, char **body)
@@ -493,6 +543,8 @@ static void decide_validate(const char *name, const char *endpoint,
 	}
 	if (!res.allowed)
 		printf("    # denied: %s\n", res.message);
+	if (!breaker && req->object)
+		check_dependency_siblings(name, req, json_object_get(context, "services"), &res);
 	resp.allowed = res.allowed;
 	resp.code = res.code;
 	resp.message = res.message;
@@ -939,6 +991,50 @@ static void test_response_text(void)
 	json_decref(warnings);
 }
 
+/* A Service write in a namespace of 1,000 looks up what its dependsOn
+ * reaches, not the namespace: svc-0 -> svc-1 -> svc-2 -> svc-0 is three
+ * lookups (svc-0's own name never), and the cycle is found. */
+static void test_dependency_siblings_work(void)
+{
+	json_t *services = json_array(), *obj;
+	struct view_set set = {0};
+	const struct bw_service_view **found = NULL;
+	struct bw_validate_result res;
+	struct bw_error err;
+	char nm[32], dep[32];
+	size_t n = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(nm, sizeof(nm), "svc-%d", i);
+		snprintf(dep, sizeof(dep), "svc-%d", (i + 1) % 3);
+		json_array_append_new(services,
+				      json_pack("{s:{s:s, s:s}, s:{s:s, s:[s]}}", "metadata",
+						"name", nm, "namespace", "shop", "spec", "image",
+						"img:1", "dependsOn", i < 3 ? dep : "svc-999"));
+	}
+	obj =
+	    json_pack("{s:{s:s, s:s}, s:{s:s, s:[s, s]}}", "metadata", "name", "svc-0", "namespace",
+		      "shop", "spec", "image", "img:1", "dependsOn", "svc-1", "nosuch");
+	if (bw_service_views_read(services, &set.v, &set.n) != 0)
+		return;
+	set.ns = "shop";
+	CHECK_INT(0, bw_validate_dependency_siblings(obj, find_view, &set, &found, &n, &err),
+		  "the dependency siblings of a write in a namespace of 1,000");
+	CHECK(set.lookups == 3 && n == 2,
+	      "3 lookups (svc-1, nosuch, svc-2), 2 found, of 1,000 Services (%zu, %zu)",
+	      set.lookups, n);
+	CHECK_INT(0,
+		  bw_validate_service_views(BW_ADMISSION_CREATE, obj, NULL, found, n, &res, &err),
+		  "decided against them");
+	CHECK(json_array_size(res.warnings) == 2, "the missing dependency and the cycle (%zu)",
+	      json_array_size(res.warnings));
+	bw_validate_result_release(&res);
+	free(found);
+	bw_service_views_free(set.v, set.n);
+	json_decref(obj);
+	json_decref(services);
+}
+
 int main(void)
 {
 	char *names[MAX_CASES];
@@ -965,5 +1061,6 @@ int main(void)
 	test_generation();
 	test_sidecar_generation();
 	test_validate_arguments();
+	test_dependency_siblings_work();
 	return check_exit();
 }

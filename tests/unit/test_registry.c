@@ -154,6 +154,62 @@ static json_t *reordered(const json_t *arr)
 	return out;
 }
 
+/* ---- builds from the entries' texts (bw_registry_build_texts) ---- */
+
+/* The text entries of services as the cache projection keeps them (entry
+ * texts to free() in texts[]), ready replicas from ready; returns how many. */
+static size_t text_entries(const char *ns, const json_t *services, const json_t *ready,
+			   struct bw_registry_text_entry *out, char **texts, size_t max)
+{
+	const json_t *svc;
+	json_t *entry;
+	size_t i, n = 0;
+
+	json_array_foreach(services, i, svc)
+	{
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(svc, "metadata"), "name"));
+
+		if (n == max || bw_registry_service_entry(svc, ns, &entry, NULL) || !entry)
+			continue;
+		texts[n] = json_dumps(entry, JSON_SORT_KEYS | JSON_COMPACT);
+		out[n] = (struct bw_registry_text_entry){
+		    name, texts[n], (long)json_integer_value(json_object_get(ready, name))};
+		n++;
+		json_decref(entry);
+	}
+	return n;
+}
+
+/* bw_registry_build_texts() from services gives the bytes of got (the
+ * jansson build), in the services' order and reversed. */
+static void check_texts(const char *name, const char *ns, const json_t *services,
+			const json_t *breakers, const json_t *ready, const json_t *got)
+{
+	struct bw_registry_text_entry e[64], r[64];
+	char *texts[64];
+	json_t *cm = NULL;
+	struct bw_error err;
+	size_t n = text_entries(ns, services, ready, e, texts, 64), i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		r[i] = e[n - 1 - i];
+	for (int pass = 0; pass < 2; pass++) {
+		rc = bw_registry_build_texts(ns, pass ? r : e, n, breakers, &cm, &err);
+		CHECK_INT(0, rc, "%s: bw_registry_build_texts succeeds%s", name,
+			  pass ? " (reversed)" : "");
+		for (i = 0; i < 2 && cm && got; i++)
+			CHECK_STR(data_text(got, data_keys[i]), data_text(cm, data_keys[i]),
+				  "%s: the build from texts gives byte-identical %s%s", name,
+				  data_keys[i], pass ? " (reversed)" : "");
+		json_decref(cm);
+		cm = NULL;
+	}
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+}
+
 static void run_case(const char *name)
 {
 	char dir[512];
@@ -186,6 +242,7 @@ static void run_case(const char *name)
 		printf("    error: %s\n", err.message);
 	else
 		check_configmap(name, want, got);
+	check_texts(name, ns, services, breakers, ready, got);
 
 	/* the same objects in another order give the same bytes */
 	svc2 = reordered(services);
@@ -506,6 +563,136 @@ static void test_entries(void)
 	json_decref(ready);
 }
 
+/* Counts jansson's allocations (json_set_alloc_funcs). */
+static size_t json_allocs;
+
+static void *counting_malloc(size_t n)
+{
+	json_allocs++;
+	return malloc(n);
+}
+
+/* n text entries of namespace "big": svc-0..svc-(n-1), image of its own
+ * length, ready = i % 3; entry texts to free() in texts[]. */
+static struct bw_registry_text_entry *big_entries(size_t n, const char *image, char ***texts)
+{
+	json_t *services = many_services("big", (int)n, image);
+	struct bw_registry_text_entry *e = calloc(n, sizeof(*e));
+	json_t *ready = json_object();
+	char name[32];
+
+	*texts = calloc(n, sizeof(**texts));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "svc-%zu", i);
+		json_object_set_new(ready, name, json_integer((json_int_t)(i % 3)));
+	}
+	text_entries("big", services, ready, e, *texts, n);
+	for (size_t i = 0; i < n; i++) /* the names borrowed from services: own copies */
+		e[i].name = strdup(e[i].name);
+	json_decref(services);
+	json_decref(ready);
+	return e;
+}
+
+static void free_entries(struct bw_registry_text_entry *e, char **texts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)e[i].name);
+		free(texts[i]);
+	}
+	free(e);
+	free(texts);
+}
+
+/* A build from texts makes no json_t per Service: as many of jansson's
+ * allocations for 2,000 Services as for 10 (the jansson build made
+ * thousands); the compact form and BW_ETOOBIG as the jansson build; and an
+ * entry the splice cannot read falls back to the jansson build's bytes. */
+static void test_texts(void)
+{
+	struct bw_registry_text_entry *e;
+	json_t *cm = NULL, *services, *want = NULL, *entries, *ready;
+	size_t allocs[2], sizes[2] = {10, 2000};
+	char **texts, image[300];
+	struct bw_error err;
+	int rc;
+
+	for (int k = 0; k < 2; k++) {
+		e = big_entries(sizes[k], "img:1", &texts);
+		json_set_alloc_funcs(counting_malloc, free);
+		json_allocs = 0;
+		rc = bw_registry_build_texts("big", e, sizes[k], NULL, &cm, &err);
+		allocs[k] = json_allocs;
+		json_set_alloc_funcs(malloc, free);
+		CHECK_INT(0, rc, "a build of %zu Services from texts", sizes[k]);
+		json_decref(cm);
+		cm = NULL;
+		free_entries(e, texts, sizes[k]);
+	}
+	CHECK(allocs[0] == allocs[1],
+	      "jansson allocates as much for 2,000 Services as for 10 (%zu, %zu)", allocs[0],
+	      allocs[1]);
+
+	/* 3,000 entries of over 300 bytes: the compact form, the same bytes */
+	memset(image, 'x', sizeof(image) - 1);
+	image[sizeof(image) - 1] = '\0';
+	memcpy(image, "registry.local/", 15);
+	services = many_services("big", 3000, image);
+	e = big_entries(3000, image, &texts);
+	ready = json_object();
+	for (size_t i = 0; i < 3000; i++)
+		json_object_set_new(ready, e[i].name, json_integer(e[i].ready));
+	rc = bw_registry_build("big", services, NULL, ready, &want, &err);
+	CHECK_INT(0, rc, "the compact build from Services");
+	rc = bw_registry_build_texts("big", e, 3000, NULL, &cm, &err);
+	CHECK_INT(0, rc, "the compact build from texts");
+	CHECK(want && cm && strstr(data_text(cm, BW_REGISTRY_KEY), "\"compact\":true"),
+	      "the build from texts is compact");
+	if (want && cm)
+		CHECK_STR(data_text(want, BW_REGISTRY_KEY), data_text(cm, BW_REGISTRY_KEY),
+			  "compact from texts and from Services: byte-identical");
+	json_decref(cm);
+	cm = NULL;
+
+	/* a name the splice does not write as it is: the jansson build's bytes */
+	free((char *)e[7].name);
+	e[7].name = strdup("Svc_\"7");
+	entries = json_object();
+	for (size_t i = 0; i < 3000; i++) {
+		json_object_set_new(entries, e[i].name, json_loads(e[i].entry, 0, NULL));
+		json_object_set_new(ready, e[i].name, json_integer(e[i].ready));
+	}
+	json_decref(want);
+	want = NULL;
+	rc = bw_registry_build_entries("big", entries, NULL, ready, &want, &err);
+	CHECK_INT(0, rc, "the jansson build with an odd name");
+	rc = bw_registry_build_texts("big", e, 3000, NULL, &cm, &err);
+	CHECK_INT(0, rc, "the build from texts with an odd name");
+	if (want && cm)
+		CHECK_STR(data_text(want, BW_REGISTRY_KEY), data_text(cm, BW_REGISTRY_KEY),
+			  "an odd name: the jansson build's bytes");
+	json_decref(cm);
+	cm = NULL;
+	free_entries(e, texts, 3000);
+	json_decref(services);
+	json_decref(want);
+	json_decref(entries);
+	json_decref(ready);
+
+	/* 20,000 with a long namespace: not even the compact form fits */
+	e = big_entries(20000, "img", &texts);
+	cm = (json_t *)1;
+	rc = bw_registry_build_texts(
+	    "a-namespace-name-of-sixty-three-characters-xxxxxxxxxxxxxxxxxxxx", e, 20000, NULL, &cm,
+	    &err);
+	CHECK_INT(BW_ETOOBIG, rc, "a build from texts over %d bytes even compact is BW_ETOOBIG",
+		  BW_REGISTRY_MAX_BYTES);
+	CHECK(cm == NULL, "and leaves *out NULL");
+	free_entries(e, texts, 20000);
+	CHECK_INT(BW_EINVAL, bw_registry_build_texts("shop", NULL, 3, NULL, &cm, &err),
+		  "entries are required when n > 0");
+}
+
 int main(void)
 {
 	char *names[MAX_CASES];
@@ -522,5 +709,6 @@ int main(void)
 	test_arguments();
 	test_size_cap();
 	test_entries();
+	test_texts();
 	return check_exit();
 }
