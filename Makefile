@@ -248,8 +248,8 @@ KUBECTL ?= $(if $(wildcard .cluster/bin/kubectl),.cluster/bin/kubectl,kubectl)
 
 install: build
 	$(KUBECTL) --kubeconfig $(KUBECONFIG) apply -f crds/
-	$(KUBECTL) --kubeconfig $(KUBECONFIG) wait --for=condition=Established \
-		crd/services.breakwater.io crd/breakers.breakwater.io --timeout=60s
+	KUBECTL=$(KUBECTL) KUBECONFIG=$(KUBECONFIG) tests/cluster/wait-established.sh \
+		services.breakwater.io breakers.breakwater.io
 
 run: install
 	bin/breakwater --kubeconfig $(KUBECONFIG) $(RUN_FLAGS)

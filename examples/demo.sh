@@ -17,7 +17,7 @@ tests/cluster/cluster.sh up
 
 step "the CRDs"
 kubectl apply -f crds/
-kubectl wait --for=condition=Established crd/services.breakwater.io crd/breakers.breakwater.io --timeout=60s >/dev/null
+KUBECTL=$top/$state/bin/kubectl tests/cluster/wait-established.sh services.breakwater.io breakers.breakwater.io
 
 step "the operator (log: $state/logs/operator.log)"
 bin/breakwater --kubeconfig "$KUBECONFIG" --health-probe-bind-address 127.0.0.1:18081 \

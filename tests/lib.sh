@@ -76,8 +76,8 @@ take_port() {
 # install_crds: applies crds/ and waits until they are served.
 install_crds() {
 	kubectl apply -f "$top/crds/" >/dev/null &&
-		kubectl wait --for=condition=Established crd/services.breakwater.io \
-			crd/breakers.breakwater.io --timeout=30s >/dev/null
+		KUBECTL="$state/bin/kubectl" "$top/tests/cluster/wait-established.sh" \
+			services.breakwater.io breakers.breakwater.io
 }
 
 # launch_operator LABEL [FLAGS...]: runs the sanitizer build of bin/breakwater
