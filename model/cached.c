@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cached.h"
+#include "confighash.h"
 #include "registry.h"
 
 const struct bw_resource bw_res_bw_services = {BW_API_GROUP, BW_API_VERSION_ONLY,
@@ -115,6 +116,103 @@ static void pack_view(struct bw_store_pack *pack, struct bw_service_view *to,
 	to->n_depends_on = deps ? v->n_depends_on : 0;
 }
 
+/* --- config rollouts (confighash.h): the Services a ConfigMap or Secret
+ * change wakes --- */
+
+/* The by-config index values of spec (a Service's, in ns), NULL-terminated
+ * in *out, *n of them; past BW_STORE_INDEX_MAX one more, "namespace/ *"
+ * without the space, which the index then holds instead. None when config
+ * rollouts are disabled: nothing to wake. 0, or -1 out of memory. */
+static int config_keys(const char *ns, const json_t *spec, char ***out, size_t *n)
+{
+	struct bw_config_refs refs;
+	char **keys = NULL, name[400];
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!ns || !bw_config_rollout_enabled(spec))
+		return 0;
+	if (bw_config_refs_of(spec, &refs) != 0 || !(keys = calloc(refs.n + 2, sizeof(*keys))))
+		goto fail;
+	for (i = 0; i < refs.n; i++) {
+		snprintf(name, sizeof(name), "%s/%s", bw_config_kind_name(refs.v[i].kind),
+			 refs.v[i].name);
+		if (!(keys[i] = join_key(ns, name)))
+			goto fail;
+	}
+	if (refs.n > BW_STORE_INDEX_MAX && !(keys[refs.n] = join_key(ns, "*")))
+		goto fail;
+	*n = refs.n;
+	*out = keys;
+	bw_config_refs_release(&refs);
+	return 0;
+fail:
+	for (i = 0; keys && keys[i]; i++)
+		free(keys[i]);
+	free(keys);
+	bw_config_refs_release(&refs);
+	return -1;
+}
+
+/* Packs keys (config_keys) into the item, after bw_store_pack_alloc. */
+static void pack_config_keys(struct bw_store_pack *pack, struct bw_cached_service *item,
+			     char **keys, size_t n)
+{
+	size_t slots = n > BW_STORE_INDEX_MAX ? n + 1 : n;
+	const char **packed = slots ? bw_store_pack_mem(pack, slots * sizeof(char *)) : NULL;
+
+	for (size_t i = 0; packed && i < slots; i++)
+		packed[i] = bw_store_pack_str(pack, keys[i]);
+	item->config_keys = packed;
+	item->n_config = packed ? n : 0;
+}
+
+static void reserve_config_keys(struct bw_store_pack *pack, char **keys, size_t n)
+{
+	size_t slots = n > BW_STORE_INDEX_MAX ? n + 1 : n;
+
+	bw_store_pack_reserve(pack, slots * sizeof(char *));
+	for (size_t i = 0; i < slots; i++)
+		bw_store_pack_reserve_str(pack, keys[i]);
+}
+
+static void free_config_keys(char **keys)
+{
+	for (size_t i = 0; keys && keys[i]; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+size_t bw_index_config(const void *item, const char **values, size_t max, void *arg)
+{
+	const struct bw_cached_service *o = item;
+	size_t i;
+
+	(void)arg;
+	if (o->n_config > max) { /* one value stands for all: "namespace/ *" */
+		values[0] = o->config_keys[o->n_config];
+		return max > 0 ? 1 : 0;
+	}
+	for (i = 0; i < o->n_config; i++)
+		values[i] = o->config_keys[i];
+	return i;
+}
+
+void *bw_project_config(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	char digest[BW_CONFIG_DIGEST_LEN + 1];
+	struct bw_cached_config *c;
+
+	(void)arg;
+	if (bw_config_digest(obj, digest) != 0)
+		return NULL;
+	c = bw_store_pack_alloc(pack, sizeof(*c));
+	if (c)
+		memcpy(c->digest, digest, sizeof(digest));
+	return c;
+}
+
 void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
@@ -123,7 +221,8 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 	const char *image = str_or_empty(json_string_value(json_object_get(spec, "image")));
 	struct bw_cached_service *item = NULL;
 	struct bw_service_view v = {0};
-	char *text = compact_text(obj), *entry_text = NULL, **keys = NULL;
+	char *text = compact_text(obj), *entry_text = NULL, **keys = NULL, **ckeys = NULL;
+	size_t n_config = 0;
 	const char **packed;
 	json_t *entry = NULL;
 	size_t i, n = 0, slots;
@@ -144,6 +243,9 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 	if (n > BW_STORE_INDEX_MAX && !(keys[n] = join_key(ns, "*")))
 		goto out;
 	slots = n > BW_STORE_INDEX_MAX ? n + 1 : n;
+	if (config_keys(ns, spec, &ckeys, &n_config) != 0)
+		goto out;
+	reserve_config_keys(pack, ckeys, n_config);
 	bw_store_pack_reserve_str(pack, text);
 	bw_store_pack_reserve_str(pack, entry_text);
 	bw_store_pack_reserve_str(pack, image);
@@ -166,7 +268,9 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 		packed[i] = bw_store_pack_str(pack, keys[i]);
 	item->dependency_keys = packed;
 	item->n_dependencies = n;
+	pack_config_keys(pack, item, ckeys, n_config);
 out:
+	free_config_keys(ckeys);
 	for (i = 0; keys && keys[i]; i++)
 		free(keys[i]);
 	free(keys);

@@ -52,6 +52,12 @@ struct bw_cached_service {
 	 * space, the value the by-dependency index then holds instead */
 	const char *const *dependency_keys;
 	size_t n_dependencies;
+	/* "namespace/Kind/name" of each ConfigMap and Secret its pods reference
+	 * (confighash.h), n_config of them, none when spec.configRollout is
+	 * Disabled; past BW_STORE_INDEX_MAX one more, "namespace/ *" without the
+	 * space, as dependency_keys */
+	const char *const *config_keys;
+	size_t n_config;
 };
 
 /* A cached Breaker: its text (the controller reads its status) and the
@@ -67,6 +73,19 @@ struct bw_cached_breaker {
 #define BW_INDEX_BY_DEPENDENCY "by-dependency"
 /* The index of the pods cache: a pod under "namespace/service". */
 #define BW_INDEX_BY_SERVICE "by-service"
+
+/* The index of the Services cache for config rollouts: a Service under
+ * "namespace/ConfigMap/name" and "namespace/Secret/name" of each object its
+ * pods reference, so a change of one wakes only those Services. */
+#define BW_INDEX_BY_CONFIG "by-config"
+
+/* A cached ConfigMap or Secret (any of them, for config rollouts): the
+ * digest of its data and binaryData (confighash.h), nothing else: never the
+ * data, never its labels. Name, namespace and resourceVersion are the
+ * store's. */
+struct bw_cached_config {
+	char digest[32 + 1]; /* BW_CONFIG_DIGEST_LEN */
+};
 
 /* A cached Deployment: what rollouts and status need, nothing more. */
 struct bw_cached_deployment {
@@ -128,6 +147,9 @@ void *bw_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *
 void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg);
+/* ConfigMaps and Secrets: bw_cached_config (NULL out of memory). */
+void *bw_project_config(struct bw_store_pack *pack, const json_t *obj, void *arg);
+size_t bw_index_config(const void *item, const char **values, size_t max, void *arg);
 
 /* Parses a cached custom resource back into JSON (a new reference), or NULL. */
 json_t *bw_cached_object_parse(const struct bw_cached_object *item);

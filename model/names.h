@@ -36,6 +36,11 @@
  * for (part of the template, so it makes a revision); not restartedAt, which
  * is the operator's own repair restart and counted by its back-off */
 #define BW_ANNOTATION_RESTART_AT "breakwater.io/restartAt"
+/* on a Deployment's pod template: the hash of the ConfigMaps and Secrets
+ * its pods reference (model/confighash.h), so a change of their content
+ * rolls out; absent when none is referenced or spec.configRollout is
+ * Disabled */
+#define BW_ANNOTATION_CONFIG_HASH "breakwater.io/config-hash"
 /* on a Deployment: the name of the ControllerRevision its template is
  * (revision.h), so the rollout decisions know what it runs */
 #define BW_ANNOTATION_REVISION "breakwater.io/revision"

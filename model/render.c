@@ -19,6 +19,7 @@
 #include "json.h"
 #include "error.h"
 #include "podtemplate.h"
+#include "confighash.h"
 #include "render.h"
 
 #define NEED_NAMESPACE 1
@@ -266,6 +267,18 @@ static int parse_depends_on(const json_t *sp, struct bw_error *err)
 	return 0;
 }
 
+/* spec.configRollout: Enabled or Disabled (confighash.h), absent: Enabled. */
+static int parse_config_rollout(const json_t *sp, struct bw_error *err)
+{
+	const json_t *v = json_object_get(sp, BW_CONFIG_ROLLOUT_FIELD);
+	const char *t = json_string_value(v);
+
+	if (!v || (t && (strcmp(t, "Enabled") == 0 || strcmp(t, BW_CONFIG_ROLLOUT_DISABLED) == 0)))
+		return 0;
+	return bw_error_set(err, BW_EINVAL,
+			    "spec." BW_CONFIG_ROLLOUT_FIELD ": must be Enabled or Disabled");
+}
+
 /* Reads and checks svc into *s; need is a mask of NEED_* for metadata fields. */
 static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *err)
 {
@@ -303,7 +316,7 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 	    (rc = parse_health(sp, s, err)) || (rc = parse_depends_on(sp, err)) ||
 	    (rc = parse_route(sp, s, err)) || (rc = parse_rollout(sp, s, err)) ||
 	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)) ||
-	    (rc = bw_podtemplate_check(sp, s->deadline, err)))
+	    (rc = bw_podtemplate_check(sp, s->deadline, err)) || (rc = parse_config_rollout(sp, err)))
 		return rc;
 	s->spec = sp;
 	return 0;
@@ -506,6 +519,33 @@ static int restart_at(const json_t *svc, json_t *d, struct bw_error *err)
 	return 0;
 }
 
+/* The config hash the operator computed (model/confighash.h), carried in
+ * its copy of the spec, as the pod template's annotation: new content of a
+ * referenced ConfigMap or Secret is a new template, so new pods. */
+static int config_hash(const json_t *svc, json_t *d, struct bw_error *err)
+{
+	const json_t *h = json_object_get(json_object_get(svc, "spec"), BW_CONFIG_HASH_FIELD);
+	json_t *tmeta, *ann;
+
+	if (!h)
+		return 0;
+	if (!json_is_string(h)) {
+		json_decref(d);
+		return bw_error_set(err, BW_EINVAL, "spec." BW_CONFIG_HASH_FIELD ": must be a string");
+	}
+	tmeta =
+	    json_object_get(json_object_get(json_object_get(d, "spec"), "template"), "metadata");
+	if (!json_object_get(tmeta, "annotations"))
+		json_object_set_new(tmeta, "annotations", json_object());
+	ann = json_object_get(tmeta, "annotations");
+	if (!ann || json_object_set_new(ann, BW_ANNOTATION_CONFIG_HASH, json_deep_copy(h)) != 0) {
+		json_decref(d);
+		return bw_error_set(err, BW_ENOMEM,
+				    "render: out of memory building the Deployment");
+	}
+	return 0;
+}
+
 int bw_render_deployment(const json_t *svc, const char *image, json_t **out, struct bw_error *err)
 {
 	struct spec s;
@@ -527,6 +567,8 @@ int bw_render_deployment(const json_t *svc, const char *image, json_t **out, str
 	rc = finish(d, !d || json_object_set_new(d, "spec", deployment_spec(&s, s.image)),
 		    "Deployment", s.name, out, err);
 	if (rc == 0 && (rc = restart_at(svc, *out, err)) != 0)
+		*out = NULL; /* freed */
+	if (rc == 0 && (rc = config_hash(svc, *out, err)) != 0)
 		*out = NULL; /* freed */
 out:
 	json_decref(image_check);

@@ -7,7 +7,11 @@
  * The template is the spec without the fields that say how many pods run,
  * how they are rolled out or reached: bw_revision_kept_fields. Any other
  * spec field, present or to come, is part of the template, so a new pod
- * field is in the history without a change here.
+ * field is in the history without a change here. The operator's config
+ * hash (BW_CONFIG_HASH_FIELD, confighash.h), set on its in-memory copy of
+ * the spec, is part of the template too: new content of a referenced
+ * ConfigMap or Secret is a new revision, and a rollback returns to the
+ * revision's hash (the objects' content stays what it is now).
  *
  * A ControllerRevision of Service S (apps/v1, S's namespace):
  *   name      S-<bw_revision_hash of its template>
@@ -44,8 +48,8 @@ json_t *bw_revision_template(const json_t *spec);
  * dumped. */
 int bw_revision_hash(const json_t *template, char out[BW_REVISION_HASH_LEN + 1]);
 
-/* The spec an undo to a revision writes: its template, with the kept
- * fields of the current spec (an undo changes the pods, not how many run
+/* The spec an undo to a revision writes: its template without the config
+ * hash (not a field of the CRD), with the kept fields of the current spec (an undo changes the pods, not how many run
  * or how they are reached). A field of the current template that the
  * revision lacks is absent. NULL with err set on bad input. */
 json_t *bw_revision_undo_spec(const json_t *current_spec, const json_t *template,

@@ -125,8 +125,36 @@ static void test_plan(void)
 	CHECK(p.create && p.write_revision == 1 && p.n_prune == 0, "plan: the first revision is 1");
 }
 
+/* The operator's config hash is in the template (a new hash, a new
+ * revision) but never in the spec an undo writes; configRollout is kept. */
+static void test_config_hash(void)
+{
+	json_t *a = parse("{\"image\":\"a:1\",\"configHash\":\"0011\",\"configRollout\":"
+			  "\"Enabled\"}");
+	json_t *b = parse("{\"image\":\"a:1\",\"configHash\":\"0022\"}");
+	json_t *c = parse("{\"image\":\"a:1\",\"configHash\":\"0011\"}");
+	char na[BW_REVISION_NAME_MAX], nb[sizeof(na)], nc[sizeof(na)];
+	struct bw_error err = {0};
+	json_t *spec;
+
+	CHECK_INT(0, bw_revision_name("s", a, na, sizeof(na)), "name a");
+	CHECK_INT(0, bw_revision_name("s", b, nb, sizeof(nb)), "name b");
+	CHECK_INT(0, bw_revision_name("s", c, nc, sizeof(nc)), "name c");
+	CHECK(strcmp(na, nb) != 0, "another config hash, another revision");
+	CHECK_STR(na, nc, "configRollout is not part of the template");
+	spec = bw_revision_undo_spec(b, a, &err);
+	CHECK(spec && !json_object_get(spec, "configHash"), "an undo writes no configHash");
+	CHECK(spec && json_object_get(spec, "configRollout") == NULL,
+	      "configRollout stays the current spec's (absent there)");
+	json_decref(spec);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
 int main(void)
 {
+	test_config_hash();
 	test_template();
 	test_hash();
 	test_undo();
