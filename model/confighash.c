@@ -75,7 +75,8 @@ int bw_config_refs_of(const json_t *spec, struct bw_config_refs *out)
 	json_array_foreach(json_object_get(spec, "env"), i, e)
 	{
 		vf = json_object_get(e, "valueFrom");
-		bad |= add(out, BW_CONFIG_CONFIGMAP, json_object_get(vf, "configMapKeyRef"), "name");
+		bad |=
+		    add(out, BW_CONFIG_CONFIGMAP, json_object_get(vf, "configMapKeyRef"), "name");
 		bad |= add(out, BW_CONFIG_SECRET, json_object_get(vf, "secretKeyRef"), "name");
 	}
 	json_array_foreach(json_object_get(spec, "envFrom"), i, e)
@@ -87,9 +88,11 @@ int bw_config_refs_of(const json_t *spec, struct bw_config_refs *out)
 	{
 		bad |= add(out, BW_CONFIG_CONFIGMAP, json_object_get(v, "configMap"), "name");
 		bad |= add(out, BW_CONFIG_SECRET, json_object_get(v, "secret"), "secretName");
-		json_array_foreach(json_object_get(json_object_get(v, "projected"), "sources"), j, s)
+		json_array_foreach(json_object_get(json_object_get(v, "projected"), "sources"), j,
+				   s)
 		{
-			bad |= add(out, BW_CONFIG_CONFIGMAP, json_object_get(s, "configMap"), "name");
+			bad |=
+			    add(out, BW_CONFIG_CONFIGMAP, json_object_get(s, "configMap"), "name");
 			bad |= add(out, BW_CONFIG_SECRET, json_object_get(s, "secret"), "name");
 		}
 	}
@@ -131,13 +134,14 @@ int bw_config_digest(const json_t *obj, char out[BW_CONFIG_DIGEST_LEN + 1])
 	/* both maps as they are (absent: null), so moving a key from data to
 	 * binaryData is a change too; borrowed into content (a reference, no
 	 * copy of a large Secret), which goes before the call returns */
-	if (!content ||
-	    json_object_set(content, "data", (json_t *)or_null(obj, "data")) != 0 ||
+	if (!content || json_object_set(content, "data", (json_t *)or_null(obj, "data")) != 0 ||
 	    json_object_set(content, "binaryData", (json_t *)or_null(obj, "binaryData")) != 0)
 		goto out;
 	text = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!text || !HMAC(EVP_sha256(), uid, (int)strlen(uid), (const unsigned char *)text,
-			   strlen(text), md, &len) || len * 2 < BW_CONFIG_DIGEST_LEN)
+	if (!text ||
+	    !HMAC(EVP_sha256(), uid, (int)strlen(uid), (const unsigned char *)text, strlen(text),
+		  md, &len) ||
+	    len * 2 < BW_CONFIG_DIGEST_LEN)
 		goto out;
 	hex(md, BW_CONFIG_DIGEST_LEN, out);
 	ret = 0;
@@ -193,9 +197,8 @@ int bw_config_hash(const json_t *spec, bw_config_lookup_fn *lookup, void *arg,
 		if (!d)
 			d = BW_CONFIG_MISSING;
 		ok = EVP_DigestUpdate(h, kind, strlen(kind)) && EVP_DigestUpdate(h, "/", 1) &&
-		     EVP_DigestUpdate(h, r->name, strlen(r->name)) &&
-		     EVP_DigestUpdate(h, "=", 1) && EVP_DigestUpdate(h, d, strlen(d)) &&
-		     EVP_DigestUpdate(h, "\n", 1);
+		     EVP_DigestUpdate(h, r->name, strlen(r->name)) && EVP_DigestUpdate(h, "=", 1) &&
+		     EVP_DigestUpdate(h, d, strlen(d)) && EVP_DigestUpdate(h, "\n", 1);
 	}
 	if (!ok || !EVP_DigestFinal_ex(h, md, NULL))
 		goto out;

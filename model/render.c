@@ -316,7 +316,8 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 	    (rc = parse_health(sp, s, err)) || (rc = parse_depends_on(sp, err)) ||
 	    (rc = parse_route(sp, s, err)) || (rc = parse_rollout(sp, s, err)) ||
 	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)) ||
-	    (rc = bw_podtemplate_check(sp, s->deadline, err)) || (rc = parse_config_rollout(sp, err)))
+	    (rc = bw_podtemplate_check(sp, s->deadline, err)) ||
+	    (rc = parse_config_rollout(sp, err)))
 		return rc;
 	s->spec = sp;
 	return 0;
@@ -531,7 +532,8 @@ static int config_hash(const json_t *svc, json_t *d, struct bw_error *err)
 		return 0;
 	if (!json_is_string(h)) {
 		json_decref(d);
-		return bw_error_set(err, BW_EINVAL, "spec." BW_CONFIG_HASH_FIELD ": must be a string");
+		return bw_error_set(err, BW_EINVAL,
+				    "spec." BW_CONFIG_HASH_FIELD ": must be a string");
 	}
 	tmeta =
 	    json_object_get(json_object_get(json_object_get(d, "spec"), "template"), "metadata");

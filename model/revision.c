@@ -9,7 +9,7 @@
 #include "revision.h"
 
 const char *const bw_revision_kept_fields[] = {
-    "replicas",	   "paused",	       "revisionHistoryLimit", "rollout", "route",
+    "replicas",	   "paused",	       "revisionHistoryLimit", "rollout",	"route",
     "autoscaling", "disruptionBudget", "minReadySeconds",      "configRollout", NULL,
 };
 

@@ -20,6 +20,8 @@ enum {
 	INF_REGISTRIES,
 	INF_INGRESSES,
 	INF_NAMESPACES,
+	INF_CONFIGMAPS,
+	INF_SECRETS,
 	INF_N
 };
 
@@ -29,7 +31,9 @@ static const char *const informer_names[INF_N] = {BW_PLURAL_SERVICES "." BW_API_
 						  "pods",
 						  "configmaps",
 						  "ingresses",
-						  "namespaces"};
+						  "namespaces",
+						  "configmaps-config",
+						  "secrets"};
 
 enum { Q_SERVICE, Q_BREAKER, Q_REGISTRY, Q_N };
 
@@ -325,6 +329,65 @@ static void on_pod_of_service(const void *item, void *ctx)
 	enqueue_breakers_of(op, bw_store_item_namespace(item));
 }
 
+/* --- config rollouts: a ConfigMap or Secret whose content changed wakes
+ * the Services that reference it (model/confighash.h), found by the
+ * by-config index, not a pass over the namespace --- */
+
+/* Whether the cached Service o references key ("namespace/Kind/name"). */
+static int references(const struct bw_cached_service *o, const char *key)
+{
+	for (size_t i = 0; i < o->n_config; i++)
+		if (strcmp(o->config_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static void enqueue_config_users(struct bw_operator *op, const void *item, const char *kind)
+{
+	const char *ns = bw_store_item_namespace(item);
+	struct bw_store_items items = {0};
+	char key[600], all[300];
+
+	snprintf(key, sizeof(key), "%s/%s/%s", ns, kind, bw_store_item_name(item));
+	snprintf(all, sizeof(all), "%s/*", ns);
+	for (int pass = 0; pass < 2; pass++) {
+		if (bw_store_by_index(op->ctx.caches.services, BW_INDEX_BY_CONFIG,
+				      pass == 0 ? key : all, &items, NULL) != 0)
+			continue;
+		for (size_t i = 0; i < items.count; i++)
+			if (pass == 0 || references(items.v[i], key))
+				enqueue_item(op->ctx.service_queue, items.v[i]);
+		bw_store_items_release(&items);
+	}
+}
+
+static void on_configmap(const void *item, void *ctx)
+{
+	enqueue_config_users(ctx, item, "ConfigMap");
+}
+
+/* Only a new digest counts: a label or annotation edit changes nothing. */
+static void on_configmap_update(const void *old_item, const void *new_item, void *ctx)
+{
+	const struct bw_cached_config *a = old_item, *b = new_item;
+
+	if (strcmp(a->digest, b->digest) != 0)
+		on_configmap(new_item, ctx);
+}
+
+static void on_secret(const void *item, void *ctx)
+{
+	enqueue_config_users(ctx, item, "Secret");
+}
+
+static void on_secret_update(const void *old_item, const void *new_item, void *ctx)
+{
+	const struct bw_cached_config *a = old_item, *b = new_item;
+
+	if (strcmp(a->digest, b->digest) != 0)
+		on_secret(new_item, ctx);
+}
+
 /* --- set-up --- */
 
 struct informer_spec {
@@ -332,7 +395,7 @@ struct informer_spec {
 	const char *label_selector, *field_selector;
 	bw_store_project_fn *project;
 	struct bw_informer_handlers handlers;
-	struct bw_store_index index; /* one, or none (name NULL) */
+	struct bw_store_index index[2]; /* up to two; the first unused has name NULL */
 };
 
 static int make_informers(struct bw_operator *op, const char *ns, struct bw_error *err)
@@ -344,43 +407,58 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 			      NULL,
 			      bw_project_service,
 			      {on_service, on_service_update, on_service, op},
-			      {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL}},
+			      {{BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL},
+			       {BW_INDEX_BY_CONFIG, bw_index_config, NULL}}},
 	    [INF_BREAKERS] = {&bw_res_bw_breakers,
 			      NULL,
 			      NULL,
 			      bw_project_breaker,
 			      {on_breaker, on_breaker_update, on_breaker, op},
-			      {NULL, NULL, NULL}},
+			      {{NULL, NULL, NULL}}},
 	    [INF_DEPLOYMENTS] = {&bw_res_deployments,
 				 BW_LABEL_SERVICE,
 				 NULL,
 				 bw_project_deployment,
 				 {on_deployment, on_deployment_update, on_deployment, op},
-				 {NULL, NULL, NULL}},
+				 {{NULL, NULL, NULL}}},
 	    [INF_PODS] = {&bw_res_pods,
 			  BW_LABEL_SERVICE,
 			  NULL,
 			  bw_project_pod,
 			  {on_pod, on_pod_update, on_pod, op},
-			  {BW_INDEX_BY_SERVICE, bw_index_service, NULL}},
+			  {{BW_INDEX_BY_SERVICE, bw_index_service, NULL}}},
 	    [INF_REGISTRIES] = {&bw_res_configmaps,
 				NULL,
 				"metadata.name=" BW_REGISTRY_NAME,
 				bw_project_registry,
 				{on_registry, on_registry_update, on_registry, op},
-				{NULL, NULL, NULL}},
+				{{NULL, NULL, NULL}}},
 	    [INF_INGRESSES] = {&bw_res_ingresses,
 			       BW_LABEL_MANAGED "=" BW_MANAGER,
 			       NULL,
 			       project_key_only,
 			       {on_ingress, on_ingress_update, on_ingress, op},
-			       {NULL, NULL, NULL}},
+			       {{NULL, NULL, NULL}}},
 	    [INF_NAMESPACES] = {&bw_res_namespaces,
 				NULL,
 				ns ? ns_selector : NULL,
 				bw_project_namespace,
 				{NULL, on_namespace_update, NULL, op},
-				{NULL, NULL, NULL}},
+				{{NULL, NULL, NULL}}},
+	    /* every ConfigMap and Secret in scope, as a digest of its data
+	     * (bw_cached_config): the data is never kept */
+	    [INF_CONFIGMAPS] = {&bw_res_configmaps,
+				NULL,
+				NULL,
+				bw_project_config,
+				{on_configmap, on_configmap_update, on_configmap, op},
+				{{NULL, NULL, NULL}}},
+	    [INF_SECRETS] = {&bw_res_secrets,
+			     NULL,
+			     NULL,
+			     bw_project_config,
+			     {on_secret, on_secret_update, on_secret, op},
+			     {{NULL, NULL, NULL}}},
 	};
 	int ret;
 
@@ -388,14 +466,15 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	if (ns)
 		snprintf(ns_selector, sizeof(ns_selector), "metadata.name=%s", ns);
 	for (int i = 0; i < INF_N; i++) {
+		size_t n_indexes = specs[i].index[1].name ? 2 : specs[i].index[0].name ? 1 : 0;
 		struct bw_informer_options o = {
 		    .watch = {.resource = specs[i].res,
 			      .namespace = ns,
 			      .label_selector = specs[i].label_selector,
 			      .field_selector = specs[i].field_selector},
 		    .project = specs[i].project,
-		    .indexes = specs[i].index.name ? &specs[i].index : NULL,
-		    .n_indexes = specs[i].index.name ? 1 : 0,
+		    .indexes = n_indexes ? specs[i].index : NULL,
+		    .n_indexes = n_indexes,
 		};
 
 		if ((ret = bw_informer_new(&op->informers[i], op->ctx.client, &o, err)) != 0 ||
@@ -410,6 +489,8 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	op->ctx.caches.registries = bw_informer_store(op->informers[INF_REGISTRIES]);
 	op->ctx.caches.ingresses = bw_informer_store(op->informers[INF_INGRESSES]);
 	op->ctx.caches.namespaces = bw_informer_store(op->informers[INF_NAMESPACES]);
+	op->ctx.caches.configmaps = bw_informer_store(op->informers[INF_CONFIGMAPS]);
+	op->ctx.caches.secrets = bw_informer_store(op->informers[INF_SECRETS]);
 	return 0;
 }
 

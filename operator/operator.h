@@ -63,6 +63,8 @@ int bw_operator_render_metrics(struct bw_operator *op, char **out, size_t *len,
 struct bw_operator_caches {
 	struct bw_store *services, *breakers, *deployments, *pods, *registries, *ingresses,
 	    *namespaces;
+	/* every ConfigMap and Secret in scope as a digest (bw_cached_config) */
+	struct bw_store *configmaps, *secrets;
 };
 
 /* The shared pieces a reconciler uses. */

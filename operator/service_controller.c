@@ -26,6 +26,7 @@
 #include "render.h"
 #include "revision.h"
 #include "rfc3339.h"
+#include "confighash.h"
 #include "rollout.h"
 #include "rules.h"
 
@@ -653,6 +654,54 @@ static json_t *status_of(const json_t *svc, const struct bw_rollout_decision *r,
 	return status;
 }
 
+/* --- config rollouts (model/confighash.h) --- */
+
+struct config_lookup {
+	struct bw_operator_context *ctx;
+	const char *ns;
+	char digest[BW_CONFIG_DIGEST_LEN + 1];
+};
+
+static const char *config_digest(enum bw_config_kind kind, const char *name, void *arg)
+{
+	struct config_lookup *l = arg;
+	struct bw_store *store =
+	    kind == BW_CONFIG_SECRET ? l->ctx->caches.secrets : l->ctx->caches.configmaps;
+	const struct bw_cached_config *c = store ? bw_store_get(store, l->ns, name) : NULL;
+
+	if (!c)
+		return NULL;
+	memcpy(l->digest, c->digest, sizeof(l->digest));
+	bw_store_item_put(c);
+	return l->digest;
+}
+
+/* Puts the hash of what svc's pods reference into svc's spec (this
+ * in-memory copy only: BW_CONFIG_HASH_FIELD), so the revision and the
+ * rendered template follow the objects' content. The required objects that
+ * do not exist are said in missing (size bytes; "" when none). */
+static int add_config_hash(struct bw_operator_context *ctx, json_t *svc, const char *ns,
+			   char *missing, size_t size)
+{
+	json_t *spec = json_object_get(svc, "spec");
+	struct config_lookup l = {ctx, ns, {0}};
+	struct bw_config_hash h;
+
+	missing[0] = '\0';
+	if (!json_is_object(spec))
+		return 0;
+	json_object_del(spec, BW_CONFIG_HASH_FIELD); /* never the stored object's */
+	if (bw_config_hash(spec, config_digest, &l, &h) != 0)
+		return BW_ENOMEM;
+	if (h.n_missing)
+		snprintf(missing, size,
+			 "%s not found in namespace %s: the pods cannot start until %s created",
+			 h.missing, ns, h.n_missing > 1 ? "they are" : "it is");
+	if (h.hash[0] && json_object_set_new(spec, BW_CONFIG_HASH_FIELD, json_string(h.hash)) != 0)
+		return BW_ENOMEM;
+	return 0;
+}
+
 /*
  * The glue: gathers what the decisions need from the caches (rollout.h),
  * records their events, writes the owned objects and the status.
@@ -678,7 +727,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	const char *ns, *name, *uid;
 	struct cross_view x = {0};
 	char conflict[MSG_MAX * 2];
-	char msg[MSG_MAX];
+	char msg[MSG_MAX], config_missing[MSG_MAX + 128];
 	int ret = 0;
 
 	svc = bw_cached_object_parse(item);
@@ -706,6 +755,9 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		deployment_input(d, &din);
 		dp = &din;
 	}
+
+	if ((ret = add_config_hash(ctx, svc, ns, config_missing, sizeof(config_missing))) != 0)
+		goto out;
 
 	/* the rollout: what to apply, what to say */
 	service_input(svc, &in);
@@ -764,6 +816,13 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	 * Deployment runs it; only when the spec changed since the last status
 	 * (or that status was lost), or a rollout completed (the revision it
 	 * replaced may be pruned now): a list per change, not per reconcile */
+	if (config_missing[0] && (!same(str(old_status, "updateRevision"), want) ||
+				  json_integer_value(json_object_get(
+				      old_status, "observedGeneration")) != in.generation)) {
+		/* once per template: a missing object is part of the hash */
+		event(ctx, svc, "Warning", "ConfigMissing", config_missing);
+		bw_log_info("service", "%s: %s", key, config_missing);
+	}
 	if (!same(str(old_status, "updateRevision"), want) ||
 	    !same(str(old_status, "currentRevision"), r->current_revision) ||
 	    json_integer_value(json_object_get(old_status, "observedGeneration")) !=

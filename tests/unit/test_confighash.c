@@ -92,9 +92,9 @@ static void run_case(size_t index)
 		CHECK_INT(0, bw_config_refs_of(spec, &r), "%s: references read", name);
 		refs = json_array();
 		for (size_t i = 0; i < r.n; i++)
-			json_array_append_new(refs, json_sprintf("%s/%s%s",
-								 bw_config_kind_name(r.v[i].kind),
-								 r.v[i].name, r.v[i].optional ? "?" : ""));
+			json_array_append_new(
+			    refs, json_sprintf("%s/%s%s", bw_config_kind_name(r.v[i].kind),
+					       r.v[i].name, r.v[i].optional ? "?" : ""));
 		check_json(v, refs, "the references, sorted, merged");
 		bw_config_refs_release(&r);
 	}
