@@ -40,8 +40,9 @@
  * records in a revision: a field the CRD does not have (so no user write
  * can set it: the API server prunes it), set only on the operator's
  * in-memory copy. Part of the template (revision.h), so a new hash is a
- * new revision; render.c turns it into the pod template's annotation;
- * bw_revision_undo_spec() leaves it out of the spec an undo writes. */
+ * new revision; render.c turns it into the pod template's annotation; a
+ * rollback renders the revision's own hash; the plugin's undo
+ * (plugin/history.c) leaves it out of the spec it writes. */
 #define BW_CONFIG_HASH_FIELD "configHash"
 
 enum bw_config_kind { BW_CONFIG_CONFIGMAP, BW_CONFIG_SECRET };

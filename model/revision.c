@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confighash.h"
 #include "revision.h"
 
 const char *const bw_revision_kept_fields[] = {
@@ -75,9 +74,6 @@ json_t *bw_revision_undo_spec(const json_t *current_spec, const json_t *template
 	}
 	if (!(out = bw_revision_template(template)))
 		goto nomem;
-	/* the operator's own field (confighash.h): not a field of the CRD, and
-	 * the hash follows the objects' content, not the spec */
-	json_object_del(out, BW_CONFIG_HASH_FIELD);
 	for (const char *const *k = bw_revision_kept_fields; *k; k++) {
 		value = json_object_get(current_spec, *k);
 		if (value && json_object_set_new(out, *k, json_deep_copy(value)) != 0)

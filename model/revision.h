@@ -48,10 +48,11 @@ json_t *bw_revision_template(const json_t *spec);
  * dumped. */
 int bw_revision_hash(const json_t *template, char out[BW_REVISION_HASH_LEN + 1]);
 
-/* The spec an undo to a revision writes: its template without the config
- * hash (not a field of the CRD), with the kept fields of the current spec (an undo changes the
- * pods, not how many run or how they are reached). A field of the current template that the
- * revision lacks is absent. NULL with err set on bad input. */
+/* The spec an undo to a revision writes: its template (with its config
+ * hash, which a rollback renders; the plugin's undo drops it before
+ * writing, since the CRD has no such field), with the kept fields of the current spec (an undo
+ * changes the pods, not how many run or how they are reached). A field of the current template that
+ * the revision lacks is absent. NULL with err set on bad input. */
 json_t *bw_revision_undo_spec(const json_t *current_spec, const json_t *template,
 			      struct bw_error *err);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "history.h"
+#include "confighash.h"
 #include "json.h"
 
 static int owned_by(const json_t *cr, const char *uid)
@@ -69,6 +70,10 @@ int bw_plugin_history_read(struct bw_plugin_history *h, const json_t *service, c
 		 * in it still hashes as the operator's would */
 		if (!(t = bw_revision_template(r->template)))
 			goto nomem;
+		/* nor the operator's config hash (model/confighash.h): a
+		 * revision made by new ConfigMap or Secret content has the
+		 * spec of the one before it, and undo is about the spec */
+		json_object_del(t, BW_CONFIG_HASH_FIELD);
 		if (bw_revision_hash(t, r->hash) != 0) {
 			json_decref(t);
 			goto nomem;
@@ -230,6 +235,9 @@ json_t *bw_plugin_undo_patch(const json_t *service, const json_t *template, stru
 	}
 	if (!(spec = bw_revision_undo_spec(bw_json_get(service, "spec"), template, err)))
 		return NULL;
+	/* the operator's config hash (model/confighash.h) is no field of the
+	 * CRD: it follows the objects' content, not the spec */
+	json_object_del(spec, BW_CONFIG_HASH_FIELD);
 	patch = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:o}]", "op", "replace", "path",
 			  "/metadata/resourceVersion", "value", rv, "op", "replace", "path",
 			  "/spec", "value", spec);

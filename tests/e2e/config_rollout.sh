@@ -145,6 +145,47 @@ check "then a ConfigMap edit rolls nothing out (8 s)" unchanged_for 8 web "" "$r
 check_eq "a bad configRollout is refused by name" "1" \
 	"$(kubectl -n "$ns" patch bsvc web --type=merge -p '{"spec":{"configRollout":"Sometimes"}}' 2>&1 | grep -c 'spec.configRollout')"
 
+# 8. a rollback while the ConfigMap holds new content: the Deployment goes
+# back to currentRevision's template with its old hash (the pods read the
+# content as it is now), and it does not loop
+kubectl -n "$ns" create configmap rb-config --from-literal=A=1 >/dev/null
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: rb}
+spec:
+  image: registry.local/shop/rb:1.0.0
+  envFrom: [{configMapRef: {name: rb-config}}]
+  rollout: {progressDeadlineSeconds: 5}
+EOF
+check "the Service to roll back becomes Ready" settled rb
+rb1=$(st rb currentRevision)
+hb1=$(hash_of rb)
+kubectl -n "$ns" patch bsvc rb --type=merge -p '{"spec":{"image":"registry.local/shop/rb:2.0.0-never-ready"}}' >/dev/null
+check "a never-ready image is rolled back" eventually 60 bash -c \
+	"[ -n \"\$('$state/bin/kubectl' -n $ns get bsvc rb -o jsonpath='{.status.failedRevision}')\" ]"
+bad1=$(st rb failedRevision)
+kubectl -n "$ns" patch configmap rb-config --type=merge -p '{"data":{"A":"2"}}' >/dev/null
+check "new content while rolled back is a new template: the rollback ends, a rollout starts" \
+	changed rb "$bad1"
+check "that rollout (the bad image, the new hash) is rolled back too" eventually 60 bash -c \
+	"f=\$('$state/bin/kubectl' -n $ns get bsvc rb -o jsonpath='{.status.failedRevision}'); [ -n \"\$f\" ] && [ \"\$f\" != '$bad1' ]"
+check "back to currentRevision's whole template, its old hash included" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get deployment rb -o jsonpath='{.metadata.annotations.breakwater\.io/revision}')\" = '$rb1' ] &&
+	 [ \"\$('$state/bin/kubectl' -n $ns get deployment rb -o jsonpath='{.spec.template.metadata.annotations.breakwater\.io/config-hash}')\" = '$hb1' ]"
+bad2=$(st rb failedRevision)
+stable_rollback() {
+	local end=$((SECONDS + 10))
+	while [ $SECONDS -lt $end ]; do
+		[ "$(st rb failedRevision)" = "$bad2" ] && [ "$(st rb updateRevision)" = "$bad2" ] &&
+			[ "$(hash_of rb)" = "$hb1" ] || return 1
+		sleep 0.5
+	done
+}
+check "and it does not loop: failedRevision = updateRevision, the old hash stays (10 s)" stable_rollback
+check_eq "Stalled True with reason RolledBack" "True RolledBack" \
+	"$(get bsvc rb -o jsonpath='{.status.conditions[?(@.type=="Stalled")].status} {.status.conditions[?(@.type=="Ready")].reason}')"
+
 check "the Secret's data is never in the operator's log" bash -c "! grep -q -e '$secret_value' -e 'another-$$' -e \"\$(printf %s '$secret_value' | base64)\" '$op_log'"
 stop_operator
 check_operator_log

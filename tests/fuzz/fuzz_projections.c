@@ -1,6 +1,7 @@
 /* libFuzzer: arbitrary JSON text through the store projections the
  * operator's informers use (Services, Breakers, Deployments, Pods, registry
- * ConfigMaps, Namespaces), with the indexes of the Services and pods caches: each parsed value is
+ * ConfigMaps, Namespaces, ConfigMaps and Secrets as digests), with the
+ * indexes of the Services and pods caches: each parsed value is
  * upserted into a real store with each projection, read back, deleted, and replaced as a list, as
  * the informers do on watch events and relists. */
 #include <stddef.h>
@@ -16,16 +17,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { P_BREAKER, P_SERVICE, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_N };
+enum { P_BREAKER, P_SERVICE, P_DEPLOYMENT, P_POD, P_REGISTRY, P_NAMESPACE, P_CONFIG, P_N };
 
-static bw_store_project_fn *const projections[P_N] = {bw_project_breaker,    bw_project_service,
-						      bw_project_deployment, bw_project_pod,
-						      bw_project_registry,   bw_project_namespace};
+static bw_store_project_fn *const projections[P_N] = {
+    bw_project_breaker,	 bw_project_service,   bw_project_deployment, bw_project_pod,
+    bw_project_registry, bw_project_namespace, bw_project_config};
 
-/* The index each cache keeps, as operator.c registers it (name NULL: none). */
-static const struct bw_store_index indexes[P_N] = {
-    [P_SERVICE] = {BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL},
-    [P_POD] = {BW_INDEX_BY_SERVICE, bw_index_service, NULL},
+/* The indexes each cache keeps, as operator.c registers them (name NULL: none). */
+static const struct bw_store_index indexes[P_N][2] = {
+    [P_SERVICE] = {{BW_INDEX_BY_DEPENDENCY, bw_index_dependency, NULL},
+		   {BW_INDEX_BY_CONFIG, bw_index_config, NULL}},
+    [P_POD] = {{BW_INDEX_BY_SERVICE, bw_index_service, NULL}},
 };
 
 static int same(const char *a, const char *b)
@@ -103,6 +105,10 @@ static void read_item(int p, const void *item)
 			n += touch(o->dependency_keys[i]);
 		if (o->n_dependencies > BW_STORE_INDEX_MAX)
 			n += touch(o->dependency_keys[o->n_dependencies]);
+		for (size_t i = 0; i < o->n_config; i++)
+			n += touch(o->config_keys[i]);
+		if (o->n_config > BW_STORE_INDEX_MAX)
+			n += touch(o->config_keys[o->n_config]);
 		break;
 	}
 	case P_DEPLOYMENT: {
@@ -126,6 +132,14 @@ static void read_item(int p, const void *item)
 		n += touch(r->registry_json) + touch(r->breakers_json);
 		break;
 	}
+	case P_CONFIG: {
+		const struct bw_cached_config *c = item;
+
+		/* a digest, nothing of the data */
+		if (strlen(c->digest) != 32 || strspn(c->digest, "0123456789abcdef") != 32)
+			abort();
+		break;
+	}
 	case P_NAMESPACE: {
 		const struct bw_cached_namespace *ns = item;
 		/* label values cannot hold "\u0000" in Kubernetes; the dump must
@@ -147,11 +161,12 @@ static void run(int p, json_t *doc)
 	struct bw_store_change change = {0};
 	struct bw_store_changes changes = {0};
 	struct bw_store_items items = {0};
+	size_t n_indexes = indexes[p][1].name ? 2 : indexes[p][0].name ? 1 : 0;
 	json_t *list;
 	size_t i;
 
-	if (bw_store_new(&store, projections[p], NULL, indexes[p].name ? &indexes[p] : NULL,
-			 indexes[p].name ? 1 : 0, NULL) != 0)
+	if (bw_store_new(&store, projections[p], NULL, n_indexes ? indexes[p] : NULL, n_indexes,
+			 NULL) != 0)
 		abort();
 	/* the object itself, as a watch event delivers it, twice (UNCHANGED or UPDATED) */
 	for (i = 0; i < 2; i++) {
