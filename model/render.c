@@ -230,8 +230,7 @@ static int parse_route_tls(const json_t *route, struct spec *s, struct bw_error 
 
 	if ((rc = get_typed(route, "tls", "spec.route.tls", JSON_OBJECT, &tls, err)) || !tls)
 		return rc;
-	if ((rc = get_str(tls, "secretName", "spec.route.tls.secretName", 1, &s->tls_secret,
-			  err)))
+	if ((rc = get_str(tls, "secretName", "spec.route.tls.secretName", 1, &s->tls_secret, err)))
 		return rc;
 	if (!is_subdomain(s->tls_secret))
 		return bw_error_set(err, BW_EINVAL,
@@ -281,6 +280,12 @@ static int parse_route_parent(const json_t *route, struct spec *s, struct bw_err
 		return bw_error_set(err, BW_EINVAL,
 				    "spec.route.parentRef.namespace: \"%.100s\" is not a DNS label",
 				    s->parent_ns);
+	if (s->parent_section && !is_subdomain(s->parent_section))
+		return bw_error_set(
+		    err, BW_EINVAL,
+		    "spec.route.parentRef.sectionName: \"%.100s\" is not a listener "
+		    "name (a DNS-1123 subdomain)",
+		    s->parent_section);
 	return 0;
 }
 
@@ -672,9 +677,9 @@ int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err)
 	if (s.class_name)
 		bad |= json_object_set_new(sp, "ingressClassName", json_string(s.class_name));
 	if (s.tls_secret) /* the host is required with TLS (parse_route_tls) */
-		bad |= json_object_set_new(sp, "tls",
-					   json_pack("[{s:[s], s:s}]", "hosts", s.host,
-						     "secretName", s.tls_secret));
+		bad |= json_object_set_new(
+		    sp, "tls",
+		    json_pack("[{s:[s], s:s}]", "hosts", s.host, "secretName", s.tls_secret));
 	bad |= json_object_set_new(sp, "rules", rules);
 	bad |= json_object_set_new(obj, "spec", sp);
 	return finish(obj, bad, "Ingress", s.name, out, err);
@@ -766,8 +771,8 @@ int bw_render_route_url(const json_t *svc, const char *lb_address, char *buf, si
 		host = lb_address;
 	if (!host)
 		return 0;
-	return put(buf, size,
-		   snprintf(buf, size, "%s://%s%s", s.tls_secret ? "https" : "http", host,
-			    s.path_prefix),
-		   "route url", err);
+	return put(
+	    buf, size,
+	    snprintf(buf, size, "%s://%s%s", s.tls_secret ? "https" : "http", host, s.path_prefix),
+	    "route url", err);
 }

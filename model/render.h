@@ -2,8 +2,8 @@
  * What the operator owns for a breakwater Service, rendered as
  * server-side-apply bodies: the Deployment, the core/v1 ClusterIP Service,
  * the Ingress or the Gateway API HTTPRoute when spec.route is set, and the
- * strings of the Service's status (selector, URL, route URL). docs/resources.md, "What the operator owns", is the
- * reference.
+ * strings of the Service's status (selector, URL, route URL). docs/resources.md, "What the operator
+ * owns", is the reference.
  *
  * These are pure functions: no I/O, no API calls, no global state. Each takes
  * the whole breakwater Service object (apiVersion, kind, metadata {name,
