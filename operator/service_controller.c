@@ -1,7 +1,9 @@
 /*
  * The Service controller: a breakwater Service becomes a Deployment, a
- * ClusterIP Service and (with a route) an Ingress, written with server-side
- * apply; image rollouts are followed to completion or rolled back; status
+ * ClusterIP Service and (with a route) an Ingress or a Gateway API
+ * HTTPRoute (spec.route.kind; HTTPRoutes are not watched, so the operator
+ * runs without their CRDs and only such a Service reports
+ * GatewayAPIMissing), written with server-side apply; image rollouts are followed to completion or rolled back; status
  * and conditions say where things stand. Level-triggered: everything is
  * derived from the resource, its status and the Deployment as cached, so a
  * restart at any moment converges to the same state.
