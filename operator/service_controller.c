@@ -3,10 +3,11 @@
  * ClusterIP Service and (with a route) an Ingress or a Gateway API
  * HTTPRoute (spec.route.kind; HTTPRoutes are not watched, so the operator
  * runs without their CRDs and only such a Service reports
- * GatewayAPIMissing), written with server-side apply; image rollouts are followed to completion or rolled back; status
- * and conditions say where things stand. Level-triggered: everything is
- * derived from the resource, its status and the Deployment as cached, so a
- * restart at any moment converges to the same state.
+ * GatewayAPIMissing), written with server-side apply; image rollouts are
+ * followed to completion or rolled back; status and conditions say where
+ * things stand. Level-triggered: everything is derived from the resource,
+ * its status and the Deployment as cached, so a restart at any moment
+ * converges to the same state.
  *
  * This file is the glue: it gathers the inputs from the caches, asks the
  * pure decisions of rollout.h (image bookkeeping, rollback, conditions,
