@@ -41,6 +41,8 @@ const struct bw_resource bw_res_deployments = {"apps", "v1", "deployments", "Dep
 const struct bw_resource bw_res_controllerrevisions = {"apps", "v1", "controllerrevisions",
 						       "ControllerRevision", 1};
 const struct bw_resource bw_res_ingresses = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
+const struct bw_resource bw_res_httproutes = {"gateway.networking.k8s.io", "v1", "httproutes",
+					      "HTTPRoute", 1};
 const struct bw_resource bw_res_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
 const struct bw_resource bw_res_crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
 					"CustomResourceDefinition", 0};

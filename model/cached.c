@@ -485,6 +485,27 @@ void *bw_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *
 	return n;
 }
 
+void *bw_project_ingress(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const json_t *lb = json_array_get(
+	    json_object_get(json_object_get(json_object_get(obj, "status"), "loadBalancer"),
+			    "ingress"),
+	    0);
+	const char *addr = json_string_value(json_object_get(lb, "ip"));
+	struct bw_cached_ingress *in;
+
+	(void)arg;
+	if (!addr || !*addr)
+		addr = json_string_value(json_object_get(lb, "hostname"));
+	if (!addr || strlen(addr) > 253) /* an address, not a text of any size */
+		addr = "";
+	bw_store_pack_reserve_str(pack, addr);
+	in = bw_store_pack_alloc(pack, sizeof(*in));
+	if (in)
+		in->address = bw_store_pack_str(pack, addr);
+	return in;
+}
+
 int bw_namespace_terminating(struct bw_store *namespaces, const char *ns)
 {
 	const struct bw_cached_namespace *n =

@@ -122,6 +122,13 @@ struct bw_cached_namespace {
 	int terminating;
 };
 
+/* A cached Ingress (only those breakwater labels): its address, the first
+ * status.loadBalancer.ingress entry's ip, else its hostname, "" when it has
+ * none yet. status.routeURL of a route without a host shows it. */
+struct bw_cached_ingress {
+	const char *address;
+};
+
 /* True when namespace ns is cached as being deleted: its Services are on
  * their way out and hold no route any more (a test, or a team, deleting a
  * namespace and applying the same routes elsewhere would otherwise be
@@ -144,6 +151,7 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 size_t bw_index_dependency(const void *item, const char **values, size_t max, void *arg);
 size_t bw_index_service(const void *item, const char **values, size_t max, void *arg);
 void *bw_project_namespace(struct bw_store_pack *pack, const json_t *obj, void *arg);
+void *bw_project_ingress(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_project_pod(struct bw_store_pack *pack, const json_t *obj, void *arg);
 void *bw_project_registry(struct bw_store_pack *pack, const json_t *obj, void *arg);

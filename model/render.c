@@ -44,6 +44,9 @@ struct spec {
 
 	int has_route;
 	const char *path_prefix, *host, *class_name; /* host, class_name may be NULL */
+	int http_route;				     /* spec.route.kind HTTPRoute */
+	const char *tls_secret;			     /* spec.route.tls.secretName or NULL */
+	const char *parent_name, *parent_ns, *parent_section; /* spec.route.parentRef */
 
 	const json_t *max_surge, *max_unavailable; /* NULL: the default */
 	json_int_t deadline;
@@ -196,9 +199,101 @@ static int parse_health(const json_t *sp, struct spec *s, struct bw_error *err)
 	return 0;
 }
 
+/* A DNS-1123 subdomain (what a Secret or Gateway name is): dot-separated
+ * DNS-1123 labels, at most 253 bytes. */
+static int is_subdomain(const char *s)
+{
+	char label[BW_DNS_LABEL_MAX + 1];
+	size_t n = strlen(s), i = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	while (i <= n) {
+		size_t len = strcspn(s + i, ".");
+
+		if (len == 0 || len > BW_DNS_LABEL_MAX)
+			return 0;
+		memcpy(label, s + i, len);
+		label[len] = '\0';
+		if (!bw_is_dns1123_label(label))
+			return 0;
+		i += len + 1;
+	}
+	return 1;
+}
+
+/* spec.route.tls {secretName}: Ingress only, and only with a host (the TLS
+ * section names the hosts its certificate serves). */
+static int parse_route_tls(const json_t *route, struct spec *s, struct bw_error *err)
+{
+	const json_t *tls;
+	int rc;
+
+	if ((rc = get_typed(route, "tls", "spec.route.tls", JSON_OBJECT, &tls, err)) || !tls)
+		return rc;
+	if ((rc = get_str(tls, "secretName", "spec.route.tls.secretName", 1, &s->tls_secret, err)))
+		return rc;
+	if (!is_subdomain(s->tls_secret))
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.tls.secretName: \"%.100s\" is not a Secret name "
+				    "(a DNS-1123 subdomain)",
+				    s->tls_secret);
+	if (s->http_route)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.tls: applies to kind Ingress only; with HTTPRoute "
+				    "TLS is terminated by the Gateway's listener");
+	if (!s->host)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.host: required when spec.route.tls is set (the "
+				    "certificate is served for that host)");
+	return 0;
+}
+
+/* spec.route.parentRef {name, namespace, sectionName}: HTTPRoute only, and
+ * required there (an HTTPRoute attached to no Gateway carries nothing). */
+static int parse_route_parent(const json_t *route, struct spec *s, struct bw_error *err)
+{
+	const json_t *ref;
+	int rc;
+
+	if ((rc = get_typed(route, "parentRef", "spec.route.parentRef", JSON_OBJECT, &ref, err)))
+		return rc;
+	if (!ref && s->http_route)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.parentRef: required when spec.route.kind is "
+				    "HTTPRoute (the Gateway the route attaches to)");
+	if (!ref)
+		return 0;
+	if (!s->http_route)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.parentRef: applies to kind HTTPRoute only");
+	if ((rc = get_str(ref, "name", "spec.route.parentRef.name", 1, &s->parent_name, err)) ||
+	    (rc = get_str(ref, "namespace", "spec.route.parentRef.namespace", 0, &s->parent_ns,
+			  err)) ||
+	    (rc = get_str(ref, "sectionName", "spec.route.parentRef.sectionName", 0,
+			  &s->parent_section, err)))
+		return rc;
+	if (!is_subdomain(s->parent_name))
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.parentRef.name: \"%.100s\" is not a Gateway name",
+				    s->parent_name);
+	if (s->parent_ns && !bw_is_dns1123_label(s->parent_ns))
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.parentRef.namespace: \"%.100s\" is not a DNS label",
+				    s->parent_ns);
+	if (s->parent_section && !is_subdomain(s->parent_section))
+		return bw_error_set(
+		    err, BW_EINVAL,
+		    "spec.route.parentRef.sectionName: \"%.100s\" is not a listener "
+		    "name (a DNS-1123 subdomain)",
+		    s->parent_section);
+	return 0;
+}
+
 static int parse_route(const json_t *sp, struct spec *s, struct bw_error *err)
 {
 	const json_t *route;
+	const char *kind;
 	size_t n;
 	int rc;
 
@@ -216,7 +311,19 @@ static int parse_route(const json_t *sp, struct spec *s, struct bw_error *err)
 				    s->path_prefix);
 	if ((rc = get_str(route, "host", "spec.route.host", 0, &s->host, err)) ||
 	    (rc = get_str(route, "ingressClassName", "spec.route.ingressClassName", 0,
-			  &s->class_name, err)))
+			  &s->class_name, err)) ||
+	    (rc = get_str(route, "kind", "spec.route.kind", 0, &kind, err)))
+		return rc;
+	if (kind && strcmp(kind, "Ingress") != 0 && strcmp(kind, "HTTPRoute") != 0)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.kind: \"%.100s\" must be Ingress or HTTPRoute",
+				    kind);
+	s->http_route = kind && strcmp(kind, "HTTPRoute") == 0;
+	if (s->http_route && s->class_name)
+		return bw_error_set(err, BW_EINVAL,
+				    "spec.route.ingressClassName: applies to kind Ingress only; "
+				    "an HTTPRoute names its Gateway in spec.route.parentRef");
+	if ((rc = parse_route_parent(route, s, err)) || (rc = parse_route_tls(route, s, err)))
 		return rc;
 	return 0;
 }
@@ -600,8 +707,8 @@ int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err)
 	int rc, bad = 0;
 
 	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)) ||
-	    !s.has_route)
-		return rc; /* no route: no Ingress, *out stays NULL */
+	    !s.has_route || s.http_route)
+		return rc; /* no route, or an HTTPRoute: no Ingress, *out stays NULL */
 	obj = owned_object(&s, "networking.k8s.io/v1", "Ingress");
 	sp = json_object();
 	rules = json_array();
@@ -613,9 +720,39 @@ int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err)
 	bad |= json_array_append_new(rules, rule);
 	if (s.class_name)
 		bad |= json_object_set_new(sp, "ingressClassName", json_string(s.class_name));
+	if (s.tls_secret) /* the host is required with TLS (parse_route_tls) */
+		bad |= json_object_set_new(
+		    sp, "tls",
+		    json_pack("[{s:[s], s:s}]", "hosts", s.host, "secretName", s.tls_secret));
 	bad |= json_object_set_new(sp, "rules", rules);
 	bad |= json_object_set_new(obj, "spec", sp);
 	return finish(obj, bad, "Ingress", s.name, out, err);
+}
+
+int bw_render_httproute(const json_t *svc, json_t **out, struct bw_error *err)
+{
+	struct spec s;
+	json_t *obj, *sp, *parent;
+	int rc, bad = 0;
+
+	if ((rc = start(svc, out, err)) || (rc = parse(svc, NEED_NAMESPACE | NEED_UID, &s, err)) ||
+	    !s.has_route || !s.http_route)
+		return rc; /* no route, or an Ingress: no HTTPRoute, *out stays NULL */
+	obj = owned_object(&s, BW_RENDER_GATEWAY_API_VERSION, "HTTPRoute");
+	parent = json_pack("{s:s, s:s, s:s}", "group", "gateway.networking.k8s.io", "kind",
+			   "Gateway", "name", s.parent_name);
+	if (s.parent_ns)
+		bad |= json_object_set_new(parent, "namespace", json_string(s.parent_ns));
+	if (s.parent_section)
+		bad |= json_object_set_new(parent, "sectionName", json_string(s.parent_section));
+	sp = json_pack("{s:[o], s:[{s:[{s:{s:s, s:s}}], s:[{s:s, s:s, s:s, s:I, s:i}]}]}",
+		       "parentRefs", parent, "rules", "matches", "path", "type", "PathPrefix",
+		       "value", s.path_prefix, "backendRefs", "group", "", "kind", "Service",
+		       "name", s.name, "port", s.port, "weight", 1);
+	if (s.host)
+		bad |= json_object_set_new(sp, "hostnames", json_pack("[s]", s.host));
+	bad |= json_object_set_new(obj, "spec", sp);
+	return finish(obj, bad, "HTTPRoute", s.name, out, err);
 }
 
 /* snprintf into buf, BW_ETOOBIG when it does not fit. */
@@ -657,4 +794,29 @@ int bw_render_url(const json_t *svc, char *buf, size_t size, struct bw_error *er
 		   snprintf(buf, size, "http://%s.%s.svc.%s:%" JSON_INTEGER_FORMAT, s.name, s.ns,
 			    BW_RENDER_CLUSTER_DOMAIN, s.port),
 		   "url", err);
+}
+
+int bw_render_route_url(const json_t *svc, const char *lb_address, char *buf, size_t size,
+			struct bw_error *err)
+{
+	struct spec s;
+	const char *host;
+	int rc;
+
+	if (!svc || !buf || !size)
+		return bw_error_set(err, BW_EINVAL, "render: svc and buf are required");
+	buf[0] = '\0';
+	if ((rc = parse(svc, 0, &s, err)) || !s.has_route)
+		return rc;
+	/* a wildcard host names no one address; an HTTPRoute's address is its
+	 * Gateway's, not read (no access to Gateways) */
+	host = s.host && strncmp(s.host, "*.", 2) != 0 ? s.host : NULL;
+	if (!host && !s.http_route && !s.host && lb_address && *lb_address)
+		host = lb_address;
+	if (!host)
+		return 0;
+	return put(
+	    buf, size,
+	    snprintf(buf, size, "%s://%s%s", s.tls_secret ? "https" : "http", host, s.path_prefix),
+	    "route url", err);
 }

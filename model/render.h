@@ -1,9 +1,9 @@
 /*
  * What the operator owns for a breakwater Service, rendered as
  * server-side-apply bodies: the Deployment, the core/v1 ClusterIP Service,
- * the Ingress when spec.route is set, and the strings of the Service's status
- * (selector and URL). docs/resources.md, "What the operator owns", is the
- * reference.
+ * the Ingress or the Gateway API HTTPRoute when spec.route is set, and the
+ * strings of the Service's status (selector, URL, route URL). docs/resources.md, "What the operator
+ * owns", is the reference.
  *
  * These are pure functions: no I/O, no API calls, no global state. Each takes
  * the whole breakwater Service object (apiVersion, kind, metadata {name,
@@ -77,13 +77,42 @@ int bw_render_deployment(const json_t *svc, const char *image, json_t **out, str
 int bw_render_service(const json_t *svc, json_t **out, struct bw_error *err);
 
 /*
- * The networking.k8s.io/v1 Ingress NAME when spec.route is set: one rule
- * (with the host if given), one Prefix path to the Service's port http.
- * When spec.route is absent, sets *out to NULL and returns 0 (the
- * controller then deletes any Ingress it owns). Requires metadata.name,
+ * The networking.k8s.io/v1 Ingress NAME when spec.route is set with kind
+ * Ingress (the default): one rule (with the host if given), one Prefix path
+ * to the Service's port http, and with spec.route.tls a tls entry
+ * {hosts: [host], secretName}. The Secret is named, never read. When
+ * spec.route is absent or its kind is HTTPRoute, sets *out to NULL and
+ * returns 0 (the controller then deletes any Ingress it owns). Requires metadata.name,
  * namespace and uid. Returns 0 or BW_EINVAL / BW_ENOMEM.
  */
 int bw_render_ingress(const json_t *svc, json_t **out, struct bw_error *err);
+
+/* The Gateway API version of the HTTPRoute rendered (the standard channel). */
+#define BW_RENDER_GATEWAY_API_VERSION "gateway.networking.k8s.io/v1"
+
+/*
+ * The gateway.networking.k8s.io/v1 HTTPRoute NAME when spec.route.kind is
+ * HTTPRoute: parentRefs the Gateway of spec.route.parentRef (group and kind
+ * spelled out), hostnames [host] if given, one rule with a PathPrefix match
+ * of pathPrefix and one backendRef to the core/v1 Service NAME on spec.port
+ * (weight 1). Otherwise (no route, or kind Ingress) sets *out to NULL and
+ * returns 0. Requires metadata.name, namespace and uid. Returns 0 or
+ * BW_EINVAL / BW_ENOMEM.
+ */
+int bw_render_httproute(const json_t *svc, json_t **out, struct bw_error *err);
+
+/*
+ * Writes the route's address (status.routeURL) into buf, NUL-terminated:
+ * "https://HOST/PREFIX" with spec.route.tls, else "http://HOST/PREFIX".
+ * Without a host (or with a wildcard host), an Ingress's address is
+ * lb_address (the Ingress's status.loadBalancer.ingress[0] ip or hostname;
+ * NULL or "" when it has none); an HTTPRoute's is its Gateway's, which is
+ * not read. buf is "" when there is no route or no address. Returns 0,
+ * BW_EINVAL or BW_ETOOBIG (BW_RENDER_ROUTE_URL_MAX always fits).
+ */
+#define BW_RENDER_ROUTE_URL_MAX 1300
+int bw_render_route_url(const json_t *svc, const char *lb_address, char *buf, size_t size,
+			struct bw_error *err);
 
 /*
  * Writes "breakwater.io/service=NAME" (status.selector, for the scale

@@ -8,7 +8,12 @@
  *   Route conflict  two Services whose spec.route has the same pathPrefix on
  *                   the same host (no host is a host of its own), in any
  *                   namespaces: Ingress controllers merge every Ingress of
- *                   the cluster, so one path must lead to one Service. The
+ *                   the cluster, so one path must lead to one Service.
+ *                   The kinds (spec.route.kind Ingress or HTTPRoute) are
+ *                   not compared: an Ingress and an HTTPRoute of one host
+ *                   and path usually end on the same gateway (controllers
+ *                   such as Traefik and Envoy Gateway serve both), and the
+ *                   address in status.routeURL must name one Service. The
  *                   route belongs to the earliest: older
  *                   metadata.creationTimestamp wins, equal times (one-second
  *                   resolution) go to the smaller namespace/name.

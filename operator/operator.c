@@ -79,14 +79,6 @@ struct bw_operator {
 	struct scraped scraped[SCRAPED_N];
 };
 
-/* Ingresses are cached only to know which exist (so a removed route deletes one). */
-static void *project_key_only(struct bw_store_pack *pack, const json_t *obj, void *arg)
-{
-	(void)obj;
-	(void)arg;
-	return bw_store_pack_alloc(pack, 1);
-}
-
 /* --- event handlers: enqueue keys --- */
 
 static void enqueue(struct bw_workqueue *q, const char *key)
@@ -436,7 +428,7 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 	    [INF_INGRESSES] = {&bw_res_ingresses,
 			       BW_LABEL_MANAGED "=" BW_MANAGER,
 			       NULL,
-			       project_key_only,
+			       bw_project_ingress,
 			       {on_ingress, on_ingress_update, on_ingress, op},
 			       {{NULL, NULL, NULL}}},
 	    [INF_NAMESPACES] = {&bw_res_namespaces,

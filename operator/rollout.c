@@ -124,8 +124,8 @@ static void set_conditions(struct bw_rollout_decision *out, const struct view *v
 
 		snprintf(long_msg, sizeof(long_msg),
 			 "spec.route: pathPrefix %.4096s%s%.253s is the route of Service %s, which "
-			 "is older; this Service's Ingress is not written until the route is free "
-			 "or changed",
+			 "is older; this Service's Ingress or HTTPRoute is not written until the "
+			 "route is free or changed",
 			 svc->route_prefix ? svc->route_prefix : "",
 			 svc->route_host ? " on host " : "", svc->route_host ? svc->route_host : "",
 			 peers->route_holder);

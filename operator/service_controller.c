@@ -1,10 +1,13 @@
 /*
  * The Service controller: a breakwater Service becomes a Deployment, a
- * ClusterIP Service and (with a route) an Ingress, written with server-side
- * apply; image rollouts are followed to completion or rolled back; status
- * and conditions say where things stand. Level-triggered: everything is
- * derived from the resource, its status and the Deployment as cached, so a
- * restart at any moment converges to the same state.
+ * ClusterIP Service and (with a route) an Ingress or a Gateway API
+ * HTTPRoute (spec.route.kind; HTTPRoutes are not watched, so the operator
+ * runs without their CRDs and only such a Service reports
+ * GatewayAPIMissing), written with server-side apply; image rollouts are
+ * followed to completion or rolled back; status and conditions say where
+ * things stand. Level-triggered: everything is derived from the resource,
+ * its status and the Deployment as cached, so a restart at any moment
+ * converges to the same state.
  *
  * This file is the glue: it gathers the inputs from the caches, asks the
  * pure decisions of rollout.h (image bookkeeping, rollback, conditions,
@@ -51,6 +54,17 @@ static int apply(struct bw_operator_context *ctx, const struct bw_resource *res,
 	return bw_client_patch(ctx->client, res, ns, name, NULL, BW_PATCH_APPLY, body, &po, out,
 			       err);
 }
+
+/* spec.route.kind HTTPRoute while the Gateway API is not installed: the
+ * Ready condition's reason and message; the Service looks again this often
+ * (the CRDs are not watched either). */
+#define ROUTE_API_MISSING "GatewayAPIMissing"
+#define ROUTE_API_MISSING_MSG                                                              \
+	"spec.route.kind is HTTPRoute but the API server does not serve "                  \
+	"gateway.networking.k8s.io/v1 httproutes: install the Gateway API CRD "            \
+	"httproutes.gateway.networking.k8s.io (standard channel) or set spec.route.kind: " \
+	"Ingress"
+#define ROUTE_API_RECHECK_MS 30000
 
 /* While a Service is in an ownership conflict it looks again this often:
  * the foreign object is not watched (see ownership_of()), so nothing else
@@ -338,15 +352,14 @@ static void now_utc(char *buf, size_t size)
  * is put back within it. */
 #define RESYNC_S 600
 
-/* SHA-256 of the objects to apply, each serialised with sorted keys. */
-static int digest_owned(const json_t *deployment, const json_t *service, const json_t *ingress,
-			unsigned char md[BW_APPLIED_DIGEST_LEN])
+/* SHA-256 of the objects to apply (Deployment, Service, Ingress, HTTPRoute;
+ * NULL for one not wanted), each serialised with sorted keys. */
+static int digest_owned(const json_t *const parts[4], unsigned char md[BW_APPLIED_DIGEST_LEN])
 {
-	const json_t *parts[3] = {deployment, service, ingress};
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL);
 
-	for (int i = 0; i < 3 && ok; i++) {
+	for (int i = 0; i < 4 && ok; i++) {
 		char *text = parts[i] ? json_dumps(parts[i], JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 
 		ok = (!parts[i] || text) &&
@@ -389,35 +402,67 @@ static int cache_matches(const struct bw_cached_deployment *d, const json_t *dep
 }
 
 /*
- * Writes the Deployment, Service and Ingress (or deletes our Ingress when
- * no longer wanted: the route was removed, or another Service holds it),
+ * Reads whether our HTTPRoute ns/name exists. HTTPRoutes are not watched:
+ * the Gateway API CRDs may be absent, and an informer on them would fail
+ * and retry for as long as they are. So a GET, on the rare reconcile that
+ * writes. When no HTTPRoute is wanted, a failed GET (the RBAC of an older
+ * install) counts as "none": only a Service that asks for one is affected.
+ */
+static int httproute_of(struct bw_operator_context *ctx, struct owned *o, int wanted,
+			const char *ns, const char *name, const char *owner_uid, char *why,
+			size_t size, struct bw_error *err)
+{
+	int ret = ownership_of(ctx, o, ns, name, owner_uid, why, size, err);
+
+	if (ret != 0 && !wanted) {
+		bw_log_debug("service", "%s/%s: HTTPRoute not read (%s); none wanted", ns, name,
+			     err->message);
+		o->state = BW_OWNERSHIP_ABSENT;
+		ret = 0;
+	}
+	return ret;
+}
+
+/*
+ * Writes the Deployment, Service and the route's object, an Ingress or an
+ * HTTPRoute (and deletes our Ingress or HTTPRoute when no longer wanted:
+ * the route was removed, its kind switched, or another Service holds it),
  * unless exactly these were applied last time and nothing has changed them
  * since (applied.h). Nothing is written when any of them exists and is not
- * ours: conflict (size bytes) then names it and 0 is returned.
+ * ours: conflict (size bytes) then names it and 0 is returned. When the
+ * HTTPRoute API is not served (the Gateway API CRDs are not installed),
+ * *route_api_missing is set and 0 returned, the rest written.
  */
 static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const char *key,
 		       const struct bw_cached_deployment *d, const char *image,
 		       const char *restarted_at, const char *revision, int withhold_ingress,
-		       char *conflict, size_t size, struct bw_error *err)
+		       char *conflict, size_t size, int *route_api_missing, struct bw_error *err)
 {
 	json_t *deployment = NULL, *service = NULL, *ingress = NULL, *applied = NULL;
+	json_t *httproute = NULL;
 	const json_t *meta = json_object_get(svc, "metadata");
 	const char *ns = str(meta, "namespace"), *name = str(meta, "name"), *uid = str(meta, "uid");
-	struct owned objs[3] = {
-	    {.res = &bw_res_deployments}, {.res = &bw_res_services}, {.res = &bw_res_ingresses}};
+	struct owned objs[4] = {{.res = &bw_res_deployments},
+				{.res = &bw_res_services},
+				{.res = &bw_res_ingresses},
+				{.res = &bw_res_httproutes}};
 	const void *had_ingress = NULL;
 	unsigned char md[BW_APPLIED_DIGEST_LEN];
 	char hex[BW_APPLIED_HEX_LEN + 1];
 	int have_digest, ret;
 
 	conflict[0] = '\0';
+	*route_api_missing = 0;
 	if ((ret = bw_render_deployment(svc, image, &deployment, err)) != 0 ||
 	    (ret = bw_render_service(svc, &service, err)) != 0 ||
-	    (ret = bw_render_ingress(svc, &ingress, err)) != 0)
+	    (ret = bw_render_ingress(svc, &ingress, err)) != 0 ||
+	    (ret = bw_render_httproute(svc, &httproute, err)) != 0)
 		goto out;
-	if (withhold_ingress) {
+	if (withhold_ingress) { /* another Service holds the route, of either kind */
 		json_decref(ingress);
 		ingress = NULL;
+		json_decref(httproute);
+		httproute = NULL;
 	}
 	if (restarted_at) {
 		/* as `kubectl rollout restart` does: a template change makes new pods */
@@ -440,14 +485,20 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 				    json_string(revision));
 	}
 	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
-	have_digest = digest_owned(deployment, service, ingress, md) == 0;
+	{
+		const json_t *parts[4] = {deployment, service, ingress, httproute};
+
+		have_digest = digest_owned(parts, md) == 0;
+	}
 	if (have_digest && d && !ingress == !had_ingress) {
 		bw_applied_hex(md, hex);
 		if (bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
 			goto out; /* applied already, and the Deployment's spec untouched since */
 		if (!bw_applied_known(ctx->applied, key) && same(d->applied, hex) &&
-		    cache_matches(d, deployment)) {
-			/* applied by an earlier process (applied.h): a restart writes nothing */
+		    cache_matches(d, deployment) && !httproute) {
+			/* applied by an earlier process (applied.h): a restart writes nothing;
+			 * but for an HTTPRoute, which no cache shows (it may never have been
+			 * made: the Gateway API was missing), it applies once */
 			(void)bw_applied_record(ctx->applied, key, md, d->generation, time(NULL));
 			goto out;
 		}
@@ -477,10 +528,16 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	    (ingress || had_ingress) &&
 	    (ret = ownership_of(ctx, &objs[2], ns, name, uid, conflict, size, err)) != 0)
 		goto out;
+	if (objs[0].state != BW_OWNERSHIP_FOREIGN && objs[1].state != BW_OWNERSHIP_FOREIGN &&
+	    !(ingress && objs[2].state == BW_OWNERSHIP_FOREIGN) &&
+	    (ret = httproute_of(ctx, &objs[3], httproute != NULL, ns, name, uid, conflict, size,
+				err)) != 0)
+		goto out;
 	if (objs[0].state == BW_OWNERSHIP_FOREIGN || objs[1].state == BW_OWNERSHIP_FOREIGN ||
-	    (ingress && objs[2].state == BW_OWNERSHIP_FOREIGN))
+	    (ingress && objs[2].state == BW_OWNERSHIP_FOREIGN) ||
+	    (httproute && objs[3].state == BW_OWNERSHIP_FOREIGN))
 		goto out;   /* conflict holds the sentence */
-	conflict[0] = '\0'; /* a foreign Ingress we do not want is no conflict */
+	conflict[0] = '\0'; /* a foreign Ingress or HTTPRoute we do not want is no conflict */
 
 	if ((ret = write_owned(ctx, &objs[0], ns, name, deployment, &applied, err)) != 0) {
 		bw_error_prefix(err, "Deployment %s/%s", ns, name);
@@ -503,6 +560,24 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		if (ret == BW_ENOTFOUND || ret == BW_ECONFLICT)
 			ret = 0; /* gone, or replaced by an object that is not ours */
 	}
+	if (ret == 0 && httproute) {
+		ret = write_owned(ctx, &objs[3], ns, name, httproute, NULL, err);
+		if (ret == BW_ENOTFOUND) {
+			/* the create's 404: no such resource, the CRD is not installed */
+			*route_api_missing = 1;
+			ret = 0;
+			goto out; /* not recorded: tried again on the next look */
+		}
+		if (ret != 0)
+			bw_error_prefix(err, "HTTPRoute %s/%s", ns, name);
+	} else if (ret == 0 && objs[3].state == BW_OWNERSHIP_OWNED) {
+		/* the kind switched to Ingress, or the route is gone or held */
+		struct bw_delete_options dopt = {.precondition_uid = objs[3].uid};
+
+		ret = bw_client_delete(ctx->client, &bw_res_httproutes, ns, name, &dopt, err);
+		if (ret == BW_ENOTFOUND || ret == BW_ECONFLICT)
+			ret = 0;
+	}
 	if (ret == 0 && have_digest) /* a failed record only costs an apply next time */
 		(void)bw_applied_record(ctx->applied, key, md,
 					(long)json_integer_value(json_object_get(
@@ -514,6 +589,7 @@ out:
 	json_decref(deployment);
 	json_decref(service);
 	json_decref(ingress);
+	json_decref(httproute);
 	return ret;
 }
 
@@ -633,19 +709,24 @@ static void emit(struct bw_operator_context *ctx, const json_t *svc,
 		event(ctx, svc, events[i].type, events[i].reason, events[i].message);
 }
 
-/* The status the decisions ask for, with svc's selector and url, and the
- * conditions' transition times kept from old_conditions where unchanged. */
+/* The status the decisions ask for, with svc's selector, url and routeURL
+ * (none while another Service holds the route; lb_address is our cached
+ * Ingress's address), and the conditions' transition times kept from
+ * old_conditions where unchanged. */
 static json_t *status_of(const json_t *svc, const struct bw_rollout_decision *r,
-			 const struct bw_repair_decision *p, const json_t *old_conditions)
+			 const struct bw_repair_decision *p, const json_t *old_conditions,
+			 const char *lb_address)
 {
 	json_t *status = bw_rollout_status_json(r, p), *conds = json_array();
-	char buf[BW_RENDER_URL_MAX > BW_RENDER_SELECTOR_MAX ? BW_RENDER_URL_MAX
-							    : BW_RENDER_SELECTOR_MAX];
+	char buf[BW_RENDER_ROUTE_URL_MAX];
 
 	if (bw_render_selector(svc, buf, sizeof(buf), NULL) == 0)
 		json_object_set_new(status, "selector", json_string(buf));
 	if (bw_render_url(svc, buf, sizeof(buf), NULL) == 0)
 		json_object_set_new(status, "url", json_string(buf));
+	if (!r->withhold_ingress &&
+	    bw_render_route_url(svc, lb_address, buf, sizeof(buf), NULL) == 0 && buf[0])
+		json_object_set_new(status, "routeURL", json_string(buf));
 	for (size_t i = 0; i < r->n_conditions; i++)
 		bw_condition_set(conds, old_conditions, r->conditions[i].type,
 				 r->conditions[i].status, r->conditions[i].reason,
@@ -728,7 +809,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	struct cross_view x = {0};
 	char conflict[MSG_MAX * 2];
 	char msg[MSG_MAX], config_missing[MSG_MAX + 128];
-	int ret = 0;
+	int route_api_missing = 0, ret = 0;
 
 	svc = bw_cached_object_parse(item);
 	if (!svc) {
@@ -856,7 +937,16 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	}
 	ret =
 	    apply_owned(ctx, render_svc, key, d, render_image, rep.restarted_at, r->deploy_revision,
-			r->withhold_ingress, conflict, sizeof(conflict), &err);
+			r->withhold_ingress, conflict, sizeof(conflict), &route_api_missing, &err);
+	if (ret == 0 && route_api_missing) {
+		/* only this Service's route waits; the rest is applied */
+		if (!same(in.ready_reason, ROUTE_API_MISSING))
+			event(ctx, svc, "Warning", ROUTE_API_MISSING, ROUTE_API_MISSING_MSG);
+		bw_log_warn("service", "%s: %s", key, ROUTE_API_MISSING_MSG);
+		status_not_ready(ctx, svc, ROUTE_API_MISSING, ROUTE_API_MISSING_MSG, in.generation);
+		*requeue_after_ms = ROUTE_API_RECHECK_MS;
+		goto out;
+	}
 	if (ret == 0 && conflict[0]) {
 		/* once per conflict, not on every look (CONFLICT_RECHECK_MS) */
 		if (!same(in.ready_reason, "OwnershipConflict"))
@@ -880,7 +970,13 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	}
 	emit(ctx, svc, r->done_events, r->n_done_events);
 
-	status = status_of(svc, r, &rep, json_object_get(old_status, "conditions"));
+	{
+		const struct bw_cached_ingress *ing = bw_store_get(ctx->caches.ingresses, ns, name);
+
+		status = status_of(svc, r, &rep, json_object_get(old_status, "conditions"),
+				   ing ? ing->address : NULL);
+		bw_store_item_put(ing);
+	}
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
 	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
 		bw_log_debug("service", "%s: status: %s", key, err.message);

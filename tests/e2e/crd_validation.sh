@@ -323,6 +323,13 @@ explain=$(kubectl explain brk.spec.mode | tr -s ' \n' '  ')
 for text in 'Enforce' 'MetricsOnly' 'ForcedOpen' 'ForcedClosed' 'Disabled' 'Default Enforce' 'calls are never refused'; do
 	check "kubectl explain brk.spec.mode describes: $text" grep -qF -- "$text" <<<"$explain"
 done
+explain=$(kubectl explain bsvc.spec.route --recursive=false | tr -s ' \n' '  ')
+for text in 'Ingress' 'HTTPRoute' 'RouteConflict' 'status.routeURL' 'parentRef' 'tls'; do
+	check "kubectl explain bsvc.spec.route describes: $text" grep -qF -- "$text" <<<"$explain"
+done
+explain=$(kubectl explain bsvc.spec.route.tls | tr -s ' \n' '  ')
+check "kubectl explain bsvc.spec.route.tls says what a missing Secret does" \
+	grep -qF 'default certificate' <<<"$explain"
 explain=$(kubectl explain bsvc.spec.image | tr -s ' \n' '  ')
 check "kubectl explain bsvc.spec.image gives the reference form" grep -qF '@sha256:digest' <<<"$explain"
 
@@ -331,7 +338,7 @@ check "kubectl explain bsvc.spec.image gives the reference form" grep -qF '@sha2
 names=$(kubectl get breakwater -n "$ns" -o name | sort | tr '\n' ' ')
 check_eq "kubectl get breakwater lists both kinds" \
 	"breaker.breakwater.io/users service.breakwater.io/full service.breakwater.io/web " "$names"
-check_eq "kubectl get bsvc shows the printer columns" "NAME IMAGE DESIRED READY STATUS AGE" \
+check_eq "kubectl get bsvc shows the printer columns" "NAME IMAGE DESIRED READY STATUS URL AGE" \
 	"$(kubectl get bsvc -n "$ns" | head -n 1 | tr -s ' ')"
 check_eq "kubectl get brk shows the printer columns" "NAME TARGET MODE FAILURES RATE CLIENTS AGE" \
 	"$(kubectl get brk -n "$ns" | head -n 1 | tr -s ' ')"

@@ -7,9 +7,13 @@
  *   deployment.json   the expected Deployment
  *   service-out.json  the expected core/v1 Service
  *   ingress.json      the expected Ingress; absent: no Ingress expected
- *   status.json       optional: {"selector": "...", "url": "..."}
+ *   httproute.json    the expected HTTPRoute; absent: no HTTPRoute expected
+ *   status.json       optional: {"selector": "...", "url": "...", "routeURL": "...",
+ *                     "lbAddress": "..."}: routeURL is bw_render_route_url() given
+ *                     lbAddress (absent: none; routeURL "" means no address)
  *   error.json        instead of the outputs: {"deployment": FIELD, "service": FIELD,
- *                     "ingress": FIELD, "validate": FIELD}: each renderer named must
+ *                     "ingress": FIELD, "httproute": FIELD, "validate": FIELD}: each
+ *                     renderer named must
  *                     refuse with BW_EINVAL and a message starting "FIELD:"
  *
  * On a mismatch the first differing path is printed with both values.
@@ -110,9 +114,10 @@ static void run_success(const char *name, const char *dir, json_t *svc)
 	json_t *args = load(dir, "args.json"), *status = load(dir, "status.json");
 	json_t *want_d = load(dir, "deployment.json"), *want_s = load(dir, "service-out.json");
 	json_t *want_i = load(dir, "ingress.json"), *copy = json_deep_copy(svc);
+	json_t *want_h = load(dir, "httproute.json"), *h = NULL;
 	json_t *d = NULL, *s = NULL, *in = NULL;
 	const char *image = json_string_value(json_object_get(args, "image"));
-	char buf[BW_RENDER_URL_MAX], what[300];
+	char buf[BW_RENDER_ROUTE_URL_MAX], what[300];
 	struct bw_error err;
 	int rc;
 
@@ -137,6 +142,13 @@ static void run_success(const char *name, const char *dir, json_t *svc)
 		 want_i ? "" : " (none: no route)");
 	check_json(want_i, in, what);
 
+	rc = bw_render_httproute(svc, &h, &err);
+	CHECK_INT(0, rc, "%s: bw_render_httproute succeeds", name);
+	snprintf(what, sizeof(what), "%s: HTTPRoute as expected%s", name,
+		 want_h ? "" : " (none: no route of kind HTTPRoute)");
+	check_json(want_h, h, what);
+	CHECK(!(in && h), "%s: never both an Ingress and an HTTPRoute", name);
+
 	CHECK_INT(0, bw_render_validate(svc, &err), "%s: bw_render_validate accepts it", name);
 	if (status) {
 		rc = bw_render_selector(svc, buf, sizeof(buf), &err);
@@ -147,6 +159,14 @@ static void run_success(const char *name, const char *dir, json_t *svc)
 		CHECK_INT(0, rc, "%s: bw_render_url succeeds", name);
 		CHECK_STR(json_string_value(json_object_get(status, "url")), buf, "%s: status.url",
 			  name);
+		if (json_object_get(status, "routeURL")) {
+			rc = bw_render_route_url(
+			    svc, json_string_value(json_object_get(status, "lbAddress")), buf,
+			    sizeof(buf), &err);
+			CHECK_INT(0, rc, "%s: bw_render_route_url succeeds", name);
+			CHECK_STR(json_string_value(json_object_get(status, "routeURL")), buf,
+				  "%s: status.routeURL", name);
+		}
 	}
 
 	if (d)
@@ -154,12 +174,15 @@ static void run_success(const char *name, const char *dir, json_t *svc)
 	scrub(d);
 	scrub(s);
 	scrub(in);
+	scrub(h);
 	CHECK(json_equal(svc, copy),
 	      "%s: the input is unchanged and shares nothing with the output", name);
 
 	json_decref(d);
 	json_decref(s);
 	json_decref(in);
+	json_decref(h);
+	json_decref(want_h);
 	json_decref(copy);
 	json_decref(args);
 	json_decref(status);
@@ -204,6 +227,12 @@ static void run_error(const char *name, json_t *svc, json_t *expect)
 		bw_error_clear(&err);
 		rc = bw_render_ingress(svc, &out, &err);
 		expect_refusal(name, "bw_render_ingress", field, rc, out, &err);
+		json_decref(rc ? NULL : out);
+	}
+	if ((field = json_string_value(json_object_get(expect, "httproute")))) {
+		bw_error_clear(&err);
+		rc = bw_render_httproute(svc, &out, &err);
+		expect_refusal(name, "bw_render_httproute", field, rc, out, &err);
 		json_decref(rc ? NULL : out);
 	}
 	if ((field = json_string_value(json_object_get(expect, "validate")))) {
