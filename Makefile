@@ -59,7 +59,7 @@ TESTED_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(PLUGIN_SRC) 
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit test-faults bench-scale bench-proxy unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit test-traffic test-faults traefik bench-scale bench-proxy unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean image image-rootfs image-deps bench-deps
 
 all: build
@@ -212,7 +212,12 @@ check: format-check
 deps:
 	@tests/install-deps.sh
 
-TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins tsan-bins
+TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins tsan-bins traefik
+
+# The gateway of the traffic tests and the demo, from its Go module; cached
+# in ~/.cache/breakwater/traffic-bin (tests/traffic/README.md).
+traefik:
+	@tests/traffic/build.sh >/dev/null
 
 test: deps
 	@$(MAKE) -s $(TEST_BINS)
@@ -221,6 +226,12 @@ test: deps
 test-unit: deps
 	@$(MAKE) -s build asan-build unit-bins load-bins fuzz-bins
 	@tests/run.sh unit cli fuzz
+
+# Requests through a real gateway (Traefik) to the shop's pods
+# (tests/traffic/README.md); part of `make test` too.
+test-traffic: deps
+	@$(MAKE) -s build asan-build traefik
+	@tests/run.sh traffic
 
 # Faults survived (tests/faults/README.md): kill -9, a frozen and a restarted
 # API server, a conflict storm, leader handovers. FAULT_SEED, FAULT_KILLS,
@@ -255,7 +266,7 @@ run: install
 	bin/breakwater --kubeconfig $(KUBECONFIG) $(RUN_FLAGS)
 
 # The main job: control plane, operator, the example shop and a rollout.
-demo: deps build
+demo: deps build traefik
 	@examples/demo.sh
 
 install-bin: bin/breakwater

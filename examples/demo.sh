@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo (`make demo`): the local control plane, the operator, the example
 # shop, and a rollout: an image edit rolled out, then a bad image rolled back
-# automatically. The control plane stays up afterwards (`make cluster-down`);
+# automatically; the breaker sidecar; at the end requests to the shop
+# through the gateway (Traefik), answered by the pods (tests/traffic/). The control plane stays up afterwards (`make cluster-down`);
 # the operator is stopped at the end (`make run` runs it again).
 set -euo pipefail
 
@@ -109,6 +110,29 @@ else
 	sidecar_local_stop
 fi
 rm -rf "$work"
+
+step "the shop through the gateway: Traefik, its Kubernetes Ingress provider reading this cluster"
+if [ "$(id -u)" != 0 ]; then
+	echo "skipped: the pods answer in a network namespace of their own, which needs root"
+else
+	# built from its Go module and cached (minutes the first time; tests/traffic/README.md)
+	tests/traffic/build.sh >/dev/null
+	. tests/traffic/lib.sh
+	work=$(mktemp -d)
+	trap 'traffic_stop; rm -rf "$work"; kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT
+	traffic_start "$work" shop
+	# the pods answer as themselves (tests/traffic/podnet.py): "pod NAME ip IP path PATH"
+	# (Traefik reads the Ingresses and EndpointSlices; payments' pods may be restarting)
+	for svc in orders payments users products; do
+		for _ in $(seq 1 60); do tr_gw "/api/$svc/" | grep -q "^pod $svc-" && break; sleep 0.5; done
+	done
+	for path in /api/orders/ /api/orders/ /api/orders/ /api/orders/ /api/payments/ /api/payments/ \
+		/api/users/ /api/products/; do
+		printf '  GET %-15s -> %s\n' "$path" "$(tr_gw "$path" | head -n 1 | cut -d' ' -f1-4)"
+	done
+	traffic_stop
+	rm -rf "$work"
+fi
 
 step "done"
 echo "The control plane is still up: KUBECONFIG=$KUBECONFIG, kubectl at $state/bin/kubectl."

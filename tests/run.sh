@@ -2,7 +2,7 @@
 # The test runner: runs the suites named (default: all of them) and ends with
 # one line "N passed, N failed".
 #
-#   tests/run.sh [unit] [cli] [fuzz] [integration] [tsan] [e2e] [faults]
+#   tests/run.sh [unit] [cli] [fuzz] [integration] [tsan] [e2e] [traffic] [faults]
 #
 # A test program prints "ok - NAME" or "not ok - NAME" lines (TAP-like); the
 # runner counts them. A program that exits non-zero without reporting a
@@ -20,6 +20,9 @@
 # then fuzzes for BREAKWATER_FUZZ_SECONDS (default 10) per target, with
 # tests/fuzz/NAME.dict as its dictionary when there is one;
 # tests/fuzz/summary.sh then tells executions, coverage and crashes.
+# The traffic suite (tests/traffic/) sends requests through a real gateway
+# (Traefik, built from its Go module by tests/traffic/build.sh, cached) to
+# the kwok pods, answered in a network namespace of its own; it needs root.
 # The faults suite (tests/faults/, `make test-faults`) is not in the default
 # list: it takes minutes; the figures its scenarios measure are shown.
 set -uo pipefail
@@ -27,7 +30,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit cli fuzz integration tsan e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit cli fuzz integration tsan e2e traffic)
 
 passed=0
 failed=0
@@ -177,6 +180,27 @@ suite_e2e() {
 	done
 }
 
+suite_traffic() {
+	local t
+	if [ "$(id -u)" != 0 ]; then
+		echo "traffic: skipped (the harness needs root: unshare, nsenter, ip)"
+		return
+	fi
+	# Traefik first (minutes when Go's caches are cold), its progress shown
+	if ! tests/traffic/build.sh >/dev/null; then
+		echo "not ok - Traefik builds (tests/traffic/build.sh)"
+		failed=$((failed + 1))
+		failures+=("traffic-build")
+		return
+	fi
+	need_cluster || return
+	for t in tests/traffic/*.sh; do
+		case ${t##*/} in lib.sh | build.sh) continue ;; esac
+		run_program "traffic/${t##*/}" bash "$t"
+		grep '^# figure: ' "$logs/traffic_${t##*/}.log" | sed 's/^# figure: /    /'
+	done
+}
+
 suite_faults() {
 	local t name
 	need_cluster || return
@@ -190,9 +214,9 @@ suite_faults() {
 
 for s in "${suites[@]}"; do
 	case $s in
-	unit | cli | fuzz | integration | tsan | e2e | faults) "suite_$s" ;;
+	unit | cli | fuzz | integration | tsan | e2e | traffic | faults) "suite_$s" ;;
 	*)
-		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, tsan, e2e, faults)" >&2
+		echo "run.sh: unknown suite '$s' (unit, cli, fuzz, integration, tsan, e2e, traffic, faults)" >&2
 		exit 2
 		;;
 	esac

@@ -2,7 +2,8 @@
 # `make demo` stays true: the demo script runs to its end on the local
 # control plane, shows the shop Ready, the injected env, the rollout and the
 # automatic rollback, a breaker sidecar opening and closing (the injected
-# sidecar's command line run here, tests/sidecar_local.sh), and leaves no
+# sidecar's command line run here, tests/sidecar_local.sh), requests through
+# the gateway answered by the shop's pods (tests/traffic/), and leaves no
 # operator process behind.
 . "$(dirname "$0")/../lib.sh"
 
@@ -25,6 +26,16 @@ check "while OPEN the sidecar answers 503 itself" grep -qE "not forwarded while 
 check "users saw only the calls that were forwarded" grep -q "calls that reached users: 4 " <<<"$out"
 check "after openSeconds a trial closes it again" grep -qE "after openSeconds, a trial: .* -> 200 +breaker CLOSED" <<<"$out"
 check "the sidecar logged the transitions" grep -q "sidecar log: .*HALF_OPEN -> CLOSED (TrialsSucceeded)" <<<"$out"
+check "the gateway sends /api/orders/ to orders pods" grep -qE "GET /api/orders/ +-> pod orders-[a-z0-9]+-[a-z0-9]+ ip 10\.244\." <<<"$out"
+orders_answering() { grep -oE 'GET /api/orders/ +-> pod orders-[a-z0-9-]+' <<<"$out" | sort -u | wc -l; }
+check "spread over more than one of them" test "$(orders_answering)" -gt 1
+demo=$out # (check's own local "out" would hide $out in a function it runs)
+other_routes() {
+	grep -qE 'GET /api/payments/ +-> pod payments-' <<<"$demo" &&
+		grep -qE 'GET /api/users/ +-> pod users-' <<<"$demo" && grep -qE 'GET /api/products/ +-> pod products-' <<<"$demo" ||
+		{ grep 'GET /api/' <<<"$demo"; return 1; }
+}
+check "and each other route to its Service" other_routes
 check "no operator is left running" bash -c "! pgrep -f -- '[b]in/breakwater --kubeconfig $top/.cluster/kubeconfig' >/dev/null"
 check "and its cluster-wide webhook registration is gone" bash -c "! '$state/bin/kubectl' get mutatingwebhookconfiguration breakwater 2>/dev/null"
 [ "$rc" -eq 0 ] || tail -n 30 <<<"$out"
