@@ -61,6 +61,7 @@ struct owned {
 	const struct bw_resource *res;
 	enum bw_ownership state;
 	char uid[64]; /* the existing object's metadata.uid */
+	json_t *live; /* the object as read by ownership_of(), or NULL */
 };
 
 /*
@@ -93,7 +94,8 @@ static int ownership_of(struct bw_operator_context *ctx, struct owned *o, const 
 		 str(json_object_get(obj, "metadata"), "uid")
 		     ? str(json_object_get(obj, "metadata"), "uid")
 		     : "");
-	json_decref(obj);
+	json_decref(o->live);
+	o->live = obj; /* for write_owned(): maybe nothing to write */
 	return 0;
 }
 
@@ -146,6 +148,21 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 	json_t *meta = json_object_get(body, "metadata"), *created = NULL, *applied = NULL;
 	int ret = 0;
 
+	if (o->state == BW_OWNERSHIP_OWNED && o->live) {
+		char at[256];
+
+		if (bw_applied_covers_at(o->live, body, at, sizeof(at))) {
+			/* read just now and already as it would be applied (its
+			 * digest annotation included, applied.h): an apply would
+			 * change nothing */
+			hand_over(ctx, o->res, ns, name, o->live);
+			if (out)
+				*out = json_incref(o->live);
+			return 0;
+		}
+		bw_log_debug("service", "%s %s/%s differs from what is applied at %s", o->res->kind,
+			     ns, name, at);
+	}
 	if (o->state == BW_OWNERSHIP_ABSENT) {
 		ret = bw_client_create(ctx->client, o->res, ns, body, &created, err);
 		if (ret == BW_ECONFLICT) {
@@ -332,14 +349,13 @@ static void now_utc(char *buf, size_t size)
 	bw_rfc3339_now(buf, size, 0);
 }
 
-/* The owned objects are applied again at least this often even when nothing
- * changed: drift in the ClusterIP Service or the Ingress (not watched for)
- * is put back within it. */
-#define RESYNC_S 600
-
-/* SHA-256 of the objects to apply, each serialised with sorted keys. */
+/* SHA-256 of the objects to apply, each serialised with sorted keys (md:
+ * the three together, the Deployment's annotation and the memo's), and of
+ * each alone (part: the annotation of the Service and the Ingress, so that
+ * one can be found unchanged while another changes). */
 static int digest_owned(const json_t *deployment, const json_t *service, const json_t *ingress,
-			unsigned char md[BW_APPLIED_DIGEST_LEN])
+			unsigned char md[BW_APPLIED_DIGEST_LEN],
+			unsigned char part[3][BW_APPLIED_DIGEST_LEN])
 {
 	const json_t *parts[3] = {deployment, service, ingress};
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
@@ -347,15 +363,29 @@ static int digest_owned(const json_t *deployment, const json_t *service, const j
 
 	for (int i = 0; i < 3 && ok; i++) {
 		char *text = parts[i] ? json_dumps(parts[i], JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+		size_t len = text ? strlen(text) : 0;
 
-		ok = (!parts[i] || text) &&
-		     EVP_DigestUpdate(h, text ? text : "", text ? strlen(text) : 0) &&
-		     EVP_DigestUpdate(h, "", 1);
+		ok = (!parts[i] || text) && EVP_DigestUpdate(h, text ? text : "", len) &&
+		     EVP_DigestUpdate(h, "", 1) &&
+		     EVP_Digest(text ? text : "", len, part[i], NULL, EVP_sha256(), NULL);
 		free(text);
 	}
 	ok = ok && EVP_DigestFinal_ex(h, md, NULL);
 	EVP_MD_CTX_free(h);
 	return ok ? 0 : BW_ENOMEM;
+}
+
+/* Sets obj's annotation breakwater.io/applied to the digest as hex. */
+static void annotate_applied(json_t *obj, const unsigned char digest[BW_APPLIED_DIGEST_LEN])
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	char hex[BW_APPLIED_HEX_LEN + 1];
+
+	bw_applied_hex(digest, hex);
+	if (!json_object_get(meta, "annotations"))
+		json_object_set_new(meta, "annotations", json_object());
+	json_object_set_new(json_object_get(meta, "annotations"), BW_ANNOTATION_APPLIED,
+			    json_string(hex));
 }
 
 /* Whether the cached Deployment d has what the rendered one asks for in
@@ -405,8 +435,9 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	struct owned objs[3] = {
 	    {.res = &bw_res_deployments}, {.res = &bw_res_services}, {.res = &bw_res_ingresses}};
 	const void *had_ingress = NULL;
-	unsigned char md[BW_APPLIED_DIGEST_LEN];
+	unsigned char md[BW_APPLIED_DIGEST_LEN], part[3][BW_APPLIED_DIGEST_LEN];
 	char hex[BW_APPLIED_HEX_LEN + 1];
+	enum bw_applied_state memo = BW_APPLIED_NEW;
 	int have_digest, ret;
 
 	conflict[0] = '\0';
@@ -439,10 +470,12 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 				    json_string(revision));
 	}
 	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
-	have_digest = digest_owned(deployment, service, ingress, md) == 0;
+	have_digest = digest_owned(deployment, service, ingress, md, part) == 0;
 	if (have_digest && d && !ingress == !had_ingress) {
 		bw_applied_hex(md, hex);
-		if (bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
+		memo = bw_applied_state(ctx->applied, key, md, d->generation, time(NULL),
+					ctx->resync_s);
+		if (memo == BW_APPLIED_FRESH)
 			goto out; /* applied already, and the Deployment's spec untouched since */
 		if (!bw_applied_known(ctx->applied, key) && same(d->applied, hex) &&
 		    cache_matches(d, deployment)) {
@@ -452,18 +485,18 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		}
 	}
 	if (have_digest) { /* after the digest, which it must not be part of */
-		json_t *dmeta = json_object_get(deployment, "metadata");
-
-		bw_applied_hex(md, hex);
-		if (!json_object_get(dmeta, "annotations"))
-			json_object_set_new(dmeta, "annotations", json_object());
-		json_object_set_new(json_object_get(dmeta, "annotations"), BW_ANNOTATION_APPLIED,
-				    json_string(hex));
+		annotate_applied(deployment, md);
+		annotate_applied(service, part[1]);
+		if (ingress)
+			annotate_applied(ingress, part[2]);
 	}
 
 	/* Whose are they? All three are known before anything is written, so a
-	 * conflict on one leaves the others as they were too. */
-	if (d && uid && same(d->owner_uid, uid) && *d->uid) {
+	 * conflict on one leaves the others as they were too. Each one read
+	 * here is written only if it differs from what would be applied
+	 * (write_owned()): a resync (BW_APPLIED_DUE, the same as applied last,
+	 * but long ago) reads the Deployment too, and writes only what drifted. */
+	if (memo != BW_APPLIED_DUE && d && uid && same(d->owner_uid, uid) && *d->uid) {
 		objs[0].state = BW_OWNERSHIP_OWNED; /* the cache says so: no GET */
 		snprintf(objs[0].uid, sizeof(objs[0].uid), "%s", d->uid);
 	} else if ((ret = ownership_of(ctx, &objs[0], ns, name, uid, conflict, size, err)) != 0) {
@@ -508,6 +541,8 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 					    json_object_get(applied, "metadata"), "generation")),
 					time(NULL));
 out:
+	for (int i = 0; i < 3; i++)
+		json_decref(objs[i].live);
 	bw_store_item_put(had_ingress);
 	json_decref(applied);
 	json_decref(deployment);
@@ -653,6 +688,25 @@ static json_t *status_of(const json_t *svc, const struct bw_rollout_decision *r,
 	return status;
 }
 
+/* Looks at key again after the resync period, spread over a tenth of it by
+ * the key so that Services created together do not resync together: a
+ * Service nobody changes is still read now and then (apply_owned()), and
+ * drift in the objects no informer watches (its ClusterIP Service) is put
+ * back. A key already waiting keeps its earlier time (workqueue.h), so this
+ * is one timer per Service, however often it is reconciled. */
+static void schedule_resync(struct bw_operator_context *ctx, const char *key)
+{
+	unsigned long h = 5381, period_ms = (unsigned long)ctx->resync_s * 1000;
+	struct bw_error err;
+
+	for (const char *c = key; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	if (bw_workqueue_add_after(ctx->service_queue, key,
+				   (long)(period_ms + h % (period_ms / 10 + 1)), &err) != 0 &&
+	    err.code != BW_ESTOPPED)
+		bw_log_debug("service", "%s: resync not scheduled: %s", key, err.message);
+}
+
 /*
  * The glue: gathers what the decisions need from the caches (rollout.h),
  * records their events, writes the owned objects and the status.
@@ -679,7 +733,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	struct cross_view x = {0};
 	char conflict[MSG_MAX * 2];
 	char msg[MSG_MAX];
-	int ret = 0;
+	int ret = 0, wrote;
 
 	svc = bw_cached_object_parse(item);
 	if (!svc) {
@@ -694,6 +748,14 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	uid = str(meta, "uid");
 	if (!ns || !name || json_object_get(meta, "deletionTimestamp"))
 		goto out;
+	if (bw_applied_status_behind(ctx->applied, key, str(meta, "resourceVersion"))) {
+		/* the cache has not seen our last status write yet: deciding from
+		 * it would say the same events again and write a status the API
+		 * server refuses (409); that write's watch event brings it back */
+		bw_log_debug("service", "%s: the cache is behind our status write; waiting for it",
+			     key);
+		goto out;
+	}
 
 	d = bw_store_get(ctx->caches.deployments, ns, name);
 	if (d && !(uid && same(d->owner_uid, uid))) {
@@ -821,8 +883,12 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	}
 	emit(ctx, svc, r->done_events, r->n_done_events);
 
+	schedule_resync(ctx, key);
 	status = status_of(svc, r, &rep, json_object_get(old_status, "conditions"));
+	wrote = !old_status || !json_equal(old_status, status); /* bw_status_update's test */
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
+	if (ret == 0 && wrote)
+		bw_applied_status_written(ctx->applied, key, str(meta, "resourceVersion"));
 	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
 		bw_log_debug("service", "%s: status: %s", key, err.message);
 	else if (ret != 0)
