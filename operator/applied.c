@@ -17,6 +17,7 @@ struct entry {
 	time_t at;
 	int applied;	    /* digest, generation and at are set */
 	char status_rv[32]; /* the resourceVersion a status write was based on */
+	time_t status_at;   /* and when it was written */
 	char key[];	    /* "namespace/name" */
 };
 
@@ -194,25 +195,30 @@ int bw_applied_record(struct bw_applied *memo, const char *key,
 	return e ? 0 : BW_ENOMEM;
 }
 
-void bw_applied_status_written(struct bw_applied *memo, const char *key, const char *based_on)
+void bw_applied_status_written(struct bw_applied *memo, const char *key, const char *based_on,
+			       time_t now)
 {
 	struct entry *e;
 
 	pthread_mutex_lock(&memo->lock);
 	e = entry_of(memo, key);
-	if (e)
+	if (e) {
 		snprintf(e->status_rv, sizeof(e->status_rv), "%s", based_on ? based_on : "");
+		e->status_at = now;
+	}
 	pthread_mutex_unlock(&memo->lock);
 }
 
-int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached)
+int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,
+			     time_t now)
 {
 	struct entry *e;
 	int behind;
 
 	pthread_mutex_lock(&memo->lock);
 	e = *find(memo, key);
-	behind = e && cached && *cached && strcmp(e->status_rv, cached) == 0;
+	behind = e && cached && *cached && strcmp(e->status_rv, cached) == 0 &&
+		 now >= e->status_at && now - e->status_at < BW_APPLIED_STATUS_WAIT_S;
 	pthread_mutex_unlock(&memo->lock);
 	return behind;
 }

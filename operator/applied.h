@@ -104,10 +104,15 @@ int bw_applied_covers_at(const json_t *live, const json_t *desired, char *path, 
  * there (its write would be refused, 409, and its events said twice).
  * bw_applied_status_behind() tells that the cache (at resourceVersion cached)
  * is behind such a write: the watch event of the write wakes the Service
- * again.
+ * again. Only for BW_APPLIED_STATUS_WAIT_S seconds after the write: a write
+ * the API server found to change nothing makes no new version and no event,
+ * and the Service must not wait for it for ever.
  */
-void bw_applied_status_written(struct bw_applied *memo, const char *key, const char *based_on);
-int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached);
+#define BW_APPLIED_STATUS_WAIT_S 3
+void bw_applied_status_written(struct bw_applied *memo, const char *key, const char *based_on,
+			       time_t now);
+int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,
+			     time_t now);
 
 /* Drops key's entry (the Service is gone). */
 void bw_applied_forget(struct bw_applied *memo, const char *key);

@@ -748,12 +748,14 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	uid = str(meta, "uid");
 	if (!ns || !name || json_object_get(meta, "deletionTimestamp"))
 		goto out;
-	if (bw_applied_status_behind(ctx->applied, key, str(meta, "resourceVersion"))) {
+	if (bw_applied_status_behind(ctx->applied, key, str(meta, "resourceVersion"), time(NULL))) {
 		/* the cache has not seen our last status write yet: deciding from
 		 * it would say the same events again and write a status the API
-		 * server refuses (409); that write's watch event brings it back */
+		 * server refuses (409); that write's watch event brings it back,
+		 * and a look in a second in case it never comes (applied.h) */
 		bw_log_debug("service", "%s: the cache is behind our status write; waiting for it",
 			     key);
+		*requeue_after_ms = 1000;
 		goto out;
 	}
 
@@ -888,7 +890,8 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	wrote = !old_status || !json_equal(old_status, status); /* bw_status_update's test */
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
 	if (ret == 0 && wrote)
-		bw_applied_status_written(ctx->applied, key, str(meta, "resourceVersion"));
+		bw_applied_status_written(ctx->applied, key, str(meta, "resourceVersion"),
+					  time(NULL));
 	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
 		bw_log_debug("service", "%s: status: %s", key, err.message);
 	else if (ret != 0)

@@ -163,14 +163,19 @@ int main(void)
 	{ /* a status write the cache has not seen yet */
 		size_t before = bw_applied_count(memo);
 
-		CHECK(!bw_applied_status_behind(memo, "shop/status", "41"), "nothing written yet");
-		bw_applied_status_written(memo, "shop/status", "41");
-		CHECK(bw_applied_status_behind(memo, "shop/status", "41"),
+		CHECK(!bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "nothing written yet");
+		bw_applied_status_written(memo, "shop/status", "41", 3000);
+		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3001),
 		      "the cache still at the version the write was based on is behind");
-		CHECK(!bw_applied_status_behind(memo, "shop/status", "42"),
+		CHECK(!bw_applied_status_behind(memo, "shop/status", "42", 3001),
 		      "once it has the write's version, it is not");
-		CHECK(!bw_applied_status_behind(memo, "shop/status", NULL) &&
-			  !bw_applied_status_behind(memo, "shop/status", ""),
+		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3002) &&
+			  !bw_applied_status_behind(memo, "shop/status", "41", 3003) &&
+			  !bw_applied_status_behind(memo, "shop/status", "41", 2999),
+		      "and only for 3 s: a write that changed nothing makes no event to wait for");
+		CHECK(!bw_applied_status_behind(memo, "shop/status", NULL, 3001) &&
+			  !bw_applied_status_behind(memo, "shop/status", "", 3001),
 		      "nor without a version");
 		CHECK(!bw_applied_known(memo, "shop/status"),
 		      "a status write alone is no apply: a restart's first look stays quiet");
@@ -179,9 +184,11 @@ int main(void)
 		CHECK_INT(before + 1, bw_applied_count(memo), "one entry");
 		CHECK_INT(0, bw_applied_record(memo, "shop/status", a, 1, 2000),
 			  "an apply after it");
-		CHECK(bw_applied_status_behind(memo, "shop/status", "41"), "keeps the status mark");
+		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "keeps the status mark");
 		bw_applied_forget(memo, "shop/status");
-		CHECK(!bw_applied_status_behind(memo, "shop/status", "41"), "forgotten with it");
+		CHECK(!bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "forgotten with it");
 	}
 	bw_applied_free(memo);
 	bw_applied_free(NULL);
