@@ -21,9 +21,14 @@ start_operator "$ns"
 
 # tally SINCE: the requests since SINCE, by kind, as "# COUNT VERB RESOURCE CODE" lines
 tally() { audit_requests "$ns" "$1" | sort | uniq -c | sort -rn | sed 's/^ */# /'; }
-# per_service SINCE: requests since SINCE per Service, two decimals
-per_service() { audit_requests "$ns" "$1" | wc -l | awk -v n="$N" '{ printf "%.2f", $1 / n }'; }
-writes_per_service() { audit_writes "$ns" "$1" | awk -v n="$N" '{ printf "%.2f", $1 / n }'; }
+# per_service SINCE: requests since SINCE per Service, two decimals, but
+# the registry ConfigMap's: one per namespace, gathered over a second
+# (operator.c), so their number follows the timing, not the Services
+per_service() { audit_requests "$ns" "$1" | grep -vc ' configmaps ' | awk -v n="$N" '{ printf "%.2f", $1 / n }'; }
+writes_per_service() {
+	audit_requests "$ns" "$1" | grep -v ' configmaps ' | awk '$1 != "get" && $1 != "list"' | wc -l |
+		awk -v n="$N" '{ printf "%.2f", $1 / n }'
+}
 # all_ready [IMAGE]: every Service Ready at its generation (with IMAGE in status)
 all_ready() {
 	kubectl -n "$ns" get bsvc -o json | jq -e --argjson n "$N" --arg image "${1:-}" '
@@ -58,7 +63,7 @@ check "and the operator settles" eventually 30 settled "$since"
 tally "$since"
 create=$(per_service "$since")
 create_w=$(writes_per_service "$since")
-echo "# per Service created: $create requests, $create_w writes"
+echo "# per Service created: $create requests, $create_w writes (the registry's apart)"
 
 since=$(audit_now)
 for i in $(seq 1 "$N"); do
@@ -69,7 +74,7 @@ check "and the operator settles again" eventually 30 settled "$since"
 tally "$since"
 edit=$(per_service "$since")
 edit_w=$(writes_per_service "$since")
-echo "# per image edit: $edit requests, $edit_w writes"
+echo "# per image edit: $edit requests, $edit_w writes (the registry's apart)"
 
 # a restart writes nothing, and then resyncs often
 stop_operator
@@ -90,14 +95,14 @@ check "and only reads them: at most 2 a resync (Deployment, Service)" \
 # Service"): a created Service has its Deployment and core Service looked
 # for (2 GETs), created, applied and handed over (6), its revision listed
 # twice and written (3), its status written twice (not ready, then Ready),
-# one event and its share of the registry's writes; an image edit the
+# one event (the registry's writes are counted apart); an image edit the
 # core Service read (found unchanged, not written), the Deployment applied,
 # the revision listed twice and written, two events, the status as the
-# replicas move (4-5) and the registry. Before the status-behind check an
-# image edit cost 16.6 (409s on stale status, events said twice, the core
-# Service applied again).
-check "a created Service costs at most 15.5 requests (measured: $create)" awk -v r="$create" 'BEGIN { exit !(r <= 15.5) }'
-check "an image edit costs at most 14 requests (measured: $edit)" awk -v r="$edit" 'BEGIN { exit !(r <= 14) }'
+# replicas move (4-5). Before the status-behind check an image edit cost
+# 15.0 of these (409s on stale status, events said twice, the core Service
+# applied again).
+check "a created Service costs at most 14.5 requests (measured: $create)" awk -v r="$create" 'BEGIN { exit !(r <= 14.5) }'
+check "an image edit costs at most 13 requests (measured: $edit)" awk -v r="$edit" 'BEGIN { exit !(r <= 13) }'
 check_eq "no write was refused as stale (409)" 0 "$(audit_requests "$ns" "$first" | grep -c ' 409$')"
 
 # drift in the core Service (nothing watches it) is found by the resync
