@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "cached.h"
 #include "confighash.h"
 #include "registry.h"
@@ -453,14 +455,24 @@ void *bw_project_registry(struct bw_store_pack *pack, const json_t *obj, void *a
 	struct bw_cached_registry *r;
 
 	(void)arg;
-	bw_store_pack_reserve_str(pack, reg);
-	bw_store_pack_reserve_str(pack, brk);
 	r = bw_store_pack_alloc(pack, sizeof(*r));
-	if (r) {
-		r->registry_json = bw_store_pack_str(pack, reg);
-		r->breakers_json = bw_store_pack_str(pack, brk);
-	}
+	if (r)
+		bw_registry_digest(reg, brk, r->digest);
 	return r;
+}
+
+void bw_registry_digest(const char *registry_json, const char *breakers_json,
+			unsigned char digest[BW_REGISTRY_DIGEST_LEN])
+{
+	const char *reg = str_or_empty(registry_json), *brk = str_or_empty(breakers_json);
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+
+	/* the NUL between the two keeps ("ab", "") apart from ("a", "b") */
+	if (!h || !EVP_DigestInit_ex(h, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(h, reg, strlen(reg) + 1) || !EVP_DigestUpdate(h, brk, strlen(brk)) ||
+	    !EVP_DigestFinal_ex(h, digest, NULL))
+		memset(digest, 0, BW_REGISTRY_DIGEST_LEN); /* compares unequal: a write */
+	EVP_MD_CTX_free(h);
 }
 
 /* Namespaces are cached for their labels: the webhook's opt-in. */

@@ -23,6 +23,8 @@
 #include "rules.h"
 #include "store.h"
 
+#define BW_REGISTRY_DIGEST_LEN 32
+
 extern const struct bw_resource bw_res_bw_services; /* services.breakwater.io */
 extern const struct bw_resource bw_res_bw_breakers; /* breakers.breakwater.io */
 
@@ -109,11 +111,17 @@ struct bw_cached_pod {
 	const char *injected;	 /* its breakwater.io/injected annotation, or "" */
 };
 
-/* A cached registry ConfigMap. */
+/* A cached registry ConfigMap: the digest of its data, not the data (up to
+ * 1 MiB a namespace, the operator's own writes coming back), which is only
+ * ever compared with what would be written (bw_registry_digest()). */
 struct bw_cached_registry {
-	const char *registry_json;
-	const char *breakers_json;
+	unsigned char digest[BW_REGISTRY_DIGEST_LEN];
 };
+
+/* SHA-256 of a registry's two texts (registry.json, breakers.json; NULL is
+ * ""), as bw_project_registry() keeps it. */
+void bw_registry_digest(const char *registry_json, const char *breakers_json,
+			unsigned char digest[BW_REGISTRY_DIGEST_LEN]);
 
 /* A cached Namespace: its labels, as compact JSON ("{}" when none), and
  * whether it is being deleted. */

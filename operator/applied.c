@@ -1,6 +1,7 @@
 /* What the service controller last applied: see applied.h. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,10 @@ struct entry {
 	unsigned char digest[BW_APPLIED_DIGEST_LEN];
 	long generation;
 	time_t at;
-	char key[]; /* "namespace/name" */
+	int applied;	    /* digest, generation and at are set */
+	char status_rv[32]; /* the resourceVersion a status write was based on */
+	time_t status_at;   /* and when it was written */
+	char key[];	    /* "namespace/name" */
 };
 
 struct bw_applied {
@@ -67,45 +71,156 @@ void bw_applied_free(struct bw_applied *memo)
 	free(memo);
 }
 
+enum bw_applied_state bw_applied_state(struct bw_applied *memo, const char *key,
+				       const unsigned char digest[BW_APPLIED_DIGEST_LEN],
+				       long generation, time_t now, long max_age_s)
+{
+	enum bw_applied_state state = BW_APPLIED_NEW;
+	struct entry *e;
+
+	pthread_mutex_lock(&memo->lock);
+	e = *find(memo, key);
+	if (e && e->applied && e->generation == generation &&
+	    memcmp(e->digest, digest, BW_APPLIED_DIGEST_LEN) == 0)
+		state = now - e->at < max_age_s && now >= e->at ? BW_APPLIED_FRESH : BW_APPLIED_DUE;
+	pthread_mutex_unlock(&memo->lock);
+	return state;
+}
+
 int bw_applied_same(struct bw_applied *memo, const char *key,
 		    const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation, time_t now,
 		    long max_age_s)
 {
-	struct entry *e;
-	int same;
+	return bw_applied_state(memo, key, digest, generation, now, max_age_s) == BW_APPLIED_FRESH;
+}
 
-	pthread_mutex_lock(&memo->lock);
-	e = *find(memo, key);
-	same = e && e->generation == generation && now - e->at < max_age_s && now >= e->at &&
-	       memcmp(e->digest, digest, BW_APPLIED_DIGEST_LEN) == 0;
-	pthread_mutex_unlock(&memo->lock);
-	return same;
+/* Whether v is a value the API server does not store (omitempty): an
+ * apply of it where the member is missing changes nothing. */
+static int zero(const json_t *v)
+{
+	return json_is_false(v) || json_is_null(v) ||
+	       (json_is_integer(v) && json_integer_value(v) == 0) ||
+	       (json_is_string(v) && json_string_length(v) == 0) ||
+	       (json_is_object(v) && json_object_size(v) == 0) ||
+	       (json_is_array(v) && json_array_size(v) == 0);
+}
+
+/* bw_applied_covers(), and where it fails: path (size bytes) gets the
+ * member names and indexes down to the first difference. */
+static int covers_at(const json_t *live, const json_t *desired, char *path, size_t size, size_t len)
+{
+	const char *key;
+	json_t *value;
+	size_t i;
+
+	if (!desired)
+		return 0;
+	if (!live) /* the API server leaves out false, 0, "" and empty values */
+		return zero(desired);
+	if (json_is_object(desired)) {
+		if (!json_is_object(live))
+			return 0;
+		json_object_foreach((json_t *)desired, key, value)
+		{
+			if (len < size)
+				snprintf(path + len, size - len, ".%s", key);
+			if (!covers_at(json_object_get(live, key), value, path, size,
+				       len + strlen(key) + 1))
+				return 0;
+		}
+		return 1;
+	}
+	if (json_is_array(desired)) {
+		if (!json_is_array(live) || json_array_size(live) != json_array_size(desired))
+			return 0;
+		for (i = 0; i < json_array_size(desired); i++) {
+			int n = len < size ? snprintf(path + len, size - len, "[%zu]", i) : 0;
+
+			if (!covers_at(json_array_get(live, i), json_array_get(desired, i), path,
+				       size, len + (size_t)n))
+				return 0;
+		}
+		return 1;
+	}
+	return json_equal((json_t *)live, (json_t *)desired);
+}
+
+int bw_applied_covers_at(const json_t *live, const json_t *desired, char *path, size_t size)
+{
+	int covers;
+
+	if (size)
+		path[0] = '\0';
+	covers = covers_at(live, desired, path, size, 0);
+	if (covers && size)
+		path[0] = '\0'; /* the last member looked at, not a difference */
+	return covers;
+}
+
+int bw_applied_covers(const json_t *live, const json_t *desired)
+{
+	char path[1];
+
+	return bw_applied_covers_at(live, desired, path, 0);
+}
+
+/* key's entry, made if there is none; call with the lock held. */
+static struct entry *entry_of(struct bw_applied *memo, const char *key)
+{
+	struct entry **link = find(memo, key), *e = *link;
+
+	if (!e && (e = calloc(1, sizeof(*e) + strlen(key) + 1)) != NULL) {
+		strcpy(e->key, key);
+		*link = e;
+		memo->count++;
+	}
+	return e;
 }
 
 int bw_applied_record(struct bw_applied *memo, const char *key,
 		      const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation,
 		      time_t now)
 {
-	struct entry **link, *e;
+	struct entry *e;
 
 	pthread_mutex_lock(&memo->lock);
-	link = find(memo, key);
-	e = *link;
-	if (!e) {
-		e = calloc(1, sizeof(*e) + strlen(key) + 1);
-		if (!e) {
-			pthread_mutex_unlock(&memo->lock);
-			return BW_ENOMEM;
-		}
-		strcpy(e->key, key);
-		*link = e;
-		memo->count++;
+	e = entry_of(memo, key);
+	if (e) {
+		memcpy(e->digest, digest, BW_APPLIED_DIGEST_LEN);
+		e->generation = generation;
+		e->at = now;
+		e->applied = 1;
 	}
-	memcpy(e->digest, digest, BW_APPLIED_DIGEST_LEN);
-	e->generation = generation;
-	e->at = now;
 	pthread_mutex_unlock(&memo->lock);
-	return 0;
+	return e ? 0 : BW_ENOMEM;
+}
+
+void bw_applied_status_written(struct bw_applied *memo, const char *key, const char *based_on,
+			       time_t now)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&memo->lock);
+	e = entry_of(memo, key);
+	if (e) {
+		snprintf(e->status_rv, sizeof(e->status_rv), "%s", based_on ? based_on : "");
+		e->status_at = now;
+	}
+	pthread_mutex_unlock(&memo->lock);
+}
+
+int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,
+			     time_t now)
+{
+	struct entry *e;
+	int behind;
+
+	pthread_mutex_lock(&memo->lock);
+	e = *find(memo, key);
+	behind = e && cached && *cached && strcmp(e->status_rv, cached) == 0 &&
+		 now >= e->status_at && now - e->status_at < BW_APPLIED_STATUS_WAIT_S;
+	pthread_mutex_unlock(&memo->lock);
+	return behind;
 }
 
 int bw_applied_known(struct bw_applied *memo, const char *key)
@@ -113,7 +228,7 @@ int bw_applied_known(struct bw_applied *memo, const char *key)
 	int known;
 
 	pthread_mutex_lock(&memo->lock);
-	known = *find(memo, key) != NULL;
+	known = *find(memo, key) != NULL && (*find(memo, key))->applied;
 	pthread_mutex_unlock(&memo->lock);
 	return known;
 }

@@ -23,12 +23,23 @@
  * operator ran is put back at the resync age, as for the Service and
  * Ingress.
  *
+ * At the resync age (BW_APPLIED_DUE) the controller reads the three objects
+ * and writes only one that bw_applied_covers() finds changed: a converged
+ * namespace gets reads, not writes. The core Service and the Ingress carry
+ * the digest of themselves in the same annotation, so an image edit, which
+ * changes the Deployment alone, leaves them unwritten.
+ *
+ * A status write is remembered too (bw_applied_status_written()), so that a
+ * reconcile on a cache that has not seen it yet waits for its watch event.
+ *
  * Ownership: keys are copied. Thread-safety: every call locks; any thread.
  */
 #ifndef BW_OPERATOR_APPLIED_H
 #define BW_OPERATOR_APPLIED_H
 
 #include <time.h>
+
+#include <jansson.h>
 
 #define BW_APPLIED_DIGEST_LEN 32
 #define BW_APPLIED_HEX_LEN    (2 * BW_APPLIED_DIGEST_LEN)
@@ -49,12 +60,59 @@ int bw_applied_record(struct bw_applied *memo, const char *key,
 		      const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation,
 		      time_t now);
 
-/* 1 when key has an entry, however old: this process applied it once. */
+/* 1 when key has an apply recorded, however old: this process applied it once. */
 int bw_applied_known(struct bw_applied *memo, const char *key);
 
 /* The digest as lowercase hex, NUL-terminated: the annotation's value. */
 void bw_applied_hex(const unsigned char digest[BW_APPLIED_DIGEST_LEN],
 		    char hex[BW_APPLIED_HEX_LEN + 1]);
+
+/* Like bw_applied_same(), but tells the two ways of not being the same
+ * apart: BW_APPLIED_FRESH (bw_applied_same() would say 1), BW_APPLIED_DUE
+ * (same digest and generation, but the resync age has passed: the objects
+ * are to be looked at, not written blindly) or BW_APPLIED_NEW (unknown, or
+ * something else was applied). */
+enum bw_applied_state { BW_APPLIED_NEW, BW_APPLIED_FRESH, BW_APPLIED_DUE };
+enum bw_applied_state bw_applied_state(struct bw_applied *memo, const char *key,
+				       const unsigned char digest[BW_APPLIED_DIGEST_LEN],
+				       long generation, time_t now, long max_age_s);
+
+/*
+ * Whether live, an object as the API server returns it, already holds every
+ * field of desired, what would be applied, with the same value: then a
+ * server-side apply of desired changes nothing the applier sets, and the
+ * write can be left out. Objects: each member of desired is in live and
+ * covered (live may have more: defaults, status, other managers' fields).
+ * Arrays: the same length, element by element covered (an extra element in
+ * live is someone's change, and an atomic list would lose it to the apply).
+ * Anything else: equal (1 and 1.0 differ, as "1" and 1 do). A member
+ * missing from live is covered only by a value the API server leaves out
+ * (false, 0, "", null, {} or []: omitempty). Fields the
+ * applier no longer sets are not seen here: the caller compares a digest of
+ * what was applied last (the breakwater.io/applied annotation) as part of
+ * desired. Pure; a NULL live covers only such a value.
+ */
+int bw_applied_covers(const json_t *live, const json_t *desired);
+/* The same, and where not: path (size bytes, cut to fit) gets the place of
+ * the first difference, ".spec.ports[0].port", for a debug log. */
+int bw_applied_covers_at(const json_t *live, const json_t *desired, char *path, size_t size);
+
+/*
+ * A status write of key succeeded, computed from the Service at resourceVersion
+ * based_on. Until the cache has the object the write made, it still holds
+ * based_on: a reconcile then would decide from a status that is no longer
+ * there (its write would be refused, 409, and its events said twice).
+ * bw_applied_status_behind() tells that the cache (at resourceVersion cached)
+ * is behind such a write: the watch event of the write wakes the Service
+ * again. Only for BW_APPLIED_STATUS_WAIT_S seconds after the write: a write
+ * the API server found to change nothing makes no new version and no event,
+ * and the Service must not wait for it for ever.
+ */
+#define BW_APPLIED_STATUS_WAIT_S 3
+void bw_applied_status_written(struct bw_applied *memo, const char *key, const char *based_on,
+			       time_t now);
+int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,
+			     time_t now);
 
 /* Drops key's entry (the Service is gone). */
 void bw_applied_forget(struct bw_applied *memo, const char *key);

@@ -50,6 +50,7 @@ struct options {
 	const char *log_level, *log_format;
 	int workers;
 	int repair_pods;
+	int resync_s; /* 0: the operator's default */
 	const char *operator_namespace;
 	int webhook_port; /* 0: no webhook */
 	const char *webhook_bind, *webhook_url_host, *webhook_service, *webhook_name;
@@ -85,6 +86,10 @@ static void print_usage(FILE *out)
 	      "  --health-probe-bind-address A   host:port for /healthz and /readyz\n"
 	      "                             (default 127.0.0.1:8081; 0 disables)\n"
 	      "  --workers N                workers per controller (default 2)\n"
+	      "  --resync-period SECONDS    look at every Service this often even when\n"
+	      "                             nothing changed, to find drift in what is\n"
+	      "                             not watched (default 600; reads, and writes\n"
+	      "                             only what drifted)\n"
 	      "  --repair-pods[=false]      restart Services whose pods missed injection\n"
 	      "                             (with back-off; =false only reports them)\n"
 	      "  --operator-namespace NS    where the webhook Secret and the lease live\n"
@@ -299,6 +304,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return 2;
 			}
 			o->webhook_cert_validity = n;
+		} else if ((v = flag_value(argc, argv, &i, "--resync-period"))) {
+			if (flag_int("--resync-period", v, 1, 86400, &o->resync_s) != 0)
+				return 2;
 		} else if ((v = flag_value(argc, argv, &i, "--workers"))) {
 			char *end;
 			long n = strtol(v, &end, 10);
@@ -543,6 +551,7 @@ static int setup(struct app *app, struct bw_error *err)
 	struct bw_operator_options oo = {.namespace = app->opt.namespace,
 					 .workers = app->opt.workers,
 					 .repair_pods = app->opt.repair_pods,
+					 .resync_s = app->opt.resync_s,
 					 .expected_injection = expected_injection,
 					 .expected_injection_arg = app};
 	struct bw_recorder_options ro = {.component = BW_MANAGER};

@@ -632,6 +632,7 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	op->metrics = metrics;
 	op->workers = opts && opts->workers > 0 ? opts->workers : 2;
 	op->ctx.repair_pods = opts && opts->repair_pods;
+	op->ctx.resync_s = opts && opts->resync_s > 0 ? opts->resync_s : 600;
 	op->ctx.expected_injection = opts ? opts->expected_injection : NULL;
 	op->ctx.expected_injection_arg = opts ? opts->expected_injection_arg : NULL;
 	op->ctx.applied = bw_applied_new();

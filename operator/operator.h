@@ -29,6 +29,7 @@ struct bw_operator_options {
 	const char *namespace; /* watch one namespace; NULL: all */
 	int workers;	       /* per controller; default 2 */
 	int repair_pods;       /* restart Services whose pods missed injection */
+	int resync_s;	       /* a Service is looked at this often anyway; 0: 600 */
 	/* The injection generation pods of a Service should carry now (the
 	 * webhook's), so pods injected before a dependency changed count as
 	 * stale too; NULL: only pods without injection are stale. */
@@ -75,6 +76,7 @@ struct bw_operator_context {
 	struct bw_workqueue *service_queue, *breaker_queue, *registry_queue;
 	struct bw_applied *applied; /* what the service controller last applied */
 	int repair_pods;
+	long resync_s; /* see bw_operator_options */
 	int (*expected_injection)(const char *ns, const char *service, char *buf, size_t size,
 				  void *arg);
 	void *expected_injection_arg;

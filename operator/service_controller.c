@@ -76,6 +76,7 @@ struct owned {
 	const struct bw_resource *res;
 	enum bw_ownership state;
 	char uid[64]; /* the existing object's metadata.uid */
+	json_t *live; /* the object as read by ownership_of(), or NULL */
 };
 
 /*
@@ -108,7 +109,8 @@ static int ownership_of(struct bw_operator_context *ctx, struct owned *o, const 
 		 str(json_object_get(obj, "metadata"), "uid")
 		     ? str(json_object_get(obj, "metadata"), "uid")
 		     : "");
-	json_decref(obj);
+	json_decref(o->live);
+	o->live = obj; /* for write_owned(): maybe nothing to write */
 	return 0;
 }
 
@@ -161,6 +163,21 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 	json_t *meta = json_object_get(body, "metadata"), *created = NULL, *applied = NULL;
 	int ret = 0;
 
+	if (o->state == BW_OWNERSHIP_OWNED && o->live) {
+		char at[256];
+
+		if (bw_applied_covers_at(o->live, body, at, sizeof(at))) {
+			/* read just now and already as it would be applied (its
+			 * digest annotation included, applied.h): an apply would
+			 * change nothing */
+			hand_over(ctx, o->res, ns, name, o->live);
+			if (out)
+				*out = json_incref(o->live);
+			return 0;
+		}
+		bw_log_debug("service", "%s %s/%s differs from what is applied at %s", o->res->kind,
+			     ns, name, at);
+	}
 	if (o->state == BW_OWNERSHIP_ABSENT) {
 		ret = bw_client_create(ctx->client, o->res, ns, body, &created, err);
 		if (ret == BW_ECONFLICT) {
@@ -347,29 +364,42 @@ static void now_utc(char *buf, size_t size)
 	bw_rfc3339_now(buf, size, 0);
 }
 
-/* The owned objects are applied again at least this often even when nothing
- * changed: drift in the ClusterIP Service or the Ingress (not watched for)
- * is put back within it. */
-#define RESYNC_S 600
-
 /* SHA-256 of the objects to apply (Deployment, Service, Ingress, HTTPRoute;
- * NULL for one not wanted), each serialised with sorted keys. */
-static int digest_owned(const json_t *const parts[4], unsigned char md[BW_APPLIED_DIGEST_LEN])
+ * NULL for one not wanted), each serialised with sorted keys (md: all
+ * together, the Deployment's annotation and the memo's), and of each alone
+ * (part: the annotation of the Service, the Ingress and the HTTPRoute, so
+ * that one can be found unchanged while another changes). */
+static int digest_owned(const json_t *const parts[4], unsigned char md[BW_APPLIED_DIGEST_LEN],
+			unsigned char part[4][BW_APPLIED_DIGEST_LEN])
 {
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL);
 
 	for (int i = 0; i < 4 && ok; i++) {
 		char *text = parts[i] ? json_dumps(parts[i], JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+		size_t len = text ? strlen(text) : 0;
 
-		ok = (!parts[i] || text) &&
-		     EVP_DigestUpdate(h, text ? text : "", text ? strlen(text) : 0) &&
-		     EVP_DigestUpdate(h, "", 1);
+		ok = (!parts[i] || text) && EVP_DigestUpdate(h, text ? text : "", len) &&
+		     EVP_DigestUpdate(h, "", 1) &&
+		     EVP_Digest(text ? text : "", len, part[i], NULL, EVP_sha256(), NULL);
 		free(text);
 	}
 	ok = ok && EVP_DigestFinal_ex(h, md, NULL);
 	EVP_MD_CTX_free(h);
 	return ok ? 0 : BW_ENOMEM;
+}
+
+/* Sets obj's annotation breakwater.io/applied to the digest as hex. */
+static void annotate_applied(json_t *obj, const unsigned char digest[BW_APPLIED_DIGEST_LEN])
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	char hex[BW_APPLIED_HEX_LEN + 1];
+
+	bw_applied_hex(digest, hex);
+	if (!json_object_get(meta, "annotations"))
+		json_object_set_new(meta, "annotations", json_object());
+	json_object_set_new(json_object_get(meta, "annotations"), BW_ANNOTATION_APPLIED,
+			    json_string(hex));
 }
 
 /* Whether the cached Deployment d has what the rendered one asks for in
@@ -447,8 +477,9 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 				{.res = &bw_res_ingresses},
 				{.res = &bw_res_httproutes}};
 	const void *had_ingress = NULL;
-	unsigned char md[BW_APPLIED_DIGEST_LEN];
+	unsigned char md[BW_APPLIED_DIGEST_LEN], part[4][BW_APPLIED_DIGEST_LEN];
 	char hex[BW_APPLIED_HEX_LEN + 1];
+	enum bw_applied_state memo = BW_APPLIED_NEW;
 	int have_digest, ret;
 
 	conflict[0] = '\0';
@@ -488,11 +519,13 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	{
 		const json_t *parts[4] = {deployment, service, ingress, httproute};
 
-		have_digest = digest_owned(parts, md) == 0;
+		have_digest = digest_owned(parts, md, part) == 0;
 	}
 	if (have_digest && d && !ingress == !had_ingress) {
 		bw_applied_hex(md, hex);
-		if (bw_applied_same(ctx->applied, key, md, d->generation, time(NULL), RESYNC_S))
+		memo = bw_applied_state(ctx->applied, key, md, d->generation, time(NULL),
+					ctx->resync_s);
+		if (memo == BW_APPLIED_FRESH)
 			goto out; /* applied already, and the Deployment's spec untouched since */
 		if (!bw_applied_known(ctx->applied, key) && same(d->applied, hex) &&
 		    cache_matches(d, deployment) && !httproute) {
@@ -504,18 +537,20 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		}
 	}
 	if (have_digest) { /* after the digest, which it must not be part of */
-		json_t *dmeta = json_object_get(deployment, "metadata");
-
-		bw_applied_hex(md, hex);
-		if (!json_object_get(dmeta, "annotations"))
-			json_object_set_new(dmeta, "annotations", json_object());
-		json_object_set_new(json_object_get(dmeta, "annotations"), BW_ANNOTATION_APPLIED,
-				    json_string(hex));
+		annotate_applied(deployment, md);
+		annotate_applied(service, part[1]);
+		if (ingress)
+			annotate_applied(ingress, part[2]);
+		if (httproute)
+			annotate_applied(httproute, part[3]);
 	}
 
 	/* Whose are they? All three are known before anything is written, so a
-	 * conflict on one leaves the others as they were too. */
-	if (d && uid && same(d->owner_uid, uid) && *d->uid) {
+	 * conflict on one leaves the others as they were too. Each one read
+	 * here is written only if it differs from what would be applied
+	 * (write_owned()): a resync (BW_APPLIED_DUE, the same as applied last,
+	 * but long ago) reads the Deployment too, and writes only what drifted. */
+	if (memo != BW_APPLIED_DUE && d && uid && same(d->owner_uid, uid) && *d->uid) {
 		objs[0].state = BW_OWNERSHIP_OWNED; /* the cache says so: no GET */
 		snprintf(objs[0].uid, sizeof(objs[0].uid), "%s", d->uid);
 	} else if ((ret = ownership_of(ctx, &objs[0], ns, name, uid, conflict, size, err)) != 0) {
@@ -584,6 +619,8 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 					    json_object_get(applied, "metadata"), "generation")),
 					time(NULL));
 out:
+	for (int i = 0; i < 4; i++)
+		json_decref(objs[i].live);
 	bw_store_item_put(had_ingress);
 	json_decref(applied);
 	json_decref(deployment);
@@ -783,6 +820,25 @@ static int add_config_hash(struct bw_operator_context *ctx, json_t *svc, const c
 	return 0;
 }
 
+/* Looks at key again after the resync period, spread over a tenth of it by
+ * the key so that Services created together do not resync together: a
+ * Service nobody changes is still read now and then (apply_owned()), and
+ * drift in the objects no informer watches (its ClusterIP Service) is put
+ * back. A key already waiting keeps its earlier time (workqueue.h), so this
+ * is one timer per Service, however often it is reconciled. */
+static void schedule_resync(struct bw_operator_context *ctx, const char *key)
+{
+	unsigned long h = 5381, period_ms = (unsigned long)ctx->resync_s * 1000;
+	struct bw_error err;
+
+	for (const char *c = key; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	if (bw_workqueue_add_after(ctx->service_queue, key,
+				   (long)(period_ms + h % (period_ms / 10 + 1)), &err) != 0 &&
+	    err.code != BW_ESTOPPED)
+		bw_log_debug("service", "%s: resync not scheduled: %s", key, err.message);
+}
+
 /*
  * The glue: gathers what the decisions need from the caches (rollout.h),
  * records their events, writes the owned objects and the status.
@@ -809,7 +865,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	struct cross_view x = {0};
 	char conflict[MSG_MAX * 2];
 	char msg[MSG_MAX], config_missing[MSG_MAX + 128];
-	int route_api_missing = 0, ret = 0;
+	int route_api_missing = 0, ret = 0, wrote;
 
 	svc = bw_cached_object_parse(item);
 	if (!svc) {
@@ -824,6 +880,16 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	uid = str(meta, "uid");
 	if (!ns || !name || json_object_get(meta, "deletionTimestamp"))
 		goto out;
+	if (bw_applied_status_behind(ctx->applied, key, str(meta, "resourceVersion"), time(NULL))) {
+		/* the cache has not seen our last status write yet: deciding from
+		 * it would say the same events again and write a status the API
+		 * server refuses (409); that write's watch event brings it back,
+		 * and a look in a second in case it never comes (applied.h) */
+		bw_log_debug("service", "%s: the cache is behind our status write; waiting for it",
+			     key);
+		*requeue_after_ms = 1000;
+		goto out;
+	}
 
 	d = bw_store_get(ctx->caches.deployments, ns, name);
 	if (d && !(uid && same(d->owner_uid, uid))) {
@@ -970,6 +1036,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	}
 	emit(ctx, svc, r->done_events, r->n_done_events);
 
+	schedule_resync(ctx, key);
 	{
 		const struct bw_cached_ingress *ing = bw_store_get(ctx->caches.ingresses, ns, name);
 
@@ -977,7 +1044,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 				   ing ? ing->address : NULL);
 		bw_store_item_put(ing);
 	}
+	wrote = !old_status || !json_equal(old_status, status); /* bw_status_update's test */
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
+	if (ret == 0 && wrote)
+		bw_applied_status_written(ctx->applied, key, str(meta, "resourceVersion"),
+					  time(NULL));
 	if (ret == BW_ECONFLICT) /* computed from a stale cache: again, from a fresh one */
 		bw_log_debug("service", "%s: status: %s", key, err.message);
 	else if (ret != 0)

@@ -142,3 +142,26 @@ check_operator_log() {
 		ok "the operator ran clean under ASan/UBSan"
 	fi
 }
+
+# audit_now: the time for audit_requests' SINCE (the audit log's format).
+audit_now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
+
+# audit_requests NS SINCE: the requests the operator (user agent
+# breakwater/...) made on objects of namespace NS since SINCE, from the API
+# server's audit log (tests/cluster/README.md), one line each: "VERB
+# RESOURCE[/SUBRESOURCE] CODE". Watches are left out: they are the
+# informers' streams, not work per object (an informer's list is counted, as
+# any other list). Scoped to NS, so another test's operator on the same
+# cluster does not count.
+audit_requests() {
+	local ns=$1 since=$2
+	sleep 0.5 # the log is written as each answer completes; let the last land
+	cat "$state"/logs/audit*.log 2>/dev/null | grep -F "\"namespace\":\"$ns\"" | grep -F '"userAgent":"breakwater/' |
+		jq -r --arg ns "$ns" --arg since "$since" '
+		select(.stage == "ResponseComplete" and .requestReceivedTimestamp >= $since
+			and .objectRef.namespace == $ns and .verb != "watch")
+		| "\(.verb) \(.objectRef.resource)\(if .objectRef.subresource then "/" + .objectRef.subresource else "" end) \(.responseStatus.code // 0)"'
+}
+
+# audit_writes NS SINCE: how many of audit_requests' are writes (not get or list).
+audit_writes() { audit_requests "$1" "$2" | awk '$1 != "get" && $1 != "list"' | wc -l; }

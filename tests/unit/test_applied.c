@@ -1,13 +1,81 @@
 /*
  * Unit tests for operator/applied.c: an apply is remembered by digest and
- * Deployment generation, forgotten on request, and stale after the resync
- * age; many keys (chains in one bucket) stay apart.
+ * Deployment generation, forgotten on request, and due for a look after the
+ * resync age; many keys (chains in one bucket) stay apart; a status write
+ * not yet in the cache is told; and whether an object as read already holds
+ * what would be applied, data-driven:
+ *
+ * tests/unit/data/covers/CASE/
+ *   live.json      the object as the API server returned it
+ *   desired.json   what the operator would apply
+ *   expected.json  {"covers": true | false, "at": where the first difference
+ *                   is ("" when it covers), "why": the case in words}
+ *
+ * Runs from the repository root.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "../../operator/applied.h"
+
+#define MAX_CASES 64
+
+static void covers_case(const char *name)
+{
+	char dir[512], at[256];
+	json_t *live, *desired, *expected;
+	int got;
+
+	snprintf(dir, sizeof(dir), "tests/unit/data/covers/%s", name);
+	printf("# case covers/%s\n", name);
+	live = load(dir, "live.json");
+	desired = load(dir, "desired.json");
+	expected = load(dir, "expected.json");
+	CHECK(live && desired && expected, "%s: has live, desired and expected", name);
+	if (live && desired && expected) {
+		got = bw_applied_covers_at(live, desired, at, sizeof(at));
+		CHECK_INT(json_is_true(json_object_get(expected, "covers")), got, "%s: covers (%s)",
+			  name, json_string_value(json_object_get(expected, "why")));
+		CHECK_STR(json_string_value(json_object_get(expected, "at")), at, "%s: where",
+			  name);
+		CHECK_INT(got, bw_applied_covers(live, desired), "%s: the same without the place",
+			  name);
+		CHECK(bw_applied_covers(live, live), "%s: an object covers itself", name);
+	}
+	json_decref(live);
+	json_decref(desired);
+	json_decref(expected);
+}
+
+static void covers_cases(void)
+{
+	char *names[MAX_CASES];
+	size_t n = list_cases("tests/unit/data/covers", names, MAX_CASES);
+	json_t *zeros = json_pack("{s:b, s:i, s:s, s:{}, s:[], s:n}", "paused", 0, "n", 0, "s", "",
+				  "o", "a", "z");
+	json_t *empty = json_object();
+	char small[8];
+
+	CHECK(n >= 10, "there are covers cases (%zu)", n);
+	for (size_t i = 0; i < n; i++) {
+		covers_case(names[i]);
+		free(names[i]);
+	}
+	CHECK(bw_applied_covers(empty, zeros),
+	      "false, 0, \"\", {}, [] and null are covered by a missing member (omitempty)");
+	CHECK(!bw_applied_covers(NULL, zeros) &&
+		  bw_applied_covers(NULL, json_object_get(zeros, "o")),
+	      "a NULL live covers only a value left out");
+	CHECK(!bw_applied_covers(empty, NULL), "a NULL desired is covered by nothing");
+	json_object_set_new(zeros, "deeper-member", json_pack("{s:{s:i}}", "a", "b", 1));
+	CHECK(!bw_applied_covers_at(empty, zeros, small, sizeof(small)),
+	      "a non-zero member missing is not covered");
+	CHECK_INT(7, strlen(small), "and a short place buffer is cut, not overrun (%s)", small);
+	json_decref(zeros);
+	json_decref(empty);
+}
 
 int main(void)
 {
@@ -75,7 +143,55 @@ int main(void)
 	CHECK_INT(2500, bw_applied_count(memo), "forgetting half leaves the other half");
 	a[1] = 1;
 	CHECK(bw_applied_same(memo, "ns-1/svc-1", a, 1, 1000, 600), "which is still known");
+	{ /* the three states of a reconcile's look at the memo */
+		unsigned char c[BW_APPLIED_DIGEST_LEN] = {3};
+
+		CHECK_INT(0, bw_applied_record(memo, "shop/cart", c, 7, 2000), "recorded");
+		CHECK_INT(BW_APPLIED_FRESH, bw_applied_state(memo, "shop/cart", c, 7, 2599, 600),
+			  "fresh within the resync age: nothing to do");
+		CHECK_INT(BW_APPLIED_DUE, bw_applied_state(memo, "shop/cart", c, 7, 2600, 600),
+			  "due from the resync age on: look, write only what drifted");
+		CHECK_INT(BW_APPLIED_DUE, bw_applied_state(memo, "shop/cart", c, 7, 1999, 600),
+			  "and when the clock went back");
+		CHECK_INT(BW_APPLIED_NEW, bw_applied_state(memo, "shop/cart", c, 8, 2000, 600),
+			  "new: the Deployment was edited since");
+		CHECK_INT(BW_APPLIED_NEW, bw_applied_state(memo, "shop/cart", a, 7, 2000, 600),
+			  "new: something else to apply");
+		CHECK_INT(BW_APPLIED_NEW, bw_applied_state(memo, "shop/none", c, 7, 2000, 600),
+			  "new: never applied");
+	}
+	{ /* a status write the cache has not seen yet */
+		size_t before = bw_applied_count(memo);
+
+		CHECK(!bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "nothing written yet");
+		bw_applied_status_written(memo, "shop/status", "41", 3000);
+		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "the cache still at the version the write was based on is behind");
+		CHECK(!bw_applied_status_behind(memo, "shop/status", "42", 3001),
+		      "once it has the write's version, it is not");
+		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3002) &&
+			  !bw_applied_status_behind(memo, "shop/status", "41", 3003) &&
+			  !bw_applied_status_behind(memo, "shop/status", "41", 2999),
+		      "and only for 3 s: a write that changed nothing makes no event to wait for");
+		CHECK(!bw_applied_status_behind(memo, "shop/status", NULL, 3001) &&
+			  !bw_applied_status_behind(memo, "shop/status", "", 3001),
+		      "nor without a version");
+		CHECK(!bw_applied_known(memo, "shop/status"),
+		      "a status write alone is no apply: a restart's first look stays quiet");
+		CHECK_INT(BW_APPLIED_NEW, bw_applied_state(memo, "shop/status", a, 0, 2000, 600),
+			  "and nothing is taken as applied");
+		CHECK_INT(before + 1, bw_applied_count(memo), "one entry");
+		CHECK_INT(0, bw_applied_record(memo, "shop/status", a, 1, 2000),
+			  "an apply after it");
+		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "keeps the status mark");
+		bw_applied_forget(memo, "shop/status");
+		CHECK(!bw_applied_status_behind(memo, "shop/status", "41", 3001),
+		      "forgotten with it");
+	}
 	bw_applied_free(memo);
 	bw_applied_free(NULL);
+	covers_cases();
 	return check_exit();
 }

@@ -234,10 +234,47 @@ static void test_typed(void)
 	bw_store_free(b);
 }
 
+/* A registry ConfigMap is kept as the digest of its data: the operator's own
+ * 200 KB writes come back as watch events, and only ever get compared. */
+static void test_registry(void)
+{
+	struct bw_store *s = NULL;
+	const struct bw_cached_registry *r;
+	unsigned char want[BW_REGISTRY_DIGEST_LEN], other[BW_REGISTRY_DIGEST_LEN];
+	char big[4096];
+	json_t *cm;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cm = json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s}}", "metadata", "name",
+		       "breakwater-registry", "namespace", "shop", "resourceVersion", "9", "data",
+		       "registry.json", big, "breakers.json", "{}");
+	CHECK_INT(0, bw_store_new(&s, bw_project_registry, NULL, NULL, 0, NULL),
+		  "a store of registry ConfigMaps");
+	CHECK_INT(0, bw_store_upsert(s, cm, NULL, NULL), "one is cached");
+	r = bw_store_get(s, "shop", "breakwater-registry");
+	bw_registry_digest(big, "{}", want);
+	CHECK(r && memcmp(r->digest, want, sizeof(want)) == 0,
+	      "as the digest of its two texts, which the controller compares");
+	bw_registry_digest(big, "{ }", other);
+	CHECK(memcmp(want, other, sizeof(want)) != 0, "another breakers.json is another digest");
+	bw_registry_digest("ab", "", want);
+	bw_registry_digest("a", "b", other);
+	CHECK(memcmp(want, other, sizeof(want)) != 0, "the two texts are kept apart");
+	bw_registry_digest(NULL, NULL, want);
+	bw_registry_digest("", "", other);
+	CHECK(memcmp(want, other, sizeof(want)) == 0, "a missing text is an empty one");
+	CHECK_INT(BW_REGISTRY_DIGEST_LEN, sizeof(*r), "and nothing of the 4 KB text is kept");
+	bw_store_item_put(r);
+	json_decref(cm);
+	bw_store_free(s);
+}
+
 int main(void)
 {
 	test_services();
 	test_typed();
 	test_pods();
+	test_registry();
 	return check_exit();
 }

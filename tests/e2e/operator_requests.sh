@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# What the operator asks of the API server per Service, counted from the API
+# server's audit log (audit_requests in tests/lib.sh: this namespace only,
+# the operator's user agent, watches and lists left out): per Service
+# created, per image edit, and while idle over several resync periods
+# (--resync-period, short here) a converged namespace gets reads at most,
+# never a write. The table of each phase is printed as comment lines; the
+# limits are what the controller needs (issue 9), so one more request per
+# Service fails the test.
+. "$(dirname "$0")/../lib.sh"
+
+N=${N:-10}
+RESYNC=4
+
+install_crds || { not_ok "the CRDs are installed"; exit 1; }
+use_namespace requests
+trap cleanup_operator EXIT
+check "the API server keeps an audit log (restart an older cluster: cluster.sh down; cluster.sh up)" \
+	test -s "$state/logs/audit.log"
+start_operator "$ns"
+
+# tally SINCE: the requests since SINCE, by kind, as "# COUNT VERB RESOURCE CODE" lines
+tally() { audit_requests "$ns" "$1" | sort | uniq -c | sort -rn | sed 's/^ */# /'; }
+# per_service SINCE: requests since SINCE per Service, two decimals, but
+# the registry ConfigMap's: one per namespace, gathered over a second
+# (operator.c), so their number follows the timing, not the Services
+per_service() { audit_requests "$ns" "$1" | grep -vc ' configmaps ' | awk -v n="$N" '{ printf "%.2f", $1 / n }'; }
+writes_per_service() {
+	audit_requests "$ns" "$1" | grep -v ' configmaps ' | awk '$1 != "get" && $1 != "list"' | wc -l |
+		awk -v n="$N" '{ printf "%.2f", $1 / n }'
+}
+# all_ready [IMAGE]: every Service Ready at its generation (with IMAGE in status)
+all_ready() {
+	kubectl -n "$ns" get bsvc -o json | jq -e --argjson n "$N" --arg image "${1:-}" '
+		(.items | length) == $n and all(.items[]; .metadata.generation as $g
+			| $g == .status.observedGeneration
+			and any(.status.conditions[]?; .type == "Ready" and .status == "True"
+				and .observedGeneration == $g)
+			and ($image == "" or .status.image == $image))' >/dev/null
+}
+# settled SINCE: no request for 3 s (the last status writes and events are in)
+settled() {
+	local a b
+	a=$(audit_requests "$ns" "$1" | wc -l)
+	sleep 3
+	b=$(audit_requests "$ns" "$1" | wc -l)
+	[ "$a" = "$b" ]
+}
+
+since=$(audit_now)
+first=$since
+for i in $(seq 1 "$N"); do
+	cat <<YAML
+---
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: s$i}
+spec: {image: "registry.local/shop/s:1", replicas: 1}
+YAML
+done | kubectl -n "$ns" apply -f - >/dev/null
+check "the $N Services become Ready" eventually 120 all_ready registry.local/shop/s:1
+check "and the operator settles" eventually 30 settled "$since"
+tally "$since"
+create=$(per_service "$since")
+create_w=$(writes_per_service "$since")
+echo "# per Service created: $create requests, $create_w writes (the registry's apart)"
+
+since=$(audit_now)
+for i in $(seq 1 "$N"); do
+	kubectl -n "$ns" patch bsvc "s$i" --type=merge -p '{"spec":{"image":"registry.local/shop/s:2"}}' >/dev/null
+done
+check "a new image in each becomes Ready" eventually 120 all_ready registry.local/shop/s:2
+check "and the operator settles again" eventually 30 settled "$since"
+tally "$since"
+edit=$(per_service "$since")
+edit_w=$(writes_per_service "$since")
+echo "# per image edit: $edit requests, $edit_w writes (the registry's apart)"
+
+# a restart writes nothing, and then resyncs often
+stop_operator
+since=$(audit_now)
+start_operator "$ns" --resync-period "$RESYNC"
+sleep $((3 * RESYNC + 2))
+tally "$since"
+idle_w=$(audit_writes "$ns" "$since")
+idle=$(per_service "$since")
+echo "# a restart, then idle over three resync periods of ${RESYNC}s: $idle requests per Service, $idle_w writes"
+check_eq "a restart and an idle converged namespace get no write over three resync periods" 0 "$idle_w"
+# 3 periods and 2 s: at most 4 resyncs of each Service (the first may come
+# early, by its spread), each reading its Deployment and Service
+check "and only reads them: at most 2 a resync (Deployment, Service)" \
+	awk -v r="$idle" 'BEGIN { exit !(r <= 4 * 2) }'
+
+# The limits, from the tallies of 2026-11-30 (bench/README.md, "Requests per
+# Service"): a created Service has its Deployment and core Service looked
+# for (2 GETs), created, applied and handed over (6), its revision listed
+# twice and written (3), its status written twice (not ready, then Ready),
+# one event (the registry's writes are counted apart); an image edit the
+# core Service read (found unchanged, not written), the Deployment applied,
+# the revision listed twice and written, two events, the status as the
+# replicas move (4-5). Before the status-behind check an image edit cost
+# 15.0 of these (409s on stale status, events said twice, the core Service
+# applied again).
+check "a created Service costs at most 14.5 requests (measured: $create)" awk -v r="$create" 'BEGIN { exit !(r <= 14.5) }'
+check "an image edit costs at most 13 requests (measured: $edit)" awk -v r="$edit" 'BEGIN { exit !(r <= 13) }'
+check_eq "no write was refused as stale (409)" 0 "$(audit_requests "$ns" "$first" | grep -c ' 409$')"
+
+# drift in the core Service (nothing watches it) is found by the resync
+kubectl -n "$ns" label service s1 app.kubernetes.io/name- >/dev/null
+check "a resync puts a label removed from a core Service back" eventually $((4 * RESYNC)) bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get service s1 -o jsonpath='{.metadata.labels.app\\.kubernetes\\.io/name}')\" = s1 ]"
+stop_operator
+check_operator_log
