@@ -454,6 +454,26 @@ static int httproute_of(struct bw_operator_context *ctx, struct owned *o, int wa
 }
 
 /*
+ * Whether our HTTPRoute may exist, so that httproute_of() must read it: one
+ * is wanted, or the spec asked for one once. It cannot have when the spec
+ * never changed (generation 1) and asks for none, nor when the memo holds
+ * what is applied now (BW_APPLIED_DUE: applied, and any old HTTPRoute
+ * deleted, with no HTTPRoute in the digest). So a Service with an Ingress
+ * or no route costs no GET on httproutes when created or resynced.
+ */
+static int httproute_maybe(const json_t *svc, int wanted, enum bw_applied_state memo)
+{
+	const json_t *route = json_object_get(json_object_get(svc, "spec"), "route");
+	const char *kind = str(route, "kind");
+	json_int_t generation =
+	    json_integer_value(json_object_get(json_object_get(svc, "metadata"), "generation"));
+
+	if (wanted || (kind && strcmp(kind, "HTTPRoute") == 0))
+		return 1;
+	return !(memo == BW_APPLIED_DUE || generation == 1);
+}
+
+/*
  * Writes the Deployment, Service and the route's object, an Ingress or an
  * HTTPRoute (and deletes our Ingress or HTTPRoute when no longer wanted:
  * the route was removed, its kind switched, or another Service holds it),
@@ -565,6 +585,7 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		goto out;
 	if (objs[0].state != BW_OWNERSHIP_FOREIGN && objs[1].state != BW_OWNERSHIP_FOREIGN &&
 	    !(ingress && objs[2].state == BW_OWNERSHIP_FOREIGN) &&
+	    httproute_maybe(svc, httproute != NULL, memo) &&
 	    (ret = httproute_of(ctx, &objs[3], httproute != NULL, ns, name, uid, conflict, size,
 				err)) != 0)
 		goto out;
