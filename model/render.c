@@ -19,6 +19,7 @@
 #include "json.h"
 #include "error.h"
 #include "podtemplate.h"
+#include "scaling.h"
 #include "render.h"
 
 #define NEED_NAMESPACE 1
@@ -303,7 +304,8 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 	    (rc = parse_health(sp, s, err)) || (rc = parse_depends_on(sp, err)) ||
 	    (rc = parse_route(sp, s, err)) || (rc = parse_rollout(sp, s, err)) ||
 	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)) ||
-	    (rc = bw_podtemplate_check(sp, s->deadline, err)))
+	    (rc = bw_podtemplate_check(sp, s->deadline, err)) ||
+	    (rc = bw_scaling_check(sp, err))) /* autoscaling, disruptionBudget */
 		return rc;
 	s->spec = sp;
 	return 0;
