@@ -53,6 +53,8 @@ extern const struct bw_resource bw_res_namespaces;
 extern const struct bw_resource bw_res_deployments;
 extern const struct bw_resource bw_res_controllerrevisions;
 extern const struct bw_resource bw_res_ingresses;
+extern const struct bw_resource bw_res_hpas;
+extern const struct bw_resource bw_res_pdbs;
 extern const struct bw_resource bw_res_leases;
 extern const struct bw_resource bw_res_crds;
 extern const struct bw_resource bw_res_mutating_webhooks;
