@@ -42,9 +42,9 @@ const struct bw_resource bw_res_controllerrevisions = {"apps", "v1", "controller
 						       "ControllerRevision", 1};
 const struct bw_resource bw_res_ingresses = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
 const struct bw_resource bw_res_hpas = {"autoscaling", "v2", "horizontalpodautoscalers",
-				       "HorizontalPodAutoscaler", 1};
+					"HorizontalPodAutoscaler", 1};
 const struct bw_resource bw_res_pdbs = {"policy", "v1", "poddisruptionbudgets",
-				       "PodDisruptionBudget", 1};
+					"PodDisruptionBudget", 1};
 const struct bw_resource bw_res_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
 const struct bw_resource bw_res_crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
 					"CustomResourceDefinition", 0};

@@ -64,8 +64,7 @@ static const char *const metric_types[][2] = {
 
 /* A Resource or ContainerResource source: the resource and its target, the
  * shape an HPA on CPU or memory needs; the rest is the API server's to check. */
-static int check_resource(const json_t *src, const char *field, int container,
-			  struct bw_error *err)
+static int check_resource(const json_t *src, const char *field, int container, struct bw_error *err)
 {
 	const json_t *name = json_object_get(src, "name"), *target = json_object_get(src, "target");
 	const char *type = json_string_value(json_object_get(target, "type"));
@@ -152,7 +151,8 @@ static int check_autoscaling(const json_t *a, struct bw_error *err)
 	int rc;
 
 	if (!json_is_object(a))
-		return bw_error_set(err, BW_EINVAL, HPA ": must be an object, got %s", type_name(a));
+		return bw_error_set(err, BW_EINVAL, HPA ": must be an object, got %s",
+				    type_name(a));
 	if (!json_object_get(a, "maxReplicas"))
 		return bw_error_set(err, BW_EINVAL, HPA ".maxReplicas: required");
 	if ((rc = get_int(a, "minReplicas", HPA ".minReplicas", 1, BW_SCALING_REPLICAS_MAX, &min,
@@ -162,8 +162,9 @@ static int check_autoscaling(const json_t *a, struct bw_error *err)
 		return rc;
 	if (min > max)
 		return bw_error_set(err, BW_EINVAL,
-				    HPA ".minReplicas: must be <= maxReplicas (%" JSON_INTEGER_FORMAT
-					"), got %" JSON_INTEGER_FORMAT,
+				    HPA
+				    ".minReplicas: must be <= maxReplicas (%" JSON_INTEGER_FORMAT
+				    "), got %" JSON_INTEGER_FORMAT,
 				    max, min);
 	if (metrics && !json_is_array(metrics))
 		return bw_error_set(err, BW_EINVAL, HPA ".metrics: must be an array, got %s",
@@ -188,9 +189,10 @@ static int check_int_or_percent(const json_t *v, const char *field, struct bw_er
 
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0 || json_integer_value(v) > BW_SCALING_REPLICAS_MAX)
-			return bw_error_set(err, BW_EINVAL,
-					    "%s: must be between 0 and %d, got %" JSON_INTEGER_FORMAT,
-					    field, BW_SCALING_REPLICAS_MAX, json_integer_value(v));
+			return bw_error_set(
+			    err, BW_EINVAL,
+			    "%s: must be between 0 and %d, got %" JSON_INTEGER_FORMAT, field,
+			    BW_SCALING_REPLICAS_MAX, json_integer_value(v));
 		return 0;
 	}
 	if (!s)
@@ -212,7 +214,8 @@ static int check_budget(const json_t *b, struct bw_error *err)
 	const json_t *max = json_object_get(b, "maxUnavailable");
 
 	if (!json_is_object(b))
-		return bw_error_set(err, BW_EINVAL, PDB ": must be an object, got %s", type_name(b));
+		return bw_error_set(err, BW_EINVAL, PDB ": must be an object, got %s",
+				    type_name(b));
 	if (!min == !max)
 		return bw_error_set(err, BW_EINVAL,
 				    PDB ": exactly one of minAvailable and maxUnavailable, got %s",
@@ -262,8 +265,8 @@ static int start(const json_t *svc, json_t **out, const char **name, const char 
 
 /* apiVersion, kind and the metadata every owned object has: name,
  * namespace, breakwater's labels, the controller owner reference. */
-static json_t *owned(const char *api_version, const char *kind, const char *name,
-		     const char *ns, const char *uid)
+static json_t *owned(const char *api_version, const char *kind, const char *name, const char *ns,
+		     const char *uid)
 {
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s, s:s, s:b, "
 			 "s:b}]}}",

@@ -14,9 +14,9 @@
 
 /* Objects wanted are written again at least this often (drift put back);
  * a Service with neither is looked at once per process. */
-#define RESYNC_S  600
-#define NEVER_S	  (100L * 365 * 24 * 3600)
-#define KEY_MAX	  600
+#define RESYNC_S   600
+#define NEVER_S	   (100L * 365 * 24 * 3600)
+#define KEY_MAX	   600
 #define KEY_SUFFIX "#scaler"
 
 static int memo_key(const char *key, char *buf, size_t size)
@@ -74,11 +74,9 @@ int bw_scaler_sync(struct bw_operator_context *ctx, const json_t *svc, const cha
 	age = hpa || pdb ? RESYNC_S : NEVER_S;
 	if (have_digest && bw_applied_same(ctx->applied, mkey, md, 0, time(NULL), age))
 		goto out; /* written (or deleted) already */
-	if ((ret = sync_one(ctx, &bw_res_hpas, svc, hpa, conflict, size, err)) != 0 ||
-	    conflict[0])
+	if ((ret = sync_one(ctx, &bw_res_hpas, svc, hpa, conflict, size, err)) != 0 || conflict[0])
 		goto out;
-	if ((ret = sync_one(ctx, &bw_res_pdbs, svc, pdb, conflict, size, err)) != 0 ||
-	    conflict[0])
+	if ((ret = sync_one(ctx, &bw_res_pdbs, svc, pdb, conflict, size, err)) != 0 || conflict[0])
 		goto out;
 	if (have_digest) /* a failed record only costs a write next time */
 		(void)bw_applied_record(ctx->applied, mkey, md, 0, time(NULL));

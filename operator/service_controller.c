@@ -880,7 +880,7 @@ int bw_owned_delete(struct bw_operator_context *ctx, const struct bw_resource *r
 	if ((ret = ownership_of(ctx, &o, ns, name, str(meta, "uid"), why, sizeof(why), err)) != 0)
 		return ret;
 	if (o.state != BW_OWNERSHIP_OWNED)
-		return 0; /* absent, or someone else's: not ours to delete */
+		return 0;	       /* absent, or someone else's: not ours to delete */
 	dopt.precondition_uid = o.uid; /* only that very object */
 	ret = bw_client_delete(ctx->client, res, ns, name, &dopt, err);
 	if (ret == BW_ENOTFOUND || ret == BW_ECONFLICT)

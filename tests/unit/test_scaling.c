@@ -121,9 +121,9 @@ static void run_error(const char *name, json_t *svc, const char *field)
 
 static void test_arguments(void)
 {
-	json_t *svc = json_pack("{s:{s:s, s:s}, s:{s:s, s:{s:i}}}", "metadata", "name", "orders",
-				"namespace", "shop", "spec", "image", "img:1", "disruptionBudget",
-				"minAvailable", 1);
+	json_t *svc =
+	    json_pack("{s:{s:s, s:s}, s:{s:s, s:{s:i}}}", "metadata", "name", "orders", "namespace",
+		      "shop", "spec", "image", "img:1", "disruptionBudget", "minAvailable", 1);
 	json_t *out = NULL;
 	struct bw_error err;
 
