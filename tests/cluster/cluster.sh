@@ -379,7 +379,7 @@ start_metrics_server() {
 		--tls-private-key-file "$state/pki/metrics-server-serving.key" \
 		--kubelet-certificate-authority "$state/pki/ca.crt" \
 		--kubelet-preferred-address-types ExternalIP --kubelet-use-node-status-port \
-		--metric-resolution 10s --profiling=false
+		--metric-resolution 10s --kubelet-request-timeout 5s --profiling=false
 	wait_for "metrics-server /livez" 60 \
 		curl -skf --max-time 1 "https://127.0.0.1:$METRICS_PORT/livez" || { check_alive metrics-server; return 1; }
 }
