@@ -43,6 +43,10 @@ const struct bw_resource bw_res_controllerrevisions = {"apps", "v1", "controller
 const struct bw_resource bw_res_ingresses = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
 const struct bw_resource bw_res_httproutes = {"gateway.networking.k8s.io", "v1", "httproutes",
 					      "HTTPRoute", 1};
+const struct bw_resource bw_res_hpas = {"autoscaling", "v2", "horizontalpodautoscalers",
+					"HorizontalPodAutoscaler", 1};
+const struct bw_resource bw_res_pdbs = {"policy", "v1", "poddisruptionbudgets",
+					"PodDisruptionBudget", 1};
 const struct bw_resource bw_res_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
 const struct bw_resource bw_res_crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
 					"CustomResourceDefinition", 0};

@@ -55,6 +55,8 @@ extern const struct bw_resource bw_res_controllerrevisions;
 extern const struct bw_resource bw_res_ingresses;
 /* Gateway API; its CRD may be absent: requests then fail with BW_ENOTFOUND. */
 extern const struct bw_resource bw_res_httproutes;
+extern const struct bw_resource bw_res_hpas;
+extern const struct bw_resource bw_res_pdbs;
 extern const struct bw_resource bw_res_leases;
 extern const struct bw_resource bw_res_crds;
 extern const struct bw_resource bw_res_mutating_webhooks;

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "podtemplate.h"
 #include "confighash.h"
+#include "scaling.h"
 #include "render.h"
 
 #define NEED_NAMESPACE 1
@@ -424,7 +425,8 @@ static int parse(const json_t *svc, int need, struct spec *s, struct bw_error *e
 	    (rc = parse_route(sp, s, err)) || (rc = parse_rollout(sp, s, err)) ||
 	    (rc = get_bool(sp, "paused", "spec.paused", 0, &s->paused, err)) ||
 	    (rc = bw_podtemplate_check(sp, s->deadline, err)) ||
-	    (rc = parse_config_rollout(sp, err)))
+	    (rc = parse_config_rollout(sp, err)) ||
+	    (rc = bw_scaling_check(sp, err))) /* autoscaling, disruptionBudget */
 		return rc;
 	s->spec = sp;
 	return 0;

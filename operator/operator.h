@@ -89,6 +89,23 @@ const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op);
  * registry). Return 0, a negative BW_E* code (retried with backoff), and may
  * ask for a requeue after *requeue_after_ms. */
 int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
+
+/*
+ * For the objects a Service owns beyond its Deployment, Service and Ingress
+ * (scaler.h), with the same rules (service_controller.c): svc's namespace,
+ * name and uid say which object and whose. bw_owned_write() creates body
+ * when absent, applies it (with force) when svc controls it, and otherwise
+ * writes nothing and fills conflict (size bytes) with the sentence for the
+ * OwnershipConflict condition (conflict is "" when written). body gets
+ * metadata.uid for the call. bw_owned_delete() deletes the object only when
+ * svc controls it (a uid precondition: never one that replaced it).
+ * Both return 0 or a BW_E* code with err filled.
+ */
+int bw_owned_write(struct bw_operator_context *ctx, const struct bw_resource *res,
+		   const json_t *svc, json_t *body, char *conflict, size_t size,
+		   struct bw_error *err);
+int bw_owned_delete(struct bw_operator_context *ctx, const struct bw_resource *res,
+		    const json_t *svc, struct bw_error *err);
 int bw_reconcile_breaker(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
 int bw_reconcile_registry(struct bw_operator_context *ctx, const char *ns, long *requeue_after_ms);
 

@@ -32,6 +32,7 @@
 #include "confighash.h"
 #include "rollout.h"
 #include "rules.h"
+#include "scaler.h"
 
 #define MSG_MAX 512
 
@@ -892,6 +893,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	if (!svc) {
 		/* deleted: owner references take the children with it */
 		bw_applied_forget(ctx->applied, key);
+		bw_scaler_forget(ctx, key);
 		goto out;
 	}
 	meta = json_object_get(svc, "metadata");
@@ -1025,6 +1027,9 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	ret =
 	    apply_owned(ctx, render_svc, key, d, render_image, rep.restarted_at, r->deploy_revision,
 			r->withhold_ingress, conflict, sizeof(conflict), &route_api_missing, &err);
+	/* the HPA and PDB (scaler.h): from the spec itself, also during a rollback */
+	if (ret == 0 && !conflict[0])
+		ret = bw_scaler_sync(ctx, svc, key, conflict, sizeof(conflict), &err);
 	if (ret == 0 && route_api_missing) {
 		/* only this Service's route waits; the rest is applied */
 		if (!same(in.ready_reason, ROUTE_API_MISSING))
@@ -1084,5 +1089,50 @@ out:
 	bw_store_item_put(item);
 	json_decref(svc);
 	json_decref(status);
+	return ret;
+}
+
+/* ---- for the other objects a Service owns (scaler.c: HPA, PDB) ---- */
+
+int bw_owned_write(struct bw_operator_context *ctx, const struct bw_resource *res,
+		   const json_t *svc, json_t *body, char *conflict, size_t size,
+		   struct bw_error *err)
+{
+	const json_t *meta = json_object_get(svc, "metadata");
+	const char *ns = str(meta, "namespace"), *name = str(meta, "name");
+	struct owned o = {.res = res};
+	int ret;
+
+	conflict[0] = '\0';
+	if ((ret = ownership_of(ctx, &o, ns, name, str(meta, "uid"), conflict, size, err)) != 0)
+		return ret;
+	if (o.state == BW_OWNERSHIP_FOREIGN)
+		return 0; /* conflict holds the sentence */
+	conflict[0] = '\0';
+	if ((ret = write_owned(ctx, &o, ns, name, body, NULL, err)) != 0)
+		bw_error_prefix(err, "%s %s/%s", res->kind, ns, name);
+	return ret;
+}
+
+int bw_owned_delete(struct bw_operator_context *ctx, const struct bw_resource *res,
+		    const json_t *svc, struct bw_error *err)
+{
+	const json_t *meta = json_object_get(svc, "metadata");
+	const char *ns = str(meta, "namespace"), *name = str(meta, "name");
+	struct owned o = {.res = res};
+	struct bw_delete_options dopt = {0};
+	char why[8];
+	int ret;
+
+	if ((ret = ownership_of(ctx, &o, ns, name, str(meta, "uid"), why, sizeof(why), err)) != 0)
+		return ret;
+	if (o.state != BW_OWNERSHIP_OWNED)
+		return 0;	       /* absent, or someone else's: not ours to delete */
+	dopt.precondition_uid = o.uid; /* only that very object */
+	ret = bw_client_delete(ctx->client, res, ns, name, &dopt, err);
+	if (ret == BW_ENOTFOUND || ret == BW_ECONFLICT)
+		ret = 0; /* gone, or replaced by an object that is not ours */
+	if (ret != 0)
+		bw_error_prefix(err, "%s %s/%s", res->kind, ns, name);
 	return ret;
 }

@@ -5,7 +5,9 @@
 # version, the module's sources and the link flags: a clean clone reuses them,
 # and a change to any of those rebuilds only what changed.
 #
-#   tests/cluster/build.sh [STATE_DIR]
+#   tests/cluster/build.sh [STATE_DIR]                 the control plane
+#   tests/cluster/build.sh STATE_DIR metrics-server    metrics-server only
+#                                                      (cluster.sh metrics)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,6 +71,15 @@ build() {
 
 command -v go >/dev/null || { say "go is not installed (expected at /usr/local/go/bin)" >&2; exit 1; }
 mkdir -p "$state/bin" "$state/logs"
+
+# metrics-server is built only for the tests that need it (cluster.sh metrics):
+# most runs never pay for it.
+if [ "${2:-}" = metrics-server ]; then
+	ms=$(build "$here/metrics-server" metrics-server "-s -w" 60)
+	ln -sfn "$ms" "$state/bin/metrics-server"
+	say "metrics-server ready in $state/bin"
+	exit 0
+fi
 
 kube=$(build "$here/k8s" kube "$(k8s_ldflags)" 6)
 etcd=$(build "$here/etcd" etcd "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$etcd_version" 1)

@@ -10,6 +10,8 @@
 #   tests/cluster/cluster.sh stop|start COMPONENT  the same in two steps
 #   tests/cluster/cluster.sh compact   compact etcd at its current revision
 #   tests/cluster/cluster.sh nodes     create the fake nodes up to BREAKWATER_NODES on a running cluster
+#   tests/cluster/cluster.sh metrics   build if needed and start metrics-server (metrics.k8s.io
+#                                      through the aggregation layer, from kwok's emulated usage)
 #   tests/cluster/cluster.sh clean     down, then remove the state (not the binary cache)
 #
 # Environment: BREAKWATER_CLUSTER_DIR (state folder), BREAKWATER_CACHE (binary
@@ -28,6 +30,8 @@ state=${BREAKWATER_CLUSTER_DIR:-$top/.cluster}
 nodes=${BREAKWATER_NODES:-2}
 node_pods=${BREAKWATER_NODE_PODS:-250}
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+# started on demand (cluster.sh metrics), stopped with the rest
+extras=(metrics-server)
 service_cidr=10.96.0.0/16
 
 say() { printf 'cluster: %s\n' "$*"; }
@@ -106,7 +110,7 @@ choose_ports() {
 	local var port
 	[ -f "$state/run/ports.env" ] && . "$state/run/ports.env"
 	: >"$state/run/ports.env.tmp"
-	for var in ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT; do
+	for var in ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT METRICS_PORT; do
 		port=${!var:-}
 		if [ -z "$port" ] || ! port_free "$port"; then
 			while :; do
@@ -134,6 +138,43 @@ client_cert() {
 		-CAcreateserial -days 3650 -out "$state/pki/$name.crt" \
 		-extfile <(printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n') 2>/dev/null
 	rm -f "$state/pki/$name.csr"
+}
+
+# server_cert NAME CN SANS [CA]: a serving certificate signed by CA (default
+# the cluster CA).
+server_cert() {
+	local name=$1 cn=$2 sans=$3 ca=${4:-ca}
+	[ -f "$state/pki/$name.crt" ] && return 0
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+		-keyout "$state/pki/$name.key" -out "$state/pki/$name.csr" 2>/dev/null
+	openssl x509 -req -in "$state/pki/$name.csr" -CA "$state/pki/$ca.crt" -CAkey "$state/pki/$ca.key" \
+		-CAcreateserial -days 3650 -out "$state/pki/$name.crt" -extfile <(
+			printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$sans"
+			printf 'keyUsage=critical,digitalSignature,keyEncipherment\n'
+		) 2>/dev/null
+	rm -f "$state/pki/$name.csr"
+}
+
+# The aggregation layer (metrics.k8s.io from metrics-server): the API server
+# proxies to an extension API server with the client certificate
+# front-proxy-client, signed by a CA of its own, and the user in headers that
+# the extension trusts only from that certificate.
+make_front_proxy_pki() {
+	local pki=$state/pki
+	if [ ! -f "$pki/front-proxy-ca.crt" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj "/CN=breakwater-local-front-proxy-ca" -keyout "$pki/front-proxy-ca.key" \
+			-out "$pki/front-proxy-ca.crt" -addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+	fi
+	if [ ! -f "$pki/front-proxy-client.crt" ]; then
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=front-proxy-client" \
+			-keyout "$pki/front-proxy-client.key" -out "$pki/front-proxy-client.csr" 2>/dev/null
+		openssl x509 -req -in "$pki/front-proxy-client.csr" -CA "$pki/front-proxy-ca.crt" \
+			-CAkey "$pki/front-proxy-ca.key" -CAcreateserial -days 3650 -out "$pki/front-proxy-client.crt" \
+			-extfile <(printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n') 2>/dev/null
+		rm -f "$pki/front-proxy-client.csr"
+	fi
 }
 
 make_pki() {
@@ -165,6 +206,12 @@ make_pki() {
 	client_cert controller-manager system:kube-controller-manager
 	client_cert scheduler system:kube-scheduler
 	client_cert kwok kwok system:masters
+	client_cert metrics-server system:metrics-server system:masters
+	make_front_proxy_pki
+	# kwok serves the fake kubelets' /metrics over HTTPS (metrics-server scrapes them)
+	server_cert kwok-serving kwok IP:127.0.0.1
+	server_cert metrics-server-serving metrics-server \
+		IP:127.0.0.1,DNS:localhost,DNS:metrics-server.kube-system.svc
 }
 
 b64() { base64 -w0 <"$1"; }
@@ -251,6 +298,12 @@ start_kube_apiserver() {
 		--bind-address 127.0.0.1 --secure-port "$API_PORT" \
 		--tls-cert-file "$state/pki/apiserver.crt" --tls-private-key-file "$state/pki/apiserver.key" \
 		--client-ca-file "$state/pki/ca.crt" \
+		--requestheader-client-ca-file "$state/pki/front-proxy-ca.crt" \
+		--requestheader-allowed-names front-proxy-client \
+		--requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+		--requestheader-extra-headers-prefix X-Remote-Extra- \
+		--proxy-client-cert-file "$state/pki/front-proxy-client.crt" \
+		--proxy-client-key-file "$state/pki/front-proxy-client.key" \
 		--service-account-issuer https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file "$state/pki/sa.pub" \
 		--service-account-signing-key-file "$state/pki/sa.key" \
@@ -284,6 +337,7 @@ start_kube_controller_manager() {
 		--cluster-signing-cert-file "$state/pki/ca.crt" --cluster-signing-key-file "$state/pki/ca.key" \
 		--use-service-account-credentials=true \
 		--service-cluster-ip-range "$service_cidr" \
+		--horizontal-pod-autoscaler-sync-period 5s \
 		--leader-elect=false --profiling=false $(api_rate_flags "${BREAKWATER_KCM_QPS:-}" "${BREAKWATER_KCM_BURST:-}")
 	wait_for "kube-controller-manager /healthz" 60 \
 		curl -skf --max-time 1 "https://127.0.0.1:$KCM_PORT/healthz" || { check_alive kube-controller-manager; return 1; }
@@ -305,12 +359,34 @@ start_kwok() {
 		--config "$here/kwok.yaml" \
 		--manage-all-nodes=false \
 		--manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-		--server-address "127.0.0.1:$KWOK_PORT" \
+		--server-address "127.0.0.1:$KWOK_PORT" --node-port "$KWOK_PORT" \
+		--tls-cert-file "$state/pki/kwok-serving.crt" --tls-private-key-file "$state/pki/kwok-serving.key" \
 		--cidr 10.244.0.1/16 --node-ip 10.240.0.1
+}
+
+# metrics-server: scrapes the fake kubelets (kwok, over HTTPS with a
+# certificate of the cluster CA, at the address and port cmd_metrics writes
+# into each fake Node) and serves metrics.k8s.io to the API server's
+# aggregation layer. Its own client certificate is in system:masters, as
+# kwok's is. 10 s resolution: the HPA reacts within a test's patience.
+start_metrics_server() {
+	start metrics-server \
+		--kubeconfig "$state/metrics-server.kubeconfig" \
+		--authentication-kubeconfig "$state/metrics-server.kubeconfig" \
+		--authorization-kubeconfig "$state/metrics-server.kubeconfig" \
+		--bind-address 127.0.0.1 --secure-port "$METRICS_PORT" \
+		--tls-cert-file "$state/pki/metrics-server-serving.crt" \
+		--tls-private-key-file "$state/pki/metrics-server-serving.key" \
+		--kubelet-certificate-authority "$state/pki/ca.crt" \
+		--kubelet-preferred-address-types ExternalIP --kubelet-use-node-status-port \
+		--metric-resolution 10s --kubelet-request-timeout 5s --profiling=false
+	wait_for "metrics-server /livez" 60 \
+		curl -skf --max-time 1 "https://127.0.0.1:$METRICS_PORT/livez" || { check_alive metrics-server; return 1; }
 }
 
 start_component() {
 	case $1 in
+	metrics-server) start_metrics_server ;;
 	etcd) start_etcd ;;
 	kube-apiserver) start_kube_apiserver ;;
 	kube-controller-manager) start_kube_controller_manager ;;
@@ -388,6 +464,10 @@ cmd_up() {
 
 cmd_down_unlocked() {
 	local i
+	for i in "${extras[@]}"; do
+		running "$i" && say "stopping $i"
+		stop "$i"
+	done
 	for ((i = ${#components[@]} - 1; i >= 0; i--)); do
 		running "${components[i]}" && say "stopping ${components[i]}"
 		stop "${components[i]}"
@@ -411,6 +491,9 @@ cmd_status() {
 			printf '%-24s stopped\n' "$c"
 			rc=1
 		fi
+	done
+	for c in "${extras[@]}"; do
+		running "$c" && printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"
 	done
 	return $rc
 }
@@ -465,6 +548,54 @@ cmd_compact() {
 	say "etcd compacted at revision $rev"
 }
 
+# metrics.k8s.io for the HPA tests: metrics-server built (once, cached like
+# the rest) and started, each fake Node pointed at kwok's HTTPS port
+# (ExternalIP 127.0.0.1, the kubelet port, the annotation naming kwok's
+# per-node metrics path), and the APIService registered with the aggregation
+# layer through an ExternalName Service to localhost. Idempotent.
+cmd_metrics() {
+	local n
+	. "$state/run/ports.env"
+	all_running || die "the cluster is not running (cluster.sh up)"
+	tr '\0' ' ' <"/proc/$(pid_of kube-apiserver)/cmdline" | grep -q -- --proxy-client-cert-file ||
+		die "this cluster's API server predates the aggregation layer set-up: cluster.sh down; cluster.sh up"
+	[ -n "${METRICS_PORT:-}" ] || die "no METRICS_PORT in $state/run/ports.env: cluster.sh down; cluster.sh up"
+	"$here/build.sh" "$state" metrics-server
+	make_pki
+	kubeconfig "$state/metrics-server.kubeconfig" metrics-server
+	for n in $(kubectl get nodes -l type=kwok -o name); do
+		kubectl annotate "$n" --overwrite \
+			"metrics.k8s.io/resource-metrics-path=/metrics/nodes/${n#node/}/metrics/resource" >/dev/null
+		kubectl patch "$n" --subresource=status --type=strategic -p "{\"status\":{
+			\"addresses\":[{\"type\":\"ExternalIP\",\"address\":\"127.0.0.1\"}],
+			\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KWOK_PORT}}}}" >/dev/null
+	done
+	kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{name: https, port: $METRICS_PORT, targetPort: $METRICS_PORT}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service: {namespace: kube-system, name: metrics-server, port: $METRICS_PORT}
+  caBundle: $(b64 "$state/pki/ca.crt")
+EOF
+	running metrics-server || start_metrics_server || return 1
+	wait_for "APIService v1beta1.metrics.k8s.io Available" 90 \
+		kubectl wait --for=condition=Available apiservice v1beta1.metrics.k8s.io --timeout=2s || return 1
+	say "metrics-server up: https://127.0.0.1:$METRICS_PORT (kubectl top pods answers after two scrapes, ~20 s)"
+}
+
 cmd_clean() {
 	cmd_down
 	rm -rf "$state"
@@ -480,6 +611,7 @@ stop) cmd_stop "${2:-}" ;;
 start) cmd_start "${2:-}" ;;
 compact) cmd_compact ;;
 nodes) cmd_nodes ;;
+metrics) cmd_metrics ;;
 clean) cmd_clean ;;
 *)
 	sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d' >&2

@@ -251,6 +251,14 @@ svc | preStop with two handlers                 | spec.preStop: .*exactly one of
 svc | minReadySeconds over the deadline         | spec.minReadySeconds: .*less than spec.rollout.progressDeadlineSeconds | {"spec":{"minReadySeconds":30,"rollout":{"progressDeadlineSeconds":30}}}
 svc | a podMetadata label breakwater sets       | spec.podMetadata.labels: .*may not set breakwater.io/service | {"spec":{"podMetadata":{"labels":{"app.kubernetes.io/name":"x"}}}}
 svc | a podMetadata annotation breakwater.io/   | spec.podMetadata.annotations: .*prefix breakwater.io/        | {"spec":{"podMetadata":{"annotations":{"breakwater.io/restartedAt":"x"}}}}
+svc | autoscaling minReplicas over maxReplicas  | spec.autoscaling.minReplicas: .*must be <= spec.autoscaling.maxReplicas | {"spec":{"autoscaling":{"minReplicas":5,"maxReplicas":4}}}
+svc | autoscaling minReplicas 0                 | spec.autoscaling.minReplicas: .*greater than or equal to 1   | {"spec":{"autoscaling":{"minReplicas":0,"maxReplicas":4}}}
+svc | autoscaling without maxReplicas           | spec.autoscaling.maxReplicas: Required value                 | {"spec":{"autoscaling":{"minReplicas":1}}}
+svc | an autoscaling metric of type Cpu         | spec.autoscaling.metrics\[0\].type: Unsupported value        | {"spec":{"autoscaling":{"maxReplicas":4,"metrics":[{"type":"Cpu"}]}}}
+svc | a Resource metric without resource        | spec.autoscaling.metrics\[0\]: .*needs its member resource   | {"spec":{"autoscaling":{"maxReplicas":4,"metrics":[{"type":"Resource"}]}}}
+svc | Utilization without averageUtilization    | spec.autoscaling.metrics\[0\].resource.target: .*averageUtilization is.*required | {"spec":{"autoscaling":{"maxReplicas":4,"metrics":[{"type":"Resource","resource":{"name":"cpu","target":{"type":"Utilization"}}}]}}}
+svc | disruptionBudget with both                | spec.disruptionBudget: .*exactly one of minAvailable and     | {"spec":{"disruptionBudget":{"minAvailable":1,"maxUnavailable":1}}}
+svc | disruptionBudget minAvailable 150%        | spec.disruptionBudget.minAvailable: .*percentage from        | {"spec":{"disruptionBudget":{"minAvailable":"150%"}}}
 svc | paused not a boolean                      | spec.paused: .*must be of type boolean                       | {"spec":{"paused":"yes"}}
 svc | a name that is not a DNS-1035 label       | metadata.name: .*must be a DNS-1035 label                    | {"metadata":{"name":"bad.name"}}
 svc | a name starting with a digit              | metadata.name: .*"1orders" must be a DNS-1035 label          | {"metadata":{"name":"1orders"}}

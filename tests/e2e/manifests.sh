@@ -135,6 +135,15 @@ check "the rotated certificate is written to its Secret" eventually 40 bash -c \
 check "a route removed removes its Ingress" bash -c \
 	"'$state/bin/kubectl' -n $ns patch bsvc users --type=json -p '[{\"op\":\"remove\",\"path\":\"/spec/route\"}]' >/dev/null"
 check "the Ingress goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get ingress users 2>/dev/null"
+# the HPA and PDB of a Service (operator/scaler.c): created, then removed
+check "autoscaling and a disruption budget added to a Service" bash -c \
+	"'$state/bin/kubectl' -n $ns patch bsvc orders --type=merge -p '{\"spec\":{\"autoscaling\":{\"minReplicas\":1,\"maxReplicas\":3},\"disruptionBudget\":{\"maxUnavailable\":1}}}' >/dev/null"
+check "its HPA is written" eventually 30 kubectl -n "$ns" get hpa orders
+check "its PDB is written" eventually 30 kubectl -n "$ns" get pdb orders
+check "both removed" bash -c \
+	"'$state/bin/kubectl' -n $ns patch bsvc orders --type=json -p '[{\"op\":\"remove\",\"path\":\"/spec/autoscaling\"},{\"op\":\"remove\",\"path\":\"/spec/disruptionBudget\"}]' >/dev/null"
+check "the HPA goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get hpa orders 2>/dev/null"
+check "the PDB goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get pdb orders 2>/dev/null"
 kubectl -n "$ns" delete bsvc,brk --all --wait=false >/dev/null
 check "when the last Service and Breaker go, so does the registry ConfigMap" eventually 30 bash -c \
 	"! '$state/bin/kubectl' -n $ns get configmap breakwater-registry 2>/dev/null"
