@@ -59,7 +59,7 @@ TESTED_SRC := $(LIB_SRC) $(MODEL_SRC) $(WEBHOOK_SRC) $(PROXY_SRC) $(PLUGIN_SRC) 
 objects = $(patsubst %.c,$(1)/%.o,$(2))
 
 .PHONY: all build check format format-check deps clang-build asan-build \
-	test test-unit test-traffic test-faults traefik bench-scale bench-proxy unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
+	test test-unit test-traffic test-faults test-autoscaling-metrics traefik bench-scale bench-proxy unit-bins integration-bins load-bins fuzz-bins fuzz tsan tsan-bins bench bench-bins cluster-up cluster-down cluster-status cluster-clean \
 	install run demo install-bin clean image image-rootfs image-deps bench-deps
 
 all: build
@@ -232,6 +232,15 @@ test-unit: deps
 test-traffic: deps
 	@$(MAKE) -s build asan-build traefik
 	@tests/run.sh traffic
+
+# spec.autoscaling driven by CPU metrics: metrics-server (built from its Go
+# module by `cluster.sh metrics`; its first build is long, cached after)
+# scraping kwok's emulated usage (tests/autoscaling/README.md). Not part of
+# `make test`: see that README for its state.
+test-autoscaling-metrics: deps
+	@$(MAKE) -s build asan-build
+	@tests/cluster/cluster.sh up
+	@bash tests/autoscaling/metrics.sh
 
 # Faults survived (tests/faults/README.md): kill -9, a frozen and a restarted
 # API server, a conflict storm, leader handovers. FAULT_SEED, FAULT_KILLS,

@@ -11,7 +11,8 @@
  * objects writes nothing; drift (an edited or deleted HPA) is put back
  * within the resync age. The first reconcile of a Service in a process
  * reads both objects (two GETs) to learn whether there is one of ours to
- * delete.
+ * delete, but for a Service whose spec was never edited (generation 1) and
+ * asks for neither: it never had one, so creating a Service costs no GET.
  *
  * The HPA targets the breakwater Service's scale subresource: it writes
  * spec.replicas, which the Deployment follows. The Deployment's replicas

@@ -1105,12 +1105,14 @@ int bw_owned_write(struct bw_operator_context *ctx, const struct bw_resource *re
 
 	conflict[0] = '\0';
 	if ((ret = ownership_of(ctx, &o, ns, name, str(meta, "uid"), conflict, size, err)) != 0)
-		return ret;
+		goto out;
 	if (o.state == BW_OWNERSHIP_FOREIGN)
-		return 0; /* conflict holds the sentence */
+		goto out; /* conflict holds the sentence */
 	conflict[0] = '\0';
 	if ((ret = write_owned(ctx, &o, ns, name, body, NULL, err)) != 0)
 		bw_error_prefix(err, "%s %s/%s", res->kind, ns, name);
+out:
+	json_decref(o.live); /* read by ownership_of() */
 	return ret;
 }
 
@@ -1124,10 +1126,10 @@ int bw_owned_delete(struct bw_operator_context *ctx, const struct bw_resource *r
 	char why[8];
 	int ret;
 
-	if ((ret = ownership_of(ctx, &o, ns, name, str(meta, "uid"), why, sizeof(why), err)) != 0)
-		return ret;
-	if (o.state != BW_OWNERSHIP_OWNED)
-		return 0;	       /* absent, or someone else's: not ours to delete */
+	ret = ownership_of(ctx, &o, ns, name, str(meta, "uid"), why, sizeof(why), err);
+	json_decref(o.live); /* only its uid is needed */
+	if (ret != 0 || o.state != BW_OWNERSHIP_OWNED)
+		return ret;	       /* absent, or someone else's: not ours to delete */
 	dopt.precondition_uid = o.uid; /* only that very object */
 	ret = bw_client_delete(ctx->client, res, ns, name, &dopt, err);
 	if (ret == BW_ENOTFOUND || ret == BW_ECONFLICT)

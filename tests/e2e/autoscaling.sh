@@ -1,39 +1,26 @@
 #!/usr/bin/env bash
 # spec.autoscaling and spec.disruptionBudget (issue 11, item 4), end to end on
-# the local control plane with metrics.k8s.io from metrics-server
-# (tests/cluster/cluster.sh metrics: built from its Go module, scraping kwok's
-# emulated resource usage, registered with the aggregation layer).
+# the local control plane, with the HPA controller of kube-controller-manager
+# and no metrics API: the HPA keeps the replica count within minReplicas and
+# maxReplicas before it reads any metric (a count below the minimum is
+# raised, one above the maximum lowered), so it drives the breakwater
+# Service's scale subresource here as it does from metrics. The
+# metrics-driven run (metrics-server scraping kwok's emulated usage) is
+# tests/autoscaling/metrics.sh (`make test-autoscaling-metrics`).
 #
-# A Service with autoscaling min 1 max 4 on 50% CPU and a disruption budget
-# gets an HPA and a PDB it controls; the HPA targets the breakwater Service's
-# scale subresource. Pods' usage is kwok's emulation, read from each pod's
-# annotation kwok.x-k8s.io/usage-cpu (tests/cluster/kwok.yaml), which a loop
-# here keeps on every pod of the Service: high (400m of a 100m request), the
-# HPA raises the Service's spec.replicas through /scale to 4, the operator
-# scales the Deployment, kwok runs 4 pods; low (1m), back to 1. The
+# A Service with autoscaling min 2 max 4 and a disruption budget gets an HPA
+# and a PDB it controls; the HPA targets the breakwater Service's scale
+# subresource, raises spec.replicas from 1 to 2 and lowers it from 6 to 4
+# through /scale; the operator scales the Deployment, kwok runs the pods. The
 # Deployment's replicas keep one manager (breakwater): nobody fights over
-# them. The HPA's scale-down stabilization is shortened by the Service's own
-# spec.autoscaling.behavior (no cluster flag); the test cluster's
-# kube-controller-manager syncs HPAs every 5 s instead of 15 s. Removing the
-# fields deletes both objects; an HPA or PDB of the same name that the
-# Service does not control is never taken over (OwnershipConflict).
+# them. Removing the fields deletes both objects; an HPA or PDB of the same
+# name that the Service does not control is never taken over
+# (OwnershipConflict).
 . "$(dirname "$0")/../lib.sh"
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
-if ! BREAKWATER_CLUSTER_DIR=$state "$top/tests/cluster/cluster.sh" metrics >"$top/build/test-logs/metrics-server-up.log" 2>&1; then
-	not_ok "metrics-server runs and metrics.k8s.io is Available" "$(tail -n 15 "$top/build/test-logs/metrics-server-up.log")"
-	exit 1
-fi
-ok "metrics-server runs and metrics.k8s.io is Available"
 use_namespace hpa
-load_pid=
-usage_file=$(mktemp)
-cleanup() {
-	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null
-	rm -f "$usage_file"
-	cleanup_operator
-}
-trap cleanup EXIT
+trap cleanup_operator EXIT
 start_operator "$ns"
 t0=$SECONDS
 
@@ -46,9 +33,10 @@ metadata: {name: web}
 spec:
   image: registry.local/shop/web:1.0.0
   port: 8000
+  replicas: 1
   resources: {requests: {cpu: 100m, memory: 64Mi}}
   autoscaling:
-    minReplicas: 1
+    minReplicas: 2
     maxReplicas: 4
     metrics:
     - type: Resource
@@ -68,50 +56,38 @@ check_eq "the HPA targets the breakwater Service's scale subresource, not the De
 	"$(jp hpa web '{.spec.scaleTargetRef.apiVersion} {.spec.scaleTargetRef.kind} {.spec.scaleTargetRef.name}')"
 check_eq "the HPA is controlled by the Service" "Service web true" \
 	"$(jp hpa web '{.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].name} {.metadata.ownerReferences[0].controller}')"
-check_eq "min, max and the CPU target" "1 4 50" \
+check_eq "min, max and the CPU target" "2 4 50" \
 	"$(jp hpa web '{.spec.minReplicas} {.spec.maxReplicas} {.spec.metrics[0].resource.target.averageUtilization}')"
 check_eq "its PDB selects the Service's pods" "web 1 Service" \
 	"$(jp pdb web '{.spec.selector.matchLabels.breakwater\.io/service} {.spec.maxUnavailable} {.metadata.ownerReferences[0].kind}')"
 
-# The load: every pod of the Service, new ones too, uses what the file says.
-echo 400m >"$usage_file"
-(
-	while :; do
-		kubectl -n "$ns" annotate pods -l breakwater.io/service=web --overwrite \
-			"kwok.x-k8s.io/usage-cpu=$(cat "$usage_file")" >/dev/null 2>&1
-		sleep 2
-	done
-) &
-load_pid=$!
-
-check "pod metrics reach the HPA (metrics-server, through the aggregation layer)" eventually 60 bash -c \
-	"[ -n \"\$('$state/bin/kubectl' -n $ns get hpa web -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization}')\" ]"
-check "high usage: the HPA raises the Service's spec.replicas to 4 through /scale" eventually 90 \
-	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 4 ]"
-check "the operator scales the Deployment and kwok runs 4 ready pods" eventually 60 \
-	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deploy web -o jsonpath='{.spec.replicas} {.status.readyReplicas}')\" = '4 4' ]"
-check_eq "the Service's status follows" 4 "$(jp bsvc web '{.status.readyReplicas}')"
-echo "# scaled up after $((SECONDS - t0))s"
+check "below minReplicas: the HPA raises the Service's spec.replicas to 2 through /scale" eventually 60 \
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 2 ]"
+check "the operator scales the Deployment and kwok runs 2 ready pods" eventually 60 \
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deploy web -o jsonpath='{.spec.replicas} {.status.readyReplicas}')\" = '2 2' ]"
+check "the Service's status follows" eventually 30 \
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.status.readyReplicas}')\" = 2 ]"
+echo "# scaled up to the minimum after $((SECONDS - t0))s"
 check_eq "the HPA wrote spec.replicas through the scale subresource" scale \
 	"$(get bsvc web --show-managed-fields -o json | jq -r '[.metadata.managedFields[] | select(.fieldsV1["f:spec"]["f:replicas"] != null) | .subresource // empty] | first // ""')"
 check_eq "the Deployment's replicas have one manager, breakwater (no fight)" breakwater \
 	"$(get deploy web --show-managed-fields -o json | jq -r '[.metadata.managedFields[] | select(.fieldsV1["f:spec"]["f:replicas"] != null) | .manager] | join(",")')"
 
-echo 1m >"$usage_file"
+kubectl -n "$ns" scale bsvc web --replicas=6 >/dev/null
 t1=$SECONDS
-check "low usage: back to 1 replica" eventually 90 \
-	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 1 ]"
+check "above maxReplicas (scaled to 6 by hand): the HPA lowers spec.replicas to 4" eventually 90 \
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas} {.status.replicas}')\" = '4 4' ]"
 check "the Deployment follows" eventually 60 \
-	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deploy web -o jsonpath='{.spec.replicas} {.status.readyReplicas}')\" = '1 1' ]"
-echo "# scaled down after $((SECONDS - t1))s"
-kill "$load_pid" 2>/dev/null
-load_pid=
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deploy web -o jsonpath='{.spec.replicas} {.status.readyReplicas}')\" = '4 4' ]"
+echo "# back within maxReplicas after $((SECONDS - t1))s"
 
 # an edit of the fields reaches the objects
 kubectl -n "$ns" patch bsvc web --type=merge \
 	-p '{"spec":{"autoscaling":{"maxReplicas":3},"disruptionBudget":{"maxUnavailable":null,"minAvailable":"50%"}}}' >/dev/null
 check "maxReplicas edited: the HPA follows" eventually 30 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get hpa web -o jsonpath='{.spec.maxReplicas}')\" = 3 ]"
+check "and lowers spec.replicas to the new maximum, 3" eventually 60 \
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 3 ]"
 check_eq "minAvailable replaces maxUnavailable in the PDB" "50% " \
 	"$(jp pdb web '{.spec.minAvailable} {.spec.maxUnavailable}')"
 
@@ -120,7 +96,7 @@ kubectl -n "$ns" patch bsvc web --type=json \
 	-p '[{"op":"remove","path":"/spec/autoscaling"},{"op":"remove","path":"/spec/disruptionBudget"}]' >/dev/null
 check "autoscaling removed: the HPA goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get hpa web 2>/dev/null"
 check "disruptionBudget removed: the PDB goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get pdb web 2>/dev/null"
-check_eq "spec.replicas stays" 1 "$(jp bsvc web '{.spec.replicas}')"
+check_eq "spec.replicas stays what the HPA left (3, its last maxReplicas)" 3 "$(jp bsvc web '{.spec.replicas}')"
 
 # never take over an HPA or PDB of the same name that is not ours
 kubectl -n "$ns" apply -f - >/dev/null <<'EOF'
