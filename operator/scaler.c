@@ -76,12 +76,18 @@ int bw_scaler_sync(struct bw_operator_context *ctx, const json_t *svc, const cha
 	if ((ret = bw_scaling_hpa(svc, &hpa, err)) != 0 ||
 	    (ret = bw_scaling_pdb(svc, &pdb, err)) != 0)
 		goto out;
-	if (!hpa && !pdb && generation_of(svc) == 1)
-		goto out; /* a spec never edited that asks for none never had one */
 	have_digest = memo_key(key, mkey, sizeof(mkey)) == 0 && digest(hpa, pdb, md) == 0;
 	age = hpa || pdb ? RESYNC_S : NEVER_S;
 	if (have_digest && bw_applied_same(ctx->applied, mkey, md, 0, time(NULL), age))
 		goto out; /* written (or deleted) already */
+	if (!hpa && !pdb && generation_of(svc) == 1) {
+		/* a spec never edited that asks for none never had one: nothing to
+		 * read, and remembered as such, so a later edit reads nothing
+		 * either while the process lives */
+		if (have_digest)
+			(void)bw_applied_record(ctx->applied, mkey, md, 0, time(NULL));
+		goto out;
+	}
 	if ((ret = sync_one(ctx, &bw_res_hpas, svc, hpa, conflict, size, err)) != 0 || conflict[0])
 		goto out;
 	if ((ret = sync_one(ctx, &bw_res_pdbs, svc, pdb, conflict, size, err)) != 0 || conflict[0])

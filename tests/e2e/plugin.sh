@@ -125,7 +125,7 @@ kubectl -n "$ns" patch bsvc web --type=merge -p '{"spec":{"env":[{"name":"MODE",
 uid=$(get bsvc web -o jsonpath='{.metadata.uid}')
 spec=$(get bsvc web -o json | jq -c .spec)
 # template SPEC: the spec without the kept fields (model/revision.c)
-template() { jq -c 'del(.replicas, .paused, .revisionHistoryLimit, .rollout, .route, .autoscaling, .disruptionBudget, .minReadySeconds)' <<<"$1"; }
+template() { jq -c 'del(.replicas, .paused, .revisionHistoryLimit, .rollout, .route, .autoscaling, .disruptionBudget, .minReadySeconds, .configRollout)' <<<"$1"; }
 # name TEMPLATE: web-<hash>, the hash as model/revision.c computes it
 name() {
 	python3 -c 'import json, sys
