@@ -9,31 +9,11 @@
 
 #include "names.h"
 #include "render.h"
+#include "json.h"
 #include "scaling.h"
 
 #define HPA "spec.autoscaling"
 #define PDB "spec.disruptionBudget"
-
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
-}
 
 /* An optional integer member in [min, max]; *out keeps def when absent. */
 static int get_int(const json_t *obj, const char *key, const char *field, json_int_t min,
@@ -45,7 +25,7 @@ static int get_int(const json_t *obj, const char *key, const char *field, json_i
 		return 0;
 	if (!json_is_integer(v))
 		return bw_error_set(err, BW_EINVAL, "%s: must be an integer, got %s", field,
-				    type_name(v));
+				    bw_json_type_name(v));
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
 		return bw_error_set(err, BW_EINVAL,
 				    "%s: must be between %" JSON_INTEGER_FORMAT
@@ -120,7 +100,7 @@ static int check_metric(const json_t *m, size_t i, struct bw_error *err)
 
 	if (!json_is_object(m))
 		return bw_error_set(err, BW_EINVAL, HPA ".metrics[%zu]: must be an object, got %s",
-				    i, type_name(m));
+				    i, bw_json_type_name(m));
 	if (!type)
 		return bw_error_set(err, BW_EINVAL,
 				    HPA ".metrics[%zu].type: required (Resource, "
@@ -152,7 +132,7 @@ static int check_autoscaling(const json_t *a, struct bw_error *err)
 
 	if (!json_is_object(a))
 		return bw_error_set(err, BW_EINVAL, HPA ": must be an object, got %s",
-				    type_name(a));
+				    bw_json_type_name(a));
 	if (!json_object_get(a, "maxReplicas"))
 		return bw_error_set(err, BW_EINVAL, HPA ".maxReplicas: required");
 	if ((rc = get_int(a, "minReplicas", HPA ".minReplicas", 1, BW_SCALING_REPLICAS_MAX, &min,
@@ -168,7 +148,7 @@ static int check_autoscaling(const json_t *a, struct bw_error *err)
 				    max, min);
 	if (metrics && !json_is_array(metrics))
 		return bw_error_set(err, BW_EINVAL, HPA ".metrics: must be an array, got %s",
-				    type_name(metrics));
+				    bw_json_type_name(metrics));
 	json_array_foreach(metrics, i, m)
 	{
 		if ((rc = check_metric(m, i, err)))
@@ -176,7 +156,7 @@ static int check_autoscaling(const json_t *a, struct bw_error *err)
 	}
 	if (json_object_get(a, "behavior") && !json_is_object(json_object_get(a, "behavior")))
 		return bw_error_set(err, BW_EINVAL, HPA ".behavior: must be an object, got %s",
-				    type_name(json_object_get(a, "behavior")));
+				    bw_json_type_name(json_object_get(a, "behavior")));
 	return 0;
 }
 
@@ -198,7 +178,7 @@ static int check_int_or_percent(const json_t *v, const char *field, struct bw_er
 	if (!s)
 		return bw_error_set(err, BW_EINVAL,
 				    "%s: must be an integer or a percentage (\"50%%\"), got %s",
-				    field, type_name(v));
+				    field, bw_json_type_name(v));
 	n = (*s >= '0' && *s <= '9') ? strtol(s, &end, 10) : -1;
 	if (n < 0 || strcmp(end, "%") != 0 || n > 100 || end - s > 3)
 		return bw_error_set(err, BW_EINVAL,
@@ -215,7 +195,7 @@ static int check_budget(const json_t *b, struct bw_error *err)
 
 	if (!json_is_object(b))
 		return bw_error_set(err, BW_EINVAL, PDB ": must be an object, got %s",
-				    type_name(b));
+				    bw_json_type_name(b));
 	if (!min == !max)
 		return bw_error_set(err, BW_EINVAL,
 				    PDB ": exactly one of minAvailable and maxUnavailable, got %s",
