@@ -14,9 +14,8 @@
 # Deployment's replicas keep one manager (breakwater): nobody fights over
 # them. The HPA's scale-down stabilization is shortened by the Service's own
 # spec.autoscaling.behavior (no cluster flag); the test cluster's
-# kube-controller-manager syncs HPAs every 5 s instead of 15 s. Removing the
-# fields deletes both objects; an HPA or PDB of the same name that the
-# Service does not control is never taken over (OwnershipConflict).
+# kube-controller-manager syncs HPAs every 5 s instead of 15 s. Edits,
+# removal and foreign objects are tests/e2e/autoscaling.sh's.
 . "$(dirname "$0")/../lib.sh"
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
@@ -107,61 +106,8 @@ echo "# scaled down after $((SECONDS - t1))s"
 kill "$load_pid" 2>/dev/null
 load_pid=
 
-# an edit of the fields reaches the objects
-kubectl -n "$ns" patch bsvc web --type=merge \
-	-p '{"spec":{"autoscaling":{"maxReplicas":3},"disruptionBudget":{"maxUnavailable":null,"minAvailable":"50%"}}}' >/dev/null
-check "maxReplicas edited: the HPA follows" eventually 30 \
-	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get hpa web -o jsonpath='{.spec.maxReplicas}')\" = 3 ]"
-check_eq "minAvailable replaces maxUnavailable in the PDB" "50% " \
-	"$(jp pdb web '{.spec.minAvailable} {.spec.maxUnavailable}')"
-
-# removing the fields deletes both; spec.replicas stays what the HPA left
-kubectl -n "$ns" patch bsvc web --type=json \
-	-p '[{"op":"remove","path":"/spec/autoscaling"},{"op":"remove","path":"/spec/disruptionBudget"}]' >/dev/null
-check "autoscaling removed: the HPA goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get hpa web 2>/dev/null"
-check "disruptionBudget removed: the PDB goes" eventually 30 bash -c "! '$state/bin/kubectl' -n $ns get pdb web 2>/dev/null"
-check_eq "spec.replicas stays" 1 "$(jp bsvc web '{.spec.replicas}')"
-
-# never take over an HPA or PDB of the same name that is not ours
-kubectl -n "$ns" apply -f - >/dev/null <<'EOF'
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata: {name: api}
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: someone-elses}
-  minReplicas: 2
-  maxReplicas: 9
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata: {name: api}
-spec:
-  selector: {matchLabels: {app: someone-elses}}
-  minAvailable: 1
-EOF
-kubectl -n "$ns" apply -f - >/dev/null <<'EOF'
-apiVersion: breakwater.io/v1alpha1
-kind: Service
-metadata: {name: api}
-spec:
-  image: registry.local/shop/api:1.0.0
-  autoscaling: {minReplicas: 1, maxReplicas: 4}
-EOF
-check "a foreign HPA of the same name: Ready False, OwnershipConflict" eventually 30 bash -c \
-	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc api -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = OwnershipConflict ]"
-check "the message names the HPA" bash -c \
-	"'$state/bin/kubectl' -n $ns get bsvc api -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q HorizontalPodAutoscaler"
-check_eq "the foreign HPA is left as it was" "Deployment someone-elses 9 " \
-	"$(jp hpa api '{.spec.scaleTargetRef.kind} {.spec.scaleTargetRef.name} {.spec.maxReplicas} {.metadata.ownerReferences}')"
-kubectl -n "$ns" patch bsvc api --type=merge -p '{"spec":{"autoscaling":null,"disruptionBudget":{"minAvailable":1}}}' >/dev/null
-check "a foreign PDB of the same name: OwnershipConflict naming it" eventually 30 bash -c \
-	"'$state/bin/kubectl' -n $ns get bsvc api -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q PodDisruptionBudget"
-check_eq "the foreign PDB is left as it was" "someone-elses 1 " \
-	"$(jp pdb api '{.spec.selector.matchLabels.app} {.spec.minAvailable} {.metadata.ownerReferences}')"
-check "the foreign HPA is not deleted when autoscaling is removed" get hpa api
-kubectl -n "$ns" delete pdb api >/dev/null
-check "once it is gone the Service converges" kubectl -n "$ns" wait --for=condition=Ready bsvc/api --timeout=30s
-check_eq "with its own PDB" "Service" "$(jp pdb api '{.metadata.ownerReferences[0].kind}')"
+# Editing and removing the fields, and foreign HPAs and PDBs, are checked by
+# tests/e2e/autoscaling.sh (in `make test`): here only what needs metrics.
 
 echo "# run time $((SECONDS - t0))s"
 stop_operator
