@@ -847,22 +847,35 @@ static const struct httpd_route *find_route(struct bw_httpd *h, struct httpd_con
 	return NULL;
 }
 
-/* 0: no Content-Length; 1: *len set; -1: malformed. */
+/* Digits of a Content-Length, at most: lws reads the header itself, with
+ * atoll() on a copy of at most 31 bytes, and 19 digits fit a long long. */
+#define HTTPD_LENGTH_DIGITS_MAX 19
+
+/* 0: no Content-Length; 1: *len set; -1: malformed.
+ *
+ * lws decides on its own reading of the header whether a body follows, and
+ * a request on which we wait for a body that lws does not deliver spins its
+ * service thread: the bytes after the headers stay in lws's buffer, lws
+ * polls again at once and never reads the socket (found by fuzz_httpd: a
+ * value of 31 bytes, "35" then NULs and junk, which lws could not copy, so
+ * it saw no body, while strtoull() stopped at the first NUL and read 35).
+ * So only a value lws reads the same is accepted: digits only, all of the
+ * header's bytes, at most 19 of them. */
 static int content_length(struct lws *wsi, unsigned long long *len)
 {
-	char buf[32], *end;
+	char buf[HTTPD_LENGTH_DIGITS_MAX + 1], *end;
 	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
 
 	if (n <= 0)
 		return 0;
-	if (n >= (int)sizeof(buf) ||
-	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0)
+	if (n > HTTPD_LENGTH_DIGITS_MAX ||
+	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) != n)
 		return -1;
 	if (buf[0] < '0' || buf[0] > '9')
 		return -1;
 	errno = 0;
 	*len = strtoull(buf, &end, 10);
-	if (errno || *end)
+	if (errno || end != buf + n)
 		return -1;
 	return 1;
 }

@@ -1275,6 +1275,91 @@ static void test_pipelined_body(void)
 	bw_httpd_free(h);
 }
 
+/* CPU time of this process, the server's threads included, in ms. */
+static long long cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Found by fuzz_httpd (7.58 million executions in): a Content-Length of 31
+ * bytes, "35", NULs and junk. lws could not copy it (31 bytes at most, with
+ * the NUL), so it saw no body; we read 35 and waited for one. The 6 bytes
+ * after the headers stayed in lws's buffer, lws polled again with a
+ * timeout of 0 and never read the socket (the client's FIN unread): the
+ * service thread spun at 100% of a core until the request deadline (10 s on
+ * the webhook), for every such connection. Such a value is now refused
+ * with 400, as is any lws would read otherwise. */
+static void test_unread_bytes_after_fin(void)
+{
+	static const unsigned char spin[] = {
+	    0x47, 0x45, 0x54, 0x20, 0x2f, 0x20, 0x48, 0x54, 0xff, 0xff, 0xff, 0xff, 0x0a,
+	    0x43, 0x6f, 0x6e, 0x74, 0x65, 0x6e, 0x74, 0x2d, 0x4c, 0x65, 0x6e, 0x67, 0x74,
+	    0x68, 0x3a, 0x20, 0x33, 0x35, 0x00, 0x00, 0x00, 0x1f, 0xa7, 0xa7, 0xa7, 0xb0,
+	    0xa7, 0xa7, 0xa7, 0xa7, 0xa7, 0xa7, 0xa7, 0xa7, 0x2f, 0x16, 0x20, 0x48, 0x54,
+	    0x54, 0x2b, 0x2f, 0x91, 0x81, 0x00, 0x00, 0x35, 0x76, 0x00, 0x00, 0x55, 0x70,
+	    0x64, 0x30, 0x0a, 0x0a, 0x70, 0x67, 0x31, 0x0a, 0x23, 0x0a};
+#define BAD_LENGTH(what, value)                                                                \
+	{                                                                                      \
+		what, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " value "\r\n\r\nhi", \
+		    sizeof("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " value          \
+			   "\r\n\r\nhi") -                                                     \
+			1                                                                      \
+	}
+	static const struct {
+		const char *what, *text;
+		size_t len;
+	} bad[] = {
+	    BAD_LENGTH("with a NUL after its digits", "2\0 7"),
+	    BAD_LENGTH("of 20 digits", "00000000000000000002"),
+	    BAD_LENGTH("with junk after its digits", "2x"),
+	};
+#undef BAD_LENGTH
+	struct bw_httpd *h = limits_server(5000, 30, 0);
+	long long start, cpu, held;
+	char answer[512];
+	int fd, closed;
+	size_t i;
+
+	CHECK(h != NULL, "a server with a 5 s request deadline starts");
+	if (!h)
+		return;
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	start = now_ms();
+	cpu = cpu_ms();
+	closed = fd >= 0 && send_text(fd, (const char *)spin, sizeof(spin)) == 0 &&
+		 shutdown(fd, SHUT_WR) == 0 && closed_within(fd, 4000);
+	held = now_ms() - start;
+	cpu = cpu_ms() - cpu;
+	CHECK(closed && held < 1000,
+	      "a Content-Length lws reads as none (31 bytes: \"35\", NULs, junk) closes the "
+	      "connection at once, not at the 5 s deadline (held %lld ms)",
+	      held);
+	CHECK(cpu < 250 + held / 4,
+	      "... and the server does not spin while it is open (%lld ms of CPU in %lld ms)", cpu,
+	      held);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fd = connect_from("127.0.0.1", bw_httpd_port(h));
+		CHECK(fd >= 0 && send_text(fd, bad[i].text, bad[i].len) == 0 &&
+			  read_answer(fd, 2000, answer, sizeof(answer)) == 400 &&
+			  closed_within(fd, 1000),
+		      "Content-Length %s: 400, and the connection closes", bad[i].what);
+		if (fd >= 0)
+			close(fd);
+	}
+	fd = connect_from("127.0.0.1", bw_httpd_port(h));
+	CHECK(fd >= 0 && send_text(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32) == 0 &&
+		  read_answer(fd, 2000, answer, sizeof(answer)) == 200,
+	      "... and the server goes on serving");
+	if (fd >= 0)
+		close(fd);
+	bw_httpd_free(h);
+}
+
 static int h_slow(const struct bw_http_request *req, struct bw_http_response *resp, void *ctx)
 {
 	(void)req;
@@ -1426,6 +1511,7 @@ int main(void)
 	test_workers();
 	test_inline_routes();
 	test_pipelined_body();
+	test_unread_bytes_after_fin();
 	curl_global_cleanup();
 	return check_exit();
 }
