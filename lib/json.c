@@ -165,6 +165,24 @@ const json_t *bw_json_get(const json_t *obj, const char *key)
 	return json_is_null(v) ? NULL : v;
 }
 
+int bw_json_int_in_range(const json_t *v, const char *path, json_int_t min, json_int_t max,
+			 json_int_t *out, struct bw_error *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return bw_error_set(err, BW_EINVAL, "%s: must be an integer, got %s", path,
+				    bw_json_type_name(v));
+	if (json_integer_value(v) < min || json_integer_value(v) > max)
+		return bw_error_set(err, BW_EINVAL,
+				    "%s: %" JSON_INTEGER_FORMAT
+				    " is out of range %" JSON_INTEGER_FORMAT
+				    "..%" JSON_INTEGER_FORMAT,
+				    path, json_integer_value(v), min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
 const char *bw_json_type_name(const json_t *v)
 {
 	if (!v)

@@ -24,6 +24,12 @@ const json_t *bw_json_get(const json_t *obj, const char *key);
  * "spec.replicas: must be an integer, got a string". */
 const char *bw_json_type_name(const json_t *v);
 
+/* An optional integer in min..max: 0 with *out set, or 0 with *out left as
+ * it was when v is NULL (absent); BW_EINVAL naming path otherwise ("PATH:
+ * must be an integer, got a string", "PATH: 7 is out of range 1..5"). */
+int bw_json_int_in_range(const json_t *v, const char *path, json_int_t min, json_int_t max,
+			 json_int_t *out, struct bw_error *err);
+
 /* Appends to array a string formatted as vprintf(fmt, ap) does, cut to
  * BW_JSON_MESSAGE_MAX bytes at a UTF-8 boundary and with broken sequences
  * dropped (jansson refuses them): admission warnings, messages. -1 when the

@@ -42,19 +42,9 @@ static int get(const json_t *obj, const char *key, const char *path, json_type w
 static int check_int(const json_t *obj, const char *key, const char *path, json_int_t min,
 		     json_int_t max, struct bw_error *err)
 {
-	const json_t *v = bw_json_get(obj, key);
+	json_int_t n;
 
-	if (!v)
-		return 0;
-	if (!json_is_integer(v))
-		return wrong_type(err, path, "an integer", v);
-	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return bw_error_set(err, BW_EINVAL,
-				    "%s: %" JSON_INTEGER_FORMAT
-				    " is out of range %" JSON_INTEGER_FORMAT
-				    "..%" JSON_INTEGER_FORMAT,
-				    path, json_integer_value(v), min, max);
-	return 0;
+	return bw_json_int_in_range(bw_json_get(obj, key), path, min, max, &n, err);
 }
 
 /* An optional array of at most max items, each of type want. */

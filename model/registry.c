@@ -40,21 +40,8 @@ static const char *const window_types[] = {BW_BREAKER_WINDOW_NAMES};
 static int get_int(const json_t *v, const char *path, json_int_t def, json_int_t min,
 		   json_int_t max, json_int_t *out, struct bw_error *err)
 {
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	if (!json_is_integer(v))
-		return bw_error_set(err, BW_EINVAL, "%s: must be an integer, got %s", path,
-				    bw_json_type_name(v));
-	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return bw_error_set(err, BW_EINVAL,
-				    "%s: %" JSON_INTEGER_FORMAT
-				    " is out of range %" JSON_INTEGER_FORMAT
-				    "..%" JSON_INTEGER_FORMAT,
-				    path, json_integer_value(v), min, max);
-	*out = json_integer_value(v);
-	return 0;
+	*out = def;
+	return bw_json_int_in_range(v, path, min, max, out, err);
 }
 
 /* An optional string among allowed[n], allowed[0] when absent. */

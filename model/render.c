@@ -64,24 +64,8 @@ static int wrong_type(struct bw_error *err, const char *path, const char *want, 
 static int get_int(const json_t *obj, const char *key, const char *path, json_int_t def,
 		   json_int_t min, json_int_t max, json_int_t *out, struct bw_error *err)
 {
-	const json_t *v = bw_json_get(obj, key);
-	json_int_t n;
-
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	if (!json_is_integer(v))
-		return wrong_type(err, path, "an integer", v);
-	n = json_integer_value(v);
-	if (n < min || n > max)
-		return bw_error_set(err, BW_EINVAL,
-				    "%s: %" JSON_INTEGER_FORMAT
-				    " is out of range %" JSON_INTEGER_FORMAT
-				    "..%" JSON_INTEGER_FORMAT,
-				    path, n, min, max);
-	*out = n;
-	return 0;
+	*out = def;
+	return bw_json_int_in_range(bw_json_get(obj, key), path, min, max, out, err);
 }
 
 /* A string; *out is NULL when absent or "" and not required. */

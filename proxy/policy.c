@@ -57,19 +57,10 @@ const char *bw_policy_window_name(enum bw_window_type type)
 static int get_int(const json_t *v, const char *name, const char *path, json_int_t min,
 		   json_int_t max, json_int_t *out, struct bw_error *err)
 {
-	if (!v)
-		return 0;
-	if (!json_is_integer(v))
-		return bw_error_set(err, BW_EINVAL, "breakers.%s.%s: must be an integer, got %s",
-				    name, path, bw_json_type_name(v));
-	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return bw_error_set(err, BW_EINVAL,
-				    "breakers.%s.%s: %" JSON_INTEGER_FORMAT
-				    " is out of range %" JSON_INTEGER_FORMAT
-				    "..%" JSON_INTEGER_FORMAT,
-				    name, path, json_integer_value(v), min, max);
-	*out = json_integer_value(v);
-	return 0;
+	char at[320];
+
+	snprintf(at, sizeof(at), "breakers.%s.%s", name, path);
+	return bw_json_int_in_range(v, at, min, max, out, err);
 }
 
 /* An optional string among names[n]; *out untouched when absent. */

@@ -1,4 +1,5 @@
-/* lib/json.h: bw_json_member(), the scan that finds one member's text. */
+/* lib/json.h: bw_json_member(), the scan that finds one member's text;
+ * bw_json_int_in_range(), the integer reader of the models. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,11 +112,36 @@ static void test_bounds(void)
 	CHECK_INT(full - found_at + 1, ok, "... and always within the text");
 }
 
+static void test_int_in_range(void)
+{
+	struct bw_error err;
+	json_int_t n = 42;
+	json_t *five = json_integer(5), *word = json_string("5"), *big = json_integer(6);
+
+	CHECK_INT(0, bw_json_int_in_range(NULL, "spec.x", 1, 5, &n, &err), "absent: no error");
+	CHECK_INT(42, (int)n, "... and the value is left as it was (the caller's default)");
+	CHECK_INT(0, bw_json_int_in_range(five, "spec.x", 1, 5, &n, &err), "5 in 1..5");
+	CHECK_INT(5, (int)n, "... is read");
+	bw_error_clear(&err);
+	CHECK_INT(BW_EINVAL, bw_json_int_in_range(word, "spec.x", 1, 5, &n, &err),
+		  "a string is refused");
+	CHECK_STR("spec.x: must be an integer, got a string", err.message, "... naming the field");
+	bw_error_clear(&err);
+	CHECK_INT(BW_EINVAL, bw_json_int_in_range(big, "spec.x", 1, 5, &n, &err),
+		  "6 in 1..5 is refused");
+	CHECK_STR("spec.x: 6 is out of range 1..5", err.message, "... naming the field and range");
+	CHECK_INT(5, (int)n, "... and the value is left as it was");
+	json_decref(five);
+	json_decref(word);
+	json_decref(big);
+}
+
 int main(void)
 {
 	test_found();
 	test_not_found();
 	test_refused();
 	test_bounds();
+	test_int_in_range();
 	return check_exit();
 }
