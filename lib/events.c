@@ -12,6 +12,7 @@
 #include "events.h"
 #include "log.h"
 #include "rfc3339.h"
+#include "thread.h"
 
 #define MESSAGE_MAX 1024
 
@@ -267,6 +268,7 @@ static void *sender(void *arg)
 {
 	struct bw_recorder *rec = arg;
 
+	bw_thread_name("events", NULL);
 	pthread_mutex_lock(&rec->lock);
 	for (;;) {
 		struct pending *p;

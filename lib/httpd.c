@@ -55,6 +55,7 @@
 #include "buf.h"
 #include "httpd.h"
 #include "log.h"
+#include "thread.h"
 
 #define HTTPD_MODULE "httpd"
 /* Bytes per write (headers and body slices alike): one TLS record. */
@@ -682,6 +683,7 @@ static void *httpd_worker(void *arg)
 	struct httpd_job *job;
 	int orphan;
 
+	bw_thread_name("httpd-work", NULL);
 	httpd_worker_of = h;
 	for (;;) {
 		pthread_mutex_lock(&h->pool_lock);
@@ -1490,6 +1492,7 @@ static void *httpd_thread(void *arg)
 	struct bw_error e;
 	int rc;
 
+	bw_thread_name("httpd", NULL);
 	bw_error_clear(&e);
 	rc = httpd_open(h, &e);
 	pthread_mutex_lock(&h->lock);

@@ -12,6 +12,7 @@
 #include "leader.h"
 #include "log.h"
 #include "rfc3339.h"
+#include "thread.h"
 
 struct bw_leader {
 	struct bw_client *client;
@@ -361,6 +362,7 @@ static void *campaign(void *arg)
 {
 	struct bw_leader *le = arg;
 
+	bw_thread_name("leader", NULL);
 	while (!atomic_load(&le->stopping)) {
 		int64_t start = bw_now_ms();
 

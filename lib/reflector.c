@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "reflector.h"
+#include "thread.h"
 
 #define RV_MAX 128
 
@@ -517,6 +518,9 @@ int bw_reflector_run(struct bw_reflector *r)
 
 static void *run_thread(void *arg)
 {
+	const struct bw_reflector *r = arg;
+
+	bw_thread_name("rf", r->res->resource);
 	bw_reflector_run(arg);
 	return NULL;
 }

@@ -30,6 +30,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "workqueue.h"
+#include "thread.h"
 
 #define WQ_NONE	     SIZE_MAX
 #define WQ_TABLE_MIN 16
@@ -807,6 +808,7 @@ static void *wq_worker(void *arg)
 	long after;
 	int rc;
 
+	bw_thread_name("wq", q->name);
 	while (wq_get(q, -1, 1, &key) == 0) {
 		after = 0;
 		rc = q->handler(key, q->ctx, &after);

@@ -10,6 +10,7 @@
 #include "file.h"
 #include "log.h"
 #include "names.h"
+#include "thread.h"
 
 #define CHECK_EVERY_S	    30
 #define FILES_CHECK_EVERY_S 2
@@ -453,6 +454,7 @@ static void *run(void *arg)
 	struct bw_error err;
 	time_t next = time(NULL);
 
+	bw_thread_name("certs", NULL);
 	pthread_mutex_lock(&cm->lock);
 	while (!cm->stopping) {
 		struct timespec until = {next, 0};
