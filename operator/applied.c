@@ -80,7 +80,9 @@ enum bw_applied_state bw_applied_state(struct bw_applied *memo, const char *key,
 
 	pthread_mutex_lock(&memo->lock);
 	e = *find(memo, key);
-	if (e && e->applied && e->generation == generation &&
+	/* a recorded generation above the cache's: our apply's watch event is
+	 * still on its way (see applied.h) */
+	if (e && e->applied && e->generation >= generation &&
 	    memcmp(e->digest, digest, BW_APPLIED_DIGEST_LEN) == 0)
 		state = now - e->at < max_age_s && now >= e->at ? BW_APPLIED_FRESH : BW_APPLIED_DUE;
 	pthread_mutex_unlock(&memo->lock);

@@ -9,9 +9,13 @@
  * Ingress) and the Deployment's metadata.generation the apply returned. The
  * controller skips applying when the digest is the same, the cached
  * Deployment still has that generation (a spec edit by anyone else bumps
- * it, so drift in the Deployment is put back at once), and the entry is
- * younger than a resync age (drift in the Service or Ingress, which nothing
- * here watches for, is put back within it).
+ * it, so drift in the Deployment is put back at once) or an older one (the
+ * cache has not seen our apply's watch event yet: applying again would
+ * write nothing new, and the event wakes the Service anyway), and the entry
+ * is younger than a resync age (drift in the Service or Ingress, which
+ * nothing here watches for, is put back within it). The caller passes the
+ * generation of a cached Deployment it controls only: one made by someone
+ * else starts again at 1.
  *
  * A restart empties the memo, and applying every Service again then cost
  * three requests each (a GET, two applies) for nothing. So the digest also
@@ -49,8 +53,9 @@ struct bw_applied;
 struct bw_applied *bw_applied_new(void);
 void bw_applied_free(struct bw_applied *memo);
 
-/* 1 when key's last apply had this digest and generation and happened less
- * than max_age_s before now; else 0. */
+/* 1 when key's last apply had this digest, returned this generation or a
+ * later one (the cache is behind our own write), and happened less than
+ * max_age_s before now; else 0. */
 int bw_applied_same(struct bw_applied *memo, const char *key,
 		    const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation, time_t now,
 		    long max_age_s);

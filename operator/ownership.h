@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 enum bw_ownership {
-	BW_OWNERSHIP_ABSENT,  /* no object: create it (a create, never an apply) */
+	BW_OWNERSHIP_ABSENT,  /* no object: create it (an apply that cannot update) */
 	BW_OWNERSHIP_OWNED,   /* ours: apply (with force) */
 	BW_OWNERSHIP_FOREIGN, /* someone else's: leave it, report the conflict */
 };

@@ -56,6 +56,29 @@ static int apply(struct bw_operator_context *ctx, const struct bw_resource *res,
 			       err);
 }
 
+/*
+ * Creates ns/name by a server-side apply that cannot update: the body
+ * carries metadata.resourceVersion "1", a precondition no namespaced object
+ * meets (etcd's first revision went to an object written before any
+ * namespace could hold one), so an object someone made since we looked is
+ * refused with 409 instead of taken over, while an absent one is created
+ * (the API server drops the precondition on a create). One request, where a
+ * create (POST) followed by the apply and the hand-over of the create's
+ * managed fields took three; the object is the apply's from the start.
+ */
+static int create_by_apply(struct bw_operator_context *ctx, const struct bw_resource *res,
+			   const char *ns, const char *name, json_t *body, json_t **out,
+			   struct bw_error *err)
+{
+	json_t *meta = json_object_get(body, "metadata");
+	int ret;
+
+	json_object_set_new(meta, "resourceVersion", json_string("1"));
+	ret = apply(ctx, res, ns, name, body, out, err);
+	json_object_del(meta, "resourceVersion");
+	return ret;
+}
+
 /* spec.route.kind HTTPRoute while the Gateway API is not installed: the
  * Ready condition's reason and message; the Service looks again this often
  * (the CRDs are not watched either). */
@@ -152,10 +175,10 @@ static void hand_over(struct bw_operator_context *ctx, const struct bw_resource 
 }
 
 /*
- * Writes one object that is ours or absent. Absent: a create (POST), which
- * fails with AlreadyExists instead of taking over an object someone made
- * since we looked; then the apply. Ours: a server-side apply with force that
- * carries the object's metadata.uid, which the API server refuses
+ * Writes one object that is ours or absent. Absent: a server-side apply that
+ * can only create (create_by_apply()), refused instead of taking over an
+ * object someone made since we looked. Ours: a server-side apply with force
+ * that carries the object's metadata.uid, which the API server refuses
  * (metadata.uid is immutable) if the name now holds another object.
  */
 static int write_owned(struct bw_operator_context *ctx, struct owned *o, const char *ns,
@@ -180,7 +203,7 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 			     ns, name, at);
 	}
 	if (o->state == BW_OWNERSHIP_ABSENT) {
-		ret = bw_client_create(ctx->client, o->res, ns, body, &created, err);
+		ret = create_by_apply(ctx, o->res, ns, name, body, &created, err);
 		if (ret == BW_ECONFLICT) {
 			ret = bw_error_set(err, BW_ECONFLICT,
 					   "%s %s/%s was created by someone else meanwhile; "
@@ -188,13 +211,11 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 					   o->res->kind, ns, name);
 			goto out;
 		}
-		if (ret != 0)
-			goto out;
-		snprintf(o->uid, sizeof(o->uid), "%s",
-			 str(json_object_get(created, "metadata"), "uid")
-			     ? str(json_object_get(created, "metadata"), "uid")
-			     : "");
-		o->state = BW_OWNERSHIP_OWNED;
+		if (ret == 0 && out) {
+			*out = created;
+			created = NULL;
+		}
+		goto out; /* made by the apply: no create entry to hand over */
 	}
 	if (o->state != BW_OWNERSHIP_OWNED || !o->uid[0]) {
 		ret = bw_error_set(err, BW_EINVAL, "%s %s/%s: not ours to write", o->res->kind, ns,
@@ -542,7 +563,9 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 
 		have_digest = digest_owned(parts, md, part) == 0;
 	}
-	if (have_digest && d && !ingress == !had_ingress) {
+	/* the memo speaks of a Deployment we control only (applied.h): one
+	 * someone else made since starts at generation 1 again */
+	if (have_digest && d && uid && same(d->owner_uid, uid) && !ingress == !had_ingress) {
 		bw_applied_hex(md, hex);
 		memo = bw_applied_state(ctx->applied, key, md, d->generation, time(NULL),
 					ctx->resync_s);

@@ -102,9 +102,11 @@ check_eq "the HPA and PDB are looked for once per Service after the restart, not
 
 # The limits, from the tallies of 2026-11-30 (bench/README.md, "Requests per
 # Service"): a created Service has its Deployment and core Service looked
-# for (2 GETs), created, applied and handed over (6), its revision listed
-# twice and written (3), its status written twice (not ready, then Ready),
-# one event (the registry's writes are counted apart); an image edit the
+# for (2 GETs), each created by an apply that cannot update (2; a create, an
+# apply and a hand-over of the create's managed fields, 6, before the fifth
+# session: 14.0 in all), its revision listed twice and written (3), its
+# status written twice (not ready, then Ready), one event (the registry's
+# writes are counted apart): 10.0-10.3 measured; an image edit the
 # core Service read (found unchanged, not written), the Deployment applied,
 # the revision listed twice and written, two events, our HTTPRoute looked
 # for (the spec was edited since creation: 1 GET, 404), 8 in all; and the
@@ -112,7 +114,7 @@ check_eq "the HPA and PDB are looked for once per Service after the restart, not
 # runs of 2026-11-30, so bounded apart). Before the status-behind check an
 # image edit cost 15.0 of these (409s on stale status, events said twice,
 # the core Service applied again).
-check "a created Service costs at most 14.5 requests (measured: $create)" awk -v r="$create" 'BEGIN { exit !(r <= 14.5) }'
+check "a created Service costs at most 11 requests (measured: $create)" awk -v r="$create" 'BEGIN { exit !(r <= 11) }'
 check "an image edit costs at most 8.5 requests besides its status writes (measured: $edit_rest)" \
 	awk -v r="$edit_rest" 'BEGIN { exit !(r <= 8.5) }'
 check "and at most 6 status writes (measured: $edit_status)" awk -v r="$edit_status" 'BEGIN { exit !(r <= 6) }'

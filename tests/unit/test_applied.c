@@ -95,6 +95,10 @@ int main(void)
 	CHECK(!bw_applied_same(memo, "shop/orders", b, 3, 1000, 600), "another digest is new");
 	CHECK(!bw_applied_same(memo, "shop/orders", a, 4, 1000, 600),
 	      "a Deployment edited since (generation 4) is applied again");
+	CHECK(bw_applied_same(memo, "shop/orders", a, 2, 1000, 600),
+	      "a cache still at generation 2 has not seen the apply yet: nothing to apply again");
+	CHECK(!bw_applied_same(memo, "shop/orders", b, 2, 1000, 600),
+	      "... unless something else is to be applied");
 	CHECK(!bw_applied_same(memo, "shop/users", a, 3, 1000, 600), "another key is unknown");
 	CHECK(bw_applied_known(memo, "shop/orders") && !bw_applied_known(memo, "shop/users"),
 	      "known: a key recorded once");
