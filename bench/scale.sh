@@ -37,6 +37,10 @@
 # Results: $OUT/results.tsv (size, phase, metric, value, when; a phase rerun
 # replaces its rows), $OUT/results.md (a table per size with the ratios) and
 # $OUT/scale.png (RSS and convergence time against N; gnuplot).
+#
+# PERF=1: each operator's convergence is also sampled by `perf record -g`
+# (199 Hz, its threads only) into $OUT/perf-PHASE-N.data, and the top of
+# `perf report` (by symbol, children excluded) is written beside it as .txt.
 set -euo pipefail
 . "$(dirname "$0")/../tests/lib.sh" # top, state, $KUBECONFIG, kubectl, free_port
 
@@ -47,6 +51,7 @@ EDITS=${EDITS:-500}
 OUT=${OUT:-$top/build/bench-scale}
 NODE_PODS=${NODE_PODS:-250}
 TIMEOUT=${TIMEOUT:-1800} # seconds any one wait may take
+PERF=${PERF:-0}
 bw_bin=$top/bin/breakwater
 results=$OUT/results.tsv
 logs=$OUT/logs
@@ -265,6 +270,24 @@ start_operator() {
 	op_pid=$!
 }
 
+# perf_start PHASE N / perf_stop: the operator's convergence profiled (PERF=1).
+perf_pid=
+perf_start() {
+	[ "$PERF" = 1 ] || return 0
+	perf_out=$OUT/perf-$1-$2
+	perf record -g -F 199 -p "$op_pid" -o "$perf_out.data" >/dev/null 2>&1 &
+	perf_pid=$!
+}
+perf_stop() {
+	[ -n "$perf_pid" ] || return 0
+	kill -INT "$perf_pid" 2>/dev/null || true
+	wait "$perf_pid" 2>/dev/null || true
+	perf_pid=
+	perf report -i "$perf_out.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | grep '%' | head -60 >"$perf_out.txt" || true
+	say "profile: $perf_out.txt"
+}
+
 stop_operator() {
 	[ -n "$op_pid" ] || return 0
 	kill -TERM "$op_pid" 2>/dev/null || true
@@ -345,10 +368,12 @@ phase_operator() {
 	services "$ns" "$n" 1 >"$file"
 	c0=$(cpu_seconds "$op_pid") k0=$(cpu_seconds "$kcm")
 	t=$(now)
+	perf_start "$phase" "$n"
 	apply "$file"
 	record "$n" "$phase" apply_s "$(since "$t")"
 	wait_until services_done "$ns" "$n" 1
 	record "$n" "$phase" converge_s "$(since "$t")"
+	perf_stop
 	record "$n" "$phase" cpu_s "$(minus "$(cpu_seconds "$op_pid")" "$c0")"
 	record "$n" "$phase" kcm_cpu_s "$(minus "$(cpu_seconds "$kcm")" "$k0")"
 	record "$n" "$phase" rss_converged_kib "$(rss_kib "$op_pid")"

@@ -122,11 +122,34 @@ for k in "${kinds[@]}"; do
 	done
 done
 
-# What the create left is handed to the apply: a field the operator stops
-# setting is removed (were the create's managed-fields entry kept, it would
-# stay, owned by it).
+# A missing object is created by an apply that cannot update (write_owned()
+# in operator/service_controller.c): it carries resourceVersion "1", which
+# the API server drops on a create and checks on an update. What the
+# operator relies on, tried on the API server itself: the same apply, with
+# force, is refused on an object made since (so a Service made by someone
+# between the operator's GET and its write is not taken over), and creates
+# one that is absent.
+rv1() {
+	kubectl -n "$ns" apply --server-side --force-conflicts --field-manager=breakwater -f - <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: $1, resourceVersion: "1"}
+data: {owner: breakwater}
+EOF
+}
+kubectl -n "$ns" create configmap made-meanwhile --from-literal=owner=someone-else >/dev/null
+out=$(rv1 made-meanwhile 2>&1 | head -n 1)
+check "an apply with resourceVersion 1 is refused on an existing object ($out)" grep -q 'the object has been modified' <<<"$out"
+check_eq "... which keeps its data" someone-else "$(get configmap made-meanwhile -o jsonpath='{.data.owner}')"
+check "and creates an absent one" rv1 absent-before
+check_eq "... as the apply's: its manager's operation is Apply" "breakwater/Apply" \
+	"$(get configmap absent-before -o json --show-managed-fields | jq -r '.metadata.managedFields[] | "\(.manager)/\(.operation)"')"
+
+# The objects are the apply's from the start: a field the operator stops
+# setting is removed (were a create's managed-fields entry there, as with a
+# plain create, it would stay, owned by that entry).
 for k in "${kinds[@]}"; do
-	check_eq "$k: the managed fields of the create went to the apply" "breakwater/Apply" \
+	check_eq "$k: the operator's managed fields are the apply's" "breakwater/Apply" \
 		"$(get "$k" "own-$k" -o json --show-managed-fields |
 			jq -r '[.metadata.managedFields[] | select(.manager=="breakwater" and (.subresource // "") == "") | "\(.manager)/\(.operation)"] | join(" ")')"
 done
