@@ -15,10 +15,13 @@ struct entry {
 	unsigned char digest[BW_APPLIED_DIGEST_LEN];
 	long generation;
 	time_t at;
-	int applied;	    /* digest, generation and at are set */
-	char status_rv[32]; /* the resourceVersion a status write was based on */
-	time_t status_at;   /* and when it was written */
-	char key[];	    /* "namespace/name" */
+	int applied;		 /* digest, generation and at are set */
+	char status_rv[32];	 /* the resourceVersion a status write was based on */
+	time_t status_at;	 /* and when it was written */
+	uint64_t history_uid;	 /* FNV-1a of the Service uid whose history is known, or 0 */
+	uint64_t history_newest; /* FNV-1a of its newest revision's name */
+	long history_count;	 /* how many revisions it controls */
+	char key[];		 /* "namespace/name" */
 };
 
 struct bw_applied {
@@ -27,13 +30,18 @@ struct bw_applied {
 	size_t count;
 };
 
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
 static size_t bucket_of(const char *key)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	for (; *key; key++)
-		h = (h ^ (unsigned char)*key) * 1099511628211ull;
-	return (size_t)(h % BUCKETS);
+	return (size_t)(fnv1a(key) % BUCKETS);
 }
 
 /* The entry for key and the link that points at it; call with the lock held. */
@@ -209,6 +217,41 @@ void bw_applied_status_written(struct bw_applied *memo, const char *key, const c
 		e->status_at = now;
 	}
 	pthread_mutex_unlock(&memo->lock);
+}
+
+void bw_applied_history_synced(struct bw_applied *memo, const char *key, const char *uid,
+			       const char *newest, long count)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&memo->lock);
+	e = entry_of(memo, key);
+	if (e) {
+		e->history_uid = uid && newest ? fnv1a(uid) | 1 : 0; /* never 0 when known */
+		e->history_newest = newest ? fnv1a(newest) : 0;
+		e->history_count = count;
+	}
+	pthread_mutex_unlock(&memo->lock);
+}
+
+int bw_applied_history_settled(struct bw_applied *memo, const char *key, const char *uid,
+			       const char *update, const char *current, long limit)
+{
+	struct entry *e;
+	long others;
+	int settled = 0;
+
+	if (!uid || !update)
+		return 0;
+	pthread_mutex_lock(&memo->lock);
+	e = *find(memo, key);
+	if (e && e->history_uid == (fnv1a(uid) | 1) && e->history_newest == fnv1a(update)) {
+		/* the update and current revisions are kept and not counted */
+		others = e->history_count - 1 - (current && strcmp(current, update) != 0 ? 1 : 0);
+		settled = others <= limit;
+	}
+	pthread_mutex_unlock(&memo->lock);
+	return settled;
 }
 
 int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,

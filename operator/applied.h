@@ -119,6 +119,24 @@ void bw_applied_status_written(struct bw_applied *memo, const char *key, const c
 int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,
 			     time_t now);
 
+/*
+ * The revision history (history.c) lists a Service's ControllerRevisions
+ * on every spec change and when a rollout completes, to number the new one
+ * and prune past the limit. This process is the only writer of them (a
+ * lost lease ends it), so what a sync left is known: after a sync, uid's
+ * newest revision is newest and it controls count revisions.
+ * bw_applied_history_settled() is 1 when a sync of update (current: the
+ * last completed one, or NULL) under limit would do nothing by that record:
+ * update is already the newest and the others are within the limit. Then
+ * the list is left out, the completion of a new Service's first rollout
+ * among them. A revision someone deleted by hand is pruned by the next list
+ * (its delete finds it gone); a new uid (the Service made again) is unknown.
+ */
+void bw_applied_history_synced(struct bw_applied *memo, const char *key, const char *uid,
+			       const char *newest, long count);
+int bw_applied_history_settled(struct bw_applied *memo, const char *key, const char *uid,
+			       const char *update, const char *current, long limit);
+
 /* Drops key's entry (the Service is gone). */
 void bw_applied_forget(struct bw_applied *memo, const char *key);
 

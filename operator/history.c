@@ -53,10 +53,15 @@ int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const ch
 	const char **prune = NULL;
 	json_t *items = NULL, *item, *template = NULL, *obj = NULL;
 	const json_t *limit = json_object_get(spec, "revisionHistoryLimit");
-	char selector[128];
-	size_t i, n = 0;
+	long effective_limit =
+	    json_is_integer(limit) ? (long)json_integer_value(limit) : BW_REVISION_DEFAULT_LIMIT;
+	char selector[128], key[320];
+	size_t i, n = 0, pruned = 0;
 	int ret;
 
+	snprintf(key, sizeof(key), "%s/%s", ns, str(meta, "name"));
+	if (bw_applied_history_settled(ctx->applied, key, uid, update, current, effective_limit))
+		return 0; /* as the last sync left it: nothing to write or prune */
 	snprintf(selector, sizeof(selector), "%s=%s", BW_LABEL_SERVICE, str(meta, "name"));
 	lo.label_selector = selector;
 	if ((ret = bw_client_list(ctx->client, &bw_res_controllerrevisions, ns, &lo, &items, NULL,
@@ -104,7 +109,11 @@ int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const ch
 			bw_error_prefix(err, "ControllerRevision %s/%s", ns, plan.prune[i]);
 			goto out;
 		}
+		pruned++;
 	}
+	/* update is now the newest (written, or it was already) */
+	bw_applied_history_synced(ctx->applied, key, uid, update,
+				  (long)n + (plan.create ? 1 : 0) - (long)pruned);
 out:
 	free(entries);
 	free(prune);

@@ -77,6 +77,39 @@ static void covers_cases(void)
 	json_decref(empty);
 }
 
+/* The history record: when a sync may leave the list out. */
+static void test_history(void)
+{
+	struct bw_applied *memo = bw_applied_new();
+
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-a", NULL, 10),
+	      "history: nothing known at first (a new Service's first sync lists)");
+	bw_applied_history_synced(memo, "shop/orders", "u1", "orders-a", 1);
+	CHECK(bw_applied_history_settled(memo, "shop/orders", "u1", "orders-a", "orders-a", 10),
+	      "its first rollout completing changes nothing: no list");
+	CHECK(bw_applied_history_settled(memo, "shop/orders", "u1", "orders-a", NULL, 0),
+	      "... even with a limit of 0 (the update revision is not counted)");
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-b", "orders-a", 10),
+	      "a new template is a new revision: listed and written");
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u2", "orders-a", NULL, 10),
+	      "the Service made again (another uid) is unknown");
+	CHECK(!bw_applied_history_settled(memo, "shop/users", "u1", "orders-a", NULL, 10),
+	      "another Service is unknown");
+	bw_applied_history_synced(memo, "shop/orders", "u1", "orders-c", 4);
+	CHECK(bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-b", 2),
+	      "4 revisions: update and current kept, 2 others within a limit of 2");
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-c", 2),
+	      "... but once current is the update, 3 others exceed it: listed to prune");
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-b", 1),
+	      "... and so with a lower limit");
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", NULL, "orders-c", NULL, 10),
+	      "no uid: unknown");
+	bw_applied_forget(memo, "shop/orders");
+	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-b", 2),
+	      "a forgotten Service is unknown");
+	bw_applied_free(memo);
+}
+
 int main(void)
 {
 	struct bw_applied *memo = bw_applied_new();
@@ -197,5 +230,6 @@ int main(void)
 	bw_applied_free(memo);
 	bw_applied_free(NULL);
 	covers_cases();
+	test_history();
 	return check_exit();
 }
