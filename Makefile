@@ -233,10 +233,10 @@ test-traffic: deps
 	@$(MAKE) -s build asan-build traefik
 	@tests/run.sh traffic
 
-# spec.autoscaling driven by CPU metrics: metrics-server (built from its Go
-# module by `cluster.sh metrics`; its first build is long, cached after)
-# scraping kwok's emulated usage (tests/autoscaling/README.md). Not part of
-# `make test`: see that README for its state.
+# spec.autoscaling driven by CPU metrics: metrics-server v0.9.0 (built from
+# its Go module by `cluster.sh metrics`: about 8 min the first time, cached
+# after) scraping kwok's emulated usage (tests/autoscaling/README.md). Also
+# the last script of `make test`'s e2e suite; this runs it alone.
 test-autoscaling-metrics: deps
 	@$(MAKE) -s build asan-build
 	@tests/cluster/cluster.sh up

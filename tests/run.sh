@@ -23,6 +23,9 @@
 # The traffic suite (tests/traffic/) sends requests through a real gateway
 # (Traefik, built from its Go module by tests/traffic/build.sh, cached) to
 # the kwok pods, answered in a network namespace of its own; it needs root.
+# The e2e suite ends with tests/autoscaling/metrics.sh (HPAs on real CPU
+# metrics from metrics-server, built from its Go module and cached: about
+# 8 min the first time on 2 cores, 30 s with Go's build cache warm).
 # The faults suite (tests/faults/, `make test-faults`) is not in the default
 # list: it takes minutes; the figures its scenarios measure are shown.
 set -uo pipefail
@@ -178,6 +181,9 @@ suite_e2e() {
 	for t in tests/e2e/*.sh; do
 		[ -f "$t" ] && run_program "e2e/${t##*/}" bash "$t"
 	done
+	# last: it builds (once, cached) and starts metrics-server and registers
+	# metrics.k8s.io, which the scripts above run without
+	run_program "e2e/autoscaling/metrics.sh" bash tests/autoscaling/metrics.sh
 }
 
 suite_traffic() {

@@ -19,6 +19,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 install_crds || { not_ok "the CRDs are installed"; exit 1; }
+mkdir -p "$top/build/test-logs"
 if ! BREAKWATER_CLUSTER_DIR=$state "$top/tests/cluster/cluster.sh" metrics >"$top/build/test-logs/metrics-server-up.log" 2>&1; then
 	not_ok "metrics-server runs and metrics.k8s.io is Available" "$(tail -n 15 "$top/build/test-logs/metrics-server-up.log")"
 	exit 1
@@ -27,9 +28,13 @@ ok "metrics-server runs and metrics.k8s.io is Available"
 use_namespace hpa
 load_pid=
 usage_file=$(mktemp)
+# The metrics API goes with the test: the e2e scripts (autoscaling.sh) run
+# without one, on a cluster kept between runs too. metrics-server keeps
+# running (stopped with the cluster); cluster.sh metrics registers it again.
 cleanup() {
 	[ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null
 	rm -f "$usage_file"
+	kubectl delete apiservice v1beta1.metrics.k8s.io --ignore-not-found >/dev/null 2>&1
 	cleanup_operator
 }
 trap cleanup EXIT
@@ -90,7 +95,32 @@ check "high usage: the HPA raises the Service's spec.replicas to 4 through /scal
 check "the operator scales the Deployment and kwok runs 4 ready pods" eventually 60 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deploy web -o jsonpath='{.spec.replicas} {.status.readyReplicas}')\" = '4 4' ]"
 check_eq "the Service's status follows" 4 "$(jp bsvc web '{.status.readyReplicas}')"
+check "the Service is Ready at 4" kubectl -n "$ns" wait --for=condition=Ready bsvc/web --timeout=30s
 echo "# scaled up after $((SECONDS - t0))s"
+# 400m of a 100m request is 400% against a 50% target: 8 replicas wanted,
+# capped at maxReplicas 4. The HPA's status shows the metric as read.
+util=$(jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}')
+echo "# HPA current CPU utilization: ${util}%"
+check "the HPA's status shows the high utilization (kwok's 400m of 100m: 300% or more)" \
+	test "${util:-0}" -ge 300
+check_eq "the HPA computed 4 (8 wanted, capped by maxReplicas)" 4 "$(jp hpa web '{.status.desiredReplicas}')"
+# currentReplicas is the /scale status as of the HPA's last sync (every 5 s)
+check "the HPA's next sync reads 4 current replicas from /scale" eventually 20 \
+	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get hpa web -o jsonpath='{.status.currentReplicas}')\" = 4 ]"
+check_eq "the HPA says it is limited by maxReplicas" "True TooManyReplicas" \
+	"$(jp hpa web '{.status.conditions[?(@.type=="ScalingLimited")].status} {.status.conditions[?(@.type=="ScalingLimited")].reason}')"
+# No fight: for 10 s the Deployment's replicas stay what the HPA set, and
+# its spec is not rewritten (metadata.generation unchanged).
+gen0=$(jp deploy web '{.metadata.generation}')
+samples=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	samples+="$(jp deploy web '{.spec.replicas}')/$(jp bsvc web '{.spec.replicas}') "
+	sleep 1
+done
+check_eq "10 s sampled: the Deployment and the Service stay at 4 (deploy/bsvc)" \
+	"4/4 4/4 4/4 4/4 4/4 4/4 4/4 4/4 4/4 4/4 " "$samples"
+check_eq "the Deployment's spec is not rewritten meanwhile (generation)" "$gen0" \
+	"$(jp deploy web '{.metadata.generation}')"
 check_eq "the HPA wrote spec.replicas through the scale subresource" scale \
 	"$(get bsvc web --show-managed-fields -o json | jq -r '[.metadata.managedFields[] | select(.fieldsV1["f:spec"]["f:replicas"] != null) | .subresource // empty] | first // ""')"
 check_eq "the Deployment's replicas have one manager, breakwater (no fight)" breakwater \
@@ -102,7 +132,13 @@ check "low usage: back to 1 replica" eventually 90 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 1 ]"
 check "the Deployment follows" eventually 60 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deploy web -o jsonpath='{.spec.replicas} {.status.readyReplicas}')\" = '1 1' ]"
+check "the Service is Ready at 1" kubectl -n "$ns" wait --for=condition=Ready bsvc/web --timeout=30s
+check_eq "the Service's status follows" 1 "$(jp bsvc web '{.status.readyReplicas}')"
 echo "# scaled down after $((SECONDS - t1))s"
+util=$(jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}')
+echo "# HPA current CPU utilization: ${util}%"
+check "the HPA's status shows the low utilization (1m of 100m: under 10%)" test "${util:-100}" -lt 10
+check_eq "the HPA wants minReplicas" 1 "$(jp hpa web '{.status.desiredReplicas}')"
 kill "$load_pid" 2>/dev/null
 load_pid=
 

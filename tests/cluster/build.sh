@@ -75,7 +75,7 @@ mkdir -p "$state/bin" "$state/logs"
 # metrics-server is built only for the tests that need it (cluster.sh metrics):
 # most runs never pay for it.
 if [ "${2:-}" = metrics-server ]; then
-	ms=$(build "$here/metrics-server" metrics-server "-s -w" 60)
+	ms=$(build "$here/metrics-server" metrics-server "-s -w" 8)
 	ln -sfn "$ms" "$state/bin/metrics-server"
 	say "metrics-server ready in $state/bin"
 	exit 0

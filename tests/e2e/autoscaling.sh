@@ -6,7 +6,8 @@
 # raised, one above the maximum lowered), so it drives the breakwater
 # Service's scale subresource here as it does from metrics. The
 # metrics-driven run (metrics-server scraping kwok's emulated usage) is
-# tests/autoscaling/metrics.sh (`make test-autoscaling-metrics`).
+# tests/autoscaling/metrics.sh (the e2e suite's last script, which
+# unregisters metrics.k8s.io when it ends; `make test-autoscaling-metrics`).
 #
 # A Service with autoscaling min 2 max 4 and a disruption budget gets an HPA
 # and a PDB it controls; the HPA targets the breakwater Service's scale
