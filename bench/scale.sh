@@ -26,7 +26,8 @@
 #
 # Environment: SIZES, PHASES (any of baseline-a baseline-b breakwater, run
 # in that order), STEPS (any of converge restart edit latency: the last
-# three can be left out when time is short; converge always runs), EDITS (500), OUT (build/bench-scale), NODE_PODS (pods a fake
+# three can be left out when time is short; converge always runs), EDITS (500), OUT (build/bench-scale),
+# BREAKWATER_ARGS (more flags for bin/breakwater, e.g. --workers 4), NODE_PODS (pods a fake
 # node holds: 250, as cluster.sh makes them). BREAKWATER_KCM_QPS/_BURST and
 # BREAKWATER_SCHED_QPS/_BURST, when set, restart kube-controller-manager and
 # kube-scheduler with those client rates unless they run with them already
@@ -264,7 +265,8 @@ start_operator() {
 		# as bench/rollout.sh: the whole product path, controllers and the
 		# webhook, which injects every pod of the namespace
 		"$bw_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" --webhook-port "$(free_port)" \
-			--metrics-bind-address 0 --health-probe-bind-address "127.0.0.1:$op_health" >>"$log" 2>&1 &
+			--metrics-bind-address 0 --health-probe-bind-address "127.0.0.1:$op_health" \
+			${BREAKWATER_ARGS:-} >>"$log" 2>&1 &
 		;;
 	esac
 	op_pid=$!

@@ -15,11 +15,14 @@ struct entry {
 	unsigned char digest[BW_APPLIED_DIGEST_LEN];
 	long generation;
 	time_t at;
-	int applied;		 /* digest, generation and at are set */
+	int applied;	 /* digest, generation and at are set */
+	int parts_known; /* and part: what each object was applied as */
+	unsigned char part[BW_APPLIED_PARTS][BW_APPLIED_DIGEST_LEN];
 	char status_rv[32];	 /* the resourceVersion a status write was based on */
 	time_t status_at;	 /* and when it was written */
 	uint64_t history_uid;	 /* FNV-1a of the Service uid whose history is known, or 0 */
 	uint64_t history_newest; /* FNV-1a of its newest revision's name */
+	long history_number;	 /* and that revision's number (0: not known) */
 	long history_count;	 /* how many revisions it controls */
 	char key[];		 /* "namespace/name" */
 };
@@ -188,8 +191,9 @@ static struct entry *entry_of(struct bw_applied *memo, const char *key)
 }
 
 int bw_applied_record(struct bw_applied *memo, const char *key,
-		      const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation,
-		      time_t now)
+		      const unsigned char digest[BW_APPLIED_DIGEST_LEN],
+		      const unsigned char part[BW_APPLIED_PARTS][BW_APPLIED_DIGEST_LEN],
+		      long generation, time_t now)
 {
 	struct entry *e;
 
@@ -200,6 +204,9 @@ int bw_applied_record(struct bw_applied *memo, const char *key,
 		e->generation = generation;
 		e->at = now;
 		e->applied = 1;
+		e->parts_known = part != NULL;
+		if (part)
+			memcpy(e->part, part, sizeof(e->part));
 	}
 	pthread_mutex_unlock(&memo->lock);
 	return e ? 0 : BW_ENOMEM;
@@ -220,7 +227,7 @@ void bw_applied_status_written(struct bw_applied *memo, const char *key, const c
 }
 
 void bw_applied_history_synced(struct bw_applied *memo, const char *key, const char *uid,
-			       const char *newest, long count)
+			       const char *newest, long number, long count)
 {
 	struct entry *e;
 
@@ -229,9 +236,32 @@ void bw_applied_history_synced(struct bw_applied *memo, const char *key, const c
 	if (e) {
 		e->history_uid = uid && newest ? fnv1a(uid) | 1 : 0; /* never 0 when known */
 		e->history_newest = newest ? fnv1a(newest) : 0;
+		e->history_number = number > 0 ? number : 0;
 		e->history_count = count;
 	}
 	pthread_mutex_unlock(&memo->lock);
+}
+
+long bw_applied_history_next(struct bw_applied *memo, const char *key, const char *uid,
+			     const char *update, const char *current, long limit, long *count)
+{
+	struct entry *e;
+	long next = 0;
+
+	if (!uid || !update)
+		return 0;
+	pthread_mutex_lock(&memo->lock);
+	e = *find(memo, key);
+	/* update new: with it there are count + 1, of which update and current
+	 * (if any) are not counted against the limit */
+	if (e && e->history_uid == (fnv1a(uid) | 1) && e->history_number > 0 &&
+	    e->history_newest != fnv1a(update) &&
+	    e->history_count + 1 - 1 - (current ? 1 : 0) <= limit) {
+		next = e->history_number + 1;
+		*count = e->history_count;
+	}
+	pthread_mutex_unlock(&memo->lock);
+	return next;
 }
 
 int bw_applied_history_settled(struct bw_applied *memo, const char *key, const char *uid,
@@ -254,6 +284,82 @@ int bw_applied_history_settled(struct bw_applied *memo, const char *key, const c
 	return settled;
 }
 
+/* The status fields a rollout moves as it goes, which alone need no
+ * prompt write (applied.h). */
+static int progress_field(const char *key)
+{
+	static const char *const fields[] = {"replicas", "updatedReplicas", "readyReplicas",
+					     "availableReplicas", "pods"};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strcmp(key, fields[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether the conditions differ in their messages at most: the same types
+ * in the same order, each with the same status, reason, observed generation
+ * and transition time. */
+static int conditions_alike(const json_t *old, const json_t *new)
+{
+	static const char *const same_in[] = {"type", "status", "reason", "observedGeneration",
+					      "lastTransitionTime"};
+	size_t i, j;
+
+	if (!json_is_array(old) || !json_is_array(new) ||
+	    json_array_size(old) != json_array_size(new))
+		return 0;
+	for (i = 0; i < json_array_size(new); i++)
+		for (j = 0; j < sizeof(same_in) / sizeof(same_in[0]); j++) {
+			const json_t *a = json_object_get(json_array_get(old, i), same_in[j]);
+			const json_t *b = json_object_get(json_array_get(new, i), same_in[j]);
+
+			if (!(a == b || (a && b && json_equal((json_t *)a, (json_t *)b))))
+				return 0;
+		}
+	return 1;
+}
+
+int bw_applied_status_progress_only(const json_t *old_status, const json_t *new_status)
+{
+	const char *key;
+	json_t *value;
+
+	if (!json_is_object(old_status) || !json_is_object(new_status) ||
+	    json_equal((json_t *)old_status, (json_t *)new_status))
+		return 0;
+	json_object_foreach((json_t *)new_status, key, value)
+	{
+		const json_t *old = json_object_get(old_status, key);
+
+		if (progress_field(key))
+			continue;
+		if (strcmp(key, "conditions") == 0 ? !conditions_alike(old, value)
+						   : !(old && json_equal((json_t *)old, value)))
+			return 0;
+	}
+	json_object_foreach((json_t *)old_status, key, value)
+	{
+		if (!progress_field(key) && !json_object_get(new_status, key))
+			return 0; /* a field dropped */
+	}
+	return 1;
+}
+
+long bw_applied_status_hold_ms(struct bw_applied *memo, const char *key, time_t now)
+{
+	struct entry *e;
+	long hold = 0;
+
+	pthread_mutex_lock(&memo->lock);
+	e = *find(memo, key);
+	if (e && e->status_at && now >= e->status_at &&
+	    now - e->status_at < BW_APPLIED_STATUS_HOLD_S)
+		hold = (long)(e->status_at + BW_APPLIED_STATUS_HOLD_S - now) * 1000;
+	pthread_mutex_unlock(&memo->lock);
+	return hold;
+}
+
 int bw_applied_status_behind(struct bw_applied *memo, const char *key, const char *cached,
 			     time_t now)
 {
@@ -266,6 +372,23 @@ int bw_applied_status_behind(struct bw_applied *memo, const char *key, const cha
 		 now >= e->status_at && now - e->status_at < BW_APPLIED_STATUS_WAIT_S;
 	pthread_mutex_unlock(&memo->lock);
 	return behind;
+}
+
+int bw_applied_part_fresh(struct bw_applied *memo, const char *key, int i,
+			  const unsigned char part[BW_APPLIED_DIGEST_LEN], time_t now,
+			  long max_age_s)
+{
+	struct entry *e;
+	int fresh;
+
+	if (i < 0 || i >= BW_APPLIED_PARTS)
+		return 0;
+	pthread_mutex_lock(&memo->lock);
+	e = *find(memo, key);
+	fresh = e && e->applied && e->parts_known && now >= e->at && now - e->at < max_age_s &&
+		memcmp(e->part[i], part, BW_APPLIED_DIGEST_LEN) == 0;
+	pthread_mutex_unlock(&memo->lock);
+	return fresh;
 }
 
 int bw_applied_known(struct bw_applied *memo, const char *key)

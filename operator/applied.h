@@ -47,6 +47,10 @@
 
 #define BW_APPLIED_DIGEST_LEN 32
 #define BW_APPLIED_HEX_LEN    (2 * BW_APPLIED_DIGEST_LEN)
+/* The objects of one apply, each with a digest of its own: the Deployment,
+ * the core Service, the Ingress, the HTTPRoute (an absent one's is the
+ * digest of no bytes). */
+#define BW_APPLIED_PARTS 4
 
 struct bw_applied;
 
@@ -60,10 +64,25 @@ int bw_applied_same(struct bw_applied *memo, const char *key,
 		    const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation, time_t now,
 		    long max_age_s);
 
-/* Records an apply; 0, or BW_ENOMEM (the next reconcile then applies again). */
+/* Records an apply, and with part (or NULL: not known) what each of its
+ * objects was applied as; 0, or BW_ENOMEM (the next reconcile then applies
+ * again). */
 int bw_applied_record(struct bw_applied *memo, const char *key,
-		      const unsigned char digest[BW_APPLIED_DIGEST_LEN], long generation,
-		      time_t now);
+		      const unsigned char digest[BW_APPLIED_DIGEST_LEN],
+		      const unsigned char part[BW_APPLIED_PARTS][BW_APPLIED_DIGEST_LEN],
+		      long generation, time_t now);
+/*
+ * 1 when key's last apply, less than max_age_s before now, left object i
+ * (0..BW_APPLIED_PARTS-1) as part says: written by this process with that
+ * digest (or, for the digest of no bytes, made sure absent). An image edit
+ * changes the Deployment alone; the core Service, the Ingress and the
+ * HTTPRoute applied moments ago are then neither read nor written. Drift in
+ * them (someone deleted or edited an object no informer watches) is put
+ * back at the resync age, when this is 0, as for an unchanged Service.
+ */
+int bw_applied_part_fresh(struct bw_applied *memo, const char *key, int i,
+			  const unsigned char part[BW_APPLIED_DIGEST_LEN], time_t now,
+			  long max_age_s);
 
 /* 1 when key has an apply recorded, however old: this process applied it once. */
 int bw_applied_known(struct bw_applied *memo, const char *key);
@@ -120,6 +139,20 @@ int bw_applied_status_behind(struct bw_applied *memo, const char *key, const cha
 			     time_t now);
 
 /*
+ * A rollout moves a Service's counts (replicas, updatedReplicas, ready,
+ * available, pods) several times a second, each a status write and its
+ * watch event, for no decision anyone takes on them. So a status that
+ * differs from the last only in those counts and in its conditions'
+ * messages (bw_applied_status_progress_only(), pure) waits until
+ * BW_APPLIED_STATUS_HOLD_S have passed since the Service's last status
+ * write: bw_applied_status_hold_ms() says how long, 0 when it may be
+ * written now. A new generation observed, a condition's status or reason,
+ * an image or revision is written at once, with the counts of the moment.
+ */
+#define BW_APPLIED_STATUS_HOLD_S 2
+int bw_applied_status_progress_only(const json_t *old_status, const json_t *new_status);
+long bw_applied_status_hold_ms(struct bw_applied *memo, const char *key, time_t now);
+/*
  * The revision history (history.c) lists a Service's ControllerRevisions
  * on every spec change and when a rollout completes, to number the new one
  * and prune past the limit. This process is the only writer of them (a
@@ -133,7 +166,20 @@ int bw_applied_status_behind(struct bw_applied *memo, const char *key, const cha
  * (its delete finds it gone); a new uid (the Service made again) is unknown.
  */
 void bw_applied_history_synced(struct bw_applied *memo, const char *key, const char *uid,
-			       const char *newest, long count);
+			       const char *newest, long number, long count);
+/*
+ * A spec change makes a new template, whose revision is new (its name is a
+ * hash of it) unless the template comes back (an undo): the next number
+ * is then the known newest's + 1, and nothing is pruned while the others
+ * stay within limit. bw_applied_history_next() returns that number (and
+ * *count, the revisions known) when uid's history is known with its
+ * newest's number, update is not that newest, and adding update keeps the
+ * others (all but update and current) within limit; else 0: list. The
+ * caller creates the revision with a create that cannot update, and lists
+ * after all when it exists (the template came back).
+ */
+long bw_applied_history_next(struct bw_applied *memo, const char *key, const char *uid,
+			     const char *update, const char *current, long limit, long *count);
 int bw_applied_history_settled(struct bw_applied *memo, const char *key, const char *uid,
 			       const char *update, const char *current, long limit);
 

@@ -41,6 +41,65 @@ static json_t *revision_object(const json_t *svc, const char *name, const json_t
 	    "blockOwnerDeletion", 1, "data", "spec", template, "revision", (json_int_t)n);
 }
 
+/* The number update is listed with, or 0. */
+static long number_of(const struct bw_revision_entry *entries, size_t n, const char *update)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(entries[i].name, update) == 0)
+			return entries[i].revision;
+	return 0;
+}
+
+/*
+ * A new template's revision without listing the others, when the memo
+ * knows them (bw_applied_history_next()): created by a server-side apply
+ * that cannot update (metadata.resourceVersion "1", as the service
+ * controller creates its objects), so a revision of that name that exists
+ * (the template came back) is refused, 409, and listed after all. 0 when
+ * made, 1 when the caller is to list, else the error.
+ */
+static int create_next(struct bw_operator_context *ctx, const json_t *svc, const char *key,
+		       const char *update, const char *current, long limit, struct bw_error *err)
+{
+	const json_t *meta = json_object_get(svc, "metadata");
+	const char *ns = str(meta, "namespace"), *uid = str(meta, "uid");
+	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
+	long count = 0,
+	     next = bw_applied_history_next(ctx->applied, key, uid, update, current, limit, &count);
+	json_t *template, *obj;
+	int ret;
+
+	if (next <= 0 && !json_object_get(svc, "status") && !current) {
+		/* never reconciled to a status: presumed to have no revisions
+		 * (a Service made again has a new uid, and its predecessor's
+		 * revisions are not its own); one that exists after all, from
+		 * a reconcile whose status write was lost, is refused and the
+		 * list decides */
+		next = 1;
+		count = 0;
+	}
+	if (next <= 0)
+		return 1;
+	template = bw_revision_template(json_object_get(svc, "spec"));
+	obj = template ? revision_object(svc, update, template, next) : NULL;
+	json_decref(template);
+	if (!obj)
+		return bw_error_set(err, BW_ENOMEM, "out of memory building revision %s", update);
+	json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string("1"));
+	ret = bw_client_patch(ctx->client, &bw_res_controllerrevisions, ns, update, NULL,
+			      BW_PATCH_APPLY, obj, &po, NULL, err);
+	json_decref(obj);
+	if (ret == BW_ECONFLICT)
+		return 1; /* it exists: an older template back, renumbered after a list */
+	if (ret != 0) {
+		bw_error_prefix(err, "ControllerRevision %s/%s", ns, update);
+		return ret;
+	}
+	bw_log_info("service", "%s: revision %s is number %ld", key, update, next);
+	bw_applied_history_synced(ctx->applied, key, uid, update, next, count + 1);
+	return 0;
+}
+
 int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const char *update,
 		    const char *current, struct bw_error *err)
 {
@@ -62,6 +121,8 @@ int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const ch
 	snprintf(key, sizeof(key), "%s/%s", ns, str(meta, "name"));
 	if (bw_applied_history_settled(ctx->applied, key, uid, update, current, effective_limit))
 		return 0; /* as the last sync left it: nothing to write or prune */
+	if ((ret = create_next(ctx, svc, key, update, current, effective_limit, err)) != 1)
+		return ret; /* made without a list (0), or failed */
 	snprintf(selector, sizeof(selector), "%s=%s", BW_LABEL_SERVICE, str(meta, "name"));
 	lo.label_selector = selector;
 	if ((ret = bw_client_list(ctx->client, &bw_res_controllerrevisions, ns, &lo, &items, NULL,
@@ -113,6 +174,8 @@ int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const ch
 	}
 	/* update is now the newest (written, or it was already) */
 	bw_applied_history_synced(ctx->applied, key, uid, update,
+				  plan.write_revision ? plan.write_revision
+						      : number_of(entries, n, update),
 				  (long)n + (plan.create ? 1 : 0) - (long)pruned);
 out:
 	free(entries);

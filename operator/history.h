@@ -21,7 +21,12 @@
  * revision number the plan gives, and deletes those it prunes. current:
  * the current revision after this reconcile (NULL: none). Server-side
  * apply, field manager breakwater; a prune that finds the revision gone
- * is no error. */
+ * is no error. The list is left out when the memo knows the outcome
+ * (applied.h): nothing to do, or a new template numbered after the known
+ * newest with nothing to prune, or a Service never reconciled to a status
+ * (its first revision, number 1); such a revision is made by an apply that
+ * cannot update, and one that exists after all is listed and renumbered
+ * as before. */
 int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const char *update,
 		    const char *current, struct bw_error *err);
 

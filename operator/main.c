@@ -85,7 +85,8 @@ static void print_usage(FILE *out)
 	      "                             disables)\n"
 	      "  --health-probe-bind-address A   host:port for /healthz and /readyz\n"
 	      "                             (default 127.0.0.1:8081; 0 disables)\n"
-	      "  --workers N                workers per controller (default 2)\n"
+	      "  --workers N                the Service controller's workers (default 4;\n"
+	      "                             the Breaker and registry controllers: 2 at most)\n"
 	      "  --resync-period SECONDS    look at every Service this often even when\n"
 	      "                             nothing changed, to find drift in what is\n"
 	      "                             not watched (default 600; reads, and writes\n"
@@ -816,7 +817,7 @@ int main(int argc, char **argv)
 					 .health_addr = "127.0.0.1:8081",
 					 .log_level = "info",
 					 .log_format = "text",
-					 .workers = 2,
+					 .workers = 4,
 					 .webhook_port = 9443}};
 	enum bw_log_level level;
 	enum bw_log_format format;

@@ -283,17 +283,27 @@ static void on_pod_update(const void *old_item, const void *new_item, void *ctx)
 		on_pod(new_item, ctx);
 }
 
+static void enqueue_config_users(struct bw_operator *op, const void *item, const char *kind);
+
+/* The registry's ConfigMap: its builder looks again (someone may have edited
+ * or deleted it), and so do the Services whose pods reference it by name,
+ * for their config hash (INF_CONFIGMAPS leaves it out). */
 static void on_registry(const void *item, void *ctx)
 {
 	struct bw_operator *op = ctx;
 
 	enqueue_registry(op, bw_store_item_namespace(item));
+	enqueue_config_users(op, item, "ConfigMap");
 }
 
 static void on_registry_update(const void *old_item, const void *new_item, void *ctx)
 {
-	(void)old_item;
-	on_registry(new_item, ctx);
+	struct bw_operator *op = ctx;
+	const struct bw_cached_registry *a = old_item, *b = new_item;
+
+	enqueue_registry(op, bw_store_item_namespace(new_item));
+	if (memcmp(a->digest, b->digest, sizeof(a->digest)) != 0)
+		enqueue_config_users(op, new_item, "ConfigMap");
 }
 
 static void on_ingress(const void *item, void *ctx)
@@ -438,10 +448,13 @@ static int make_informers(struct bw_operator *op, const char *ns, struct bw_erro
 				{NULL, on_namespace_update, NULL, op},
 				{{NULL, NULL, NULL}}},
 	    /* every ConfigMap and Secret in scope, as a digest of its data
-	     * (bw_cached_config): the data is never kept */
+	     * (bw_cached_config): the data is never kept; but the registry's,
+	     * which INF_REGISTRIES has (a digest too) and which changes with
+	     * every Service: parsed twice per change, it cost a fifth of the
+	     * operator's CPU at 1,000 Services (bench/README.md) */
 	    [INF_CONFIGMAPS] = {&bw_res_configmaps,
 				NULL,
-				NULL,
+				"metadata.name!=" BW_REGISTRY_NAME,
 				bw_project_config,
 				{on_configmap, on_configmap_update, on_configmap, op},
 				{{NULL, NULL, NULL}}},
@@ -630,7 +643,7 @@ int bw_operator_new(struct bw_operator **out, struct bw_client *client,
 	op->ctx.client = client;
 	op->ctx.recorder = recorder;
 	op->metrics = metrics;
-	op->workers = opts && opts->workers > 0 ? opts->workers : 2;
+	op->workers = opts && opts->workers > 0 ? opts->workers : 4;
 	op->ctx.repair_pods = opts && opts->repair_pods;
 	op->ctx.resync_s = opts && opts->resync_s > 0 ? opts->resync_s : 600;
 	op->ctx.expected_injection = opts ? opts->expected_injection : NULL;
@@ -715,12 +728,17 @@ int bw_operator_start_controllers(struct bw_operator *op, struct bw_error *err)
 
 	if (op->controllers_started)
 		return 0;
+	/* A Service's reconcile waits on its writes (a new one: its revision,
+	 * core Service, Deployment, status; 0.9 s in all on a loaded API server
+	 * at 300 Services), so its controller takes the workers; the Breakers'
+	 * and the registry's (one key per namespace) take two at most. */
 	for (int i = 0; i < Q_N; i++)
-		if ((ret = bw_workqueue_run(op->queues[i], op->workers, run_one,
-					    &op->controllers[i], err)) != 0)
+		if ((ret = bw_workqueue_run(op->queues[i],
+					    i == Q_SERVICE || op->workers < 2 ? op->workers : 2,
+					    run_one, &op->controllers[i], err)) != 0)
 			return ret;
 	op->controllers_started = 1;
-	bw_log_info("operator", "controllers started with %d workers each", op->workers);
+	bw_log_info("operator", "controllers started: %d Service workers", op->workers);
 	return 0;
 }
 

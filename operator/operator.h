@@ -27,7 +27,7 @@
 
 struct bw_operator_options {
 	const char *namespace; /* watch one namespace; NULL: all */
-	int workers;	       /* per controller; default 2 */
+	int workers;	       /* the Service controller's (the others: 2 at most); default 4 */
 	int repair_pods;       /* restart Services whose pods missed injection */
 	int resync_s;	       /* a Service is looked at this often anyway; 0: 600 */
 	/* The injection generation pods of a Service should carry now (the

@@ -85,7 +85,7 @@ int bw_scaler_sync(struct bw_operator_context *ctx, const json_t *svc, const cha
 		 * read, and remembered as such, so a later edit reads nothing
 		 * either while the process lives */
 		if (have_digest)
-			(void)bw_applied_record(ctx->applied, mkey, md, 0, time(NULL));
+			(void)bw_applied_record(ctx->applied, mkey, md, NULL, 0, time(NULL));
 		goto out;
 	}
 	if ((ret = sync_one(ctx, &bw_res_hpas, svc, hpa, conflict, size, err)) != 0 || conflict[0])
@@ -93,7 +93,7 @@ int bw_scaler_sync(struct bw_operator_context *ctx, const json_t *svc, const cha
 	if ((ret = sync_one(ctx, &bw_res_pdbs, svc, pdb, conflict, size, err)) != 0 || conflict[0])
 		goto out;
 	if (have_digest) /* a failed record only costs a write next time */
-		(void)bw_applied_record(ctx->applied, mkey, md, 0, time(NULL));
+		(void)bw_applied_record(ctx->applied, mkey, md, NULL, 0, time(NULL));
 out:
 	json_decref(hpa);
 	json_decref(pdb);

@@ -99,10 +99,12 @@ static int create_by_apply(struct bw_operator_context *ctx, const struct bw_reso
 struct owned {
 	const struct bw_resource *res;
 	enum bw_ownership state;
-	char uid[64]; /* the existing object's metadata.uid */
-	json_t *live; /* the object as read by ownership_of(), or NULL */
-	int presumed; /* absent by the caches, not read: see write_presumed() */
-	int created;  /* made by this reconcile */
+	char uid[64];  /* the existing object's metadata.uid */
+	json_t *live;  /* the object as read by ownership_of(), or NULL */
+	int presumed;  /* absent by the caches, not read: see write_presumed() */
+	int created;   /* made by this reconcile */
+	int unchanged; /* as this process applied it moments ago: neither read
+			  nor written (bw_applied_part_fresh()) */
 };
 
 /*
@@ -189,6 +191,8 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 	json_t *meta = json_object_get(body, "metadata"), *created = NULL, *applied = NULL;
 	int ret = 0;
 
+	if (o->unchanged)
+		return 0;
 	if (o->state == BW_OWNERSHIP_OWNED && o->live) {
 		char at[256];
 
@@ -560,7 +564,7 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	unsigned char md[BW_APPLIED_DIGEST_LEN], part[4][BW_APPLIED_DIGEST_LEN];
 	char hex[BW_APPLIED_HEX_LEN + 1];
 	enum bw_applied_state memo = BW_APPLIED_NEW;
-	int have_digest, ret;
+	int have_digest, ret, i;
 
 	conflict[0] = '\0';
 	*route_api_missing = 0;
@@ -614,7 +618,8 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 			/* applied by an earlier process (applied.h): a restart writes nothing;
 			 * but for an HTTPRoute, which no cache shows (it may never have been
 			 * made: the Gateway API was missing), it applies once */
-			(void)bw_applied_record(ctx->applied, key, md, d->generation, time(NULL));
+			(void)bw_applied_record(ctx->applied, key, md, NULL, d->generation,
+						time(NULL));
 			goto out;
 		}
 	}
@@ -644,15 +649,31 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	} else if ((ret = ownership_of(ctx, &objs[0], ns, name, uid, conflict, size, err)) != 0) {
 		goto out;
 	}
-	if (objs[0].state != BW_OWNERSHIP_FOREIGN && !objs[1].presumed &&
+	/* what an image edit leaves as it was: the objects besides the
+	 * Deployment, applied as they would be now by this process moments
+	 * ago, are neither read nor written (applied.h); at the resync age
+	 * (BW_APPLIED_DUE) they are read like the rest */
+	for (i = 1;
+	     i < BW_APPLIED_PARTS && have_digest && !objs[0].presumed && memo != BW_APPLIED_DUE;
+	     i++)
+		if (bw_applied_part_fresh(ctx->applied, key, i, part[i], time(NULL),
+					  ctx->resync_s)) {
+			const json_t *wanted[BW_APPLIED_PARTS] = {deployment, service, ingress,
+								  httproute};
+
+			/* absent then and now (made sure then): nothing to delete */
+			objs[i].unchanged = 1;
+			objs[i].state = wanted[i] ? BW_OWNERSHIP_OWNED : BW_OWNERSHIP_ABSENT;
+		}
+	if (objs[0].state != BW_OWNERSHIP_FOREIGN && !objs[1].presumed && !objs[1].unchanged &&
 	    (ret = ownership_of(ctx, &objs[1], ns, name, uid, conflict, size, err)) != 0)
 		goto out;
 	if (objs[0].state != BW_OWNERSHIP_FOREIGN && objs[1].state != BW_OWNERSHIP_FOREIGN &&
-	    (ingress || had_ingress) &&
+	    (ingress || had_ingress) && !objs[2].unchanged &&
 	    (ret = ownership_of(ctx, &objs[2], ns, name, uid, conflict, size, err)) != 0)
 		goto out;
 	if (objs[0].state != BW_OWNERSHIP_FOREIGN && objs[1].state != BW_OWNERSHIP_FOREIGN &&
-	    !(ingress && objs[2].state == BW_OWNERSHIP_FOREIGN) &&
+	    !(ingress && objs[2].state == BW_OWNERSHIP_FOREIGN) && !objs[3].unchanged &&
 	    httproute_maybe(svc, httproute != NULL, memo) &&
 	    (ret = httproute_of(ctx, &objs[3], httproute != NULL, ns, name, uid, conflict, size,
 				err)) != 0)
@@ -735,11 +756,12 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	}
 	if (ret == 0 && have_digest) /* a failed record only costs an apply next time */
 		(void)bw_applied_record(ctx->applied, key, md,
+					(const unsigned char(*)[BW_APPLIED_DIGEST_LEN])part,
 					(long)json_integer_value(json_object_get(
 					    json_object_get(applied, "metadata"), "generation")),
 					time(NULL));
 out:
-	for (int i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++)
 		json_decref(objs[i].live);
 	bw_store_item_put(had_ingress);
 	json_decref(applied);
@@ -905,8 +927,23 @@ static const char *config_digest(enum bw_config_kind kind, const char *name, voi
 	struct config_lookup *l = arg;
 	struct bw_store *store =
 	    kind == BW_CONFIG_SECRET ? l->ctx->caches.secrets : l->ctx->caches.configmaps;
-	const struct bw_cached_config *c = store ? bw_store_get(store, l->ns, name) : NULL;
+	const struct bw_cached_config *c;
 
+	if (kind != BW_CONFIG_SECRET && strcmp(name, BW_REGISTRY_NAME) == 0) {
+		/* the registry's ConfigMap is cached by its own informer only
+		 * (operator.c): its digest, as hex, the first half */
+		const struct bw_cached_registry *r =
+		    l->ctx->caches.registries ? bw_store_get(l->ctx->caches.registries, l->ns, name)
+					      : NULL;
+
+		if (!r)
+			return NULL;
+		for (size_t i = 0; i < BW_CONFIG_DIGEST_LEN / 2; i++)
+			snprintf(l->digest + 2 * i, 3, "%02x", r->digest[i]);
+		bw_store_item_put(r);
+		return l->digest;
+	}
+	c = store ? bw_store_get(store, l->ns, name) : NULL;
 	if (!c)
 		return NULL;
 	memcpy(l->digest, c->digest, sizeof(l->digest));
@@ -1169,6 +1206,17 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 		bw_store_item_put(ing);
 	}
 	wrote = !old_status || !json_equal(old_status, status); /* bw_status_update's test */
+	if (wrote && bw_applied_status_progress_only(old_status, status)) {
+		long hold = bw_applied_status_hold_ms(ctx->applied, key, time(NULL));
+
+		if (hold > 0) {
+			/* counts alone moved since a write moments ago: they go
+			 * with the next write, at the latest in hold ms (applied.h) */
+			if (*requeue_after_ms <= 0 || hold < *requeue_after_ms)
+				*requeue_after_ms = hold;
+			goto out;
+		}
+	}
 	ret = bw_status_update(ctx, &bw_res_bw_services, svc, status, &err);
 	if (ret == 0 && wrote)
 		bw_applied_status_written(ctx->applied, key, str(meta, "resourceVersion"),

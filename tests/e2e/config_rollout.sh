@@ -186,6 +186,33 @@ check "and it does not loop: failedRevision = updateRevision, the old hash stays
 check_eq "Stalled True with reason RolledBack" "True RolledBack" \
 	"$(get bsvc rb -o jsonpath='{.status.conditions[?(@.type=="Stalled")].status} {.status.conditions[?(@.type=="Ready")].reason}')"
 
+# 9. the registry's own ConfigMap, referenced by name: the operator caches
+# it apart from the other ConfigMaps (its own informer), and a Service's
+# config hash still follows it
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: regref}
+spec:
+  image: registry.local/shop/regref:1.0.0
+  volumes: [{name: reg, configMap: {name: breakwater-registry}}]
+  volumeMounts: [{name: reg, mountPath: /etc/registry, readOnly: true}]
+EOF
+check "a Service mounting the registry's ConfigMap becomes Ready" settled regref
+check "the registry's ConfigMap is not said missing" bash -c \
+	"[ -z \"\$('$state/bin/kubectl' -n $ns get events --field-selector involvedObject.name=regref,reason=ConfigMissing -o name)\" ]"
+check "its template carries a config hash" grep -Eq '^[0-9a-f]{16}$' <<<"$(hash_of regref)"
+rr=$(st regref updateRevision)
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: newcomer}
+spec:
+  image: registry.local/shop/newcomer:1.0.0
+EOF
+check "a new Service changes the registry, and the Service mounting it rolls out" changed regref "$rr"
+check "and that rollout completes" settled regref
+
 check "the Secret's data is never in the operator's log" bash -c "! grep -q -e '$secret_value' -e 'another-$$' -e \"\$(printf %s '$secret_value' | base64)\" '$op_log'"
 stop_operator
 check_operator_log

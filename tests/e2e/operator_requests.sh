@@ -84,6 +84,7 @@ edit_w=$(writes_per_service "$since")
 edit_status=$(audit_requests "$ns" "$since" | grep -c '^patch services/status ' |
 	awk -v n="$N" '{ printf "%.2f", $1 / n }')
 edit_rest=$(awk -v a="$edit" -v b="$edit_status" 'BEGIN { printf "%.2f", a - b }')
+edit_gets=$(audit_requests "$ns" "$since" | grep -c '^get ' || true)
 echo "# per image edit: $edit requests, $edit_w writes (the registry's apart): $edit_status status writes, $edit_rest others"
 
 # a restart writes nothing, and then resyncs often
@@ -106,30 +107,31 @@ check_eq "the HPA and PDB are looked for once per Service after the restart, not
 	"$N $N" "$(audit_requests "$ns" "$since" | grep -c '^get horizontalpodautoscalers ') $(audit_requests "$ns" "$since" | grep -c '^get poddisruptionbudgets ')"
 
 # The limits, from the tallies of 2026-11-30 (bench/README.md, "Requests per
-# Service"): a created Service has its Deployment and core Service each
-# created by an apply that cannot update, without a GET before (2; two GETs,
-# a create, an apply and a hand-over of the create's managed fields each, 8,
-# before the fifth session: 14.0 in all), its revision listed once and
-# written (2; the
-# list at the rollout's completion is left out when the history's record
-# says it would find nothing to prune, operator/applied.h), its status
-# written twice (not ready, then Ready), one event (the registry's writes
-# are counted apart): 7.0-7.5 measured, 5.0 besides the status writes; an
-# image edit the
-# core Service read (found unchanged, not written), the Deployment applied,
-# the revision listed once and written, two events, our HTTPRoute looked
-# for (the spec was edited since creation: 1 GET, 404), 7 in all (8 with
-# the second list); and the
-# status as the replicas move (4-6, with kwok's timing: 4.4 and 5.2 in two
-# runs of 2026-11-30, so bounded apart). Before the status-behind check an
-# image edit cost 15.0 of these (409s on stale status, events said twice,
-# the core Service applied again).
-check "a created Service costs at most 5.5 requests besides its status writes (measured: $create_rest)" \
-	awk -v r="$create_rest" 'BEGIN { exit !(r <= 5.5) }'
+# Service"): a created Service has its revision, core Service and Deployment
+# each created by an apply that cannot update, without a read or a list
+# before (3; the revision's list, two GETs, a create, an apply and a
+# hand-over of the create's managed fields each before the fifth session:
+# 14.0 in all), its status written twice (not ready, then Ready) and one
+# event (the registry's writes are counted apart): 6.0 measured, 4.0
+# besides the status writes. An image edit: the Deployment applied, the new
+# revision created without a list (the history's record knows the newest),
+# two events: 4 (7 before the sixth session: the core Service and our
+# HTTPRoute were read, though this process had applied them as they are,
+# and the revisions listed); the status written when the new generation is
+# observed and when Ready, the counts between held to one write in 2 s
+# (operator/applied.h): 2.0 measured (4-6 before, as kwok's pod events came
+# apart), bounded at 4 for a slower machine, where the rollout takes longer
+# than the hold. Before the status-behind check an image edit cost 15.0 of
+# these (409s on stale status, events said twice, the core Service applied
+# again).
+check "a created Service costs at most 4.5 requests besides its status writes (measured: $create_rest)" \
+	awk -v r="$create_rest" 'BEGIN { exit !(r <= 4.5) }'
 check "and at most 3 status writes (measured: $create_status)" awk -v r="$create_status" 'BEGIN { exit !(r <= 3) }'
-check "an image edit costs at most 7.5 requests besides its status writes (measured: $edit_rest)" \
-	awk -v r="$edit_rest" 'BEGIN { exit !(r <= 7.5) }'
-check "and at most 6 status writes (measured: $edit_status)" awk -v r="$edit_status" 'BEGIN { exit !(r <= 6) }'
+check "an image edit costs at most 4.5 requests besides its status writes (measured: $edit_rest)" \
+	awk -v r="$edit_rest" 'BEGIN { exit !(r <= 4.5) }'
+check "and at most 4 status writes (measured: $edit_status)" awk -v r="$edit_status" 'BEGIN { exit !(r <= 4) }'
+check_eq "the edit reads nothing: no GET of what this process applied moments ago" 0 \
+	"$edit_gets"
 check_eq "no write was refused as stale (409)" 0 "$(audit_requests "$ns" "$first" | grep -c ' 409$')"
 
 # drift in the core Service (nothing watches it) is found by the resync

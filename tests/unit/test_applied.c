@@ -84,7 +84,7 @@ static void test_history(void)
 
 	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-a", NULL, 10),
 	      "history: nothing known at first (a new Service's first sync lists)");
-	bw_applied_history_synced(memo, "shop/orders", "u1", "orders-a", 1);
+	bw_applied_history_synced(memo, "shop/orders", "u1", "orders-a", 1, 1);
 	CHECK(bw_applied_history_settled(memo, "shop/orders", "u1", "orders-a", "orders-a", 10),
 	      "its first rollout completing changes nothing: no list");
 	CHECK(bw_applied_history_settled(memo, "shop/orders", "u1", "orders-a", NULL, 0),
@@ -95,7 +95,7 @@ static void test_history(void)
 	      "the Service made again (another uid) is unknown");
 	CHECK(!bw_applied_history_settled(memo, "shop/users", "u1", "orders-a", NULL, 10),
 	      "another Service is unknown");
-	bw_applied_history_synced(memo, "shop/orders", "u1", "orders-c", 4);
+	bw_applied_history_synced(memo, "shop/orders", "u1", "orders-c", 3, 4);
 	CHECK(bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-b", 2),
 	      "4 revisions: update and current kept, 2 others within a limit of 2");
 	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-c", 2),
@@ -104,9 +104,151 @@ static void test_history(void)
 	      "... and so with a lower limit");
 	CHECK(!bw_applied_history_settled(memo, "shop/orders", NULL, "orders-c", NULL, 10),
 	      "no uid: unknown");
+	{
+		long count = -1;
+
+		CHECK_INT(4,
+			  bw_applied_history_next(memo, "shop/orders", "u1", "orders-d", "orders-c",
+						  10, &count),
+			  "next: a new template after number 3 is number 4, without a list");
+		CHECK_INT(4, count, "... and the 4 revisions known are said");
+		CHECK_INT(0,
+			  bw_applied_history_next(memo, "shop/orders", "u1", "orders-c", "orders-c",
+						  10, &count),
+			  "the newest again is no new revision (settled, or listed)");
+		CHECK_INT(0,
+			  bw_applied_history_next(memo, "shop/orders", "u1", "orders-d", "orders-c",
+						  2, &count),
+			  "5 revisions, 3 others past a limit of 2: listed to prune");
+		CHECK_INT(4,
+			  bw_applied_history_next(memo, "shop/orders", "u1", "orders-d", "orders-c",
+						  3, &count),
+			  "... within a limit of 3: not");
+		CHECK_INT(
+		    4,
+		    bw_applied_history_next(memo, "shop/orders", "u1", "orders-d", NULL, 4, &count),
+		    "no current: every other counts (4 within 4)");
+		CHECK_INT(0,
+			  bw_applied_history_next(memo, "shop/orders", "u2", "orders-d", "orders-c",
+						  10, &count),
+			  "another uid: unknown");
+		bw_applied_history_synced(memo, "shop/orders", "u1", "orders-c", 0, 4);
+		CHECK_INT(0,
+			  bw_applied_history_next(memo, "shop/orders", "u1", "orders-d", "orders-c",
+						  10, &count),
+			  "the newest's number not known: listed");
+	}
 	bw_applied_forget(memo, "shop/orders");
 	CHECK(!bw_applied_history_settled(memo, "shop/orders", "u1", "orders-c", "orders-b", 2),
 	      "a forgotten Service is unknown");
+	bw_applied_free(memo);
+}
+
+/* The objects of an apply one by one: what an image edit need not touch. */
+static void test_parts(void)
+{
+	struct bw_applied *memo = bw_applied_new();
+	unsigned char md[BW_APPLIED_DIGEST_LEN] = {9}, other[BW_APPLIED_DIGEST_LEN] = {8};
+	unsigned char part[BW_APPLIED_PARTS][BW_APPLIED_DIGEST_LEN] = {{1}, {2}, {3}, {4}};
+
+	CHECK(!bw_applied_part_fresh(memo, "shop/orders", 1, part[1], 1000, 600),
+	      "parts: nothing known at first");
+	CHECK_INT(0, bw_applied_record(memo, "shop/orders", md, NULL, 1, 1000),
+		  "an apply whose parts are not known (a restart's adoption)");
+	CHECK(!bw_applied_part_fresh(memo, "shop/orders", 1, part[1], 1000, 600),
+	      "... tells nothing of its objects");
+	CHECK_INT(0,
+		  bw_applied_record(memo, "shop/orders", md,
+				    (const unsigned char(*)[BW_APPLIED_DIGEST_LEN])part, 1, 1000),
+		  "an apply with its parts");
+	for (int i = 0; i < BW_APPLIED_PARTS; i++)
+		CHECK(bw_applied_part_fresh(memo, "shop/orders", i, part[i], 1100, 600),
+		      "part %d as applied is fresh", i);
+	CHECK(!bw_applied_part_fresh(memo, "shop/orders", 1, part[2], 1100, 600),
+	      "another digest is not");
+	CHECK(!bw_applied_part_fresh(memo, "shop/orders", 1, part[1], 1600, 600) &&
+		  !bw_applied_part_fresh(memo, "shop/orders", 1, part[1], 999, 600),
+	      "nor at the resync age, nor before the apply (a clock gone back)");
+	CHECK(!bw_applied_part_fresh(memo, "shop/orders", -1, part[0], 1100, 600) &&
+		  !bw_applied_part_fresh(memo, "shop/orders", BW_APPLIED_PARTS, part[0], 1100, 600),
+	      "nor a part out of range");
+	CHECK(!bw_applied_part_fresh(memo, "shop/users", 1, part[1], 1100, 600),
+	      "another Service's is unknown");
+	CHECK_INT(0, bw_applied_record(memo, "shop/orders", other, NULL, 2, 1200),
+		  "an apply without parts after it");
+	CHECK(!bw_applied_part_fresh(memo, "shop/orders", 1, part[1], 1200, 600),
+	      "forgets the parts of the one before");
+	bw_applied_forget(memo, "shop/orders");
+	bw_applied_free(memo);
+}
+
+/* Which status writes may wait for the next: counts and messages alone. */
+static void test_status_progress(void)
+{
+	static const struct {
+		const char *old, *new;
+		int progress_only;
+		const char *name;
+	} cases[] = {
+	    {"{\"observedGeneration\":2,\"replicas\":1,\"conditions\":[{\"type\":\"Ready\","
+	     "\"status\":\"False\",\"reason\":\"RolloutInProgress\",\"message\":\"0 of 1\"}]}",
+	     "{\"observedGeneration\":2,\"replicas\":2,\"conditions\":[{\"type\":\"Ready\","
+	     "\"status\":\"False\",\"reason\":\"RolloutInProgress\",\"message\":\"1 of 1\"}]}",
+	     1, "a count and a message moved"},
+	    {"{\"replicas\":1,\"updatedReplicas\":0,\"readyReplicas\":1,\"availableReplicas\":1,"
+	     "\"pods\":{\"configured\":1,\"stale\":0}}",
+	     "{\"replicas\":2,\"updatedReplicas\":1,\"readyReplicas\":2,\"availableReplicas\":1,"
+	     "\"pods\":{\"configured\":2,\"stale\":0}}",
+	     1, "every count"},
+	    {"{\"observedGeneration\":1,\"replicas\":1}",
+	     "{\"observedGeneration\":2,\"replicas\":1}", 0, "a new generation observed"},
+	    {"{\"image\":\"a:1\",\"replicas\":1}", "{\"image\":\"a:2\",\"replicas\":2}", 0,
+	     "a new image"},
+	    {"{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"R\"}]}",
+	     "{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"R\"}]}", 0,
+	     "a condition's status"},
+	    {"{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"A\"}]}",
+	     "{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"B\"}]}", 0,
+	     "a condition's reason"},
+	    {"{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}",
+	     "{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"},{\"type\":\"Stalled\","
+	     "\"status\":\"True\"}]}",
+	     0, "a condition added"},
+	    {"{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":1}]}",
+	     "{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}",
+	     0, "a condition's generation"},
+	    {"{\"replicas\":1,\"failedImage\":\"a:2\"}", "{\"replicas\":2}", 0, "a field dropped"},
+	    {"{\"replicas\":1}", "{\"replicas\":2,\"lastGoodImage\":\"a:1\"}", 0, "a field added"},
+	    {"{\"replicas\":1}", "{\"replicas\":1}", 0, "nothing moved: nothing to hold"},
+	    {NULL, "{\"replicas\":1}", 0, "no status yet"},
+	};
+	struct bw_applied *memo = bw_applied_new();
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *old = cases[i].old ? json_loads(cases[i].old, 0, NULL) : NULL;
+		json_t *new = json_loads(cases[i].new, 0, NULL);
+
+		CHECK(new && (old || !cases[i].old), "%s: the fixture parses", cases[i].name);
+		CHECK_INT(cases[i].progress_only, bw_applied_status_progress_only(old, new),
+			  "status progress only: %s", cases[i].name);
+		json_decref(old);
+		json_decref(new);
+	}
+	CHECK_INT(0, bw_applied_status_hold_ms(memo, "shop/orders", 1000),
+		  "hold: no status written, none held");
+	bw_applied_status_written(memo, "shop/orders", "7", 1000);
+	CHECK_INT(BW_APPLIED_STATUS_HOLD_S * 1000,
+		  bw_applied_status_hold_ms(memo, "shop/orders", 1000),
+		  "written just now: held the whole window");
+	CHECK_INT((BW_APPLIED_STATUS_HOLD_S - 1) * 1000,
+		  bw_applied_status_hold_ms(memo, "shop/orders", 1001), "a second later: the rest");
+	CHECK_INT(0,
+		  bw_applied_status_hold_ms(memo, "shop/orders", 1000 + BW_APPLIED_STATUS_HOLD_S),
+		  "the window over: written");
+	CHECK_INT(0, bw_applied_status_hold_ms(memo, "shop/orders", 999),
+		  "a clock gone back: written, not held for ever");
+	CHECK_INT(0, bw_applied_status_hold_ms(memo, "shop/users", 1000),
+		  "another Service: written");
 	bw_applied_free(memo);
 }
 
@@ -119,7 +261,8 @@ int main(void)
 
 	CHECK(memo != NULL, "a memo is made");
 	CHECK(!bw_applied_same(memo, "shop/orders", a, 1, 1000, 600), "nothing is known at first");
-	CHECK_INT(0, bw_applied_record(memo, "shop/orders", a, 3, 1000), "an apply is recorded");
+	CHECK_INT(0, bw_applied_record(memo, "shop/orders", a, NULL, 3, 1000),
+		  "an apply is recorded");
 	CHECK(bw_applied_same(memo, "shop/orders", a, 3, 1000, 600), "the same apply is known");
 	CHECK(bw_applied_same(memo, "shop/orders", a, 3, 1599, 600), "until the resync age");
 	CHECK(!bw_applied_same(memo, "shop/orders", a, 3, 1600, 600), "and not from then on");
@@ -138,7 +281,8 @@ int main(void)
 	CHECK(bw_applied_known(memo, "shop/orders") &&
 		  !bw_applied_same(memo, "shop/orders", a, 3, 5000, 600),
 	      "still known past the resync age, when it is no longer the same");
-	CHECK_INT(0, bw_applied_record(memo, "shop/orders", b, 4, 1100), "a new apply replaces it");
+	CHECK_INT(0, bw_applied_record(memo, "shop/orders", b, NULL, 4, 1100),
+		  "a new apply replaces it");
 	CHECK(bw_applied_same(memo, "shop/orders", b, 4, 1100, 600), "and is known");
 	CHECK_INT(1, bw_applied_count(memo), "one entry per key");
 	bw_applied_forget(memo, "shop/orders");
@@ -162,7 +306,7 @@ int main(void)
 	for (int i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "ns-%d/svc-%d", i % 40, i);
 		a[1] = (unsigned char)i;
-		all &= bw_applied_record(memo, key, a, i, 1000) == 0;
+		all &= bw_applied_record(memo, key, a, NULL, i, 1000) == 0;
 	}
 	CHECK(all, "5,000 keys are recorded");
 	CHECK_INT(5000, bw_applied_count(memo), "as 5,000 entries");
@@ -183,7 +327,7 @@ int main(void)
 	{ /* the three states of a reconcile's look at the memo */
 		unsigned char c[BW_APPLIED_DIGEST_LEN] = {3};
 
-		CHECK_INT(0, bw_applied_record(memo, "shop/cart", c, 7, 2000), "recorded");
+		CHECK_INT(0, bw_applied_record(memo, "shop/cart", c, NULL, 7, 2000), "recorded");
 		CHECK_INT(BW_APPLIED_FRESH, bw_applied_state(memo, "shop/cart", c, 7, 2599, 600),
 			  "fresh within the resync age: nothing to do");
 		CHECK_INT(BW_APPLIED_DUE, bw_applied_state(memo, "shop/cart", c, 7, 2600, 600),
@@ -219,7 +363,7 @@ int main(void)
 		CHECK_INT(BW_APPLIED_NEW, bw_applied_state(memo, "shop/status", a, 0, 2000, 600),
 			  "and nothing is taken as applied");
 		CHECK_INT(before + 1, bw_applied_count(memo), "one entry");
-		CHECK_INT(0, bw_applied_record(memo, "shop/status", a, 1, 2000),
+		CHECK_INT(0, bw_applied_record(memo, "shop/status", a, NULL, 1, 2000),
 			  "an apply after it");
 		CHECK(bw_applied_status_behind(memo, "shop/status", "41", 3001),
 		      "keeps the status mark");
@@ -231,5 +375,7 @@ int main(void)
 	bw_applied_free(NULL);
 	covers_cases();
 	test_history();
+	test_parts();
+	test_status_progress();
 	return check_exit();
 }

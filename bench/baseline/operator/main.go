@@ -8,7 +8,7 @@
 // and status.image once the Deployment has rolled it out. Scoped to one
 // namespace, as breakwater is with --namespace; the defaults of a kubebuilder
 // scaffold otherwise (controller-runtime's cache, client and work queue), with
-// as many workers as breakwater's default (2).
+// as many workers as breakwater's default (4).
 package main
 
 import (
@@ -198,7 +198,7 @@ func main() {
 	// --kubeconfig is controller-runtime's own flag (or $KUBECONFIG)
 	flag.StringVar(&namespace, "namespace", "", "the one namespace watched (required)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "/healthz and /readyz")
-	flag.IntVar(&workers, "workers", 2, "concurrent reconciles (breakwater's default)")
+	flag.IntVar(&workers, "workers", 4, "concurrent reconciles (breakwater's default)")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	log := ctrl.Log.WithName("baseline")
