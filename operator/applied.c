@@ -253,10 +253,9 @@ long bw_applied_history_next(struct bw_applied *memo, const char *key, const cha
 	pthread_mutex_lock(&memo->lock);
 	e = *find(memo, key);
 	/* update new: with it there are count + 1, of which update and current
-	 * (if any) are not counted against the limit */
+	 * (if any) are not counted against the limit: count - (current) others */
 	if (e && e->history_uid == (fnv1a(uid) | 1) && e->history_number > 0 &&
-	    e->history_newest != fnv1a(update) &&
-	    e->history_count + 1 - 1 - (current ? 1 : 0) <= limit) {
+	    e->history_newest != fnv1a(update) && e->history_count - (current ? 1 : 0) <= limit) {
 		next = e->history_number + 1;
 		*count = e->history_count;
 	}

@@ -51,22 +51,50 @@ static long number_of(const struct bw_revision_entry *entries, size_t n, const c
 }
 
 /*
+ * Writes update as revision number n (its template: svc's spec) by
+ * server-side apply. create_only: by an apply that cannot update
+ * (metadata.resourceVersion "1", as the service controller creates its
+ * objects), so a revision of that name that exists is refused, 409.
+ */
+static int write_revision(struct bw_operator_context *ctx, const json_t *svc, const char *key,
+			  const char *update, long n, int create_only, struct bw_error *err)
+{
+	const char *ns = str(json_object_get(svc, "metadata"), "namespace");
+	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
+	json_t *template = bw_revision_template(json_object_get(svc, "spec"));
+	json_t *obj = template ? revision_object(svc, update, template, n) : NULL;
+	int ret;
+
+	json_decref(template);
+	if (!obj)
+		return bw_error_set(err, BW_ENOMEM, "out of memory building revision %s", update);
+	if (create_only)
+		json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion",
+				    json_string("1"));
+	ret = bw_client_patch(ctx->client, &bw_res_controllerrevisions, ns, update, NULL,
+			      BW_PATCH_APPLY, obj, &po, NULL, err);
+	json_decref(obj);
+	if (ret != 0) {
+		bw_error_prefix(err, "ControllerRevision %s/%s", ns, update);
+		return ret;
+	}
+	bw_log_info("service", "%s: revision %s is number %ld", key, update, n);
+	return 0;
+}
+
+/*
  * A new template's revision without listing the others, when the memo
- * knows them (bw_applied_history_next()): created by a server-side apply
- * that cannot update (metadata.resourceVersion "1", as the service
- * controller creates its objects), so a revision of that name that exists
- * (the template came back) is refused, 409, and listed after all. 0 when
- * made, 1 when the caller is to list, else the error.
+ * knows them (bw_applied_history_next()): created by write_revision()'s
+ * create that cannot update, so a revision of that name that exists (the
+ * template came back) is refused, 409, and listed after all. 0 when made,
+ * 1 when the caller is to list, else the error.
  */
 static int create_next(struct bw_operator_context *ctx, const json_t *svc, const char *key,
 		       const char *update, const char *current, long limit, struct bw_error *err)
 {
-	const json_t *meta = json_object_get(svc, "metadata");
-	const char *ns = str(meta, "namespace"), *uid = str(meta, "uid");
-	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
+	const char *uid = str(json_object_get(svc, "metadata"), "uid");
 	long count = 0,
 	     next = bw_applied_history_next(ctx->applied, key, uid, update, current, limit, &count);
-	json_t *template, *obj;
 	int ret;
 
 	if (next <= 0 && !json_object_get(svc, "status") && !current) {
@@ -80,22 +108,11 @@ static int create_next(struct bw_operator_context *ctx, const json_t *svc, const
 	}
 	if (next <= 0)
 		return 1;
-	template = bw_revision_template(json_object_get(svc, "spec"));
-	obj = template ? revision_object(svc, update, template, next) : NULL;
-	json_decref(template);
-	if (!obj)
-		return bw_error_set(err, BW_ENOMEM, "out of memory building revision %s", update);
-	json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string("1"));
-	ret = bw_client_patch(ctx->client, &bw_res_controllerrevisions, ns, update, NULL,
-			      BW_PATCH_APPLY, obj, &po, NULL, err);
-	json_decref(obj);
+	ret = write_revision(ctx, svc, key, update, next, 1, err);
 	if (ret == BW_ECONFLICT)
 		return 1; /* it exists: an older template back, renumbered after a list */
-	if (ret != 0) {
-		bw_error_prefix(err, "ControllerRevision %s/%s", ns, update);
+	if (ret != 0)
 		return ret;
-	}
-	bw_log_info("service", "%s: revision %s is number %ld", key, update, next);
 	bw_applied_history_synced(ctx->applied, key, uid, update, next, count + 1);
 	return 0;
 }
@@ -105,12 +122,11 @@ int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const ch
 {
 	const json_t *meta = json_object_get(svc, "metadata"), *spec = json_object_get(svc, "spec");
 	const char *ns = str(meta, "namespace"), *uid = str(meta, "uid");
-	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
 	struct bw_list_options lo = {0};
 	struct bw_revision_entry *entries = NULL;
 	struct bw_revision_plan plan;
 	const char **prune = NULL;
-	json_t *items = NULL, *item, *template = NULL, *obj = NULL;
+	json_t *items = NULL, *item;
 	const json_t *limit = json_object_get(spec, "revisionHistoryLimit");
 	long effective_limit =
 	    json_is_integer(limit) ? (long)json_integer_value(limit) : BW_REVISION_DEFAULT_LIMIT;
@@ -144,23 +160,9 @@ int bw_history_sync(struct bw_operator_context *ctx, const json_t *svc, const ch
 	bw_revision_plan(entries, n, update, current,
 			 json_is_integer(limit) ? (long)json_integer_value(limit) : -1, prune,
 			 &plan);
-	if (plan.write_revision) {
-		template = bw_revision_template(spec);
-		obj = template ? revision_object(svc, update, template, plan.write_revision) : NULL;
-		if (!obj) {
-			ret = bw_error_set(err, BW_ENOMEM, "out of memory building revision %s",
-					   update);
-			goto out;
-		}
-		ret = bw_client_patch(ctx->client, &bw_res_controllerrevisions, ns, update, NULL,
-				      BW_PATCH_APPLY, obj, &po, NULL, err);
-		if (ret != 0) {
-			bw_error_prefix(err, "ControllerRevision %s/%s", ns, update);
-			goto out;
-		}
-		bw_log_info("service", "%s/%s: revision %s is number %ld", ns, str(meta, "name"),
-			    update, plan.write_revision);
-	}
+	if (plan.write_revision &&
+	    (ret = write_revision(ctx, svc, key, update, plan.write_revision, 0, err)) != 0)
+		goto out;
 	for (i = 0; i < plan.n_prune; i++) {
 		ret = bw_client_delete(ctx->client, &bw_res_controllerrevisions, ns, plan.prune[i],
 				       NULL, err);
@@ -181,8 +183,6 @@ out:
 	free(entries);
 	free(prune);
 	json_decref(items);
-	json_decref(template);
-	json_decref(obj);
 	return ret;
 }
 

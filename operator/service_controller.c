@@ -433,13 +433,14 @@ static void now_utc(char *buf, size_t size)
  * together, the Deployment's annotation and the memo's), and of each alone
  * (part: the annotation of the Service, the Ingress and the HTTPRoute, so
  * that one can be found unchanged while another changes). */
-static int digest_owned(const json_t *const parts[4], unsigned char md[BW_APPLIED_DIGEST_LEN],
-			unsigned char part[4][BW_APPLIED_DIGEST_LEN])
+static int digest_owned(const json_t *const parts[BW_APPLIED_PARTS],
+			unsigned char md[BW_APPLIED_DIGEST_LEN],
+			unsigned char part[BW_APPLIED_PARTS][BW_APPLIED_DIGEST_LEN])
 {
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL);
 
-	for (int i = 0; i < 4 && ok; i++) {
+	for (int i = 0; i < BW_APPLIED_PARTS && ok; i++) {
 		char *text = parts[i] ? json_dumps(parts[i], JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 		size_t len = text ? strlen(text) : 0;
 
@@ -561,7 +562,8 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 				{.res = &bw_res_ingresses},
 				{.res = &bw_res_httproutes}};
 	const void *had_ingress = NULL;
-	unsigned char md[BW_APPLIED_DIGEST_LEN], part[4][BW_APPLIED_DIGEST_LEN];
+	const json_t *wanted[BW_APPLIED_PARTS]; /* what to apply of each; NULL: none */
+	unsigned char md[BW_APPLIED_DIGEST_LEN], part[BW_APPLIED_PARTS][BW_APPLIED_DIGEST_LEN];
 	char hex[BW_APPLIED_HEX_LEN + 1];
 	enum bw_applied_state memo = BW_APPLIED_NEW;
 	int have_digest, ret, i;
@@ -600,11 +602,11 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 				    json_string(revision));
 	}
 	had_ingress = bw_store_get(ctx->caches.ingresses, ns, name);
-	{
-		const json_t *parts[4] = {deployment, service, ingress, httproute};
-
-		have_digest = digest_owned(parts, md, part) == 0;
-	}
+	wanted[0] = deployment;
+	wanted[1] = service;
+	wanted[2] = ingress;
+	wanted[3] = httproute;
+	have_digest = digest_owned(wanted, md, part) == 0;
 	/* the memo speaks of a Deployment we control only (applied.h): one
 	 * someone else made since starts at generation 1 again */
 	if (have_digest && d && uid && same(d->owner_uid, uid) && !ingress == !had_ingress) {
@@ -658,9 +660,6 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 	     i++)
 		if (bw_applied_part_fresh(ctx->applied, key, i, part[i], time(NULL),
 					  ctx->resync_s)) {
-			const json_t *wanted[BW_APPLIED_PARTS] = {deployment, service, ingress,
-								  httproute};
-
 			/* absent then and now (made sure then): nothing to delete */
 			objs[i].unchanged = 1;
 			objs[i].state = wanted[i] ? BW_OWNERSHIP_OWNED : BW_OWNERSHIP_ABSENT;
