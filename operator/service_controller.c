@@ -1116,29 +1116,12 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	if (rep.requeue_after_ms)
 		*requeue_after_ms = rep.requeue_after_ms;
 
-	/* the history: the template rolled out is a revision, written before the
-	 * Deployment runs it; only when the spec changed since the last status
-	 * (or that status was lost), or a rollout completed (the revision it
-	 * replaced may be pruned now): a list per change, not per reconcile */
+	/* once per template: a missing object is part of the hash */
 	if (config_missing[0] && (!same(str(old_status, "updateRevision"), want) ||
 				  json_integer_value(json_object_get(
 				      old_status, "observedGeneration")) != in.generation)) {
-		/* once per template: a missing object is part of the hash */
 		event(ctx, svc, "Warning", "ConfigMissing", config_missing);
 		bw_log_info("service", "%s: %s", key, config_missing);
-	}
-	if (!same(str(old_status, "updateRevision"), want) ||
-	    !same(str(old_status, "currentRevision"), r->current_revision) ||
-	    json_integer_value(json_object_get(old_status, "observedGeneration")) !=
-		in.generation) {
-		ret = bw_history_sync(ctx, svc, want, r->current_revision, &err);
-		if (ret != 0) { /* retried with back-off; the event says why nothing moves */
-			snprintf(msg, sizeof(msg), "writing the revision history: %.400s",
-				 err.message);
-			event(ctx, svc, "Warning", "HistoryFailed", msg);
-			bw_log_warn("service", "%s: %s", key, msg);
-			goto out;
-		}
 	}
 
 	/* the template: the spec's, or while a rollback is in effect the whole
@@ -1161,6 +1144,27 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	ret =
 	    apply_owned(ctx, render_svc, key, d, render_image, rep.restarted_at, r->deploy_revision,
 			r->withhold_ingress, conflict, sizeof(conflict), &route_api_missing, &err);
+	/* the history: the template rolled out is a revision, written right
+	 * after the Deployment took it (an edit reaches the Deployment one round
+	 * trip sooner) and before any status names it, so updateRevision always
+	 * names a revision that exists; a reconcile whose revision write fails
+	 * writes no status and is retried. Only when the spec changed since the
+	 * last status (or that status was lost), or a rollout completed (the
+	 * revision it replaced may be pruned now): a list per change at most */
+	if (ret == 0 && !conflict[0] &&
+	    (!same(str(old_status, "updateRevision"), want) ||
+	     !same(str(old_status, "currentRevision"), r->current_revision) ||
+	     json_integer_value(json_object_get(old_status, "observedGeneration")) !=
+		 in.generation)) {
+		ret = bw_history_sync(ctx, svc, want, r->current_revision, &err);
+		if (ret != 0) { /* retried with back-off; the event says why nothing moves */
+			snprintf(msg, sizeof(msg), "writing the revision history: %.400s",
+				 err.message);
+			event(ctx, svc, "Warning", "HistoryFailed", msg);
+			bw_log_warn("service", "%s: %s", key, msg);
+			goto out;
+		}
+	}
 	/* the HPA and PDB (scaler.h): from the spec itself, also during a rollback */
 	if (ret == 0 && !conflict[0])
 		ret = bw_scaler_sync(ctx, svc, key, conflict, sizeof(conflict), &err);

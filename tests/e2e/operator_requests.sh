@@ -87,6 +87,26 @@ edit_rest=$(awk -v a="$edit" -v b="$edit_status" 'BEGIN { printf "%.2f", a - b }
 edit_gets=$(audit_requests "$ns" "$since" | grep -c '^get ' || true)
 echo "# per image edit: $edit requests, $edit_w writes (the registry's apart): $edit_status status writes, $edit_rest others"
 
+# revision_first SINCE: the Services whose new revision was written before
+# their Deployment since SINCE (an edit reaches the Deployment first: the
+# revision follows in the same reconcile, operator/service_controller.c)
+revision_first() {
+	cat "$state"/logs/audit*.log 2>/dev/null | grep -F "\"namespace\":\"$ns\"" |
+		grep -F '"userAgent":"breakwater/' | jq -rs --arg since "$1" '
+		[.[] | select(.stage == "ResponseComplete" and .requestReceivedTimestamp >= $since
+			and .verb == "patch" and (.objectRef.subresource // "") == ""
+			and (.objectRef.resource == "deployments" or .objectRef.resource == "controllerrevisions"))
+		| {svc: (if .objectRef.resource == "deployments" then .objectRef.name
+			else .objectRef.name | sub("-[0-9a-f]+$"; "") end),
+		   r: .objectRef.resource, t: .requestReceivedTimestamp}]
+		| group_by(.svc)[]
+		| select((map(select(.r == "controllerrevisions")) | min_by(.t) | .t)
+			< (map(select(.r == "deployments")) | min_by(.t) | .t))
+		| .[0].svc'
+}
+check_eq "each edit reached its Deployment before its new revision was written" "" \
+	"$(revision_first "$since" | tr '\n' ' ')"
+
 # a restart writes nothing, and then resyncs often
 stop_operator
 since=$(audit_now)
