@@ -1021,7 +1021,7 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	struct cross_view x = {0};
 	char conflict[MSG_MAX * 2];
 	char msg[MSG_MAX], config_missing[MSG_MAX + 128];
-	int route_api_missing = 0, ret = 0, wrote;
+	int route_api_missing = 0, ret = 0, wrote, spec_new;
 
 	svc = bw_cached_object_parse(item);
 	if (!svc) {
@@ -1116,10 +1116,12 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	if (rep.requeue_after_ms)
 		*requeue_after_ms = rep.requeue_after_ms;
 
+	/* the spec changed since the last status (or that status was lost) */
+	spec_new =
+	    !same(str(old_status, "updateRevision"), want) ||
+	    json_integer_value(json_object_get(old_status, "observedGeneration")) != in.generation;
 	/* once per template: a missing object is part of the hash */
-	if (config_missing[0] && (!same(str(old_status, "updateRevision"), want) ||
-				  json_integer_value(json_object_get(
-				      old_status, "observedGeneration")) != in.generation)) {
+	if (config_missing[0] && spec_new) {
 		event(ctx, svc, "Warning", "ConfigMissing", config_missing);
 		bw_log_info("service", "%s: %s", key, config_missing);
 	}
@@ -1148,14 +1150,11 @@ int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long 
 	 * after the Deployment took it (an edit reaches the Deployment one round
 	 * trip sooner) and before any status names it, so updateRevision always
 	 * names a revision that exists; a reconcile whose revision write fails
-	 * writes no status and is retried. Only when the spec changed since the
-	 * last status (or that status was lost), or a rollout completed (the
-	 * revision it replaced may be pruned now): a list per change at most */
+	 * writes no status and is retried. Only when the spec changed, or a
+	 * rollout completed (the revision it replaced may be pruned now): a list
+	 * per change at most */
 	if (ret == 0 && !conflict[0] &&
-	    (!same(str(old_status, "updateRevision"), want) ||
-	     !same(str(old_status, "currentRevision"), r->current_revision) ||
-	     json_integer_value(json_object_get(old_status, "observedGeneration")) !=
-		 in.generation)) {
+	    (spec_new || !same(str(old_status, "currentRevision"), r->current_revision))) {
 		ret = bw_history_sync(ctx, svc, want, r->current_revision, &err);
 		if (ret != 0) { /* retried with back-off; the event says why nothing moves */
 			snprintf(msg, sizeof(msg), "writing the revision history: %.400s",

@@ -146,6 +146,14 @@ check_operator_log() {
 # audit_now: the time for audit_requests' SINCE (the audit log's format).
 audit_now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
 
+# audit_log NS: the API server's audit events (tests/cluster/README.md) of
+# the operator (user agent breakwater/...) that name namespace NS, one JSON
+# object a line, unfiltered by stage or verb (callers select).
+audit_log() {
+	cat "$state"/logs/audit*.log 2>/dev/null | grep -F "\"namespace\":\"$1\"" |
+		grep -F '"userAgent":"breakwater/'
+}
+
 # audit_requests NS SINCE: the requests the operator (user agent
 # breakwater/...) made on objects of namespace NS since SINCE, from the API
 # server's audit log (tests/cluster/README.md), one line each: "VERB
@@ -156,7 +164,7 @@ audit_now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
 audit_requests() {
 	local ns=$1 since=$2
 	sleep 0.5 # the log is written as each answer completes; let the last land
-	cat "$state"/logs/audit*.log 2>/dev/null | grep -F "\"namespace\":\"$ns\"" | grep -F '"userAgent":"breakwater/' |
+	audit_log "$ns" |
 		jq -r --arg ns "$ns" --arg since "$since" '
 		select(.stage == "ResponseComplete" and .requestReceivedTimestamp >= $since
 			and .objectRef.namespace == $ns and .verb != "watch")

@@ -91,8 +91,7 @@ echo "# per image edit: $edit requests, $edit_w writes (the registry's apart): $
 # their Deployment since SINCE (an edit reaches the Deployment first: the
 # revision follows in the same reconcile, operator/service_controller.c)
 revision_first() {
-	cat "$state"/logs/audit*.log 2>/dev/null | grep -F "\"namespace\":\"$ns\"" |
-		grep -F '"userAgent":"breakwater/' | jq -rs --arg since "$1" '
+	audit_log "$ns" | jq -rs --arg since "$1" '
 		[.[] | select(.stage == "ResponseComplete" and .requestReceivedTimestamp >= $since
 			and .verb == "patch" and (.objectRef.subresource // "") == ""
 			and (.objectRef.resource == "deployments" or .objectRef.resource == "controllerrevisions"))
