@@ -53,14 +53,13 @@ static long number_of(const struct bw_revision_entry *entries, size_t n, const c
 /*
  * Writes update as revision number n (its template: svc's spec) by
  * server-side apply. create_only: by an apply that cannot update
- * (metadata.resourceVersion "1", as the service controller creates its
- * objects), so a revision of that name that exists is refused, 409.
+ * (bw_create_by_apply(), as the service controller creates its objects),
+ * so a revision of that name that exists is refused, 409.
  */
 static int write_revision(struct bw_operator_context *ctx, const json_t *svc, const char *key,
 			  const char *update, long n, int create_only, struct bw_error *err)
 {
 	const char *ns = str(json_object_get(svc, "metadata"), "namespace");
-	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
 	json_t *template = bw_revision_template(json_object_get(svc, "spec"));
 	json_t *obj = template ? revision_object(svc, update, template, n) : NULL;
 	int ret;
@@ -68,11 +67,9 @@ static int write_revision(struct bw_operator_context *ctx, const json_t *svc, co
 	json_decref(template);
 	if (!obj)
 		return bw_error_set(err, BW_ENOMEM, "out of memory building revision %s", update);
-	if (create_only)
-		json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion",
-				    json_string("1"));
-	ret = bw_client_patch(ctx->client, &bw_res_controllerrevisions, ns, update, NULL,
-			      BW_PATCH_APPLY, obj, &po, NULL, err);
+	ret = create_only
+		  ? bw_create_by_apply(ctx, &bw_res_controllerrevisions, ns, update, obj, NULL, err)
+		  : bw_apply(ctx, &bw_res_controllerrevisions, ns, update, obj, NULL, err);
 	json_decref(obj);
 	if (ret != 0) {
 		bw_error_prefix(err, "ControllerRevision %s/%s", ns, update);

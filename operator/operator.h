@@ -91,6 +91,20 @@ const struct bw_operator_caches *bw_operator_caches(struct bw_operator *op);
 int bw_reconcile_service(struct bw_operator_context *ctx, const char *key, long *requeue_after_ms);
 
 /*
+ * Server-side apply of body to ns/name of res, field manager breakwater,
+ * with force; *out (may be NULL) gets the object as applied. bw_create_by_apply()
+ * only creates: body carries metadata.resourceVersion "1" for the call, a
+ * precondition no namespaced object meets, so an object of that name that
+ * exists is refused with BW_ECONFLICT (409) instead of taken over
+ * (service_controller.c says why that holds).
+ */
+int bw_apply(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
+	     const char *name, const json_t *body, json_t **out, struct bw_error *err);
+int bw_create_by_apply(struct bw_operator_context *ctx, const struct bw_resource *res,
+		       const char *ns, const char *name, json_t *body, json_t **out,
+		       struct bw_error *err);
+
+/*
  * For the objects a Service owns beyond its Deployment, Service and Ingress
  * (scaler.h), with the same rules (service_controller.c): svc's namespace,
  * name and uid say which object and whose. bw_owned_write() creates body

@@ -46,9 +46,9 @@ static int same(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-/* Server-side apply of body; *out (may be NULL) gets the object as applied. */
-static int apply(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
-		 const char *name, const json_t *body, json_t **out, struct bw_error *err)
+/* Server-side apply of body (operator.h). */
+int bw_apply(struct bw_operator_context *ctx, const struct bw_resource *res, const char *ns,
+	     const char *name, const json_t *body, json_t **out, struct bw_error *err)
 {
 	struct bw_patch_options po = {.field_manager = BW_FIELD_MANAGER, .force = 1};
 
@@ -66,15 +66,15 @@ static int apply(struct bw_operator_context *ctx, const struct bw_resource *res,
  * create (POST) followed by the apply and the hand-over of the create's
  * managed fields took three; the object is the apply's from the start.
  */
-static int create_by_apply(struct bw_operator_context *ctx, const struct bw_resource *res,
-			   const char *ns, const char *name, json_t *body, json_t **out,
-			   struct bw_error *err)
+int bw_create_by_apply(struct bw_operator_context *ctx, const struct bw_resource *res,
+		       const char *ns, const char *name, json_t *body, json_t **out,
+		       struct bw_error *err)
 {
 	json_t *meta = json_object_get(body, "metadata");
 	int ret;
 
 	json_object_set_new(meta, "resourceVersion", json_string("1"));
-	ret = apply(ctx, res, ns, name, body, out, err);
+	ret = bw_apply(ctx, res, ns, name, body, out, err);
 	json_object_del(meta, "resourceVersion");
 	return ret;
 }
@@ -180,7 +180,7 @@ static void hand_over(struct bw_operator_context *ctx, const struct bw_resource 
 
 /*
  * Writes one object that is ours or absent. Absent: a server-side apply that
- * can only create (create_by_apply()), refused instead of taking over an
+ * can only create (bw_create_by_apply()), refused instead of taking over an
  * object someone made since we looked. Ours: a server-side apply with force
  * that carries the object's metadata.uid, which the API server refuses
  * (metadata.uid is immutable) if the name now holds another object.
@@ -209,7 +209,7 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 			     ns, name, at);
 	}
 	if (o->state == BW_OWNERSHIP_ABSENT) {
-		ret = create_by_apply(ctx, o->res, ns, name, body, &created, err);
+		ret = bw_create_by_apply(ctx, o->res, ns, name, body, &created, err);
 		if (ret == BW_ECONFLICT) {
 			ret = bw_error_set(err, BW_ECONFLICT,
 					   "%s %s/%s was created by someone else meanwhile; "
@@ -237,7 +237,7 @@ static int write_owned(struct bw_operator_context *ctx, struct owned *o, const c
 		goto out;
 	}
 	json_object_set_new(meta, "uid", json_string(o->uid));
-	ret = apply(ctx, o->res, ns, name, body, &applied, err);
+	ret = bw_apply(ctx, o->res, ns, name, body, &applied, err);
 	json_object_del(meta, "uid");
 	if (ret == BW_EHTTP && strstr(err->message, "metadata.uid")) {
 		ret = bw_error_set(err, BW_ECONFLICT,
