@@ -88,8 +88,33 @@ echo 400m >"$usage_file"
 ) &
 load_pid=$!
 
+# What each link of the metrics path says, for a run where they never
+# arrive: the pods and their nodes, metrics.k8s.io's answer, kwok's scrape
+# page, the HPA's conditions and metrics-server's log.
+metrics_diagnosis() {
+	echo "# pods:"
+	kubectl -n "$ns" get pods -o wide 2>&1 | sed 's/^/#   /'
+	kubectl -n "$ns" get pods -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status} {.metadata.annotations.kwok\.x-k8s\.io/usage-cpu} start={.status.startTime}{"\n"}{end}' 2>&1 | sed 's/^/#   /'
+	echo "# nodes:"
+	kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name} Ready={.status.conditions[?(@.type=="Ready")].status} heartbeat={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime} since={.status.conditions[?(@.type=="Ready")].lastTransitionTime} taints={.spec.taints}{"\n"}{end}' 2>&1 | sed 's/^/#   /'
+	echo "# metrics.k8s.io pods of $ns:"
+	kubectl get --raw "/apis/metrics.k8s.io/v1beta1/namespaces/$ns/pods" 2>&1 | head -c 1500 | sed 's/^/#   /'
+	echo
+	echo "# apiservice: $(kubectl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[0].status} {.status.conditions[0].reason} {.status.conditions[0].message}' 2>&1)"
+	local node KWOK_PORT
+	KWOK_PORT=$(sed -n 's/^KWOK_PORT=//p' "$state/run/ports.env")
+	for node in $(kubectl -n "$ns" get pods -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' 2>/dev/null | sort -u); do
+		echo "# kwok's resource metrics of $node (pod lines):"
+		curl -sk --max-time 5 "https://127.0.0.1:$KWOK_PORT/metrics/nodes/$node/metrics/resource" 2>&1 | grep -E "^(pod_cpu|scrape_error|container_start)" | grep -E "scrape_error|$ns" | head -8 | sed 's/^/#   /'
+	done
+	echo "# HPA:"
+	kubectl -n "$ns" describe hpa web 2>&1 | sed -n '/^Conditions:/,$p' | sed 's/^/#   /'
+	echo "# metrics-server log (last 15 lines):"
+	tail -n 15 "$state/logs/metrics-server.log" 2>&1 | sed 's/^/#   /'
+}
 check "pod metrics reach the HPA (metrics-server, through the aggregation layer)" eventually 60 bash -c \
 	"[ -n \"\$('$state/bin/kubectl' -n $ns get hpa web -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization}')\" ]"
+[ -n "$(jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}')" ] || metrics_diagnosis
 check "high usage: the HPA raises the Service's spec.replicas to 4 through /scale" eventually 90 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 4 ]"
 check "the operator scales the Deployment and kwok runs 4 ready pods" eventually 60 \

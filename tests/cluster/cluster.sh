@@ -354,9 +354,16 @@ start_kube_scheduler() {
 		curl -skf --max-time 1 "https://127.0.0.1:$SCHED_PORT/healthz" || { check_alive kube-scheduler; return 1; }
 }
 
+# Each fake Node gets a Lease in kube-node-lease, renewed every 10 s, as a
+# kubelet's: the node lifecycle controller then reads the node's health from
+# it. Without one (kwok's default) its only sign of life was the Ready
+# condition's heartbeat from kwok.yaml, 20-45 s after the node last changed;
+# a change to the Node (cluster.sh metrics' patch, an annotation) put the
+# next one off by as much again, past the 50 s grace period: the node went
+# NotReady and every pod on it lost Ready for good (kwok readies a pod once).
 start_kwok() {
 	start kwok --kubeconfig "$state/kwok.kubeconfig" \
-		--config "$here/kwok.yaml" \
+		--config "$here/kwok.yaml" --node-lease-duration-seconds 40 \
 		--manage-all-nodes=false \
 		--manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
 		--server-address "127.0.0.1:$KWOK_PORT" --node-port "$KWOK_PORT" \

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The fake nodes stay healthy the way real ones do: kwok holds a Lease for
+# each in kube-node-lease and renews it, so a node that keeps changing does
+# not go NotReady. Without the Lease, each change to a Node put kwok's next
+# Ready heartbeat off by 20-45 s again (tests/cluster/kwok.yaml), past the
+# node lifecycle controller's 50 s grace: the node went NotReady and its
+# pods lost Ready for good, which once failed tests/autoscaling/metrics.sh
+# in CI right after `cluster.sh metrics` patched the nodes.
+. "$(dirname "$0")/../lib.sh"
+
+nodes=$(kubectl get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}')
+check "there are fake nodes" test -n "$nodes"
+leases=
+for n in $nodes; do
+	leases+="$(kubectl -n kube-node-lease get lease "$n" -o jsonpath='{.spec.leaseDurationSeconds}' 2>/dev/null) "
+done
+check_eq "each fake node has a Lease of 40 s in kube-node-lease" "$(for n in $nodes; do printf '40 '; done)" "$leases"
+
+node=${nodes%% *}
+renewed() { kubectl -n kube-node-lease get lease "$node" -o jsonpath='{.spec.renewTime}'; }
+r0=$(renewed)
+check "kwok renews it (every 10 s)" eventually 20 bash -c "[ \"\$('$state/bin/kubectl' -n kube-node-lease get lease $node -o jsonpath='{.spec.renewTime}')\" != '$r0' ]"
+
+# A change every 10 s for 70 s: longer than the grace period, and each
+# change is sooner than kwok's next heartbeat would have been.
+t0=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+ready=
+for i in 1 2 3 4 5 6 7; do
+	kubectl annotate node "$node" --overwrite "breakwater.io/test-touch=$i" >/dev/null
+	sleep 10
+	ready+="$(kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') "
+done
+kubectl annotate node "$node" breakwater.io/test-touch- >/dev/null
+check_eq "a node changed every 10 s for 70 s stays Ready" "True True True True True True True " "$ready"
+since=$(kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
+check "its Ready condition did not change meanwhile (last transition $since, before $t0)" \
+	test "$since" \< "$t0"
