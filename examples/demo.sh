@@ -89,7 +89,14 @@ if [ "$(id -u)" != 0 ]; then
 else
 	. tests/sidecar_local.sh
 	trap 'sidecar_local_stop; rm -rf "$work"; kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null' EXIT
-	kubectl -n shop get configmap breakwater-registry -o json >"$work/cm.json"
+	# the sidecar reads the Breaker from the registry ConfigMap: wait until
+	# the operator has written the 5 s patched above into it
+	for _ in $(seq 1 60); do
+		kubectl -n shop get configmap breakwater-registry -o json >"$work/cm.json"
+		jq -e '.data["breakers.json"] | fromjson | .breakers.users.openSeconds == 5' "$work/cm.json" >/dev/null && break
+		sleep 0.5
+	done
+	jq -r '.data["breakers.json"] | fromjson | .breakers.users | "  the users Breaker in the registry: openSeconds \(.openSeconds), failureThreshold \(.failureThreshold)"' "$work/cm.json"
 	sidecar_local_start "$work" "$work/pod.json" "$work/cm.json" users "$top/bin/breakwater"
 	url=$(jq -r '.spec.containers[0].env[] | select(.name == "USERS_SERVICE_URL") | .value' "$work/pod.json")
 	call() { # what the application's GET $url/api/users/1 gets, and the breaker's state

@@ -361,7 +361,15 @@ start_kube_scheduler() {
 # a change to the Node (cluster.sh metrics' patch, an annotation) put the
 # next one off by as much again, past the 50 s grace period: the node went
 # NotReady and every pod on it lost Ready for good (kwok readies a pod once).
+# kwok plays a node only while it holds that Lease, and each kwok process
+# has an identity of its own: the Leases a stopped kwok held are deleted
+# first, or the new one would wait up to 40 s for them to expire, with no
+# pod made Ready meanwhile (tests/e2e/cluster_nodes.sh).
 start_kwok() {
+	local n
+	for n in $(kubectl get nodes -l type=kwok -o name 2>/dev/null); do
+		kubectl -n kube-node-lease delete lease "${n#node/}" --ignore-not-found >/dev/null 2>&1
+	done
 	start kwok --kubeconfig "$state/kwok.kubeconfig" \
 		--config "$here/kwok.yaml" --node-lease-duration-seconds 40 \
 		--manage-all-nodes=false \

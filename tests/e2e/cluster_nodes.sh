@@ -5,7 +5,9 @@
 # Ready heartbeat off by 20-45 s again (tests/cluster/kwok.yaml), past the
 # node lifecycle controller's 50 s grace: the node went NotReady and its
 # pods lost Ready for good, which once failed tests/autoscaling/metrics.sh
-# in CI right after `cluster.sh metrics` patched the nodes.
+# in CI right after `cluster.sh metrics` patched the nodes. And kwok plays a
+# node only while it holds its Lease: a restarted kwok (a new identity) must
+# not wait for the old process's Leases to expire before it readies pods.
 . "$(dirname "$0")/../lib.sh"
 
 nodes=$(kubectl get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}')
@@ -35,3 +37,10 @@ check_eq "a node changed every 10 s for 70 s stays Ready" "True True True True T
 since=$(kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
 check "its Ready condition did not change meanwhile (last transition $since, before $t0)" \
 	test "$since" \< "$t0"
+
+# A restart: the old process's Leases are not in the new one's way.
+use_namespace nodes
+check "kwok restarts" "$top/tests/cluster/cluster.sh" restart kwok
+kubectl -n "$ns" run probe --image=registry.local/probe:1 --restart=Never >/dev/null
+check "right after, a new pod becomes Ready within 15 s (the old Leases expire only 40 s after their last renewal)" \
+	kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=15s
