@@ -112,9 +112,11 @@ metrics_diagnosis() {
 	echo "# metrics-server log (last 15 lines):"
 	tail -n 15 "$state/logs/metrics-server.log" 2>&1 | sed 's/^/#   /'
 }
-check "pod metrics reach the HPA (metrics-server, through the aggregation layer)" eventually 60 bash -c \
-	"[ -n \"\$('$state/bin/kubectl' -n $ns get hpa web -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization}')\" ]"
-[ -n "$(jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}')" ] || metrics_diagnosis
+# the CPU utilization the HPA last read, empty while it has none
+hpa_utilization() { jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}'; }
+hpa_has_metrics() { [ -n "$(hpa_utilization)" ]; }
+check "pod metrics reach the HPA (metrics-server, through the aggregation layer)" eventually 60 hpa_has_metrics
+hpa_has_metrics || metrics_diagnosis
 check "high usage: the HPA raises the Service's spec.replicas to 4 through /scale" eventually 90 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.spec.replicas}')\" = 4 ]"
 check "the operator scales the Deployment and kwok runs 4 ready pods" eventually 60 \
@@ -124,7 +126,7 @@ check "the Service is Ready at 4" kubectl -n "$ns" wait --for=condition=Ready bs
 echo "# scaled up after $((SECONDS - t0))s"
 # 400m of a 100m request is 400% against a 50% target: 8 replicas wanted,
 # capped at maxReplicas 4. The HPA's status shows the metric as read.
-util=$(jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}')
+util=$(hpa_utilization)
 echo "# HPA current CPU utilization: ${util}%"
 check "the HPA's status shows the high utilization (kwok's 400m of 100m: 300% or more)" \
 	test "${util:-0}" -ge 300
@@ -160,7 +162,7 @@ check "the Deployment follows" eventually 60 \
 check "the Service is Ready at 1" kubectl -n "$ns" wait --for=condition=Ready bsvc/web --timeout=30s
 check_eq "the Service's status follows" 1 "$(jp bsvc web '{.status.readyReplicas}')"
 echo "# scaled down after $((SECONDS - t1))s"
-util=$(jp hpa web '{.status.currentMetrics[0].resource.current.averageUtilization}')
+util=$(hpa_utilization)
 echo "# HPA current CPU utilization: ${util}%"
 check "the HPA's status shows the low utilization (1m of 100m: under 10%)" test "${util:-100}" -lt 10
 check_eq "the HPA wants minReplicas" 1 "$(jp hpa web '{.status.desiredReplicas}')"

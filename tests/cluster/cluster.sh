@@ -366,10 +366,9 @@ start_kube_scheduler() {
 # first, or the new one would wait up to 40 s for them to expire, with no
 # pod made Ready meanwhile (tests/e2e/cluster_nodes.sh).
 start_kwok() {
-	local n
-	for n in $(kubectl get nodes -l type=kwok -o name 2>/dev/null); do
-		kubectl -n kube-node-lease delete lease "${n#node/}" --ignore-not-found >/dev/null 2>&1
-	done
+	local leases
+	leases=$(kubectl get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}' 2>/dev/null)
+	[ -z "$leases" ] || kubectl -n kube-node-lease delete lease $leases --ignore-not-found >/dev/null 2>&1
 	start kwok --kubeconfig "$state/kwok.kubeconfig" \
 		--config "$here/kwok.yaml" --node-lease-duration-seconds 40 \
 		--manage-all-nodes=false \
