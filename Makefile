@@ -27,7 +27,7 @@ DESTDIR ?=
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS := libcurl openssl yaml-0.1 jansson libwebsockets
+PKGS := libcurl openssl yaml-0.1 jansson libwebsockets zlib
 CLANG_FORMAT ?= clang-format
 
 CFLAGS ?= -O2 -g

@@ -56,7 +56,10 @@ int bw_line_reader_feed(struct bw_line_reader *r, const char *data, size_t len, 
 			if ((ret = keep(r, data, part, err)) != 0)
 				return ret;
 			ret = emit(r->buf.data, r->buf.len, fn, ctx);
-			bw_buf_reset(&r->buf);
+			if (r->buf.cap > BW_LINE_READER_KEEP_BYTES)
+				bw_buf_release(&r->buf); /* max stays */
+			else
+				bw_buf_reset(&r->buf);
 		}
 		if (ret != 0)
 			return ret;

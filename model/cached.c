@@ -7,6 +7,7 @@
 
 #include "cached.h"
 #include "confighash.h"
+#include "deflate.h"
 #include "registry.h"
 
 const struct bw_resource bw_res_bw_services = {BW_API_GROUP, BW_API_VERSION_ONLY,
@@ -29,6 +30,57 @@ static char *join_key(const char *ns, const char *name)
 		snprintf(key, size, "%s/%s", ns, name);
 	return key;
 }
+
+/* The dictionary the cached texts are deflated against: a converged
+ * Service as the API server returns it (keys in its order), its spec with
+ * the fields most Services set, its status as the operator writes it. What
+ * a text shares with it costs a few bits a match; a Breaker shares the
+ * envelope. Changing it changes nothing outside this process's memory. */
+static const char dictionary_text[] =
+    "{\"apiVersion\":\"breakwater.io/v1alpha1\",\"kind\":\"Service\","
+    "\"metadata\":{\"creationTimestamp\":\"2026-01-01T00:00:00Z\",\"generation\":1,"
+    "\"name\":\"orders\",\"namespace\":\"shop\",\"resourceVersion\":\"100000\","
+    "\"uid\":\"00000000-0000-4000-8000-000000000000\"},"
+    "\"spec\":{\"configRollout\":\"Enabled\",\"dependsOn\":[\"payments\"],"
+    "\"env\":[{\"name\":\"DJANGO_SETTINGS_MODULE\",\"value\":\"orders.settings\"}],"
+    "\"healthCheck\":{\"failureThreshold\":3,\"initialDelaySeconds\":0,"
+    "\"path\":\"/health/\",\"periodSeconds\":10,\"timeoutSeconds\":1},"
+    "\"image\":\"registry.local/shop/orders:v1\",\"paused\":false,"
+    "\"podSecurityContext\":{\"fsGroup\":10001,\"runAsNonRoot\":true,"
+    "\"runAsUser\":10001,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
+    "\"port\":8080,\"replicas\":1,\"resources\":{\"limits\":{\"memory\":\"256Mi\"},"
+    "\"requests\":{\"cpu\":\"100m\",\"memory\":\"128Mi\"}},\"revisionHistoryLimit\":10,"
+    "\"rollout\":{\"autoRollback\":true,\"maxSurge\":\"25%\",\"maxUnavailable\":0,"
+    "\"progressDeadlineSeconds\":600},\"route\":{\"host\":\"shop.example\","
+    "\"pathPrefix\":\"/orders\"},"
+    "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+    "\"capabilities\":{\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true}},"
+    "\"status\":{\"availableReplicas\":1,"
+    "\"conditions\":[{\"lastTransitionTime\":\"2026-01-01T00:00:00Z\","
+    "\"message\":\"1 of 1 replicas run registry.local/shop/orders:v1 and are available\","
+    "\"observedGeneration\":1,\"reason\":\"RolloutComplete\",\"status\":\"True\","
+    "\"type\":\"Ready\"},{\"lastTransitionTime\":\"2026-01-01T00:00:00Z\","
+    "\"message\":\"the last rollout completed\",\"observedGeneration\":1,"
+    "\"reason\":\"RolloutComplete\",\"status\":\"True\",\"type\":\"Progressing\"},"
+    "{\"lastTransitionTime\":\"2026-01-01T00:00:00Z\","
+    "\"message\":\"1 of 1 replicas available\",\"observedGeneration\":1,"
+    "\"reason\":\"MinimumReplicasAvailable\",\"status\":\"True\","
+    "\"type\":\"Available\"},{\"lastTransitionTime\":\"2026-01-01T00:00:00Z\","
+    "\"message\":\"the spec is rolled out\",\"observedGeneration\":1,"
+    "\"reason\":\"RolloutComplete\",\"status\":\"False\",\"type\":\"Reconciling\"},"
+    "{\"lastTransitionTime\":\"2026-01-01T00:00:00Z\","
+    "\"message\":\"nothing stands in the way of the spec\",\"observedGeneration\":1,"
+    "\"reason\":\"RolloutComplete\",\"status\":\"False\",\"type\":\"Stalled\"},"
+    "{\"lastTransitionTime\":\"2026-01-01T00:00:00Z\","
+    "\"message\":\"0 of 0 dependencies exist\",\"observedGeneration\":1,"
+    "\"reason\":\"NoDependencies\",\"status\":\"True\","
+    "\"type\":\"DependenciesResolved\"}],\"currentRevision\":\"orders-0000000000\","
+    "\"image\":\"registry.local/shop/orders:v1\",\"observedGeneration\":1,"
+    "\"pods\":{\"configured\":1,\"stale\":0},\"readyReplicas\":1,\"replicas\":1,"
+    "\"selector\":\"breakwater.io/service=orders\","
+    "\"updateRevision\":\"orders-0000000000\",\"updatedReplicas\":1,"
+    "\"url\":\"http://orders.shop.svc.cluster.local:8080\"}}";
+static const struct bw_deflate_dict dictionary = {dictionary_text, sizeof(dictionary_text) - 1};
 
 /* Custom resources are kept whole but compact: the reconcilers need every
  * field of the spec and the status they wrote. The text, without
@@ -55,24 +107,59 @@ static char *compact_text(const json_t *obj)
 	return text;
 }
 
+/* An object's text deflated, before it is packed into its item. */
+struct packed_text {
+	unsigned char *bytes;
+	size_t size, len;
+};
+
+/* obj's compact text, deflated; 0, or BW_ENOMEM or BW_ETOOBIG. */
+static int packed_text_make(const json_t *obj, struct packed_text *t)
+{
+	char *text = compact_text(obj);
+	int ret;
+
+	*t = (struct packed_text){0};
+	if (!text)
+		return BW_ENOMEM;
+	t->len = strlen(text);
+	ret = bw_deflate_text(text, t->len, &dictionary, &t->bytes, &t->size);
+	free(text);
+	return ret;
+}
+
+/* Copies the packed text into the item's room, reserved before with
+ * bw_store_pack_reserve(pack, t->size). */
+static void packed_text_store(struct bw_store_pack *pack, struct bw_cached_object *o,
+			      const struct packed_text *t)
+{
+	unsigned char *bytes = bw_store_pack_mem(pack, t->size);
+
+	if (bytes)
+		memcpy(bytes, t->bytes, t->size);
+	o->text = bytes;
+	o->text_size = (unsigned)t->size;
+	o->text_len = (unsigned)t->len;
+}
+
 void *bw_project_breaker(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	struct bw_cached_breaker *item = NULL;
 	struct bw_breaker_view v;
-	char *text = compact_text(obj);
+	struct packed_text text;
 
 	(void)arg;
-	if (!text)
+	if (packed_text_make(obj, &text) != 0)
 		return NULL;
 	bw_breaker_view_read(obj, &v);
-	bw_store_pack_reserve_str(pack, text);
+	bw_store_pack_reserve(pack, text.size);
 	bw_store_pack_reserve_str(pack, v.ns);
 	bw_store_pack_reserve_str(pack, v.name);
 	bw_store_pack_reserve_str(pack, v.created);
 	bw_store_pack_reserve_str(pack, v.target);
 	item = bw_store_pack_alloc(pack, sizeof(*item));
 	if (item) {
-		item->object.json = bw_store_pack_str(pack, text);
+		packed_text_store(pack, &item->object, &text);
 		item->object.generation = (long)json_integer_value(
 		    json_object_get(json_object_get(obj, "metadata"), "generation"));
 		item->view = v;
@@ -81,7 +168,7 @@ void *bw_project_breaker(struct bw_store_pack *pack, const json_t *obj, void *ar
 		item->view.created = bw_store_pack_str(pack, v.created);
 		item->view.target = bw_store_pack_str(pack, v.target);
 	}
-	free(text);
+	free(text.bytes);
 	return item;
 }
 
@@ -223,14 +310,15 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 	const char *image = str_or_empty(json_string_value(json_object_get(spec, "image")));
 	struct bw_cached_service *item = NULL;
 	struct bw_service_view v = {0};
-	char *text = compact_text(obj), *entry_text = NULL, **keys = NULL, **ckeys = NULL;
+	struct packed_text text = {0};
+	char *entry_text = NULL, **keys = NULL, **ckeys = NULL;
 	size_t n_config = 0;
 	const char **packed;
 	json_t *entry = NULL;
 	size_t i, n = 0, slots;
 
 	(void)arg;
-	if (!text || bw_service_view_read(obj, &v) != 0)
+	if (packed_text_make(obj, &text) != 0 || bw_service_view_read(obj, &v) != 0)
 		goto out;
 	if (ns && bw_registry_service_entry(obj, ns, &entry, NULL) == 0 && entry)
 		entry_text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
@@ -248,7 +336,7 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 	if (config_keys(ns, spec, &ckeys, &n_config) != 0)
 		goto out;
 	reserve_config_keys(pack, ckeys, n_config);
-	bw_store_pack_reserve_str(pack, text);
+	bw_store_pack_reserve(pack, text.size);
 	bw_store_pack_reserve_str(pack, entry_text);
 	bw_store_pack_reserve_str(pack, image);
 	reserve_view(pack, &v);
@@ -258,7 +346,7 @@ void *bw_project_service(struct bw_store_pack *pack, const json_t *obj, void *ar
 	item = bw_store_pack_alloc(pack, sizeof(*item));
 	if (!item)
 		goto out;
-	item->object.json = bw_store_pack_str(pack, text);
+	packed_text_store(pack, &item->object, &text);
 	item->object.generation = (long)json_integer_value(json_object_get(meta, "generation"));
 	pack_view(pack, &item->view, &v);
 	item->image = bw_store_pack_str(pack, image);
@@ -278,7 +366,7 @@ out:
 	free(keys);
 	bw_service_view_release(&v);
 	free(entry_text);
-	free(text);
+	free(text.bytes);
 	return item;
 }
 
@@ -310,7 +398,15 @@ size_t bw_index_service(const void *item, const char **values, size_t max, void 
 
 json_t *bw_cached_object_parse(const struct bw_cached_object *item)
 {
-	return item ? json_loads(item->json, JSON_ALLOW_NUL, NULL) : NULL;
+	char *text;
+	json_t *obj;
+
+	if (!item || !item->text)
+		return NULL;
+	text = bw_inflate_text(item->text, item->text_size, item->text_len, &dictionary);
+	obj = text ? json_loadb(text, item->text_len, JSON_ALLOW_NUL, NULL) : NULL;
+	free(text);
+	return obj;
 }
 
 static const char *condition_field(const json_t *conditions, const char *type, const char *field)

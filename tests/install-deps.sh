@@ -10,7 +10,7 @@ set -euo pipefail
 
 packages=(
 	gcc make pkg-config clang clang-format libclang-rt-14-dev valgrind
-	libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libwebsockets-dev
+	libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libwebsockets-dev zlib1g-dev
 	curl openssl jq iproute2 python3 util-linux procps
 )
 for extra in "$@"; do

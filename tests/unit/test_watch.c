@@ -64,6 +64,40 @@ static void test_framing(void)
 	}
 }
 
+/* A line carried over in a big buffer does not keep its peak: the next
+ * line starts from nothing; a small one keeps its buffer. */
+static void test_buffer_kept(void)
+{
+	size_t big = 3 * BW_LINE_READER_KEEP_BYTES;
+	char *line = malloc(big + 1);
+	struct bw_line_reader r;
+	struct collected c = {0};
+	struct bw_error err;
+	char *small_data;
+
+	if (!line) {
+		CHECK(0, "out of memory");
+		return;
+	}
+	memset(line, 'x', big);
+	line[big] = '\n';
+	bw_line_reader_init(&r, 1 << 20);
+	CHECK_INT(0, bw_line_reader_feed(&r, line, 100, collect, &c, &err), "a line's start");
+	CHECK_INT(0, bw_line_reader_feed(&r, line + 100, big + 1 - 100, collect, &c, &err),
+		  "and its %zu-byte rest", big + 1 - 100);
+	CHECK_INT(1, c.n, "one line");
+	CHECK(r.buf.data == NULL && r.buf.cap == 0 && r.buf.max == (size_t)1 << 20,
+	      "the big buffer is freed, the cap stays: cap %zu", r.buf.cap);
+	CHECK_INT(0, bw_line_reader_feed(&r, "{\"a\"", 4, collect, &c, &err), "a small part");
+	CHECK_INT(0, bw_line_reader_feed(&r, ":1}\n", 4, collect, &c, &err), "its end");
+	CHECK_STR("{\"a\":1}", c.lines[1], "the next line after a freed buffer");
+	small_data = r.buf.data;
+	CHECK(small_data != NULL && r.buf.cap <= BW_LINE_READER_KEEP_BYTES,
+	      "a small buffer is kept for the next line");
+	bw_line_reader_release(&r);
+	free(line);
+}
+
 static void test_oversized(void)
 {
 	struct bw_line_reader r;
@@ -170,6 +204,7 @@ static void test_events(void)
 int main(void)
 {
 	test_framing();
+	test_buffer_kept();
 	test_oversized();
 	test_stop();
 	test_events();
