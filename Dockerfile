@@ -8,7 +8,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
 	gcc make pkg-config libc6-dev binutils ca-certificates \
-	libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libwebsockets-dev \
+	libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libwebsockets-dev zlib1g-dev \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
