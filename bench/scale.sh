@@ -225,12 +225,16 @@ services_done() {
 				.observedGeneration == $s.metadata.generation))] | length == $n')" = true ]
 }
 
-# wait_until COMMAND...: polls COMMAND (one LIST each) every 0.2 s.
+# wait_until COMMAND...: polls COMMAND (one LIST each), pausing 0.2 s or as
+# long as the last poll took, whichever is longer: a LIST of 10,000 objects
+# takes seconds of the API server's CPU, and polling back to back would
+# give it a core of its own during the very convergence being timed.
 wait_until() {
-	local deadline=$((SECONDS + TIMEOUT))
-	until "$@"; do
+	local deadline=$((SECONDS + TIMEOUT)) t pause
+	until t=$(now) && "$@"; do
 		[ $SECONDS -lt $deadline ] || die "timed out after ${TIMEOUT}s waiting for $*"
-		sleep 0.2
+		pause=$(since "$t")
+		sleep "$(awk -v p="$pause" 'BEGIN { print (p > 0.2 ? p : 0.2) }')"
 	done
 }
 
