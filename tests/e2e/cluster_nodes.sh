@@ -44,3 +44,20 @@ check "kwok restarts" "$top/tests/cluster/cluster.sh" restart kwok
 kubectl -n "$ns" run probe --image=registry.local/probe:1 --restart=Never >/dev/null
 check "right after, a new pod becomes Ready within 15 s (the old Leases expire only 40 s after their last renewal)" \
 	kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=15s
+
+# Many nodes at once, as bench/scale.sh adds them (81 for 10,000 Services):
+# `cluster.sh nodes` returns once all are Ready. Its readiness wait was a
+# `kubectl wait --all` with a 2 s timeout that, node after node under
+# kubectl's client-side rate limit, could not finish past about 40 nodes.
+have=$(kubectl get nodes -l type=kwok -o name | wc -l)
+many=$((have + 45))
+check "cluster.sh nodes grows the cluster to $many fake nodes and returns when they are Ready" \
+	env BREAKWATER_NODES=$many "$top/tests/cluster/cluster.sh" nodes
+check_eq "all $many are Ready" "$many" \
+	"$(kubectl get nodes -l type=kwok -o json | jq '[.items[] | select(any(.status.conditions[]; .type == "Ready" and .status == "True"))] | length')"
+extra=$(for ((i = have; i < many; i++)); do printf 'kwok-node-%d ' "$i"; done)
+# shellcheck disable=SC2086 # one name per word
+kubectl delete node $extra --wait=true >/dev/null
+# shellcheck disable=SC2086
+kubectl -n kube-node-lease delete lease $extra --ignore-not-found >/dev/null
+check_eq "the extra nodes are gone again" "$have" "$(kubectl get nodes -l type=kwok -o name | wc -l)"
