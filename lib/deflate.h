@@ -4,7 +4,8 @@
  * compact JSON text for the reconcilers; texts of one kind share most of
  * their bytes (keys, condition types and messages), so a dictionary made of
  * a typical text lets deflate write each as little more than what differs:
- * a 1.9 KB Service in about 120 bytes (bench/README.md, "Store memory").
+ * a 1.9 KB Service in about 120 bytes (bench/README.md, "Typed
+ * projections of Services").
  *
  * The packed bytes live only in this process's memory: no header, no
  * checksum, and the dictionary may change between releases. The same
