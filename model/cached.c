@@ -552,8 +552,10 @@ void *bw_project_registry(struct bw_store_pack *pack, const json_t *obj, void *a
 
 	(void)arg;
 	r = bw_store_pack_alloc(pack, sizeof(*r));
-	if (r)
+	if (r) {
 		bw_registry_digest(reg, brk, r->digest);
+		r->bytes = strlen(reg) + strlen(brk);
+	}
 	return r;
 }
 

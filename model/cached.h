@@ -121,6 +121,8 @@ struct bw_cached_pod {
  * ever compared with what would be written (bw_registry_digest()). */
 struct bw_cached_registry {
 	unsigned char digest[BW_REGISTRY_DIGEST_LEN];
+	size_t bytes; /* of registry.json and breakers.json: paces the builds
+		       * (bw_registry_gather_ms()) */
 };
 
 /* SHA-256 of a registry's two texts (registry.json, breakers.json; NULL is

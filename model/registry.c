@@ -180,6 +180,16 @@ out:
 }
 
 /* A namespace name: a DNS label. */
+long bw_registry_gather_ms(size_t registry_bytes)
+{
+	const long span = BW_REGISTRY_GATHER_MAX_MS - BW_REGISTRY_GATHER_MIN_MS;
+
+	if (registry_bytes >= BW_REGISTRY_MAX_BYTES)
+		return BW_REGISTRY_GATHER_MAX_MS;
+	return BW_REGISTRY_GATHER_MIN_MS +
+	       (long)((double)span * (double)registry_bytes / BW_REGISTRY_MAX_BYTES);
+}
+
 static int is_namespace(const char *s)
 {
 	size_t i, n = strlen(s);

@@ -39,6 +39,22 @@
 #define BW_REGISTRY_MAX_BYTES (1024 * 1024)
 
 /*
+ * How long the changes of a namespace's registry are gathered into one
+ * build, given the size of the registry it has now (registry.json and
+ * breakers.json, in bytes): BW_REGISTRY_GATHER_MIN_MS for a small one,
+ * growing in proportion to BW_REGISTRY_GATHER_MAX_MS at
+ * BW_REGISTRY_MAX_BYTES and beyond. A build, its write and the parse of
+ * the write's echo cost in proportion to the registry (42 ms of CPU at
+ * 10,000 Services, 1 MB), and a namespace converging changes it all the
+ * time: builds paced at one a second made a 10,000-Service convergence
+ * spend most of the operator's CPU on them (bench/README.md). Pods see the
+ * ConfigMap at the kubelet's sync, up to a minute later, anyway.
+ */
+#define BW_REGISTRY_GATHER_MIN_MS 1000
+#define BW_REGISTRY_GATHER_MAX_MS 10000
+long bw_registry_gather_ms(size_t registry_bytes);
+
+/*
  * The registry entry of one Breaker (metadata.name, metadata.generation,
  * spec): its policy with every default applied, as breakers.json holds it
  * under the Breaker's name. Defaults: failureThreshold 5,

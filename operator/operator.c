@@ -90,17 +90,21 @@ static void enqueue(struct bw_workqueue *q, const char *key)
 }
 
 /* A namespace's registry is built from every Service of it: changes are
- * gathered for this long into one build, so a namespace converging costs a
- * build per window, not one per change (at 1,000 Services and 250 ms the
- * builds were still a third of the operator's CPU). The ConfigMap reaches
- * pods through the kubelet's sync (up to a minute) anyway. */
-#define REGISTRY_COALESCE_MS 1000
-
+ * gathered into one build, so a namespace converging costs a build per
+ * window, not one per change (at 1,000 Services and 250 ms the builds were
+ * still a third of the operator's CPU). The window grows with the registry
+ * the namespace has now (bw_registry_gather_ms(): 1 s for a small one, 10 s
+ * at 1 MB), as the cost of a build does. The first change of a window sets
+ * its end: later ones keep it (bw_workqueue_add_after()). */
 static void enqueue_registry(struct bw_operator *op, const char *ns)
 {
+	const struct bw_cached_registry *r =
+	    bw_store_get(op->ctx.caches.registries, ns, BW_REGISTRY_NAME);
+	long delay_ms = bw_registry_gather_ms(r ? r->bytes : 0);
 	struct bw_error err;
 
-	if (bw_workqueue_add_after(op->ctx.registry_queue, ns, REGISTRY_COALESCE_MS, &err) != 0 &&
+	bw_store_item_put(r);
+	if (bw_workqueue_add_after(op->ctx.registry_queue, ns, delay_ms, &err) != 0 &&
 	    err.code != BW_ESTOPPED)
 		bw_log_warn("operator", "enqueue %s: %s", ns, err.message);
 }

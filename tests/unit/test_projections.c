@@ -256,6 +256,7 @@ static void test_registry(void)
 	bw_registry_digest(big, "{}", want);
 	CHECK(r && memcmp(r->digest, want, sizeof(want)) == 0,
 	      "as the digest of its two texts, which the controller compares");
+	CHECK(r && r->bytes == sizeof(big) - 1 + 2, "with their size, which paces the builds");
 	bw_registry_digest(big, "{ }", other);
 	CHECK(memcmp(want, other, sizeof(want)) != 0, "another breakers.json is another digest");
 	bw_registry_digest("ab", "", want);
@@ -264,7 +265,8 @@ static void test_registry(void)
 	bw_registry_digest(NULL, NULL, want);
 	bw_registry_digest("", "", other);
 	CHECK(memcmp(want, other, sizeof(want)) == 0, "a missing text is an empty one");
-	CHECK_INT(BW_REGISTRY_DIGEST_LEN, sizeof(*r), "and nothing of the 4 KB text is kept");
+	CHECK_INT(BW_REGISTRY_DIGEST_LEN + sizeof(size_t), sizeof(*r),
+		  "and nothing of the 4 KB text is kept");
 	bw_store_item_put(r);
 	json_decref(cm);
 	bw_store_free(s);

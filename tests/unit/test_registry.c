@@ -693,6 +693,29 @@ static void test_texts(void)
 		  "entries are required when n > 0");
 }
 
+/* The gathering window grows with the registry, from 1 s to 10 s at the
+ * ConfigMap's limit, and never past it. */
+static void test_gather(void)
+{
+	long prev = 0;
+
+	CHECK_INT(BW_REGISTRY_GATHER_MIN_MS, bw_registry_gather_ms(0), "an empty registry");
+	CHECK_INT(1017, bw_registry_gather_ms(2000), "a small namespace's 2 KB: about 1 s");
+	CHECK_INT(2544, bw_registry_gather_ms(180000), "1,000 Services' 180 KB: 2.5 s");
+	CHECK_INT(5500, bw_registry_gather_ms(BW_REGISTRY_MAX_BYTES / 2), "half the limit");
+	CHECK_INT(BW_REGISTRY_GATHER_MAX_MS, bw_registry_gather_ms(BW_REGISTRY_MAX_BYTES),
+		  "the limit");
+	CHECK_INT(BW_REGISTRY_GATHER_MAX_MS, bw_registry_gather_ms((size_t)-1), "past it");
+	for (size_t b = 0; b <= BW_REGISTRY_MAX_BYTES + 4096; b += 4096) {
+		long ms = bw_registry_gather_ms(b);
+
+		if (ms < prev || ms < BW_REGISTRY_GATHER_MIN_MS || ms > BW_REGISTRY_GATHER_MAX_MS)
+			break;
+		prev = ms;
+	}
+	CHECK_INT(BW_REGISTRY_GATHER_MAX_MS, prev, "growing, within bounds, up to the limit");
+}
+
 int main(void)
 {
 	char *names[MAX_CASES];
@@ -710,5 +733,6 @@ int main(void)
 	test_size_cap();
 	test_entries();
 	test_texts();
+	test_gather();
 	return check_exit();
 }
