@@ -545,7 +545,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 {
 	char url[4096];
 	struct curl_slist *headers = NULL;
-	char content_type[128];
+	char content_type[128], accept[160];
 	CURL *h = NULL;
 	CURLcode rc;
 	long connects = 0;
@@ -561,7 +561,9 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 		return bw_error_set(err, BW_ENOMEM, "curl_easy_init failed");
 	b->handle = h;
 
-	headers = curl_slist_append(headers, "Accept: application/json");
+	snprintf(accept, sizeof(accept), "Accept: %s",
+		 req->accept ? req->accept : "application/json");
+	headers = curl_slist_append(headers, accept);
 	if (req->body) {
 		snprintf(content_type, sizeof(content_type), "Content-Type: %s",
 			 req->content_type ? req->content_type : "application/json");
@@ -731,10 +733,10 @@ void bw_response_release(struct bw_response *resp)
 }
 
 int bw_client_stream(struct bw_client *client, const char *path, const char *query,
-		     bw_stream_fn on_data, bw_stream_tick_fn on_tick, void *ctx,
+		     const char *accept, bw_stream_fn on_data, bw_stream_tick_fn on_tick, void *ctx,
 		     struct bw_error *err)
 {
-	struct bw_request req = {.method = "GET", .path = path, .query = query};
+	struct bw_request req = {.method = "GET", .path = path, .query = query, .accept = accept};
 	struct body b = {.on_data = on_data, .on_tick = on_tick, .ctx = ctx};
 	int ret;
 
@@ -832,6 +834,8 @@ int bw_client_list_page(struct bw_client *client, const struct bw_resource *res,
 	if ((ret = list_query(query, sizeof(query), opts, opts ? opts->continue_token : NULL,
 			      err)) != 0)
 		return ret;
+	if (opts && opts->metadata_only)
+		req.accept = BW_ACCEPT_METADATA_LIST;
 	return request_json(client, &req, out, err);
 }
 

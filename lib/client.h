@@ -103,6 +103,7 @@ struct bw_request {
 	const char *path;	  /* from bw_client_path() */
 	const char *query;	  /* "limit=500&continue=..." without '?', or NULL */
 	const char *content_type; /* of body; default application/json */
+	const char *accept;	  /* the Accept header; default application/json */
 	const char *body;	  /* or NULL */
 	size_t body_len;
 	long timeout_ms; /* the whole exchange (CURLOPT_TIMEOUT_MS); 0: the client's default */
@@ -135,6 +136,7 @@ struct bw_list_options {
 	long limit;		      /* page size; 0: no paging */
 	const char *continue_token;   /* for bw_client_list_page */
 	const char *resource_version; /* "0": from the cache; NULL: most recent */
+	int metadata_only;	      /* items as PartialObjectMetadata (BW_ACCEPT_METADATA_LIST) */
 };
 
 /* One page: the List object as returned (items, metadata.continue). */
@@ -214,11 +216,22 @@ typedef int (*bw_stream_fn)(const char *data, size_t len, void *ctx);
 typedef int (*bw_stream_tick_fn)(void *ctx);
 
 /* A GET whose body is handed to on_data as it streams, with no overall
- * timeout. An HTTP error status is reported like bw_client_do (its body is
- * collected, capped, not streamed). */
+ * timeout; accept is the Accept header (NULL: application/json). An HTTP
+ * error status is reported like bw_client_do (its body is collected, capped,
+ * not streamed). */
 int bw_client_stream(struct bw_client *client, const char *path, const char *query,
-		     bw_stream_fn on_data, bw_stream_tick_fn on_tick, void *ctx,
+		     const char *accept, bw_stream_fn on_data, bw_stream_tick_fn on_tick, void *ctx,
 		     struct bw_error *err);
+
+/* Objects as their metadata alone (meta.k8s.io/v1 PartialObjectMetadata:
+ * apiVersion, kind and the whole metadata, labels, annotations and
+ * managedFields included), for a watch and for a list; what client-go's
+ * metadata informers ask for. A server that cannot answer so sends whole
+ * objects (the fallback), which read the same. */
+#define BW_ACCEPT_METADATA \
+	"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
+#define BW_ACCEPT_METADATA_LIST \
+	"application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json"
 
 /* Fills err from an HTTP status and a body that may hold a Kubernetes Status;
  * returns the BW_E* code for that status. For tests and for callers that see

@@ -117,11 +117,16 @@ static size_t skip_value(const char *t, size_t i, size_t len)
 	return len + 1;
 }
 
-int bw_json_member(const char *text, size_t len, const char *key, const char **value,
-		   size_t *value_len)
+/* Finds member key of the object in text: its value at [*v, *v_end), and
+ * the span [*cut, *cut_end) whose removal leaves the object without the
+ * member, still JSON: from the end of the previous value (its comma
+ * included) to the end of this one, or for the first member from its key
+ * through the comma after it. */
+static int find_member(const char *text, size_t len, const char *key, size_t *v, size_t *v_end,
+		       size_t *cut, size_t *cut_end)
 {
-	size_t klen = strlen(key), i, k, v;
-	int match;
+	size_t klen = strlen(key), i, k, prev_end = 0;
+	int match, first = 1;
 
 	i = skip_blanks(text, 0, len);
 	if (i >= len || text[i] != '{')
@@ -132,6 +137,7 @@ int bw_json_member(const char *text, size_t len, const char *key, const char **v
 	for (;;) {
 		if (i >= len || text[i] != '"')
 			return BW_EPARSE;
+		*cut = first ? i : prev_end;
 		k = i + 1;
 		i = skip_string(text, i, len);
 		if (i > len)
@@ -140,22 +146,59 @@ int bw_json_member(const char *text, size_t len, const char *key, const char **v
 		i = skip_blanks(text, i, len);
 		if (i >= len || text[i] != ':')
 			return BW_EPARSE;
-		v = i = skip_blanks(text, i + 1, len);
+		*v = i = skip_blanks(text, i + 1, len);
 		i = skip_value(text, i, len);
-		if (i > len || i == v)
+		if (i > len || i == *v)
 			return BW_EPARSE;
+		*v_end = prev_end = i;
+		i = skip_blanks(text, i, len);
 		if (match) {
-			*value = text + v;
-			*value_len = i - v;
+			*cut_end = first && i < len && text[i] == ',' ? i + 1 : *v_end;
 			return 0;
 		}
-		i = skip_blanks(text, i, len);
 		if (i < len && text[i] == ',') {
 			i = skip_blanks(text, i + 1, len);
+			first = 0;
 			continue;
 		}
 		return i < len && text[i] == '}' ? BW_ENOTFOUND : BW_EPARSE;
 	}
+}
+
+int bw_json_member(const char *text, size_t len, const char *key, const char **value,
+		   size_t *value_len)
+{
+	size_t v, v_end, cut, cut_end;
+	int ret = find_member(text, len, key, &v, &v_end, &cut, &cut_end);
+
+	if (ret == 0) {
+		*value = text + v;
+		*value_len = v_end - v;
+	}
+	return ret;
+}
+
+int bw_json_member_cut(const char *text, size_t len, const char *const *path, size_t *start,
+		       size_t *end)
+{
+	size_t base = 0, v, v_end, cut, cut_end;
+	int ret;
+
+	if (!path || !path[0])
+		return BW_ENOTFOUND;
+	for (size_t d = 0; path[d]; d++) {
+		if ((ret = find_member(text + base, len - base, path[d], &v, &v_end, &cut,
+				       &cut_end)) != 0)
+			return ret;
+		if (!path[d + 1]) {
+			*start = base + cut;
+			*end = base + cut_end;
+			return 0;
+		}
+		len = base + v_end;
+		base += v;
+	}
+	return BW_ENOTFOUND; /* not reached */
 }
 
 const json_t *bw_json_get(const json_t *obj, const char *key)

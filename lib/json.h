@@ -65,4 +65,13 @@ int bw_json_check_shape(const char *text, size_t len, size_t max_values, size_t 
 int bw_json_member(const char *text, size_t len, const char *key, const char **value,
 		   size_t *value_len);
 
+/* Where the member at path (NULL-terminated keys, each the member of the
+ * object the one before names: {"object", "metadata", "managedFields",
+ * NULL}) is written in text, found by the same scan: removing the bytes
+ * [*start, *end) leaves the same JSON without that member (its comma goes
+ * with it). For leaving out of a parse what no one reads. Returns as
+ * bw_json_member(); never reads past len. */
+int bw_json_member_cut(const char *text, size_t len, const char *const *path, size_t *start,
+		       size_t *end);
+
 #endif

@@ -18,6 +18,7 @@ struct bw_reflector {
 	struct bw_client *client;
 	const struct bw_resource *res;
 	char *ns, *label_selector, *field_selector;
+	int metadata_only, drop_managed_fields;
 	long page_size, stall_timeout_ms, watch_timeout_s;
 	long backoff_initial_ms, backoff_max_ms;
 	size_t max_event_bytes;
@@ -71,6 +72,8 @@ int bw_reflector_new(struct bw_reflector **out, struct bw_client *client,
 	r->ns = dup_or_null(opts->namespace);
 	r->label_selector = dup_or_null(opts->label_selector);
 	r->field_selector = dup_or_null(opts->field_selector);
+	r->metadata_only = opts->metadata_only;
+	r->drop_managed_fields = opts->drop_managed_fields;
 	r->page_size = opts->page_size > 0 ? opts->page_size : 500;
 	r->stall_timeout_ms = opts->stall_timeout_ms > 0 ? opts->stall_timeout_ms : 90000;
 	r->watch_timeout_s = opts->watch_timeout_s;
@@ -205,6 +208,7 @@ static int list_pages(struct bw_reflector *r, char **rv, struct bw_error *err)
 	    .label_selector = r->label_selector,
 	    .field_selector = r->field_selector,
 	    .limit = r->page_size,
+	    .metadata_only = r->metadata_only,
 	};
 	struct bw_list_pager pager = {list_item, list_restart, r};
 	size_t count = 0;
@@ -296,7 +300,9 @@ static int on_line(const char *line, size_t len, void *ctx)
 	const char *rv;
 	int ret;
 
-	ret = bw_watch_event_parse(line, len, &type, &obj, &r->watch_err);
+	ret = r->drop_managed_fields
+		  ? bw_watch_event_parse_lean(line, len, &type, &obj, &r->watch_err)
+		  : bw_watch_event_parse(line, len, &type, &obj, &r->watch_err);
 	if (ret != 0)
 		return ret;
 	r->last_activity_ms = bw_now_ms();
@@ -406,7 +412,8 @@ static int watch_once(struct bw_reflector *r)
 	r->refused = 0;
 	r->last_activity_ms = bw_now_ms();
 	COUNT(r, watches);
-	ret = bw_client_stream(r->client, path, query, on_data, on_tick, r, &err);
+	ret = bw_client_stream(r->client, path, query, r->metadata_only ? BW_ACCEPT_METADATA : NULL,
+			       on_data, on_tick, r, &err);
 	if (ret == BW_ESTOPPED && r->stalled)
 		return bw_error_set(&r->watch_err, BW_ETIMEDOUT, "no event or bookmark for %ld ms",
 				    r->stall_timeout_ms);

@@ -62,6 +62,10 @@ struct bw_reflector_options {
 	const char *namespace;	    /* NULL or "": all namespaces */
 	const char *label_selector; /* or NULL */
 	const char *field_selector; /* or NULL */
+	int metadata_only;	    /* objects as PartialObjectMetadata: their metadata
+				     * alone, for a projection that reads no more */
+	int drop_managed_fields;    /* watched objects without metadata.managedFields,
+				     * left out of the parse (bw_watch_event_parse_lean()) */
 	int paged_lists;	    /* list in pages, never streamed; default 0 */
 	long page_size;		    /* list page size; default 500 */
 	long stall_timeout_ms;	    /* default 90000: bookmarks come about every minute */

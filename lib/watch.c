@@ -1,6 +1,7 @@
 /* Watch stream framing and events: see watch.h. */
 #include <string.h>
 
+#include "json.h"
 #include "watch.h"
 
 void bw_line_reader_init(struct bw_line_reader *r, size_t max_line)
@@ -76,8 +77,41 @@ const char *bw_watch_type_name(enum bw_watch_type type)
 									   : "UNKNOWN";
 }
 
-int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type, json_t **object,
-			 struct bw_error *err)
+/* The text of an event with one span left out, handed to jansson piece by
+ * piece (json_load_callback): the line is not copied or changed. */
+struct cut_text {
+	const char *text;
+	size_t len, cut, cut_end, at;
+};
+
+static size_t read_cut(void *buffer, size_t size, void *arg)
+{
+	struct cut_text *c = arg;
+	size_t stop, n;
+
+	if (c->at == c->cut)
+		c->at = c->cut_end; /* step over the span */
+	stop = c->at < c->cut ? c->cut : c->len;
+	n = stop - c->at < size ? stop - c->at : size;
+	memcpy(buffer, c->text + c->at, n);
+	c->at += n;
+	return n;
+}
+
+static json_t *load_event(const char *line, size_t len, int lean, json_error_t *jerr)
+{
+	static const char *const managed_fields[] = {"object", "metadata", "managedFields", NULL};
+	struct cut_text c = {line, len, 0, 0, 0};
+
+	/* with "\u0000" allowed, as in a list: an event refused here would
+	 * make the reflector relist, and the relist would meet it again */
+	if (!lean || bw_json_member_cut(line, len, managed_fields, &c.cut, &c.cut_end) != 0)
+		return json_loadb(line, len, JSON_ALLOW_NUL, jerr);
+	return json_load_callback(read_cut, &c, JSON_ALLOW_NUL, jerr);
+}
+
+static int parse_event(const char *line, size_t len, int lean, enum bw_watch_type *type,
+		       json_t **object, struct bw_error *err)
 {
 	json_error_t jerr;
 	json_t *event, *obj;
@@ -85,9 +119,7 @@ int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type,
 	int ret = 0;
 
 	*object = NULL;
-	/* with "\u0000" allowed, as in a list: an event refused here would
-	 * make the reflector relist, and the relist would meet it again */
-	event = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	event = load_event(line, len, lean, &jerr);
 	if (!event)
 		return bw_error_set(err, BW_EPARSE, "watch event is not JSON: %s at column %d",
 				    jerr.text, jerr.column);
@@ -109,4 +141,16 @@ int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type,
 out:
 	json_decref(event);
 	return ret;
+}
+
+int bw_watch_event_parse(const char *line, size_t len, enum bw_watch_type *type, json_t **object,
+			 struct bw_error *err)
+{
+	return parse_event(line, len, 0, type, object, err);
+}
+
+int bw_watch_event_parse_lean(const char *line, size_t len, enum bw_watch_type *type,
+			      json_t **object, struct bw_error *err)
+{
+	return parse_event(line, len, 1, type, object, err);
 }

@@ -109,7 +109,8 @@ struct bw_cached_deployment {
 	const char *revision;	      /* its breakwater.io/revision annotation, or "" */
 };
 
-/* A cached pod of a breakwater Service. */
+/* A cached pod of a breakwater Service: from its metadata alone (the
+ * operator watches pods as PartialObjectMetadata, half a pod's bytes). */
 struct bw_cached_pod {
 	const char *service;	 /* its breakwater.io/service label */
 	const char *service_key; /* "namespace/service", its by-service index value */

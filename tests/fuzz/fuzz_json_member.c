@@ -5,7 +5,10 @@
  * it). Checked beyond "no crash": a value found lies inside the text and,
  * when jansson reads the text as an object, parses to the same value as
  * jansson's member; an object jansson reads is never refused by the scan,
- * and its member is missed only when its key is spelled with escapes. */
+ * and its member is missed only when its key is spelled with escapes.
+ * bw_json_member_cut() on the same text, at the key and at "spec" then the
+ * key: a span found lies inside the text, and when jansson reads the text,
+ * the text without the span reads as the same object without the member. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +20,40 @@
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The cut of path in text (len bytes), checked against obj (jansson's
+ * reading of the text, or NULL). */
+static void check_cut(const char *text, size_t len, const char *const *path, json_t *obj)
+{
+	size_t start = 0, end = 0, depth = path[1] ? 2 : 1;
+	json_t *parent = obj, *rest, *want;
+	char *cut;
+	int rc = bw_json_member_cut(text, len, path, &start, &end);
+
+	if (rc != 0 && rc != BW_ENOTFOUND && rc != BW_EPARSE)
+		abort();
+	if (rc != 0)
+		return;
+	if (start >= end || end > len)
+		abort();
+	if (depth == 2)
+		parent = json_object_get(obj, path[0]);
+	if (!json_is_object(parent) || !json_object_get(parent, path[depth - 1]))
+		return; /* jansson refuses the text, or the key is spelled otherwise */
+	cut = malloc(len - (end - start) + 1);
+	if (!cut)
+		return;
+	memcpy(cut, text, start);
+	memcpy(cut + start, text + end, len - end);
+	rest = json_loadb(cut, len - (end - start), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	want = json_deep_copy(obj);
+	json_object_del(depth == 2 ? json_object_get(want, path[0]) : want, path[depth - 1]);
+	if (!json_equal(rest, want))
+		abort();
+	json_decref(rest);
+	json_decref(want);
+	free(cut);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,6 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!json_equal(back, member))
 			abort();
 		json_decref(back);
+	}
+	{
+		const char *one[] = {key, NULL}, *two[] = {"spec", key, NULL};
+
+		check_cut(text, len, one, json_is_object(obj) ? obj : NULL);
+		check_cut(text, len, two, json_is_object(obj) ? obj : NULL);
 	}
 	json_decref(obj);
 	free(text);

@@ -9,6 +9,9 @@
  *    and the relist reports exactly what changed meanwhile;
  *  - an event the store refuses (a projection that fails) makes it relist
  *    at once, and the store converges;
+ *  - a metadata-only informer (the operator's pods) gets each object as
+ *    PartialObjectMetadata, its labels kept and its body left out, from a
+ *    streamed list, a paged list and the watch alike;
  *  - bw_informer_join() returns only once a handler under way has ended, so
  *    an owner whose handlers read another informer's store can join them
  *    all, then free them (the operator's shutdown once freed a store that a
@@ -300,6 +303,92 @@ static int create_podtemplate(struct bw_client *c, const char *name)
 	return ret;
 }
 
+/* What a metadata-only informer got of a PodTemplate: its kind, whether the
+ * body came too, and its itest label. */
+struct meta_item {
+	const char *kind, *label;
+	int has_body;
+};
+
+static void *project_meta(struct bw_store_pack *pack, const json_t *obj, void *arg)
+{
+	const char *kind = json_string_value(json_object_get(obj, "kind"));
+	const char *label = json_string_value(
+	    json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), "itest"));
+	struct meta_item *item;
+
+	(void)arg;
+	bw_store_pack_reserve_str(pack, kind ? kind : "");
+	bw_store_pack_reserve_str(pack, label ? label : "");
+	item = bw_store_pack_alloc(pack, sizeof(*item));
+	if (item) {
+		item->kind = bw_store_pack_str(pack, kind ? kind : "");
+		item->label = bw_store_pack_str(pack, label ? label : "");
+		item->has_body = json_object_get(obj, "template") != NULL;
+	}
+	return item;
+}
+
+struct meta_wait {
+	struct bw_informer *inf;
+	const char *name;
+};
+
+static int meta_present(void *ctx)
+{
+	struct meta_wait *w = ctx;
+	const void *item = bw_store_get(bw_informer_store(w->inf), ns, w->name);
+
+	bw_store_item_put(item);
+	return item != NULL;
+}
+
+static void check_meta_item(struct bw_informer *inf, const char *name, const char *how)
+{
+	const struct meta_item *m = bw_store_get(bw_informer_store(inf), ns, name);
+
+	CHECK(m && strcmp(m->kind, "PartialObjectMetadata") == 0,
+	      "%s: a PartialObjectMetadata (%s)", how, m ? m->kind : "absent");
+	CHECK(m && strcmp(m->label, "informer") == 0, "%s: its labels kept", how);
+	CHECK(m && !m->has_body, "%s: its template left out", how);
+	bw_store_item_put(m);
+}
+
+static void test_metadata_only(struct bw_client *c)
+{
+	for (int paged = 0; paged < 2; paged++) {
+		char listed[64], watched[64];
+		struct bw_informer_options opts = {
+		    .watch = {.resource = &podtemplates,
+			      .namespace = ns,
+			      .label_selector = "itest=informer",
+			      .metadata_only = 1,
+			      .paged_lists = paged},
+		    .project = project_meta,
+		};
+		struct bw_informer *inf = NULL;
+		struct bw_error err;
+		struct meta_wait w;
+
+		snprintf(listed, sizeof(listed), "meta-listed-%d", paged);
+		snprintf(watched, sizeof(watched), "meta-watched-%d", paged);
+		create_podtemplate(c, listed);
+		if (bw_informer_new(&inf, c, &opts, &err) || bw_informer_start(inf, &err)) {
+			printf("not ok - start a metadata-only informer: %s\n", err.message);
+			exit(1);
+		}
+		CHECK_INT(0, bw_informer_wait_synced(inf, 10000), "a metadata-only informer syncs");
+		check_meta_item(inf, listed, paged ? "a paged list" : "a streamed list");
+		create_podtemplate(c, watched);
+		w = (struct meta_wait){inf, watched};
+		CHECK(itest_eventually(30000, meta_present, &w), "a created object is watched");
+		check_meta_item(inf, watched, "the watch");
+		bw_informer_free(inf);
+		bw_client_delete(c, &podtemplates, ns, listed, NULL, NULL);
+		bw_client_delete(c, &podtemplates, ns, watched, NULL, NULL);
+	}
+}
+
 /* A projection that fails once when armed, for objects whose value starts
  * with "fail": an item over the store's 16 MiB cap (BW_ETOOBIG), as an
  * allocation failure would (BW_ENOMEM). */
@@ -494,6 +583,7 @@ int main(void)
 	if (itest_namespace(c, "informer", ns, sizeof(ns)) != 0)
 		return 1;
 	test_basic(c);
+	test_metadata_only(c);
 	test_store_failure(c);
 	test_join_waits_for_handlers(c);
 	/* the tsan suite skips the two restarts of the API server: they take

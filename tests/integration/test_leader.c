@@ -383,7 +383,7 @@ static void *watch_writes(void *arg)
 	char path[512];
 
 	bw_client_path(path, sizeof(path), &bw_res_configmaps, w->ns, NULL, NULL, NULL);
-	bw_client_stream(w->client, path, "watch=1&fieldSelector=metadata.name%3D" WRITES_CM,
+	bw_client_stream(w->client, path, "watch=1&fieldSelector=metadata.name%3D" WRITES_CM, NULL,
 			 on_write_data, on_write_tick, w, NULL);
 	return NULL;
 }

@@ -1,5 +1,7 @@
 /* lib/json.h: bw_json_member(), the scan that finds one member's text;
+ * bw_json_member_cut(), the span that leaves a nested member out;
  * bw_json_int_in_range(), the integer reader of the models. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +114,73 @@ static void test_bounds(void)
 	CHECK_INT(full - found_at + 1, ok, "... and always within the text");
 }
 
+/* text with [start, end) left out, in out. */
+static void without(const char *text, size_t start, size_t end, char *out, size_t size)
+{
+	snprintf(out, size, "%.*s%s", (int)start, text, text + end);
+}
+
+/* Each document with its member at path cut out must read as the document
+ * jansson reads, with that member deleted; and be exactly the text given. */
+static void test_cut(void)
+{
+	static const char *const path[] = {"object", "metadata", "managedFields", NULL};
+	static const struct {
+		const char *doc, *want, *what;
+	} cases[] = {
+	    {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"managedFields\":"
+	     "[{\"m\":\"k}]\\\"\"}],\"uid\":\"u\"},\"spec\":{}}}",
+	     "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"uid\":\"u\"},"
+	     "\"spec\":{}}}",
+	     "a middle member, past a string with brackets and an escaped quote"},
+	    {"{\"object\":{\"metadata\":{\"managedFields\":[1], \"name\":\"a\"}}}",
+	     "{\"object\":{\"metadata\":{ \"name\":\"a\"}}}", "the first member, its comma too"},
+	    {"{\"object\":{\"metadata\":{\"name\":\"a\" , \"managedFields\" : [ ] }}}",
+	     "{\"object\":{\"metadata\":{\"name\":\"a\" }}}", "the last member, blanks around"},
+	    {"{\"object\":{\"metadata\":{\"managedFields\":[]}}}", "{\"object\":{\"metadata\":{}}}",
+	     "the only member"},
+	    {"{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"annotations\":"
+	     "{\"managedFields\":\"x\"},\"managedFields\":[]},\"spec\":{\"metadata\":{}}}}",
+	     "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"annotations\":"
+	     "{\"managedFields\":\"x\"}},\"spec\":{\"metadata\":{}}}}",
+	     "not an annotation of the same name"},
+	};
+	char out[512];
+	size_t start, end;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *doc = cases[i].doc;
+		json_t *full = json_loads(doc, 0, NULL), *cut, *meta;
+
+		CHECK_INT(0, bw_json_member_cut(doc, strlen(doc), path, &start, &end), "%s: found",
+			  cases[i].what);
+		without(doc, start, end, out, sizeof(out));
+		CHECK_STR(cases[i].want, out, "%s: cut as it should be", cases[i].what);
+		cut = json_loads(out, 0, NULL);
+		meta = json_object_get(json_object_get(full, "object"), "metadata");
+		json_object_del(meta, "managedFields");
+		CHECK(full && cut && json_equal(full, cut), "%s: the same JSON without it",
+		      cases[i].what);
+		json_decref(full);
+		json_decref(cut);
+	}
+	CHECK_INT(BW_ENOTFOUND,
+		  bw_json_member_cut("{\"object\":{\"metadata\":{\"name\":\"a\"}}}", 36, path,
+				     &start, &end),
+		  "a metadata without it");
+	CHECK_INT(BW_ENOTFOUND,
+		  bw_json_member_cut("{\"object\":{\"spec\":{\"managedFields\":[]}}}", 39, path,
+				     &start, &end),
+		  "no metadata: not one elsewhere");
+	CHECK_INT(BW_EPARSE,
+		  bw_json_member_cut("{\"object\":{\"metadata\":{\"managedFields\":[}}}", 40, path,
+				     &start, &end),
+		  "an unclosed value is refused");
+	CHECK_INT(BW_EPARSE,
+		  bw_json_member_cut("{\"object\":\"metadata\"}", 21, path, &start, &end),
+		  "a string where an object should be is refused");
+}
+
 static void test_int_in_range(void)
 {
 	struct bw_error err;
@@ -142,6 +211,7 @@ int main(void)
 	test_not_found();
 	test_refused();
 	test_bounds();
+	test_cut();
 	test_int_in_range();
 	return check_exit();
 }

@@ -174,7 +174,7 @@ static const struct {
     {"[1,2]", BW_EPARSE, 0, NULL},
 };
 
-static void test_events(void)
+static void test_events(int lean)
 {
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
 		enum bw_watch_type type = BW_WATCH_ERROR;
@@ -182,8 +182,8 @@ static void test_events(void)
 		json_t *obj = NULL;
 		int ret;
 
-		ret =
-		    bw_watch_event_parse(events[i].line, strlen(events[i].line), &type, &obj, &err);
+		ret = (lean ? bw_watch_event_parse_lean : bw_watch_event_parse)(
+		    events[i].line, strlen(events[i].line), &type, &obj, &err);
 		CHECK_INT(events[i].ret, ret, "event %zu: %s", i, events[i].line);
 		if (ret == 0) {
 			CHECK_INT(events[i].type, type, "event %zu: type %s", i,
@@ -201,12 +201,79 @@ static void test_events(void)
 	}
 }
 
+/* A pod-like event with managedFields first, in the middle or last of its
+ * metadata, compact or indented, behind padding of every length up to past
+ * jansson's 1,024-byte read buffer (so the cut falls at every offset of
+ * it): the lean parse gives the object the full parse gives, without
+ * managedFields. */
+static void test_lean(void)
+{
+	static const char *const orders[3][3] = {{"managedFields", "name", "labels"},
+						 {"name", "managedFields", "labels"},
+						 {"name", "labels", "managedFields"}};
+	size_t same = 0, runs = 0;
+	char pad[1200];
+
+	for (size_t n = 0; n < sizeof(pad) - 1; n += 7) {
+		memset(pad, 'p', n);
+		pad[n] = '\0';
+		for (int o = 0; o < 3; o++) {
+			for (int indent = 0; indent < 2; indent++) {
+				json_t *meta = json_object(), *ev, *full = NULL, *lean = NULL;
+				enum bw_watch_type t1, t2;
+				char *text;
+
+				for (int k = 0; k < 3; k++) {
+					const char *key = orders[o][k];
+
+					if (strcmp(key, "name") == 0)
+						json_object_set_new(meta, key, json_string(pad));
+					else if (strcmp(key, "labels") == 0)
+						json_object_set_new(
+						    meta, key,
+						    json_pack("{s:s}", "app", "a\"}]{["));
+					else
+						json_object_set_new(
+						    meta, key,
+						    json_pack("[{s:s,s:{s:{s:{}}}},{s:s}]",
+							      "manager", "kube-controller-manager",
+							      "fieldsV1", "f:metadata", "f:labels",
+							      "manager", "kwok \\\"}"));
+				}
+				ev = json_pack("{s:s,s:{s:s,s:o,s:{s:[i,i]}}}", "type", "MODIFIED",
+					       "object", "kind", "Pod", "metadata", meta, "status",
+					       "ports", 1, 2);
+				text = json_dumps(ev, JSON_PRESERVE_ORDER |
+							  (indent ? JSON_INDENT(2) : JSON_COMPACT));
+				if (text &&
+				    bw_watch_event_parse(text, strlen(text), &t1, &full, NULL) ==
+					0 &&
+				    bw_watch_event_parse_lean(text, strlen(text), &t2, &lean,
+							      NULL) == 0) {
+					json_object_del(json_object_get(full, "metadata"),
+							"managedFields");
+					same += t1 == t2 && json_equal(full, lean);
+				}
+				runs++;
+				free(text);
+				json_decref(ev);
+				json_decref(full);
+				json_decref(lean);
+			}
+		}
+	}
+	CHECK_INT(runs, same, "the lean parse is the full one without managedFields, %zu ways",
+		  runs);
+}
+
 int main(void)
 {
 	test_framing();
 	test_buffer_kept();
 	test_oversized();
 	test_stop();
-	test_events();
+	test_events(0);
+	test_events(1);
+	test_lean();
 	return check_exit();
 }
