@@ -68,7 +68,7 @@ struct bw_client {
 	int insecure;
 	char user_agent[128];
 	long timeout_ms, connect_timeout_ms;
-	size_t max_body_bytes;
+	size_t max_body_bytes, http2_body_max;
 	int max_retries;
 	int (*write_guard)(void *ctx, struct bw_error *err);
 	void *write_guard_ctx;
@@ -211,6 +211,8 @@ int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
 	    opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
 	client->max_body_bytes =
 	    opts && opts->max_body_bytes > 0 ? opts->max_body_bytes : 64 * 1024 * 1024;
+	client->http2_body_max =
+	    opts && opts->http2_body_max > 0 ? opts->http2_body_max : BW_CLIENT_HTTP2_BODY_MAX;
 	client->max_retries = opts && opts->max_retries > 0 ? opts->max_retries : 3;
 	if (opts) {
 		client->write_guard = opts->write_guard;
@@ -568,6 +570,10 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 		snprintf(content_type, sizeof(content_type), "Content-Type: %s",
 			 req->content_type ? req->content_type : "application/json");
 		headers = curl_slist_append(headers, content_type);
+		/* no "Expect: 100-continue" (libcurl adds it to large HTTP/1.1
+		 * bodies): the API server answers it only once it reads the
+		 * body, so it cost a round trip and up to a second of waiting */
+		headers = curl_slist_append(headers, "Expect:");
 	}
 	pthread_mutex_lock(&client->token_lock);
 	refresh_token(client);
@@ -587,7 +593,10 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, client->user_agent);
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+			 req->body && req->body_len > client->http2_body_max
+			     ? (long)CURL_HTTP_VERSION_1_1
+			     : (long)CURL_HTTP_VERSION_2TLS);
 	/* Compressed bodies, but not streams: a watch streaming a list
 	 * (sendInitialEvents, with the API server's WatchListCompression) came
 	 * gzip-encoded and curl failed to decode it as soon as the list's end

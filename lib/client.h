@@ -66,6 +66,14 @@ struct bw_client_options {
 	long timeout_ms;	 /* whole request, except watches; default 30000 */
 	long connect_timeout_ms; /* default 5000 */
 	size_t max_body_bytes;	 /* cap on a response body; default 64 MiB */
+	/* A request body larger than this goes over HTTP/1.1 (a connection of
+	 * its own, kept alive too); default BW_CLIENT_HTTP2_BODY_MAX; SIZE_MAX:
+	 * every request over HTTP/2. Why: a body past the stream's flow-control
+	 * window waits on the server to read it, and libcurl 7.88 polls without
+	 * sleeping all that time: 47 ms of CPU a request for the 1 MB registry
+	 * of 10,000 Services under load (bench/README.md, "Large request
+	 * bodies"). Over HTTP/1.1 the socket's buffer makes it wait. */
+	size_t http2_body_max;
 	int max_retries; /* retries of 429/5xx/transport errors for GET (and any 429); default 3 */
 	const char *user_agent; /* default "breakwater/<version>" */
 	/* Asked before every attempt of a request that is not a GET: a
@@ -76,6 +84,10 @@ struct bw_client_options {
 	int (*write_guard)(void *ctx, struct bw_error *err);
 	void *write_guard_ctx;
 };
+
+/* HTTP/2's default initial window of a stream (RFC 9113, 6.9.2), less a
+ * little: a body that fits never waits on a window update. */
+#define BW_CLIENT_HTTP2_BODY_MAX (60 * 1024)
 
 struct bw_client;
 

@@ -19,7 +19,7 @@
 #include "log.h"
 
 /* A client for the cluster named by $KUBECONFIG; exits the test on failure. */
-static inline struct bw_client *itest_client(void)
+static inline struct bw_client *itest_client_with(const struct bw_client_options *opts)
 {
 	struct bw_kube_config cfg = {0};
 	struct bw_client *client = NULL;
@@ -27,13 +27,18 @@ static inline struct bw_client *itest_client(void)
 	const char *path = getenv("KUBECONFIG");
 
 	if (!path || bw_kubeconfig_load(&cfg, path, NULL, &err) != 0 ||
-	    bw_client_new(&client, &cfg, NULL, &err) != 0) {
+	    bw_client_new(&client, &cfg, opts, &err) != 0) {
 		printf("not ok - connect to the cluster: %s\n",
 		       path ? err.message : "no $KUBECONFIG");
 		exit(1);
 	}
 	bw_kubeconfig_release(&cfg);
 	return client;
+}
+
+static inline struct bw_client *itest_client(void)
+{
+	return itest_client_with(NULL);
 }
 
 /* Creates namespace name-<pid> into buf. */

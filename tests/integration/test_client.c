@@ -4,6 +4,7 @@
  * scale subresources, a Deployment's scale, and paging through 1,200 objects.
  */
 #include <pthread.h>
+#include <stdint.h>
 
 #include "itest.h"
 
@@ -375,6 +376,65 @@ static void test_keepalive(void)
 	bw_client_free(c);
 }
 
+/* Three applies of a 200 KB value, each read back between: a body past
+ * BW_CLIENT_HTTP2_BODY_MAX goes over HTTP/1.1 (without "Expect:
+ * 100-continue"), on a connection of its own kept alive for the next, beside
+ * the HTTP/2 one of the reads; with http2_body_max SIZE_MAX all go over the
+ * one HTTP/2 connection. Returns the connections opened, or 0 on a failure. */
+static unsigned long large_bodies(size_t http2_body_max)
+{
+	struct bw_client_options o = {.http2_body_max = http2_body_max};
+	struct bw_client *c = itest_client_with(&o);
+	struct bw_patch_options po = {.field_manager = "itest", .force = 1};
+	size_t size = 200 * 1024;
+	char *value = malloc(size + 1);
+	unsigned long opened = 0;
+	json_t *first = NULL;
+	int ok = value != NULL &&
+		 bw_client_get(c, &bw_res_namespaces, NULL, ns, NULL, &first, NULL) == 0;
+
+	json_decref(first); /* an HTTP/2 connection is open before the first body */
+	for (int round = 0; ok && round < 3; round++) {
+		json_t *cm, *back = NULL;
+		struct bw_error err;
+		const char *got;
+
+		memset(value, 'a' + round, size);
+		value[size] = '\0';
+		cm = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
+			       "ConfigMap", "metadata", "name", "large-body", "data", "v", value);
+		ok = bw_client_patch(c, &bw_res_configmaps, ns, "large-body", NULL, BW_PATCH_APPLY,
+				     cm, &po, NULL, &err) == 0 &&
+		     bw_client_get(c, &bw_res_configmaps, ns, "large-body", NULL, &back, &err) == 0;
+		got = json_string_value(json_object_get(json_object_get(back, "data"), "v"));
+		if (ok && (!got || strcmp(got, value) != 0)) {
+			ok = 0;
+			bw_error_set(&err, BW_EINVAL, "the value read back is not the one applied");
+		}
+		if (!ok)
+			printf("# large body, round %d: %s\n", round, err.message);
+		json_decref(cm);
+		json_decref(back);
+	}
+	if (ok)
+		opened = bw_client_connections_opened(c);
+	bw_client_delete(c, &bw_res_configmaps, ns, "large-body", NULL, NULL);
+	free(value);
+	bw_client_free(c);
+	return opened;
+}
+
+static void test_large_bodies(void)
+{
+	unsigned long split = large_bodies(0), h2 = large_bodies(SIZE_MAX);
+
+	CHECK(split == 2,
+	      "200 KB applies go over a kept-alive HTTP/1.1 connection beside the HTTP/2 one of "
+	      "the reads (%lu connections)",
+	      split);
+	CHECK(h2 == 1, "with http2_body_max SIZE_MAX all share one HTTP/2 connection (%lu)", h2);
+}
+
 /* A per-request timeout bounds even a request that would never end. */
 static void test_request_timeout(struct bw_client *c)
 {
@@ -410,6 +470,7 @@ int main(void)
 	test_paging(c);
 	test_errors(c);
 	test_keepalive();
+	test_large_bodies();
 	test_request_timeout(c);
 	itest_delete_namespace(c, ns);
 	bw_client_free(c);
