@@ -179,7 +179,6 @@ out:
 	return rc;
 }
 
-/* A namespace name: a DNS label. */
 long bw_registry_gather_ms(size_t registry_bytes)
 {
 	const long span = BW_REGISTRY_GATHER_MAX_MS - BW_REGISTRY_GATHER_MIN_MS;
@@ -190,6 +189,7 @@ long bw_registry_gather_ms(size_t registry_bytes)
 	       (long)((double)span * (double)registry_bytes / BW_REGISTRY_MAX_BYTES);
 }
 
+/* A namespace name: a DNS label. */
 static int is_namespace(const char *s)
 {
 	size_t i, n = strlen(s);
