@@ -7,9 +7,13 @@
 # For each cache size in SIZES: POST /mutate-pods (a pod of `orders`, two
 # dependencies, so a real patch comes back) and GET /healthz on the same
 # server, first at a fixed RATE (h2load --rps per connection), then at full
-# speed (FULL_REQUESTS requests). Then, when nginx is installed, the outside baseline: nginx (one
-# worker) answering a static "ok" over TLS with the same certificate, at full
-# speed. p50 and p99 come from h2load's per-request log (time from the
+# speed (FULL_REQUESTS requests). h2load sends one review over and over, so
+# the mutations after the first are answered from the review memo, as the
+# pods of a ReplicaSet after its first are ("mutate"); then the same on a
+# server started with --no-memo, where every review is decided, as the first
+# pod of each ReplicaSet is ("decided"). Then, when nginx is installed, the
+# outside baseline: nginx (one worker) answering a static "ok" over TLS with
+# the same certificate, at full speed. p50 and p99 come from h2load's per-request log (time from the
 # request's start to the end of its response).
 #
 #   bench/webhook_h2load.sh                      # SIZES="3 1000" RATE=2000 DURATION=10 FULL_REQUESTS=30000
@@ -120,12 +124,33 @@ for size in $SIZES; do
 	wait "$server_pid" || true
 	server_pid=
 	sed -n 's/^server: /   server: /p' "$dir/out"
+	# every review decided: the memo off
+	mkdir -p "$dir/decided"
+	$NICE build/bench/webhook_latency --services "$size" --serve "$dir/decided" --no-memo >"$dir/out2" &
+	server_pid=$!
+	for _ in $(seq 100); do grep -q '^port ' "$dir/out2" 2>/dev/null && break; sleep 0.1; done
+	port=$(awk '/^port /{print $2}' "$dir/out2")
+	[ -n "$port" ] || { echo "webhook_h2load: the --no-memo server did not start" >&2; exit 1; }
+	base=https://127.0.0.1:$port
+	h2load --h1 -c "$CONNS" -n 2000 "${mut[@]}" "$base/mutate-pods" >/dev/null 2>&1
+	run "decided@$size at $RATE/s" "$server_pid" "$base/mutate-pods" "${mut[@]}" -n "$n_rate" --rps "$per_conn"
+	run "decided@$size full speed" "$server_pid" "$base/mutate-pods" "${mut[@]}" -n "$n_full"
+	kill "$server_pid"
+	wait "$server_pid" || true
+	server_pid=
+	sed -n 's/^server: /   server (--no-memo): /p' "$dir/out2"
 	printf "   mutate/healthz: p50 %s, p99 %s at %d/s; full-speed rate %s; CPU per request %s\n" \
 		"$(ratio "$(field "mutate@$size at $RATE/s" 3)" "$(field "healthz@$size at $RATE/s" 3)")" \
 		"$(ratio "$(field "mutate@$size at $RATE/s" 4)" "$(field "healthz@$size at $RATE/s" 4)")" \
 		"$RATE" \
 		"$(ratio "$(field "mutate@$size full speed" 2)" "$(field "healthz@$size full speed" 2)")" \
 		"$(ratio "$(field "mutate@$size full speed" 5)" "$(field "healthz@$size full speed" 5)")"
+	printf "   decided/healthz: p50 %s, p99 %s at %d/s; full-speed rate %s; CPU per request %s\n" \
+		"$(ratio "$(field "decided@$size at $RATE/s" 3)" "$(field "healthz@$size at $RATE/s" 3)")" \
+		"$(ratio "$(field "decided@$size at $RATE/s" 4)" "$(field "healthz@$size at $RATE/s" 4)")" \
+		"$RATE" \
+		"$(ratio "$(field "decided@$size full speed" 2)" "$(field "healthz@$size full speed" 2)")" \
+		"$(ratio "$(field "decided@$size full speed" 5)" "$(field "healthz@$size full speed" 5)")"
 done
 
 nginx=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)

@@ -19,7 +19,11 @@
  * for an outside load generator (bench/webhook_h2load.sh): it writes the
  * review (review.json), the CA (ca.pem) and the serving pair (cert.pem,
  * key.pem) into DIR, prints "port N", and serves until SIGINT or SIGTERM,
- * then prints what the server itself measured of each decision.
+ * then prints what the server itself measured of each decision. The same
+ * review is sent every time, so every mutation after the first is answered
+ * from the review memo (webhook/review_memo.h), as the pods of a ReplicaSet
+ * after its first are; --no-memo turns the memo off, so that every review
+ * is decided, as the first pod of each ReplicaSet is.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +38,7 @@
 #include "../webhook/server.h"
 #include "backoff.h"
 #include "certs.h"
+#include "file.h"
 #include "log.h"
 #include "service_json.h"
 
@@ -44,18 +49,11 @@
 /* requests per second, all threads together (--rate) */
 static int rate = 1000;
 
-static const char *review =
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
-    "\"uid\":\"b1e8c0de-0000-4000-8000-000000000001\",\"kind\":{\"group\":\"\",\"version\":"
-    "\"v1\",\"kind\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":"
-    "\"pods\"},\"namespace\":\"shop\",\"operation\":\"CREATE\",\"userInfo\":{\"username\":"
-    "\"system:serviceaccount:kube-system:replicaset-controller\"},\"object\":{\"apiVersion\":"
-    "\"v1\",\"kind\":\"Pod\",\"metadata\":{\"generateName\":\"orders-7d9c5b6f4-\","
-    "\"namespace\":\"shop\",\"labels\":{\"breakwater.io/service\":\"orders\","
-    "\"pod-template-hash\":\"7d9c5b6f4\"}},\"spec\":{\"containers\":[{\"name\":\"app\","
-    "\"image\":\"registry.local/shop/orders:1.4.2\",\"ports\":[{\"name\":\"http\","
-    "\"containerPort\":8000}],\"env\":[{\"name\":\"DJANGO_SETTINGS_MODULE\",\"value\":"
-    "\"orders.settings\"}]}]}},\"oldObject\":null,\"dryRun\":false}}";
+/* The pod review: by default one the API server sent for a pod a ReplicaSet
+ * of `orders` made (bench/data/orders-pod-review.json, 3.8 KB with its
+ * managedFields and service-account volume; the real one's Service renamed);
+ * --review FILE sends another. */
+static char *review;
 
 /* --validate: an UPDATE of the Service orders (its own spec again, no route:
  * every Service of the namespace is a sibling the decision reads), in
@@ -299,7 +297,7 @@ int main(int argc, char **argv)
 	struct bw_error err;
 	struct result mutate, health;
 	char url[128];
-	const char *serve_dir = NULL;
+	const char *serve_dir = NULL, *review_file = "bench/data/orders-pod-review.json";
 	int services = 3, validate = 0, rc;
 	sigset_t set;
 
@@ -313,12 +311,22 @@ int main(int argc, char **argv)
 			rate = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--validate") == 0)
 			validate = 1;
+		else if (strcmp(argv[i], "--no-memo") == 0)
+			wo.no_review_memo = 1;
+		else if (strcmp(argv[i], "--review") == 0 && i + 1 < argc)
+			review_file = argv[++i];
 		else {
 			fprintf(stderr,
 				"usage: webhook_latency [--services N] [--rate R] [--validate] "
-				"[--serve DIR]\n");
+				"[--no-memo] [--review FILE] [--serve DIR]\n");
 			return 2;
 		}
+	}
+	if (bw_file_read(review_file, "review", BW_ADMISSION_MAX_BYTES, BW_FILE_REGULAR_ONLY,
+			 &review, NULL, NULL, &err) != 0) {
+		fprintf(stderr, "webhook_latency: %s (run from the repository root)\n",
+			err.message);
+		return 1;
 	}
 	/* before any thread starts, so that every thread inherits it: --serve
 	 * takes these signals with sigwait() */

@@ -121,7 +121,8 @@ static size_t skip_value(const char *t, size_t i, size_t len)
  * the span [*cut, *cut_end) whose removal leaves the object without the
  * member, still JSON: from the end of the previous value (its comma
  * included) to the end of this one, or for the first member from its key
- * through the comma after it. */
+ * through the comma after it. With v_end NULL it stops at the value's start
+ * (*v): a path's object is scanned up to its member, not through it. */
 static int find_member(const char *text, size_t len, const char *key, size_t *v, size_t *v_end,
 		       size_t *cut, size_t *cut_end)
 {
@@ -147,13 +148,16 @@ static int find_member(const char *text, size_t len, const char *key, size_t *v,
 		if (i >= len || text[i] != ':')
 			return BW_EPARSE;
 		*v = i = skip_blanks(text, i + 1, len);
+		if (match && !v_end)
+			return i < len ? 0 : BW_EPARSE;
 		i = skip_value(text, i, len);
 		if (i > len || i == *v)
 			return BW_EPARSE;
-		*v_end = prev_end = i;
+		prev_end = i;
 		i = skip_blanks(text, i, len);
 		if (match) {
-			*cut_end = first && i < len && text[i] == ',' ? i + 1 : *v_end;
+			*v_end = prev_end;
+			*cut_end = first && i < len && text[i] == ',' ? i + 1 : prev_end;
 			return 0;
 		}
 		if (i < len && text[i] == ',') {
@@ -187,15 +191,18 @@ int bw_json_member_cut(const char *text, size_t len, const char *const *path, si
 	if (!path || !path[0])
 		return BW_ENOTFOUND;
 	for (size_t d = 0; path[d]; d++) {
-		if ((ret = find_member(text + base, len - base, path[d], &v, &v_end, &cut,
-				       &cut_end)) != 0)
+		int last = !path[d + 1];
+
+		/* an object on the way is scanned up to the member, and the next
+		 * scan stops at its closing brace: no value is walked twice */
+		if ((ret = find_member(text + base, len - base, path[d], &v, last ? &v_end : NULL,
+				       &cut, &cut_end)) != 0)
 			return ret;
-		if (!path[d + 1]) {
+		if (last) {
 			*start = base + cut;
 			*end = base + cut_end;
 			return 0;
 		}
-		len = base + v_end;
 		base += v;
 	}
 	return BW_ENOTFOUND; /* not reached */
@@ -248,4 +255,34 @@ const char *bw_json_type_name(const json_t *v)
 		break;
 	}
 	return "null";
+}
+
+/* bw_json_load_without()'s text, handed to jansson piece by piece. */
+struct cut_text {
+	const char *text;
+	size_t len, cut, cut_end, at;
+};
+
+static size_t read_cut(void *buffer, size_t size, void *arg)
+{
+	struct cut_text *c = arg;
+	size_t stop, n;
+
+	if (c->at == c->cut)
+		c->at = c->cut_end; /* step over the span */
+	stop = c->at < c->cut ? c->cut : c->len;
+	n = stop - c->at < size ? stop - c->at : size;
+	memcpy(buffer, c->text + c->at, n);
+	c->at += n;
+	return n;
+}
+
+json_t *bw_json_load_without(const char *text, size_t len, const char *const *path, size_t flags,
+			     json_error_t *error)
+{
+	struct cut_text c = {text, len, 0, 0, 0};
+
+	if (bw_json_member_cut(text, len, path, &c.cut, &c.cut_end) != 0)
+		return json_loadb(text, len, flags, error);
+	return json_load_callback(read_cut, &c, flags, error);
 }

@@ -74,4 +74,15 @@ int bw_json_member(const char *text, size_t len, const char *key, const char **v
 int bw_json_member_cut(const char *text, size_t len, const char *const *path, size_t *start,
 		       size_t *end);
 
+/* Parses text (len bytes) as json_loadb(text, len, flags, error) would, but
+ * without the member at path (bw_json_member_cut()) when it is there: its
+ * text is stepped over, not built, and checked only as far as the scan
+ * walks it (brackets and string ends, not escapes or UTF-8). Nothing is
+ * copied or changed: jansson reads the text around the member through
+ * json_load_callback(). An error's line and column count the text without
+ * the member. For parsing what is read whole but for one large member no
+ * one reads (managedFields). */
+json_t *bw_json_load_without(const char *text, size_t len, const char *const *path, size_t flags,
+			     json_error_t *error);
+
 #endif

@@ -77,37 +77,15 @@ const char *bw_watch_type_name(enum bw_watch_type type)
 									   : "UNKNOWN";
 }
 
-/* The text of an event with one span left out, handed to jansson piece by
- * piece (json_load_callback): the line is not copied or changed. */
-struct cut_text {
-	const char *text;
-	size_t len, cut, cut_end, at;
-};
-
-static size_t read_cut(void *buffer, size_t size, void *arg)
-{
-	struct cut_text *c = arg;
-	size_t stop, n;
-
-	if (c->at == c->cut)
-		c->at = c->cut_end; /* step over the span */
-	stop = c->at < c->cut ? c->cut : c->len;
-	n = stop - c->at < size ? stop - c->at : size;
-	memcpy(buffer, c->text + c->at, n);
-	c->at += n;
-	return n;
-}
-
 static json_t *load_event(const char *line, size_t len, int lean, json_error_t *jerr)
 {
 	static const char *const managed_fields[] = {"object", "metadata", "managedFields", NULL};
-	struct cut_text c = {line, len, 0, 0, 0};
 
 	/* with "\u0000" allowed, as in a list: an event refused here would
 	 * make the reflector relist, and the relist would meet it again */
-	if (!lean || bw_json_member_cut(line, len, managed_fields, &c.cut, &c.cut_end) != 0)
+	if (!lean)
 		return json_loadb(line, len, JSON_ALLOW_NUL, jerr);
-	return json_load_callback(read_cut, &c, JSON_ALLOW_NUL, jerr);
+	return bw_json_load_without(line, len, managed_fields, JSON_ALLOW_NUL, jerr);
 }
 
 static int parse_event(const char *line, size_t len, int lean, enum bw_watch_type *type,

@@ -138,6 +138,10 @@ static int parse_request(const json_t *r, struct bw_admission_request *req, stru
 	return 0;
 }
 
+/* What no decision reads of a review, left out of its parse. */
+static const char *const object_managed_fields[] = {"request", "object", "metadata",
+						    "managedFields", NULL};
+
 int bw_admission_parse(const char *body, size_t len, struct bw_admission_request *req,
 		       struct bw_error *err)
 {
@@ -167,8 +171,10 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 	}
 	/* "\u0000" is allowed: the API server accepts it in any string (an
 	 * annotation, an env value), and refusing such an object here would deny
-	 * what Kubernetes allows */
-	req->review = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	 * what Kubernetes allows. The object's managedFields, a third of a pod
+	 * and most of its values, is read by no decision: it is left out. */
+	req->review = bw_json_load_without(body, len, object_managed_fields,
+					   JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!req->review) {
 		rc = bad_request(err, BW_EPARSE,
 				 "AdmissionReview: not valid JSON: line %d, column %d: %s",

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "log.h"
 #include "mutate.h"
+#include "review_memo.h"
 #include "server.h"
 #include "validate.h"
 
@@ -18,39 +19,13 @@ struct bw_webhook {
 	struct bw_webhook_caches caches;
 	struct bw_metrics_counter *requests;
 	struct bw_metrics_histogram *duration;
+	struct bw_review_memo *memo;
+	struct bw_metrics_counter *memo_answers;
 };
 
 /* Admission latency buckets, 50 us .. 1 s: decisions take microseconds. */
 static const double latency_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					 0.01,	  0.025,  0.05,	   0.1,	   0.25,  0.5,	  1};
-
-/* The cached Service ns/name as {"spec": {"dependsOn": [...],
- * "breakerSidecar": ...}}, all a mutation reads of it (mutate.h), built
- * from its projected view (an entry
- * that is no string as null, which the mutation skips as it would the
- * original); NULL when it is not cached. */
-static json_t *cached_service(struct bw_store *store, const char *ns, const char *name)
-{
-	const struct bw_cached_service *item = bw_store_get(store, ns, name);
-	json_t *deps = item ? json_array() : NULL, *svc = NULL;
-
-	for (size_t i = 0; deps && i < item->view.n_depends_on; i++) {
-		const char *d = item->view.depends_on[i];
-
-		if (json_array_append_new(deps, d ? json_string(d) : json_null()) != 0) {
-			json_decref(deps);
-			deps = NULL;
-		}
-	}
-	if (deps)
-		svc = json_pack("{s:{s:o, s:s*}}", "spec", "dependsOn", deps, "breakerSidecar",
-				!item				 ? NULL
-				: item->view.breaker_sidecar > 0 ? "Enabled"
-				: item->view.breaker_sidecar < 0 ? "Disabled"
-								 : NULL);
-	bw_store_item_put(item);
-	return svc;
-}
 
 /* The views of cached items (rules.h), borrowed from the items listed,
  * which this holds until views_release(). */
@@ -182,53 +157,168 @@ static int service_siblings(struct bw_store *store, struct bw_store *namespaces,
 	return 0;
 }
 
-static json_t *namespace_labels(const struct bw_webhook_caches *caches, const char *ns)
-{
-	const struct bw_cached_namespace *n = bw_store_get(caches->namespaces, NULL, ns);
-	json_t *labels = n ? json_loads(n->labels_json, 0, NULL) : NULL;
+/*
+ * What a pod's mutation reads of the caches (mutate.h's inputs), held from
+ * one look-up so that the JSON it is given and the inputs key of the review
+ * memo (review_memo.h) describe the same items.
+ */
+struct pod_inputs {
+	const struct bw_cached_namespace *ns; /* NULL: not cached */
+	const struct bw_cached_service *svc;  /* the pod's Service; NULL: none */
+	/* per entry of svc's dependsOn, the Service it names, NULL when it is
+	 * no string or names none */
+	const struct bw_cached_service **deps;
+	struct bw_store_items breakers; /* the namespace's, when with_breakers */
+	int with_breakers;
+};
 
-	bw_store_item_put(n);
-	return labels;
+static void pod_inputs_release(struct pod_inputs *pi)
+{
+	for (size_t i = 0; pi->deps && pi->svc && i < pi->svc->view.n_depends_on; i++)
+		bw_store_item_put(pi->deps[i]);
+	free(pi->deps);
+	bw_store_item_put(pi->svc);
+	bw_store_item_put(pi->ns);
+	bw_store_items_release(&pi->breakers);
+	memset(pi, 0, sizeof(*pi));
 }
 
-/* {NAME: PORT} for the dependencies of svc that exist in ns. */
-static json_t *dependency_ports(const struct bw_webhook_caches *caches, const char *ns,
-				const json_t *svc)
+/* Looks up what a pod of Service `service` (NULL or "": none) in ns reads;
+ * the namespace's Breakers when with_breakers (the sidecar may be injected)
+ * and the Service is cached.
+ * Returns 0, or -1 out of memory (then *pi holds nothing). */
+static int pod_inputs_get(const struct bw_webhook_caches *caches, const char *ns,
+			  const char *service, int with_breakers, struct pod_inputs *pi)
 {
-	json_t *deps = json_object(), *name;
-	size_t i;
+	memset(pi, 0, sizeof(*pi));
+	pi->ns = bw_store_get(caches->namespaces, NULL, ns);
+	pi->svc = service && *service ? bw_store_get(caches->services, ns, service) : NULL;
+	if (pi->svc && pi->svc->view.n_depends_on) {
+		pi->deps = calloc(pi->svc->view.n_depends_on, sizeof(*pi->deps));
+		if (!pi->deps) {
+			pod_inputs_release(pi);
+			return -1;
+		}
+		for (size_t i = 0; i < pi->svc->view.n_depends_on; i++) {
+			const char *d = pi->svc->view.depends_on[i];
 
-	json_array_foreach(json_object_get(json_object_get(svc, "spec"), "dependsOn"), i, name)
-	{
-		const char *n = json_string_value(name);
-		const struct bw_cached_service *dep =
-		    n ? bw_store_get(caches->services, ns, n) : NULL;
-
-		if (dep)
-			json_object_set_new(deps, n, json_integer(dep->view.port));
-		bw_store_item_put(dep);
+			pi->deps[i] = d ? bw_store_get(caches->services, ns, d) : NULL;
+		}
 	}
-	return deps;
+	/* a failed list counts as no Breaker, as it always did */
+	pi->with_breakers = with_breakers && pi->svc;
+	if (pi->with_breakers && bw_store_list(caches->breakers, ns, &pi->breakers, NULL) != 0)
+		memset(&pi->breakers, 0, sizeof(pi->breakers));
+	return 0;
 }
 
-/* The spec.target of each Breaker of ns with a valid policy (those
- * breakers.json holds): the dependencies the sidecar protects. */
-static json_t *breaker_targets(const struct bw_webhook_caches *caches, const char *ns)
+/* The Breakers of pi whose targets the sidecar protects: a valid policy,
+ * not being deleted (those breakers.json holds). */
+static const char *breaker_target(const struct pod_inputs *pi, size_t i)
 {
-	struct bw_store_items items = {0};
-	json_t *targets = json_array();
+	const struct bw_cached_breaker *b = pi->breakers.v[i];
 
-	if (!targets || bw_store_list(caches->breakers, ns, &items, NULL) != 0)
-		return targets;
-	for (size_t i = 0; i < items.count; i++) {
-		const struct bw_cached_breaker *b = items.v[i];
+	return b->view.valid && !b->view.deleting ? b->view.target : NULL;
+}
 
-		if (b->view.valid && !b->view.deleting && b->view.target &&
-		    json_array_append_new(targets, json_string(b->view.target)) != 0)
-			break;
+/* mutate.h's inputs as JSON, from pi: the namespace's labels, the Service as
+ * {"spec": {"dependsOn": [...], "breakerSidecar": ...}} (all a mutation
+ * reads of it; an entry that is no string as null, which the mutation skips
+ * as it would the original), {NAME: PORT} of the dependencies that exist,
+ * and the Breakers' targets when with_breakers. Each NULL when absent; the
+ * caller json_decref()s them. Returns 0, or -1 out of memory. */
+static int pod_inputs_json(const struct pod_inputs *pi, json_t **labels, json_t **svc,
+			   json_t **deps, json_t **targets)
+{
+	int bad = 0;
+
+	*labels = pi->ns ? json_loads(pi->ns->labels_json, 0, NULL) : NULL;
+	*svc = *deps = *targets = NULL;
+	if (pi->svc) {
+		const struct bw_service_view *v = &pi->svc->view;
+		json_t *names = json_array();
+
+		*deps = json_object();
+		for (size_t i = 0; names && i < v->n_depends_on; i++) {
+			const char *d = v->depends_on[i];
+
+			bad |= json_array_append_new(names, d ? json_string(d) : json_null());
+			if (pi->deps[i])
+				bad |= json_object_set_new(*deps, d,
+							   json_integer(pi->deps[i]->view.port));
+		}
+		*svc = json_pack("{s:{s:o*, s:s*}}", "spec", "dependsOn", names, "breakerSidecar",
+				 v->breaker_sidecar > 0	  ? "Enabled"
+				 : v->breaker_sidecar < 0 ? "Disabled"
+							  : NULL);
+		bad |= !names || !*svc || !*deps;
 	}
-	bw_store_items_release(&items);
-	return targets;
+	if (pi->with_breakers) {
+		*targets = json_array();
+		for (size_t i = 0; *targets && i < pi->breakers.count; i++) {
+			const char *t = breaker_target(pi, i);
+
+			if (t)
+				bad |= json_array_append_new(*targets, json_string(t));
+		}
+		bad |= !*targets;
+	}
+	if (bad) {
+		json_decref(*labels);
+		json_decref(*svc);
+		json_decref(*deps);
+		json_decref(*targets);
+		*labels = *svc = *deps = *targets = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* s as "LEN:s", NULL as "-": no two different inputs write the same key. */
+static void key_str(struct bw_buf *key, const char *s)
+{
+	if (s)
+		bw_buf_printf(key, "%zu:%s", strlen(s), s);
+	else
+		bw_buf_puts(key, "-");
+}
+
+/* The review memo's inputs key of pi: every value pod_inputs_json() and the
+ * proxy image give the mutation, written without building them. */
+static void pod_inputs_key(const struct pod_inputs *pi, const char *proxy_image, struct bw_buf *key)
+{
+	key_str(key, proxy_image);
+	key_str(key, pi->ns ? pi->ns->labels_json : NULL);
+	if (pi->svc) {
+		const struct bw_service_view *v = &pi->svc->view;
+
+		bw_buf_printf(key, "s%d,%zu", v->breaker_sidecar, v->n_depends_on);
+		for (size_t i = 0; i < v->n_depends_on; i++) {
+			key_str(key, v->depends_on[i]);
+			bw_buf_printf(key, "p%ld", pi->deps[i] ? pi->deps[i]->view.port : -1L);
+		}
+	} else {
+		bw_buf_puts(key, "n");
+	}
+	if (pi->with_breakers) {
+		bw_buf_printf(key, "b%zu", pi->breakers.count);
+		for (size_t i = 0; i < pi->breakers.count; i++)
+			key_str(key, breaker_target(pi, i));
+	}
+}
+
+/* The memo's inputs callback (review_memo.h), arg the caches: what a pod
+ * of service in ns would be decided with now. */
+static int memo_inputs(void *arg, const char *ns, const char *service, struct bw_buf *key)
+{
+	const struct bw_webhook_caches *caches = arg;
+	struct pod_inputs pi;
+
+	if (pod_inputs_get(caches, ns, service, caches->proxy_image != NULL, &pi) != 0)
+		return -1;
+	pod_inputs_key(&pi, caches->proxy_image, key);
+	pod_inputs_release(&pi);
+	return key->error;
 }
 
 int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, const char *ns,
@@ -236,20 +326,22 @@ int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, cons
 {
 	char generation[BW_MUTATE_GENERATION_CHARS + 1];
 	struct bw_mutate_input in = {.namespace = ns, .proxy_image = caches->proxy_image};
+	struct pod_inputs pi;
 	json_t *svc, *deps, *labels, *targets;
 	int ret = BW_ENOTFOUND;
 
-	svc = cached_service(caches->services, ns, service);
-	if (!svc)
+	if (pod_inputs_get(caches, ns, service, 1, &pi) != 0)
+		return BW_ENOMEM;
+	if (!pi.svc || pod_inputs_json(&pi, &labels, &svc, &deps, &targets) != 0) {
+		ret = pi.svc ? BW_ENOMEM : BW_ENOTFOUND;
+		pod_inputs_release(&pi);
 		return ret;
-	deps = dependency_ports(caches, ns, svc);
-	labels = namespace_labels(caches, ns);
-	targets = breaker_targets(caches, ns);
+	}
 	in.service = svc;
 	in.deps = deps;
 	in.namespace_labels = labels;
 	in.breaker_targets = targets;
-	if (deps && bw_mutate_generation(&in, service, generation, NULL) == 0) {
+	if (bw_mutate_generation(&in, service, generation, NULL) == 0) {
 		snprintf(out, size, "%s", generation);
 		ret = 0;
 	}
@@ -257,6 +349,7 @@ int bw_webhook_injection_generation(const struct bw_webhook_caches *caches, cons
 	json_decref(labels);
 	json_decref(deps);
 	json_decref(svc);
+	pod_inputs_release(&pi);
 	return ret;
 }
 
@@ -303,25 +396,38 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	struct bw_mutate_result result = {0};
 	struct bw_admission_response answer = {.allowed = 1};
 	struct bw_mutate_input in = {0};
+	struct pod_inputs pi = {0};
+	struct bw_buf key;
 	json_t *labels = NULL, *svc = NULL, *deps = NULL, *targets = NULL;
-	const char *service;
+	const char *service, *outcome;
+	char *text = NULL;
+	size_t len = 0;
 	struct bw_error err;
 	int64_t start = bw_now_ns();
 	int ret;
 
+	/* pods of one ReplicaSet: the same review but for its uid */
+	if (bw_review_memo_answer(wh->memo, hreq->body, hreq->body_len, memo_inputs,
+				  (void *)&wh->caches, &text, &len, &outcome)) {
+		observe(wh, "mutate-pods", outcome, start);
+		bw_metrics_counter_inc(wh->memo_answers, "hit");
+		return bw_httpd_response_take_body(resp, "application/json", text, len);
+	}
+	bw_buf_init(&key, 64 * 1024);
 	if (bw_admission_parse(hreq->body, hreq->body_len, &req, &err) != 0 ||
 	    bw_admission_check_kind(&req, "", "Pod", &err) != 0) {
 		ret = reply_malformed(resp, &req, err.message);
 		observe(wh, "mutate-pods", "malformed", start);
 		goto out;
 	}
-	labels = namespace_labels(&wh->caches, req.namespace);
 	service = json_string_value(json_object_get(
 	    json_object_get(json_object_get(req.object, "metadata"), "labels"), BW_LABEL_SERVICE));
-	svc = service ? cached_service(wh->caches.services, req.namespace, service) : NULL;
-	deps = svc ? dependency_ports(&wh->caches, req.namespace, svc) : NULL;
-	targets =
-	    svc && wh->caches.proxy_image ? breaker_targets(&wh->caches, req.namespace) : NULL;
+	if (pod_inputs_get(&wh->caches, req.namespace, service, wh->caches.proxy_image != NULL,
+			   &pi) != 0 ||
+	    pod_inputs_json(&pi, &labels, &svc, &deps, &targets) != 0) {
+		bw_error_set(&err, BW_ENOMEM, "out of memory");
+		goto fail_open;
+	}
 	in.pod = req.object;
 	in.breaker_targets = targets;
 	in.proxy_image = wh->caches.proxy_image;
@@ -329,25 +435,41 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	in.namespace_labels = labels;
 	in.service = svc;
 	in.deps = deps;
-	if (bw_mutate_pod(&in, &result, &err) != 0) {
-		/* a pod we cannot read is admitted as it is: mutation fails open */
-		bw_log_warn("webhook", "mutate-pods %s/%s: %s", req.namespace,
-			    req.name[0] ? req.name : "(generated)", err.message);
-		answer.warnings = NULL;
-		ret = reply(resp, req.uid, &answer);
+	if (bw_mutate_pod(&in, &result, &err) != 0)
+		goto fail_open;
+	answer.patch = result.patched ? result.patch : NULL;
+	answer.warnings = result.warnings;
+	outcome = result.patched ? "patched" : "allowed";
+	if (bw_admission_response_write(req.uid, &answer, &text, &len, &err) != 0) {
+		bw_httpd_response_set_status(resp, 500);
+		ret = bw_httpd_response_set_body(resp, NULL, err.message, strlen(err.message));
 		observe(wh, "mutate-pods", "error", start);
 		goto out;
 	}
-	answer.patch = result.patched ? result.patch : NULL;
-	answer.warnings = result.warnings;
+	bw_metrics_counter_inc(wh->memo_answers, "miss");
+	pod_inputs_key(&pi, wh->caches.proxy_image, &key);
+	if (!key.error) /* not kept: the next such review is decided again */
+		bw_review_memo_remember(wh->memo, hreq->body, hreq->body_len, req.uid,
+					req.namespace, service ? service : "",
+					key.data ? key.data : "", key.len, text, len, outcome);
+	ret = bw_httpd_response_take_body(resp, "application/json", text, len);
+	observe(wh, "mutate-pods", outcome, start);
+	goto out;
+fail_open:
+	/* a pod we cannot read is admitted as it is: mutation fails open */
+	bw_log_warn("webhook", "mutate-pods %s/%s: %s", req.namespace,
+		    req.name[0] ? req.name : "(generated)", err.message);
+	answer.warnings = NULL;
 	ret = reply(resp, req.uid, &answer);
-	observe(wh, "mutate-pods", result.patched ? "patched" : "allowed", start);
+	observe(wh, "mutate-pods", "error", start);
 out:
+	bw_buf_release(&key);
 	bw_mutate_result_release(&result);
 	json_decref(labels);
 	json_decref(svc);
 	json_decref(deps);
 	json_decref(targets);
+	pod_inputs_release(&pi);
 	bw_admission_request_release(&req);
 	return ret;
 }
@@ -452,6 +574,10 @@ int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opt
 	if (!wh)
 		return bw_error_set(err, BW_ENOMEM, "out of memory");
 	wh->caches = *caches;
+	if (!opts->no_review_memo && !(wh->memo = bw_review_memo_new())) {
+		bw_webhook_free(wh);
+		return bw_error_set(err, BW_ENOMEM, "out of memory");
+	}
 	if ((ret = bw_metrics_register_counter(
 		 metrics, "breakwater_webhook_requests_total",
 		 "Admission requests by endpoint and result (allowed, patched, denied, "
@@ -462,6 +588,11 @@ int bw_webhook_new(struct bw_webhook **out, const struct bw_webhook_options *opt
 		 "Time to decide an admission request, by endpoint", BW_METRICS_LABELS("endpoint"),
 		 latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0]),
 		 &wh->duration, err)) != 0 ||
+	    (ret = bw_metrics_register_counter(
+		 metrics, "breakwater_webhook_review_memo_total",
+		 "Pod mutations answered from the review memo (hit: a review equal to one "
+		 "already decided but for its uid, with the same inputs) or decided (miss)",
+		 BW_METRICS_LABELS("outcome"), &wh->memo_answers, err)) != 0 ||
 	    (ret = bw_httpd_new(&wh->httpd, &ho, err)) != 0 ||
 	    (ret = bw_httpd_add_route_inline(wh->httpd, "POST", "/mutate-pods", mutate_pods, wh,
 					     BW_WEBHOOK_INLINE_MAX, err)) != 0 ||
@@ -499,5 +630,6 @@ void bw_webhook_free(struct bw_webhook *wh)
 	if (!wh)
 		return;
 	bw_httpd_free(wh->httpd);
+	bw_review_memo_free(wh->memo);
 	free(wh);
 }

@@ -49,6 +49,9 @@ struct bw_webhook_options {
 	int request_timeout_ms;
 	int max_connections_per_peer;
 	int idle_timeout_s;
+	/* 1: no review memo (review_memo.h), every pod review is decided; for
+	 * benchmarks of the decision itself */
+	int no_review_memo;
 };
 
 /* The caches decisions read: stores filled with model/cached.h's

@@ -81,6 +81,40 @@ check "it carries the injection annotation" bash -c \
 	"'$state/bin/kubectl' -n $ns get pod $pod -o jsonpath='{.metadata.annotations.breakwater\.io/injected}' | grep -q ."
 check_eq "each variable once" 1 "$(get pod "$pod" -o json | jq '[.spec.containers[0].env[] | select(.name=="USERS_SERVICE_URL")] | length')"
 
+# --- the review memo: the pods of one ReplicaSet come as the same review
+# but for its uid, and get the first one's answer while the inputs are the
+# same; a dependency made in between is a new input, never a stale answer ---
+memo_hits() {
+	curl -sf "http://127.0.0.1:$op_metrics/metrics" |
+		awk '/^breakwater_webhook_review_memo_total[{]outcome="hit"[}]/ { n = $2 } END { print n + 0 }'
+}
+memo_pods_are() { [ "$(get pods -l breakwater.io/service=memo -o name | wc -l)" = "$1" ]; }
+late_urls() { # each memo pod's LATE_SERVICE_URL, "none" for none, sorted
+	get pods -l breakwater.io/service=memo -o json | jq -r '[.items[] | .spec.containers[0].env // []
+		| map(select(.name == "LATE_SERVICE_URL") | .value) | first // "none"] | sort | join(" ")'
+}
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: memo}
+spec: {image: "registry.local/shop/memo:1.0.0", dependsOn: [late]}
+EOF
+check "a pod of memo is made" eventually 30 memo_pods_are 1
+check_eq "before late exists, it gets no LATE_SERVICE_URL" none "$(late_urls)"
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: late}
+spec: {image: "registry.local/shop/late:1.0.0", port: 7000}
+EOF
+check "late is reconciled (so cached)" kubectl -n "$ns" wait --for=condition=Ready bsvc/late --timeout=60s
+hits=$(memo_hits)
+kubectl -n "$ns" patch bsvc memo --type merge -p '{"spec":{"replicas":3}}' >/dev/null
+check "memo scales to 3 pods of one ReplicaSet" eventually 60 memo_pods_are 3
+check_eq "the two made after late get its URL, not the first pod's answer" \
+	"http://late.$ns.svc.cluster.local:7000 http://late.$ns.svc.cluster.local:7000 none" "$(late_urls)"
+check "and one of them was answered from the memo" test "$(memo_hits)" -gt "$hits"
+
 kubectl -n "$ns" run plain --image=registry.local/plain:1 --restart=Never >/dev/null
 check_eq "a pod in a namespace not opted in is untouched" "" \
 	"$(get pod plain -o jsonpath='{.metadata.annotations.breakwater\.io/injected}')"

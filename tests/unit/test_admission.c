@@ -26,7 +26,9 @@
  * annotation holding the generation; the breaker sidecar (container
  * breakwater-proxy) at most once, first among the init containers, with no
  * injected env; and mutating the patched pod again must give no patch
- * (reinvocation). Runs from the repository root.
+ * (reinvocation). A review holding kube-api-access names (the token volume
+ * the API server adds) must get the same answer with them renamed, as
+ * webhook/review_memo.h relies on. Runs from the repository root.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -47,6 +49,8 @@
 
 #define DATA	  "tests/unit/data/admission"
 #define MAX_CASES 256
+
+static int tokens_renamed; /* cases whose kube-api-access names were renamed */
 
 /* dir/name as bytes (malloc'd, NUL-terminated), or NULL. */
 static char *slurp(const char *dir, const char *name, size_t *len)
@@ -555,6 +559,46 @@ static void decide_validate(const char *name, const char *endpoint,
 	bw_validate_result_release(&res);
 }
 
+/* What webhook/review_memo.h rests on: the answer to a pod does not
+ * depend on the random part of its kube-api-access names, and holds none.
+ * Each "name":"kube-api-access-XXXXX" of the review is renamed (its 5
+ * characters reversed and one changed) and the review decided again. */
+static void check_token_names(const char *name, const char *bytes, size_t len,
+			      const json_t *context, const char *body)
+{
+	static const char token[] = "\"name\":\"kube-api-access-";
+	const size_t n = sizeof(token) - 1;
+	struct bw_admission_request req;
+	char *renamed = malloc(len + 1), *again = NULL, *at;
+	size_t found = 0, generations = 0;
+	int status = 0;
+
+	memcpy(renamed, bytes, len);
+	renamed[len] = '\0';
+	for (at = strstr(renamed, token); at; at = strstr(at + n, token)) {
+		char *s = at + n;
+
+		if (strlen(s) < 6 || s[5] != '"')
+			continue;
+		for (int i = 0; i < 5; i++)
+			s[i] = bytes[(size_t)(s - renamed) + 4 - (size_t)i];
+		s[0] = s[0] == 'q' ? 'r' : 'q';
+		found++;
+	}
+	if (found && bw_admission_parse(renamed, len, &req, NULL) == 0) {
+		printf("    # %zu kube-api-access names renamed\n", found);
+		decide_mutate(name, &req, context, &status, &again, &generations);
+		CHECK_STR(body, again,
+			  "%s: with its kube-api-access names renamed, the same answer", name);
+		CHECK(body && !strstr(body, "kube-api-access"), "%s: the answer holds none of them",
+		      name);
+		bw_admission_request_release(&req);
+		tokens_renamed++;
+	}
+	free(again);
+	free(renamed);
+}
+
 static void run_case(const char *name, size_t *mutations, size_t *generations)
 {
 	struct bw_admission_request req;
@@ -586,6 +630,7 @@ static void run_case(const char *name, size_t *mutations, size_t *generations)
 	} else if (strcmp(endpoint, "mutate-pods") == 0) {
 		decide_mutate(name, &req, context, &status, &body, generations);
 		*mutations += 1;
+		check_token_names(name, bytes, len, context, body);
 	} else {
 		decide_validate(name, endpoint, &req, context, &status, &body);
 	}
@@ -1054,6 +1099,8 @@ int main(void)
 	CHECK(generations >= 12, "the pure generation checked against at least 12 of them (%zu)",
 	      generations);
 	CHECK(errors >= 2, "at least 2 cases answered without an AdmissionReview (%zu)", errors);
+	CHECK(tokens_renamed >= 1, "kube-api-access names renamed in %d mutation cases",
+	      tokens_renamed);
 	test_response_caps();
 	test_response_text();
 	test_parse_edges();

@@ -161,8 +161,30 @@ static void test_cut(void)
 		json_object_del(meta, "managedFields");
 		CHECK(full && cut && json_equal(full, cut), "%s: the same JSON without it",
 		      cases[i].what);
+		json_decref(cut);
+		cut = bw_json_load_without(doc, strlen(doc), path, 0, NULL);
+		CHECK(full && cut && json_equal(full, cut),
+		      "%s: bw_json_load_without() parses that", cases[i].what);
 		json_decref(full);
 		json_decref(cut);
+	}
+	{
+		/* past the member the text is broken: the cut is found (the scan
+		 * stops at it), the parse of the rest says what is wrong */
+		const char *broken =
+		    "{\"object\":{\"metadata\":{\"managedFields\":[]},\"spec\":[}}";
+		json_error_t jerr;
+		json_t *got;
+
+		CHECK_INT(0, bw_json_member_cut(broken, strlen(broken), path, &start, &end),
+			  "broken past the member: the member is found");
+		got = bw_json_load_without(broken, strlen(broken), path, 0, &jerr);
+		CHECK(!got && jerr.text[0], "... and the parse refuses the rest: %s", jerr.text);
+		json_decref(got);
+		got = bw_json_load_without("{\"object\":{}}", 13, path, 0, NULL);
+		CHECK(got && json_object_size(json_object_get(got, "object")) == 0,
+		      "no such member: the text is parsed whole");
+		json_decref(got);
 	}
 	CHECK_INT(BW_ENOTFOUND,
 		  bw_json_member_cut("{\"object\":{\"metadata\":{\"name\":\"a\"}}}", 36, path,

@@ -1,0 +1,340 @@
+/* Answers to reviews that differ only in their uid: see review_memo.h. */
+#define _GNU_SOURCE /* memmem() */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "review_memo.h"
+
+/* The parts of a body that may differ between reviews given the same
+ * answer: request.uid's value (quotes included) and the random suffix of
+ * each kube-api-access name, a "name" member's value as the API server
+ * writes it (compact), in the order they are written. */
+#define MAX_SPANS (1 + BW_REVIEW_MEMO_TOKENS_MAX)
+#define TOKEN	  "\"name\":\"kube-api-access-"
+#define TOKEN_LEN (sizeof(TOKEN) - 1)
+
+struct spans {
+	size_t n, uid; /* how many, and which is the uid's */
+	size_t start[MAX_SPANS], end[MAX_SPANS];
+};
+
+/* One remembered answer. The response is kept as the text before and after
+ * the characters of its uid. */
+struct entry {
+	uint64_t hash; /* of the body without its spans */
+	char *body;    /* the body as received */
+	size_t body_len;
+	struct spans spans;
+	char *ns, *service, *key;
+	size_t key_len;
+	char *response;
+	size_t response_len, resp_uid_start, resp_uid_end;
+	const char *result;
+	size_t bytes; /* what the entry holds, for the cap */
+};
+
+struct bw_review_memo {
+	pthread_mutex_t lock;
+	struct entry *slots[BW_REVIEW_MEMO_SLOTS];
+	size_t entries, bytes;
+};
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+static int uid_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == ':';
+}
+
+/* Whether s (n bytes) is a uid the memo reuses: 1..BW_REVIEW_MEMO_UID_MAX
+ * characters that JSON writes as they are. */
+static int plain_uid(const char *s, size_t n)
+{
+	if (n == 0 || n > BW_REVIEW_MEMO_UID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!uid_char(s[i]))
+			return 0;
+	return 1;
+}
+
+/* Where request.uid's value is written in body, quotes included: 0, or -1
+ * when the scan does not find it or it is not a plain uid. */
+static int find_uid(const char *body, size_t len, size_t *start, size_t *end)
+{
+	const char *request, *uid;
+	size_t request_len, uid_len;
+
+	if (bw_json_member(body, len, "request", &request, &request_len) != 0 ||
+	    bw_json_member(request, request_len, "uid", &uid, &uid_len) != 0 || uid_len < 2 ||
+	    uid[0] != '"' || uid[uid_len - 1] != '"' || !plain_uid(uid + 1, uid_len - 2))
+		return -1;
+	*start = (size_t)(uid - body);
+	*end = *start + uid_len;
+	return 0;
+}
+
+static int token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* The spans of body: 0, or -1 when its uid is not found or not plain, or
+ * it holds more than BW_REVIEW_MEMO_TOKENS_MAX kube-api-access names. */
+static int find_spans(const char *body, size_t len, struct spans *sp)
+{
+	size_t uid_start, uid_end, i = 0;
+	const char *at;
+
+	if (find_uid(body, len, &uid_start, &uid_end) != 0)
+		return -1;
+	sp->n = 0;
+	sp->uid = MAX_SPANS;
+	while (i < len && (at = memmem(body + i, len - i, TOKEN, TOKEN_LEN)) != NULL) {
+		size_t s = (size_t)(at - body) + TOKEN_LEN, k = 0;
+
+		i = s;
+		while (s + k < len && k < BW_REVIEW_MEMO_TOKEN_CHARS && token_char(body[s + k]))
+			k++;
+		/* a name of another length, or inside the uid, stays a fixed byte */
+		if (k != BW_REVIEW_MEMO_TOKEN_CHARS || s + k >= len || body[s + k] != '"' ||
+		    (s >= uid_start && s < uid_end))
+			continue;
+		if (sp->uid == MAX_SPANS && s > uid_start) {
+			sp->uid = sp->n;
+			sp->start[sp->n] = uid_start;
+			sp->end[sp->n++] = uid_end;
+		}
+		if (sp->n == MAX_SPANS)
+			return -1;
+		sp->start[sp->n] = s;
+		sp->end[sp->n++] = s + k;
+	}
+	if (sp->uid == MAX_SPANS) {
+		if (sp->n == MAX_SPANS)
+			return -1;
+		sp->uid = sp->n;
+		sp->start[sp->n] = uid_start;
+		sp->end[sp->n++] = uid_end;
+	}
+	return 0;
+}
+
+/* The text between spans: segment i runs from the end of span i - 1 (or
+ * the start) to the start of span i (or the end). */
+static void segment(const struct spans *sp, size_t len, size_t i, size_t *from, size_t *to)
+{
+	*from = i == 0 ? 0 : sp->end[i - 1];
+	*to = i == sp->n ? len : sp->start[i];
+}
+
+static uint64_t body_hash(const char *body, size_t len, const struct spans *sp)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t from, to;
+
+	for (size_t i = 0; i <= sp->n; i++) {
+		segment(sp, len, i, &from, &to);
+		h = fnv1a(h, body + from, to - from);
+		h = fnv1a(h, "\0", 1); /* a span, whatever its text */
+	}
+	return h;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	free(e->body);
+	free(e->ns);
+	free(e->service);
+	free(e->key);
+	free(e->response);
+	free(e);
+}
+
+struct bw_review_memo *bw_review_memo_new(void)
+{
+	struct bw_review_memo *memo = calloc(1, sizeof(*memo));
+
+	if (memo)
+		pthread_mutex_init(&memo->lock, NULL);
+	return memo;
+}
+
+void bw_review_memo_free(struct bw_review_memo *memo)
+{
+	if (!memo)
+		return;
+	for (size_t i = 0; i < BW_REVIEW_MEMO_SLOTS; i++)
+		entry_free(memo->slots[i]);
+	pthread_mutex_destroy(&memo->lock);
+	free(memo);
+}
+
+/* Whether body, with spans sp, is e's body but for the text of the spans. */
+static int same_body(const struct entry *e, const char *body, size_t len, const struct spans *sp)
+{
+	size_t from, to, e_from, e_to;
+
+	if (sp->n != e->spans.n || sp->uid != e->spans.uid)
+		return 0;
+	for (size_t i = 0; i <= sp->n; i++) {
+		segment(sp, len, i, &from, &to);
+		segment(&e->spans, e->body_len, i, &e_from, &e_to);
+		if (to - from != e_to - e_from || memcmp(body + from, e->body + e_from, to - from))
+			return 0;
+	}
+	return 1;
+}
+
+/* e's response with uid (n characters) in place of its own. */
+static char *splice(const struct entry *e, const char *uid, size_t n, size_t *out_len)
+{
+	size_t tail = e->response_len - e->resp_uid_end;
+	size_t total = e->resp_uid_start + n + tail;
+	char *out = malloc(total + 1);
+
+	if (!out)
+		return NULL;
+	memcpy(out, e->response, e->resp_uid_start);
+	memcpy(out + e->resp_uid_start, uid, n);
+	memcpy(out + e->resp_uid_start + n, e->response + e->resp_uid_end, tail);
+	out[total] = '\0';
+	*out_len = total;
+	return out;
+}
+
+int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t len,
+			  bw_review_memo_inputs_fn *inputs, void *arg, char **out, size_t *out_len,
+			  const char **result)
+{
+	struct spans sp;
+	size_t uid_start, uid_end;
+	uint64_t hash;
+	struct entry *e;
+	struct bw_buf key;
+	int hit = 0;
+
+	*out = NULL;
+	if (!memo || find_spans(body, len, &sp) != 0)
+		return 0;
+	hash = body_hash(body, len, &sp);
+	uid_start = sp.start[sp.uid] + 1; /* the characters within the quotes */
+	uid_end = sp.end[sp.uid] - 1;
+	bw_buf_init(&key, 64 * 1024);
+	pthread_mutex_lock(&memo->lock);
+	e = memo->slots[hash % BW_REVIEW_MEMO_SLOTS];
+	if (e && e->hash == hash && same_body(e, body, len, &sp) &&
+	    inputs(arg, e->ns, e->service, &key) == 0 && !key.error && key.len == e->key_len &&
+	    memcmp(key.data ? key.data : "", e->key, e->key_len) == 0 &&
+	    (*out = splice(e, body + uid_start, uid_end - uid_start, out_len)) != NULL) {
+		*result = e->result;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&memo->lock);
+	bw_buf_release(&key);
+	return hit;
+}
+
+/* Where uid's characters are in response, written as its one "uid"
+ * member: 0, or -1 when it is not there exactly once. */
+static int find_response_uid(const char *response, size_t len, const char *uid, size_t *start)
+{
+	char pattern[BW_REVIEW_MEMO_UID_MAX + 16];
+	size_t n = (size_t)snprintf(pattern, sizeof(pattern), "\"uid\":\"%s\"", uid);
+	const char *at = memmem(response, len, pattern, n), *again;
+
+	if (!at)
+		return -1;
+	again = memmem(at + 1, len - (size_t)(at + 1 - response), pattern, n);
+	if (again)
+		return -1;
+	*start = (size_t)(at - response) + 7; /* past "uid":" */
+	return 0;
+}
+
+static char *copy(const char *s, size_t n)
+{
+	char *c = malloc(n + 1);
+
+	if (c) {
+		memcpy(c, s, n);
+		c[n] = '\0';
+	}
+	return c;
+}
+
+int bw_review_memo_remember(struct bw_review_memo *memo, const char *body, size_t len,
+			    const char *uid, const char *ns, const char *service, const char *key,
+			    size_t key_len, const char *response, size_t response_len,
+			    const char *result)
+{
+	size_t resp_start, uid_len;
+	struct spans sp;
+	struct entry *e, **slot;
+
+	if (!memo || !uid || !ns || !service || !key || !response || !result)
+		return 0;
+	uid_len = strlen(uid);
+	if (find_spans(body, len, &sp) != 0 || sp.end[sp.uid] - sp.start[sp.uid] - 2 != uid_len ||
+	    memcmp(body + sp.start[sp.uid] + 1, uid, uid_len) != 0 ||
+	    find_response_uid(response, response_len, uid, &resp_start) != 0)
+		return 0;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return BW_ENOMEM;
+	e->hash = body_hash(body, len, &sp);
+	e->body = copy(body, len);
+	e->body_len = len;
+	e->spans = sp;
+	e->ns = copy(ns, strlen(ns));
+	e->service = copy(service, strlen(service));
+	e->key = copy(key, key_len);
+	e->key_len = key_len;
+	e->response = copy(response, response_len);
+	e->response_len = response_len;
+	e->resp_uid_start = resp_start;
+	e->resp_uid_end = resp_start + uid_len;
+	e->result = result;
+	e->bytes = sizeof(*e) + len + strlen(ns) + strlen(service) + key_len + response_len + 5;
+	if (!e->body || !e->ns || !e->service || !e->key || !e->response) {
+		entry_free(e);
+		return BW_ENOMEM;
+	}
+	pthread_mutex_lock(&memo->lock);
+	slot = &memo->slots[e->hash % BW_REVIEW_MEMO_SLOTS];
+	if (*slot) {
+		memo->bytes -= (*slot)->bytes;
+		memo->entries--;
+		entry_free(*slot);
+		*slot = NULL;
+	}
+	if (memo->bytes + e->bytes <= BW_REVIEW_MEMO_MAX_BYTES) {
+		*slot = e;
+		memo->bytes += e->bytes;
+		memo->entries++;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&memo->lock);
+	entry_free(e);
+	return 0;
+}
+
+void bw_review_memo_usage(struct bw_review_memo *memo, size_t *entries, size_t *bytes)
+{
+	pthread_mutex_lock(&memo->lock);
+	*entries = memo->entries;
+	*bytes = memo->bytes;
+	pthread_mutex_unlock(&memo->lock);
+}
