@@ -461,6 +461,42 @@ static long int_at(const json_t *obj, const char *key)
 	return (long)json_integer_value(json_object_get(obj, key));
 }
 
+/* s as a static string when it is one of known (a NULL-terminated list),
+ * else NULL: a Deployment's condition reasons and statuses are a handful of
+ * words, not worth 20-odd bytes in each of 10,000 items. */
+static const char *interned(const char *s, const char *const *known)
+{
+	for (; *known; known++)
+		if (strcmp(s, *known) == 0)
+			return *known;
+	return NULL;
+}
+
+/* s packed into the item, or the static copy of it in known. */
+static void reserve_word(struct bw_store_pack *pack, const char *s, const char *const *known)
+{
+	if (!interned(s, known))
+		bw_store_pack_reserve_str(pack, s);
+}
+
+static const char *pack_word(struct bw_store_pack *pack, const char *s, const char *const *known)
+{
+	const char *word = interned(s, known);
+
+	return word ? word : bw_store_pack_str(pack, s);
+}
+
+static const char *const progressing_reasons[] = {"",
+						  "NewReplicaSetAvailable",
+						  "ReplicaSetUpdated",
+						  "NewReplicaSetCreated",
+						  "FoundNewReplicaSet",
+						  "ProgressDeadlineExceeded",
+						  "DeploymentPaused",
+						  "DeploymentResumed",
+						  NULL};
+static const char *const condition_statuses[] = {"", "True", "False", "Unknown", NULL};
+
 void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void *arg)
 {
 	const json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"),
@@ -485,8 +521,8 @@ void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void 
 	bw_store_pack_reserve_str(pack, applied);
 	bw_store_pack_reserve_str(pack, revision);
 	bw_store_pack_reserve_str(pack, image);
-	bw_store_pack_reserve_str(pack, progressing);
-	bw_store_pack_reserve_str(pack, available);
+	reserve_word(pack, progressing, progressing_reasons);
+	reserve_word(pack, available, condition_statuses);
 	bw_store_pack_reserve_str(pack, owner);
 	bw_store_pack_reserve_str(pack, uid);
 	bw_store_pack_reserve_str(pack, restarted_at);
@@ -502,8 +538,8 @@ void *bw_project_deployment(struct bw_store_pack *pack, const json_t *obj, void 
 	d->available = int_at(status, "availableReplicas");
 	d->paused = json_is_true(json_object_get(spec, "paused"));
 	d->image = bw_store_pack_str(pack, image);
-	d->progressing = bw_store_pack_str(pack, progressing);
-	d->available_status = bw_store_pack_str(pack, available);
+	d->progressing = pack_word(pack, progressing, progressing_reasons);
+	d->available_status = pack_word(pack, available, condition_statuses);
 	d->owner_uid = bw_store_pack_str(pack, owner);
 	d->uid = bw_store_pack_str(pack, uid);
 	d->restarted_at = bw_store_pack_str(pack, restarted_at);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "json.h"
 #include "review_memo.h"
 
@@ -22,13 +24,15 @@ struct spans {
 	size_t start[MAX_SPANS], end[MAX_SPANS];
 };
 
-/* One remembered answer. The response is kept as the text before and after
- * the characters of its uid. */
+/* One remembered answer. The body is kept as the SHA-256 of its text
+ * without its spans (each piece with its length, so no two bodies of
+ * other pieces give the same input), not as text: a few dozen bytes instead
+ * of a 4 KB pod, and telling two bodies apart takes a SHA-256 collision.
+ * The response is kept as the text before and after the characters of its
+ * uid. */
 struct entry {
-	uint64_t hash; /* of the body without its spans */
-	char *body;    /* the body as received */
-	size_t body_len;
-	struct spans spans;
+	unsigned char digest[32];
+	size_t n_spans, uid_span; /* the body's spans: how many, which is the uid */
 	char *ns, *service, *key;
 	size_t key_len;
 	char *response;
@@ -42,13 +46,6 @@ struct bw_review_memo {
 	struct entry *slots[BW_REVIEW_MEMO_SLOTS];
 	size_t entries, bytes;
 };
-
-static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
 
 static int uid_char(char c)
 {
@@ -138,24 +135,48 @@ static void segment(const struct spans *sp, size_t len, size_t i, size_t *from, 
 	*to = i == sp->n ? len : sp->start[i];
 }
 
-static uint64_t body_hash(const char *body, size_t len, const struct spans *sp)
-{
-	uint64_t h = 1469598103934665603ull;
-	size_t from, to;
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
-	for (size_t i = 0; i <= sp->n; i++) {
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* The digest of body without its spans: 0, or -1 when it cannot be made. */
+static int body_digest(const char *body, size_t len, const struct spans *sp,
+		       unsigned char digest[32])
+{
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	size_t from, to;
+	int ok;
+
+	pthread_once(&sha256_once, sha256_fetch);
+	ok = h && sha256_md && EVP_DigestInit_ex(h, sha256_md, NULL);
+	for (size_t i = 0; ok && i <= sp->n; i++) {
+		uint64_t n;
+
 		segment(sp, len, i, &from, &to);
-		h = fnv1a(h, body + from, to - from);
-		h = fnv1a(h, "\0", 1); /* a span, whatever its text */
+		n = to - from;
+		ok = EVP_DigestUpdate(h, &n, sizeof(n)) && EVP_DigestUpdate(h, body + from, n);
 	}
-	return h;
+	ok = ok && EVP_DigestFinal_ex(h, digest, NULL);
+	EVP_MD_CTX_free(h);
+	return ok ? 0 : -1;
+}
+
+static size_t slot_of(const unsigned char digest[32])
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return (size_t)(h % BW_REVIEW_MEMO_SLOTS);
 }
 
 static void entry_free(struct entry *e)
 {
 	if (!e)
 		return;
-	free(e->body);
 	free(e->ns);
 	free(e->service);
 	free(e->key);
@@ -182,20 +203,12 @@ void bw_review_memo_free(struct bw_review_memo *memo)
 	free(memo);
 }
 
-/* Whether body, with spans sp, is e's body but for the text of the spans. */
-static int same_body(const struct entry *e, const char *body, size_t len, const struct spans *sp)
+/* Whether a body of spans sp and digest is e's body but for the text of
+ * the spans. */
+static int same_body(const struct entry *e, const struct spans *sp, const unsigned char digest[32])
 {
-	size_t from, to, e_from, e_to;
-
-	if (sp->n != e->spans.n || sp->uid != e->spans.uid)
-		return 0;
-	for (size_t i = 0; i <= sp->n; i++) {
-		segment(sp, len, i, &from, &to);
-		segment(&e->spans, e->body_len, i, &e_from, &e_to);
-		if (to - from != e_to - e_from || memcmp(body + from, e->body + e_from, to - from))
-			return 0;
-	}
-	return 1;
+	return sp->n == e->n_spans && sp->uid == e->uid_span &&
+	       memcmp(digest, e->digest, sizeof(e->digest)) == 0;
 }
 
 /* e's response with uid (n characters) in place of its own. */
@@ -221,22 +234,21 @@ int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t 
 {
 	struct spans sp;
 	size_t uid_start, uid_end;
-	uint64_t hash;
+	unsigned char digest[32];
 	struct entry *e;
 	struct bw_buf key;
 	int hit = 0;
 
 	*out = NULL;
-	if (!memo || find_spans(body, len, &sp) != 0)
+	if (!memo || find_spans(body, len, &sp) != 0 || body_digest(body, len, &sp, digest) != 0)
 		return 0;
-	hash = body_hash(body, len, &sp);
 	uid_start = sp.start[sp.uid] + 1; /* the characters within the quotes */
 	uid_end = sp.end[sp.uid] - 1;
 	bw_buf_init(&key, 64 * 1024);
 	pthread_mutex_lock(&memo->lock);
-	e = memo->slots[hash % BW_REVIEW_MEMO_SLOTS];
-	if (e && e->hash == hash && same_body(e, body, len, &sp) &&
-	    inputs(arg, e->ns, e->service, &key) == 0 && !key.error && key.len == e->key_len &&
+	e = memo->slots[slot_of(digest)];
+	if (e && same_body(e, &sp, digest) && inputs(arg, e->ns, e->service, &key) == 0 &&
+	    !key.error && key.len == e->key_len &&
 	    memcmp(key.data ? key.data : "", e->key, e->key_len) == 0 &&
 	    (*out = splice(e, body + uid_start, uid_end - uid_start, out_len)) != NULL) {
 		*result = e->result;
@@ -294,10 +306,12 @@ int bw_review_memo_remember(struct bw_review_memo *memo, const char *body, size_
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return BW_ENOMEM;
-	e->hash = body_hash(body, len, &sp);
-	e->body = copy(body, len);
-	e->body_len = len;
-	e->spans = sp;
+	if (body_digest(body, len, &sp, e->digest) != 0) {
+		free(e);
+		return BW_ENOMEM;
+	}
+	e->n_spans = sp.n;
+	e->uid_span = sp.uid;
 	e->ns = copy(ns, strlen(ns));
 	e->service = copy(service, strlen(service));
 	e->key = copy(key, key_len);
@@ -307,13 +321,13 @@ int bw_review_memo_remember(struct bw_review_memo *memo, const char *body, size_
 	e->resp_uid_start = resp_start;
 	e->resp_uid_end = resp_start + uid_len;
 	e->result = result;
-	e->bytes = sizeof(*e) + len + strlen(ns) + strlen(service) + key_len + response_len + 5;
-	if (!e->body || !e->ns || !e->service || !e->key || !e->response) {
+	e->bytes = sizeof(*e) + strlen(ns) + strlen(service) + key_len + response_len + 4;
+	if (!e->ns || !e->service || !e->key || !e->response) {
 		entry_free(e);
 		return BW_ENOMEM;
 	}
 	pthread_mutex_lock(&memo->lock);
-	slot = &memo->slots[e->hash % BW_REVIEW_MEMO_SLOTS];
+	slot = &memo->slots[slot_of(e->digest)];
 	if (*slot) {
 		memo->bytes -= (*slot)->bytes;
 		memo->entries--;

@@ -26,17 +26,21 @@
  * byte the one computed now. Nothing is ever invalidated: a changed cache
  * no longer matches.
  *
- * What is remembered: the body, its namespace and Service (what the inputs
- * key is computed from), the key, the response text and its result label.
- * A uid is reused only when it is a plain string of at most
- * BW_REVIEW_MEMO_UID_MAX letters, digits and "-._:" (a Kubernetes uid is a
- * UUID): the response holds it unescaped then, and a body with another such
- * uid in its place is the same JSON with another uid. A kube-api-access name
- * counts as such only written "name":"kube-api-access-XXXXX", with exactly
- * BW_REVIEW_MEMO_TOKEN_CHARS lower-case letters or digits and the closing
- * quote (other text is compared as it is); a body with more than BW_REVIEW_MEMO_TOKENS_MAX of them
- * is not remembered. The table is BW_REVIEW_MEMO_SLOTS entries, one per hash slot, the newest kept,
- * and holds at most BW_REVIEW_MEMO_MAX_BYTES of text (an entry that would pass it is not kept).
+ * What is remembered: the SHA-256 of the body without those parts (telling
+ * two bodies apart would take a SHA-256 collision; a 4 KB pod is not kept),
+ * its namespace and Service (what the inputs key is computed from), the
+ * key, the response text and its result label. A uid is reused only when
+ * it is a plain string of at most BW_REVIEW_MEMO_UID_MAX letters, digits
+ * and "-._:" (a Kubernetes uid is a UUID): the response holds it unescaped
+ * then, and a body with another such uid in its place is the same JSON
+ * with another uid. A kube-api-access name counts as such only written
+ * "name":"kube-api-access-XXXXX", with exactly BW_REVIEW_MEMO_TOKEN_CHARS
+ * lower-case letters or digits and the closing quote (other text is
+ * compared as it is); a body with more than BW_REVIEW_MEMO_TOKENS_MAX of
+ * them is not remembered. The table is BW_REVIEW_MEMO_SLOTS entries, one
+ * per slot of the digest, the newest kept, and holds at most
+ * BW_REVIEW_MEMO_MAX_BYTES of text (an entry that would pass it is not
+ * kept).
  *
  * Ownership: every argument is borrowed and read during the call only;
  * answers are malloc'd for the caller. Thread-safety: every call locks; any
@@ -52,7 +56,7 @@
 #include "error.h"
 
 #define BW_REVIEW_MEMO_SLOTS	   64
-#define BW_REVIEW_MEMO_MAX_BYTES   (512 * 1024)
+#define BW_REVIEW_MEMO_MAX_BYTES   (256 * 1024)
 #define BW_REVIEW_MEMO_UID_MAX	   128
 #define BW_REVIEW_MEMO_TOKEN_CHARS 5
 #define BW_REVIEW_MEMO_TOKENS_MAX  16

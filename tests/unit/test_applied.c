@@ -358,6 +358,11 @@ int main(void)
 		CHECK(!bw_applied_status_behind(memo, "shop/status", NULL, 3001) &&
 			  !bw_applied_status_behind(memo, "shop/status", "", 3001),
 		      "nor without a version");
+		bw_applied_status_written(memo, "shop/long", "1234567890123456789012345", 3000);
+		CHECK(
+		    !bw_applied_status_behind(memo, "shop/long", "1234567890123456789012345", 3001),
+		    "a version longer than the API server's counters is not kept: no wait");
+		bw_applied_forget(memo, "shop/long");
 		CHECK(!bw_applied_known(memo, "shop/status"),
 		      "a status write alone is no apply: a restart's first look stays quiet");
 		CHECK_INT(BW_APPLIED_NEW, bw_applied_state(memo, "shop/status", a, 0, 2000, 600),

@@ -147,6 +147,49 @@ static void test_pods(void)
 	bw_store_free(s);
 }
 
+/* A Deployment's projection: counts, image, owner, annotations; its
+ * condition words, known or not, read back as they were. */
+static void test_deployments(void)
+{
+	static const char *const reasons[] = {"NewReplicaSetAvailable", "ProgressDeadlineExceeded",
+					      "SomeFutureReason", ""};
+	struct bw_store *s;
+
+	CHECK_INT(0, bw_store_new(&s, bw_project_deployment, NULL, NULL, 0, NULL),
+		  "a store of Deployments");
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		char name[32];
+		const struct bw_cached_deployment *d;
+		json_t *obj;
+
+		snprintf(name, sizeof(name), "d-%zu", i);
+		obj = json_pack(
+		    "{s:{s:s, s:s, s:s, s:s, s:i, s:{s:s}, s:[{s:s, s:s, s:b}]},"
+		    " s:{s:i, s:{s:{s:[{s:s, s:s}]}}},"
+		    " s:{s:i, s:i, s:i, s:[{s:s, s:s}, {s:s, s:s}]}}",
+		    "metadata", "name", name, "namespace", "shop", "resourceVersion", "3", "uid",
+		    "uid-d", "generation", 4, "annotations", "breakwater.io/revision", "7",
+		    "ownerReferences", "uid", "uid-svc", "kind", "Service", "controller", 1, "spec",
+		    "replicas", 3, "template", "spec", "containers", "name", "app", "image",
+		    "img:2", "status", "observedGeneration", 4, "replicas", 3, "availableReplicas",
+		    2, "conditions", "type", "Available", "status", i == 3 ? "Maybe" : "True",
+		    "type", "Progressing", "reason", reasons[i]);
+		bw_store_upsert(s, obj, NULL, NULL);
+		json_decref(obj);
+		d = bw_store_get(s, "shop", name);
+		CHECK(d && strcmp(d->progressing, reasons[i]) == 0 &&
+			  strcmp(d->available_status, i == 3 ? "Maybe" : "True") == 0,
+		      "%s: Progressing reason \"%s\" and Available status read back", name,
+		      reasons[i]);
+		CHECK(d && d->generation == 4 && d->spec_replicas == 3 && d->available == 2 &&
+			  strcmp(d->image, "img:2") == 0 && strcmp(d->owner_uid, "uid-svc") == 0 &&
+			  strcmp(d->uid, "uid-d") == 0 && strcmp(d->revision, "7") == 0,
+		      "%s: counts, image, owner and revision", name);
+		bw_store_item_put(d);
+	}
+	bw_store_free(s);
+}
+
 static void test_typed(void)
 {
 	struct bw_store *s = NULL, *b = NULL;
@@ -276,6 +319,7 @@ int main(void)
 {
 	test_services();
 	test_typed();
+	test_deployments();
 	test_pods();
 	test_registry();
 	return check_exit();

@@ -218,20 +218,20 @@ static void check_refusals(void)
 	bw_review_memo_usage(memo, &entries, &bytes);
 	CHECK_INT(0, entries, "a wrong uid, a response with it twice or without it: not kept");
 
-	/* the byte cap: a body past it is not kept */
+	/* the byte cap: a response past it is not kept */
 	{
 		size_t big_len = BW_REVIEW_MEMO_MAX_BYTES + 1024;
 		char *big = malloc(big_len + 1);
 		size_t head =
-		    (size_t)snprintf(big, big_len, "{\"request\":{\"uid\":\"u-1\",\"x\":\"");
+		    (size_t)snprintf(big, big_len, "{\"response\":{\"uid\":\"u-1\",\"x\":\"");
 
 		memset(big + head, 'a', big_len - head - 3);
 		memcpy(big + big_len - 3, "\"}}", 3);
 		big[big_len] = '\0';
 		CHECK_INT(0,
-			  bw_review_memo_remember(memo, big, big_len, "u-1", "shop", "", "k", 1,
-						  resp, resp_len, "allowed"),
-			  "a review past the cap: no error");
+			  bw_review_memo_remember(memo, body, len, "u-1", "shop", "", "k", 1, big,
+						  big_len, "allowed"),
+			  "an answer past the cap: no error");
 		bw_review_memo_usage(memo, &entries, &bytes);
 		CHECK_INT(0, entries, "and not kept");
 		free(big);
