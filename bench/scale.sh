@@ -14,7 +14,8 @@
 # bench/baseline/client) and the time until everything converged (Deployments
 # Available / Services Ready at their generation, running the image); the
 # operator's RSS idle, converged and peak (VmHWM); CPU seconds of the operator
-# and of kube-controller-manager over the same span; a restart with the N
+# and of kube-controller-manager over the same span; its RSS again 5 s later,
+# between bursts (after the timed LISTs); a restart with the N
 # Services present (process start to /readyz, against one kubectl LIST of
 # them), RSS once the restart's work is done; a new image in all N, timed the
 # same way; then EDITS single spec.image patches, each timed from the
@@ -385,6 +386,10 @@ phase_operator() {
 	record "$n" "$phase" rss_converged_kib "$(rss_kib "$op_pid")"
 	record "$n" "$phase" rss_peak_kib "$(hwm_kib "$op_pid")"
 	record "$n" "$phase" list_s "$(list_seconds "$ns" services.breakwater.io)"
+	# and once the work is over: what an operator holds between bursts
+	# (Go's collector and glibc's trims both return memory afterwards)
+	sleep 5
+	record "$n" "$phase" rss_settled_kib "$(rss_kib "$op_pid")"
 
 	# restart with the N Services present
 	if step restart; then
@@ -482,6 +487,7 @@ report() {
 			row "RSS idle (MiB)" rss_idle_kib 1024
 			row "RSS converged (MiB)" rss_converged_kib 1024
 			row "RSS peak to convergence, VmHWM (MiB)" rss_peak_kib 1024
+			row "RSS 5 s after convergence and a LIST (MiB)" rss_settled_kib 1024
 			row "one kubectl LIST of the objects (s)" list_s
 			row "restart: start to /readyz (s)" restart_ready_s
 			row "restart: start until its CPU is quiet (s)" restart_settled_s

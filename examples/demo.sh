@@ -45,6 +45,8 @@ kubectl -n shop get pod "$pod" -o json |
 	jq -r '.spec.containers[0].env[] | "  \(.name)=\(.value)"'
 echo "  registry mounted at $(kubectl -n shop get pod "$pod" -o jsonpath='{.spec.containers[0].volumeMounts[0].mountPath}')"
 kubectl -n shop get configmap breakwater-registry -o jsonpath='{.data.breakers\.json}' | jq .
+memo=$(curl -s http://127.0.0.1:18080/metrics | awk '/^breakwater_webhook_review_memo_total[{]outcome="(hit|miss)"[}]/ { sub(/.*outcome="/, ""); sub(/"[}]/, ""); printf "%s%s", sep, $0; sep = ", " }')
+echo "review memo (a ReplicaSet's pods after its first get the first one's answer): ${memo:-no pod admitted yet}"
 
 step "roll out orders 1.1.0"
 kubectl -n shop patch bsvc orders --type=merge -p '{"spec":{"image":"registry.local/shop/orders:1.1.0"}}'

@@ -749,14 +749,24 @@ static int run(struct app *app, sigset_t *signals)
 	/* a short tick until the caches sync: it is part of start-up to ready */
 	struct timespec fast = {0, 5 * 1000000L}, slow = {0, 200 * 1000000L};
 	struct bw_error err;
-	int synced = 0, sig, ticks = 0;
+	int synced = 0, sig, ticks = 0, quiet = 0;
+	unsigned long reconciles = 0, now;
 
 	for (;;) {
 		sig = sigtimedwait(signals, NULL, synced ? &slow : &fast);
-		/* every 30 s: the free memory a burst of work left in the heaps
-		 * (parsed events, apply responses) goes back to the system; at
-		 * 1,000 Services converged RSS was 43 MiB before, 20 MiB after a
-		 * restart with the same caches */
+		/* the free memory a burst of work left in the heaps (parsed
+		 * events, apply responses) goes back to the system: once a second
+		 * passed without a reconcile after some (a namespace converged;
+		 * at 1,000 Services 19.7 MiB at convergence against 16.8 after a
+		 * restart), and every 30 s whatever happens */
+		now = synced ? bw_operator_reconciles(app->op) : 0;
+		if (now != reconciles) {
+			reconciles = now;
+			quiet = 1;
+		} else if (quiet && ++quiet > 5) {
+			quiet = 0;
+			malloc_trim(0);
+		}
 		if (synced && ++ticks % 150 == 0)
 			malloc_trim(0);
 		if (sig == SIGTERM || sig == SIGINT) {

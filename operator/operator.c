@@ -2,6 +2,7 @@
  * The operator's wiring: informers and what they cache, which keys their
  * events enqueue, the controllers' queues and workers, and their metrics.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ struct bw_operator {
 	struct bw_metrics_counter *reconcile_total, *reconcile_errors;
 	struct bw_metrics_histogram *reconcile_time;
 	struct scraped scraped[SCRAPED_N];
+	atomic_ulong reconciles; /* run so far, of every controller */
 };
 
 /* --- event handlers: enqueue keys --- */
@@ -702,6 +704,11 @@ int bw_operator_start_informers(struct bw_operator *op, struct bw_error *err)
 	return 0;
 }
 
+unsigned long bw_operator_reconciles(struct bw_operator *op)
+{
+	return atomic_load_explicit(&op->reconciles, memory_order_relaxed);
+}
+
 int bw_operator_synced(struct bw_operator *op)
 {
 	for (int i = 0; i < INF_N; i++)
@@ -719,6 +726,7 @@ static int run_one(const char *key, void *arg, long *requeue_after_ms)
 	int ret;
 
 	ret = c->reconcile(&op->ctx, key, requeue_after_ms);
+	atomic_fetch_add_explicit(&op->reconciles, 1, memory_order_relaxed);
 	bw_metrics_histogram_observe(op->reconcile_time, (double)(bw_now_ns() - start) / 1e9, name);
 	if (ret != 0) {
 		bw_metrics_counter_inc(op->reconcile_total, name, "error");

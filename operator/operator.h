@@ -49,6 +49,9 @@ void bw_operator_free(struct bw_operator *op);
 int bw_operator_start_informers(struct bw_operator *op, struct bw_error *err);
 /* True once every informer has listed. */
 int bw_operator_synced(struct bw_operator *op);
+/* How many reconciles have run, of every controller: main.c gives the
+ * heap's free memory back when they stop coming. Any thread. */
+unsigned long bw_operator_reconciles(struct bw_operator *op);
 /* Starts the controllers' workers: on becoming the leader. */
 int bw_operator_start_controllers(struct bw_operator *op, struct bw_error *err);
 /* Stops the controllers (finishing the keys in hand), then the informers. */
