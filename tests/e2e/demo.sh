@@ -14,6 +14,7 @@ rc=$?
 check_eq "the demo runs to its end" 0 "$rc"
 check "the shop becomes Ready" grep -q "condition met" <<<"$out"
 check "a pod of orders was given USERS_SERVICE_URL" grep -q "USERS_SERVICE_URL=http://users.shop.svc.cluster.local:8000" <<<"$out"
+check "the review memo's counts are shown" grep -qE "^review memo .*miss [0-9]+" <<<"$out"
 check "the rollout completes" grep -q "image registry.local/shop/orders:1.1.0, lastGoodImage registry.local/shop/orders:1.0.0" <<<"$out"
 check "the bad image is rolled back" grep -qE "^orders .*RolledBack" <<<"$out"
 # this checkout's demo operator only (it names the checkout's kubeconfig): other
