@@ -85,6 +85,17 @@ field() { # field NAME COLUMN(2 rps, 3 p50, 4 p99, 5 CPU us per request)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 
+# against_healthz NAME SIZE: NAME@SIZE's runs over /healthz's on the same server
+against_healthz() {
+	local n=$1@$2 h=healthz@$2
+	printf "   %s/healthz: p50 %s, p99 %s at %d/s; full-speed rate %s; CPU per request %s\n" "$1" \
+		"$(ratio "$(field "$n at $RATE/s" 3)" "$(field "$h at $RATE/s" 3)")" \
+		"$(ratio "$(field "$n at $RATE/s" 4)" "$(field "$h at $RATE/s" 4)")" \
+		"$RATE" \
+		"$(ratio "$(field "$n full speed" 2)" "$(field "$h full speed" 2)")" \
+		"$(ratio "$(field "$n full speed" 5)" "$(field "$h full speed" 5)")"
+}
+
 n_rate=$((RATE * DURATION))
 n_full=${FULL_REQUESTS:-30000}
 per_conn=$((RATE / CONNS))
@@ -139,18 +150,8 @@ for size in $SIZES; do
 	wait "$server_pid" || true
 	server_pid=
 	sed -n 's/^server: /   server (--no-memo): /p' "$dir/out2"
-	printf "   mutate/healthz: p50 %s, p99 %s at %d/s; full-speed rate %s; CPU per request %s\n" \
-		"$(ratio "$(field "mutate@$size at $RATE/s" 3)" "$(field "healthz@$size at $RATE/s" 3)")" \
-		"$(ratio "$(field "mutate@$size at $RATE/s" 4)" "$(field "healthz@$size at $RATE/s" 4)")" \
-		"$RATE" \
-		"$(ratio "$(field "mutate@$size full speed" 2)" "$(field "healthz@$size full speed" 2)")" \
-		"$(ratio "$(field "mutate@$size full speed" 5)" "$(field "healthz@$size full speed" 5)")"
-	printf "   decided/healthz: p50 %s, p99 %s at %d/s; full-speed rate %s; CPU per request %s\n" \
-		"$(ratio "$(field "decided@$size at $RATE/s" 3)" "$(field "healthz@$size at $RATE/s" 3)")" \
-		"$(ratio "$(field "decided@$size at $RATE/s" 4)" "$(field "healthz@$size at $RATE/s" 4)")" \
-		"$RATE" \
-		"$(ratio "$(field "decided@$size full speed" 2)" "$(field "healthz@$size full speed" 2)")" \
-		"$(ratio "$(field "decided@$size full speed" 5)" "$(field "healthz@$size full speed" 5)")"
+	against_healthz mutate "$size"
+	against_healthz decided "$size"
 done
 
 nginx=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
