@@ -85,4 +85,46 @@ int bw_json_member_cut(const char *text, size_t len, const char *const *path, si
 json_t *bw_json_load_without(const char *text, size_t len, const char *const *path, size_t flags,
 			     json_error_t *error);
 
+/* One member bw_json_load_kept() keeps: key, and of its value only the
+ * members in only (a list ending in {NULL}) when the value is an object,
+ * or of each object in it when it is an array; NULL keeps the value
+ * whole, as does any value that is neither. */
+struct bw_json_keep {
+	const char *key;
+	const struct bw_json_keep *only;
+};
+
+/* Parses text (len bytes) as json_loadb(text, len, flags, error) would, but
+ * keeping of the object it holds only the members in keep (a list ending
+ * in {NULL}), down the tree the lists describe: every other member is
+ * stepped over by the scan of bw_json_member(), not built, and checked
+ * only as far as the scan walks it (brackets and string ends, not escapes,
+ * UTF-8 or duplicate keys). Keys are compared as written; a key written
+ * with escapes is kept whole, as it may spell a kept name. Text the scan
+ * cannot walk (not an object, broken brackets) is parsed whole, so the
+ * parser says what is wrong with it; an error's line and column count the
+ * text without the members left out. For a decision that reads a few
+ * members of a large object: what it reads comes out exactly as a whole
+ * parse would give it. */
+json_t *bw_json_load_kept(const char *text, size_t len, const struct bw_json_keep *keep,
+			  size_t flags, json_error_t *error);
+
+struct bw_buf;
+
+/* Appends v to b as compact JSON text, members in the order jansson keeps
+ * them (that of insertion), as json_dumps(v, JSON_COMPACT) writes it but
+ * without its per-object cycle check (an snprintf and a table insert for
+ * every object and array, most of the cost of dumping a small patch):
+ * for values built as trees, never holding themselves. Strings are written
+ * as UTF-8 with '"', '\\' and control characters escaped. Returns 0;
+ * b->error (BW_ETOOBIG, BW_ENOMEM) when an append failed; BW_EINVAL for a
+ * NULL argument or nesting deeper than BW_JSON_WRITE_MAX_DEPTH (a cycle
+ * ends there too). */
+#define BW_JSON_WRITE_MAX_DEPTH 64
+int bw_json_write(struct bw_buf *b, const json_t *v);
+
+/* Appends s (n bytes, NULs allowed, valid UTF-8) to b as a JSON string, as
+ * bw_json_write() writes strings; failures are kept in b->error. */
+void bw_json_write_string(struct bw_buf *b, const char *s, size_t n);
+
 #endif

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "json.h"
 #include "error.h"
 #include "admission.h"
@@ -142,8 +143,40 @@ static int parse_request(const json_t *r, struct bw_admission_request *req, stru
 static const char *const object_managed_fields[] = {"request", "object", "metadata",
 						    "managedFields", NULL};
 
+/* The review with only what parse_request() reads and object_reads of the
+ * objects: lists on the caller's stack, object_reads its own. */
+static json_t *load_reading(const char *body, size_t len, const struct bw_json_keep *object_reads,
+			    json_error_t *jerr)
+{
+	const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
+	const struct bw_json_keep request[] = {{"uid", NULL},
+					       {"kind", NULL},
+					       {"resource", NULL},
+					       {"subResource", NULL},
+					       {"namespace", NULL},
+					       {"name", NULL},
+					       {"operation", NULL},
+					       {"dryRun", NULL},
+					       {"object", object_reads},
+					       {"oldObject", object_reads},
+					       {NULL, NULL}};
+	const struct bw_json_keep review[] = {
+	    {"apiVersion", NULL}, {"kind", NULL}, {"request", request}, {NULL, NULL}};
+
+	if (!object_reads)
+		return bw_json_load_without(body, len, object_managed_fields, flags, jerr);
+	return bw_json_load_kept(body, len, review, flags, jerr);
+}
+
 int bw_admission_parse(const char *body, size_t len, struct bw_admission_request *req,
 		       struct bw_error *err)
+{
+	return bw_admission_parse_reading(body, len, NULL, req, err);
+}
+
+int bw_admission_parse_reading(const char *body, size_t len,
+			       const struct bw_json_keep *object_reads,
+			       struct bw_admission_request *req, struct bw_error *err)
 {
 	const json_t *request, *v;
 	struct bw_error shape;
@@ -173,8 +206,7 @@ int bw_admission_parse(const char *body, size_t len, struct bw_admission_request
 	 * annotation, an env value), and refusing such an object here would deny
 	 * what Kubernetes allows. The object's managedFields, a third of a pod
 	 * and most of its values, is read by no decision: it is left out. */
-	req->review = bw_json_load_without(body, len, object_managed_fields,
-					   JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	req->review = load_reading(body, len, object_reads, &jerr);
 	if (!req->review) {
 		rc = bad_request(err, BW_EPARSE,
 				 "AdmissionReview: not valid JSON: line %d, column %d: %s",
@@ -335,99 +367,92 @@ static json_t *capped_warnings(const json_t *warnings)
 	return out;
 }
 
-/* The response text with the patch: text (a review whose last member is
- * the response, so it ends in "}}") with ,"patchType":"JSONPatch","patch":
- * "BASE64" spliced in before those two braces. Base64 needs no JSON escape,
- * so this is what dumping the string member would write, without jansson
- * copying and escaping a string the size of the patch, twice. Takes over
- * text; NULL when out of memory. */
-static char *with_patch(char *text, const json_t *patch, size_t *len)
+/* patch as the base64 of its JSON text, appended to b. */
+static void write_patch(struct bw_buf *b, const json_t *patch)
 {
-	static const char member[] = ",\"patchType\":\"JSONPatch\",\"patch\":\"";
-	size_t n = strlen(text), p_len, b64_len;
-	char *p = json_dumps(patch, JSON_COMPACT), *out = NULL;
+	struct bw_buf text;
+	char *b64;
 
-	if (!p || n < 2 || (p_len = strlen(p)) > (size_t)0x3fffffff)
+	bw_buf_init(&text, BW_ADMISSION_MAX_BYTES);
+	if (bw_json_write(&text, patch) != 0 || text.len > (size_t)0x3fffffff) {
+		b->error = b->error ? b->error : BW_ETOOBIG;
 		goto done;
-	b64_len = 4 * ((p_len + 2) / 3);
-	out = malloc(n - 2 + sizeof(member) - 1 + b64_len + sizeof("\"}}"));
-	if (!out)
+	}
+	b64 = malloc(4 * ((text.len + 2) / 3) + 1);
+	if (!b64) {
+		b->error = b->error ? b->error : BW_ENOMEM;
 		goto done;
-	memcpy(out, text, n - 2);
-	memcpy(out + n - 2, member, sizeof(member) - 1);
-	n = n - 2 + sizeof(member) - 1;
-	EVP_EncodeBlock((unsigned char *)out + n, (const unsigned char *)p, (int)p_len);
-	n += b64_len;
-	memcpy(out + n, "\"}}", sizeof("\"}}"));
-	*len = n + 3;
+	}
+	bw_buf_puts(b, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
+	bw_buf_append(b, b64,
+		      (size_t)EVP_EncodeBlock((unsigned char *)b64,
+					      (const unsigned char *)text.data, (int)text.len));
+	bw_buf_append(b, "\"", 1);
+	free(b64);
 done:
-	free(p);
-	free(text);
-	return out;
+	bw_buf_release(&text);
 }
 
 int bw_admission_response_write(const char *uid, const struct bw_admission_response *resp,
 				char **out, size_t *len, struct bw_error *err)
 {
-	json_t *review = NULL, *response, *status;
+	struct bw_buf b;
+	json_t *w;
 	const char *reason;
-	int rc = 0, bad = 0, code;
-	size_t n;
+	int rc = 0, code;
 
 	if (out)
 		*out = NULL;
 	if (len)
 		*len = 0;
-	if (!uid || !resp || !out) {
-		rc = bw_error_set(err, BW_EINVAL, "admission: uid, resp and out are required");
-		goto done;
-	}
-	if (resp->patch && !json_is_array(resp->patch)) {
-		rc = bw_error_set(err, BW_EINVAL, "admission: the patch must be a JSON array");
-		goto done;
-	}
-	review = json_object();
-	response = json_object();
-	bad |= json_object_set_new(review, "apiVersion", json_string(BW_ADMISSION_API_VERSION));
-	bad |= json_object_set_new(review, "kind", json_string(BW_ADMISSION_KIND));
-	bad |= json_object_set(review, "response", response);
-	bad |= json_object_set_new(response, "uid", json_string(uid));
-	bad |= json_object_set_new(response, "allowed", json_boolean(resp->allowed));
+	if (!uid || !resp || !out)
+		return bw_error_set(err, BW_EINVAL, "admission: uid, resp and out are required");
+	if (resp->patch && !json_is_array(resp->patch))
+		return bw_error_set(err, BW_EINVAL, "admission: the patch must be a JSON array");
+	/* written as it goes, in the members' order: uid, allowed, status,
+	 * warnings, patchType, patch */
+	bw_buf_init(&b, 4 * (size_t)BW_ADMISSION_MAX_BYTES);
+	bw_buf_puts(&b, "{\"apiVersion\":\"" BW_ADMISSION_API_VERSION
+			"\",\"kind\":\"" BW_ADMISSION_KIND "\",\"response\":{\"uid\":");
+	bw_json_write_string(&b, uid, strlen(uid));
+	bw_buf_puts(&b, resp->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
 	if (!resp->allowed) {
 		code = resp->code ? resp->code : BW_ADMISSION_CODE_DENIED;
 		reason = resp->reason ? resp->reason : reason_of(code);
-		status = json_object();
-		bad |= json_object_set_new(status, "code", json_integer(code));
-		if (reason && *reason)
-			bad |= json_object_set_new(status, "reason", json_string(reason));
-		if (resp->message && *resp->message)
-			bad |= json_object_set_new(status, "message", json_string(resp->message));
-		bad |= json_object_set_new(response, "status", status);
+		bw_buf_printf(&b, ",\"status\":{\"code\":%d", code);
+		if (reason && *reason) {
+			bw_buf_puts(&b, ",\"reason\":");
+			bw_json_write_string(&b, reason, strlen(reason));
+		}
+		if (resp->message && *resp->message) {
+			bw_buf_puts(&b, ",\"message\":");
+			bw_json_write_string(&b, resp->message, strlen(resp->message));
+		}
+		bw_buf_puts(&b, "}");
 	}
 	if (json_array_size(resp->warnings) > 0) {
-		json_t *w = capped_warnings(resp->warnings);
-
-		if (json_array_size(w) > 0 || !w)
-			bad |= json_object_set_new(response, "warnings", w);
-		else
-			json_decref(w);
+		w = capped_warnings(resp->warnings);
+		if (!w)
+			b.error = BW_ENOMEM;
+		else if (json_array_size(w) > 0) {
+			bw_buf_puts(&b, ",\"warnings\":");
+			bw_json_write(&b, w);
+		}
+		json_decref(w);
 	}
-	json_decref(response);
-	if (!bad)
-		*out = json_dumps(review, JSON_COMPACT);
-	n = *out ? strlen(*out) : 0;
-	/* "response" is review's last member: the patch goes last in it */
-	if (*out && resp->allowed && json_array_size(resp->patch) > 0)
-		*out = with_patch(*out, resp->patch, &n);
-	if (!*out) {
-		rc = bw_error_set(err, BW_ENOMEM, "admission: out of memory writing the response");
-		goto done;
+	if (resp->allowed && json_array_size(resp->patch) > 0)
+		write_patch(&b, resp->patch);
+	bw_buf_puts(&b, "}}");
+	if (b.error) {
+		rc = bw_buf_error(&b, "admission: the response", err);
+		bw_buf_release(&b);
+		return rc;
 	}
-	if (len)
-		*len = n;
-done:
-	json_decref(review);
-	return rc;
+	*out = bw_buf_steal(&b, len);
+	if (!*out)
+		return bw_error_set(err, BW_ENOMEM,
+				    "admission: out of memory writing the response");
+	return 0;
 }
 
 int bw_admission_malformed(const struct bw_admission_request *req, const char *message,

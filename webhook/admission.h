@@ -37,6 +37,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "json.h"
 
 #define BW_ADMISSION_API_VERSION "admission.k8s.io/v1"
 #define BW_ADMISSION_KIND	 "AdmissionReview"
@@ -119,6 +120,21 @@ struct bw_admission_request {
  */
 int bw_admission_parse(const char *body, size_t len, struct bw_admission_request *req,
 		       struct bw_error *err);
+
+/*
+ * bw_admission_parse() for a decision that reads a few members of the
+ * object: of request.object and request.oldObject only the members in
+ * object_reads are built (lib/json.h, bw_json_load_kept()), with the
+ * request's own members above; NULL reads the whole object but its
+ * managedFields, as bw_admission_parse() does. What is left out is only
+ * scanned (brackets and string ends), so a review broken inside it is not
+ * refused; the API server sends none. The names checked for NUL
+ * characters are those kept. The pod endpoint reads bw_mutate_pod_reads
+ * (mutate.h): a third of a pod's members.
+ */
+int bw_admission_parse_reading(const char *body, size_t len,
+			       const struct bw_json_keep *object_reads,
+			       struct bw_admission_request *req, struct bw_error *err);
 
 /* Releases the parsed body and zeroes *req. Safe on a zeroed request and on
  * one whose parse failed; req may be NULL. */

@@ -603,6 +603,31 @@ static int patch_pod(struct ctx *c, const json_t *metadata, const json_t *spec,
 	return 0;
 }
 
+/* What decide(), patch_pod() and patch_containers() read of the pod (see
+ * mutate.h), and the names admission.c checks. */
+static const struct bw_json_keep read_name[] = {{"name", NULL}, {NULL, NULL}};
+static const struct bw_json_keep read_mount_path[] = {{"mountPath", NULL}, {NULL, NULL}};
+static const struct bw_json_keep read_container[] = {
+    {"name", NULL}, {"env", read_name}, {"volumeMounts", read_mount_path}, {NULL, NULL}};
+static const struct bw_json_keep read_volume[] = {
+    {"name", NULL}, {"configMap", read_name}, {NULL, NULL}};
+static const struct bw_json_keep read_labels[] = {
+    {BW_LABEL_SERVICE, NULL}, {BW_LABEL_INJECT, NULL}, {NULL, NULL}};
+static const struct bw_json_keep read_annotations[] = {{BW_ANNOTATION_INJECTED, NULL},
+						       {NULL, NULL}};
+static const struct bw_json_keep read_metadata[] = {{"name", NULL},
+						    {"namespace", NULL},
+						    {"generateName", NULL},
+						    {"labels", read_labels},
+						    {"annotations", read_annotations},
+						    {NULL, NULL}};
+static const struct bw_json_keep read_spec[] = {{"volumes", read_volume},
+						{"containers", read_container},
+						{"initContainers", read_container},
+						{NULL, NULL}};
+const struct bw_json_keep bw_mutate_pod_reads[] = {
+    {"metadata", read_metadata}, {"spec", read_spec}, {NULL, NULL}};
+
 void bw_mutate_result_release(struct bw_mutate_result *r)
 {
 	if (!r)

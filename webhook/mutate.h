@@ -101,6 +101,7 @@
 
 #include "names.h"
 #include "error.h"
+#include "json.h"
 
 #define BW_MUTATE_GENERATION_CHARS 16
 
@@ -171,5 +172,11 @@ int bw_mutate_generation(const struct bw_mutate_input *in, const char *service,
 
 /* Releases the patch and warnings and zeroes *r; safe on a zeroed result. */
 void bw_mutate_result_release(struct bw_mutate_result *r);
+
+/* Every member of a Pod bw_mutate_pod() reads, down to the label and
+ * annotation keys (and the names bw_admission_parse_reading() checks): a
+ * pod parsed with only these gets the same answer as the whole pod. For the
+ * webhook's parse of a review (admission.h); change it with the reads. */
+extern const struct bw_json_keep bw_mutate_pod_reads[];
 
 #endif

@@ -414,7 +414,8 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 		return bw_httpd_response_take_body(resp, "application/json", text, len);
 	}
 	bw_buf_init(&key, 64 * 1024);
-	if (bw_admission_parse(hreq->body, hreq->body_len, &req, &err) != 0 ||
+	if (bw_admission_parse_reading(hreq->body, hreq->body_len, bw_mutate_pod_reads, &req,
+				       &err) != 0 ||
 	    bw_admission_check_kind(&req, "", "Pod", &err) != 0) {
 		ret = reply_malformed(resp, &req, err.message);
 		observe(wh, "mutate-pods", "malformed", start);

@@ -26,7 +26,9 @@
  * annotation holding the generation; the breaker sidecar (container
  * breakwater-proxy) at most once, first among the init containers, with no
  * injected env; and mutating the patched pod again must give no patch
- * (reinvocation). A review holding kube-api-access names (the token volume
+ * (reinvocation), on the pod parsed whole: the server parses only what
+ * the mutation reads (bw_mutate_pod_reads), and the answer to that must
+ * be the answer to the whole pod. A review holding kube-api-access names (the token volume
  * the API server adds) must get the same answer with them renamed, as
  * webhook/review_memo.h relies on. Runs from the repository root.
  */
@@ -599,6 +601,25 @@ static void check_token_names(const char *name, const char *bytes, size_t len,
 	free(renamed);
 }
 
+/* What bw_mutate_pod_reads rests on: the pod parsed whole gets the very
+ * answer the pod parsed with only those members got (body); the patch
+ * checks run on the whole pod. */
+static void check_whole_pod(const char *name, const char *bytes, size_t len, const json_t *context,
+			    const char *body)
+{
+	struct bw_admission_request req;
+	char *whole = NULL;
+	size_t generations = 0;
+	int status = 0;
+
+	if (bw_admission_parse(bytes, len, &req, NULL) == 0) {
+		decide_mutate(name, &req, context, &status, &whole, &generations);
+		CHECK_STR(whole, body, "%s: the pod parsed whole gets the same answer", name);
+	}
+	bw_admission_request_release(&req);
+	free(whole);
+}
+
 static void run_case(const char *name, size_t *mutations, size_t *generations)
 {
 	struct bw_admission_request req;
@@ -623,13 +644,17 @@ static void run_case(const char *name, size_t *mutations, size_t *generations)
 		endpoint = "mutate-pods";
 
 	bw_error_clear(&err);
-	if (bw_admission_parse(bytes, len, &req, &err) != 0) {
+	/* as the server parses: of a pod only what the mutation reads */
+	if (bw_admission_parse_reading(
+		bytes, len, strcmp(endpoint, "mutate-pods") == 0 ? bw_mutate_pod_reads : NULL, &req,
+		&err) != 0) {
 		printf("    # refused: %s\n", err.message);
 		CHECK_INT(400, err.http_status, "%s: a refusal carries HTTP status 400", name);
 		answer_malformed(name, &req, err.message, &status, &body);
 	} else if (strcmp(endpoint, "mutate-pods") == 0) {
 		decide_mutate(name, &req, context, &status, &body, generations);
 		*mutations += 1;
+		check_whole_pod(name, bytes, len, context, body);
 		check_token_names(name, bytes, len, context, body);
 	} else {
 		decide_validate(name, endpoint, &req, context, &status, &body);

@@ -1,11 +1,14 @@
 /* lib/json.h: bw_json_member(), the scan that finds one member's text;
  * bw_json_member_cut(), the span that leaves a nested member out;
+ * bw_json_load_kept(), the parse of only the members a decision reads;
+ * bw_json_write(), the compact writer of responses;
  * bw_json_int_in_range(), the integer reader of the models. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "buf.h"
 #include "error.h"
 #include "json.h"
 
@@ -203,6 +206,165 @@ static void test_cut(void)
 		  "a string where an object should be is refused");
 }
 
+/* What bw_json_load_kept() must give, made from a whole parse: each object
+ * down keep's tree without the members keep does not name. */
+static void keep_only(json_t *v, const struct bw_json_keep *keep)
+{
+	const char *key;
+	json_t *child, *tmp;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+		{
+			if (json_is_object(child))
+				keep_only(child, keep);
+		}
+		return;
+	}
+	json_object_foreach_safe(v, tmp, key, child)
+	{
+		const struct bw_json_keep *k = keep;
+
+		while (k->key && strcmp(k->key, key) != 0)
+			k++;
+		if (!k->key)
+			json_object_del(v, key);
+		else if (k->only)
+			keep_only(child, k->only);
+	}
+}
+
+#define kept(text, ...) bw_json_load_kept(text, strlen(text), __VA_ARGS__)
+
+static void test_load_kept(void)
+{
+	static const struct bw_json_keep env[] = {{"name", NULL}, {NULL, NULL}};
+	static const struct bw_json_keep ctr[] = {{"name", NULL}, {"env", env}, {NULL, NULL}};
+	static const struct bw_json_keep spec[] = {{"containers", ctr}, {NULL, NULL}};
+	static const struct bw_json_keep meta[] = {{"labels", NULL}, {NULL, NULL}};
+	static const struct bw_json_keep obj[] = {{"metadata", meta}, {"spec", spec}, {NULL, NULL}};
+	static const struct bw_json_keep top[] = {{"uid", NULL}, {"object", obj}, {NULL, NULL}};
+	static const char *const docs[] = {
+	    "{\"uid\":\"u\",\"object\":{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"1\"},"
+	    "\"managedFields\":[{\"f\":\"}]\\\"\"}]},\"spec\":{\"containers\":[{\"name\":\"c\","
+	    "\"image\":\"i\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\","
+	    "\"valueFrom\":{\"x\":[1,2]}}]},{\"image\":\"j\"}],\"volumes\":[]}},\"userInfo\":{}}",
+	    "{ \"zz\" : [ 1 , {\"a\":1} ] , \"uid\" : \"u\" , \"object\" : { } , \"more\" : null }",
+	    "{\"a\":1,\"b\":2,\"c\":3}",
+	    "{\"uid\":1}",
+	    "{}",
+	    "{\"object\":{\"spec\":{\"containers\":[\"x\",[{\"image\":1}],{},{\"image\":2}]}}}",
+	    "{\"object\":{\"spec\":{\"containers\":{\"name\":\"n\",\"image\":\"i\"}}},\"uid\":"
+	    "true}",
+	    "{\"object\":[{\"metadata\":{\"labels\":{},\"name\":\"a\"},\"kind\":\"Pod\"}]}",
+	    "{\"object\":\"text\",\"uid\":-1.5e3,\"x\":false}",
+	};
+	char many[2048];
+	size_t n = 0;
+	json_error_t jerr;
+	json_t *got, *want;
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		want = json_loads(docs[i], 0, NULL);
+		got = bw_json_load_kept(docs[i], strlen(docs[i]), top, 0, &jerr);
+		keep_only(want, top);
+		CHECK(want && got && json_equal(want, got),
+		      "kept of doc %zu: as a whole parse, cut", i);
+		json_decref(want);
+		json_decref(got);
+	}
+
+	/* more spans than the inline table holds: every other of 60 members */
+	n += (size_t)snprintf(many + n, sizeof(many) - n, "{");
+	for (int i = 0; i < 60; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "%s\"%s%d\":[%d]", i ? "," : "",
+				      i % 2 ? "uid" : "drop", i, i);
+	n += (size_t)snprintf(many + n, sizeof(many) - n, ",\"uid\":\"last\"}");
+	got = bw_json_load_kept(many, n, top, 0, NULL);
+	CHECK(got && json_object_size(got) == 1 &&
+		  strcmp(json_string_value(json_object_get(got, "uid")), "last") == 0,
+	      "60 members, 30 spans: only the kept one is built");
+	json_decref(got);
+
+	/* a key written with escapes may spell a kept name: kept whole */
+	got = kept("{\"u\\u0069d\":{\"a\":1},\"x\\u0041\":2}", top, 0, NULL);
+	CHECK(got && json_object_size(got) == 2 &&
+		  json_integer_value(json_object_get(json_object_get(got, "uid"), "a")) == 1,
+	      "keys with escapes are kept whole");
+	json_decref(got);
+
+	/* what the scan cannot walk is parsed whole and refused by the parser;
+	 * what it steps over is not validated */
+	got = kept("{\"a\":[1,\"uid\":2}", top, 0, &jerr);
+	CHECK(!got && jerr.text[0], "broken brackets: the parser says why (%s)", jerr.text);
+	json_decref(got);
+	got = kept("[{\"a\":1}]", top, 0, NULL);
+	CHECK(json_is_array(got) && json_array_size(got) == 1,
+	      "not an object: parsed whole as the parser reads it");
+	json_decref(got);
+	got = kept("{\"a\":\"\\q\",\"uid\":\"u\"}", top, 0, NULL);
+	CHECK(got && json_object_size(got) == 1, "a bad escape left out is not seen");
+	json_decref(got);
+	got = kept("{\"a\":1,\"uid\":\"\\q\"}", top, 0, &jerr);
+	CHECK(!got, "a bad escape kept is refused (%s)", jerr.text);
+	json_decref(got);
+	got = kept("{\"uid\":1,\"uid\":2}", top, JSON_REJECT_DUPLICATES, &jerr);
+	CHECK(!got, "duplicate kept keys are refused as jansson refuses them (%s)", jerr.text);
+	json_decref(got);
+	got = kept("{\"uid\":1,\"a\":2}", NULL, 0, NULL);
+	CHECK(got && json_object_size(got) == 2, "no list: parsed whole");
+	json_decref(got);
+}
+
+/* bw_json_write() writes what json_dumps(JSON_COMPACT) writes. */
+static void test_write(void)
+{
+	static const char *const docs[] = {
+	    "{}",
+	    "[]",
+	    "{\"a\":[1,-2,{\"b\":null,\"c\":true,\"d\":false}],\"e\":\"x\"}",
+	    "[\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"]",
+	    "[\"ctl \\u0001 \\u001f del \\u007f nul \\u0000 end\"]",
+	    "[\"caf\\u00e9 \\u2028 \\ud83d\\ude00\",\"\"]",
+	    "[1.5,-0.25,1e300,3.0,0.1,123456789012345678,1e-7,-2.5e-300]",
+	    "{\"z\":1,\"a\":2,\"m\":{\"y\":[],\"b\":{}}}",
+	};
+	struct bw_buf b;
+	json_t *deep = json_array(), *v;
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		json_t *doc = json_loads(docs[i], JSON_ALLOW_NUL, NULL);
+		char *want = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		bw_buf_init(&b, 4096);
+		CHECK_INT(0, bw_json_write(&b, doc), "doc %zu is written", i);
+		CHECK_STR(want, b.data, "doc %zu: as json_dumps() writes it", i);
+		bw_buf_release(&b);
+		free(want);
+		json_decref(doc);
+	}
+
+	bw_buf_init(&b, 8);
+	v = json_pack("{s:s}", "key", "a value past the cap");
+	CHECK_INT(BW_ETOOBIG, bw_json_write(&b, v), "past the buffer's cap: BW_ETOOBIG");
+	bw_buf_release(&b);
+	json_decref(v);
+
+	v = deep;
+	for (int i = 0; i < BW_JSON_WRITE_MAX_DEPTH + 1; i++) {
+		json_t *inner = json_array();
+
+		json_array_append_new(v, inner);
+		v = inner;
+	}
+	bw_buf_init(&b, 4096);
+	CHECK_INT(BW_EINVAL, bw_json_write(&b, deep), "nested deeper than the limit: BW_EINVAL");
+	CHECK_INT(BW_EINVAL, bw_json_write(&b, NULL), "NULL: BW_EINVAL");
+	bw_buf_release(&b);
+	json_decref(deep);
+}
+
 static void test_int_in_range(void)
 {
 	struct bw_error err;
@@ -234,6 +396,8 @@ int main(void)
 	test_refused();
 	test_bounds();
 	test_cut();
+	test_load_kept();
+	test_write();
 	test_int_in_range();
 	return check_exit();
 }
