@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "backoff.h"
 #include "buf.h"
@@ -471,6 +472,18 @@ struct body {
 	int stopped;
 };
 
+/* Each connection's TLS context: OpenSSL frees a connection's read and
+ * write buffers (some 34 KiB) whenever they are empty instead of keeping
+ * them for its life. Most of the operator's connections are idle most of
+ * the time: the watches between events, the pooled ones between bursts. */
+static CURLcode on_ssl_ctx(CURL *h, void *ssl_ctx, void *arg)
+{
+	(void)h;
+	(void)arg;
+	SSL_CTX_set_mode((SSL_CTX *)ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+	return CURLE_OK;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct body *b = userp;
@@ -604,6 +617,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	 * a watch's events are small and come one at a time anyway. */
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, b->on_data ? NULL : "");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, client->connect_timeout_ms);
 	if (timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
