@@ -2,11 +2,13 @@
  * The Kubernetes API client over libcurl: see client.h.
  *
  * One curl share handle holds the DNS cache and TLS sessions for all
- * threads. Connections are not shared (curl does not support sharing its
- * connection cache between threads): each easy handle keeps its own, and
- * each request borrows a handle from a small pool, so a handle's
- * keep-alive connections (kept by curl_easy_reset) serve the next request
- * that borrows it, from whichever thread, one thread at a time.
+ * threads. Requests' connections are not shared (curl does not support
+ * sharing its connection cache between threads): each easy handle keeps
+ * its own, and each request borrows a handle from a small pool, so a
+ * handle's keep-alive connections (kept by curl_easy_reset) serve the next
+ * request that borrows it, from whichever thread, one thread at a time.
+ * Streams (watches) are the exception: they run on the client's mux
+ * (mux.h), one thread multiplexing them all on shared HTTP/2 connections.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +27,7 @@
 #include "buf.h"
 #include "client.h"
 #include "log.h"
+#include "mux.h"
 #include "utf8.h"
 #include "version.h"
 
@@ -74,7 +77,8 @@ struct bw_client {
 	int (*write_guard)(void *ctx, struct bw_error *err);
 	void *write_guard_ctx;
 
-	CURLSH *share; /* DNS and TLS sessions only */
+	CURLSH *share;	    /* DNS and TLS sessions only */
+	struct bw_mux *mux; /* the watch streams, on shared connections */
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	atomic_ulong connects; /* connections opened, for bw_client_connections_opened */
 
@@ -232,6 +236,8 @@ int bw_client_new(struct bw_client **out, const struct bw_kube_config *cfg,
 	curl_share_setopt(client->share, CURLSHOPT_USERDATA, client);
 	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	if ((ret = bw_mux_new(&client->mux, err)) != 0)
+		goto out;
 	*out = client;
 	client = NULL;
 out:
@@ -243,6 +249,7 @@ void bw_client_free(struct bw_client *client)
 {
 	if (!client)
 		return;
+	bw_mux_free(client->mux); /* its connections before the share they use */
 	for (int i = 0; i < client->pool_len; i++)
 		curl_easy_cleanup(client->pool[i]);
 	if (client->share)
@@ -489,38 +496,30 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 	struct body *b = userp;
 	size_t n = size * nmemb;
 
-	if (b->on_data) {
-		long status = 0;
-
-		curl_easy_getinfo(b->handle, CURLINFO_RESPONSE_CODE, &status);
-		if (status < 400) {
-			int rc = b->on_data(data, n, b->ctx);
-
-			if (rc != 0) {
-				b->stream_code = rc;
-				return 0;
-			}
-			if (b->on_tick && b->on_tick(b->ctx)) {
-				b->stopped = 1;
-				return 0;
-			}
-			return n;
-		}
-		/* an error status: keep its Status body, capped */
-		b->buf.max = ERROR_BODY_MAX;
-	}
 	return bw_buf_append(&b->buf, data, n) == 0 ? n : 0;
 }
 
-static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
+/* A stream's bytes (mux.h), on the thread that asked for it. */
+static int stream_deliver(const char *data, size_t n, long status, void *userp)
 {
 	struct body *b = userp;
 
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
+	if (status < 400) {
+		int rc = b->on_data(data, n, b->ctx);
+
+		if (rc != 0)
+			b->stream_code = rc;
+		return rc;
+	}
+	/* an error status: keep its Status body, capped */
+	b->buf.max = ERROR_BODY_MAX;
+	return bw_buf_append(&b->buf, data, n);
+}
+
+static int stream_tick(void *userp)
+{
+	struct body *b = userp;
+
 	if (b->on_tick && b->on_tick(b->ctx)) {
 		b->stopped = 1;
 		return 1;
@@ -571,7 +570,9 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return bw_error_set(err, BW_ETOOBIG, "request URL longer than %zu bytes",
 				    sizeof(url));
-	h = acquire_handle(client);
+	/* a stream's handle is its own, made for it and cleaned up after:
+	 * its connection is the mux's, not one a pooled handle keeps */
+	h = b->on_data ? curl_easy_init() : acquire_handle(client);
 	if (!h)
 		return bw_error_set(err, BW_ENOMEM, "curl_easy_init failed");
 	b->handle = h;
@@ -647,13 +648,9 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	if (b->on_tick) {
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, b);
-	}
 
-	rc = curl_easy_perform(h);
+	rc = b->on_data ? bw_mux_perform(client->mux, h, stream_deliver, stream_tick, b)
+			: curl_easy_perform(h);
 	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
 		atomic_fetch_add(&client->connects, (unsigned long)connects);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
@@ -676,7 +673,7 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	/* After a timeout or transport error the handle goes, with its
 	 * connections: over HTTP/2 curl keeps a connection whose stream timed
 	 * out, and would send every later request into the same dead socket. */
-	if (rc == CURLE_OK)
+	if (rc == CURLE_OK && !b->on_data)
 		release_handle(client, h);
 	else
 		curl_easy_cleanup(h);

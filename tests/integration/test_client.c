@@ -1,14 +1,25 @@
 /*
  * The client against the real API server: CRUD and every patch type on a
  * ConfigMap, conflicts and preconditions, a CRD-backed object with status and
- * scale subresources, a Deployment's scale, and paging through 1,200 objects.
+ * scale subresources, a Deployment's scale, paging through 1,200 objects,
+ * and watch streams sharing one connection (lib/mux.h).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 
 #include "itest.h"
 
 static char ns[128];
+
+static void sleep_ms_local(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
 
 static const char *str_at(json_t *obj, const char *a, const char *b)
 {
@@ -435,6 +446,116 @@ static void test_large_bodies(void)
 	CHECK(h2 == 1, "with http2_body_max SIZE_MAX all share one HTTP/2 connection (%lu)", h2);
 }
 
+/* One watch stream of test_streams(), on its own thread. */
+#define STREAMS 8
+struct watcher {
+	struct bw_client *c;
+	int index;
+	atomic_int *stop;
+	atomic_llong seen_ms; /* when the ConfigMap's ADDED came, 0: not yet */
+	int ret, slow;
+};
+
+static int holds(const char *data, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(data + i, word, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int watcher_data(const char *data, size_t len, void *ctx)
+{
+	struct watcher *w = ctx;
+
+	if (!atomic_load(&w->seen_ms) && holds(data, len, "mux-probe")) {
+		atomic_store(&w->seen_ms, bw_now_ms());
+		if (w->slow) /* a slow consumer: the others must not wait on it */
+			sleep_ms_local(1500);
+	}
+	return 0;
+}
+
+static int watcher_tick(void *ctx)
+{
+	struct watcher *w = ctx;
+
+	return atomic_load(w->stop);
+}
+
+static void *watcher_run(void *arg)
+{
+	struct watcher *w = arg;
+	char path[256];
+	struct bw_error err;
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", ns);
+	w->ret = bw_client_stream(w->c, path, "watch=1&timeoutSeconds=60", NULL, watcher_data,
+				  watcher_tick, w, &err);
+	return NULL;
+}
+
+/* STREAMS watches from as many threads share one connection (HTTP/2,
+ * lib/mux.h; requests keep theirs, per pooled handle); each gets the event,
+ * a consumer that takes long over it holds back none of the others, and
+ * each stops when its tick says so. */
+static void test_streams(void)
+{
+	struct bw_client *c = itest_client();
+	struct watcher w[STREAMS];
+	pthread_t th[STREAMS];
+	atomic_int stop = 0;
+	json_t *cm, *first = NULL;
+	unsigned long opened;
+	int64_t created, late = 0;
+	int seen = 0, stopped = 0;
+
+	bw_client_get(c, &bw_res_namespaces, NULL, ns, NULL, &first, NULL);
+	json_decref(first);
+	opened = bw_client_connections_opened(c);
+	for (int i = 0; i < STREAMS; i++) {
+		w[i] = (struct watcher){.c = c, .index = i, .stop = &stop, .slow = i == 0};
+		atomic_init(&w[i].seen_ms, 0);
+		pthread_create(&th[i], NULL, watcher_run, &w[i]);
+	}
+	sleep_ms_local(1500); /* every watch open */
+	cm = json_pack("{s:{s:s}, s:{s:s}}", "metadata", "name", "mux-probe", "data", "k", "v");
+	created = bw_now_ms();
+	CHECK_INT(0, bw_client_create(c, &bw_res_configmaps, ns, cm, NULL, NULL),
+		  "a ConfigMap is created under %d watches", STREAMS);
+	json_decref(cm);
+	for (int tries = 0; tries < 100; tries++) {
+		seen = 0;
+		for (int i = 0; i < STREAMS; i++)
+			seen += atomic_load(&w[i].seen_ms) != 0;
+		if (seen == STREAMS)
+			break;
+		sleep_ms_local(50);
+	}
+	for (int i = 1; i < STREAMS; i++) {
+		int64_t at = atomic_load(&w[i].seen_ms);
+
+		if (at && at - created > late)
+			late = at - created;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < STREAMS; i++) {
+		pthread_join(th[i], NULL);
+		stopped += w[i].ret == BW_ESTOPPED;
+	}
+	opened = bw_client_connections_opened(c) - opened;
+	CHECK(seen == STREAMS, "each of %d watches sees the ConfigMap (%d)", STREAMS, seen);
+	CHECK(late < 1000,
+	      "while one consumer takes 1.5 s over it, the others see it within a second (%lld ms)",
+	      (long long)late);
+	CHECK(stopped == STREAMS, "each watch stops when its tick says so (%d)", stopped);
+	CHECK(opened == 1, "%d watches share one new connection (%lu)", STREAMS, opened);
+	bw_client_delete(c, &bw_res_configmaps, ns, "mux-probe", NULL, NULL);
+	bw_client_free(c);
+}
+
 /* A per-request timeout bounds even a request that would never end. */
 static void test_request_timeout(struct bw_client *c)
 {
@@ -471,6 +592,7 @@ int main(void)
 	test_errors(c);
 	test_keepalive();
 	test_large_bodies();
+	test_streams();
 	test_request_timeout(c);
 	itest_delete_namespace(c, ns);
 	bw_client_free(c);
