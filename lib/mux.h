@@ -30,7 +30,7 @@
 #include "error.h"
 
 /* Bytes a stream may hold undelivered before the mux thread waits for it. */
-#define BW_MUX_PENDING_MAX (512 * 1024)
+#define BW_MUX_PENDING_MAX (128 * 1024)
 
 struct bw_mux;
 
