@@ -471,7 +471,6 @@ static void release_handle(struct bw_client *client, CURL *h)
 struct body {
 	struct bw_buf buf;
 	/* streaming */
-	CURL *handle;
 	bw_stream_fn on_data;
 	bw_stream_tick_fn on_tick;
 	void *ctx;
@@ -575,7 +574,6 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	h = b->on_data ? curl_easy_init() : acquire_handle(client);
 	if (!h)
 		return bw_error_set(err, BW_ENOMEM, "curl_easy_init failed");
-	b->handle = h;
 
 	snprintf(accept, sizeof(accept), "Accept: %s",
 		 req->accept ? req->accept : "application/json");

@@ -97,12 +97,6 @@ static size_t skip_blanks(const char *t, size_t i, size_t len)
 	return i;
 }
 
-/* Past the string whose opening quote is t[i]; len + 1 when unterminated. */
-static size_t skip_string(const char *t, size_t i, size_t len)
-{
-	return string_end(t, i, len);
-}
-
 /* Past the value starting at t[i]; len + 1 when it runs off the end. */
 static size_t skip_value(const char *t, size_t i, size_t len)
 {
@@ -111,7 +105,7 @@ static size_t skip_value(const char *t, size_t i, size_t len)
 	if (i >= len)
 		return len + 1;
 	if (t[i] == '"')
-		return skip_string(t, i, len);
+		return string_end(t, i, len);
 	if (t[i] != '{' && t[i] != '[') {
 		/* a number or a literal: to the next delimiter, which an object
 		 * always has after it (its end cut off, "8000" could read "80") */
@@ -121,7 +115,7 @@ static size_t skip_value(const char *t, size_t i, size_t len)
 	}
 	while (i < len) {
 		if (t[i] == '"') {
-			i = skip_string(t, i, len);
+			i = string_end(t, i, len);
 			continue;
 		}
 		if (t[i] == '{' || t[i] == '[')
@@ -156,7 +150,7 @@ static int find_member(const char *text, size_t len, const char *key, size_t *v,
 			return BW_EPARSE;
 		*cut = first ? i : prev_end;
 		k = i + 1;
-		i = skip_string(text, i, len);
+		i = string_end(text, i, len);
 		if (i > len)
 			return BW_EPARSE;
 		match = i - 1 - k == klen && memcmp(text + k, key, klen) == 0;
@@ -400,7 +394,7 @@ static int keep_object(const char *t, size_t len, size_t i, const struct bw_json
 		if (i >= len || t[i] != '"')
 			return BW_EPARSE;
 		key = i;
-		i = skip_string(t, i, len);
+		i = string_end(t, i, len);
 		if (i > len)
 			return BW_EPARSE;
 		escaped = memchr(t + key + 1, '\\', i - key - 2) != NULL;

@@ -21,40 +21,13 @@
 
 #include "error.h"
 #include "json.h"
+#include "../unit/json_keep.h"
 
 static const struct bw_json_keep keep_name[] = {{"name", NULL}, {NULL, NULL}};
 static const struct bw_json_keep keep_spec[] = {
     {"dependsOn", NULL}, {"port", NULL}, {"a", keep_name}, {NULL, NULL}};
 static const struct bw_json_keep keep_top[] = {
     {"spec", keep_spec}, {"a", keep_name}, {"port", NULL}, {NULL, NULL}};
-
-/* v down keep's tree without the members keep does not name. */
-static void keep_only(json_t *v, const struct bw_json_keep *keep)
-{
-	const char *key;
-	json_t *child, *tmp;
-	size_t i;
-
-	if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-		{
-			if (json_is_object(child))
-				keep_only(child, keep);
-		}
-		return;
-	}
-	json_object_foreach_safe(v, tmp, key, child)
-	{
-		const struct bw_json_keep *k = keep;
-
-		while (k->key && strcmp(k->key, key) != 0)
-			k++;
-		if (!k->key)
-			json_object_del(v, key);
-		else if (k->only)
-			keep_only(child, k->only);
-	}
-}
 
 static void check_kept(const char *text, size_t len, const json_t *obj)
 {
@@ -65,8 +38,8 @@ static void check_kept(const char *text, size_t len, const json_t *obj)
 		if (!kept)
 			abort(); /* what jansson reads whole, it reads kept */
 		want = json_deep_copy(obj);
-		keep_only(want, keep_top);
-		keep_only(kept, keep_top);
+		json_keep_only(want, keep_top);
+		json_keep_only(kept, keep_top);
 		if (!json_equal(want, kept))
 			abort();
 		json_decref(want);

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "error.h"
 #include "json.h"
+#include "json_keep.h"
 
 /* The member's text as a string ("" when not found), and the code. */
 static int member(const char *text, size_t len, const char *key, char *out, size_t size)
@@ -206,35 +207,6 @@ static void test_cut(void)
 		  "a string where an object should be is refused");
 }
 
-/* What bw_json_load_kept() must give, made from a whole parse: each object
- * down keep's tree without the members keep does not name. */
-static void keep_only(json_t *v, const struct bw_json_keep *keep)
-{
-	const char *key;
-	json_t *child, *tmp;
-	size_t i;
-
-	if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-		{
-			if (json_is_object(child))
-				keep_only(child, keep);
-		}
-		return;
-	}
-	json_object_foreach_safe(v, tmp, key, child)
-	{
-		const struct bw_json_keep *k = keep;
-
-		while (k->key && strcmp(k->key, key) != 0)
-			k++;
-		if (!k->key)
-			json_object_del(v, key);
-		else if (k->only)
-			keep_only(child, k->only);
-	}
-}
-
 #define kept(text, ...) bw_json_load_kept(text, strlen(text), __VA_ARGS__)
 
 static void test_load_kept(void)
@@ -268,7 +240,7 @@ static void test_load_kept(void)
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		want = json_loads(docs[i], 0, NULL);
 		got = bw_json_load_kept(docs[i], strlen(docs[i]), top, 0, &jerr);
-		keep_only(want, top);
+		json_keep_only(want, top);
 		CHECK(want && got && json_equal(want, got),
 		      "kept of doc %zu: as a whole parse, cut", i);
 		json_decref(want);
