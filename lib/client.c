@@ -652,6 +652,14 @@ static int perform(struct bw_client *client, const struct bw_request *req, struc
 	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
 		atomic_fetch_add(&client->connects, (unsigned long)connects);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+	if (!b->on_data && bw_log_enabled(BW_LOG_TRACE)) {
+		/* every request with its time, as client-go's -v=6 */
+		curl_off_t total_us = 0;
+
+		curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
+		bw_log_trace("client", "%s %s: %ld in %.1f ms", req->method, req->path, a->status,
+			     (double)total_us / 1000.0);
+	}
 	a->retry_after = rc == CURLE_OK ? retry_after_seconds(h) : -1;
 	if (rc != CURLE_OK) {
 		if (b->stream_code)

@@ -49,5 +49,10 @@ void bw_log(enum bw_log_level level, const char *module, const char *fmt, ...)
 		if (bw_log_enabled(BW_LOG_DEBUG))                  \
 			bw_log(BW_LOG_DEBUG, module, __VA_ARGS__); \
 	} while (0)
+#define bw_log_trace(module, ...)                                  \
+	do {                                                       \
+		if (bw_log_enabled(BW_LOG_TRACE))                  \
+			bw_log(BW_LOG_TRACE, module, __VA_ARGS__); \
+	} while (0)
 
 #endif

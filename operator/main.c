@@ -122,7 +122,8 @@ static void print_usage(FILE *out)
 	      "  --proxy-image IMAGE        the breaker sidecar's image, the operator's own\n"
 	      "                             (docs/breaker.md); without it the webhook\n"
 	      "                             injects no sidecar\n"
-	      "  --log-level LEVEL          error, warn, info, debug, trace (default info)\n"
+	      "  --log-level LEVEL          error, warn, info, debug, trace (default info;\n"
+	      "                             trace: every API request and its time)\n"
 	      "  --log-format FORMAT        text or json (default text)\n"
 	      "  --version                  print the version and exit\n"
 	      "  --help                     print this help and exit\n",
