@@ -12,18 +12,31 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
 #include "mux.h"
 #include "thread.h"
+
+/* Bytes in flight are kept in chunks of one size, curl's largest write:
+ * the mux thread allocates them and the consumer frees them, at the rate of
+ * thousands of watch events a second at 10,000 Services, and one size is
+ * reused by malloc where buffers grown by doubling to the cap (4 KiB to 128
+ * KiB, freed after each delivery) left holes of every size. */
+#define CHUNK_SIZE CURL_MAX_WRITE_SIZE
+
+struct chunk {
+	struct chunk *next;
+	size_t len;
+	char data[CHUNK_SIZE];
+};
 
 struct stream {
 	CURL *h;
 	pthread_cond_t cond;
-	struct bw_buf pending; /* arrived, not yet delivered */
-	long status;	       /* the HTTP status when the last bytes arrived */
-	int added;	       /* in the multi handle */
-	int cancel;	       /* the consumer stopped it: out of the multi, please */
-	int done;	       /* out of the multi handle, rc set */
+	struct chunk *head, *tail; /* arrived, not yet delivered */
+	size_t pending;		   /* bytes in them */
+	long status;		   /* the HTTP status when the last bytes arrived */
+	int added;		   /* in the multi handle */
+	int cancel;		   /* the consumer stopped it: out of the multi, please */
+	int done;		   /* out of the multi handle, rc set */
 	CURLcode rc, cancel_rc;
 	struct stream *next;
 };
@@ -85,6 +98,63 @@ struct write_ctx {
 	struct stream *s;
 };
 
+/* Appends n bytes to s's chunks, filling the last one first; the lock is
+ * held. -1 (nothing appended) when out of memory. */
+static int append(struct stream *s, const char *data, size_t n)
+{
+	struct chunk *c, *first = NULL, **link = &first;
+	size_t room = s->tail ? CHUNK_SIZE - s->tail->len : 0, left = n > room ? n - room : 0;
+
+	/* the new chunks first, so that a failure leaves s as it was */
+	for (; left > 0; left -= left < CHUNK_SIZE ? left : CHUNK_SIZE) {
+		if ((c = malloc(sizeof(*c))) == NULL) {
+			while ((c = first)) {
+				first = c->next;
+				free(c);
+			}
+			return -1;
+		}
+		c->next = NULL;
+		c->len = 0;
+		*link = c;
+		link = &c->next;
+	}
+	c = s->tail ? s->tail : first; /* where the bytes start */
+	if (first) {
+		if (s->tail)
+			s->tail->next = first;
+		else
+			s->head = first;
+	}
+	s->pending += n;
+	for (; n > 0; c = c->next) {
+		size_t k = CHUNK_SIZE - c->len < n ? CHUNK_SIZE - c->len : n;
+
+		memcpy(c->data + c->len, data, k);
+		c->len += k;
+		data += k;
+		n -= k;
+		s->tail = c;
+	}
+	return 0;
+}
+
+static void free_chunks(struct chunk *c)
+{
+	for (struct chunk *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+}
+
+/* Drops what s holds undelivered; the lock is held. */
+static void drop_pending(struct stream *s)
+{
+	free_chunks(s->head);
+	s->head = s->tail = NULL;
+	s->pending = 0;
+}
+
 /* curl's write callback, on the mux thread: the bytes go to the stream's
  * buffer, after waiting for room while it is past its cap. 0 (curl ends
  * the transfer) once the consumer cancelled. */
@@ -97,9 +167,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 
 	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 	pthread_mutex_lock(&w->mux->lock);
-	while (!s->cancel && s->pending.len > 0 && s->pending.len + n > BW_MUX_PENDING_MAX)
+	while (!s->cancel && s->pending > 0 && s->pending + n > BW_MUX_PENDING_MAX)
 		pthread_cond_wait(&s->cond, &w->mux->lock);
-	if (!s->cancel && bw_buf_append(&s->pending, data, n) != 0)
+	if (!s->cancel && append(s, data, n) != 0)
 		s->cancel = 1, s->cancel_rc = CURLE_OUT_OF_MEMORY;
 	s->status = status;
 	pthread_cond_broadcast(&s->cond);
@@ -207,25 +277,23 @@ static void unlink_stream(struct bw_mux *m, struct stream *s)
  * let go meanwhile), ticks, and says whether to stop (the CURLcode to end
  * with) or 0 to go on. */
 static CURLcode consume(struct bw_mux *m, struct stream *s, bw_mux_deliver_fn deliver,
-			bw_mux_tick_fn tick, void *ctx, struct bw_buf *taken)
+			bw_mux_tick_fn tick, void *ctx)
 {
 	long status = s->status;
-	struct bw_buf swap = *taken;
+	struct chunk *taken = s->head, *c;
 	int stop = 0;
 
-	/* swap buffers: the mux fills one while the other is delivered */
-	*taken = s->pending;
-	s->pending = swap;
-	bw_buf_reset(&s->pending);
+	/* the chunks are the consumer's now; the mux fills new ones */
+	s->head = s->tail = NULL;
+	s->pending = 0;
 	pthread_cond_broadcast(&s->cond); /* room again */
 	pthread_mutex_unlock(&m->lock);
-	if (taken->len > 0 && deliver(taken->data, taken->len, status, ctx) != 0)
-		stop = CURLE_WRITE_ERROR;
-	else if (tick && tick(ctx) != 0)
+	for (c = taken; c && !stop; c = c->next)
+		if (deliver(c->data, c->len, status, ctx) != 0)
+			stop = CURLE_WRITE_ERROR;
+	if (!stop && tick && tick(ctx) != 0)
 		stop = CURLE_ABORTED_BY_CALLBACK;
-	/* not kept: a watch is idle most of the time, and a burst (a list
-	 * streamed as events) grows it */
-	bw_buf_release(taken);
+	free_chunks(taken);
 	pthread_mutex_lock(&m->lock);
 	return (CURLcode)stop;
 }
@@ -235,11 +303,8 @@ CURLcode bw_mux_perform(struct bw_mux *m, CURL *h, bw_mux_deliver_fn deliver, bw
 {
 	struct stream s = {.h = h};
 	struct write_ctx w = {m, &s};
-	struct bw_buf taken;
 	CURLcode rc;
 
-	bw_buf_init(&s.pending, (size_t)-1 / 2);
-	bw_buf_init(&taken, (size_t)-1 / 2);
 	pthread_cond_init(&s.cond, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
@@ -263,21 +328,21 @@ CURLcode bw_mux_perform(struct bw_mux *m, CURL *h, bw_mux_deliver_fn deliver, bw
 		struct timespec until;
 		CURLcode stop;
 
-		if (s.pending.len == 0 && !s.done) {
+		if (s.pending == 0 && !s.done) {
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 1;
 			pthread_cond_timedwait(&s.cond, &m->lock, &until);
 		}
-		if (s.done && s.pending.len == 0)
+		if (s.done && s.pending == 0)
 			break;
 		if (s.cancel) { /* stopped: nothing more is delivered */
-			bw_buf_reset(&s.pending);
+			drop_pending(&s);
 			if (s.done)
 				break;
 			pthread_cond_wait(&s.cond, &m->lock);
 			continue;
 		}
-		stop = consume(m, &s, deliver, tick, ctx, &taken);
+		stop = consume(m, &s, deliver, tick, ctx);
 		if (stop && !s.done) {
 			s.cancel = 1;
 			s.cancel_rc = stop;
@@ -287,14 +352,13 @@ CURLcode bw_mux_perform(struct bw_mux *m, CURL *h, bw_mux_deliver_fn deliver, bw
 			pthread_mutex_lock(&m->lock);
 		} else if (stop) {
 			s.rc = stop;
-			bw_buf_reset(&s.pending); /* stopped: the rest is not delivered */
+			drop_pending(&s); /* stopped: the rest is not delivered */
 		}
 	}
 	rc = s.rc;
 	unlink_stream(m, &s);
+	drop_pending(&s);
 	pthread_mutex_unlock(&m->lock);
-	bw_buf_release(&s.pending);
-	bw_buf_release(&taken);
 	pthread_cond_destroy(&s.cond);
 	return rc;
 }

@@ -7,9 +7,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "itest.h"
 
 static char ns[128];
@@ -556,6 +558,88 @@ static void test_streams(void)
 	bw_client_free(c);
 }
 
+/* A watch whose events are larger than the mux's chunks and its cap
+ * (lib/mux.c: 16 KiB chunks, 128 KiB undelivered at most), read by a
+ * consumer slow enough to fill them: every byte arrives, in order. */
+#define BIG_VALUE (300 * 1024)
+#define BIG_MAPS  3
+struct collector {
+	struct bw_buf seen;
+	int deliveries;
+};
+
+static int collect_data(const char *data, size_t len, void *ctx)
+{
+	struct collector *k = ctx;
+
+	k->deliveries++;
+	sleep_ms_local(2); /* slower than the network: the mux waits at its cap */
+	return bw_buf_append(&k->seen, data, len) == 0 ? 0 : -1;
+}
+
+static int collect_tick(void *ctx)
+{
+	struct collector *k = ctx;
+	char name[32];
+	size_t n, i;
+
+	/* done once the last one's event has come whole: its line ended */
+	snprintf(name, sizeof(name), "mux-big-%d", BIG_MAPS - 1);
+	n = strlen(name);
+	for (i = 0; i + n <= k->seen.len && memcmp(k->seen.data + i, name, n) != 0; i++)
+		;
+	return i + n <= k->seen.len && memchr(k->seen.data + i, '\n', k->seen.len - i) != NULL;
+}
+
+static void test_stream_bytes(void)
+{
+	struct bw_client *c = itest_client();
+	struct collector k = {0};
+	char path[256], name[32], *value = malloc(BIG_VALUE + 1);
+	int whole = 0, events = 0;
+	json_t *cm;
+
+	for (size_t i = 0; i < BIG_VALUE; i++) /* no period of a chunk's size */
+		value[i] = (char)('a' + (i * 7 + i / 1021) % 26);
+	value[BIG_VALUE] = '\0';
+	for (int i = 0; i < BIG_MAPS; i++) {
+		snprintf(name, sizeof(name), "mux-big-%d", i);
+		cm = json_pack("{s:{s:s}, s:{s:s}}", "metadata", "name", name, "data", "v", value);
+		CHECK_INT(0, bw_client_create(c, &bw_res_configmaps, ns, cm, NULL, NULL),
+			  "ConfigMap %s of %d KiB created", name, BIG_VALUE / 1024);
+		json_decref(cm);
+	}
+	bw_buf_init(&k.seen, 16 * 1024 * 1024);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", ns);
+	/* from the start: the three come as ADDED events, back to back */
+	bw_client_stream(c, path, "watch=1&resourceVersion=0&timeoutSeconds=60", NULL, collect_data,
+			 collect_tick, &k, NULL);
+	for (char *line = k.seen.data, *end; line && line < k.seen.data + k.seen.len;
+	     line = end + 1) {
+		json_t *ev, *data;
+
+		if ((end = memchr(line, '\n', (size_t)(k.seen.data + k.seen.len - line))) == NULL)
+			break;
+		ev = json_loadb(line, (size_t)(end - line), 0, NULL);
+		events += ev != NULL;
+		data = json_object_get(json_object_get(ev, "object"), "data");
+		whole += json_is_string(json_object_get(data, "v")) &&
+			 strcmp(json_string_value(json_object_get(data, "v")), value) == 0;
+		json_decref(ev);
+	}
+	CHECK(whole == BIG_MAPS,
+	      "a watch delivers %d events of %d KiB byte for byte through the mux (%d whole of %d "
+	      "events, %zu bytes in %d deliveries)",
+	      BIG_MAPS, BIG_VALUE / 1024, whole, events, k.seen.len, k.deliveries);
+	for (int i = 0; i < BIG_MAPS; i++) {
+		snprintf(name, sizeof(name), "mux-big-%d", i);
+		bw_client_delete(c, &bw_res_configmaps, ns, name, NULL, NULL);
+	}
+	bw_buf_release(&k.seen);
+	free(value);
+	bw_client_free(c);
+}
+
 /* A per-request timeout bounds even a request that would never end. */
 static void test_request_timeout(struct bw_client *c)
 {
@@ -593,6 +677,7 @@ int main(void)
 	test_keepalive();
 	test_large_bodies();
 	test_streams();
+	test_stream_bytes();
 	test_request_timeout(c);
 	itest_delete_namespace(c, ns);
 	bw_client_free(c);
