@@ -206,37 +206,16 @@ apply() {
 
 # --- convergence --------------------------------------------------------------
 
-# deployments_done NS N TAG: every Deployment observed at its generation,
-# running TAG, its one replica updated and available, no old pod left.
-deployments_done() {
-	[ "$(kubectl -n "$1" get deployments -o json | jq --argjson n "$2" --arg tag "$3" '
-		[.items[] | select(.status.observedGeneration == .metadata.generation and
-			(.spec.template.spec.containers[0].image | endswith(":" + $tag)) and
-			.status.updatedReplicas == .spec.replicas and .status.availableReplicas == .spec.replicas and
-			(.status.replicas // 0) == .spec.replicas)] | length == $n')" = true ]
-}
-
-# services_done NS N TAG: every Service Ready at its generation, its status
-# at that generation and running TAG.
-services_done() {
-	[ "$(kubectl -n "$1" get services.breakwater.io -o json | jq --argjson n "$2" --arg tag "$3" '
-		[.items[] | . as $s | select(.status.observedGeneration == $s.metadata.generation and
-			((.status.image // "") | endswith(":" + $tag)) and (.spec.image | endswith(":" + $tag)) and
-			any(.status.conditions[]?; .type == "Ready" and .status == "True" and
-				.observedGeneration == $s.metadata.generation))] | length == $n')" = true ]
-}
-
-# wait_until COMMAND...: polls COMMAND (one LIST each), pausing 0.2 s or as
-# long as the last poll took, whichever is longer: a LIST of 10,000 objects
-# takes seconds of the API server's CPU, and polling back to back would
-# give it a core of its own during the very convergence being timed.
-wait_until() {
-	local deadline=$((SECONDS + TIMEOUT)) t pause
-	until t=$(now) && "$@"; do
-		[ $SECONDS -lt $deadline ] || die "timed out after ${TIMEOUT}s waiting for $*"
-		pause=$(since "$t")
-		sleep "$(awk -v p="$pause" 'BEGIN { print (p > 0.2 ? p : 0.2) }')"
-	done
+# wait_converged KIND NS N TAG: until all N deployments (baseline A) or
+# breakwater.io services (the operators) of NS are converged on TAG, by
+# `bench-client wait`: one list, then a watch (bench/baseline/client/wait.go
+# says what converged means). Until 2026-12-01 this polled `kubectl get` and
+# jq: at 10,000 Services each poll was a LIST costing seconds of the API
+# server's CPU on the 2 cores the convergence runs on, and saw the end up to
+# a poll late.
+wait_converged() {
+	"$client_bin" wait --kubeconfig "$KUBECONFIG" --kind "$1" --namespace "$2" --count "$3" \
+		--tag "$4" --timeout "${TIMEOUT}s" >/dev/null || die "timed out after ${TIMEOUT}s waiting for $3 $1 of $2"
 }
 
 # list_seconds NS RESOURCE: the median of three timed `kubectl get` LISTs.
@@ -340,7 +319,7 @@ phase_baseline_a() {
 	t=$(now)
 	apply "$file"
 	record "$n" $phase apply_s "$(since "$t")"
-	wait_until deployments_done "$ns" "$n" 1
+	wait_converged deployments "$ns" "$n" 1
 	record "$n" $phase converge_s "$(since "$t")"
 	record "$n" $phase kcm_cpu_s "$(minus "$(cpu_seconds "$kcm")" "$k0")"
 
@@ -349,7 +328,7 @@ phase_baseline_a() {
 	k0=$(cpu_seconds "$kcm")
 	t=$(now)
 	apply "$file"
-	wait_until deployments_done "$ns" "$n" 2
+	wait_converged deployments "$ns" "$n" 2
 	record "$n" $phase edit_s "$(since "$t")"
 	record "$n" $phase kcm_cpu_edit_s "$(minus "$(cpu_seconds "$kcm")" "$k0")"
 	drop_namespace "$ns"
@@ -378,7 +357,7 @@ phase_operator() {
 	perf_start "$phase" "$n"
 	apply "$file"
 	record "$n" "$phase" apply_s "$(since "$t")"
-	wait_until services_done "$ns" "$n" 1
+	wait_converged services "$ns" "$n" 1
 	record "$n" "$phase" converge_s "$(since "$t")"
 	perf_stop
 	record "$n" "$phase" cpu_s "$(minus "$(cpu_seconds "$op_pid")" "$c0")"
@@ -424,7 +403,7 @@ edit_all() {
 	c0=$(cpu_seconds "$op_pid") k0=$(cpu_seconds "$kcm")
 	t=$(now)
 	apply "$file"
-	wait_until services_done "$ns" "$n" 2
+	wait_converged services "$ns" "$n" 2
 	record "$n" "$phase" edit_s "$(since "$t")"
 	record "$n" "$phase" cpu_edit_s "$(minus "$(cpu_seconds "$op_pid")" "$c0")"
 	record "$n" "$phase" kcm_cpu_edit_s "$(minus "$(cpu_seconds "$kcm")" "$k0")"

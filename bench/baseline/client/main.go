@@ -4,6 +4,7 @@
 //
 //	bench-client apply --file F [--workers 8]     server-side apply of every object in F
 //	bench-client latency --namespace NS --services N [--edits 500] [--tag T]
+//	bench-client wait --namespace NS --kind deployments|services --count N --tag T
 package main
 
 import (
@@ -28,7 +29,7 @@ func dynamicClient(kubeconfig string) (*dynamic.DynamicClient, error) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench-client apply|latency [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench-client apply|latency|wait [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -36,8 +37,10 @@ func main() {
 		os.Exit(apply(os.Args[2:]))
 	case "latency":
 		os.Exit(latency(os.Args[2:]))
+	case "wait":
+		os.Exit(waitConverged(os.Args[2:]))
 	default:
-		fmt.Fprintf(os.Stderr, "bench-client: unknown command %q (apply, latency)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "bench-client: unknown command %q (apply, latency, wait)\n", os.Args[1])
 		os.Exit(2)
 	}
 }
