@@ -74,7 +74,8 @@ int bw_applied_record(struct bw_applied *memo, const char *key,
 /*
  * 1 when key's last apply, less than max_age_s before now, left object i
  * (0..BW_APPLIED_PARTS-1) as part says: written by this process with that
- * digest (or, for the digest of no bytes, made sure absent). An image edit
+ * digest (or, for the digest of no bytes, made sure absent), or recorded so
+ * at a restart from the Deployment's digest of them all. An image edit
  * changes the Deployment alone; the core Service, the Ingress and the
  * HTTPRoute applied moments ago are then neither read nor written. Drift in
  * them (someone deleted or edited an object no informer watches) is put

@@ -728,6 +728,8 @@ static int run_one(const char *key, void *arg, long *requeue_after_ms)
 	ret = c->reconcile(&op->ctx, key, requeue_after_ms);
 	atomic_fetch_add_explicit(&op->reconciles, 1, memory_order_relaxed);
 	bw_metrics_histogram_observe(op->reconcile_time, (double)(bw_now_ns() - start) / 1e9, name);
+	bw_log_trace("operator", "%s %s: reconciled in %.1f ms (%s)", name, key,
+		     (double)(bw_now_ns() - start) / 1e6, bw_code_name(ret));
 	if (ret != 0) {
 		bw_metrics_counter_inc(op->reconcile_total, name, "error");
 		bw_metrics_counter_inc(op->reconcile_errors, name);

@@ -619,9 +619,15 @@ static int apply_owned(struct bw_operator_context *ctx, const json_t *svc, const
 		    cache_matches(d, deployment) && !httproute) {
 			/* applied by an earlier process (applied.h): a restart writes nothing;
 			 * but for an HTTPRoute, which no cache shows (it may never have been
-			 * made: the Gateway API was missing), it applies once */
-			(void)bw_applied_record(ctx->applied, key, md, NULL, d->generation,
-						time(NULL));
+			 * made: the Gateway API was missing), it applies once. The digest
+			 * covers every object, so each was applied as it is rendered now:
+			 * recorded as such, an image edit after the restart writes the
+			 * Deployment without reading the others first (two GETs before
+			 * the write), trusting them until the resync age as the restart
+			 * itself does */
+			(void)bw_applied_record(ctx->applied, key, md,
+						(const unsigned char(*)[BW_APPLIED_DIGEST_LEN])part,
+						d->generation, time(NULL));
 			goto out;
 		}
 	}

@@ -36,6 +36,15 @@ start_operator "$ns"
 sleep 5
 check_eq "a restart with everything converged writes nothing" "" "$(audit_requests "$ns" "$since" | grep -v '^get \|^list ')"
 check "the Services are still Ready" kubectl -n "$ns" wait --for=condition=Ready bsvc/users bsvc/orders bsvc/payments --timeout=5s
+
+# the first image edit after the restart: the Deployment is written without
+# a read of the core Service or the route first (the restart recorded them
+# as applied, from the digest that covers them)
+since=$(audit_now)
+kubectl -n "$ns" patch bsvc users --type=merge -p '{"spec":{"image":"registry.local/shop/users:2"}}' >/dev/null
+check "an image edit after the restart reaches the Deployment" eventually 30 bash -c \
+	"[ \"\$('$state/bin/kubectl' -n $ns get deployment users -o jsonpath='{.spec.template.spec.containers[0].image}')\" = registry.local/shop/users:2 ]"
+check_eq "and nothing was read before writing it" "" "$(audit_requests "$ns" "$since" | grep '^get ')"
 stop_operator
 check_operator_log
 
