@@ -228,9 +228,25 @@ static char *splice(const struct entry *e, const char *uid, size_t n, size_t *ou
 	return out;
 }
 
+/* look's spans as the scan's. */
+static void spans_of(const struct bw_review_memo_look *look, struct spans *sp)
+{
+	sp->n = look->n_spans;
+	sp->uid = look->uid_span;
+	memcpy(sp->start, look->start, sp->n * sizeof(sp->start[0]));
+	memcpy(sp->end, look->end, sp->n * sizeof(sp->end[0]));
+}
+
 int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t len,
 			  bw_review_memo_inputs_fn *inputs, void *arg, char **out, size_t *out_len,
 			  const char **result)
+{
+	return bw_review_memo_look_up(memo, body, len, inputs, arg, out, out_len, result, NULL);
+}
+
+int bw_review_memo_look_up(struct bw_review_memo *memo, const char *body, size_t len,
+			   bw_review_memo_inputs_fn *inputs, void *arg, char **out, size_t *out_len,
+			   const char **result, struct bw_review_memo_look *look)
 {
 	struct spans sp;
 	size_t uid_start, uid_end;
@@ -240,8 +256,19 @@ int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t 
 	int hit = 0;
 
 	*out = NULL;
+	if (look)
+		look->body = NULL;
 	if (!memo || find_spans(body, len, &sp) != 0 || body_digest(body, len, &sp, digest) != 0)
 		return 0;
+	if (look) {
+		look->body = body;
+		look->len = len;
+		look->n_spans = sp.n;
+		look->uid_span = sp.uid;
+		memcpy(look->start, sp.start, sp.n * sizeof(sp.start[0]));
+		memcpy(look->end, sp.end, sp.n * sizeof(sp.end[0]));
+		memcpy(look->digest, digest, sizeof(digest));
+	}
 	uid_start = sp.start[sp.uid] + 1; /* the characters within the quotes */
 	uid_end = sp.end[sp.uid] - 1;
 	bw_buf_init(&key, 64 * 1024);
@@ -292,21 +319,37 @@ int bw_review_memo_remember(struct bw_review_memo *memo, const char *body, size_
 			    size_t key_len, const char *response, size_t response_len,
 			    const char *result)
 {
+	return bw_review_memo_remember_seen(memo, NULL, body, len, uid, ns, service, key, key_len,
+					    response, response_len, result);
+}
+
+int bw_review_memo_remember_seen(struct bw_review_memo *memo,
+				 const struct bw_review_memo_look *look, const char *body,
+				 size_t len, const char *uid, const char *ns, const char *service,
+				 const char *key, size_t key_len, const char *response,
+				 size_t response_len, const char *result)
+{
 	size_t resp_start, uid_len;
 	struct spans sp;
 	struct entry *e, **slot;
+	int seen = look && look->body == body && look->len == len;
 
 	if (!memo || !uid || !ns || !service || !key || !response || !result)
 		return 0;
 	uid_len = strlen(uid);
-	if (find_spans(body, len, &sp) != 0 || sp.end[sp.uid] - sp.start[sp.uid] - 2 != uid_len ||
+	if (seen)
+		spans_of(look, &sp);
+	if ((!seen && find_spans(body, len, &sp) != 0) ||
+	    sp.end[sp.uid] - sp.start[sp.uid] - 2 != uid_len ||
 	    memcmp(body + sp.start[sp.uid] + 1, uid, uid_len) != 0 ||
 	    find_response_uid(response, response_len, uid, &resp_start) != 0)
 		return 0;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return BW_ENOMEM;
-	if (body_digest(body, len, &sp, e->digest) != 0) {
+	if (seen) {
+		memcpy(e->digest, look->digest, sizeof(e->digest));
+	} else if (body_digest(body, len, &sp, e->digest) != 0) {
 		free(e);
 		return BW_ENOMEM;
 	}

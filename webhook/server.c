@@ -397,6 +397,7 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	struct bw_admission_response answer = {.allowed = 1};
 	struct bw_mutate_input in = {0};
 	struct pod_inputs pi = {0};
+	struct bw_review_memo_look look; /* the memo's scan and hash of the body, kept for a miss */
 	struct bw_buf key;
 	json_t *labels = NULL, *svc = NULL, *deps = NULL, *targets = NULL;
 	const char *service, *outcome;
@@ -407,8 +408,8 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	int ret;
 
 	/* pods of one ReplicaSet: the same review but for its uid */
-	if (bw_review_memo_answer(wh->memo, hreq->body, hreq->body_len, memo_inputs,
-				  (void *)&wh->caches, &text, &len, &outcome)) {
+	if (bw_review_memo_look_up(wh->memo, hreq->body, hreq->body_len, memo_inputs,
+				   (void *)&wh->caches, &text, &len, &outcome, &look)) {
 		observe(wh, "mutate-pods", outcome, start);
 		bw_metrics_counter_inc(wh->memo_answers, "hit");
 		return bw_httpd_response_take_body(resp, "application/json", text, len);
@@ -450,9 +451,9 @@ static int mutate_pods(const struct bw_http_request *hreq, struct bw_http_respon
 	bw_metrics_counter_inc(wh->memo_answers, "miss");
 	pod_inputs_key(&pi, wh->caches.proxy_image, &key);
 	if (!key.error) /* not kept: the next such review is decided again */
-		bw_review_memo_remember(wh->memo, hreq->body, hreq->body_len, req.uid,
-					req.namespace, service ? service : "",
-					key.data ? key.data : "", key.len, text, len, outcome);
+		bw_review_memo_remember_seen(wh->memo, &look, hreq->body, hreq->body_len, req.uid,
+					     req.namespace, service ? service : "",
+					     key.data ? key.data : "", key.len, text, len, outcome);
 	ret = bw_httpd_response_take_body(resp, "application/json", text, len);
 	observe(wh, "mutate-pods", outcome, start);
 	goto out;

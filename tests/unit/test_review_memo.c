@@ -166,6 +166,48 @@ static void check_fixture(const char *name)
 	    "%s: a uid that is no string: not answered", name);
 	free(bad);
 
+	/* as the server does it: the miss's look reused by the remember; the
+	 * same answers. A look at another body is not used for this one. */
+	{
+		struct bw_review_memo *seen = bw_review_memo_new();
+		struct bw_review_memo_look look, look_other;
+
+		CHECK_INT(0,
+			  bw_review_memo_look_up(seen, body, len, inputs_fn, &in, &got, &got_len,
+						 &result, &look),
+			  "%s: an empty memo answers nothing", name);
+		CHECK(look.body == body && look.len == len && look.n_spans >= 1,
+		      "%s: the miss says what it found (%zu spans)", name, look.n_spans);
+		CHECK_INT(0,
+			  bw_review_memo_remember_seen(seen, &look, body, len, req.uid,
+						       req.namespace, "orders", "key-1", 5, resp,
+						       resp_len, "patched"),
+			  "%s: remembered from the look", name);
+		CHECK_INT(1,
+			  bw_review_memo_look_up(seen, other, other_len, inputs_fn, &in, &got,
+						 &got_len, &result, &look_other),
+			  "%s: then another uid is answered", name);
+		CHECK(got && got_len == want_len && memcmp(got, want, want_len) == 0,
+		      "%s: with exactly the answer written for it", name);
+		free(got);
+		got = NULL;
+		bw_review_memo_free(seen);
+
+		seen = bw_review_memo_new();
+		look_other.body = other; /* a look at the other body, handed over with this one */
+		look_other.len = len;
+		look_other.n_spans = 0;
+		bw_review_memo_remember_seen(seen, &look_other, body, len, req.uid, req.namespace,
+					     "orders", "key-1", 5, resp, resp_len, "patched");
+		CHECK_INT(1,
+			  bw_review_memo_answer(seen, other, other_len, inputs_fn, &in, &got,
+						&got_len, &result),
+			  "%s: a look at another body is not taken for this one", name);
+		free(got);
+		got = NULL;
+		bw_review_memo_free(seen);
+	}
+
 	bw_admission_request_release(&req);
 	bw_review_memo_free(memo);
 	free(body);
