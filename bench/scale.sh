@@ -28,7 +28,8 @@
 # Environment: SIZES, PHASES (any of baseline-a baseline-b breakwater, run
 # in that order), STEPS (any of converge restart edit latency: the last
 # three can be left out when time is short; converge always runs), EDITS (500), OUT (build/bench-scale),
-# BREAKWATER_ARGS (more flags for bin/breakwater, e.g. --workers 4), NODE_PODS (pods a fake
+# BREAKWATER_ARGS (more flags for bin/breakwater, e.g. --workers 4), BREAKWATER_BIN (another
+# build to run, e.g. a copy kept for an A/B while bin/ is rebuilt), NODE_PODS (pods a fake
 # node holds: 250, as cluster.sh makes them). BREAKWATER_KCM_QPS/_BURST and
 # BREAKWATER_SCHED_QPS/_BURST, when set, restart kube-controller-manager and
 # kube-scheduler with those client rates unless they run with them already
@@ -54,7 +55,7 @@ OUT=${OUT:-$top/build/bench-scale}
 NODE_PODS=${NODE_PODS:-250}
 TIMEOUT=${TIMEOUT:-1800} # seconds any one wait may take
 PERF=${PERF:-0}
-bw_bin=$top/bin/breakwater
+bw_bin=${BREAKWATER_BIN:-$top/bin/breakwater}
 results=$OUT/results.tsv
 logs=$OUT/logs
 
@@ -531,7 +532,7 @@ EOF
 main() {
 	local n p
 	mkdir -p "$OUT/work" "$logs"
-	[ -x "$bw_bin" ] || die "build bin/breakwater first (make)"
+	[ -x "$bw_bin" ] || die "$bw_bin: not an executable (make builds bin/breakwater)"
 	# the baseline operator and the bench's client (applies, latency probe)
 	{ read -r baseline_bin && read -r client_bin; } < <(BENCH_LOG_DIR=$logs "$top/bench/baseline/build.sh")
 	[ -x "${client_bin:-}" ] || die "bench/baseline did not build"
