@@ -98,6 +98,14 @@ struct write_ctx {
 	struct stream *s;
 };
 
+static void free_chunks(struct chunk *c)
+{
+	for (struct chunk *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+}
+
 /* Appends n bytes to s's chunks, filling the last one first; the lock is
  * held. -1 (nothing appended) when out of memory. */
 static int append(struct stream *s, const char *data, size_t n)
@@ -108,10 +116,7 @@ static int append(struct stream *s, const char *data, size_t n)
 	/* the new chunks first, so that a failure leaves s as it was */
 	for (; left > 0; left -= left < CHUNK_SIZE ? left : CHUNK_SIZE) {
 		if ((c = malloc(sizeof(*c))) == NULL) {
-			while ((c = first)) {
-				first = c->next;
-				free(c);
-			}
+			free_chunks(first);
 			return -1;
 		}
 		c->next = NULL;
@@ -137,14 +142,6 @@ static int append(struct stream *s, const char *data, size_t n)
 		s->tail = c;
 	}
 	return 0;
-}
-
-static void free_chunks(struct chunk *c)
-{
-	for (struct chunk *next; c; c = next) {
-		next = c->next;
-		free(c);
-	}
 }
 
 /* Drops what s holds undelivered; the lock is held. */
