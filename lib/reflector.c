@@ -238,11 +238,13 @@ static int list_and_replace(struct bw_reflector *r)
 		r->handlers.list_end(0, NULL, r->handlers.ctx);
 		goto out;
 	}
+	/* Counted before the hand-over: whoever sees the store replaced sees
+	 * the list counted. */
+	COUNT(r, lists);
 	if ((ret = r->handlers.list_end(1, rv ? rv : "", r->handlers.ctx)) != 0)
 		goto out;
 	set_last_version(r, rv);
 	atomic_store(&r->synced, 1);
-	COUNT(r, lists);
 out:
 	free(rv);
 	return ret;
@@ -278,6 +280,7 @@ static int initial_bookmark(struct bw_reflector *r, const json_t *obj, const cha
 	if (!end || strcmp(end, "true") != 0)
 		return 0; /* progress: the list is not whole yet */
 	r->initial = 0;
+	COUNT(r, lists); /* before the hand-over, as list_and_replace() */
 	if ((ret = r->handlers.list_end(1, rv ? rv : "", r->handlers.ctx)) != 0) {
 		r->refused = 1;
 		return bw_error_set(&r->watch_err, ret < 0 ? ret : BW_EIO,
@@ -287,7 +290,6 @@ static int initial_bookmark(struct bw_reflector *r, const json_t *obj, const cha
 		     rv ? rv : "?");
 	set_last_version(r, rv);
 	atomic_store(&r->synced, 1);
-	COUNT(r, lists);
 	r->delivered = 1;
 	return 0;
 }
@@ -332,6 +334,7 @@ static int on_line(const char *line, size_t len, void *ctx)
 			ret = initial_event(r, type, obj);
 			break;
 		}
+		COUNT(r, events); /* before the hand-over, as lists */
 		ret = r->handlers.event(type, obj, r->handlers.ctx);
 		if (ret != 0) {
 			/* its resourceVersion is not recorded: the relist brings it */
@@ -342,7 +345,6 @@ static int on_line(const char *line, size_t len, void *ctx)
 			break;
 		}
 		set_last_version(r, rv);
-		COUNT(r, events);
 		r->delivered = 1;
 		break;
 	}

@@ -75,8 +75,10 @@ struct bw_reflector_options {
 	size_t max_event_bytes;	    /* default BW_WATCH_MAX_EVENT_BYTES (16 MiB) */
 };
 
+/* Lists and events are counted before they are handed over, so that a
+ * reader who sees the store changed also sees them counted. */
 struct bw_reflector_stats {
-	uint64_t lists;		 /* complete lists handed to replace() */
+	uint64_t lists;		 /* complete lists handed to list_end() */
 	uint64_t watches;	 /* watch requests started */
 	uint64_t watch_restarts; /* watches that ended in an error or a stall */
 	uint64_t relists_gone;	 /* relists caused by 410 Gone */

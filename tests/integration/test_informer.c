@@ -416,11 +416,30 @@ static uint64_t lists_of(struct bw_informer *inf)
 	return st.lists;
 }
 
+/* What a handler sees of the counters while it is told of an update: a
+ * reader who sees the store changed must see the list that changed it
+ * counted (CI once saw the store first, the count after). */
+struct lists_seen {
+	struct bw_informer *inf;
+	_Atomic uint64_t lists;
+};
+
+static void note_lists(const void *old_item, const void *new_item, void *ctx)
+{
+	struct lists_seen *seen = ctx;
+
+	(void)old_item;
+	(void)new_item;
+	atomic_store(&seen->lists, lists_of(seen->inf));
+}
+
 /* An event the store refuses is not dropped until some later relist: the
  * informer relists at once and the store converges. */
 static void test_store_failure(struct bw_client *c)
 {
 	struct tally t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct lists_seen seen = {0};
+	struct bw_informer_handlers watcher = {NULL, note_lists, NULL, &seen};
 	struct bw_informer_options opts = {
 	    .watch = {.resource = &bw_res_configmaps,
 		      .namespace = ns,
@@ -434,8 +453,13 @@ static void test_store_failure(struct bw_client *c)
 	uint64_t lists;
 
 	create_cm(c, "flaky", "v1");
-	if (bw_informer_new(&inf, c, &opts, &err) || bw_informer_add_handlers(inf, &h, &err) ||
-	    bw_informer_start(inf, &err)) {
+	if (bw_informer_new(&inf, c, &opts, &err)) {
+		printf("not ok - create an informer: %s\n", err.message);
+		exit(1);
+	}
+	seen.inf = inf;
+	if (bw_informer_add_handlers(inf, &h, &err) ||
+	    bw_informer_add_handlers(inf, &watcher, &err) || bw_informer_start(inf, &err)) {
 		printf("not ok - start an informer: %s\n", err.message);
 		exit(1);
 	}
@@ -450,6 +474,9 @@ static void test_store_failure(struct bw_client *c)
 	CHECK(lists_of(inf) > lists, "through a relist (%llu lists, %llu before)",
 	      (unsigned long long)lists_of(inf), (unsigned long long)lists);
 	CHECK_INT(1, count_of(&t, "flaky", 1), "the handlers were told of the update once");
+	CHECK(atomic_load(&seen.lists) > lists,
+	      "a handler told of the update sees the relist counted (%llu lists, %llu before)",
+	      (unsigned long long)atomic_load(&seen.lists), (unsigned long long)lists);
 
 	lists = lists_of(inf);
 	atomic_store(&fail_armed, 1);
