@@ -14,7 +14,9 @@
  * store is owned by the informer (bw_informer_store() borrows it); items
  * taken from it stay valid after bw_informer_free().
  * Thread-safety: handlers run on the informer's thread, one at a time, and
- * must not block for long (enqueue a key and return). Everything else may be
+ * must not block for long (enqueue a key and return). They are told after
+ * the store changed: another thread may see the change in the store before
+ * the handlers have run. Everything else may be
  * called from any thread, except add_handlers (before start only) and free.
  */
 #ifndef BW_INFORMER_H

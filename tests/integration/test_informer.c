@@ -78,6 +78,30 @@ static int count_of(struct tally *t, const char *name, int kind)
 	return v;
 }
 
+struct wait_told {
+	struct tally *t;
+	const char *name;
+	int kind;
+};
+
+static int is_told(void *ctx)
+{
+	struct wait_told *w = ctx;
+
+	return count_of(w->t, w->name, w->kind) > 0;
+}
+
+/* The handlers' count of name's events of a kind, once there is one (up to
+ * 10 s): handlers are told after the store changed (informer.h), so a test
+ * that saw the store change waits for them before it counts. */
+static int told(struct tally *t, const char *name, int kind)
+{
+	struct wait_told w = {t, name, kind};
+
+	itest_eventually(10000, is_told, &w);
+	return count_of(t, name, kind);
+}
+
 static void bump(struct tally *t, const void *item, int kind)
 {
 	pthread_mutex_lock(&t->lock);
@@ -192,7 +216,7 @@ static void test_basic(struct bw_client *c)
 	CHECK(wait_value(inf, "fresh", NULL), "a delete reaches the store");
 	CHECK_INT(1, count_of(&t, "fresh", 0), "one add event");
 	CHECK_INT(1, count_of(&t, "fresh", 1), "one update event");
-	CHECK_INT(1, count_of(&t, "fresh", 2), "one delete event");
+	CHECK_INT(1, told(&t, "fresh", 2), "one delete event");
 	CHECK_INT(1, bw_store_count(bw_informer_store(inf)), "the store holds what the server has");
 	bw_informer_free(inf);
 	bw_client_delete(c, &bw_res_configmaps, ns, "pre-existing", NULL, NULL);
@@ -279,7 +303,7 @@ static void test_stall(struct bw_client *c)
 	CHECK(itest_eventually(10000, stalled_twice, inf), "its silent watch is restarted, twice");
 	create_cm(c, "after-stall", "1");
 	CHECK(wait_value(inf, "after-stall", "1"), "events still arrive after the restarts");
-	CHECK_INT(1, count_of(&t, "after-stall", 0), "exactly once");
+	CHECK_INT(1, told(&t, "after-stall", 0), "exactly once");
 	bw_informer_stats(inf, &st);
 	CHECK(st.lists == 1, "restarting a stalled watch needs no relist (%llu lists)",
 	      (unsigned long long)st.lists);
@@ -458,8 +482,9 @@ static void test_store_failure(struct bw_client *c)
 		exit(1);
 	}
 	seen.inf = inf;
-	if (bw_informer_add_handlers(inf, &h, &err) ||
-	    bw_informer_add_handlers(inf, &watcher, &err) || bw_informer_start(inf, &err)) {
+	/* the watcher first: once the tally shows the update, it has run */
+	if (bw_informer_add_handlers(inf, &watcher, &err) ||
+	    bw_informer_add_handlers(inf, &h, &err) || bw_informer_start(inf, &err)) {
 		printf("not ok - start an informer: %s\n", err.message);
 		exit(1);
 	}
@@ -473,7 +498,7 @@ static void test_store_failure(struct bw_client *c)
 	CHECK(atomic_load(&fail_armed) == 0, "the projection did fail once");
 	CHECK(lists_of(inf) > lists, "through a relist (%llu lists, %llu before)",
 	      (unsigned long long)lists_of(inf), (unsigned long long)lists);
-	CHECK_INT(1, count_of(&t, "flaky", 1), "the handlers were told of the update once");
+	CHECK_INT(1, told(&t, "flaky", 1), "the handlers were told of the update once");
 	CHECK(atomic_load(&seen.lists) > lists,
 	      "a handler told of the update sees the relist counted (%llu lists, %llu before)",
 	      (unsigned long long)atomic_load(&seen.lists), (unsigned long long)lists);
@@ -484,7 +509,7 @@ static void test_store_failure(struct bw_client *c)
 	CHECK(wait_value(inf, "flaky-new", "fail-new"),
 	      "an object whose add the store refused once still reaches the store");
 	CHECK(lists_of(inf) > lists, "through a relist");
-	CHECK_INT(1, count_of(&t, "flaky-new", 0), "the handlers were told of the add once");
+	CHECK_INT(1, told(&t, "flaky-new", 0), "the handlers were told of the add once");
 	CHECK_INT(2, bw_store_count(bw_informer_store(inf)), "the store holds what the server has");
 	bw_informer_free(inf);
 	bw_client_delete(c, &bw_res_configmaps, ns, "flaky", NULL, NULL);
@@ -525,8 +550,8 @@ static void test_compacted(struct bw_client *c)
 
 	CHECK(itest_eventually(30000, relisted_after_gone, inf), "the watch got 410 and relisted");
 	CHECK(wait_value(inf, "doomed", NULL), "the relist removed the object deleted meanwhile");
-	CHECK_INT(1, count_of(&t, "doomed", 2), "and told the handlers once");
-	CHECK_INT(1, count_of(&t, "born-later", 0), "the object created meanwhile was added once");
+	CHECK_INT(1, told(&t, "doomed", 2), "and told the handlers once");
+	CHECK_INT(1, told(&t, "born-later", 0), "the object created meanwhile was added once");
 	CHECK_INT(1, count_of(&t, "kept", 0), "the untouched object was not added again");
 	CHECK_INT(0, count_of(&t, "kept", 1), "nor updated");
 	bw_informer_stats(inf, &st);
