@@ -77,6 +77,8 @@ check_eq "replicas are no revision: a scale makes none" "3" \
 bad=registry.local/shop/hist:2.0.0-never-ready
 patch "{\"spec\":{\"image\":\"$bad\",\"env\":[{\"name\":\"A\",\"value\":\"bad\"}]}}"
 check "the failing template is rolled out first" eventually 20 bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deployment hist -o jsonpath='{.spec.template.spec.containers[0].image}')\" = $bad ]"
+# the status is written after the Deployment: wait for it to name the new revision
+check "status.updateRevision moves on" eventually 20 bash -c "[ \"\$('$state/bin/kubectl' -n $ns get bsvc hist -o jsonpath='{.status.updateRevision}')\" != $r3 ]"
 r4=$(st updateRevision)
 check_eq "it is revision 4" 4 "$(rev_of "$r4")"
 check "Ready goes False RolledBack after the deadline" eventually 90 bash -c \

@@ -520,6 +520,7 @@ static void test_hung_api_server(struct bw_client *c, const char *ns)
 	CHECK(wait_output(&d, "leading delta", 10000) >= 0, "a leader behind the proxy leads");
 	spawn(&e, "/proc/self/exe", ns, "echo");
 	itest_sleep_ms(2 * RETRY_MS + 500);
+	drain(&e); /* what it printed meanwhile */
 	CHECK(strstr(e.seen, "leading") == NULL, "a second candidate, direct, waits");
 	pthread_mutex_lock(&w.lock);
 	CHECK(find_write(&w, "delta", 0) >= 0, "the leader writes while it leads");
@@ -613,6 +614,7 @@ int main(int argc, char **argv)
 	CHECK(wait_output(&a, "leading alpha", 10000) >= 0, "the first candidate leads");
 	spawn(&b, "/proc/self/exe", ns, "bravo");
 	itest_sleep_ms(2 * RETRY_MS + 500);
+	drain(&b); /* what it printed meanwhile */
 	CHECK(strstr(b.seen, "leading") == NULL, "the second candidate waits");
 	h = holder(c, ns);
 	CHECK_STR("alpha", h, "the lease names the leader");
@@ -632,6 +634,7 @@ int main(int argc, char **argv)
 
 	spawn(&cc, "/proc/self/exe", ns, "charlie");
 	itest_sleep_ms(2 * RETRY_MS + 500);
+	drain(&cc); /* what it printed meanwhile */
 	CHECK(strstr(cc.seen, "leading") == NULL, "a third candidate waits");
 
 	kill(b.pid, SIGTERM);

@@ -61,6 +61,13 @@ static int list_ok(struct bw_client *c, struct bw_error *err)
 	return ret;
 }
 
+static int lists_fine(void *ctx)
+{
+	struct bw_error err;
+
+	return list_ok(ctx, &err) == 0;
+}
+
 /* The in-cluster configuration, as a pod sees it: KUBERNETES_SERVICE_HOST
  * and _PORT, and the service-account folder with token, ca.crt and
  * namespace. */
@@ -147,7 +154,9 @@ int main(void)
 	ret = bw_client_new(&sa_client, &cfg, NULL, &err);
 	CHECK_INT(0, ret, "a client authenticating with the token file");
 
-	CHECK_INT(0, list_ok(sa_client, &err), "it can list with the first token");
+	/* the API server's RBAC reads the RoleBinding from its own cache, which
+	 * may lag its create: a 403 until then */
+	CHECK(itest_eventually(10000, lists_fine, sa_client), "it can list with the first token");
 	itest_sleep_ms(20); /* a different modification time, whatever the file system's clock */
 	write_file(path, "not-a-valid-token\n");
 	ret = list_ok(sa_client, &err);
