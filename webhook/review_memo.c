@@ -11,18 +11,12 @@
 #include "json.h"
 #include "review_memo.h"
 
-/* The parts of a body that may differ between reviews given the same
- * answer: request.uid's value (quotes included) and the random suffix of
- * each kube-api-access name, a "name" member's value as the API server
- * writes it (compact), in the order they are written. */
+/* The spans of a body (struct bw_review_memo_spans): a kube-api-access
+ * name's suffix is found as a "name" member's value as the API server
+ * writes it (compact). */
 #define MAX_SPANS (1 + BW_REVIEW_MEMO_TOKENS_MAX)
 #define TOKEN	  "\"name\":\"kube-api-access-"
 #define TOKEN_LEN (sizeof(TOKEN) - 1)
-
-struct spans {
-	size_t n, uid; /* how many, and which is the uid's */
-	size_t start[MAX_SPANS], end[MAX_SPANS];
-};
 
 /* One remembered answer. The body is kept as the SHA-256 of its text
  * without its spans (each piece with its length, so no two bodies of
@@ -88,7 +82,7 @@ static int token_char(char c)
 
 /* The spans of body: 0, or -1 when its uid is not found or not plain, or
  * it holds more than BW_REVIEW_MEMO_TOKENS_MAX kube-api-access names. */
-static int find_spans(const char *body, size_t len, struct spans *sp)
+static int find_spans(const char *body, size_t len, struct bw_review_memo_spans *sp)
 {
 	size_t uid_start, uid_end, i = 0;
 	const char *at;
@@ -129,7 +123,8 @@ static int find_spans(const char *body, size_t len, struct spans *sp)
 
 /* The text between spans: segment i runs from the end of span i - 1 (or
  * the start) to the start of span i (or the end). */
-static void segment(const struct spans *sp, size_t len, size_t i, size_t *from, size_t *to)
+static void segment(const struct bw_review_memo_spans *sp, size_t len, size_t i, size_t *from,
+		    size_t *to)
 {
 	*from = i == 0 ? 0 : sp->end[i - 1];
 	*to = i == sp->n ? len : sp->start[i];
@@ -144,7 +139,7 @@ static void sha256_fetch(void)
 }
 
 /* The digest of body without its spans: 0, or -1 when it cannot be made. */
-static int body_digest(const char *body, size_t len, const struct spans *sp,
+static int body_digest(const char *body, size_t len, const struct bw_review_memo_spans *sp,
 		       unsigned char digest[32])
 {
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
@@ -205,7 +200,8 @@ void bw_review_memo_free(struct bw_review_memo *memo)
 
 /* Whether a body of spans sp and digest is e's body but for the text of
  * the spans. */
-static int same_body(const struct entry *e, const struct spans *sp, const unsigned char digest[32])
+static int same_body(const struct entry *e, const struct bw_review_memo_spans *sp,
+		     const unsigned char digest[32])
 {
 	return sp->n == e->n_spans && sp->uid == e->uid_span &&
 	       memcmp(digest, e->digest, sizeof(e->digest)) == 0;
@@ -228,15 +224,6 @@ static char *splice(const struct entry *e, const char *uid, size_t n, size_t *ou
 	return out;
 }
 
-/* look's spans as the scan's. */
-static void spans_of(const struct bw_review_memo_look *look, struct spans *sp)
-{
-	sp->n = look->n_spans;
-	sp->uid = look->uid_span;
-	memcpy(sp->start, look->start, sp->n * sizeof(sp->start[0]));
-	memcpy(sp->end, look->end, sp->n * sizeof(sp->end[0]));
-}
-
 int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t len,
 			  bw_review_memo_inputs_fn *inputs, void *arg, char **out, size_t *out_len,
 			  const char **result)
@@ -248,33 +235,29 @@ int bw_review_memo_look_up(struct bw_review_memo *memo, const char *body, size_t
 			   bw_review_memo_inputs_fn *inputs, void *arg, char **out, size_t *out_len,
 			   const char **result, struct bw_review_memo_look *look)
 {
-	struct spans sp;
+	struct bw_review_memo_look own;
+	struct bw_review_memo_spans *sp;
 	size_t uid_start, uid_end;
-	unsigned char digest[32];
 	struct entry *e;
 	struct bw_buf key;
 	int hit = 0;
 
 	*out = NULL;
-	if (look)
-		look->body = NULL;
-	if (!memo || find_spans(body, len, &sp) != 0 || body_digest(body, len, &sp, digest) != 0)
+	if (!look)
+		look = &own;
+	look->body = NULL;
+	sp = &look->spans;
+	if (!memo || find_spans(body, len, sp) != 0 ||
+	    body_digest(body, len, sp, look->digest) != 0)
 		return 0;
-	if (look) {
-		look->body = body;
-		look->len = len;
-		look->n_spans = sp.n;
-		look->uid_span = sp.uid;
-		memcpy(look->start, sp.start, sp.n * sizeof(sp.start[0]));
-		memcpy(look->end, sp.end, sp.n * sizeof(sp.end[0]));
-		memcpy(look->digest, digest, sizeof(digest));
-	}
-	uid_start = sp.start[sp.uid] + 1; /* the characters within the quotes */
-	uid_end = sp.end[sp.uid] - 1;
+	look->body = body;
+	look->len = len;
+	uid_start = sp->start[sp->uid] + 1; /* the characters within the quotes */
+	uid_end = sp->end[sp->uid] - 1;
 	bw_buf_init(&key, 64 * 1024);
 	pthread_mutex_lock(&memo->lock);
-	e = memo->slots[slot_of(digest)];
-	if (e && same_body(e, &sp, digest) && inputs(arg, e->ns, e->service, &key) == 0 &&
+	e = memo->slots[slot_of(look->digest)];
+	if (e && same_body(e, sp, look->digest) && inputs(arg, e->ns, e->service, &key) == 0 &&
 	    !key.error && key.len == e->key_len &&
 	    memcmp(key.data ? key.data : "", e->key, e->key_len) == 0 &&
 	    (*out = splice(e, body + uid_start, uid_end - uid_start, out_len)) != NULL) {
@@ -330,7 +313,8 @@ int bw_review_memo_remember_seen(struct bw_review_memo *memo,
 				 size_t response_len, const char *result)
 {
 	size_t resp_start, uid_len;
-	struct spans sp;
+	struct bw_review_memo_spans own;
+	const struct bw_review_memo_spans *sp = &own;
 	struct entry *e, **slot;
 	int seen = look && look->body == body && look->len == len;
 
@@ -338,10 +322,10 @@ int bw_review_memo_remember_seen(struct bw_review_memo *memo,
 		return 0;
 	uid_len = strlen(uid);
 	if (seen)
-		spans_of(look, &sp);
-	if ((!seen && find_spans(body, len, &sp) != 0) ||
-	    sp.end[sp.uid] - sp.start[sp.uid] - 2 != uid_len ||
-	    memcmp(body + sp.start[sp.uid] + 1, uid, uid_len) != 0 ||
+		sp = &look->spans;
+	if ((!seen && find_spans(body, len, &own) != 0) ||
+	    sp->end[sp->uid] - sp->start[sp->uid] - 2 != uid_len ||
+	    memcmp(body + sp->start[sp->uid] + 1, uid, uid_len) != 0 ||
 	    find_response_uid(response, response_len, uid, &resp_start) != 0)
 		return 0;
 	e = calloc(1, sizeof(*e));
@@ -349,12 +333,12 @@ int bw_review_memo_remember_seen(struct bw_review_memo *memo,
 		return BW_ENOMEM;
 	if (seen) {
 		memcpy(e->digest, look->digest, sizeof(e->digest));
-	} else if (body_digest(body, len, &sp, e->digest) != 0) {
+	} else if (body_digest(body, len, sp, e->digest) != 0) {
 		free(e);
 		return BW_ENOMEM;
 	}
-	e->n_spans = sp.n;
-	e->uid_span = sp.uid;
+	e->n_spans = sp->n;
+	e->uid_span = sp->uid;
 	e->ns = copy(ns, strlen(ns));
 	e->service = copy(service, strlen(service));
 	e->key = copy(key, key_len);

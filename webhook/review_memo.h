@@ -85,17 +85,24 @@ int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t 
 			  bw_review_memo_inputs_fn *inputs, void *arg, char **out, size_t *out_len,
 			  const char **result);
 
-/* What bw_review_memo_look_up() found of a body: where its spans are and the
- * digest of the rest. A miss hands it to bw_review_memo_remember_seen(),
- * which then neither scans nor hashes the body again (a SHA-256 of 4 KB,
- * some 3 us, a tenth of a decision). Only for that same body, unchanged:
- * the body's address and length are noted, and a look at another body is
- * not used. */
+/* The parts of a body that may differ between reviews given the same
+ * answer: request.uid's value (its quotes included) and the random suffix
+ * of each kube-api-access name, as offsets into the body, in its order. */
+struct bw_review_memo_spans {
+	size_t n, uid; /* how many, and which is the uid's */
+	size_t start[BW_REVIEW_MEMO_TOKENS_MAX + 1], end[BW_REVIEW_MEMO_TOKENS_MAX + 1];
+};
+
+/* What bw_review_memo_look_up() found of a body: its spans and the digest
+ * of the rest. A miss hands it to bw_review_memo_remember_seen(), which
+ * then neither scans nor hashes the body again (a SHA-256 of 4 KB, some
+ * 3 us, a tenth of a decision). Only for that same body, unchanged: the
+ * body's address and length are noted, and a look at another body is not
+ * used. */
 struct bw_review_memo_look {
 	const char *body; /* NULL: nothing found (the body is not remembered) */
 	size_t len;
-	size_t n_spans, uid_span;
-	size_t start[BW_REVIEW_MEMO_TOKENS_MAX + 1], end[BW_REVIEW_MEMO_TOKENS_MAX + 1];
+	struct bw_review_memo_spans spans;
 	unsigned char digest[32];
 };
 

@@ -176,8 +176,8 @@ static void check_fixture(const char *name)
 			  bw_review_memo_look_up(seen, body, len, inputs_fn, &in, &got, &got_len,
 						 &result, &look),
 			  "%s: an empty memo answers nothing", name);
-		CHECK(look.body == body && look.len == len && look.n_spans >= 1,
-		      "%s: the miss says what it found (%zu spans)", name, look.n_spans);
+		CHECK(look.body == body && look.len == len && look.spans.n >= 1,
+		      "%s: the miss says what it found (%zu spans)", name, look.spans.n);
 		CHECK_INT(0,
 			  bw_review_memo_remember_seen(seen, &look, body, len, req.uid,
 						       req.namespace, "orders", "key-1", 5, resp,
@@ -196,7 +196,7 @@ static void check_fixture(const char *name)
 		seen = bw_review_memo_new();
 		look_other.body = other; /* a look at the other body, handed over with this one */
 		look_other.len = len;
-		look_other.n_spans = 0;
+		look_other.spans.n = 0;
 		bw_review_memo_remember_seen(seen, &look_other, body, len, req.uid, req.namespace,
 					     "orders", "key-1", 5, resp, resp_len, "patched");
 		CHECK_INT(1,
