@@ -14,7 +14,6 @@
 /* The spans of a body (struct bw_review_memo_spans): a kube-api-access
  * name's suffix is found as a "name" member's value as the API server
  * writes it (compact). */
-#define MAX_SPANS (1 + BW_REVIEW_MEMO_TOKENS_MAX)
 #define TOKEN	  "\"name\":\"kube-api-access-"
 #define TOKEN_LEN (sizeof(TOKEN) - 1)
 
@@ -90,7 +89,7 @@ static int find_spans(const char *body, size_t len, struct bw_review_memo_spans 
 	if (find_uid(body, len, &uid_start, &uid_end) != 0)
 		return -1;
 	sp->n = 0;
-	sp->uid = MAX_SPANS;
+	sp->uid = BW_REVIEW_MEMO_SPANS_MAX;
 	while (i < len && (at = memmem(body + i, len - i, TOKEN, TOKEN_LEN)) != NULL) {
 		size_t s = (size_t)(at - body) + TOKEN_LEN, k = 0;
 
@@ -101,18 +100,18 @@ static int find_spans(const char *body, size_t len, struct bw_review_memo_spans 
 		if (k != BW_REVIEW_MEMO_TOKEN_CHARS || s + k >= len || body[s + k] != '"' ||
 		    (s >= uid_start && s < uid_end))
 			continue;
-		if (sp->uid == MAX_SPANS && s > uid_start) {
+		if (sp->uid == BW_REVIEW_MEMO_SPANS_MAX && s > uid_start) {
 			sp->uid = sp->n;
 			sp->start[sp->n] = uid_start;
 			sp->end[sp->n++] = uid_end;
 		}
-		if (sp->n == MAX_SPANS)
+		if (sp->n == BW_REVIEW_MEMO_SPANS_MAX)
 			return -1;
 		sp->start[sp->n] = s;
 		sp->end[sp->n++] = s + k;
 	}
-	if (sp->uid == MAX_SPANS) {
-		if (sp->n == MAX_SPANS)
+	if (sp->uid == BW_REVIEW_MEMO_SPANS_MAX) {
+		if (sp->n == BW_REVIEW_MEMO_SPANS_MAX)
 			return -1;
 		sp->uid = sp->n;
 		sp->start[sp->n] = uid_start;

@@ -88,9 +88,11 @@ int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t 
 /* The parts of a body that may differ between reviews given the same
  * answer: request.uid's value (its quotes included) and the random suffix
  * of each kube-api-access name, as offsets into the body, in its order. */
+#define BW_REVIEW_MEMO_SPANS_MAX (1 + BW_REVIEW_MEMO_TOKENS_MAX)
+
 struct bw_review_memo_spans {
 	size_t n, uid; /* how many, and which is the uid's */
-	size_t start[BW_REVIEW_MEMO_TOKENS_MAX + 1], end[BW_REVIEW_MEMO_TOKENS_MAX + 1];
+	size_t start[BW_REVIEW_MEMO_SPANS_MAX], end[BW_REVIEW_MEMO_SPANS_MAX];
 };
 
 /* What bw_review_memo_look_up() found of a body: its spans and the digest
