@@ -1,4 +1,5 @@
-/* Answers to reviews that differ only in their uid: see review_memo.h. */
+/* Answers to reviews that differ only where every pod's differs: see
+ * review_memo.h. */
 #define _GNU_SOURCE /* memmem() */
 #include <pthread.h>
 #include <stdint.h>
@@ -25,7 +26,9 @@
  * uid. */
 struct entry {
 	unsigned char digest[32];
-	size_t n_spans, uid_span; /* the body's spans: how many, which is the uid */
+	/* the body's spans: how many, which is the uid, which the managedFields
+	 * (BW_REVIEW_MEMO_SPANS_MAX: none) */
+	size_t n_spans, uid_span, managed_span;
 	char *ns, *service, *key;
 	size_t key_len;
 	char *response;
@@ -79,45 +82,95 @@ static int token_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+/* Where the object's metadata.managedFields value is written in body: 0,
+ * or -1 when the scan does not find it (then it is compared as it is). */
+static int find_managed(const char *body, size_t len, size_t *start, size_t *end)
+{
+	static const char *const path[] = {"request", "object", "metadata", "managedFields"};
+	const char *at = body;
+	size_t n = len;
+
+	for (size_t i = 0; i < sizeof(path) / sizeof(path[0]); i++)
+		if (bw_json_member(at, n, path[i], &at, &n) != 0)
+			return -1;
+	*start = (size_t)(at - body);
+	*end = *start + n;
+	return 0;
+}
+
+/* Appends the span [start, end) to sp, noting its index in *index: 0, or
+ * -1 when sp is full. */
+static int add_span(struct bw_review_memo_spans *sp, size_t start, size_t end, size_t *index)
+{
+	if (sp->n == BW_REVIEW_MEMO_SPANS_MAX)
+		return -1;
+	if (index)
+		*index = sp->n;
+	sp->start[sp->n] = start;
+	sp->end[sp->n++] = end;
+	return 0;
+}
+
+/* A span found by its place in the JSON (the uid, the managedFields), and
+ * where its index in the spans goes. */
+struct fixed_span {
+	size_t start, end, *index;
+};
+
+/* Appends the spans of fixed (n_fixed of them, in body order, *next the
+ * first not yet appended) that start before offset `before`. Returns 0, or
+ * -1 when sp is full. */
+
+static int add_fixed_before(struct bw_review_memo_spans *sp, const struct fixed_span *fixed,
+			    size_t n_fixed, size_t *next, size_t before)
+{
+	for (; *next < n_fixed && fixed[*next].start < before; (*next)++)
+		if (add_span(sp, fixed[*next].start, fixed[*next].end, fixed[*next].index) != 0)
+			return -1;
+	return 0;
+}
+
 /* The spans of body: 0, or -1 when its uid is not found or not plain, or
  * it holds more than BW_REVIEW_MEMO_TOKENS_MAX kube-api-access names. */
 static int find_spans(const char *body, size_t len, struct bw_review_memo_spans *sp)
 {
-	size_t uid_start, uid_end, i = 0;
+	struct fixed_span fixed[2];
+	size_t n_fixed = 1, next = 0, i = 0, tokens = 0, managed_start, managed_end;
 	const char *at;
 
-	if (find_uid(body, len, &uid_start, &uid_end) != 0)
-		return -1;
 	sp->n = 0;
-	sp->uid = BW_REVIEW_MEMO_SPANS_MAX;
+	sp->uid = sp->managed = BW_REVIEW_MEMO_SPANS_MAX;
+	fixed[0].index = &sp->uid;
+	if (find_uid(body, len, &fixed[0].start, &fixed[0].end) != 0)
+		return -1;
+	if (find_managed(body, len, &managed_start, &managed_end) == 0) {
+		struct fixed_span m = {managed_start, managed_end, &sp->managed};
+
+		/* the uid is request's member, the managedFields inside it: apart */
+		if (m.start < fixed[0].start)
+			fixed[1] = fixed[0], fixed[0] = m;
+		else
+			fixed[1] = m;
+		n_fixed = 2;
+	}
 	while (i < len && (at = memmem(body + i, len - i, TOKEN, TOKEN_LEN)) != NULL) {
 		size_t s = (size_t)(at - body) + TOKEN_LEN, k = 0;
+		int inside = 0;
 
 		i = s;
 		while (s + k < len && k < BW_REVIEW_MEMO_TOKEN_CHARS && token_char(body[s + k]))
 			k++;
-		/* a name of another length, or inside the uid, stays a fixed byte */
-		if (k != BW_REVIEW_MEMO_TOKEN_CHARS || s + k >= len || body[s + k] != '"' ||
-		    (s >= uid_start && s < uid_end))
+		for (size_t f = 0; f < n_fixed; f++)
+			inside |= s >= fixed[f].start && s < fixed[f].end;
+		/* a name of another length, or inside a fixed span, stays as it is */
+		if (k != BW_REVIEW_MEMO_TOKEN_CHARS || s + k >= len || body[s + k] != '"' || inside)
 			continue;
-		if (sp->uid == BW_REVIEW_MEMO_SPANS_MAX && s > uid_start) {
-			sp->uid = sp->n;
-			sp->start[sp->n] = uid_start;
-			sp->end[sp->n++] = uid_end;
-		}
-		if (sp->n == BW_REVIEW_MEMO_SPANS_MAX)
+		if (++tokens > BW_REVIEW_MEMO_TOKENS_MAX ||
+		    add_fixed_before(sp, fixed, n_fixed, &next, s) != 0 ||
+		    add_span(sp, s, s + k, NULL) != 0)
 			return -1;
-		sp->start[sp->n] = s;
-		sp->end[sp->n++] = s + k;
 	}
-	if (sp->uid == BW_REVIEW_MEMO_SPANS_MAX) {
-		if (sp->n == BW_REVIEW_MEMO_SPANS_MAX)
-			return -1;
-		sp->uid = sp->n;
-		sp->start[sp->n] = uid_start;
-		sp->end[sp->n++] = uid_end;
-	}
-	return 0;
+	return add_fixed_before(sp, fixed, n_fixed, &next, len + 1);
 }
 
 /* The text between spans: segment i runs from the end of span i - 1 (or
@@ -202,7 +255,7 @@ void bw_review_memo_free(struct bw_review_memo *memo)
 static int same_body(const struct entry *e, const struct bw_review_memo_spans *sp,
 		     const unsigned char digest[32])
 {
-	return sp->n == e->n_spans && sp->uid == e->uid_span &&
+	return sp->n == e->n_spans && sp->uid == e->uid_span && sp->managed == e->managed_span &&
 	       memcmp(digest, e->digest, sizeof(e->digest)) == 0;
 }
 
@@ -338,6 +391,7 @@ int bw_review_memo_remember_seen(struct bw_review_memo *memo,
 	}
 	e->n_spans = sp->n;
 	e->uid_span = sp->uid;
+	e->managed_span = sp->managed;
 	e->ns = copy(ns, strlen(ns));
 	e->service = copy(service, strlen(service));
 	e->key = copy(key, key_len);

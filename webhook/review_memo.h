@@ -1,10 +1,13 @@
 /*
  * Answers to admission reviews that differ from one already answered only
  * where every pod's review differs. The API server sends the pods a
- * ReplicaSet creates as the same review but for request.uid and the name of
+ * ReplicaSet creates as the same review but for request.uid, the name of
  * the service-account token volume its ServiceAccount admission adds
  * ("kube-api-access-" and 5 random characters, in spec.volumes and in each
- * container's volumeMounts; pod names are generated after admission). So a
+ * container's volumeMounts; pod names are generated after admission) and
+ * the object's metadata.managedFields, whose "time" is the second the
+ * request came in (so two pods made a few milliseconds apart differ there
+ * when a second begins between them). So a
  * scale-up of 50 replicas asks the same question 50 times: the first is
  * decided (parse, mutation, response); the others get its answer with their
  * own uid spliced in, for a scan, a hash and a comparison of the body
@@ -19,8 +22,11 @@
  * (tests/unit/test_admission.c checks that renaming them changes no answer
  * of the mutation fixtures that have them). Only the value of a "name"
  * member counts: the same text as a label value (a Service may be named
- * so) is compared as it is. The
- * caller describes the other inputs as bytes (the inputs key: the
+ * so) is compared as it is. It reads nothing of managedFields: the parse
+ * leaves them out (webhook/admission.h; test_admission.c checks that other
+ * managedFields change no answer), so the member's whole value is left out
+ * of the comparison. The caller describes the other inputs as bytes (the
+ * inputs key: the
  * namespace's labels, the Service's dependencies and their ports, ...;
  * webhook/server.c), and an entry matches only when its key is byte for
  * byte the one computed now. Nothing is ever invalidated: a changed cache
@@ -86,12 +92,15 @@ int bw_review_memo_answer(struct bw_review_memo *memo, const char *body, size_t 
 			  const char **result);
 
 /* The parts of a body that may differ between reviews given the same
- * answer: request.uid's value (its quotes included) and the random suffix
- * of each kube-api-access name, as offsets into the body, in its order. */
-#define BW_REVIEW_MEMO_SPANS_MAX (1 + BW_REVIEW_MEMO_TOKENS_MAX)
+ * answer: request.uid's value (its quotes included), the object's
+ * metadata.managedFields value when there is one, and the random suffix of
+ * each kube-api-access name, as offsets into the body, in its order. */
+#define BW_REVIEW_MEMO_SPANS_MAX (2 + BW_REVIEW_MEMO_TOKENS_MAX)
 
 struct bw_review_memo_spans {
-	size_t n, uid; /* how many, and which is the uid's */
+	/* how many, which is the uid's, which the managedFields' (SPANS_MAX:
+	 * none) */
+	size_t n, uid, managed;
 	size_t start[BW_REVIEW_MEMO_SPANS_MAX], end[BW_REVIEW_MEMO_SPANS_MAX];
 };
 

@@ -29,7 +29,8 @@
  * (reinvocation), on the pod parsed whole: the server parses only what
  * the mutation reads (bw_mutate_pod_reads), and the answer to that must
  * be the answer to the whole pod. A review holding kube-api-access names (the token volume
- * the API server adds) must get the same answer with them renamed, as
+ * the API server adds) must get the same answer with them renamed, and one
+ * holding managedFields the same answer with others in their place, as
  * webhook/review_memo.h relies on. Runs from the repository root.
  */
 #include <dirent.h>
@@ -52,7 +53,8 @@
 #define DATA	  "tests/unit/data/admission"
 #define MAX_CASES 256
 
-static int tokens_renamed; /* cases whose kube-api-access names were renamed */
+static int tokens_renamed;  /* cases whose kube-api-access names were renamed */
+static int managed_changed; /* cases whose managedFields were replaced */
 
 /* dir/name as bytes (malloc'd, NUL-terminated), or NULL. */
 static char *slurp(const char *dir, const char *name, size_t *len)
@@ -601,6 +603,45 @@ static void check_token_names(const char *name, const char *bytes, size_t len,
 	free(renamed);
 }
 
+/* The other part of what webhook/review_memo.h rests on: the answer to a
+ * pod does not depend on its metadata.managedFields (whose "time" differs
+ * between pods asked for in different seconds). Their value is replaced by
+ * another and the review, parsed as the server parses it, decided again. */
+static void check_managed_fields(const char *name, const char *bytes, size_t len,
+				 const json_t *context, const char *body)
+{
+	static const char other[] = "[{\"manager\":\"someone-else\",\"operation\":\"Apply\","
+				    "\"time\":\"1999-01-01T00:00:00Z\",\"fieldsType\":\"FieldsV1\","
+				    "\"fieldsV1\":{\"f:spec\":{\"f:containers\":{}}}}]";
+	const char *at = bytes;
+	size_t n = len, head, replaced_len, generations = 0;
+	struct bw_admission_request req;
+	char *replaced, *again = NULL;
+	int status = 0;
+
+	if (bw_json_member(at, n, "request", &at, &n) != 0 ||
+	    bw_json_member(at, n, "object", &at, &n) != 0 ||
+	    bw_json_member(at, n, "metadata", &at, &n) != 0 ||
+	    bw_json_member(at, n, "managedFields", &at, &n) != 0)
+		return;
+	head = (size_t)(at - bytes);
+	replaced_len = len - n + strlen(other);
+	replaced = malloc(replaced_len + 1);
+	memcpy(replaced, bytes, head);
+	memcpy(replaced + head, other, strlen(other));
+	memcpy(replaced + head + strlen(other), at + n, len - head - n);
+	replaced[replaced_len] = '\0';
+	if (bw_admission_parse_reading(replaced, replaced_len, bw_mutate_pod_reads, &req, NULL) ==
+	    0) {
+		decide_mutate(name, &req, context, &status, &again, &generations);
+		CHECK_STR(body, again, "%s: with other managedFields, the same answer", name);
+		managed_changed++;
+	}
+	bw_admission_request_release(&req);
+	free(again);
+	free(replaced);
+}
+
 /* What bw_mutate_pod_reads rests on: the pod parsed whole gets the very
  * answer the pod parsed with only those members got (body); the patch
  * checks run on the whole pod. */
@@ -656,6 +697,7 @@ static void run_case(const char *name, size_t *mutations, size_t *generations)
 		*mutations += 1;
 		check_whole_pod(name, bytes, len, context, body);
 		check_token_names(name, bytes, len, context, body);
+		check_managed_fields(name, bytes, len, context, body);
 	} else {
 		decide_validate(name, endpoint, &req, context, &status, &body);
 	}
@@ -1126,6 +1168,7 @@ int main(void)
 	CHECK(errors >= 2, "at least 2 cases answered without an AdmissionReview (%zu)", errors);
 	CHECK(tokens_renamed >= 1, "kube-api-access names renamed in %d mutation cases",
 	      tokens_renamed);
+	CHECK(managed_changed >= 1, "managedFields replaced in %d mutation cases", managed_changed);
 	test_response_caps();
 	test_response_text();
 	test_parse_edges();

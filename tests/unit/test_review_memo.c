@@ -7,8 +7,9 @@
  * object, the inputs key, a uid JSON would escape) must get nothing. Then
  * the refusals (a uid not written plainly, a response holding it twice, the
  * byte cap), kube-api-access names (a span only as a "name" member's value
- * of five lower-case letters or digits) and the table's bounds. Runs from
- * the repository root.
+ * of five lower-case letters or digits), the object's managedFields (left
+ * out whole, and only there) and the table's bounds. Runs from the
+ * repository root.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -165,6 +166,27 @@ static void check_fixture(const char *name)
 	    0, bw_review_memo_answer(memo, bad, bad_len, inputs_fn, &in, &got, &got_len, &result),
 	    "%s: a uid that is no string: not answered", name);
 	free(bad);
+
+	/* a pod asked for a second later: its managedFields' time differs */
+	{
+		char *later =
+		    with_uid(body, len, "\"6f1c0e4e-0000-4000-8000-00000000abcd\"", &bad_len);
+		char *time = strstr(later, "\"managedFields\":[");
+
+		time = time ? strstr(time, "\"time\":\"") : NULL;
+		if (time && strlen(time) > 28 && time[27] == 'Z') {
+			time[26] = time[26] == '9' ? '0' : (char)(time[26] + 1);
+			CHECK_INT(1,
+				  bw_review_memo_answer(memo, later, bad_len, inputs_fn, &in, &got,
+							&got_len, &result),
+				  "%s: its managedFields' time a second later: answered", name);
+			CHECK(got && got_len == want_len && memcmp(got, want, want_len) == 0,
+			      "%s: with exactly the answer written for its uid", name);
+			free(got);
+			got = NULL;
+		}
+		free(later);
+	}
 
 	/* as the server does it: the miss's look reused by the remember; the
 	 * same answers. A look at another body is not used for this one. */
@@ -378,6 +400,73 @@ static void check_token_names(void)
 	free(resp);
 }
 
+/* The object's metadata.managedFields: its value is left out (the API
+ * server writes the second a pod was asked for in its "time"), and nothing
+ * else named so. */
+static void check_managed_fields(void)
+{
+	const char *body =
+	    "{\"request\":{\"uid\":\"u-1\",\"object\":{\"metadata\":{\"generateName\":"
+	    "\"memo-6d9f-\",\"managedFields\":[{\"manager\":\"kube-controller-manager\","
+	    "\"operation\":\"Update\",\"time\":\"2026-12-01T07:14:44Z\",\"fieldsV1\":"
+	    "{\"f:spec\":{}}}],\"annotations\":{\"note\":\"T07:14:44Z\"}},\"spec\":"
+	    "{\"volumes\":[{\"name\":\"kube-api-access-tjx4t\"}],\"managedFields\":"
+	    "\"s-1\"}}}}";
+	struct {
+		const char *from, *to, *what;
+		int hit;
+	} cases[] = {
+	    {"07:14:44Z\",\"f", "07:14:45Z\",\"f", "its time a second later", 1},
+	    {"{\"f:spec\":{}}", "{\"f:meta\":{}}", "another member of it changed", 1},
+	    {"07:14:44Z\"}}", "07:14:45Z\"}}", "the same text in an annotation changed", 0},
+	    {"\"s-1\"", "\"s-2\"", "a managedFields member elsewhere changed", 0},
+	};
+	size_t len = strlen(body), resp_len, got_len;
+	char *resp = answer_for("u-1", &resp_len), *got = NULL;
+	struct bw_review_memo *memo = bw_review_memo_new();
+	struct inputs in = {.key = "k"};
+	const char *result;
+
+	CHECK_INT(0,
+		  bw_review_memo_remember(memo, body, len, "u-1", "shop", "", "k", 1, resp,
+					  resp_len, "allowed"),
+		  "a review with managedFields: remembered");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *other = replaced(body, cases[i].from, cases[i].to);
+		char *uid2 = replaced(other, "\"u-1\"", "\"u-2\"");
+
+		CHECK_INT(cases[i].hit,
+			  bw_review_memo_answer(memo, uid2, strlen(uid2), inputs_fn, &in, &got,
+						&got_len, &result),
+			  "managedFields: %s (and another uid): %s", cases[i].what,
+			  cases[i].hit ? "answered" : "not answered");
+		if (cases[i].hit)
+			CHECK(got && strstr(got, "\"uid\":\"u-2\""), "with its own uid");
+		free(got);
+		got = NULL;
+		free(other);
+		free(uid2);
+	}
+	/* the same body without the member: another body */
+	{
+		const char *cut = strstr(body, "\"managedFields\"");
+		const char *after = strstr(cut, "],") + 2;
+		char *without = malloc(len + 1);
+		size_t head = (size_t)(cut - body);
+
+		memcpy(without, body, head);
+		strcpy(without + head, after);
+		CHECK_INT(0,
+			  bw_review_memo_answer(memo, without, strlen(without), inputs_fn, &in,
+						&got, &got_len, &result),
+			  "managedFields: the review without them: not answered");
+		free(got);
+		free(without);
+	}
+	bw_review_memo_free(memo);
+	free(resp);
+}
+
 int main(void)
 {
 	DIR *d = opendir(DATA);
@@ -396,5 +485,6 @@ int main(void)
 	CHECK(cases >= 20, "%d mutation fixtures read", cases);
 	check_refusals();
 	check_token_names();
+	check_managed_fields();
 	return check_exit();
 }
