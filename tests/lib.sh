@@ -154,22 +154,34 @@ audit_log() {
 		grep -F '"userAgent":"breakwater/'
 }
 
-# audit_requests NS SINCE: the requests the operator (user agent
-# breakwater/...) made on objects of namespace NS since SINCE, from the API
+# audit_requests NS SINCE [UNTIL]: the requests the operator (user agent
+# breakwater/...) made on objects of namespace NS since SINCE (and before
+# UNTIL, both from audit_now), from the API
 # server's audit log (tests/cluster/README.md), one line each: "VERB
 # RESOURCE[/SUBRESOURCE] CODE". Watches are left out: they are the
 # informers' streams, not work per object (an informer's list is counted, as
 # any other list). Scoped to NS, so another test's operator on the same
 # cluster does not count.
 audit_requests() {
-	local ns=$1 since=$2
+	local ns=$1 since=$2 until=${3:-}
 	sleep 0.5 # the log is written as each answer completes; let the last land
 	audit_log "$ns" |
-		jq -r --arg ns "$ns" --arg since "$since" '
+		jq -r --arg ns "$ns" --arg since "$since" --arg until "$until" '
 		select(.stage == "ResponseComplete" and .requestReceivedTimestamp >= $since
+			and ($until == "" or .requestReceivedTimestamp < $until)
 			and .objectRef.namespace == $ns and .verb != "watch")
 		| "\(.verb) \(.objectRef.resource)\(if .objectRef.subresource then "/" + .objectRef.subresource else "" end) \(.responseStatus.code // 0)"'
 }
 
-# audit_writes NS SINCE: how many of audit_requests' are writes (not get or list).
-audit_writes() { audit_requests "$1" "$2" | awk '$1 != "get" && $1 != "list"' | wc -l; }
+# audit_writes NS SINCE [UNTIL]: how many of audit_requests' are writes (not get or list).
+audit_writes() { audit_requests "$1" "$2" "${3:-}" | awk '$1 != "get" && $1 != "list"' | wc -l; }
+
+# audit_quiet NS SINCE: the operator made no request on NS's objects for 3 s
+# (its last status writes and events are in); with eventually.
+audit_quiet() {
+	local a b
+	a=$(audit_requests "$1" "$2" | wc -l)
+	sleep 3
+	b=$(audit_requests "$1" "$2" | wc -l)
+	[ "$a" = "$b" ]
+}

@@ -42,8 +42,8 @@ check "its Ready condition did not change meanwhile (last transition $since, bef
 use_namespace nodes
 check "kwok restarts" "$top/tests/cluster/cluster.sh" restart kwok
 kubectl -n "$ns" run probe --image=registry.local/probe:1 --restart=Never >/dev/null
-check "right after, a new pod becomes Ready within 15 s (the old Leases expire only 40 s after their last renewal)" \
-	kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=15s
+check "right after, a new pod becomes Ready within 25 s (the old Leases expire only 40 s after their last renewal)" \
+	kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=25s
 
 # Many nodes at once, as bench/scale.sh adds them (81 for 10,000 Services):
 # `cluster.sh nodes` returns once all are Ready. Its readiness wait was a

@@ -128,6 +128,10 @@ check "the optional Secret is not named there" bash -c \
 	"! '$state/bin/kubectl' -n $ns get events --field-selector involvedObject.name=late,reason=ConfigMissing -o jsonpath='{.items[*].message}' | grep -q late-secret"
 check "the Service is rolled out with the missing objects hashed" eventually 30 bash -c \
 	"[ -n \"\$('$state/bin/kubectl' -n $ns get deployment late -o jsonpath='{.spec.template.metadata.annotations.breakwater\.io/config-hash}')\" ]"
+# the status (its updateRevision) is written after the Deployment: an empty
+# one now would let any first revision pass for "changed" below
+has_update_revision() { [ -n "$(st "$1" updateRevision)" ]; }
+check "its revision is in the status" eventually 30 has_update_revision late
 hl=$(hash_of late)
 rl=$(st late updateRevision)
 kubectl -n "$ns" create secret generic late-secret --from-literal=token=t >/dev/null

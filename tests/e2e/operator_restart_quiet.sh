@@ -13,6 +13,7 @@ use_namespace quiet
 trap cleanup_operator EXIT
 start_operator "$ns"
 
+t_apply=$(audit_now)
 for s in users orders payments; do
 	deps="[users]"
 	[ $s = users ] && deps="[]"
@@ -28,7 +29,10 @@ check "the Services become Ready" kubectl -n "$ns" wait --for=condition=Ready bs
 check "the Deployment carries the digest of what was applied" bash -c \
 	"'$state/bin/kubectl' -n $ns get deployment orders -o jsonpath='{.metadata.annotations.breakwater\.io/applied}' | grep -Eq '^[0-9a-f]{64}$'"
 check "the registry is written" eventually 10 kubectl -n "$ns" get configmap breakwater-registry
-sleep 2 # the last status writes settle
+# the registry is rebuilt a second after the last count changed, and counts
+# reach the status at most every 2 s: stopped before those, the restarted
+# operator would rightly write them
+check "the operator settles (no request for 3 s)" eventually 60 audit_quiet "$ns" "$t_apply"
 stop_operator
 
 since=$(audit_now)

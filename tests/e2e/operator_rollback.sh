@@ -23,8 +23,15 @@ metadata: {name: $1}
 spec:
   image: registry.local/shop/$1:1.0.0
   replicas: 2
-  rollout: {progressDeadlineSeconds: 5, autoRollback: $2}
+  rollout: {progressDeadlineSeconds: 60, autoRollback: $2}
 EOF
+}
+# the bad image comes with a short deadline: the good rollouts keep a long
+# one, which a slow step on a loaded machine cannot pass (the deadline is
+# counted from a time of one-second resolution)
+bad_image() { # NAME IMAGE
+	kubectl -n "$ns" patch bsvc "$1" --type=merge \
+		-p "{\"spec\":{\"image\":\"$2\",\"rollout\":{\"progressDeadlineSeconds\":5}}}" >/dev/null
 }
 
 service pay true
@@ -33,9 +40,8 @@ check "a Service with autoRollback becomes Ready" kubectl -n "$ns" wait --for=co
 check "one without it too" kubectl -n "$ns" wait --for=condition=Ready bsvc/slow --timeout=60s
 
 bad=registry.local/shop/pay:2.0.0-never-ready
-kubectl -n "$ns" patch bsvc pay --type=merge -p "{\"spec\":{\"image\":\"$bad\"}}" >/dev/null
-kubectl -n "$ns" patch bsvc slow --type=merge \
-	-p '{"spec":{"image":"registry.local/shop/slow:2.0.0-never-ready"}}' >/dev/null
+bad_image pay "$bad"
+bad_image slow registry.local/shop/slow:2.0.0-never-ready
 # The Deployment runs the bad image for about the 5 s deadline only: a poll
 # of it may come too late on a loaded machine (it did, at load 28). Its
 # ReplicaSet stays as the Deployment's history, so that is what is checked.
@@ -66,7 +72,8 @@ check "without autoRollback Ready says the deadline passed" eventually 90 \
 check_eq "and the bad image stays deployed" registry.local/shop/slow:2.0.0-never-ready "$(deployed slow)"
 
 # A new image ends the rollback.
-kubectl -n "$ns" patch bsvc pay --type=merge -p '{"spec":{"image":"registry.local/shop/pay:2.0.1"}}' >/dev/null
+kubectl -n "$ns" patch bsvc pay --type=merge \
+	-p '{"spec":{"image":"registry.local/shop/pay:2.0.1","rollout":{"progressDeadlineSeconds":60}}}' >/dev/null
 check "a new image rolls out and becomes Ready" kubectl -n "$ns" wait --for=condition=Ready bsvc/pay --timeout=60s
 check_eq "failedImage is cleared" "" "$(get bsvc pay -o jsonpath='{.status.failedImage}')"
 check_eq "the RolledBack condition is gone" "" "$(cond pay RolledBack status)"

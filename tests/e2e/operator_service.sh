@@ -57,7 +57,8 @@ gen_before=$(get bsvc web -o jsonpath='{.metadata.generation}')
 snapshots=$top/build/test-logs/snapshots-$$.json
 "$state/bin/kubectl" -n "$ns" get bsvc web -w -o json >"$snapshots" 2>/dev/null &
 sampler=$!
-sleep 1
+# the watch has listed (the object as it is now is its first output)
+check "a watch of the Service is open" eventually 15 test -s "$snapshots"
 kubectl -n "$ns" patch bsvc web --type=merge -p '{"spec":{"image":"registry.local/shop/web:1.1.0"}}' >/dev/null
 gen=$(get bsvc web -o jsonpath='{.metadata.generation}')
 check "editing the image bumps the generation" test "$gen" -gt "$gen_before"

@@ -73,7 +73,14 @@ kinds=(deployment service ingress)
 
 # The victims first, then breakwater Services of the same names.
 for k in "${kinds[@]}"; do "victim_$k" "own-$k"; done
-sleep 2 # a Deployment's status settles (its spec, checked below, never moves)
+# the deployment controller annotates the victim Deployment with its
+# revision (part of the shape) and observes it; its status never moves the
+# shape
+victim_observed() {
+	get deployment own-deployment -o json | jq -e '.metadata.annotations["deployment.kubernetes.io/revision"] != null
+		and .status.observedGeneration == .metadata.generation' >/dev/null
+}
+check "the victim Deployment is observed by its controller" eventually 30 victim_observed
 declare -A before
 for k in "${kinds[@]}"; do before[$k]=$(shape "$k" "own-$k"); done
 for k in "${kinds[@]}"; do bsvc "own-$k"; done

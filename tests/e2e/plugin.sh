@@ -93,7 +93,8 @@ check "a template change while paused waits (Ready False Paused)" eventually 30 
 	"[ \"\$('$state/bin/kubectl' -n $ns get bsvc web -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = Paused ]"
 timeout 90 "$state/bin/kubectl" breakwater status web -n "$ns" -w -o json >"$watchlog" 2>&1 &
 watcher=$!
-sleep 2
+# it has printed the state as it is (held by the pause) before the resume
+check "status --watch prints the state as it is first" eventually 20 test -s "$watchlog"
 kb resume web -n "$ns" >/dev/null
 wait $watcher
 check_eq "status --watch exits 0 once the rollout is Ready" 0 "$?"

@@ -34,6 +34,18 @@ check "kube-system is never sent to the webhook" bash -c \
 	"'$state/bin/kubectl' get mutatingwebhookconfiguration breakwater-$ns -o json | jq -e '.webhooks[0].namespaceSelector.matchExpressions[0].values | index(\"kube-system\")' >/dev/null"
 
 # --- validation ---
+# the API server loads new registrations from its own watch: until then a
+# request is admitted without them (failurePolicy Ignore). A server-side dry
+# run of a Service naming a missing dependency shows when it calls us.
+webhook_called() {
+	cat <<EOF | kubectl -n "$ns" apply --dry-run=server -f - 2>&1 | grep -qi "warning.*no-such-dependency"
+apiVersion: breakwater.io/v1alpha1
+kind: Service
+metadata: {name: probe}
+spec: {image: "registry.local/shop/probe:1.0.0", dependsOn: [no-such-dependency]}
+EOF
+}
+check "the API server calls the webhook" eventually 15 webhook_called
 out=$(cat <<EOF | kubectl -n "$ns" apply -f - 2>&1
 apiVersion: breakwater.io/v1alpha1
 kind: Service

@@ -545,9 +545,12 @@ static void test_hung_api_server(struct bw_client *c, const char *ns)
 	       "%ld ms (lease %d ms, renew deadline %d ms, retry %d ms)\n",
 	       (long)t_stop, (long)t_lead, LEASE_MS, RENEW_MS, RETRY_MS);
 	CHECK(t_lead >= 0, "the direct candidate takes over from the stalled leader");
-	CHECK(t_stop >= 0 && t_stop <= RENEW_MS + 200,
+	/* its last good renewal began before the stall: the deadline falls
+	 * within RENEW_MS of it; the slack is the waking and the pipe (TSan
+	 * slows both), still short of the lease */
+	CHECK(t_stop >= 0 && t_stop <= RENEW_MS + 500,
 	      "the stalled leader gives up by its renew deadline (%ld ms <= %d ms)", (long)t_stop,
-	      RENEW_MS + 200);
+	      RENEW_MS + 500);
 	CHECK(t_stop >= 0 && t_lead >= 0 && t_stop < t_lead,
 	      "the stalled leader stops before the other takes over (%ld ms before)",
 	      (long)(t_lead - t_stop));

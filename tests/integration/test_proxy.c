@@ -56,9 +56,15 @@ enum mode { OK, FAIL, RESET, STALL, SLOW, UPLOAD, DOWNLOAD, PAUSE };
 #define STREAM_BYTES (128LL * 1024 * 1024)
 #define STREAM_CHUNK 65536
 
+#define SLOW_HOLD_MAX_MS 850
+
 struct upstream {
 	int lfd, port;
 	atomic_int mode, requests, stop, stall_ms;
+	/* SLOW answers wait while this is set, at most SLOW_HOLD_MAX_MS (under
+	 * the proxy's 1 s timeout): the test lets go once it has done what it
+	 * does beside them */
+	atomic_int slow_held;
 	char last_head[4096]; /* written by the upstream thread, read after a call returned */
 	pthread_t thread;
 };
@@ -169,8 +175,12 @@ static void *upstream_main(void *arg)
 			static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
 						 "Connection: keep-alive\r\n\r\nok\n";
 
-			if (atomic_load(&u->mode) == SLOW)
-				sleep_ms(400);
+			if (atomic_load(&u->mode) == SLOW) {
+				sleep_ms(100);
+				for (int i = 0;
+				     i < SLOW_HOLD_MAX_MS / 10 && atomic_load(&u->slow_held); i++)
+					sleep_ms(10);
+			}
 			send(fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
 			break;
 		}
@@ -359,6 +369,7 @@ struct ka {
 	atomic_int drop_reused;	   /* this many requests on a used connection: closed unanswered */
 	atomic_int close_after_ms; /* after an answer, close the connection that much later */
 	atomic_int released;	   /* connections that saw the proxy close mid-request */
+	atomic_int closed_idle;	   /* connections closed by close_after_ms */
 };
 
 struct reader {
@@ -580,7 +591,10 @@ static void *ka_conn_main(void *arg)
 		if ((delay = atomic_load(&ka->close_after_ms)) > 0) {
 			atomic_store(&ka->close_after_ms, 0);
 			sleep_ms(delay);
-			break;
+			close(r.fd);
+			atomic_fetch_add(&ka->closed_idle, 1);
+			free(kc);
+			return NULL;
 		}
 	}
 	close(r.fd);
@@ -659,7 +673,7 @@ static void test_keep_alive(int port, int admin, struct ka *ka)
 {
 	static struct message m;
 	struct reader *c = client(port), *c2;
-	int accepts, i, ok = 1, fails0;
+	int accepts, i, ok = 1, fails0, closed;
 	static const char get_req[] = "GET /k HTTP/1.1\r\nHost: x\r\n\r\n";
 
 	fails0 = (int)metric(admin, "breakwater_proxy_calls_total{dependency=\"catalog\","
@@ -688,8 +702,12 @@ static void test_keep_alive(int port, int admin, struct ka *ka)
 
 	/* the upstream closes its idle connection: dropped from the pool, no failure */
 	atomic_store(&ka->close_after_ms, 50);
+	closed = atomic_load(&ka->closed_idle);
 	CHECK_INT(200, call(c, get_req, 0, &m), "pool: an answer, then the upstream closes");
-	sleep_ms(300);
+	for (i = 0; i < 500 && atomic_load(&ka->closed_idle) == closed; i++)
+		sleep_ms(10);
+	CHECK_INT(closed + 1, atomic_load(&ka->closed_idle), "pool: the upstream closed it");
+	sleep_ms(50); /* its FIN reaches the proxy's end of the loopback connection */
 	CHECK_INT(200, call(c, get_req, 0, &m), "pool: the next call on a new connection");
 	CHECK(strstr(m.body, "n=1 ") != NULL, "pool: it is the new connection's first request");
 	CHECK_INT(2, atomic_load(&ka->accepts), "pool: a second upstream connection");
@@ -1031,17 +1049,20 @@ int main(void)
 
 	/* HALF_OPEN again: a slow trial in flight, a second call refused, then CLOSED */
 	sleep_ms(2100);
+	atomic_store(&u.slow_held, 1);
 	atomic_store(&u.mode, SLOW);
 	trial.port = port;
 	pthread_create(&trial.thread, NULL, bg_main, &trial);
 	before = 0;
-	for (i = 0; i < 50 && !before; i++) { /* until the trial reached the upstream */
+	for (i = 0; i < 500 && !before; i++) { /* until the trial reached the upstream */
 		sleep_ms(10);
 		before = atomic_load(&u.requests) == 6;
 	}
+	CHECK(before, "HALF_OPEN: the trial reached the upstream");
 	CHECK_INT(503, get(port, &r), "HALF_OPEN: a call beside the trial is refused");
 	CHECK(has(&r, "breakwater-breaker: payments-breaker; state=HALF_OPEN\r\n"),
 	      "HALF_OPEN: the header says so");
+	atomic_store(&u.slow_held, 0);
 	pthread_join(trial.thread, NULL);
 	CHECK_INT(200, trial.r.status, "HALF_OPEN: the trial succeeds");
 	atomic_store(&u.mode, OK);
@@ -1086,7 +1107,7 @@ int main(void)
 
 		CHECK(fd >= 0 && send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) > 0,
 		      "gone: the trial is sent");
-		for (i = 0; i < 50 && atomic_load(&u.requests) == before; i++)
+		for (i = 0; i < 500 && atomic_load(&u.requests) == before; i++)
 			sleep_ms(10);
 		CHECK_INT(before + 1, atomic_load(&u.requests), "gone: the trial was forwarded");
 		if (fd >= 0)
@@ -1172,15 +1193,18 @@ int main(void)
 	test_keep_alive(bw_proxy_port(p, 3), bw_proxy_admin_port(p), &ka);
 
 	/* stop: the listeners close, a call in flight finishes */
+	atomic_store(&u.slow_held, 1);
 	atomic_store(&u.mode, SLOW);
 	before = atomic_load(&u.requests);
 	trial.port = port;
 	pthread_create(&trial.thread, NULL, bg_main, &trial);
-	for (i = 0; i < 50 && atomic_load(&u.requests) == before; i++)
+	for (i = 0; i < 500 && atomic_load(&u.requests) == before; i++)
 		sleep_ms(10);
+	CHECK(atomic_load(&u.requests) > before, "stopping: a call is in flight");
 	bw_proxy_stop(p);
 	sleep_ms(100);
 	CHECK(get(port, &r) < 0, "stopping: new connections are refused");
+	atomic_store(&u.slow_held, 0);
 	pthread_join(trial.thread, NULL);
 	CHECK_INT(200, trial.r.status, "stopping: the call in flight got its answer");
 	pthread_join(pt, NULL);

@@ -102,7 +102,10 @@ wait "$client"
 load=$(cat "$work/load.json")
 read -r sent answered failed < <(jq -r '"\(.sent) \(.answered) \(.failed)"' <<<"$load")
 echo "# figure: rollout: sent $sent, answered $answered, failed $failed; per pod: $(jq -c .pods <<<"$load")"
-check "the client sent requests all along (more than 200)" test "${sent:-0}" -gt 200
+# all along: the old pods answered some of them and the new pods some (a
+# count floor would be a speed test of this machine)
+check "the client sent requests all along: old pods answered some" jq -e --arg old "$old" \
+	'[.pods | to_entries[] | select(.key as $k | ($old | split(" ") | index($k)) != null) | .value] | add > 0' <<<"$load"
 check_eq "no request failed during the rollout" "0 errors: {}" "$failed errors: $(jq -c .errors <<<"$load")"
 check_eq "every request was answered" "$sent" "$answered"
 check "the new pods are other pods" bash -c "[ -z \"\$(comm -12 <(tr ' ' '\n' <<<'$old') <(tr ' ' '\n' <<<'$new'))\" ]"

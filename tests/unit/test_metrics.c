@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "log.h"
@@ -804,7 +805,8 @@ struct renderer {
 	pthread_t thread;
 	struct bw_metrics *reg;
 	atomic_int *stop;
-	int renders, failures;
+	atomic_int renders;
+	int failures;
 };
 
 static void *render_loop(void *arg)
@@ -817,7 +819,7 @@ static void *render_loop(void *arg)
 
 		if (bw_metrics_render(r->reg, &text, &len, NULL) != 0 || strlen(text) != len)
 			r->failures++;
-		r->renders++;
+		atomic_fetch_add(&r->renders, 1);
 		free(text);
 	}
 	return NULL;
@@ -850,6 +852,10 @@ static void test_concurrency(void)
 	r.stop = &stop;
 	if (pthread_create(&r.thread, NULL, render_loop, &r) != 0)
 		failures++;
+	/* the renderer runs before the updates start, or it might not run
+	 * until they are over */
+	for (int i = 0; i < 10000 && !failures && atomic_load(&r.renders) == 0; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	for (int i = 0; i < THREADS; i++) {
 		workers[i] = (struct worker){.name = names[i],
 					     .total = total,
@@ -873,7 +879,8 @@ static void test_concurrency(void)
 	CHECK_INT(THREADS, started, "%d threads started", THREADS);
 	CHECK_INT(0, failures, "no update failed");
 	CHECK_INT(0, r.failures, "no concurrent render failed");
-	CHECK(r.renders > 0, "rendered %d times while updating", r.renders);
+	CHECK(atomic_load(&r.renders) > 0, "rendered %d times while updating",
+	      atomic_load(&r.renders));
 
 	text = render(reg, "after the threads");
 	others = drop_lines(text, "own_total");

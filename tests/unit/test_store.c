@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -794,6 +795,10 @@ static void test_concurrency(void)
 	for (int i = 0; i < CONC_READERS; i++)
 		started += pthread_create(&readers[i], NULL, conc_reader, &c) == 0;
 	CHECK_INT(CONC_READERS, started, "concurrency: readers started");
+	/* they read before the writes start, or they might not run until the
+	 * writes are over */
+	for (int i = 0; i < 10000 && started && atomic_load(&c.reads) == 0; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	for (int round = 1; round <= CONC_ROUNDS; round++) {
 		json_t *obj;
 
