@@ -55,8 +55,9 @@ first_pid=$op_pid first_log=$op_log first_metrics=$op_metrics
 check "the first operator leads" eventually 20 bash -c \
 	"curl -sf http://127.0.0.1:$first_metrics/metrics | grep -q '^leader_election_master_status 1'"
 start_operator "$ns" --leader-elect --leader-election-namespace "$lease_ns" --leader-election-id crash-test
-sleep 3
-check "the second waits" bash -c "curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q '^leader_election_master_status 0'"
+# not vacuous: the second has read the lease and found it held
+check "the second finds the lease held" eventually 20 grep -q "lease $lease_ns/crash-test is held by" "$op_log"
+check "and waits" bash -c "curl -sf http://127.0.0.1:$op_metrics/metrics | grep -q '^leader_election_master_status 0'"
 kill -TERM "$first_pid"
 wait "$first_pid"
 check_eq "the first exits cleanly on SIGTERM" 0 "$?"
