@@ -78,6 +78,7 @@ check_eq "replicas are no revision: a scale makes none" "3" \
 # long one, which a slow step on a loaded machine cannot pass (the deadline
 # is counted from a time of one-second resolution)
 bad=registry.local/shop/hist:2.0.0-never-ready
+t_bad=$(audit_now)
 patch "{\"spec\":{\"image\":\"$bad\",\"env\":[{\"name\":\"A\",\"value\":\"bad\"}],\"rollout\":{\"progressDeadlineSeconds\":5}}}"
 check "the failing template is rolled out first" eventually 20 bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deployment hist -o jsonpath='{.spec.template.spec.containers[0].image}')\" = $bad ]"
 # the status is written after the Deployment: wait for it to name the new revision
@@ -94,7 +95,8 @@ check_eq "the Deployment says it runs the last good revision" "$r3" \
 	"$(get deployment hist -o jsonpath='{.metadata.annotations.breakwater\.io/revision}')"
 check "the rolled-back pods become available" eventually 60 bash -c \
 	"[ \"\$('$state/bin/kubectl' -n $ns get deployment hist -o jsonpath='{.status.availableReplicas}')\" = 3 ]"
-sleep 3
+# a flip-flop back to the failed template would keep it writing
+check "the operator settles (no request for 3 s)" eventually 30 audit_quiet "$ns" "$t_bad"
 check_eq "it stays rolled back while the spec is unchanged" "registry.local/shop/hist:1.1.0 2" "$(deployed)"
 
 # the user reverts the spec to revision 2's template: reused, numbered 5

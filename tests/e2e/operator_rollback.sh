@@ -40,6 +40,7 @@ check "a Service with autoRollback becomes Ready" kubectl -n "$ns" wait --for=co
 check "one without it too" kubectl -n "$ns" wait --for=condition=Ready bsvc/slow --timeout=60s
 
 bad=registry.local/shop/pay:2.0.0-never-ready
+t_bad=$(audit_now)
 bad_image pay "$bad"
 bad_image slow registry.local/shop/slow:2.0.0-never-ready
 # The Deployment runs the bad image for about the 5 s deadline only: a poll
@@ -60,7 +61,8 @@ check "a Warning event RolledBack names the image" eventually 15 bash -c \
 	"'$state/bin/kubectl' -n $ns get events --field-selector involvedObject.name=pay,reason=RolledBack,type=Warning -o jsonpath='{.items[*].message}' | grep -q never-ready"
 check "the rolled-back pods become available again" eventually 60 \
 	bash -c "[ \"\$('$state/bin/kubectl' -n $ns get deployment pay -o jsonpath='{.status.availableReplicas}')\" = 2 ]"
-sleep 3
+# a flip-flop back to the bad image would keep it writing
+check "the operator settles (no request for 3 s)" eventually 60 audit_quiet "$ns" "$t_bad"
 check_eq "it stays rolled back while spec.image is unchanged" registry.local/shop/pay:1.0.0 "$(deployed pay)"
 check_eq "and Ready stays False" "False RolledBack" "$(cond pay Ready status) $(cond pay Ready reason)"
 check_eq "the Deployment changed exactly twice: the bad image, the rollback (no flip-flop)" 3 \
