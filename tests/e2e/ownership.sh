@@ -104,10 +104,18 @@ check_eq "the Service victim's selector is its own" "{\"app\":\"legacy-own-servi
 
 # Deleting the breakwater Services leaves the victims alive: they never got
 # an ownerReference, so the garbage collector has nothing to follow.
+# A canary the Service does own shows when the garbage collector has acted.
+cat <<EOF | kubectl -n "$ns" apply -f - >/dev/null
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: gc-canary
+  ownerReferences:
+  - {apiVersion: breakwater.io/v1alpha1, kind: Service, name: own-deployment, uid: "$(get bsvc own-deployment -o jsonpath='{.metadata.uid}')"}
+EOF
 kubectl -n "$ns" delete bsvc own-deployment own-service own-ingress --wait=true --timeout=30s >/dev/null
-# the garbage collector acts within a second or two of the owner's deletion;
-# give it ample time to do what it would
-sleep 5
+check "the garbage collector acts on the deletion (an object the Service owns goes)" eventually 60 \
+	bash -c "! '$state/bin/kubectl' -n '$ns' get configmap gc-canary 2>/dev/null"
 for k in "${kinds[@]}"; do
 	check_eq "$k: the victim survives the breakwater Service's deletion" "${before[$k]}" "$(shape "$k" "own-$k")"
 done
