@@ -192,10 +192,12 @@ int bw_json_member(const char *text, size_t len, const char *key, const char **v
 	return ret;
 }
 
-int bw_json_member_cut(const char *text, size_t len, const char *const *path, size_t *start,
-		       size_t *end)
+/* The member at path: its value at [*v, *v_end) and its cut at
+ * [*cut, *cut_end), offsets into text (find_member()'s, down the path). */
+static int find_path(const char *text, size_t len, const char *const *path, size_t *v,
+		     size_t *v_end, size_t *cut, size_t *cut_end)
 {
-	size_t base = 0, v, v_end, cut, cut_end;
+	size_t base = 0;
 	int ret;
 
 	if (!path || !path[0])
@@ -205,17 +207,40 @@ int bw_json_member_cut(const char *text, size_t len, const char *const *path, si
 
 		/* an object on the way is scanned up to the member, and the next
 		 * scan stops at its closing brace: no value is walked twice */
-		if ((ret = find_member(text + base, len - base, path[d], &v, last ? &v_end : NULL,
-				       &cut, &cut_end)) != 0)
+		if ((ret = find_member(text + base, len - base, path[d], v, last ? v_end : NULL,
+				       cut, cut_end)) != 0)
 			return ret;
 		if (last) {
-			*start = base + cut;
-			*end = base + cut_end;
+			*v += base;
+			*v_end += base;
+			*cut += base;
+			*cut_end += base;
 			return 0;
 		}
-		base += v;
+		base += *v;
 	}
 	return BW_ENOTFOUND; /* not reached */
+}
+
+int bw_json_member_cut(const char *text, size_t len, const char *const *path, size_t *start,
+		       size_t *end)
+{
+	size_t v, v_end;
+
+	return find_path(text, len, path, &v, &v_end, start, end);
+}
+
+int bw_json_member_at(const char *text, size_t len, const char *const *path, const char **value,
+		      size_t *value_len)
+{
+	size_t v, v_end, cut, cut_end;
+	int ret = find_path(text, len, path, &v, &v_end, &cut, &cut_end);
+
+	if (ret == 0) {
+		*value = text + v;
+		*value_len = v_end - v;
+	}
+	return ret;
 }
 
 const json_t *bw_json_get(const json_t *obj, const char *key)

@@ -74,6 +74,13 @@ int bw_json_member(const char *text, size_t len, const char *key, const char **v
 int bw_json_member_cut(const char *text, size_t len, const char *const *path, size_t *start,
 		       size_t *end);
 
+/* The value of the member at path (as bw_json_member_cut()), found by the
+ * same scan: no object on the way is walked to its end, so reading one
+ * member deep in a large document costs the text up to it and the value
+ * itself. Returns as bw_json_member(); never reads past len. */
+int bw_json_member_at(const char *text, size_t len, const char *const *path, const char **value,
+		      size_t *value_len);
+
 /* Parses text (len bytes) as json_loadb(text, len, flags, error) would, but
  * without the member at path (bw_json_member_cut()) when it is there: its
  * text is stepped over, not built, and checked only as far as the scan

@@ -65,11 +65,11 @@ static int plain_uid(const char *s, size_t n)
  * when the scan does not find it or it is not a plain uid. */
 static int find_uid(const char *body, size_t len, size_t *start, size_t *end)
 {
-	const char *request, *uid;
-	size_t request_len, uid_len;
+	static const char *const path[] = {"request", "uid", NULL};
+	const char *uid;
+	size_t uid_len;
 
-	if (bw_json_member(body, len, "request", &request, &request_len) != 0 ||
-	    bw_json_member(request, request_len, "uid", &uid, &uid_len) != 0 || uid_len < 2 ||
+	if (bw_json_member_at(body, len, path, &uid, &uid_len) != 0 || uid_len < 2 ||
 	    uid[0] != '"' || uid[uid_len - 1] != '"' || !plain_uid(uid + 1, uid_len - 2))
 		return -1;
 	*start = (size_t)(uid - body);
@@ -86,13 +86,12 @@ static int token_char(char c)
  * or -1 when the scan does not find it (then it is compared as it is). */
 static int find_managed(const char *body, size_t len, size_t *start, size_t *end)
 {
-	static const char *const path[] = {"request", "object", "metadata", "managedFields"};
-	const char *at = body;
-	size_t n = len;
+	static const char *const path[] = {"request", "object", "metadata", "managedFields", NULL};
+	const char *at;
+	size_t n;
 
-	for (size_t i = 0; i < sizeof(path) / sizeof(path[0]); i++)
-		if (bw_json_member(at, n, path[i], &at, &n) != 0)
-			return -1;
+	if (bw_json_member_at(body, len, path, &at, &n) != 0)
+		return -1;
 	*start = (size_t)(at - body);
 	*end = *start + n;
 	return 0;

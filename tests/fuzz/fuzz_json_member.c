@@ -8,7 +8,9 @@
  * and its member is missed only when its key is spelled with escapes.
  * bw_json_member_cut() on the same text, at the key and at "spec" then the
  * key: a span found lies inside the text, and when jansson reads the text,
- * the text without the span reads as the same object without the member.
+ * the text without the span reads as the same object without the member;
+ * bw_json_member_at() gives the same answer, its value inside the span and
+ * parsing to jansson's member.
  * bw_json_load_kept() with a fixed tree: when jansson reads the text as an
  * object, the kept parse reads too, and both filtered down the tree (a key
  * spelled with escapes is kept whole by the scan) are the same. */
@@ -57,8 +59,15 @@ static void check_cut(const char *text, size_t len, const char *const *path, jso
 	json_t *parent = obj, *rest, *want;
 	char *cut;
 	int rc = bw_json_member_cut(text, len, path, &start, &end);
+	const char *value = NULL;
+	size_t value_len = 0;
 
 	if (rc != 0 && rc != BW_ENOTFOUND && rc != BW_EPARSE)
+		abort();
+	/* bw_json_member_at(): the same scan, so the same answer; its value
+	 * lies inside the cut */
+	if (bw_json_member_at(text, len, path, &value, &value_len) != rc ||
+	    (rc == 0 && (value < text + start || value + value_len > text + end)))
 		abort();
 	if (rc != 0)
 		return;
@@ -78,6 +87,14 @@ static void check_cut(const char *text, size_t len, const char *const *path, jso
 	json_object_del(depth == 2 ? json_object_get(want, path[0]) : want, path[depth - 1]);
 	if (!json_equal(rest, want))
 		abort();
+	{
+		/* the value found parses to jansson's member */
+		json_t *got = json_loadb(value, value_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+		if (!got || !json_equal(got, json_object_get(parent, path[depth - 1])))
+			abort();
+		json_decref(got);
+	}
 	json_decref(rest);
 	json_decref(want);
 	free(cut);

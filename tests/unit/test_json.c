@@ -1,5 +1,6 @@
 /* lib/json.h: bw_json_member(), the scan that finds one member's text;
- * bw_json_member_cut(), the span that leaves a nested member out;
+ * bw_json_member_cut(), the span that leaves a nested member out, and
+ * bw_json_member_at(), its value;
  * bw_json_load_kept(), the parse of only the members a decision reads;
  * bw_json_write(), the compact writer of responses;
  * bw_json_int_in_range(), the integer reader of the models. */
@@ -158,6 +159,21 @@ static void test_cut(void)
 
 		CHECK_INT(0, bw_json_member_cut(doc, strlen(doc), path, &start, &end), "%s: found",
 			  cases[i].what);
+		{
+			/* bw_json_member_at(): the value, by the same scan */
+			const char *value = NULL;
+			size_t value_len = 0;
+			json_t *got, *want;
+
+			CHECK_INT(0, bw_json_member_at(doc, strlen(doc), path, &value, &value_len),
+				  "%s: bw_json_member_at() finds it", cases[i].what);
+			got = value ? json_loadb(value, value_len, 0, NULL) : NULL;
+			want = json_object_get(
+			    json_object_get(json_object_get(full, "object"), "metadata"),
+			    "managedFields");
+			CHECK(got && json_equal(got, want), "%s: its value, whole", cases[i].what);
+			json_decref(got);
+		}
 		without(doc, start, end, out, sizeof(out));
 		CHECK_STR(cases[i].want, out, "%s: cut as it should be", cases[i].what);
 		cut = json_loads(out, 0, NULL);
@@ -205,6 +221,19 @@ static void test_cut(void)
 	CHECK_INT(BW_EPARSE,
 		  bw_json_member_cut("{\"object\":\"metadata\"}", 21, path, &start, &end),
 		  "a string where an object should be is refused");
+	{
+		const char *value;
+		size_t value_len;
+
+		CHECK_INT(BW_ENOTFOUND,
+			  bw_json_member_at("{\"object\":{\"spec\":{\"managedFields\":[]}}}", 39,
+					    path, &value, &value_len),
+			  "bw_json_member_at(): no metadata, not one elsewhere");
+		CHECK_INT(BW_EPARSE,
+			  bw_json_member_at("{\"object\":{\"metadata\":{\"managedFields\":[}}}", 40,
+					    path, &value, &value_len),
+			  "bw_json_member_at(): an unclosed value is refused");
+	}
 }
 
 #define kept(text, ...) bw_json_load_kept(text, strlen(text), __VA_ARGS__)
