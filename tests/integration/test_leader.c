@@ -68,6 +68,16 @@ static void say_leading(void *ctx)
 	atomic_store(&cand->leading, 1);
 }
 
+/* "ID sees HOLDER": the lease read names another holder, so a check that
+ * this candidate waits is not made before it has looked. */
+static void say_new_leader(const char *identity, void *ctx)
+{
+	struct candidate *cand = ctx;
+
+	printf("%s sees %s\n", cand->id, identity);
+	fflush(stdout);
+}
+
 static void say_stopped(void *ctx)
 {
 	struct candidate *cand = ctx;
@@ -138,6 +148,7 @@ static int candidate(const char *ns, const char *id, const char *server)
 	    .retry_period_ms = RETRY_MS,
 	    .on_started_leading = say_leading,
 	    .on_stopped_leading = say_stopped,
+	    .on_new_leader = say_new_leader,
 	    .ctx = &cand,
 	};
 	struct bw_leader *le = NULL;
@@ -519,8 +530,10 @@ static void test_hung_api_server(struct bw_client *c, const char *ns)
 	spawn_via(&d, "/proc/self/exe", ns, "delta", server);
 	CHECK(wait_output(&d, "leading delta", 10000) >= 0, "a leader behind the proxy leads");
 	spawn(&e, "/proc/self/exe", ns, "echo");
-	itest_sleep_ms(2 * RETRY_MS + 500);
-	drain(&e); /* what it printed meanwhile */
+	CHECK(wait_output(&e, "echo sees delta", 10000) >= 0,
+	      "echo reads the lease: delta holds it");
+	itest_sleep_ms(2 * RETRY_MS); /* its next tries */
+	drain(&e);		      /* what it printed meanwhile */
 	CHECK(strstr(e.seen, "leading") == NULL, "a second candidate, direct, waits");
 	pthread_mutex_lock(&w.lock);
 	CHECK(find_write(&w, "delta", 0) >= 0, "the leader writes while it leads");
@@ -616,8 +629,10 @@ int main(int argc, char **argv)
 	spawn(&a, "/proc/self/exe", ns, "alpha");
 	CHECK(wait_output(&a, "leading alpha", 10000) >= 0, "the first candidate leads");
 	spawn(&b, "/proc/self/exe", ns, "bravo");
-	itest_sleep_ms(2 * RETRY_MS + 500);
-	drain(&b); /* what it printed meanwhile */
+	CHECK(wait_output(&b, "bravo sees alpha", 10000) >= 0,
+	      "bravo reads the lease: alpha holds it");
+	itest_sleep_ms(2 * RETRY_MS); /* its next tries */
+	drain(&b);		      /* what it printed meanwhile */
 	CHECK(strstr(b.seen, "leading") == NULL, "the second candidate waits");
 	h = holder(c, ns);
 	CHECK_STR("alpha", h, "the lease names the leader");
@@ -636,8 +651,10 @@ int main(int argc, char **argv)
 	      "and soon after (%ld ms <= %d ms)", took, LEASE_MS + 4 * RETRY_MS + 2000);
 
 	spawn(&cc, "/proc/self/exe", ns, "charlie");
-	itest_sleep_ms(2 * RETRY_MS + 500);
-	drain(&cc); /* what it printed meanwhile */
+	CHECK(wait_output(&cc, "charlie sees bravo", 10000) >= 0,
+	      "charlie reads the lease: bravo holds it");
+	itest_sleep_ms(2 * RETRY_MS); /* its next tries */
+	drain(&cc);		      /* what it printed meanwhile */
 	CHECK(strstr(cc.seen, "leading") == NULL, "a third candidate waits");
 
 	kill(b.pid, SIGTERM);
