@@ -119,7 +119,6 @@ struct fixed_span {
 /* Appends the spans of fixed (n_fixed of them, in body order, *next the
  * first not yet appended) that start before offset `before`. Returns 0, or
  * -1 when sp is full. */
-
 static int add_fixed_before(struct bw_review_memo_spans *sp, const struct fixed_span *fixed,
 			    size_t n_fixed, size_t *next, size_t before)
 {

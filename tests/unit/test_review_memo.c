@@ -331,6 +331,48 @@ static char *replaced(const char *body, const char *from, const char *to)
 	return out;
 }
 
+/* One change to a remembered review, and whether the memo still answers
+ * it (with another uid besides). */
+struct replacement {
+	const char *from, *to, *what;
+	int hit;
+};
+
+/* body (uid "u-1") remembered, then each of cases applied to it with the
+ * uid "u-2": answered with that uid, or not answered, as the case says. */
+static void check_replacements(const char *topic, const char *body, const struct replacement *cases,
+			       size_t n)
+{
+	size_t resp_len, got_len;
+	char *resp = answer_for("u-1", &resp_len), *got = NULL;
+	struct bw_review_memo *memo = bw_review_memo_new();
+	struct inputs in = {.key = "k"};
+	const char *result;
+
+	CHECK_INT(0,
+		  bw_review_memo_remember(memo, body, strlen(body), "u-1", "shop", "", "k", 1, resp,
+					  resp_len, "allowed"),
+		  "%s: a review with them remembered", topic);
+	for (size_t i = 0; i < n; i++) {
+		char *other = replaced(body, cases[i].from, cases[i].to);
+		char *uid2 = replaced(other, "\"u-1\"", "\"u-2\"");
+
+		CHECK_INT(cases[i].hit,
+			  bw_review_memo_answer(memo, uid2, strlen(uid2), inputs_fn, &in, &got,
+						&got_len, &result),
+			  "%s: %s (and another uid): %s", topic, cases[i].what,
+			  cases[i].hit ? "answered" : "not answered");
+		if (cases[i].hit)
+			CHECK(got && strstr(got, "\"uid\":\"u-2\""), "with its own uid");
+		free(got);
+		got = NULL;
+		free(other);
+		free(uid2);
+	}
+	bw_review_memo_free(memo);
+	free(resp);
+}
+
 /* kube-api-access names: spans only as a "name" member's value, of exactly
  * five lower-case letters or digits. */
 static void check_token_names(void)
@@ -341,10 +383,7 @@ static void check_token_names(void)
 	    "[{\"name\":\"kube-api-access-tjx4t\"}],\"containers\":[{\"volumeMounts\":"
 	    "[{\"name\":\"kube-api-access-tjx4t\"}],\"env\":[{\"name\":\"kube-api-access-abcdef\"},"
 	    "{\"name\":\"kube-api-access-ABCDE\"}]}]}}}}";
-	struct {
-		const char *from, *to, *what;
-		int hit;
-	} cases[] = {
+	static const struct replacement cases[] = {
 	    {"tjx4t", "vzr8c", "both token names renamed", 1},
 	    {"\"kube-api-access-tjx4t\"}],\"cont", "\"kube-api-access-99999\"}],\"cont",
 	     "one of them renamed", 1},
@@ -352,31 +391,11 @@ static void check_token_names(void)
 	    {"abcdef", "abcdeg", "a name of six characters changed", 0},
 	    {"ABCDE", "ABCDF", "a name of upper-case letters changed", 0},
 	};
-	size_t len = strlen(body), resp_len, got_len, entries, bytes;
-	char *resp = answer_for("u-1", &resp_len), *got = NULL;
-	struct bw_review_memo *memo = bw_review_memo_new();
-	struct inputs in = {.key = "k"};
-	const char *result;
+	size_t resp_len, entries, bytes;
+	char *resp = answer_for("u-1", &resp_len);
+	struct bw_review_memo *memo;
 
-	CHECK_INT(0,
-		  bw_review_memo_remember(memo, body, len, "u-1", "shop", "", "k", 1, resp,
-					  resp_len, "allowed"),
-		  "a review with kube-api-access names: remembered");
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *other = replaced(body, cases[i].from, cases[i].to);
-		char *uid2 = replaced(other, "\"u-1\"", "\"u-2\"");
-
-		CHECK_INT(cases[i].hit,
-			  bw_review_memo_answer(memo, uid2, strlen(uid2), inputs_fn, &in, &got,
-						&got_len, &result),
-			  "%s (and another uid): %s", cases[i].what,
-			  cases[i].hit ? "answered" : "not answered");
-		free(got);
-		got = NULL;
-		free(other);
-		free(uid2);
-	}
-	bw_review_memo_free(memo);
+	check_replacements("kube-api-access names", body, cases, sizeof(cases) / sizeof(cases[0]));
 
 	/* past BW_REVIEW_MEMO_TOKENS_MAX of them: not kept */
 	memo = bw_review_memo_new();
@@ -412,10 +431,7 @@ static void check_managed_fields(void)
 	    "{\"f:spec\":{}}}],\"annotations\":{\"note\":\"T07:14:44Z\"}},\"spec\":"
 	    "{\"volumes\":[{\"name\":\"kube-api-access-tjx4t\"}],\"managedFields\":"
 	    "\"s-1\"}}}}";
-	struct {
-		const char *from, *to, *what;
-		int hit;
-	} cases[] = {
+	static const struct replacement cases[] = {
 	    {"07:14:44Z\",\"f", "07:14:45Z\",\"f", "its time a second later", 1},
 	    {"{\"f:spec\":{}}", "{\"f:meta\":{}}", "another member of it changed", 1},
 	    {"07:14:44Z\"}}", "07:14:45Z\"}}", "the same text in an annotation changed", 0},
@@ -427,26 +443,11 @@ static void check_managed_fields(void)
 	struct inputs in = {.key = "k"};
 	const char *result;
 
+	check_replacements("managedFields", body, cases, sizeof(cases) / sizeof(cases[0]));
 	CHECK_INT(0,
 		  bw_review_memo_remember(memo, body, len, "u-1", "shop", "", "k", 1, resp,
 					  resp_len, "allowed"),
 		  "a review with managedFields: remembered");
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *other = replaced(body, cases[i].from, cases[i].to);
-		char *uid2 = replaced(other, "\"u-1\"", "\"u-2\"");
-
-		CHECK_INT(cases[i].hit,
-			  bw_review_memo_answer(memo, uid2, strlen(uid2), inputs_fn, &in, &got,
-						&got_len, &result),
-			  "managedFields: %s (and another uid): %s", cases[i].what,
-			  cases[i].hit ? "answered" : "not answered");
-		if (cases[i].hit)
-			CHECK(got && strstr(got, "\"uid\":\"u-2\""), "with its own uid");
-		free(got);
-		got = NULL;
-		free(other);
-		free(uid2);
-	}
 	/* the same body without the member: another body */
 	{
 		const char *cut = strstr(body, "\"managedFields\"");
