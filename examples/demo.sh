@@ -4,7 +4,9 @@
 # automatically; the breaker sidecar; at the end requests to the shop
 # through the gateway (Traefik), answered by the pods (tests/traffic/). The control plane stays up afterwards (`make cluster-down`);
 # the operator is stopped at the end (`make run` runs it again).
-set -euo pipefail
+set -eEuo pipefail
+# a step that fails says where the demo stopped (its own message comes first)
+trap 'rc=$?; [ "$BASH_SUBSHELL" -eq 0 ] && echo "demo: stopped at examples/demo.sh:$LINENO: $BASH_COMMAND (exit $rc)" >&2' ERR
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"

@@ -12,7 +12,8 @@
 #   BINARY    what runs as the image's entrypoint (/usr/bin/breakwater)
 # Lays out the ConfigMap's files as the kubelet does (a timestamped folder
 # and the ..data symlink) in WORK/registry; makes a network and mount
-# namespace held by a sleeping process (no port of the host is taken), with
+# namespace held by a sleeping process (tests/netns.sh: no port of the host
+# is taken, nothing is mounted there), with
 # loopback up, /etc an overlay (the host's files untouched) whose hosts
 # sends DEP's host to 127.0.0.9, and the registry bind-mounted at the
 # sidecar's mountPath; starts there an upstream on 127.0.0.9 at DEP's port
@@ -27,6 +28,7 @@
 # sidecar_local_stop   stops what start started (by pid)
 
 sl_holder= sl_upstream= sl_proxy= sl_admin=
+. "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 
 sl_in() { nsenter -t "$sl_holder" -n -m "$@"; }
 
@@ -64,9 +66,8 @@ sidecar_local_start() {
 	mount_path=$(jq -r "$side | .volumeMounts[] | select(.name == \"breakwater-registry\") | .mountPath" "$pod")
 	sl_admin=$(jq -r "$side | .startupProbe.httpGet.port" "$pod")
 
-	unshare --net --mount --propagation private sleep 100000 &
-	sl_holder=$!
-	sl_wait 5 sl_in true || { echo "unshare failed" >&2; return 1; }
+	netns_hold || return 1
+	sl_holder=$netns_holder
 	sl_in sh -ec "
 		ip link set lo up
 		mount -t overlay overlay -o lowerdir=/etc,upperdir=$work/upper,workdir=$work/ovl /etc

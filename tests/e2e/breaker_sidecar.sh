@@ -120,6 +120,9 @@ if ! sidecar_local_start "$work" "$work/pod.json" "$work/cm.json" payments \
 	exit 1
 fi
 ok "the sidecar runs here with the pod's args and env"
+# its overlay on /etc is in the holder's mount namespace only (tests/netns.sh)
+check "its /etc overlay is not on the host's /etc" bash -c "! grep -qF 'upperdir=$work/upper' /proc/$$/mounts"
+check "but in its own namespace" sl_in grep -qF "upperdir=$work/upper" /proc/self/mounts
 url=$(env_of PAYMENTS_SERVICE_URL) # what the application calls
 call() { sl_in curl -s -o "$work/body" -D "$work/head" -w '%{http_code}' "$url/charge"; }
 state_of() { sl_state payments; }

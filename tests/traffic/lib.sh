@@ -6,8 +6,8 @@
 # traffic_start WORK NS
 #   WORK  an empty folder of the caller's (logs, sockets), removed by the caller
 #   NS    the namespace whose pods answer and whose Ingresses Traefik serves
-# Makes a network and mount namespace held by a sleeping process (no port of
-# the host is taken); inside, 127.0.0.1:API_PORT is the API server (a bridge
+# Makes a network and mount namespace held by a sleeping process
+# (tests/netns.sh: no port of the host is taken); inside, 127.0.0.1:API_PORT is the API server (a bridge
 # through a unix socket in WORK), every address of TR_POD_CIDR is local and
 # podnet.py pods answers on TR_PORTS there as the pod that has the address
 # asked (from a watch of NS's pods), and Traefik listens on 127.0.0.1:80
@@ -21,6 +21,7 @@
 
 tr_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tr_holder= tr_pids= tr_work=
+. "$tr_dir/../netns.sh"
 tr_py=$(command -v /usr/bin/python3 python3 | head -n 1) # Debian's starts fast, a pyenv shim does not
 # How long a gone pod keeps answering (a preStop sleep): the EndpointSlice
 # controller and Traefik's provider (throttled to 1 s here) take a moment to
@@ -53,9 +54,8 @@ traffic_start() {
 	port=$(sed -n 's|^ *server: https://127.0.0.1:\([0-9]*\).*|\1|p' "$kubeconfig" | head -n 1)
 	[ -n "$port" ] || { echo "no https://127.0.0.1:PORT server in $kubeconfig" >&2; return 1; }
 
-	unshare --net --mount --propagation private sleep 100000 &
-	tr_holder=$!
-	tr_wait 5 tr_in true || { echo "unshare failed" >&2; return 1; }
+	netns_hold || return 1
+	tr_holder=$netns_holder
 	tr_in ip link set lo up || return 1
 
 	"$tr_py" "$tr_dir/podnet.py" fwd-host "$work/api.sock" "$port" 2>"$work/fwd-host.log" &
