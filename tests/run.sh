@@ -65,7 +65,10 @@ run_program() {
 	printf '%-40s %3d passed, %d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - start))
 	if [ "$f" -gt 0 ]; then
 		failures+=("$name")
-		grep '^not ok ' "$log" | sed 's/^/    /'
+		# each failed check with the lines that say why (lib.sh's not_ok
+		# indents them), so the reason survives a clipped CI output
+		awk '/^not ok / { print; n = 4; next } n > 0 && /^    / { print; n--; next } { n = 0 }' \
+			"$log" | sed 's/^/    /'
 		echo "    log: $log"
 		tail -n 15 "$log" | sed 's/^/    | /'
 	fi
