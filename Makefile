@@ -212,7 +212,7 @@ check: format-check
 deps:
 	@tests/install-deps.sh
 
-TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins tsan-bins traefik
+TEST_BINS := build asan-build unit-bins load-bins integration-bins fuzz-bins tsan-bins bench-bins traefik
 
 # The gateway of the traffic tests and the demo, from its Go module; cached
 # in ~/.cache/breakwater/traffic-bin (tests/traffic/README.md).
@@ -224,7 +224,7 @@ test: deps
 	@tests/run.sh
 
 test-unit: deps
-	@$(MAKE) -s build asan-build unit-bins load-bins fuzz-bins
+	@$(MAKE) -s build asan-build unit-bins load-bins fuzz-bins bench-bins
 	@tests/run.sh unit cli fuzz
 
 # Requests through a real gateway (Traefik) to the shop's pods
