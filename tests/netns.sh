@@ -34,5 +34,8 @@ netns_hold() {
 		sleep 0.05
 	done
 	echo "unshare: pid $netns_holder is not in namespaces of its own after 5 s (comm '$comm')" >&2
+	kill "$netns_holder" 2>/dev/null
+	wait "$netns_holder" 2>/dev/null
+	netns_holder=
 	return 1
 }

@@ -7,11 +7,12 @@
 #   WORK  an empty folder of the caller's (logs, sockets), removed by the caller
 #   NS    the namespace whose pods answer and whose Ingresses Traefik serves
 # Makes a network and mount namespace held by a sleeping process
-# (tests/netns.sh: no port of the host is taken); inside, 127.0.0.1:API_PORT is the API server (a bridge
-# through a unix socket in WORK), every address of TR_POD_CIDR is local and
-# podnet.py pods answers on TR_PORTS there as the pod that has the address
-# asked (from a watch of NS's pods), and Traefik listens on 127.0.0.1:80
-# with its Kubernetes Ingress provider and the admin kubeconfig. Returns once
+# (tests/netns.sh: no port of the host is taken); inside, 127.0.0.1:API_PORT
+# is the API server (a bridge through a unix socket in WORK), every address
+# of TR_POD_CIDR is local and podnet.py pods answers on TR_PORTS there as
+# the pod that has the address asked (from a watch of NS's pods), and
+# Traefik listens on 127.0.0.1:80 with its Kubernetes Ingress provider and
+# the admin kubeconfig. Returns once
 # Traefik answers /ping, or 1 saying why. Sets tr_holder and tr_pids.
 #
 # tr_in COMMAND...            runs COMMAND in that namespace
